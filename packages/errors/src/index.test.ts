@@ -1,0 +1,33 @@
+import { AbortError, ClusterPackError, InvalidInputError, hasErrorCode, redactUrl, throwIfAborted } from "./index";
+
+describe("ClusterPackError", () => {
+  it("keeps code, name and cause", () => {
+    const cause = new Error("boom");
+    const err = new InvalidInputError("bad", { cause });
+    expect(err).toBeInstanceOf(ClusterPackError);
+    expect(err.code).toBe("ERR_INVALID_INPUT");
+    expect(err.name).toBe("InvalidInputError");
+    expect(err.cause).toBe(cause);
+    expect(hasErrorCode(err, "ERR_INVALID_INPUT")).toBe(true);
+    expect(hasErrorCode(new Error("x"), "ERR_INVALID_INPUT")).toBe(false);
+  });
+
+  it("throwIfAborted throws only once aborted", () => {
+    const ac = new AbortController();
+    expect(() => throwIfAborted(ac.signal)).not.toThrow();
+    ac.abort(new Error("stop"));
+    expect(() => throwIfAborted(ac.signal)).toThrow(AbortError);
+  });
+});
+
+describe("redactUrl", () => {
+  it("removes user info and signed query parameters", () => {
+    expect(redactUrl("https://alice:s3cret@idx.example/simple/")).toBe("https://***@idx.example/simple/");
+    const out = redactUrl("https://b.s3.amazonaws.com/k?X-Amz-Signature=abc&X-Amz-Date=1");
+    expect(out).not.toContain("abc");
+    expect(out).toContain("X-Amz-Date=1");
+  });
+  it("leaves non-URLs alone", () => {
+    expect(redactUrl("/local/path")).toBe("/local/path");
+  });
+});

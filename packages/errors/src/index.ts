@@ -1,0 +1,71 @@
+/**
+ * One base error for the whole project. Every error has a stable `code` that callers and
+ * the CLI can switch on, a message that says what was wrong, where, and what to do, and
+ * keeps the underlying error as `cause`. Messages never carry credentials: pass URLs
+ * through `redactUrl` before putting them in a message.
+ */
+export class ClusterPackError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The input was wrong: a file, an option, a requirement. The message names it and the fix. */
+export class InvalidInputError extends ClusterPackError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "ERR_INVALID_INPUT", message, options);
+  }
+}
+
+/** Data read from outside (an archive, an index, a remote store) is not what it claims to be. */
+export class IntegrityError extends ClusterPackError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? "ERR_INTEGRITY", message, options);
+  }
+}
+
+/** The operation was cancelled through an AbortSignal. */
+export class AbortError extends ClusterPackError {
+  constructor(message = "The operation was aborted", options?: { cause?: unknown }) {
+    super("ABORT_ERR", message, options);
+  }
+}
+
+/** Throws an AbortError when `signal` is aborted; call it between units of work. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new AbortError(undefined, { cause: signal.reason });
+  }
+}
+
+/** True when `err` is a ClusterPackError with this code (works across package copies). */
+export function hasErrorCode(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}
+
+const SECRET_QUERY_KEYS = /^(x-amz-signature|x-amz-credential|x-amz-security-token|signature|token|delegation|access_token|password|secret)$/i;
+
+/**
+ * Strips what must never be printed from a URL: user info (`user:pass@`), and query
+ * parameters that carry signatures or tokens. Non-URLs are returned unchanged.
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url;
+  }
+  if (parsed.username || parsed.password) {
+    parsed.username = parsed.username ? "***" : "";
+    parsed.password = "";
+  }
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (SECRET_QUERY_KEYS.test(key)) parsed.searchParams.set(key, "***");
+  }
+  return parsed.toString();
+}
