@@ -1,0 +1,14 @@
+export {
+  findEnvironment,
+  readInstalledDistributions,
+  getEditableRequirements,
+  type InstalledEnvironment,
+  type InstalledDistribution,
+  type EditableInstall,
+  type DirectUrl,
+  type FindEnvironmentOptions,
+} from "./environment";
+export { applyPackageEdits, type PackageEdits, type EditedPackages } from "./edits";
+export { getUser, getEnvName, getDefaultFs, defaultPackagePath, sidecarPath, type NamingOptions } from "./naming";
+export { lockHash, makeSidecar, parseSidecar, serializeSidecar, isSidecarUpToDate, type Sidecar, type LockDescription } from "./sidecar";
+export { normalizeName } from "./names";
