@@ -1,0 +1,155 @@
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+
+/**
+ * How a packed environment travels and starts:
+ * - `pex`: one executable PEX file, shipped as a file (not unpacked), run as `./<file>.pex`;
+ * - `pex-large`: a PEX too large for zipimport, shipped as a zipped directory and unpacked
+ *   under the alias, run as `<alias>/__main__.py`;
+ * - `conda`: a conda-pack archive, unpacked under the alias, run as `<alias>/bin/python`;
+ * - `venv`: a venv-pack archive, same layout as conda.
+ */
+export type EnvironmentKind = "pex" | "pex-large" | "conda" | "venv";
+
+/** Where a shipped file lands in the container's working directory and how. */
+export interface ShippedResource {
+  /** Remote location (hdfs://, s3://, https://, or a local path for local/K8s uploads). */
+  url: string;
+  /** Name in the working directory (YARN "link name", Spark `#alias`, skein file key). */
+  alias: string;
+  /** `archive` resources are unpacked into a directory named `alias`; `file`s are copied. */
+  type: "archive" | "file";
+}
+
+/** One packed environment, as every engine module needs it. */
+export interface PythonEnvironment {
+  kind: EnvironmentKind;
+  /** The environment itself: a file for `pex`, an archive otherwise. */
+  archive: ShippedResource;
+  /**
+   * The interpreter command after localisation, relative to the container's working
+   * directory (`./env.pex`, `pyenv/bin/python`, `pyenv/__main__.py`).
+   */
+  interpreter: string;
+  /** Variables the interpreter needs on every node (`PEX_ROOT=./.pex` for PEX files). */
+  env: Record<string, string>;
+  /**
+   * Code under development shipped beside the environment (zips of editable installs),
+   * so the heavy dependency archive stays cached while code changes. Each is put on
+   * `PYTHONPATH` as a zip (zipimport), never unpacked.
+   */
+  codeArchives: ShippedResource[];
+}
+
+export interface PythonEnvironmentOptions {
+  /** Overrides the kind guessed from the file name (required for a venv archive). */
+  kind?: EnvironmentKind;
+  /** Directory (or file name for a PEX) in the working directory; defaults as cluster-pack. */
+  alias?: string;
+  /** Extra variables for every interpreter start; merged over the kind's defaults. */
+  env?: Record<string, string>;
+  /** Zips of editable/under-development code shipped beside the environment. */
+  codeArchives?: string[];
+}
+
+/** cluster-pack's default directory for unpacked environments. */
+export const DEFAULT_ENV_ALIAS = "pyenv";
+
+/**
+ * Describes how an environment at `url` is shipped and started, following cluster-pack's
+ * `get_pyenv_usage_from_archive`: a `.pex` file runs as `./<file>.pex` without unpacking;
+ * a `.pex.zip` is unpacked to `pyenv` and runs as `pyenv/__main__.py`; conda/venv
+ * archives are unpacked to `pyenv` and run as `pyenv/bin/python`.
+ */
+export function pythonEnvironment(url: string, options: PythonEnvironmentOptions = {}): PythonEnvironment {
+  if (typeof url !== "string" || url.trim() === "") {
+    throw new InvalidInputError("The environment archive URL is empty: pass the path or URL of a .pex, .pex.zip, .tar.gz, .tgz or .zip archive.");
+  }
+  const name = baseName(url);
+  const kind = options.kind ?? guessKind(url);
+  if (!kind) {
+    throw new InvalidInputError(
+      `Cannot tell what kind of environment "${redactUrl(url)}" is from its name "${name}": ` +
+        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass kind ("pex", "pex-large", "conda" or "venv").`,
+    );
+  }
+  if (kind === "pex" && /\.(tar\.gz|tgz|tar)$/i.test(name)) {
+    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass kind "conda" or "venv", or the .pex file itself.`);
+  }
+  const alias = checkAlias(options.alias ?? (kind === "pex" ? name : DEFAULT_ENV_ALIAS), "alias");
+  const interpreter = kind === "pex" ? `./${alias}` : kind === "pex-large" ? `${alias}/__main__.py` : `${alias}/bin/python`;
+  const defaults: Record<string, string> = kind === "pex" || kind === "pex-large" ? { PEX_ROOT: "./.pex" } : {};
+  const env = { ...defaults, ...checkEnv(options.env ?? {}) };
+  const codeArchives = (options.codeArchives ?? []).map((u) => codeArchive(u));
+  const seen = new Set<string>([alias]);
+  for (const c of codeArchives) {
+    if (seen.has(c.alias)) {
+      throw new InvalidInputError(
+        `Two shipped resources would both land as "${c.alias}" in the working directory (${redactUrl(c.url)}): rename one of the code archives or choose another environment alias.`,
+      );
+    }
+    seen.add(c.alias);
+  }
+  return {
+    kind,
+    archive: { url, alias, type: kind === "pex" ? "file" : "archive" },
+    interpreter,
+    env,
+    codeArchives,
+  };
+}
+
+/** The `PYTHONPATH` entries for the code archives, relative to the working directory. */
+export function codePythonPath(env: PythonEnvironment): string[] {
+  return env.codeArchives.map((c) => c.alias);
+}
+
+/** Guesses the kind from the file name; `undefined` when the name says nothing. */
+export function guessKind(url: string): EnvironmentKind | undefined {
+  const name = baseName(url).toLowerCase();
+  if (name.endsWith(".pex")) return "pex";
+  if (name.endsWith(".pex.zip")) return "pex-large";
+  if (/\.(tar\.gz|tgz|tar|zip|tar\.bz2|tar\.xz|tar\.zst)$/.test(name)) return "conda";
+  return undefined;
+}
+
+/** The last path segment of a URL or path, without query or fragment. */
+export function baseName(url: string): string {
+  const noQuery = url.replace(/[?#].*$/, "").replace(/\/+$/, "");
+  const i = noQuery.lastIndexOf("/");
+  return i >= 0 ? noQuery.slice(i + 1) : noQuery;
+}
+
+// Helpers.
+
+function codeArchive(url: string): ShippedResource {
+  const name = baseName(url);
+  if (!/\.(zip|egg|py)$/i.test(name)) {
+    throw new InvalidInputError(
+      `Code archive "${redactUrl(url)}" must be a .zip, .egg or .py file (it is put on PYTHONPATH as is): zip the source directory first.`,
+    );
+  }
+  return { url, alias: checkAlias(name, "code archive name"), type: "file" };
+}
+
+function checkAlias(alias: string, what: string): string {
+  // The alias becomes a directory in the working directory and part of `path#alias`:
+  // anything that could escape it or break comma-separated lists is refused.
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(alias) || alias === "." || alias === "..") {
+    throw new InvalidInputError(
+      `Invalid ${what} "${alias}": use letters, digits, ".", "_" and "-" only (no "/", ",", "#" or spaces), not starting with ".".`,
+    );
+  }
+  return alias;
+}
+
+function checkEnv(env: Record<string, string>): Record<string, string> {
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new InvalidInputError(`Invalid environment variable name "${k}": use letters, digits and "_", not starting with a digit.`);
+    }
+    if (typeof v !== "string") {
+      throw new InvalidInputError(`Environment variable ${k} must be a string, got ${typeof v}.`);
+    }
+  }
+  return env;
+}

@@ -1,0 +1,237 @@
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import type { PythonEnvironment, ShippedResource } from "../environment";
+import { toS3a, urlScheme } from "../uri";
+import { mergeSparkConf, type ConflictPolicy, type SparkConfEntries } from "./merge";
+
+export type SparkClusterManager = "yarn" | "kubernetes" | "standalone" | "local";
+export type SparkDeployMode = "client" | "cluster";
+
+/** S3 settings for the s3a connector (hadoop-aws). */
+export interface S3Settings {
+  /** `http://127.0.0.1:9000`; its scheme sets `fs.s3a.connection.ssl.enabled`. */
+  endpoint?: string;
+  region?: string;
+  /** Path-style requests (`endpoint/bucket/key`), needed by most non-AWS servers. */
+  pathStyle?: boolean;
+  /** A Hadoop credentials provider class; overrides the one derived from the keys. */
+  credentialsProvider?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  sessionToken?: string;
+  /**
+   * Write the keys into the conf. Off by default: the conf ends up in logs, the Spark UI
+   * and event logs; without it executors use s3a's default credential chain.
+   */
+  includeSecrets?: boolean;
+}
+
+export interface SparkConfigOptions {
+  /** `yarn`, `k8s://https://host:port`, `spark://host:7077`, `local`, `local[4]`, `local[*]`. */
+  master: string;
+  /** Where the driver runs; default `client`. */
+  deployMode?: SparkDeployMode;
+  /**
+   * Client mode: the interpreter the local driver uses (the shipped one only exists in
+   * containers). Default `python3`; the CLI passes `PYSPARK_DRIVER_PYTHON` when set.
+   */
+  driverPython?: string;
+  /**
+   * Local master: an interpreter on this machine with the environment (e.g. the unpacked
+   * `pyenv/bin/python`). A local `.pex` archive path is used as is when this is absent.
+   */
+  localPython?: string;
+  s3?: S3Settings;
+  kubernetes?: {
+    /** `spark.kubernetes.file.upload.path`: where spark-submit uploads local files in cluster mode. */
+    fileUploadPath?: string;
+    /** `spark.kubernetes.hadoop.configMapName`: a ConfigMap with the Hadoop conf pods need for hdfs://. */
+    hadoopConfigMap?: string;
+  };
+  /** The user's conf to merge into (from spark-defaults.conf or --conf); kept first, in order. */
+  existing?: SparkConfEntries;
+  /** What wins when the user's conf disagrees with the generated one; default `error`. */
+  onConflict?: ConflictPolicy;
+}
+
+export interface SparkConfig {
+  master: string;
+  deployMode: SparkDeployMode;
+  clusterManager: SparkClusterManager;
+  /** The merged conf, ordered: the user's keys first, then the generated ones. */
+  conf: Array<[string, string]>;
+  /** Only the generated entries, before merging. */
+  generated: Array<[string, string]>;
+  /** Conflicts resolved by policy and other things the user should know. */
+  warnings: string[];
+}
+
+/**
+ * The Spark configuration that runs every Python worker (and the driver in cluster mode)
+ * inside `env`. Follows Spark's docs: configuration.md "Runtime Environment"
+ * (`spark.archives`, `spark.files`, `spark.submit.pyFiles`, `spark.pyspark.*python`,
+ * `spark.executorEnv.*`), running-on-yarn.md (`spark.yarn.dist.*`,
+ * `spark.yarn.appMasterEnv.*`), running-on-kubernetes.md (`spark.kubernetes.driverEnv.*`,
+ * `spark.kubernetes.file.upload.path`) and submitting-applications.md (Python apps cannot
+ * use cluster deploy mode on standalone clusters; local masters have no cluster mode).
+ */
+export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptions): SparkConfig {
+  const clusterManager = clusterManagerOf(options.master);
+  const deployMode = options.deployMode ?? "client";
+  if (deployMode !== "client" && deployMode !== "cluster") {
+    throw new InvalidInputError(`Unknown Spark deploy mode "${String(deployMode)}": use "client" or "cluster".`);
+  }
+  if (clusterManager === "local" && deployMode === "cluster") {
+    throw new InvalidInputError(
+      `Spark master "${options.master}" runs everything in one local JVM, so it has no cluster deploy mode: use deploy mode "client".`,
+    );
+  }
+  if (clusterManager === "standalone" && deployMode === "cluster") {
+    throw new InvalidInputError(
+      `Spark standalone clusters (${options.master}) do not run Python applications in cluster deploy mode: use deploy mode "client", or YARN/Kubernetes for cluster mode.`,
+    );
+  }
+  const warnings: string[] = [];
+  const generated: Array<[string, string]> = [];
+  const add = (k: string, v: string) => generated.push([k, v]);
+  const archive = { ...env.archive, url: toS3a(env.archive.url) };
+  const code = env.codeArchives.map((c) => ({ ...c, url: toS3a(c.url) }));
+  const uploadPath = options.kubernetes?.fileUploadPath ? toS3a(options.kubernetes.fileUploadPath) : undefined;
+
+  if (clusterManager === "local") {
+    // One JVM on this machine: nothing is localised, workers start from a local interpreter.
+    const python = options.localPython ?? localPexPath(env);
+    if (!python) {
+      throw new InvalidInputError(
+        `A local Spark master runs Python workers on this machine, and "${redactUrl(env.archive.url)}" (${env.kind}) is not an interpreter here: ` +
+          `unpack it and pass localPython (e.g. ./pyenv/bin/python), or pass a local .pex file.`,
+      );
+    }
+    add("spark.pyspark.python", python);
+    add("spark.pyspark.driver.python", options.driverPython ?? python);
+    if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
+    for (const [k, v] of Object.entries(env.env)) add(`spark.executorEnv.${k}`, v);
+  } else {
+    if (clusterManager === "kubernetes") checkKubernetesSources([archive, ...code], deployMode, options.kubernetes?.hadoopConfigMap, uploadPath);
+    if (clusterManager === "yarn") {
+      // YARN's distributed cache: archives are unpacked, files copied, both under `#alias`.
+      add(archive.type === "archive" ? "spark.yarn.dist.archives" : "spark.yarn.dist.files", withAlias(archive));
+    } else {
+      add(archive.type === "archive" ? "spark.archives" : "spark.files", withAlias(archive));
+    }
+    if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
+    add("spark.pyspark.python", env.interpreter);
+    // Client mode: the driver runs here, where the shipped interpreter does not exist.
+    add("spark.pyspark.driver.python", deployMode === "cluster" ? env.interpreter : options.driverPython ?? "python3");
+    for (const [k, v] of Object.entries(env.env)) add(`spark.executorEnv.${k}`, v);
+    if (deployMode === "cluster") {
+      const driverEnvPrefix = clusterManager === "yarn" ? "spark.yarn.appMasterEnv." : "spark.kubernetes.driverEnv.";
+      for (const [k, v] of Object.entries(env.env)) add(`${driverEnvPrefix}${k}`, v);
+    }
+    if (clusterManager === "kubernetes") {
+      if (uploadPath) add("spark.kubernetes.file.upload.path", uploadPath);
+      if (options.kubernetes?.hadoopConfigMap) add("spark.kubernetes.hadoop.configMapName", options.kubernetes.hadoopConfigMap);
+    }
+  }
+
+  const usesS3 = [archive, ...code].some((r) => urlScheme(r.url) === "s3a") || (uploadPath !== undefined && urlScheme(uploadPath) === "s3a");
+  if (options.s3 || usesS3) generated.push(...s3aConf(options.s3 ?? {}, warnings));
+
+  const merged = mergeSparkConf(options.existing ?? [], generated, options.onConflict ?? "error");
+  return {
+    master: options.master,
+    deployMode,
+    clusterManager,
+    conf: merged.conf,
+    generated,
+    warnings: [...warnings, ...merged.warnings],
+  };
+}
+
+/** The cluster manager a master URL designates (submitting-applications.md "Master URLs"). */
+export function clusterManagerOf(master: string): SparkClusterManager {
+  if (master === "yarn") return "yarn";
+  if (/^k8s:\/\/.+/.test(master)) return "kubernetes";
+  if (/^spark:\/\/[^/]+/.test(master)) return "standalone";
+  if (/^local(\[(\*|\d+)(,\d+)?\])?$/.test(master) || /^local-cluster\[\d+,\d+,\d+\]$/.test(master)) return "local";
+  throw new InvalidInputError(
+    `Unknown Spark master "${master}": use yarn, k8s://https://<api-server>:<port>, spark://<host>:<port>, local, local[N] or local[*].`,
+  );
+}
+
+/**
+ * The `spark.hadoop.fs.s3a.*` keys for these settings (hadoop-aws "General S3A Client
+ * configuration" and "Authenticating with S3"). Keys are written only with `includeSecrets`.
+ */
+export function s3aConf(s3: S3Settings, warnings: string[] = []): Array<[string, string]> {
+  const out: Array<[string, string]> = [["spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"]];
+  if (s3.endpoint) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(s3.endpoint);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed && (parsed.username || parsed.password)) {
+      throw new InvalidInputError(`The S3 endpoint ${redactUrl(s3.endpoint)} carries credentials in the URL: pass them as access key settings instead.`);
+    }
+    out.push(["spark.hadoop.fs.s3a.endpoint", s3.endpoint]);
+    if (parsed && (parsed.protocol === "http:" || parsed.protocol === "https:")) {
+      out.push(["spark.hadoop.fs.s3a.connection.ssl.enabled", String(parsed.protocol === "https:")]);
+    }
+  }
+  if (s3.region) out.push(["spark.hadoop.fs.s3a.endpoint.region", s3.region]);
+  if (s3.pathStyle !== undefined) out.push(["spark.hadoop.fs.s3a.path.style.access", String(s3.pathStyle)]);
+  const hasKeys = Boolean(s3.accessKeyId && s3.secretAccessKey);
+  if ((s3.accessKeyId && !s3.secretAccessKey) || (!s3.accessKeyId && s3.secretAccessKey)) {
+    throw new InvalidInputError("S3 settings have only one of the access key id and the secret access key: give both, or neither to use the default credential chain.");
+  }
+  let provider = s3.credentialsProvider;
+  if (hasKeys && s3.includeSecrets) {
+    out.push(["spark.hadoop.fs.s3a.access.key", s3.accessKeyId as string]);
+    out.push(["spark.hadoop.fs.s3a.secret.key", s3.secretAccessKey as string]);
+    if (s3.sessionToken) out.push(["spark.hadoop.fs.s3a.session.token", s3.sessionToken]);
+    provider ??= s3.sessionToken ? "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider" : "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider";
+  } else if (hasKeys) {
+    warnings.push(
+      "S3 access keys were not written into the Spark conf (it is shown in logs and the Spark UI); executors use s3a's default credential chain. Ask for includeSecrets to write them.",
+    );
+  }
+  if (provider) out.push(["spark.hadoop.fs.s3a.aws.credentials.provider", provider]);
+  return out;
+}
+
+// Helpers.
+
+function withAlias(r: ShippedResource): string {
+  return `${r.url}#${r.alias}`;
+}
+
+function localPexPath(env: PythonEnvironment): string | undefined {
+  const scheme = urlScheme(env.archive.url);
+  if (env.kind !== "pex" || (scheme !== undefined && scheme !== "file")) return undefined;
+  return env.archive.url.replace(/^file:\/\//, "");
+}
+
+function checkKubernetesSources(
+  resources: ShippedResource[],
+  deployMode: SparkDeployMode,
+  hadoopConfigMap: string | undefined,
+  uploadPath: string | undefined,
+): void {
+  for (const r of resources) {
+    const scheme = urlScheme(r.url);
+    if ((scheme === undefined || scheme === "file") && deployMode === "cluster" && !uploadPath) {
+      throw new InvalidInputError(
+        `"${r.url}" is a local file, and in Kubernetes cluster mode spark-submit must upload it first: ` +
+          `pass kubernetes.fileUploadPath (spark.kubernetes.file.upload.path, e.g. s3a://bucket/spark-uploads), or upload the file and pass its URL.`,
+      );
+    }
+    if (scheme === "hdfs" && !hadoopConfigMap && !(uploadPath && urlScheme(uploadPath) === "hdfs")) {
+      throw new InvalidInputError(
+        `"${redactUrl(r.url)}" is on HDFS, which Kubernetes pods cannot read without a Hadoop configuration: ` +
+          `pass kubernetes.fileUploadPath on that HDFS, kubernetes.hadoopConfigMap (spark.kubernetes.hadoop.configMapName), ` +
+          `or upload the environment to S3/HTTP and pass that URL.`,
+      );
+    }
+  }
+}
