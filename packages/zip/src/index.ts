@@ -1,0 +1,4 @@
+export { type RandomAccessSource, type HttpRangeSourceOptions, fileSource, bufferSource, httpRangeSource } from "./source";
+export { type ZipEntry, type ZipReadOptions, type ExtractOptions, ZipReader } from "./reader";
+export { type ZipEntryOptions, type ZipWriterOptions, type ZipWriteResult, type ZipWriteOptions, ZipWriter } from "./writer";
+export { normalizeMode, crc32, isSafeEntryName } from "./names";

@@ -1,0 +1,606 @@
+import fs from "node:fs";
+import path from "node:path";
+import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import yauzl from "yauzl";
+import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { S_IFDIR, S_IFLNK, S_IFMT, crc32, entryKey, normalizeMode, unsafeReason } from "./names";
+import { fileSource, withSignal, type RandomAccessSource } from "./source";
+
+/** One entry of an archive, as its central directory describes it. */
+export interface ZipEntry {
+  name: string;
+  isDirectory: boolean;
+  isSymlink: boolean;
+  /** 0 stored, 8 deflate. Others are listed but cannot be read. */
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  /** Unix mode including type bits, 0 when the archive was not made on Unix. */
+  mode: number;
+  /** Absolute offset of the local header in the source (prefix included). */
+  localHeaderOffset: number;
+}
+
+/** Limits for untrusted archives. */
+export interface ZipReadOptions {
+  /** Most entries accepted (default 1,000,000). Checked before any entry is read. */
+  maxEntries?: number;
+  /** Largest declared uncompressed size of one entry (default 16 GiB). */
+  maxEntrySize?: number;
+  /** Largest sum of declared uncompressed sizes (default 64 GiB). */
+  maxTotalSize?: number;
+  signal?: AbortSignal;
+  /** Keep the source open on close() (default: close it). */
+  keepSourceOpen?: boolean;
+}
+
+/** Options of `ZipReader.extractTo`. */
+export interface ExtractOptions {
+  signal?: AbortSignal;
+  /** Only entries for which this returns true are extracted. */
+  filter?: (entry: ZipEntry) => boolean;
+  /** Only entries under this directory prefix are extracted, with the prefix removed. */
+  stripPrefix?: string;
+  /** A symlink that would point outside the target: "error" (default) or "skip" it. */
+  unsafeSymlinks?: "error" | "skip";
+  /** Files written at once (default 4). */
+  concurrency?: number;
+}
+
+const DEFAULT_MAX_ENTRIES = 1_000_000;
+const DEFAULT_MAX_ENTRY_SIZE = 16 * 1024 ** 3;
+const DEFAULT_MAX_TOTAL_SIZE = 64 * 1024 ** 3;
+const DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024;
+/** Deflate cannot expand data by more than ~1032:1; a declared ratio above this is a lie. */
+const MAX_DEFLATE_RATIO = 1040;
+const CD_HEADER_SIZE = 46;
+const LOCAL_HEADER_SIZE = 30;
+
+interface EntryRecord {
+  raw: yauzl.Entry;
+  /** The byte after which this entry's data must end (next local header or central directory). */
+  limit: number;
+}
+
+/**
+ * Reads a zip archive through any RandomAccessSource, built on yauzl's
+ * `fromRandomAccessReader`. Untrusted input is checked up front (names, duplicates,
+ * counts, declared sizes, overlapping entries) and while reading (local header against
+ * central directory, real sizes, CRC). Memory stays bounded: the central directory is
+ * read through a small window cache and entry data is streamed.
+ */
+export class ZipReader {
+  /** Entries in central directory order. */
+  readonly entries: readonly ZipEntry[];
+  /** Bytes before the zip's first local header (e.g. a PEX's shebang line). */
+  readonly prefixLength: number;
+  /** The archive comment (decoded as UTF-8). */
+  readonly comment: string;
+  readonly source: RandomAccessSource;
+
+  private readonly zipfile: yauzl.ZipFile;
+  private readonly records: WeakMap<ZipEntry, EntryRecord>;
+  private readonly byName: Map<string, ZipEntry>;
+  private readonly closeSource: boolean;
+  private closed = false;
+
+  private constructor(init: { source: RandomAccessSource; zipfile: yauzl.ZipFile; entries: ZipEntry[]; records: WeakMap<ZipEntry, EntryRecord>; byName: Map<string, ZipEntry>; prefixLength: number; comment: string; closeSource: boolean }) {
+    this.source = init.source;
+    this.zipfile = init.zipfile;
+    this.entries = init.entries;
+    this.records = init.records;
+    this.byName = init.byName;
+    this.prefixLength = init.prefixLength;
+    this.comment = init.comment;
+    this.closeSource = init.closeSource;
+  }
+
+  /** Opens an archive (a path opens a local file) and validates its central directory. */
+  static async open(source: RandomAccessSource | string, options: ZipReadOptions = {}): Promise<ZipReader> {
+    const src = typeof source === "string" ? await fileSource(source) : source;
+    const closeSource = typeof source === "string" || !options.keepSourceOpen;
+    try {
+      return await openReader(src, options, closeSource);
+    } catch (err) {
+      if (closeSource) await src.close?.().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The entry with exactly this name (directories end with "/"), or undefined. */
+  getEntry(name: string): ZipEntry | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The whole inflated content of an entry, verified (size and CRC). Capped at `maxBytes` (default 256 MiB). */
+  async readEntry(entry: ZipEntry | string, options: { maxBytes?: number; signal?: AbortSignal } = {}): Promise<Buffer> {
+    const e = this.resolve(entry);
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_READ_BYTES;
+    if (e.uncompressedSize > maxBytes) {
+      throw new InvalidInputError(`${this.source.name}: entry ${e.name} is ${e.uncompressedSize} bytes, more than the ${maxBytes}-byte limit for readEntry; use openEntryStream or raise maxBytes.`, { code: "ERR_ENTRY_TOO_LARGE" });
+    }
+    const stream = await this.openEntryStream(e, options);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    return Buffer.concat(chunks, e.uncompressedSize);
+  }
+
+  /** The inflated content as a stream; it errors (IntegrityError) if the size or CRC do not match at the end. */
+  async openEntryStream(entry: ZipEntry | string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const e = this.resolve(entry);
+    if (e.method !== 0 && e.method !== 8) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
+    }
+    const data = await this.openData(e, e.method === 8, options.signal);
+    const check = new VerifyStream(e, this.source.name);
+    // pipeline-style forwarding: an error on either side reaches the consumer once.
+    data.on("error", (err) => check.destroy(this.wrapError(err, e)));
+    check.on("close", () => data.destroy());
+    data.pipe(check);
+    return withSignal(check, options.signal);
+  }
+
+  /** The entry's bytes exactly as stored (compressed for method 8). Length is checked, content is not. */
+  async openRawStream(entry: ZipEntry | string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    const e = this.resolve(entry);
+    const data = await this.openData(e, false, options.signal);
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    data.on("error", (err) => out.destroy(this.wrapError(err, e)));
+    out.on("close", () => data.destroy());
+    data.pipe(out);
+    return withSignal(out, options.signal);
+  }
+
+  /**
+   * Extracts into `dir`, which must not exist or be empty. Everything is written into a
+   * temporary directory beside `dir` and renamed into place at the end, so `dir` either
+   * does not appear or is complete; the temporary directory is removed on failure or
+   * abort. Files get 0644 or 0755 (any x bit), directories 0755. Symlinks are created
+   * last and only when they resolve inside `dir`, so nothing is ever written through one.
+   */
+  async extractTo(dir: string, options: ExtractOptions = {}): Promise<void> {
+    await extract(this, dir, options);
+  }
+
+  /** Releases the central directory and closes the source (unless `keepSourceOpen`). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.zipfile.close();
+    if (this.closeSource) await this.source.close?.();
+  }
+
+  // ---- internals shared with the writer (raw copies) and extraction ----
+
+  /** @internal */
+  resolve(entry: ZipEntry | string): ZipEntry {
+    if (this.closed) throw new ClusterPackError("ERR_CLOSED", `${this.source.name}: the ZipReader is closed.`);
+    const e = typeof entry === "string" ? this.byName.get(entry) : entry;
+    if (!e || !this.records.has(e)) {
+      const what = typeof entry === "string" ? entry : entry.name;
+      throw new InvalidInputError(`${this.source.name}: no entry named ${JSON.stringify(what)} in this archive.`, { code: "ERR_NO_SUCH_ENTRY" });
+    }
+    return e;
+  }
+
+  private async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {
+    throwIfAborted(signal);
+    const record = this.records.get(e)!;
+    const header = await new Promise<yauzl.LocalFileHeader>((resolve, reject) =>
+      this.zipfile.readLocalFileHeader(record.raw, {}, (err, h) => (err ? reject(this.wrapError(err, e)) : resolve(h))),
+    );
+    checkLocalHeader(this.source.name, e, record, header);
+    throwIfAborted(signal);
+    return await new Promise<Readable>((resolve, reject) =>
+      this.zipfile.openReadStreamLowLevel(header.fileDataStart, e.compressedSize, 0, e.compressedSize, inflate, e.uncompressedSize, (err, stream) =>
+        err ? reject(this.wrapError(err, e)) : resolve(stream),
+      ),
+    );
+  }
+
+  private wrapError(err: unknown, e: ZipEntry): Error {
+    if (err instanceof ClusterPackError) return err;
+    return new IntegrityError(`${this.source.name}: entry ${e.name} is corrupt: ${(err as Error).message}.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening
+
+async function openReader(src: RandomAccessSource, options: ZipReadOptions, closeSource: boolean): Promise<ZipReader> {
+  const signal = options.signal;
+  throwIfAborted(signal);
+  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxEntrySize = options.maxEntrySize ?? DEFAULT_MAX_ENTRY_SIZE;
+  const maxTotalSize = options.maxTotalSize ?? DEFAULT_MAX_TOTAL_SIZE;
+  const reader = new SourceReader(src, signal);
+  const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.fromRandomAccessReader(reader, src.size, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zf) =>
+      err ? reject(notAZip(src, err)) : resolve(zf),
+    ),
+  );
+  try {
+    const centralDirectoryOffset = zipfile.readEntryCursor as unknown as number;
+    if (zipfile.entryCount > maxEntries) {
+      throw new IntegrityError(`${src.name}: the archive declares ${zipfile.entryCount} entries, more than the limit of ${maxEntries}; raise maxEntries if it is trusted.`, { code: "ERR_TOO_MANY_ENTRIES" });
+    }
+    if (centralDirectoryOffset + zipfile.entryCount * CD_HEADER_SIZE > src.size) {
+      throw new IntegrityError(`${src.name}: the archive declares ${zipfile.entryCount} entries but its central directory cannot hold them (truncated or corrupt).`, { code: "ERR_CORRUPT_ZIP" });
+    }
+    const entries: ZipEntry[] = [];
+    const raws: yauzl.Entry[] = [];
+    const byName = new Map<string, ZipEntry>();
+    const byKey = new Map<string, string>();
+    let total = 0;
+    for (;;) {
+      throwIfAborted(signal);
+      const raw = await nextEntry(zipfile, src);
+      if (!raw) break;
+      const e = describe(src, raw);
+      if (e.uncompressedSize > maxEntrySize) {
+        throw new IntegrityError(`${src.name}: entry ${e.name} declares ${e.uncompressedSize} bytes, more than the limit of ${maxEntrySize}; raise maxEntrySize if it is trusted.`, { code: "ERR_ENTRY_TOO_LARGE" });
+      }
+      total += e.uncompressedSize;
+      if (total > maxTotalSize) {
+        throw new IntegrityError(`${src.name}: entries declare more than ${maxTotalSize} bytes in total; raise maxTotalSize if the archive is trusted.`, { code: "ERR_ARCHIVE_TOO_LARGE" });
+      }
+      const key = entryKey(e.name);
+      const previous = byKey.get(key);
+      if (previous !== undefined) {
+        throw new IntegrityError(`${src.name}: entries ${JSON.stringify(previous)} and ${JSON.stringify(e.name)} name the same path; the archive is ambiguous and was rejected.`, { code: "ERR_DUPLICATE_ENTRY" });
+      }
+      byKey.set(key, e.name);
+      byName.set(e.name, e);
+      entries.push(e);
+      raws.push(raw);
+    }
+    const records = layout(src, entries, raws, centralDirectoryOffset);
+    const prefixLength = entries.length ? Math.min(...entries.map((e) => e.localHeaderOffset)) : centralDirectoryOffset;
+    const comment = Buffer.isBuffer(zipfile.comment) ? (zipfile.comment as Buffer).toString("utf8") : String(zipfile.comment ?? "");
+    return new (ZipReader as unknown as new (init: unknown) => ZipReader)({ source: src, zipfile, entries, records, byName, prefixLength, comment, closeSource });
+  } catch (err) {
+    zipfile.close();
+    throw err;
+  }
+}
+
+function nextEntry(zipfile: yauzl.ZipFile, src: RandomAccessSource): Promise<yauzl.Entry | undefined> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      zipfile.removeListener("entry", onEntry);
+      zipfile.removeListener("end", onEnd);
+      zipfile.removeListener("error", onError);
+    };
+    const onEntry = (entry: yauzl.Entry) => (cleanup(), resolve(entry));
+    const onEnd = () => (cleanup(), resolve(undefined));
+    const onError = (err: Error) => (cleanup(), reject(err instanceof ClusterPackError ? err : new IntegrityError(`${src.name}: corrupt central directory: ${err.message}.`, { cause: err, code: "ERR_CORRUPT_ZIP" })));
+    zipfile.on("entry", onEntry);
+    zipfile.on("end", onEnd);
+    zipfile.on("error", onError);
+    zipfile.readEntry();
+  });
+}
+
+function describe(src: RandomAccessSource, raw: yauzl.Entry): ZipEntry {
+  const nameRaw = raw.fileNameRaw as unknown as Buffer;
+  // strict: keep backslashes so they are rejected rather than silently reinterpreted.
+  const name = yauzl.getFileNameLowLevel(raw.generalPurposeBitFlag, nameRaw, raw.extraFields, true);
+  const reason = unsafeReason(name);
+  if (reason) {
+    throw new IntegrityError(`${src.name}: entry ${JSON.stringify(name)} is unsafe: ${reason}. The archive was rejected; do not extract it.`, { code: "ERR_UNSAFE_ENTRY_NAME" });
+  }
+  if (raw.generalPurposeBitFlag & 0x1) {
+    throw new IntegrityError(`${src.name}: entry ${name} is encrypted; encrypted archives are not supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
+  }
+  const madeOnUnix = raw.versionMadeBy >> 8 === 3;
+  const mode = madeOnUnix ? (raw.externalFileAttributes >>> 16) & 0xffff : 0;
+  const type = mode & S_IFMT;
+  const isDirectory = name.endsWith("/") || type === S_IFDIR || (!madeOnUnix && (raw.externalFileAttributes & 0x10) !== 0);
+  const isSymlink = !isDirectory && type === S_IFLNK;
+  if (raw.compressionMethod === 8 && raw.uncompressedSize > raw.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+    throw new IntegrityError(`${src.name}: entry ${name} declares ${raw.uncompressedSize} bytes from ${raw.compressedSize} compressed, beyond what deflate can produce; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" });
+  }
+  return {
+    name,
+    isDirectory,
+    isSymlink,
+    method: raw.compressionMethod,
+    crc32: raw.crc32,
+    compressedSize: raw.compressedSize,
+    uncompressedSize: raw.uncompressedSize,
+    mode,
+    localHeaderOffset: raw.relativeOffsetOfLocalHeader,
+  };
+}
+
+/** Checks that entries do not overlap each other or the central directory; returns each entry's data limit. */
+function layout(src: RandomAccessSource, entries: ZipEntry[], raws: yauzl.Entry[], centralDirectoryOffset: number): WeakMap<ZipEntry, EntryRecord> {
+  const order = entries.map((_, i) => i).sort((a, b) => entries[a]!.localHeaderOffset - entries[b]!.localHeaderOffset);
+  const records = new WeakMap<ZipEntry, EntryRecord>();
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k]!;
+    const e = entries[i]!;
+    const raw = raws[i]!;
+    const next = k + 1 < order.length ? entries[order[k + 1]!]!.localHeaderOffset : centralDirectoryOffset;
+    // Lower bound of the entry's extent: its local header cannot be shorter than this.
+    const minEnd = e.localHeaderOffset + LOCAL_HEADER_SIZE + raw.fileNameLength + e.compressedSize;
+    if (minEnd > next) {
+      throw new IntegrityError(`${src.name}: entry ${e.name} (at ${e.localHeaderOffset}, ${e.compressedSize} bytes) overlaps the next entry or the central directory; overlapping entries are a zip-bomb technique and the archive was rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+    }
+    records.set(e, { raw, limit: next });
+  }
+  return records;
+}
+
+function checkLocalHeader(name: string, e: ZipEntry, record: EntryRecord, h: yauzl.LocalFileHeader): void {
+  const fail = (what: string) => {
+    throw new IntegrityError(`${name}: entry ${e.name}: the local header disagrees with the central directory (${what}); the archive is corrupt or crafted.`, { code: "ERR_HEADER_MISMATCH" });
+  };
+  if (!Buffer.from(h.fileName).equals(record.raw.fileNameRaw as unknown as Buffer)) fail(`local name ${JSON.stringify(Buffer.from(h.fileName).toString("utf8"))}`);
+  if (h.compressionMethod !== e.method) fail(`method ${h.compressionMethod} vs ${e.method}`);
+  if ((h.generalPurposeBitFlag & 0x1) !== 0) fail("local header says encrypted");
+  if (h.fileDataStart + e.compressedSize > record.limit) {
+    throw new IntegrityError(`${name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+  }
+  if (h.generalPurposeBitFlag & 0x8) return; // sizes and CRC are in a data descriptor after the data.
+  if (h.crc32 !== e.crc32) fail(`CRC ${hex(h.crc32)} vs ${hex(e.crc32)}`);
+  let compressed = h.compressedSize;
+  let uncompressed = h.uncompressedSize;
+  if (compressed === 0xffffffff || uncompressed === 0xffffffff) {
+    const zip64 = yauzl.parseExtraFields(h.extraField as unknown as Buffer).find((f) => f.id === 0x0001);
+    if (!zip64) fail("ZIP64 sizes without a ZIP64 extra field");
+    let at = 0;
+    const read64 = () => {
+      if (at + 8 > zip64!.data.length) fail("short ZIP64 extra field");
+      const v = zip64!.data.readUInt32LE(at) + zip64!.data.readUInt32LE(at + 4) * 0x100000000;
+      at += 8;
+      return v;
+    };
+    if (uncompressed === 0xffffffff) uncompressed = read64();
+    if (compressed === 0xffffffff) compressed = read64();
+  }
+  if (compressed !== e.compressedSize || uncompressed !== e.uncompressedSize) fail(`sizes ${compressed}/${uncompressed} vs ${e.compressedSize}/${e.uncompressedSize}`);
+}
+
+function notAZip(src: RandomAccessSource, err: unknown): Error {
+  if (err instanceof ClusterPackError) return err;
+  return new IntegrityError(`${src.name}: not a readable zip archive (${(err as Error).message}). Check that the file is a complete zip/wheel/PEX.`, { cause: err, code: "ERR_NOT_A_ZIP" });
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
+/** Counts bytes and CRC of the inflated data and fails at the end when they differ from the entry's. */
+class VerifyStream extends Transform {
+  private crc = 0;
+  private size = 0;
+  constructor(
+    private readonly entry: ZipEntry,
+    private readonly sourceName: string,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.entry.uncompressedSize) {
+      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} inflates to more than its declared ${this.entry.uncompressedSize} bytes; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" }));
+      return;
+    }
+    this.crc = crc32(chunk, this.crc);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.size !== this.entry.uncompressedSize) {
+      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} has ${this.size} bytes, its header declares ${this.entry.uncompressedSize}; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" }));
+    } else if (this.crc >>> 0 !== this.entry.crc32 >>> 0) {
+      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} has CRC ${hex(this.crc >>> 0)}, its header declares ${hex(this.entry.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" }));
+    } else cb();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// yauzl adapter: serves yauzl's reads from the source through one window cache, so that
+// walking a central directory entry by entry costs a few large reads (and a few HTTP
+// requests for a remote wheel), not two tiny reads per entry.
+
+const MIN_WINDOW = 64 * 1024;
+const MAX_WINDOW = 4 * 1024 * 1024;
+
+class SourceReader extends yauzl.RandomAccessReader {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+  private nextSize = MIN_WINDOW;
+  private lastMissEnd = -1;
+
+  constructor(
+    readonly source: RandomAccessSource,
+    private readonly signal?: AbortSignal,
+  ) {
+    super();
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    this.readAsync(position, length).then(
+      (data) => {
+        data.copy(buffer, offset);
+        callback(null, data.length);
+      },
+      (err: Error) => callback(err),
+    );
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const cached = this.cached(start, end - start);
+    if (cached) return Readable.from([cached]);
+    if (this.source.createReadStream) return this.source.createReadStream(start, end - start);
+    return chunkedStream(this.source, start, end - start);
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    this.window = Buffer.alloc(0);
+    setImmediate(() => callback(null));
+  }
+
+  private cached(position: number, length: number): Buffer | undefined {
+    if (position >= this.windowStart && position + length <= this.windowStart + this.window.length) {
+      return this.window.subarray(position - this.windowStart, position - this.windowStart + length);
+    }
+    return undefined;
+  }
+
+  private async readAsync(position: number, length: number): Promise<Buffer> {
+    const hit = this.cached(position, length);
+    if (hit) return Buffer.from(hit);
+    throwIfAborted(this.signal);
+    // Sequential misses (a central directory walk) double the window, up to MAX_WINDOW.
+    this.nextSize = position === this.lastMissEnd ? Math.min(this.nextSize * 2, MAX_WINDOW) : MIN_WINDOW;
+    const size = Math.min(Math.max(length, this.nextSize), this.source.size - position);
+    if (size < length) throw new IntegrityError(`${this.source.name}: unexpected end of archive at byte ${position + size} (truncated).`, { code: "ERR_OUT_OF_BOUNDS" });
+    const data = await this.source.read(position, size, this.signal);
+    this.window = data;
+    this.windowStart = position;
+    this.lastMissEnd = position + size;
+    return Buffer.from(data.subarray(0, length));
+  }
+}
+
+/** A range of a source as a stream of successive reads, for sources without createReadStream. */
+function chunkedStream(source: RandomAccessSource, offset: number, length: number, chunk = 1 << 20): Readable {
+  let at = offset;
+  const end = offset + length;
+  return new Readable({
+    highWaterMark: chunk,
+    read() {
+      if (at >= end) {
+        this.push(null);
+        return;
+      }
+      const n = Math.min(chunk, end - at);
+      const start = at;
+      at += n;
+      source.read(start, n).then(
+        (buf) => this.push(buf),
+        (err: Error) => this.destroy(err),
+      );
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Extraction
+
+async function extract(reader: ZipReader, dir: string, options: ExtractOptions): Promise<void> {
+  const signal = options.signal;
+  throwIfAborted(signal);
+  const target = path.resolve(dir);
+  const existing = await fs.promises.readdir(target).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT") return undefined;
+    throw new InvalidInputError(`Cannot extract into ${target}: ${err.message}.`, { cause: err, code: "ERR_TARGET" });
+  });
+  if (existing && existing.length > 0) {
+    throw new InvalidInputError(`Cannot extract ${reader.source.name} into ${target}: the directory is not empty. Choose a new or empty directory.`, { code: "ERR_TARGET_NOT_EMPTY" });
+  }
+  await fs.promises.mkdir(path.dirname(target), { recursive: true });
+  const temp = await fs.promises.mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.tmp-`));
+  try {
+    const prefix = options.stripPrefix ? options.stripPrefix.replace(/\/*$/, "/") : "";
+    const jobs: Array<{ entry: ZipEntry; rel: string }> = [];
+    for (const entry of reader.entries) {
+      if (options.filter && !options.filter(entry)) continue;
+      if (prefix && !entry.name.startsWith(prefix)) continue;
+      const rel = entryKey(entry.name.slice(prefix.length));
+      if (rel === "") continue;
+      jobs.push({ entry, rel });
+    }
+    // Directories first (sorted, so parents before children), then files, then symlinks.
+    const dirs = jobs.filter((j) => j.entry.isDirectory).sort((a, b) => (a.rel < b.rel ? -1 : 1));
+    for (const { rel } of dirs) {
+      throwIfAborted(signal);
+      await fs.promises.mkdir(path.join(temp, rel), { recursive: true, mode: 0o755 });
+    }
+    const files = jobs.filter((j) => !j.entry.isDirectory && !j.entry.isSymlink);
+    await forEachLimit(files, options.concurrency ?? 4, async ({ entry, rel }) => {
+      throwIfAborted(signal);
+      const dest = path.join(temp, rel);
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+      const input = await reader.openEntryStream(entry, { signal });
+      const mode = normalizeMode(entry.mode, "file") & 0o777;
+      // "wx": never follow or replace anything already there.
+      await pipeline(input, fs.createWriteStream(dest, { flags: "wx", mode }), { signal });
+      await fs.promises.chmod(dest, mode);
+    });
+    const links = jobs.filter((j) => j.entry.isSymlink);
+    const root = await fs.promises.realpath(temp);
+    for (const { entry, rel } of links) {
+      throwIfAborted(signal);
+      const linkTarget = (await reader.readEntry(entry, { maxBytes: 4096, signal })).toString("utf8");
+      const dest = path.join(temp, rel);
+      if (!(await symlinkStaysInside(root, path.join(root, rel), linkTarget))) {
+        if (options.unsafeSymlinks === "skip") continue;
+        throw new IntegrityError(`${reader.source.name}: symlink ${entry.name} -> ${linkTarget} points outside the extraction directory; rejected (pass unsafeSymlinks: "skip" to leave it out).`, { code: "ERR_UNSAFE_SYMLINK" });
+      }
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+      await fs.promises.symlink(linkTarget, dest);
+    }
+    throwIfAborted(signal);
+    if (existing) await fs.promises.rmdir(target);
+    await fs.promises.rename(temp, target);
+  } catch (err) {
+    await fs.promises.rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: signal.reason });
+    throw err;
+  }
+}
+
+/**
+ * Resolves `target` as the OS would from the link's directory, following symlinks
+ * already created (they were all checked the same way), and reports whether every step
+ * stays inside `root`. A lexical check alone is not enough: with `a -> .`, the target
+ * `a/..` is lexically inside but really the parent.
+ */
+async function symlinkStaysInside(root: string, linkPath: string, target: string): Promise<boolean> {
+  if (target === "" || target.includes("\0") || path.isAbsolute(target) || target.includes("\\")) return false;
+  let current = path.dirname(linkPath);
+  const pending = target.split("/");
+  let hops = 0;
+  while (pending.length) {
+    const part = pending.shift()!;
+    if (part === "" || part === ".") continue;
+    if (part === "..") {
+      if (current === root) return false;
+      current = path.dirname(current);
+      continue;
+    }
+    const next = path.join(current, part);
+    const stat = await fs.promises.lstat(next).catch(() => undefined);
+    if (stat?.isSymbolicLink()) {
+      if (++hops > 40) return false;
+      const inner = await fs.promises.readlink(next);
+      if (path.isAbsolute(inner)) return false;
+      pending.unshift(...inner.split("/"));
+      continue;
+    }
+    current = next;
+  }
+  return current === root || current.startsWith(root + path.sep);
+}
+
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+}

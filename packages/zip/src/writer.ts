@@ -1,0 +1,656 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import zlib from "node:zlib";
+import { promisify } from "node:util";
+import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { crc32, entryKey, normalizeMode, unsafeReason } from "./names";
+import type { ZipEntry, ZipReader } from "./reader";
+import { withSignal } from "./source";
+
+/** Per-entry options. */
+export interface ZipEntryOptions {
+  /** Unix mode; only "any execute bit" matters (files become 0644 or 0755). */
+  mode?: number;
+  /** Deflate this entry (default: the writer's `compress`). */
+  compress?: boolean;
+}
+
+export interface ZipWriterOptions {
+  /** Written before the zip, e.g. "#!/usr/bin/env python3\n". Offsets account for it. */
+  prefix?: Buffer | string;
+  /** zlib level 0-9, default 6. */
+  compressionLevel?: number;
+  /** Default true; per-entry `compress: false` stores. */
+  compress?: boolean;
+  /** Write ZIP64 records even when nothing needs them. */
+  forceZip64?: boolean;
+  /** The archive comment (UTF-8, at most 65,535 bytes). */
+  comment?: string;
+  /** Entries prepared (read, compressed) ahead of the one being written. Default 8. */
+  concurrency?: number;
+}
+
+export interface ZipWriteResult {
+  path: string;
+  size: number;
+  entries: number;
+  sha256: string;
+}
+
+export interface ZipWriteOptions {
+  signal?: AbortSignal;
+  /** Called after each entry with (entries written, total entries). */
+  onProgress?: (done: number, total: number) => void;
+  /** Mode of the written file (default 0644; 0755 for an executable PEX). */
+  mode?: number;
+}
+
+/**
+ * Writes deterministic zip archives. Entries are collected first (files and streams are
+ * opened only at write time) and written sorted by name, parents first, with every
+ * timestamp at 1980-01-01 00:00:00, normalised modes, explicit directory entries, no
+ * variable extra fields, and ZIP64 records exactly when sizes, offsets or the entry count
+ * need them. Same inputs give byte-identical output.
+ *
+ * Why not yazl: yazl cannot take pre-compressed data, and copying wheel entries into a
+ * PEX without inflating and deflating them again is the point of this package (it makes
+ * the PEX build I/O-bound). Raw entries must interleave with ordinary ones in one sorted
+ * archive with consistent ZIP64 decisions, so one small writer handles every entry: it
+ * only lays out headers (about 150 lines below); zlib does the compression.
+ */
+export class ZipWriter {
+  private readonly options: ZipWriterOptions;
+  private readonly entries = new Map<string, PendingEntry>();
+  private readonly names = new Map<string, string>();
+
+  constructor(options: ZipWriterOptions = {}) {
+    const level = options.compressionLevel ?? 6;
+    if (!Number.isInteger(level) || level < 0 || level > 9) {
+      throw new InvalidInputError(`compressionLevel ${options.compressionLevel} is invalid; use an integer from 0 to 9.`, { code: "ERR_INVALID_OPTION" });
+    }
+    if (options.comment !== undefined && Buffer.byteLength(options.comment) > 0xffff) {
+      throw new InvalidInputError(`The zip comment is ${Buffer.byteLength(options.comment)} bytes; the format allows at most 65,535.`, { code: "ERR_INVALID_OPTION" });
+    }
+    this.options = { ...options, compressionLevel: level };
+  }
+
+  /** Number of entries, implicit parent directories included. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  addBuffer(name: string, data: Buffer | string, options: ZipEntryOptions = {}): void {
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    this.add(name, "file", { kind: "buffer", data: buf }, options);
+  }
+
+  /** The file is read at write time (its size then must not change during the write). */
+  addFile(name: string, filePath: string, options: ZipEntryOptions = {}): void {
+    this.add(name, "file", { kind: "file", path: filePath }, options);
+  }
+
+  /** `open` may be called more than once (large stored entries are read twice: CRC, then copy). */
+  addStreamFactory(name: string, open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>, size: number, options: ZipEntryOptions = {}): void {
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new InvalidInputError(`Entry ${name}: size ${size} is not a valid byte count.`, { code: "ERR_INVALID_OPTION" });
+    }
+    this.add(name, "file", { kind: "stream", open, size }, options);
+  }
+
+  /** A directory entry ("name/"); its parents are added too. */
+  addDirectory(name: string): void {
+    this.add(name, "directory", { kind: "directory" }, {});
+  }
+
+  addSymlink(name: string, target: string): void {
+    if (target.length === 0 || target.includes("\0")) {
+      throw new InvalidInputError(`Symlink ${name}: target ${JSON.stringify(target)} is empty or contains NUL.`, { code: "ERR_INVALID_ENTRY" });
+    }
+    this.add(name, "symlink", { kind: "buffer", data: Buffer.from(target, "utf8") }, { compress: false });
+  }
+
+  /**
+   * Copies an entry of another zip without inflating/deflating it (wheel -> PEX). The
+   * stored CRC and sizes are reused. `verify` receives the inflated bytes (CRC- and
+   * size-checked by the reader) while the raw bytes are copied, e.g. to check a RECORD
+   * hash; if it rejects, the write fails. The reader must stay open until the write ends.
+   */
+  addRawEntry(name: string, reader: ZipReader, entry: ZipEntry, options: { mode?: number; verify?: (inflated: NodeJS.ReadableStream) => Promise<void> } = {}): void {
+    const e = reader.resolve(entry);
+    if (e.isDirectory) {
+      this.addDirectory(name);
+      return;
+    }
+    if (e.method !== 0 && e.method !== 8) {
+      throw new InvalidInputError(`${reader.source.name}: entry ${e.name} uses compression method ${e.method}; only stored and deflate entries can be copied.`, { code: "ERR_UNSUPPORTED_ZIP" });
+    }
+    const kind = e.isSymlink ? "symlink" : "file";
+    this.add(name, kind, { kind: "raw", reader, entry: e, verify: options.verify }, { mode: options.mode ?? e.mode });
+  }
+
+  /** True when an entry (or implicit parent directory) of this name exists. */
+  has(name: string): boolean {
+    return this.names.has(entryKey(name));
+  }
+
+  /**
+   * Writes atomically: a temporary file beside `path`, fsync, rename. The temporary file
+   * (and any spool file) is removed on error or abort.
+   */
+  async writeTo(filePath: string, options: ZipWriteOptions = {}): Promise<ZipWriteResult> {
+    throwIfAborted(options.signal);
+    const target = path.resolve(filePath);
+    const dir = path.dirname(target);
+    await fs.promises.mkdir(dir, { recursive: true }).catch((err: Error) => {
+      throw new InvalidInputError(`Cannot create the directory of ${target}: ${err.message}.`, { cause: err, code: "ERR_OUTPUT" });
+    });
+    const temp = path.join(dir, `.${path.basename(target)}.tmp-${crypto.randomBytes(6).toString("hex")}`);
+    let handle: fs.promises.FileHandle | undefined;
+    try {
+      handle = await fs.promises.open(temp, "wx", 0o600);
+      const sink = new FileSink(handle);
+      const { size, entries, sha256 } = await this.writeAll(sink, dir, options);
+      await sink.flush();
+      await handle.sync();
+      await handle.chmod(options.mode ?? 0o644);
+      await handle.close();
+      handle = undefined;
+      throwIfAborted(options.signal);
+      await fs.promises.rename(temp, target);
+      return { path: target, size, entries, sha256 };
+    } catch (err) {
+      await handle?.close().catch(() => undefined);
+      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
+      throw asAbort(err, options.signal);
+    }
+  }
+
+  /** The same bytes as writeTo, to a stream (not atomic; the stream is not ended). */
+  async writeToStream(out: NodeJS.WritableStream, options: Omit<ZipWriteOptions, "mode"> = {}): Promise<Omit<ZipWriteResult, "path">> {
+    try {
+      return await this.writeAll(new StreamSink(out), os.tmpdir(), options);
+    } catch (err) {
+      throw asAbort(err, options.signal);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private add(name: string, kind: EntryKind, source: EntrySource, options: ZipEntryOptions): void {
+    const reason = unsafeReason(name);
+    if (reason) throw new InvalidInputError(`Entry name ${JSON.stringify(name)} is invalid: ${reason}. Use a relative "/"-separated path.`, { code: "ERR_INVALID_ENTRY" });
+    const key = entryKey(name);
+    const existing = this.names.get(key);
+    if (existing !== undefined) {
+      // An explicit directory over an implicit (or explicit) one is the same entry.
+      if (kind === "directory" && this.entries.get(existing)?.kind === "directory") return;
+      throw new InvalidInputError(`Entry ${JSON.stringify(name)} is added twice (it clashes with ${JSON.stringify(existing)}); each path can appear once.`, { code: "ERR_DUPLICATE_ENTRY" });
+    }
+    const parts = key.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const parentKey = parts.slice(0, i).join("/");
+      const parent = this.names.get(parentKey);
+      if (parent === undefined) {
+        this.insert(parentKey, `${parentKey}/`, "directory", { kind: "directory" }, {});
+      } else if (this.entries.get(parent)?.kind !== "directory") {
+        throw new InvalidInputError(`Entry ${JSON.stringify(name)} needs ${JSON.stringify(parent)} to be a directory, but it was added as a ${this.entries.get(parent)?.kind}.`, { code: "ERR_DUPLICATE_ENTRY" });
+      }
+    }
+    this.insert(key, kind === "directory" ? `${key}/` : key, kind, source, options);
+  }
+
+  private insert(key: string, name: string, kind: EntryKind, source: EntrySource, options: ZipEntryOptions): void {
+    const compress = kind === "file" && (options.compress ?? this.options.compress ?? true) && this.options.compressionLevel !== 0;
+    this.names.set(key, name);
+    this.entries.set(name, { name, nameBytes: Buffer.from(name, "utf8"), kind, mode: normalizeMode(options.mode ?? 0, kind), compress, source });
+  }
+
+  private async writeAll(sink: Sink, spoolDir: string, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }): Promise<Omit<ZipWriteResult, "path">> {
+    const signal = options.signal;
+    const sorted = [...this.entries.values()].sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
+    const forceZip64 = !!this.options.forceZip64;
+    const ctx: PrepareContext = { level: this.options.compressionLevel ?? 6, spoolDir, signal, spools: new Set() };
+    const ahead = Math.max(1, this.options.concurrency ?? 8);
+    const prepared: Array<Promise<Prepared> | undefined> = [];
+    const start = (i: number) => {
+      if (i < sorted.length && !prepared[i]) {
+        const p = prepare(sorted[i]!, ctx);
+        p.catch(() => undefined); // observed when awaited; avoid unhandled rejections meanwhile.
+        prepared[i] = p;
+      }
+    };
+    const central: Buffer[] = [];
+    try {
+      if (this.options.prefix !== undefined && this.options.prefix.length > 0) {
+        await sink.write(typeof this.options.prefix === "string" ? Buffer.from(this.options.prefix, "utf8") : this.options.prefix);
+      }
+      for (let i = 0; i < Math.min(ahead, sorted.length); i++) start(i);
+      for (let i = 0; i < sorted.length; i++) {
+        throwIfAborted(signal);
+        const entry = sorted[i]!;
+        const p = await prepared[i]!;
+        prepared[i] = undefined;
+        start(i + ahead);
+        const offset = sink.position;
+        const zip64 = forceZip64 || p.compressedSize >= MAX32 || p.uncompressedSize >= MAX32;
+        await sink.write(localHeader(entry, p, zip64));
+        await writePayload(sink, entry, p, signal);
+        central.push(centralHeader(entry, p, offset, forceZip64));
+        options.onProgress?.(i + 1, sorted.length);
+      }
+      const cdOffset = sink.position;
+      for (const header of central) await sink.write(header);
+      const cdSize = sink.position - cdOffset;
+      await sink.write(endRecords(sorted.length, cdOffset, cdSize, sink.position, forceZip64, this.options.comment));
+      await sink.flush();
+      return { size: sink.position, entries: sorted.length, sha256: sink.digest() };
+    } finally {
+      // Settle everything still being prepared, then drop spool files.
+      await Promise.allSettled(prepared.filter((p): p is Promise<Prepared> => !!p));
+      await Promise.all([...ctx.spools].map((f) => fs.promises.rm(f, { force: true }).catch(() => undefined)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Entries and their preparation: everything a local header needs (CRC, sizes, method)
+// is known before it is written, so output never needs seeking or data descriptors
+// (which some streaming unzippers, e.g. Java's, reject for stored entries).
+
+type EntryKind = "file" | "directory" | "symlink";
+type EntrySource =
+  | { kind: "buffer"; data: Buffer }
+  | { kind: "file"; path: string }
+  | { kind: "stream"; open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>; size: number }
+  | { kind: "directory" }
+  | { kind: "raw"; reader: ZipReader; entry: ZipEntry; verify?: ((inflated: NodeJS.ReadableStream) => Promise<void>) | undefined };
+
+interface PendingEntry {
+  name: string;
+  nameBytes: Buffer;
+  kind: EntryKind;
+  mode: number;
+  compress: boolean;
+  source: EntrySource;
+}
+
+interface Prepared {
+  method: number;
+  crc: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  /** In-memory data, or a stream of exactly compressedSize bytes (whose CRC is re-checked when `recheck`). */
+  data?: Buffer;
+  open?: () => Promise<Readable>;
+  recheck?: boolean;
+  /** Runs alongside the copy (raw entries' verify callback). */
+  verify?: () => Promise<void>;
+}
+
+interface PrepareContext {
+  level: number;
+  spoolDir: string;
+  signal: AbortSignal | undefined;
+  spools: Set<string>;
+}
+
+/** Entries up to this size are read and compressed in memory; larger ones stream (and spool). */
+const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
+const MAX32 = 0xffffffff;
+const deflateRaw = promisify(zlib.deflateRaw);
+
+async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepared> {
+  const src = entry.source;
+  switch (src.kind) {
+    case "directory":
+      return { method: 0, crc: 0, compressedSize: 0, uncompressedSize: 0, data: Buffer.alloc(0) };
+    case "buffer":
+      return prepareBuffer(src.data, entry.compress, ctx);
+    case "raw": {
+      const { reader, entry: e, verify } = src;
+      return {
+        method: e.method,
+        crc: e.crc32,
+        compressedSize: e.compressedSize,
+        uncompressedSize: e.uncompressedSize,
+        open: () => reader.openRawStream(e, { signal: ctx.signal }),
+        verify: verify ? async () => verify(await reader.openEntryStream(e, { signal: ctx.signal })) : undefined,
+      };
+    }
+    case "file": {
+      const stat = await fs.promises.stat(src.path).catch((err: Error) => {
+        throw new InvalidInputError(`Entry ${entry.name}: cannot read ${src.path}: ${err.message}.`, { cause: err, code: "ERR_FILE_NOT_READABLE" });
+      });
+      if (!stat.isFile()) throw new InvalidInputError(`Entry ${entry.name}: ${src.path} is not a regular file.`, { code: "ERR_FILE_NOT_READABLE" });
+      const open = async () => fs.createReadStream(src.path, { highWaterMark: 1 << 20 }) as Readable;
+      if (stat.size <= IN_MEMORY_LIMIT) {
+        const data = await fs.promises.readFile(src.path, ctx.signal ? { signal: ctx.signal } : undefined);
+        if (data.length !== stat.size) throw changed(entry.name, src.path);
+        return prepareBuffer(data, entry.compress, ctx);
+      }
+      return prepareLarge(entry, open, stat.size, src.path, ctx);
+    }
+    case "stream": {
+      const open = async () => toReadable(await src.open());
+      if (src.size <= IN_MEMORY_LIMIT) {
+        const data = await collect(await open(), src.size, entry.name, ctx.signal);
+        return prepareBuffer(data, entry.compress, ctx);
+      }
+      return prepareLarge(entry, open, src.size, "its stream", ctx);
+    }
+  }
+}
+
+async function prepareBuffer(data: Buffer, compress: boolean, ctx: PrepareContext): Promise<Prepared> {
+  const crc = crc32(data);
+  if (compress && data.length > 0) {
+    const deflated = await deflateRaw(data, { level: ctx.level });
+    // Deflate that does not shrink the data is stored instead (a decision made from the
+    // bytes alone, so it is deterministic).
+    if (deflated.length < data.length) return { method: 8, crc, compressedSize: deflated.length, uncompressedSize: data.length, data: deflated };
+  }
+  return { method: 0, crc, compressedSize: data.length, uncompressedSize: data.length, data };
+}
+
+async function prepareLarge(entry: PendingEntry, open: () => Promise<Readable>, size: number, what: string, ctx: PrepareContext): Promise<Prepared> {
+  const signal = ctx.signal;
+  if (!entry.compress) {
+    // Stored: one pass for the CRC, a second one copies (and re-checks) the bytes.
+    let crc = 0;
+    let n = 0;
+    for await (const chunk of withSignal(await open(), signal) as AsyncIterable<Buffer>) {
+      crc = crc32(chunk, crc);
+      n += chunk.length;
+    }
+    if (n !== size) throw changed(entry.name, what, size, n);
+    return { method: 0, crc, compressedSize: size, uncompressedSize: size, open, recheck: true };
+  }
+  // Deflated: compress once into a spool file beside the output, then copy it in.
+  const spool = path.join(ctx.spoolDir, `.zip-spool-${crypto.randomBytes(6).toString("hex")}`);
+  ctx.spools.add(spool);
+  let crc = 0;
+  let n = 0;
+  const input = withSignal(await open(), signal);
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      crc = crc32(chunk, crc);
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  await pipeline(input, counter, zlib.createDeflateRaw({ level: ctx.level }), fs.createWriteStream(spool, { flags: "wx", mode: 0o600 }), ...(signal ? [{ signal }] : []));
+  if (n !== size) throw changed(entry.name, what, size, n);
+  const compressedSize = (await fs.promises.stat(spool)).size;
+  return {
+    method: 8,
+    crc,
+    compressedSize,
+    uncompressedSize: size,
+    open: async () => fs.createReadStream(spool, { highWaterMark: 1 << 20 }),
+  };
+}
+
+async function writePayload(sink: Sink, entry: PendingEntry, p: Prepared, signal: AbortSignal | undefined): Promise<void> {
+  if (p.data) {
+    await sink.write(p.data);
+    return;
+  }
+  const verification = p.verify?.();
+  verification?.catch(() => undefined);
+  const stream = withSignal(await p.open!(), signal);
+  let n = 0;
+  let crc = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    n += chunk.length;
+    if (n > p.compressedSize) break;
+    if (p.recheck) crc = crc32(chunk, crc);
+    await sink.write(chunk);
+  }
+  if (n !== p.compressedSize || (p.recheck && crc >>> 0 !== p.crc >>> 0)) {
+    stream.destroy();
+    throw new IntegrityError(`Entry ${entry.name}: its content changed while the archive was being written (${n} bytes, expected ${p.compressedSize}); write again.`, { code: "ERR_SOURCE_CHANGED" });
+  }
+  await verification;
+}
+
+// ---------------------------------------------------------------------------------------
+// Records (APPNOTE 6.3.x sections 4.3.7, 4.3.12, 4.3.14-16, 4.5.3).
+
+/** MS-DOS date of 1980-01-01 (day 1, month 1, year 0); time 00:00:00 is 0. */
+const DOS_DATE = (1 << 5) | 1;
+const DOS_TIME = 0;
+const VERSION_MADE_BY = (3 << 8) | 45; // Unix, spec 4.5
+const FLAG_UTF8 = 0x0800;
+
+function versionNeeded(p: Prepared, zip64: boolean): number {
+  return zip64 ? 45 : 20;
+}
+
+function flags(entry: PendingEntry): number {
+  // Bit 11 only when the name is not plain ASCII: old tools then still read ASCII names as-is.
+  return entry.nameBytes.length !== entry.name.length || /[^\x20-\x7e]/.test(entry.name) ? FLAG_UTF8 : 0;
+}
+
+function localHeader(entry: PendingEntry, p: Prepared, zip64: boolean): Buffer {
+  const extra = zip64 ? Buffer.alloc(20) : Buffer.alloc(0);
+  if (zip64) {
+    extra.writeUInt16LE(0x0001, 0);
+    extra.writeUInt16LE(16, 2);
+    writeU64(extra, p.uncompressedSize, 4);
+    writeU64(extra, p.compressedSize, 12);
+  }
+  const h = Buffer.alloc(30);
+  h.writeUInt32LE(0x04034b50, 0);
+  h.writeUInt16LE(versionNeeded(p, zip64), 4);
+  h.writeUInt16LE(flags(entry), 6);
+  h.writeUInt16LE(p.method, 8);
+  h.writeUInt16LE(DOS_TIME, 10);
+  h.writeUInt16LE(DOS_DATE, 12);
+  h.writeUInt32LE(p.crc >>> 0, 14);
+  h.writeUInt32LE(zip64 ? MAX32 : p.compressedSize, 18);
+  h.writeUInt32LE(zip64 ? MAX32 : p.uncompressedSize, 22);
+  h.writeUInt16LE(entry.nameBytes.length, 26);
+  h.writeUInt16LE(extra.length, 28);
+  return Buffer.concat([h, entry.nameBytes, extra]);
+}
+
+function centralHeader(entry: PendingEntry, p: Prepared, offset: number, force: boolean): Buffer {
+  // The ZIP64 extra field holds exactly the values whose 32-bit field is 0xFFFFFFFF, in this order.
+  const big = [p.uncompressedSize, p.compressedSize, offset].map((v) => force || v >= MAX32);
+  const values = [p.uncompressedSize, p.compressedSize, offset].filter((_, i) => big[i]);
+  const extra = values.length ? Buffer.alloc(4 + 8 * values.length) : Buffer.alloc(0);
+  if (values.length) {
+    extra.writeUInt16LE(0x0001, 0);
+    extra.writeUInt16LE(8 * values.length, 2);
+    values.forEach((v, i) => writeU64(extra, v, 4 + 8 * i));
+  }
+  const zip64 = values.length > 0 || force || p.compressedSize >= MAX32 || p.uncompressedSize >= MAX32;
+  const h = Buffer.alloc(46);
+  h.writeUInt32LE(0x02014b50, 0);
+  h.writeUInt16LE(VERSION_MADE_BY, 4);
+  h.writeUInt16LE(versionNeeded(p, zip64), 6);
+  h.writeUInt16LE(flags(entry), 8);
+  h.writeUInt16LE(p.method, 10);
+  h.writeUInt16LE(DOS_TIME, 12);
+  h.writeUInt16LE(DOS_DATE, 14);
+  h.writeUInt32LE(p.crc >>> 0, 16);
+  h.writeUInt32LE(big[1] ? MAX32 : p.compressedSize, 20);
+  h.writeUInt32LE(big[0] ? MAX32 : p.uncompressedSize, 24);
+  h.writeUInt16LE(entry.nameBytes.length, 28);
+  h.writeUInt16LE(extra.length, 30);
+  h.writeUInt16LE(0, 32); // comment length
+  h.writeUInt16LE(0, 34); // disk number
+  h.writeUInt16LE(0, 36); // internal attributes
+  h.writeUInt32LE(((entry.mode << 16) | (entry.kind === "directory" ? 0x10 : 0)) >>> 0, 38);
+  h.writeUInt32LE(big[2] ? MAX32 : offset, 42);
+  return Buffer.concat([h, entry.nameBytes, extra]);
+}
+
+function endRecords(count: number, cdOffset: number, cdSize: number, position: number, force: boolean, comment?: string): Buffer {
+  const commentBytes = Buffer.from(comment ?? "", "utf8");
+  const zip64 = force || count > 0xffff || cdOffset >= MAX32 || cdSize >= MAX32;
+  const parts: Buffer[] = [];
+  if (zip64) {
+    const rec = Buffer.alloc(56);
+    rec.writeUInt32LE(0x06064b50, 0);
+    writeU64(rec, 44, 4); // size of the rest of this record
+    rec.writeUInt16LE(VERSION_MADE_BY, 12);
+    rec.writeUInt16LE(45, 14);
+    rec.writeUInt32LE(0, 16); // this disk
+    rec.writeUInt32LE(0, 20); // disk with the central directory
+    writeU64(rec, count, 24);
+    writeU64(rec, count, 32);
+    writeU64(rec, cdSize, 40);
+    writeU64(rec, cdOffset, 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeUInt32LE(0, 4);
+    writeU64(locator, position, 8); // the ZIP64 end record starts right after the central directory
+    locator.writeUInt32LE(1, 16);
+    parts.push(rec, locator);
+  }
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(0, 4);
+  end.writeUInt16LE(0, 6);
+  end.writeUInt16LE(Math.min(count, 0xffff), 8);
+  end.writeUInt16LE(Math.min(count, 0xffff), 10);
+  end.writeUInt32LE(Math.min(cdSize, MAX32), 12);
+  end.writeUInt32LE(Math.min(cdOffset, MAX32), 16);
+  end.writeUInt16LE(commentBytes.length, 20);
+  parts.push(end, commentBytes);
+  return Buffer.concat(parts);
+}
+
+function writeU64(buf: Buffer, value: number, at: number): void {
+  buf.writeUInt32LE(value % 0x100000000, at);
+  buf.writeUInt32LE(Math.floor(value / 0x100000000), at + 4);
+}
+
+// ---------------------------------------------------------------------------------------
+// Output sinks: track the position (offsets) and the SHA-256 of everything written.
+
+interface Sink {
+  readonly position: number;
+  write(data: Buffer): Promise<void>;
+  flush(): Promise<void>;
+  digest(): string;
+}
+
+/** Coalesces small writes (headers, small entries) into 1 MiB positional writes. */
+class FileSink implements Sink {
+  position = 0;
+  private readonly hash = crypto.createHash("sha256");
+  private buffer = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  private flushedTo = 0;
+
+  constructor(private readonly handle: fs.promises.FileHandle) {}
+
+  async write(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    this.position += data.length;
+    if (this.used + data.length <= this.buffer.length) {
+      data.copy(this.buffer, this.used);
+      this.used += data.length;
+      return;
+    }
+    await this.flush();
+    if (data.length >= this.buffer.length / 2) {
+      await this.writeFully(data);
+    } else {
+      data.copy(this.buffer, 0);
+      this.used = data.length;
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const chunk = this.buffer.subarray(0, this.used);
+    this.used = 0;
+    await this.writeFully(chunk);
+  }
+
+  digest(): string {
+    return this.hash.digest("hex");
+  }
+
+  private async writeFully(data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, this.flushedTo);
+      done += bytesWritten;
+      this.flushedTo += bytesWritten;
+    }
+  }
+}
+
+class StreamSink implements Sink {
+  position = 0;
+  private readonly hash = crypto.createHash("sha256");
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  async write(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    this.position += data.length;
+    if (!this.out.write(data)) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          this.out.removeListener("drain", onDrain);
+          this.out.removeListener("error", onError);
+          this.out.removeListener("close", onClose);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = () => done();
+        const onError = (err: Error) => done(err);
+        const onClose = () => done(new ClusterPackError("ERR_OUTPUT", "The output stream closed before the archive was written."));
+        this.out.on("drain", onDrain);
+        this.out.on("error", onError);
+        this.out.on("close", onClose);
+      });
+    }
+  }
+
+  async flush(): Promise<void> {}
+
+  digest(): string {
+    return this.hash.digest("hex");
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+function toReadable(stream: NodeJS.ReadableStream): Readable {
+  return stream instanceof Readable ? stream : Readable.from(stream as AsyncIterable<Buffer>);
+}
+
+async function collect(stream: Readable, size: number, name: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of withSignal(stream, signal) as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    n += buf.length;
+    if (n > size) {
+      stream.destroy();
+      throw changed(name, "its stream", size, n);
+    }
+    chunks.push(buf);
+  }
+  if (n !== size) throw changed(name, "its stream", size, n);
+  return Buffer.concat(chunks, n);
+}
+
+function changed(name: string, what: string, expected?: number, actual?: number): IntegrityError {
+  const sizes = expected === undefined ? "" : ` (declared ${expected} bytes, got ${actual}${actual !== undefined && actual > expected ? "+" : ""})`;
+  return new IntegrityError(`Entry ${name}: ${what} did not produce the declared content${sizes}; was it modified during the write?`, { code: "ERR_SOURCE_CHANGED" });
+}
+
+function asAbort(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted && !(err instanceof AbortError)) return new AbortError(undefined, { cause: signal.reason });
+  return err;
+}
