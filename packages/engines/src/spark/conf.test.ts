@@ -1,0 +1,258 @@
+import { InvalidInputError } from "@cluster-pack/errors";
+import { pythonEnvironment, type EnvironmentKind } from "../environment";
+import { clusterManagerOf, s3aConf, sparkConfigFor, type SparkDeployMode } from "./conf";
+import { documentedSourceOf, isDocumentedSparkKey } from "./documented-keys";
+
+const ENVS: Record<EnvironmentKind, (base: string) => ReturnType<typeof pythonEnvironment>> = {
+  pex: (b) => pythonEnvironment(`${b}/envs/app.pex`),
+  "pex-large": (b) => pythonEnvironment(`${b}/envs/app.pex.zip`),
+  conda: (b) => pythonEnvironment(`${b}/envs/conda.tar.gz`),
+  venv: (b) => pythonEnvironment(`${b}/envs/venv.tar.gz`, { kind: "venv" }),
+};
+
+type Row = [
+  master: string,
+  mode: SparkDeployMode,
+  kind: EnvironmentKind,
+  shipKey: string,
+  shipped: string,
+  python: string,
+  driverPython: string,
+  driverEnvPrefix: string | null,
+];
+
+/*
+ * Doc sections each row follows:
+ * - configuration.md "Runtime Environment": spark.archives (url#dir, unpacked in the
+ *   executor's working dir), spark.files, spark.pyspark.python / driver.python,
+ *   spark.executorEnv.[EnvironmentVariableName];
+ * - running-on-yarn.md "Spark Properties": spark.yarn.dist.archives / files, and
+ *   spark.yarn.appMasterEnv.[EnvironmentVariableName] ("in cluster mode this controls the
+ *   environment of the Spark driver");
+ * - running-on-kubernetes.md "Spark Properties": spark.kubernetes.driverEnv.[...];
+ * - client mode: the driver runs on the submitting machine ("Launching Applications with
+ *   spark-submit"), so its python is a local one.
+ */
+const YARN_ROWS: Row[] = [
+  ["yarn", "client", "pex", "spark.yarn.dist.files", "hdfs://nn/envs/app.pex#app.pex", "./app.pex", "python3", null],
+  ["yarn", "cluster", "pex", "spark.yarn.dist.files", "hdfs://nn/envs/app.pex#app.pex", "./app.pex", "./app.pex", "spark.yarn.appMasterEnv."],
+  ["yarn", "client", "pex-large", "spark.yarn.dist.archives", "hdfs://nn/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "python3", null],
+  ["yarn", "cluster", "pex-large", "spark.yarn.dist.archives", "hdfs://nn/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "pyenv/__main__.py", "spark.yarn.appMasterEnv."],
+  ["yarn", "client", "conda", "spark.yarn.dist.archives", "hdfs://nn/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+  ["yarn", "cluster", "conda", "spark.yarn.dist.archives", "hdfs://nn/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "pyenv/bin/python", "spark.yarn.appMasterEnv."],
+  ["yarn", "client", "venv", "spark.yarn.dist.archives", "hdfs://nn/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+  ["yarn", "cluster", "venv", "spark.yarn.dist.archives", "hdfs://nn/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "pyenv/bin/python", "spark.yarn.appMasterEnv."],
+];
+const K8S = "k8s://https://api.example:6443";
+const K8S_ROWS: Row[] = [
+  [K8S, "client", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "python3", null],
+  [K8S, "cluster", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "./app.pex", "spark.kubernetes.driverEnv."],
+  [K8S, "client", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "python3", null],
+  [K8S, "cluster", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "pyenv/__main__.py", "spark.kubernetes.driverEnv."],
+  [K8S, "client", "conda", "spark.archives", "s3a://b/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+  [K8S, "cluster", "conda", "spark.archives", "s3a://b/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "pyenv/bin/python", "spark.kubernetes.driverEnv."],
+  [K8S, "client", "venv", "spark.archives", "s3a://b/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+  [K8S, "cluster", "venv", "spark.archives", "s3a://b/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "pyenv/bin/python", "spark.kubernetes.driverEnv."],
+];
+const STANDALONE = "spark://master.example:7077";
+const STANDALONE_ROWS: Row[] = [
+  [STANDALONE, "client", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "python3", null],
+  [STANDALONE, "client", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "python3", null],
+  [STANDALONE, "client", "conda", "spark.archives", "s3a://b/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+  [STANDALONE, "client", "venv", "spark.archives", "s3a://b/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
+];
+const S3A_DEFAULT: Array<[string, string]> = [["spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"]];
+
+function expected(row: Row): Array<[string, string]> {
+  const [, , kind, shipKey, shipped, python, driverPython, driverEnvPrefix] = row;
+  const out: Array<[string, string]> = [
+    [shipKey, shipped],
+    ["spark.pyspark.python", python],
+    ["spark.pyspark.driver.python", driverPython],
+  ];
+  const isPex = kind === "pex" || kind === "pex-large";
+  if (isPex) out.push(["spark.executorEnv.PEX_ROOT", "./.pex"]);
+  if (isPex && driverEnvPrefix) out.push([`${driverEnvPrefix}PEX_ROOT`, "./.pex"]);
+  if (shipped.startsWith("s3a://")) out.push(...S3A_DEFAULT);
+  return out;
+}
+
+const generatedKeys = new Set<string>();
+
+describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
+  it.each(YARN_ROWS)("YARN (running-on-yarn.md): %s %s %s -> %s", (...row) => {
+    const [master, mode, kind] = row;
+    const config = sparkConfigFor(ENVS[kind]("hdfs://nn"), { master, deployMode: mode });
+    expect(config.clusterManager).toBe("yarn");
+    expect(config.conf).toEqual(expected(row));
+    expect(config.warnings).toEqual([]);
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it.each(K8S_ROWS)("Kubernetes (running-on-kubernetes.md): %s %s %s -> %s", (...row) => {
+    const [master, mode, kind] = row;
+    const config = sparkConfigFor(ENVS[kind]("s3://b"), { master, deployMode: mode });
+    expect(config.clusterManager).toBe("kubernetes");
+    expect(config.conf).toEqual(expected(row));
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it.each(STANDALONE_ROWS)("standalone (spark-standalone.md, client mode only for Python): %s %s %s -> %s", (...row) => {
+    const [master, mode, kind] = row;
+    const config = sparkConfigFor(ENVS[kind]("s3://b"), { master, deployMode: mode });
+    expect(config.clusterManager).toBe("standalone");
+    expect(config.conf).toEqual(expected(row));
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it.each(["pex", "pex-large", "conda", "venv"] as EnvironmentKind[])(
+    "standalone cluster mode is refused for Python apps (submitting-applications.md): %s",
+    (kind) => {
+      expect(() => sparkConfigFor(ENVS[kind]("s3://b"), { master: STANDALONE, deployMode: "cluster" })).toThrow(/standalone clusters .* cluster deploy mode/);
+    },
+  );
+
+  it.each(["pex", "pex-large", "conda", "venv"] as EnvironmentKind[])(
+    "local master (configuration.md spark.pyspark.python): %s uses the local interpreter and ships nothing",
+    (kind) => {
+      const config = sparkConfigFor(ENVS[kind]("hdfs://nn"), { master: "local[2]", localPython: "/opt/env/bin/python" });
+      expect(config.conf).toEqual([
+        ["spark.pyspark.python", "/opt/env/bin/python"],
+        ["spark.pyspark.driver.python", "/opt/env/bin/python"],
+        ...(kind.startsWith("pex") ? [["spark.executorEnv.PEX_ROOT", "./.pex"]] : []),
+      ]);
+      expect(() => sparkConfigFor(ENVS[kind]("hdfs://nn"), { master: "local", deployMode: "cluster", localPython: "/p" })).toThrow(/no cluster deploy mode/);
+      config.conf.forEach(([k]) => generatedKeys.add(k));
+    },
+  );
+
+  it("local master: a local .pex runs as is; a remote archive without localPython is refused", () => {
+    const config = sparkConfigFor(pythonEnvironment("/home/u/app.pex"), { master: "local[*]" });
+    expect(config.conf[0]).toEqual(["spark.pyspark.python", "/home/u/app.pex"]);
+    expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(/pass localPython/);
+  });
+
+  it("code archives go to spark.submit.pyFiles (configuration.md: .zip/.egg/.py on PYTHONPATH)", () => {
+    const env = pythonEnvironment("s3://b/envs/app.pex", { codeArchives: ["s3://b/code/mylib.zip", "hdfs://nn/code/tool.py"] });
+    const config = sparkConfigFor(env, { master: "yarn", deployMode: "cluster" });
+    expect(config.conf).toContainEqual(["spark.submit.pyFiles", "s3a://b/code/mylib.zip,hdfs://nn/code/tool.py"]);
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it("client mode takes the driver python given (PYSPARK_DRIVER_PYTHON in the CLI)", () => {
+    const config = sparkConfigFor(ENVS.conda("hdfs://nn"), { master: "yarn", driverPython: "/usr/bin/python3.11" });
+    expect(config.conf).toContainEqual(["spark.pyspark.driver.python", "/usr/bin/python3.11"]);
+  });
+});
+
+describe("Kubernetes sources (running-on-kubernetes.md 'Dependency Management')", () => {
+  it("refuses an hdfs:// archive without upload path or Hadoop config map", () => {
+    const env = pythonEnvironment("hdfs://nn/envs/env.tar.gz");
+    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "cluster" })).toThrow(InvalidInputError);
+    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "client" })).toThrow(/Kubernetes pods cannot read/);
+  });
+
+  it("accepts hdfs:// with a Hadoop config map or an HDFS upload path, and says so in the conf", () => {
+    const env = pythonEnvironment("hdfs://nn/envs/env.tar.gz");
+    const withMap = sparkConfigFor(env, { master: K8S, deployMode: "cluster", kubernetes: { hadoopConfigMap: "hadoop-conf" } });
+    expect(withMap.conf).toContainEqual(["spark.kubernetes.hadoop.configMapName", "hadoop-conf"]);
+    const withUpload = sparkConfigFor(env, { master: K8S, deployMode: "cluster", kubernetes: { fileUploadPath: "hdfs://nn/uploads" } });
+    expect(withUpload.conf).toContainEqual(["spark.kubernetes.file.upload.path", "hdfs://nn/uploads"]);
+    [...withMap.conf, ...withUpload.conf].forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it("needs spark.kubernetes.file.upload.path for local files in cluster mode, and rewrites it to s3a", () => {
+    const env = pythonEnvironment("/home/u/env.tar.gz");
+    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "cluster" })).toThrow(/kubernetes.fileUploadPath/);
+    const config = sparkConfigFor(env, { master: K8S, deployMode: "cluster", kubernetes: { fileUploadPath: "s3://b/uploads" } });
+    expect(config.conf).toContainEqual(["spark.archives", "/home/u/env.tar.gz#pyenv"]);
+    expect(config.conf).toContainEqual(["spark.kubernetes.file.upload.path", "s3a://b/uploads"]);
+    expect(config.conf).toContainEqual(["spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"]);
+    // Client mode reads local files from the submitting machine: no upload needed.
+    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "client" })).not.toThrow();
+  });
+});
+
+describe("S3 settings -> spark.hadoop.fs.s3a.* (hadoop-aws)", () => {
+  const creds = { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG", sessionToken: "tok123" };
+
+  it("writes endpoint, region, path style and ssl from the endpoint scheme", () => {
+    expect(s3aConf({ endpoint: "http://127.0.0.1:9000", region: "us-east-1", pathStyle: true })).toEqual([
+      ["spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"],
+      ["spark.hadoop.fs.s3a.endpoint", "http://127.0.0.1:9000"],
+      ["spark.hadoop.fs.s3a.connection.ssl.enabled", "false"],
+      ["spark.hadoop.fs.s3a.endpoint.region", "us-east-1"],
+      ["spark.hadoop.fs.s3a.path.style.access", "true"],
+    ]);
+  });
+
+  it("keeps secrets out unless asked, and says so without printing them", () => {
+    const warnings: string[] = [];
+    const conf = s3aConf({ ...creds }, warnings);
+    expect(JSON.stringify(conf)).not.toMatch(/AKIA|wJalr|tok123/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).not.toMatch(/AKIA|wJalr|tok123/);
+    const withSecrets = s3aConf({ ...creds, includeSecrets: true });
+    expect(withSecrets).toEqual([
+      ["spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem"],
+      ["spark.hadoop.fs.s3a.access.key", "AKIAEXAMPLE"],
+      ["spark.hadoop.fs.s3a.secret.key", "wJalrXUtnFEMI/K7MDENG"],
+      ["spark.hadoop.fs.s3a.session.token", "tok123"],
+      ["spark.hadoop.fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"],
+    ]);
+    withSecrets.forEach(([k]) => generatedKeys.add(k));
+    const simple = s3aConf({ accessKeyId: "a", secretAccessKey: "b", includeSecrets: true, endpoint: "https://s3.example" });
+    expect(simple).toContainEqual(["spark.hadoop.fs.s3a.aws.credentials.provider", "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"]);
+    expect(simple).toContainEqual(["spark.hadoop.fs.s3a.connection.ssl.enabled", "true"]);
+  });
+
+  it("refuses half credentials and credentials inside the endpoint URL", () => {
+    expect(() => s3aConf({ accessKeyId: "a" })).toThrow(/both/);
+    expect(() => s3aConf({ endpoint: "http://k:secretvalue@127.0.0.1:9000" })).toThrow(/carries credentials/);
+    expect(() => s3aConf({ endpoint: "http://k:secretvalue@127.0.0.1:9000" })).not.toThrow(/secretvalue/);
+  });
+
+  it("adds the s3a keys to a Spark conf with an s3:// environment, and an explicit provider wins", () => {
+    const config = sparkConfigFor(pythonEnvironment("s3://b/e.pex"), {
+      master: "yarn",
+      s3: { endpoint: "http://127.0.0.1:9000", pathStyle: true, credentialsProvider: "com.amazonaws.auth.InstanceProfileCredentialsProvider" },
+    });
+    expect(config.conf[0]).toEqual(["spark.yarn.dist.files", "s3a://b/e.pex#e.pex"]);
+    expect(config.conf).toContainEqual(["spark.hadoop.fs.s3a.aws.credentials.provider", "com.amazonaws.auth.InstanceProfileCredentialsProvider"]);
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+});
+
+describe("documented keys (docs/configuration.md, running-on-yarn.md, running-on-kubernetes.md, hadoop-aws)", () => {
+  it("every key generated above is one Spark documents", () => {
+    expect(generatedKeys.size).toBeGreaterThan(15);
+    const undocumented = [...generatedKeys].filter((k) => !isDocumentedSparkKey(k));
+    expect(undocumented).toEqual([]);
+  });
+
+  it("matches families and refuses lookalikes", () => {
+    expect(documentedSourceOf("spark.executorEnv.PEX_ROOT")).toMatch(/configuration\.md/);
+    expect(documentedSourceOf("spark.yarn.appMasterEnv.PEX_ROOT")).toMatch(/running-on-yarn/);
+    expect(documentedSourceOf("spark.kubernetes.driverEnv.X")).toMatch(/running-on-kubernetes/);
+    expect(isDocumentedSparkKey("spark.executorEnv.")).toBe(false);
+    expect(isDocumentedSparkKey("spark.executorEnv.A.B")).toBe(false);
+    expect(isDocumentedSparkKey("spark.hadoop.fs.s3a.bogus")).toBe(false);
+    expect(isDocumentedSparkKey("spark.yarn.dist.pyFiles")).toBe(false);
+    expect(isDocumentedSparkKey("spark.pyspark.pyhton")).toBe(false);
+  });
+});
+
+describe("clusterManagerOf (submitting-applications.md 'Master URLs')", () => {
+  it.each([
+    ["yarn", "yarn"],
+    ["k8s://https://h:443", "kubernetes"],
+    ["spark://h:7077", "standalone"],
+    ["local", "local"],
+    ["local[4]", "local"],
+    ["local[*]", "local"],
+    ["local[4,2]", "local"],
+  ])("%s -> %s", (m, cm) => expect(clusterManagerOf(m)).toBe(cm));
+  it.each(["mesos://h:5050", "yarn-cluster", "k8s://", "local[x]"])("refuses %s", (m) => {
+    expect(() => clusterManagerOf(m)).toThrow(/Unknown Spark master/);
+  });
+});
