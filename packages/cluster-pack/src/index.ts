@@ -12,3 +12,6 @@ export { applyPackageEdits, type PackageEdits, type EditedPackages } from "./edi
 export { getUser, getEnvName, getDefaultFs, defaultPackagePath, sidecarPath, type NamingOptions } from "./naming";
 export { lockHash, makeSidecar, parseSidecar, serializeSidecar, isSidecarUpToDate, type Sidecar, type LockDescription } from "./sidecar";
 export { normalizeName } from "./names";
+export { zipPath, type ZipPathOptions, type ZipPathResult } from "./zip-path";
+export { addPackagedEnvironment, addEditableRequirements, addS3Params, type SparkConfInput, type SparkHelperOptions } from "./spark";
+export type { PackerName, UploadPhase, UploadProgress, EditableArchive, UploadEnvResult } from "./types";
