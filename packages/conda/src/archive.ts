@@ -1,0 +1,326 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import fsp from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import tarStream from "tar-stream";
+import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { ZipWriter } from "@cluster-pack/zip";
+import { createCompressor, type TarCompression } from "./compress";
+
+/** Output formats, conda-pack's names. */
+export type ArchiveFormat = "zip" | "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "no-archive";
+
+export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ["zip", "tar", "tar.gz", "tar.bz2", "tar.xz", "tar.zst", "no-archive"];
+
+/** One entry to write. File content is either a loader (relocated content) or a path streamed as is. */
+export interface ArchiveItem {
+  /** Name inside the archive, `/`-separated, no leading slash. */
+  name: string;
+  type: "file" | "directory" | "symlink";
+  /** Normalised permission bits. */
+  mode: number;
+  linkTarget?: string;
+  /** File content: loaded on demand, in order, a bounded number ahead. */
+  load?: () => Promise<Buffer>;
+  /** Or: a file copied byte for byte, of this size. */
+  source?: string;
+  size?: number;
+}
+
+export interface WriteArchiveOptions {
+  format: ArchiveFormat;
+  level: number;
+  threads: number;
+  /** Entry timestamps (tar). */
+  mtime: Date;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface WriteArchiveResult {
+  /** Bytes of the archive (for no-archive: of the files written). */
+  size: number;
+  /** sha256 of the archive file; null for no-archive. */
+  sha256: string | null;
+}
+
+/** The format a file name implies, or null. */
+export function formatFromName(file: string): ArchiveFormat | null {
+  const f = file.toLowerCase();
+  if (f.endsWith(".zip")) return "zip";
+  if (f.endsWith(".tar.gz") || f.endsWith(".tgz")) return "tar.gz";
+  if (f.endsWith(".tar.bz2") || f.endsWith(".tbz2")) return "tar.bz2";
+  if (f.endsWith(".tar.xz") || f.endsWith(".txz")) return "tar.xz";
+  if (f.endsWith(".tar.zst") || f.endsWith(".tzst")) return "tar.zst";
+  if (f.endsWith(".tar")) return "tar";
+  return null;
+}
+
+/** Accepts conda-pack's aliases too (tgz, tbz2, txz, tzst, parcel-less). */
+export function parseFormat(value: string): ArchiveFormat {
+  const aliases: Record<string, ArchiveFormat> = { tgz: "tar.gz", tbz2: "tar.bz2", txz: "tar.xz", tzst: "tar.zst", "tar.zstd": "tar.zst", directory: "no-archive" };
+  const v = aliases[value] ?? value;
+  if ((ARCHIVE_FORMATS as readonly string[]).includes(v)) return v as ArchiveFormat;
+  throw new InvalidInputError(`unknown archive format "${value}": use one of ${ARCHIVE_FORMATS.join(", ")}`, { code: "ERR_BAD_FORMAT" });
+}
+
+/** Refuses an existing output unless `force`. */
+export async function checkOutput(output: string, force: boolean | undefined): Promise<void> {
+  const st = await fsp.lstat(output).catch(() => null);
+  if (st && !force) {
+    throw new InvalidInputError(`${output} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
+  }
+  if (st && st.isDirectory() && !force) throw new InvalidInputError(`${output} is a directory`);
+  const dir = path.dirname(path.resolve(output));
+  const dst = await fsp.stat(dir).catch(() => null);
+  if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist; create it first`, { code: "ERR_BAD_OUTPUT" });
+}
+
+/**
+ * Writes `items` (already sorted) to `output` atomically: into a temporary file (or
+ * directory) beside it, renamed into place at the end; removed on error or abort.
+ */
+export async function writeArchive(items: readonly ArchiveItem[], output: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
+  const { format, signal } = options;
+  throwIfAborted(signal);
+  const out = path.resolve(output);
+  if (format === "zip") return writeZip(items, out, options);
+  if (format === "no-archive") return writeDirectory(items, out, options);
+  const tmp = tempName(out);
+  try {
+    const compression: TarCompression = ({ tar: "none", "tar.gz": "gzip", "tar.bz2": "bzip2", "tar.xz": "xz", "tar.zst": "zstd" } as const)[format];
+    const compressor = createCompressor(compression, { level: options.level, threads: options.threads });
+    const hash = crypto.createHash("sha256");
+    let size = 0;
+    const pack = tarStream.pack();
+    const sink = fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 });
+    const written = pipeline(
+      pack,
+      compressor,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          size += chunk.length;
+          yield chunk;
+        }
+      },
+      sink,
+      signal ? { signal } : {},
+    );
+    // If the pipeline fails early (disk full, compressor died), stop feeding entries.
+    let failed: unknown = null;
+    written.catch((err) => {
+      failed = err;
+    });
+    try {
+      await forEachLoaded(items, signal, options.onProgress, async (item, data) => {
+        if (failed) throw failed;
+        await tarEntry(pack, item, data, options.mtime);
+      });
+      pack.finalize();
+    } catch (err) {
+      pack.destroy(err as Error);
+      await written.catch(() => {});
+      throw err;
+    }
+    await written;
+    await fsyncFile(tmp);
+    await fsp.rename(tmp, out);
+    return { size, sha256: hash.digest("hex") };
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw normalizeAbort(err, signal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+const PREFETCH_ITEMS = 64;
+const PREFETCH_BYTES = 64 * 1024 * 1024;
+/** Files above this are streamed instead of read whole. */
+const STREAM_ABOVE = 8 * 1024 * 1024;
+
+type Loaded = Buffer | { stream: string; size: number } | null;
+
+/** Calls `fn` for each item in order with its content, reading a bounded window ahead. */
+async function forEachLoaded(
+  items: readonly ArchiveItem[],
+  signal: AbortSignal | undefined,
+  onProgress: ((done: number, total: number) => void) | undefined,
+  fn: (item: ArchiveItem, data: Loaded) => Promise<void>,
+): Promise<void> {
+  const window: Promise<Loaded>[] = [];
+  let next = 0;
+  let windowBytes = 0;
+  const sizes: number[] = [];
+  const fill = () => {
+    while (next < items.length && window.length < PREFETCH_ITEMS && windowBytes < PREFETCH_BYTES) {
+      const item = items[next++]!;
+      const p = loadItem(item);
+      p.catch(() => {});
+      const est = item.size ?? 0;
+      sizes.push(est);
+      windowBytes += est;
+      window.push(p);
+    }
+  };
+  for (let i = 0; i < items.length; i++) {
+    throwIfAborted(signal);
+    fill();
+    const data = await window.shift()!;
+    windowBytes -= sizes.shift()!;
+    await fn(items[i]!, data);
+    onProgress?.(i + 1, items.length);
+  }
+}
+
+async function loadItem(item: ArchiveItem): Promise<Loaded> {
+  if (item.type !== "file") return null;
+  if (item.load) return item.load();
+  if (!item.source) throw new Error(`internal: ${item.name} has no content`);
+  if ((item.size ?? 0) > STREAM_ABOVE) return { stream: item.source, size: item.size! };
+  return readSource(item.source, item.name, item.size);
+}
+
+/** Reads a file that must still be what the environment listed; names it when it vanished or changed. */
+export async function readSource(file: string, name: string, expectedSize?: number): Promise<Buffer> {
+  let data: Buffer;
+  try {
+    data = await fsp.readFile(file);
+  } catch (err) {
+    throw vanished(file, name, err);
+  }
+  if (expectedSize !== undefined && data.length !== expectedSize) throw changed(file, name);
+  return data;
+}
+
+/** The error for a file that could not be read while packing: vanished, or unreadable. */
+export function sourceError(file: string, name: string, cause: unknown): ClusterPackError {
+  return vanished(file, name, cause);
+}
+
+function vanished(file: string, name: string, cause: unknown): ClusterPackError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  if (code === "ENOENT") {
+    return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed; re-run when nothing is modifying the environment`, {
+      cause,
+      code: "ERR_FILE_VANISHED",
+    });
+  }
+  return new ClusterPackError("ERR_READ", `cannot read ${file} (${name}): ${(cause as Error)?.message}`, { cause });
+}
+
+function changed(file: string, name: string): ClusterPackError {
+  return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed; re-run when nothing is modifying the environment`, {
+    code: "ERR_FILE_CHANGED",
+  });
+}
+
+function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: Date): Promise<void> {
+  const base = { name: item.name, mode: item.mode, mtime, uid: 0, gid: 0, uname: "", gname: "" };
+  return new Promise<void>((resolve, reject) => {
+    const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+    if (item.type === "directory") pack.entry({ ...base, type: "directory" }, cb);
+    else if (item.type === "symlink") pack.entry({ ...base, type: "symlink", linkname: item.linkTarget! }, cb);
+    else if (Buffer.isBuffer(data)) pack.entry({ ...base, type: "file", size: data.length }, data, cb);
+    else if (data && "stream" in data) {
+      const entry = pack.entry({ ...base, type: "file", size: data.size }, (err) => {
+        if (err && /size mismatch/i.test(err.message)) reject(changed(data.stream, item.name));
+        else cb(err);
+      });
+      pipeline(fs.createReadStream(data.stream), entry).catch((err) => reject((err as NodeJS.ErrnoException).code ? vanished(data.stream, item.name, err) : err));
+    } else reject(new Error(`internal: no content for ${item.name}`));
+  });
+}
+
+async function writeZip(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
+  // The zip writer deflates `concurrency` entries at once (on libuv's pool): that is our thread count.
+  const zip = new ZipWriter({ compressionLevel: options.level, compress: options.level > 0, concurrency: options.threads });
+  for (const item of items) {
+    throwIfAborted(options.signal);
+    if (item.type === "directory") zip.addDirectory(item.name);
+    else if (item.type === "symlink") zip.addSymlink(item.name, item.linkTarget!);
+    else if (item.load) zip.addBuffer(item.name, await item.load(), { mode: item.mode });
+    else zip.addFile(item.name, item.source!, { mode: item.mode });
+  }
+  try {
+    const result = await zip.writeTo(out, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return { size: result.size, sha256: result.sha256 };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === "ENOENT" && typeof (err as NodeJS.ErrnoException).path === "string") {
+      const p = (err as NodeJS.ErrnoException).path!;
+      throw vanished(p, items.find((i) => i.source === p)?.name ?? p, err);
+    }
+    throw normalizeAbort(err, options.signal);
+  }
+}
+
+/** no-archive: a plain copy. Never hardlinks, so rewriting the copy can never reach a package cache. */
+async function writeDirectory(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
+  const tmp = tempName(out);
+  let size = 0;
+  try {
+    await fsp.mkdir(tmp, { mode: 0o755 });
+    await forEachLoaded(items, options.signal, options.onProgress, async (item, data) => {
+      const dest = path.join(tmp, item.name);
+      if (item.type === "directory") {
+        await fsp.mkdir(dest, { recursive: true, mode: 0o755 });
+        return;
+      }
+      await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+      if (item.type === "symlink") {
+        await fsp.symlink(item.linkTarget!, dest);
+      } else if (Buffer.isBuffer(data)) {
+        await fsp.writeFile(dest, data, { mode: item.mode, flag: "wx" });
+        size += data.length;
+      } else if (data && "stream" in data) {
+        // A real copy (or a copy-on-write clone, which is still a separate file).
+        try {
+          await fsp.copyFile(data.stream, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+        } catch (err) {
+          throw vanished(data.stream, item.name, err);
+        }
+        await fsp.chmod(dest, item.mode);
+        size += data.size;
+      }
+    });
+    // Directories were created with default modes before their contents: set them last.
+    for (const item of items) if (item.type === "directory") await fsp.chmod(path.join(tmp, item.name), item.mode);
+    const old = await fsp.lstat(out).catch(() => null);
+    if (old) {
+      const trash = tempName(out);
+      await fsp.rename(out, trash);
+      await fsp.rename(tmp, out);
+      await fsp.rm(trash, { recursive: true, force: true });
+    } else {
+      await fsp.rename(tmp, out);
+    }
+    return { size, sha256: null };
+  } catch (err) {
+    await fsp.rm(tmp, { recursive: true, force: true });
+    throw normalizeAbort(err, options.signal);
+  }
+}
+
+function tempName(out: string): string {
+  return path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const fh = await fsp.open(file, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+function normalizeAbort(err: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted && !(err instanceof AbortError)) return new AbortError(undefined, { cause: signal.reason });
+  return err;
+}

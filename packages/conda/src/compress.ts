@@ -1,0 +1,259 @@
+import { spawn } from "node:child_process";
+import { Transform, type TransformCallback } from "node:stream";
+import zlib from "node:zlib";
+import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+
+/** The compressions a tar archive can be wrapped in. */
+export type TarCompression = "none" | "gzip" | "bzip2" | "xz" | "zstd";
+
+export interface CompressionOptions {
+  level: number;
+  threads: number;
+}
+
+/** Valid levels per compression, and conda-pack's default (4) clamped into each range. */
+export const LEVELS: Record<TarCompression, { min: number; max: number }> = {
+  none: { min: 0, max: 9 },
+  gzip: { min: 0, max: 9 },
+  bzip2: { min: 1, max: 9 },
+  xz: { min: 0, max: 9 },
+  zstd: { min: 1, max: 22 },
+};
+
+/**
+ * A Transform that compresses a byte stream. Every compressor is deterministic: the
+ * same input and level give the same bytes whatever the thread count.
+ */
+export function createCompressor(kind: TarCompression, options: CompressionOptions): Transform {
+  const { level, threads } = options;
+  const range = LEVELS[kind];
+  if (!Number.isInteger(level) || level < range.min || level > range.max) {
+    throw new InvalidInputError(`compression level ${level} is out of range for ${kind}: use ${range.min}..${range.max}`, { code: "ERR_BAD_LEVEL" });
+  }
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new InvalidInputError(`thread count ${threads} is invalid: use a whole number >= 1`, { code: "ERR_BAD_THREADS" });
+  }
+  switch (kind) {
+    case "none":
+      return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
+    case "gzip":
+      return new ParallelGzip(level, threads);
+    case "bzip2":
+      return new ParallelBzip2(level, threads);
+    case "xz":
+      // Fixed block size and the multi-threaded encoder even for one thread (`-T+1`,
+      // xz >= 5.4) make the output independent of the thread count. No npm xz library
+      // compresses on several threads, so the system xz does the work.
+      return new ProcessTransform("xz", ["-c", "-z", `-${level}`, `-T${threads === 1 ? "+1" : threads}`, "--block-size=8MiB", "-q"], "xz-utils");
+    case "zstd":
+      // The npm zstd bindings (zstd-napi, @mongodb-js/zstd) either fetch a prebuilt binary
+      // from outside the npm registry or have no worker threads, so the system zstd does
+      // the work; its multi-threaded output does not depend on the number of workers.
+      return new ProcessTransform("zstd", ["-c", "-q", ...(level > 19 ? ["--ultra"] : []), `-${level}`, `-T${threads}`], "zstd");
+  }
+}
+
+/** Block size for parallel gzip; big enough that the 32 KiB dictionary priming is cheap. */
+const GZIP_BLOCK = 1 << 20;
+const DICT_SIZE = 32 * 1024;
+
+/**
+ * pigz-style parallel gzip: the input is cut into fixed 1 MiB blocks, each deflated on
+ * its own (primed with the previous 32 KiB as dictionary, ended by a sync flush so it
+ * stops on a byte boundary), and the raw deflate pieces are concatenated into one gzip
+ * member closed by an empty final block. The CRC is computed in order on the main
+ * thread. Block boundaries do not depend on the thread count, so neither do the bytes.
+ *
+ * The blocks are deflated with zlib's asynchronous API, which runs on libuv's thread
+ * pool: no worker_threads and no copying of blocks between isolates. The real
+ * parallelism is min(threads, UV_THREADPOOL_SIZE (default 4)).
+ */
+class ParallelGzip extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inflight: Promise<Buffer>[] = [];
+  private crc = 0;
+  private size = 0;
+  private prevTail: Buffer | null = null;
+  private headerDone = false;
+
+  constructor(
+    private readonly level: number,
+    private readonly threads: number,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drainFullBlocks().then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    (async () => {
+      await this.drainFullBlocks();
+      if (this.pendingBytes > 0) this.dispatch(Buffer.concat(this.pending, this.pendingBytes));
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.writeHeader();
+      while (this.inflight.length > 0) this.push(await this.inflight.shift()!);
+      const trailer = Buffer.alloc(10);
+      // An empty final fixed-Huffman block (BFINAL=1, BTYPE=01, EOB), then CRC32 and ISIZE.
+      trailer[0] = 0x03;
+      trailer[1] = 0x00;
+      trailer.writeUInt32LE(this.crc >>> 0, 2);
+      trailer.writeUInt32LE(this.size % 0x100000000, 6);
+      this.push(trailer);
+    })().then(() => cb(), cb);
+  }
+
+  private writeHeader(): void {
+    if (this.headerDone) return;
+    this.headerDone = true;
+    // Fixed header: no name, mtime 0, XFL from the level, OS = 3 (Unix), as gzip -n does.
+    const xfl = this.level >= 9 ? 2 : this.level <= 1 ? 4 : 0;
+    this.push(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, xfl, 0x03]));
+  }
+
+  private async drainFullBlocks(): Promise<void> {
+    while (this.pendingBytes >= GZIP_BLOCK) {
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      this.dispatch(all.subarray(0, GZIP_BLOCK));
+      const rest = all.subarray(GZIP_BLOCK);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      this.writeHeader();
+      while (this.inflight.length >= this.threads) this.push(await this.inflight.shift()!);
+    }
+  }
+
+  private dispatch(block: Buffer): void {
+    this.crc = zlib.crc32(block, this.crc);
+    this.size += block.length;
+    const opts: zlib.ZlibOptions = { level: this.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    if (this.prevTail) opts.dictionary = this.prevTail;
+    this.prevTail = Buffer.from(block.subarray(Math.max(0, block.length - DICT_SIZE)));
+    this.inflight.push(
+      new Promise<Buffer>((resolve, reject) => {
+        zlib.deflateRaw(block, opts, (err, out) => (err ? reject(err) : resolve(out)));
+      }),
+    );
+  }
+}
+
+/** bzip2 block-parallel chunk: 9 x 900k blocks, so each stream is as good as one bzip2 run. */
+const BZIP2_CHUNK = 8 * 900 * 1000;
+
+/**
+ * pbzip2-style parallel bzip2: fixed-size chunks, each compressed by its own `bzip2`
+ * process, concatenated into a multi-stream .bz2 (read by bzip2 -d, GNU tar and Python's
+ * bz2/tarfile). Fixed chunk boundaries make the output independent of the thread count.
+ * The system bzip2 is used because the npm bzip2 encoders (compressjs) are pure JS,
+ * several times slower, and single-threaded.
+ */
+class ParallelBzip2 extends Transform {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private inflight: Promise<Buffer>[] = [];
+
+  constructor(
+    private readonly level: number,
+    private readonly threads: number,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drain(false).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.drain(true).then(() => cb(), cb);
+  }
+
+  private async drain(final: boolean): Promise<void> {
+    while (this.pendingBytes >= BZIP2_CHUNK || (final && this.pendingBytes > 0)) {
+      const all = Buffer.concat(this.pending, this.pendingBytes);
+      const n = Math.min(BZIP2_CHUNK, all.length);
+      this.inflight.push(runToBuffer("bzip2", ["-c", "-z", `-${this.level}`], all.subarray(0, n), "bzip2"));
+      const rest = all.subarray(n);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      while (this.inflight.length >= this.threads) this.push(await this.inflight.shift()!);
+    }
+    if (final) while (this.inflight.length > 0) this.push(await this.inflight.shift()!);
+  }
+}
+
+/** Streams through a child process (stdin -> stdout), with backpressure and exit-code checks. */
+class ProcessTransform extends Transform {
+  private readonly child;
+  private readonly exited: Promise<void>;
+  private stderr = "";
+
+  constructor(command: string, args: string[], aptPackage: string) {
+    super();
+    this.child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    this.child.stdout.on("data", (d: Buffer) => {
+      if (!this.push(d)) this.child.stdout.pause();
+    });
+    this.child.stderr.on("data", (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-2000);
+    });
+    this.child.stdin.on("error", () => {
+      // EPIPE when the process died: the exit code below reports it.
+    });
+    this.exited = new Promise((resolve, reject) => {
+      this.child.on("error", (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === "ENOENT"
+            ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed; install it (Debian: apt-get install ${aptPackage})`, { cause: err })
+            : err,
+        ),
+      );
+      this.child.on("close", (code, sig) =>
+        code === 0 ? resolve() : reject(new ClusterPackError("ERR_COMPRESSION", `${command} ${args.join(" ")} failed (${sig ?? `exit ${code}`}): ${this.stderr.trim()}`)),
+      );
+    });
+    this.exited.catch((err) => this.destroy(err));
+  }
+
+  override _read(size: number): void {
+    this.child.stdout.resume();
+    super._read(size);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.child.stdin.write(chunk)) cb();
+    else this.child.stdin.once("drain", () => cb());
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.child.stdin.end();
+    this.exited.then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    cb(err);
+  }
+}
+
+function runToBuffer(command: string, args: string[], input: Buffer, aptPackage: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => out.push(d));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.stdin.on("error", () => {});
+    child.on("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "ENOENT" ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed; install it (Debian: apt-get install ${aptPackage})`, { cause: e }) : e),
+    );
+    child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new ClusterPackError("ERR_COMPRESSION", `${command} failed (exit ${code}): ${err.trim()}`))));
+    child.stdin.end(input);
+  });
+}

@@ -1,0 +1,10 @@
+export { packCondaEnvironment, type PackCondaOptions, type PackOptionsBase, type PackProgress, type PackResult } from "./pack-conda";
+export { packVenv, readVenv, parsePyvenvCfg, type PackVenvOptions, type VenvInfo, type VenvInterpreterMode } from "./venv";
+export { readCondaEnvironment, remapNoarch, parseHasPrefixLine, type CondaEnvironment, type CondaPackageRecord, type ReadCondaEnvironmentOptions } from "./conda-env";
+export { describePythonEnv, type PythonEnvDescription } from "./env-description";
+export { findEditableInstalls, type EditableInstall } from "./editable";
+export { ARCHIVE_FORMATS, formatFromName, parseFormat, type ArchiveFormat } from "./archive";
+export { createCompressor, LEVELS, type TarCompression, type CompressionOptions } from "./compress";
+export { applyPathFilters, fnmatchToRegExp, type PathFilter } from "./fnmatch";
+export { replaceText, replaceBinary, relocate, rewriteShebang, isText, type FileMode } from "./relocate";
+export type { EnvEntry, Relocation } from "./walk";

@@ -1,0 +1,285 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { checkOutput, formatFromName, parseFormat, readSource, sourceError, writeArchive, type ArchiveFormat, type ArchiveItem } from "./archive";
+import { LEVELS } from "./compress";
+import { readCondaEnvironment, type ReadCondaEnvironmentOptions } from "./conda-env";
+import { describePythonEnv, type PythonEnvDescription } from "./env-description";
+import { applyPathFilters, type PathFilter } from "./fnmatch";
+import { isText, relocate, rewriteShebang, type FileMode } from "./relocate";
+import { activateScript, condaUnpackScript, deactivateScript, type UnpackRecord } from "./runtime";
+import { comparePaths, symlinkInside, type EnvEntry } from "./walk";
+
+/** Options shared by conda and venv packing. */
+export interface PackOptionsBase {
+  /** The archive (or directory, for no-archive) to write. */
+  output: string;
+  /** Default: from the output's extension; else tar.gz. */
+  format?: ArchiveFormat | string;
+  /** A directory inside the archive that holds the environment (default: none). */
+  arcroot?: string;
+  /** Compression level; default 4 (conda-pack's). */
+  compressLevel?: number;
+  /** Compression threads; default 1, -1 or 0 = every CPU. */
+  threads?: number;
+  /** Store what symlinks point to instead of the links. Default false. */
+  dereferenceSymlinks?: boolean;
+  /** Include/exclude fnmatch patterns, applied in order to paths relative to the environment. */
+  filters?: PathFilter[];
+  /** Replace an existing output. Default false: refuse. */
+  force?: boolean;
+  /** Entry timestamps; default 1980-01-01 (or SOURCE_DATE_EPOCH). */
+  mtime?: Date;
+  /** The directory the archive is unpacked into on the cluster (engine configuration). Default "pyenv". */
+  alias?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: PackProgress) => void;
+}
+
+export interface PackProgress {
+  phase: "scan" | "write";
+  done: number;
+  total: number;
+}
+
+export interface PackCondaOptions extends PackOptionsBase, Omit<ReadCondaEnvironmentOptions, "signal"> {
+  /** The environment to pack. */
+  prefix: string;
+  /**
+   * Rewrite prefixes at pack time to this absolute path (where the environment will be
+   * unpacked) instead of shipping bin/conda-unpack.
+   */
+  destPrefix?: string;
+}
+
+export interface PackResult {
+  output: string;
+  format: ArchiveFormat;
+  /** Entries written (files, symlinks, directories). */
+  entries: number;
+  /** Files that carry a prefix and are rewritten (at pack time or by conda-unpack). */
+  relocatedFiles: number;
+  /** Archive size in bytes. */
+  size: number;
+  sha256: string | null;
+  warnings: string[];
+  /** For the engine configuration: where it unpacks and how to run its python. */
+  env: PythonEnvDescription;
+}
+
+/** Packs a conda environment: the conda-pack replacement. */
+export async function packCondaEnvironment(options: PackCondaOptions): Promise<PackResult> {
+  const common = await resolveCommon(options);
+  const { signal } = options;
+  if (options.destPrefix !== undefined && !path.posix.isAbsolute(options.destPrefix)) {
+    throw new InvalidInputError(`destPrefix "${options.destPrefix}" must be an absolute path (where the environment will be unpacked)`, { code: "ERR_BAD_DEST_PREFIX" });
+  }
+  const env = await readCondaEnvironment(options.prefix, { ...options, ...(signal ? { signal } : {}) });
+  const destPrefix = options.destPrefix?.replace(/\/+$/, "") || undefined;
+  const warnings = [...env.warnings];
+  const selected = selectEntries(env.entries, options.filters ?? []);
+
+  // Pass 1: find which scanned files carry the prefix (the unpack script must list them).
+  const scanned = await scanForPrefix(selected, env.prefix, signal, options.onProgress);
+  const records: UnpackRecord[] = [];
+  const items: ArchiveItem[] = [];
+  let relocatedFiles = 0;
+  for (const entry of selected) {
+    const item = await itemFor(entry, env.prefix, options, warnings);
+    if (!item) continue;
+    const rel = entry.relocation;
+    if (entry.type === "file" && rel.kind === "placeholder") {
+      item.load = () => relocatedContent(entry, rel.source, rel.placeholder, rel.mode, destPrefix);
+      if (!destPrefix) records.push([entry.path, rel.placeholder, rel.mode]);
+      relocatedFiles++;
+    } else if (entry.type === "file" && scanned.has(entry.path)) {
+      item.load = () => relocatedContent(entry, entry.absolute, env.prefix, "text", destPrefix);
+      if (!destPrefix) records.push([entry.path, env.prefix, "text"]);
+      relocatedFiles++;
+    }
+    items.push(item);
+  }
+  if (!destPrefix) {
+    items.push(generated("bin/conda-unpack", condaUnpackScript(records), 0o755));
+  }
+  items.push(generated("bin/activate", activateScript(), 0o644), generated("bin/deactivate", deactivateScript(), 0o644));
+  const final = finishItems(items, common.arcroot);
+  const result = await writeArchive(final, options.output, {
+    format: common.format,
+    level: common.level,
+    threads: common.threads,
+    mtime: common.mtime,
+    ...(signal ? { signal } : {}),
+    onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
+  });
+  return {
+    output: path.resolve(options.output),
+    format: common.format,
+    entries: final.length,
+    relocatedFiles,
+    size: result.size,
+    sha256: result.sha256,
+    warnings,
+    env: describePythonEnv(path.resolve(options.output), "conda", { alias: options.alias, arcroot: common.arcroot }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+export interface CommonSettings {
+  format: ArchiveFormat;
+  level: number;
+  threads: number;
+  mtime: Date;
+  arcroot: string;
+}
+
+/** Validates what conda and venv packing share and checks the output. */
+export async function resolveCommon(options: PackOptionsBase): Promise<CommonSettings> {
+  if (!options.output) throw new InvalidInputError("no output path given: pass output (--output)", { code: "ERR_BAD_OUTPUT" });
+  const format = options.format ? parseFormat(options.format) : (formatFromName(options.output) ?? "tar.gz");
+  const level = options.compressLevel ?? 4;
+  const kind = format === "tar.gz" || format === "zip" ? "gzip" : format === "tar.bz2" ? "bzip2" : format === "tar.xz" ? "xz" : format === "tar.zst" ? "zstd" : "none";
+  const range = LEVELS[kind];
+  if (!Number.isInteger(level) || level < range.min || level > range.max) {
+    throw new InvalidInputError(`compression level ${level} is out of range for ${format}: use ${range.min}..${range.max}`, { code: "ERR_BAD_LEVEL" });
+  }
+  let threads = options.threads ?? 1;
+  if (threads === -1 || threads === 0) threads = (await import("node:os")).availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) throw new InvalidInputError(`threads must be a whole number >= 1 (or -1 for every CPU), got ${threads}`, { code: "ERR_BAD_THREADS" });
+  const arcroot = (options.arcroot ?? "").replace(/^\/+|\/+$/g, "");
+  if (arcroot.split("/").some((s) => s === ".." || s === ".") || arcroot.includes("\\")) {
+    throw new InvalidInputError(`arcroot "${options.arcroot}" must be a relative path without . or .. segments`, { code: "ERR_BAD_ARCROOT" });
+  }
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  const mtime = options.mtime ?? (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date(Date.UTC(1980, 0, 1)));
+  await checkOutput(options.output, options.force);
+  return { format, level, threads, mtime, arcroot };
+}
+
+/** Applies the filters to files and links; keeps directories that still hold something or were empty. */
+export function selectEntries(entries: readonly EnvEntry[], filters: readonly PathFilter[]): EnvEntry[] {
+  if (filters.length === 0) return [...entries];
+  const leaves = entries.filter((e) => e.type !== "directory").map((e) => e.path);
+  const keptLeaves = new Set(applyPathFilters(leaves, filters));
+  const emptyDirs = entries.filter((e) => e.type === "directory" && !entries.some((o) => o.path.startsWith(`${e.path}/`))).map((e) => e.path);
+  const keptEmpty = new Set(applyPathFilters(emptyDirs, filters));
+  const neededDirs = new Set<string>();
+  for (const p of [...keptLeaves, ...keptEmpty]) {
+    for (let i = p.indexOf("/"); i >= 0; i = p.indexOf("/", i + 1)) neededDirs.add(p.slice(0, i));
+  }
+  return entries.filter((e) => (e.type === "directory" ? neededDirs.has(e.path) || keptEmpty.has(e.path) : keptLeaves.has(e.path)));
+}
+
+/** The archive item of an entry (content added by the caller when it must be rewritten). */
+export async function itemFor(entry: EnvEntry, root: string, options: PackOptionsBase, warnings: string[]): Promise<ArchiveItem | null> {
+  if (entry.type === "directory") return { name: entry.path, type: "directory", mode: 0o755 };
+  if (entry.type === "file") return { name: entry.path, type: "file", mode: fileMode(entry.mode), source: entry.absolute, size: entry.size };
+  const target = entry.linkTarget!;
+  if (options.dereferenceSymlinks) {
+    const st = await fs.stat(entry.absolute).catch(() => null);
+    if (st?.isFile()) return { name: entry.path, type: "file", mode: fileMode(st.mode), source: entry.absolute, size: st.size };
+    if (!st) {
+      warnings.push(`${entry.path}: dangling symlink to ${target}, left out`);
+      return null;
+    }
+    // A link to a directory stays a link: its contents are packed where they live.
+  }
+  // An absolute link into the environment becomes relative, so it survives the move.
+  if (path.isAbsolute(target)) {
+    const inside = symlinkInside(root, entry.path, target);
+    if (inside !== null) {
+      const rel = path.posix.relative(path.posix.dirname(entry.path), inside) || ".";
+      return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: rel };
+    }
+    warnings.push(`${entry.path}: symlink to ${target}, outside the environment; it only works where that path exists`);
+  }
+  return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: target };
+}
+
+/** 0755 when any execute bit is set, else 0644. */
+export function fileMode(mode: number): number {
+  return mode & 0o111 ? 0o755 : 0o644;
+}
+
+/** Adds generated items (replacing same-named ones), the arcroot, parent directories, and sorts. */
+export function finishItems(items: ArchiveItem[], arcroot: string): ArchiveItem[] {
+  const byName = new Map<string, ArchiveItem>();
+  for (const item of items) byName.set(item.name, item);
+  const dirs = new Set<string>();
+  for (const name of byName.keys()) {
+    for (let i = name.indexOf("/"); i >= 0; i = name.indexOf("/", i + 1)) dirs.add(name.slice(0, i));
+  }
+  for (const d of dirs) if (!byName.has(d)) byName.set(d, { name: d, type: "directory", mode: 0o755 });
+  const out: ArchiveItem[] = [];
+  if (arcroot) {
+    const parts = arcroot.split("/");
+    for (let i = 1; i <= parts.length; i++) out.push({ name: parts.slice(0, i).join("/"), type: "directory", mode: 0o755 });
+  }
+  for (const item of [...byName.values()].sort((a, b) => comparePaths(a.name, b.name))) {
+    out.push(arcroot ? { ...item, name: `${arcroot}/${item.name}` } : item);
+  }
+  return out;
+}
+
+export function generated(name: string, content: string | Buffer, mode: number): ArchiveItem {
+  const data = Buffer.isBuffer(content) ? content : Buffer.from(content);
+  return { name, type: "file", mode, size: data.length, load: async () => data };
+}
+
+async function relocatedContent(entry: EnvEntry, source: string, placeholder: string, mode: FileMode, destPrefix: string | undefined): Promise<Buffer> {
+  let data = await readSource(source, entry.path);
+  if (destPrefix !== undefined) return relocate(data, placeholder, destPrefix, mode, entry.path);
+  if (mode === "text" && entry.path.startsWith("bin/")) data = rewriteShebang(data, placeholder) ?? data;
+  return data;
+}
+
+const SCAN_CONCURRENCY = 16;
+const SCAN_WHOLE_BELOW = 8 * 1024 * 1024;
+
+/**
+ * Big files are read whole only when their first 8 KiB has no NUL: a large binary (a
+ * shared library) is never text, and reading it all would only cost memory.
+ */
+async function containsPrefixAsText(entry: EnvEntry, needle: Buffer): Promise<boolean> {
+  if (entry.size > SCAN_WHOLE_BELOW) {
+    const fh = await fs.open(entry.absolute, "r").catch((err: unknown) => {
+      throw sourceError(entry.absolute, entry.path, err);
+    });
+    try {
+      const head = Buffer.alloc(8192);
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      if (head.subarray(0, bytesRead).includes(0)) return false;
+    } finally {
+      await fh.close();
+    }
+  }
+  const data = await readSource(entry.absolute, entry.path);
+  return data.includes(needle) && isText(data);
+}
+
+/** Text files of unknown origin that contain the prefix. */
+async function scanForPrefix(
+  entries: readonly EnvEntry[],
+  prefix: string,
+  signal: AbortSignal | undefined,
+  onProgress: PackOptionsBase["onProgress"],
+): Promise<Set<string>> {
+  const todo = entries.filter((e) => e.type === "file" && e.relocation.kind === "scan");
+  const needle = Buffer.from(prefix);
+  const found = new Set<string>();
+  let i = 0;
+  let done = 0;
+  const worker = async () => {
+    while (i < todo.length) {
+      throwIfAborted(signal);
+      const entry = todo[i++]!;
+      if (await containsPrefixAsText(entry, needle)) found.add(entry.path);
+      onProgress?.({ phase: "scan", done: ++done, total: todo.length });
+    }
+  };
+  await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
+  return found;
+}
+
+

@@ -1,0 +1,192 @@
+import fs from "node:fs/promises";
+import path from "node:path";
+import { InvalidInputError } from "@cluster-pack/errors";
+import { readSource, writeArchive, type ArchiveItem } from "./archive";
+import { describePythonEnv } from "./env-description";
+import { findEditableInstalls, type EditableInstall } from "./editable";
+import { finishItems, generated, itemFor, resolveCommon, selectEntries, type PackOptionsBase, type PackResult } from "./pack-conda";
+import { isText } from "./relocate";
+import { walkTree, type EnvEntry } from "./walk";
+
+/**
+ * How the unpacked venv finds its interpreter:
+ * - `path` (default): `bin/python*` become a small launcher running `pythonX.Y` from the
+ *   target's PATH as this venv's interpreter (pyvenv.cfg beside it keeps the venv's
+ *   site-packages); works wherever a matching Python is installed.
+ * - `keep`: as venv-pack: the links to the build machine's interpreter are kept, so it
+ *   only runs where the same interpreter path exists.
+ */
+export type VenvInterpreterMode = "path" | "keep";
+
+export interface PackVenvOptions extends PackOptionsBase {
+  /** The venv or virtualenv (a directory with pyvenv.cfg). */
+  prefix: string;
+  interpreter?: VenvInterpreterMode;
+  /** Pack even with editable installs (their code stays outside). Default false. */
+  ignoreEditablePackages?: boolean;
+}
+
+export interface VenvInfo {
+  prefix: string;
+  /** `X.Y`. */
+  pythonVersion: string;
+  /** pyvenv.cfg's `home`: the directory of the interpreter it was made from. */
+  home: string | null;
+  editableInstalls: EditableInstall[];
+}
+
+/** Reads what venv packing needs from a venv: pyvenv.cfg and the Python version. */
+export async function readVenv(prefixIn: string): Promise<VenvInfo> {
+  const prefix = await fs.realpath(path.resolve(prefixIn)).catch((err) => {
+    throw new InvalidInputError(`${prefixIn} does not exist; pass the path of a venv`, { cause: err, code: "ERR_NOT_A_VENV" });
+  });
+  const cfgText = await fs.readFile(path.join(prefix, "pyvenv.cfg"), "utf8").catch(() => null);
+  if (cfgText === null) {
+    throw new InvalidInputError(`${prefixIn} is not a venv: it has no pyvenv.cfg. Create it with "python3 -m venv", or pack a conda environment with conda packing`, {
+      code: "ERR_NOT_A_VENV",
+    });
+  }
+  const cfg = parsePyvenvCfg(cfgText);
+  let version = /^(\d+\.\d+)/.exec(cfg.version ?? cfg.version_info ?? "")?.[1] ?? null;
+  if (!version) {
+    const libs = await fs.readdir(path.join(prefix, "lib")).catch(() => [] as string[]);
+    version = libs.map((l) => /^python(\d+\.\d+)$/.exec(l)?.[1]).find(Boolean) ?? null;
+  }
+  if (!version) throw new InvalidInputError(`${prefix}/pyvenv.cfg has no version and there is no lib/pythonX.Y: the venv is incomplete; recreate it`, { code: "ERR_NOT_A_VENV" });
+  return { prefix, pythonVersion: version, home: cfg.home ?? null, editableInstalls: [] };
+}
+
+/** Packs a venv: the venv-pack replacement, with launchers that make it independent of the build machine. */
+export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
+  const common = await resolveCommon(options);
+  const { signal } = options;
+  const venv = await readVenv(options.prefix);
+  const { prefix, pythonVersion } = venv;
+  const mode = options.interpreter ?? "path";
+  if (mode !== "path" && mode !== "keep") throw new InvalidInputError(`interpreter "${String(mode)}" is not one of path, keep`, { code: "ERR_BAD_OPTION" });
+  const warnings: string[] = [];
+  const entries = await walkTree(prefix, signal);
+  const editable = await findEditableInstalls(prefix, entries);
+  if (editable.length > 0) {
+    const list = editable.map((e) => `${e.name} (${e.location})`).join(", ");
+    if (!options.ignoreEditablePackages) {
+      throw new InvalidInputError(
+        `${prefix} has editable installs whose code lives outside the venv: ${list}. Install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately`,
+        { code: "ERR_EDITABLE_PACKAGES" },
+      );
+    }
+    warnings.push(`editable installs are not packed (their code stays outside the venv): ${list}`);
+  }
+  const selected = selectEntries(entries, options.filters ?? []);
+  const items: ArchiveItem[] = [];
+  let relocatedFiles = 0;
+  for (const entry of selected) {
+    if (mode === "path" && isInterpreterLink(entry)) {
+      items.push(generated(entry.path, pathLauncher(pythonVersion), 0o755));
+      relocatedFiles++;
+      continue;
+    }
+    const item = await itemFor(entry, prefix, { ...options, dereferenceSymlinks: options.dereferenceSymlinks ?? false }, mode === "path" ? [] : warnings);
+    if (!item) continue;
+    if (entry.type === "file" && entry.path.startsWith("bin/") && entry.size < 1024 * 1024) {
+      const data = await readSource(entry.absolute, entry.path, entry.size);
+      const fixed = relocateVenvScript(entry.path, data, prefix);
+      if (fixed) {
+        item.load = async () => fixed;
+        relocatedFiles++;
+      } else {
+        item.load = async () => data;
+      }
+    }
+    items.push(item);
+  }
+  const final = finishItems(items, common.arcroot);
+  const result = await writeArchive(final, options.output, {
+    format: common.format,
+    level: common.level,
+    threads: common.threads,
+    mtime: common.mtime,
+    ...(signal ? { signal } : {}),
+    onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
+  });
+  return {
+    output: path.resolve(options.output),
+    format: common.format,
+    entries: final.length,
+    relocatedFiles,
+    size: result.size,
+    sha256: result.sha256,
+    warnings,
+    env: describePythonEnv(path.resolve(options.output), "venv", { alias: options.alias, arcroot: common.arcroot }),
+  };
+}
+
+/** `key = value` lines. */
+export function parsePyvenvCfg(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([^=#]+?)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m) out[m[1]!.toLowerCase()] = m[2]!;
+  }
+  return out;
+}
+
+/**
+ * Makes a bin/ script relocatable: a python shebang pointing into the venv becomes a sh
+ * preamble that runs the script with the interpreter beside it (works without
+ * activation, unlike venv-pack's `#!/usr/bin/env python`); activate scripts compute
+ * VIRTUAL_ENV from their own location. Returns null when nothing needs changing.
+ */
+export function relocateVenvScript(relPath: string, data: Buffer, prefix: string): Buffer | null {
+  if (!data.includes(Buffer.from(prefix)) || !isText(data)) return null;
+  const text = data.toString("utf8");
+  const base = relPath.slice(relPath.lastIndexOf("/") + 1);
+  if (base === "activate") {
+    // bash/zsh/sh: `VIRTUAL_ENV="/old"` or `VIRTUAL_ENV='/old'` (3.12+), possibly exported later.
+    const dynamic = `"$(cd "$(dirname -- "\${BASH_SOURCE[0]:-$0}")/.." && pwd)"`;
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), dynamic));
+  }
+  if (base === "activate.fish") {
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), "(dirname (dirname (status -f)))"));
+  }
+  if (base === "activate.csh") {
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), '"`dirname \\"`dirname \\"$_\\"`\\"`"'));
+  }
+  const nl = text.indexOf("\n");
+  const first = nl < 0 ? text : text.slice(0, nl);
+  const m = /^#!\s*(\S+)(?:[ \t]+(.*))?$/.exec(first);
+  if (!m || !m[1]!.startsWith(`${prefix}/bin/`)) return null;
+  const name = m[1]!.slice(prefix.length + 5);
+  const args = (m[2] ?? "").trim();
+  if (!/^python/.test(name)) return Buffer.from(`#!/usr/bin/env ${args ? `-S ${name} ${args}` : name}${nl < 0 ? "" : text.slice(nl)}`);
+  // The trick pip uses for over-long shebangs: valid sh on top, a string literal for Python.
+  const preamble = `#!/bin/sh\n'''exec' "$(dirname -- "$0")/${name}"${args ? ` ${args}` : ""} "$0" "$@"\n' '''\n`;
+  return Buffer.from(preamble + (nl < 0 ? "" : text.slice(nl + 1)));
+}
+
+/** The launcher that replaces bin/python* in `path` mode. */
+export function pathLauncher(version: string): string {
+  return `#!/usr/bin/env bash
+# cluster-pack: runs python${version} from PATH (skipping this directory) as this venv's
+# interpreter; argv[0] inside the venv makes Python read ../pyvenv.cfg and use the venv.
+d=$(cd -- "$(dirname -- "\${BASH_SOURCE[0]}")" && pwd -P)
+IFS=: read -r -a dirs <<< "$PATH"
+for p in "\${dirs[@]}"; do
+  [ -n "$p" ] || continue
+  [ "$p" -ef "$d" ] && continue
+  if [ -x "$p/python${version}" ] && [ ! -d "$p/python${version}" ]; then
+    exec -a "$d/$(basename -- "$0")" "$p/python${version}" "$@"
+  fi
+done
+echo "$d/$(basename -- "$0"): python${version} was not found on PATH; install Python ${version} or add it to PATH" >&2
+exit 127
+`;
+}
+
+function isInterpreterLink(entry: EnvEntry): boolean {
+  return entry.type === "symlink" && /^bin\/python(\d+(\.\d+)?)?$/.test(entry.path);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
