@@ -1,0 +1,29 @@
+export { parseWheelFilename, normalizeName, escapeName, type WheelFilename } from "./filename";
+export { parseRecord, formatRecord, recordHash, RecordVerifier, RECORD_ALGORITHMS, type RecordEntry } from "./record";
+export {
+  parseCoreMetadata,
+  parseWheelInfo,
+  parseEntryPoints,
+  parseEntryPointValue,
+  readWheelMetadata,
+  type CoreMetadata,
+  type WheelInfo,
+  type EntryPoints,
+  type EntryPointTarget,
+  type WheelMetadata,
+} from "./metadata";
+export { scriptLauncher } from "./scripts";
+export {
+  installWheel,
+  addWheelToZip,
+  openWheelReader,
+  type WheelInput,
+  PEX_CHROOT_SCHEME,
+  type InstallScheme,
+  type SchemeKey,
+  type InstallCommonOptions,
+  type InstallWheelOptions,
+  type InstalledWheel,
+  type AddWheelToZipOptions,
+  type ZipInstalledWheel,
+} from "./install";

@@ -1,0 +1,187 @@
+import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
+import type { ZipReader } from "@cluster-pack/zip";
+import { escapeName, normalizeName, parseWheelFilename, type WheelFilename } from "./filename";
+
+/** Core metadata (METADATA / PKG-INFO): headers, multi-valued ones as arrays, the body. */
+export interface CoreMetadata {
+  name: string;
+  version: string;
+  requiresPython?: string;
+  requiresDist: string[];
+  providesExtra: string[];
+  /** Every header, lower-cased keys, in file order. */
+  headers: Record<string, string[]>;
+  description?: string;
+}
+
+/** The WHEEL file. */
+export interface WheelInfo {
+  wheelVersion: [number, number];
+  rootIsPurelib: boolean;
+  tags: string[];
+  build?: string;
+  generator?: string;
+}
+
+/** entry_points.txt: group -> name -> `module:attr [extras]`. */
+export type EntryPoints = Record<string, Record<string, string>>;
+
+export interface WheelMetadata {
+  filename: WheelFilename;
+  /** `<name>-<version>.dist-info`, as found in the archive. */
+  distInfoDir: string;
+  /** `<name>-<version>.data` (may be absent from the archive). */
+  dataDir: string;
+  metadata: CoreMetadata;
+  wheel: WheelInfo;
+  entryPoints: EntryPoints;
+}
+
+/** Parses RFC 822-style core metadata (continuation lines, repeated headers, body). */
+export function parseCoreMetadata(text: string, source = "METADATA"): CoreMetadata {
+  const headers: Record<string, string[]> = {};
+  const lines = text.replace(/\r\n?/g, "\n").split("\n");
+  let i = 0;
+  let last: string | undefined;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === "") {
+      i++;
+      break;
+    }
+    if (/^[ \t]/.test(line) && last) {
+      const values = headers[last]!;
+      values[values.length - 1] += `\n${line.trim()}`;
+      continue;
+    }
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new IntegrityError(`${source}: malformed header line ${i + 1}: ${JSON.stringify(line.slice(0, 80))}`);
+    last = line.slice(0, colon).trim().toLowerCase();
+    (headers[last] ??= []).push(line.slice(colon + 1).trim());
+  }
+  const body = lines.slice(i).join("\n");
+  const name = headers.name?.[0];
+  const version = headers.version?.[0];
+  if (!name || !version) throw new IntegrityError(`${source}: core metadata lacks Name or Version; the wheel is malformed.`);
+  const out: CoreMetadata = {
+    name,
+    version,
+    requiresDist: headers["requires-dist"] ?? [],
+    providesExtra: headers["provides-extra"] ?? [],
+    headers,
+  };
+  if (headers["requires-python"]?.[0]) out.requiresPython = headers["requires-python"][0];
+  const description = headers.description?.[0] ?? (body.trim() ? body : undefined);
+  if (description !== undefined) out.description = description;
+  return out;
+}
+
+/** Parses the WHEEL file; throws when the major Wheel-Version is not 1 (PEP 427). */
+export function parseWheelInfo(text: string, source = "WHEEL"): WheelInfo {
+  const h = parseCoreHeaders(text);
+  const versionText = h["wheel-version"]?.[0];
+  const m = versionText ? /^(\d+)\.(\d+)$/.exec(versionText) : null;
+  if (!m) throw new IntegrityError(`${source}: WHEEL has no valid Wheel-Version; the wheel is malformed.`);
+  const wheelVersion: [number, number] = [Number(m[1]), Number(m[2])];
+  if (wheelVersion[0] !== 1) {
+    throw new InvalidInputError(`${source}: Wheel-Version ${versionText} is not supported (only 1.x); install it with a newer installer or rebuild the wheel.`);
+  }
+  const out: WheelInfo = {
+    wheelVersion,
+    rootIsPurelib: (h["root-is-purelib"]?.[0] ?? "true").toLowerCase() === "true",
+    tags: h.tag ?? [],
+  };
+  if (h.build?.[0]) out.build = h.build[0];
+  if (h.generator?.[0]) out.generator = h.generator[0];
+  return out;
+}
+
+/** Parses entry_points.txt (an INI file; keys keep their case, values are trimmed). */
+export function parseEntryPoints(text: string): EntryPoints {
+  const out: EntryPoints = {};
+  let section: Record<string, string> | undefined;
+  for (const raw of text.replace(/\r\n?/g, "\n").split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const sec = /^\[(.+)\]$/.exec(line);
+    if (sec) {
+      section = out[sec[1]!.trim()] ??= {};
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (eq <= 0 || !section) continue;
+    section[line.slice(0, eq).trim()] = line.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+/** A parsed `module:attr.attr [extras]` entry point value. */
+export interface EntryPointTarget {
+  module: string;
+  attr?: string;
+  extras: string[];
+}
+
+export function parseEntryPointValue(value: string, source = "entry point"): EntryPointTarget {
+  const m = /^\s*([\w.]+)\s*(?::\s*([\w.]+))?\s*(?:\[([^\]]*)\])?\s*$/.exec(value);
+  if (!m) throw new InvalidInputError(`${source}: "${value}" is not an entry point (module or module:function).`);
+  const out: EntryPointTarget = { module: m[1]!, extras: m[3] ? m[3].split(",").map((s) => s.trim()).filter(Boolean) : [] };
+  if (m[2]) out.attr = m[2];
+  return out;
+}
+
+/**
+ * Reads METADATA, WHEEL and entry_points.txt from an open wheel. Finds the `.dist-info`
+ * directory the way installers do: the one whose name matches the file name's project.
+ */
+export async function readWheelMetadata(reader: ZipReader, wheelName: string, options: { signal?: AbortSignal } = {}): Promise<WheelMetadata> {
+  const filename = parseWheelFilename(wheelName);
+  const distInfoDir = findDistInfoDir(reader, filename);
+  const read = async (rel: string, required: boolean): Promise<string | undefined> => {
+    const entry = reader.getEntry(`${distInfoDir}/${rel}`);
+    if (!entry) {
+      if (required) throw new IntegrityError(`${filename.filename}: ${distInfoDir}/${rel} is missing; the wheel is malformed.`);
+      return undefined;
+    }
+    return (await reader.readEntry(entry, { maxBytes: 64 * 1024 * 1024, signal: options.signal })).toString("utf8");
+  };
+  const metadataText = (await read("METADATA", true))!;
+  const wheelText = (await read("WHEEL", true))!;
+  const epText = await read("entry_points.txt", false);
+  const metadata = parseCoreMetadata(metadataText, `${filename.filename}: METADATA`);
+  if (normalizeName(metadata.name) !== filename.normalizedName) {
+    throw new IntegrityError(`${filename.filename}: METADATA names "${metadata.name}" but the file name says "${filename.name}"; the wheel is mislabelled.`);
+  }
+  return {
+    filename,
+    distInfoDir,
+    dataDir: distInfoDir.replace(/\.dist-info$/, ".data"),
+    metadata,
+    wheel: parseWheelInfo(wheelText, `${filename.filename}: WHEEL`),
+    entryPoints: epText ? parseEntryPoints(epText) : {},
+  };
+}
+
+function findDistInfoDir(reader: ZipReader, filename: WheelFilename): string {
+  const dirs = new Set<string>();
+  for (const e of reader.entries) {
+    const top = e.name.split("/", 1)[0]!;
+    if (top.endsWith(".dist-info") && e.name.includes("/")) dirs.add(top);
+  }
+  const matching = [...dirs].filter((d) => normalizeName(d.slice(0, -".dist-info".length).split("-")[0]!) === filename.normalizedName);
+  if (matching.length === 1) return matching[0]!;
+  if (matching.length === 0) {
+    throw new IntegrityError(`${filename.filename}: no ${escapeName(filename.name)}-${filename.version}.dist-info directory in the wheel; it is not a valid wheel.`);
+  }
+  throw new IntegrityError(`${filename.filename}: several .dist-info directories (${matching.join(", ")}); the wheel is malformed.`);
+}
+
+function parseCoreHeaders(text: string): Record<string, string[]> {
+  const h: Record<string, string[]> = {};
+  for (const line of text.replace(/\r\n?/g, "\n").split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    (h[line.slice(0, colon).trim().toLowerCase()] ??= []).push(line.slice(colon + 1).trim());
+  }
+  return h;
+}
