@@ -12,8 +12,8 @@ export interface ProcessLaunch {
 export interface DaskCommandOptions {
   /** Scheduler address workers connect to, `tcp://host:port`. */
   schedulerAddress: string;
-  /** Interface/host the scheduler binds; default: all interfaces (dask's default). */
-  schedulerHost?: string;
+  /** Host both processes listen on (`--host`); default: dask's choice. */
+  listenHost?: string;
   /** Threads per worker (default 1). */
   nthreads?: number;
   /** Worker memory limit as dask reads it (`"2GiB"`, `"auto"`); default dask's. */
@@ -45,11 +45,12 @@ export function daskCommands(env: PythonEnvironment, options: DaskCommandOptions
   const processEnv = containerEnv(env, options.env);
   const scheduler = [env.interpreter, "-m", "distributed.cli.dask_scheduler", "--port", m[3] as string, dash];
   if (m[1] !== "tcp") scheduler.push("--protocol", m[1] as string);
-  if (options.schedulerHost) scheduler.push("--host", options.schedulerHost);
+  if (options.listenHost) scheduler.push("--host", options.listenHost);
   const worker = [env.interpreter, "-m", "distributed.cli.dask_worker", options.schedulerAddress, "--nthreads", String(nthreads), dash];
   if (options.memoryLimit) worker.push("--memory-limit", options.memoryLimit);
   if (options.noNanny) worker.push("--no-nanny");
   if (options.workerName) worker.push("--name", options.workerName);
+  if (options.listenHost) worker.push("--host", options.listenHost);
   return { scheduler: { argv: scheduler, env: { ...processEnv } }, worker: { argv: worker, env: { ...processEnv } } };
 }
 

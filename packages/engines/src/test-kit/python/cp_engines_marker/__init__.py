@@ -1,0 +1,27 @@
+"""Marker package: only the environment built by the engines test kit has it.
+
+Jobs import it to prove they run inside the shipped environment.
+"""
+import os
+import sys
+
+MARK = "cp-engines-marker"
+
+
+def report():
+    """Where this interpreter runs from, as the end-to-end tests check it."""
+    try:
+        import cp_engines_code  # shipped beside the environment, on PYTHONPATH
+
+        code = {"version": cp_engines_code.VERSION, "file": cp_engines_code.__file__}
+    except ImportError as e:  # reported, so the test says what was missing
+        code = {"error": str(e)}
+    return {
+        "mark": MARK,
+        "marker_file": os.path.realpath(__file__),
+        "prefix": os.path.realpath(sys.prefix),
+        "executable": sys.executable,
+        "cwd": os.path.realpath(os.getcwd()),
+        "pex_root": os.environ.get("PEX_ROOT"),
+        "code": code,
+    }
