@@ -1,5 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import yauzl from "yauzl";
@@ -57,6 +59,10 @@ const DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024;
 const MAX_DEFLATE_RATIO = 1040;
 const CD_HEADER_SIZE = 46;
 const LOCAL_HEADER_SIZE = 30;
+/** Entries this small are fetched together with their local header (one read, one HTTP request). */
+const SMALL_ENTRY = 256 * 1024;
+const RAW_CHUNK = 1 << 20;
+const inflateRaw = promisify(zlib.inflateRaw);
 
 interface EntryRecord {
   raw: yauzl.Entry;
@@ -81,14 +87,16 @@ export class ZipReader {
   readonly source: RandomAccessSource;
 
   private readonly zipfile: yauzl.ZipFile;
+  private readonly reader: SourceReader;
   private readonly records: WeakMap<ZipEntry, EntryRecord>;
   private readonly byName: Map<string, ZipEntry>;
   private readonly closeSource: boolean;
   private closed = false;
 
-  private constructor(init: { source: RandomAccessSource; zipfile: yauzl.ZipFile; entries: ZipEntry[]; records: WeakMap<ZipEntry, EntryRecord>; byName: Map<string, ZipEntry>; prefixLength: number; comment: string; closeSource: boolean }) {
+  private constructor(init: { source: RandomAccessSource; reader: SourceReader; zipfile: yauzl.ZipFile; entries: ZipEntry[]; records: WeakMap<ZipEntry, EntryRecord>; byName: Map<string, ZipEntry>; prefixLength: number; comment: string; closeSource: boolean }) {
     this.source = init.source;
     this.zipfile = init.zipfile;
+    this.reader = init.reader;
     this.entries = init.entries;
     this.records = init.records;
     this.byName = init.byName;
@@ -121,6 +129,21 @@ export class ZipReader {
     if (e.uncompressedSize > maxBytes) {
       throw new InvalidInputError(`${this.source.name}: entry ${e.name} is ${e.uncompressedSize} bytes, more than the ${maxBytes}-byte limit for readEntry; use openEntryStream or raise maxBytes.`, { code: "ERR_ENTRY_TOO_LARGE" });
     }
+    checkMethod(this.source.name, e);
+    const located = await this.locate(e, options.signal);
+    if (located.data) {
+      // Small entries arrive with their header in one read: inflate in one call, no streams.
+      let out = located.data;
+      if (e.method === 8) {
+        try {
+          out = await inflateRaw(located.data, { maxOutputLength: Math.max(1, e.uncompressedSize + 1) });
+        } catch (err) {
+          throw new IntegrityError(`${this.source.name}: entry ${e.name} does not inflate (${(err as Error).message}); the data is corrupt or its size lies.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
+        }
+      }
+      verifyWhole(this.source.name, e, out);
+      return Buffer.from(out);
+    }
     const stream = await this.openEntryStream(e, options);
     const chunks: Buffer[] = [];
     for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
@@ -130,9 +153,7 @@ export class ZipReader {
   /** The inflated content as a stream; it errors (IntegrityError) if the size or CRC do not match at the end. */
   async openEntryStream(entry: ZipEntry | string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
     const e = this.resolve(entry);
-    if (e.method !== 0 && e.method !== 8) {
-      throw new IntegrityError(`${this.source.name}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
-    }
+    checkMethod(this.source.name, e);
     const data = await this.openData(e, e.method === 8, options.signal);
     const check = new VerifyStream(e, this.source.name);
     // pipeline-style forwarding: an error on either side reaches the consumer once.
@@ -185,16 +206,60 @@ export class ZipReader {
     return e;
   }
 
-  private async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {
+  /**
+   * @internal The entry's stored bytes as plain buffers (no streams): used by raw copies,
+   * where per-entry stream set-up would cost more than the copy of a small entry.
+   */
+  async *rawChunks(entry: ZipEntry, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const located = await this.locate(entry, signal);
+    if (located.data) {
+      yield located.data;
+      return;
+    }
+    const end = located.dataStart + entry.compressedSize;
+    for (let at = located.dataStart; at < end; ) {
+      throwIfAborted(signal);
+      const n = Math.min(RAW_CHUNK, end - at);
+      yield await this.reader.source.read(at, n, signal);
+      at += n;
+    }
+  }
+
+  /**
+   * @internal Reads and checks the local header (one read that, for a small entry, also
+   * brings its data). The data is returned when it came with the header.
+   */
+  async locate(e: ZipEntry, signal?: AbortSignal): Promise<{ dataStart: number; data?: Buffer }> {
     throwIfAborted(signal);
     const record = this.records.get(e)!;
-    const header = await new Promise<yauzl.LocalFileHeader>((resolve, reject) =>
-      this.zipfile.readLocalFileHeader(record.raw, {}, (err, h) => (err ? reject(this.wrapError(err, e)) : resolve(h))),
-    );
-    checkLocalHeader(this.source.name, e, record, header);
+    const offset = record.raw.relativeOffsetOfLocalHeader;
+    const headerGuess = LOCAL_HEADER_SIZE + record.raw.fileNameLength + record.raw.extraFieldLength + 64;
+    const want = headerGuess + (e.compressedSize <= SMALL_ENTRY ? e.compressedSize : 0);
+    let buf = await this.reader.prefetch(offset, Math.min(want, record.limit - offset), this.source.size, signal);
+    if (buf.length < LOCAL_HEADER_SIZE || buf.readUInt32LE(0) !== 0x04034b50) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: no local header at offset ${offset}; the archive is corrupt.`, { code: "ERR_HEADER_MISMATCH" });
+    }
+    const nameLength = buf.readUInt16LE(26);
+    const extraLength = buf.readUInt16LE(28);
+    const headerSize = LOCAL_HEADER_SIZE + nameLength + extraLength;
+    if (offset + headerSize > record.limit) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: its local header runs into the next entry; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+    }
+    if (buf.length < headerSize) buf = await this.reader.prefetch(offset, headerSize, this.source.size, signal);
+    checkLocalHeader(this.source.name, e, record, buf.subarray(0, headerSize));
+    const dataStart = offset + headerSize;
+    if (dataStart + e.compressedSize > record.limit) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+    }
+    if (headerSize + e.compressedSize <= buf.length) return { dataStart, data: buf.subarray(headerSize, headerSize + e.compressedSize) };
+    return { dataStart };
+  }
+
+  private async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {
+    const { dataStart } = await this.locate(e, signal);
     throwIfAborted(signal);
     return await new Promise<Readable>((resolve, reject) =>
-      this.zipfile.openReadStreamLowLevel(header.fileDataStart, e.compressedSize, 0, e.compressedSize, inflate, e.uncompressedSize, (err, stream) =>
+      this.zipfile.openReadStreamLowLevel(dataStart, e.compressedSize, 0, e.compressedSize, inflate, e.uncompressedSize, (err, stream) =>
         err ? reject(this.wrapError(err, e)) : resolve(stream),
       ),
     );
@@ -259,7 +324,7 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
     const records = layout(src, entries, raws, centralDirectoryOffset);
     const prefixLength = entries.length ? Math.min(...entries.map((e) => e.localHeaderOffset)) : centralDirectoryOffset;
     const comment = Buffer.isBuffer(zipfile.comment) ? (zipfile.comment as Buffer).toString("utf8") : String(zipfile.comment ?? "");
-    return new (ZipReader as unknown as new (init: unknown) => ZipReader)({ source: src, zipfile, entries, records, byName, prefixLength, comment, closeSource });
+    return new (ZipReader as unknown as new (init: unknown) => ZipReader)({ source: src, reader, zipfile, entries, records, byName, prefixLength, comment, closeSource });
   } catch (err) {
     zipfile.close();
     throw err;
@@ -334,27 +399,28 @@ function layout(src: RandomAccessSource, entries: ZipEntry[], raws: yauzl.Entry[
   return records;
 }
 
-function checkLocalHeader(name: string, e: ZipEntry, record: EntryRecord, h: yauzl.LocalFileHeader): void {
-  const fail = (what: string) => {
+function checkLocalHeader(name: string, e: ZipEntry, record: EntryRecord, h: Buffer): void {
+  const fail = (what: string): never => {
     throw new IntegrityError(`${name}: entry ${e.name}: the local header disagrees with the central directory (${what}); the archive is corrupt or crafted.`, { code: "ERR_HEADER_MISMATCH" });
   };
-  if (!Buffer.from(h.fileName).equals(record.raw.fileNameRaw as unknown as Buffer)) fail(`local name ${JSON.stringify(Buffer.from(h.fileName).toString("utf8"))}`);
-  if (h.compressionMethod !== e.method) fail(`method ${h.compressionMethod} vs ${e.method}`);
-  if ((h.generalPurposeBitFlag & 0x1) !== 0) fail("local header says encrypted");
-  if (h.fileDataStart + e.compressedSize > record.limit) {
-    throw new IntegrityError(`${name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
-  }
-  if (h.generalPurposeBitFlag & 0x8) return; // sizes and CRC are in a data descriptor after the data.
-  if (h.crc32 !== e.crc32) fail(`CRC ${hex(h.crc32)} vs ${hex(e.crc32)}`);
-  let compressed = h.compressedSize;
-  let uncompressed = h.uncompressedSize;
+  const flags = h.readUInt16LE(6);
+  const method = h.readUInt16LE(8);
+  const nameLength = h.readUInt16LE(26);
+  const localName = h.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength);
+  if (!localName.equals(record.raw.fileNameRaw as unknown as Buffer)) fail(`local name ${JSON.stringify(localName.toString("utf8"))}`);
+  if (method !== e.method) fail(`method ${method} vs ${e.method}`);
+  if (flags & 0x1) fail("local header says encrypted");
+  if (flags & 0x8) return; // CRC and sizes follow the data (data descriptor); the stream checks them.
+  const crc = h.readUInt32LE(14);
+  if (crc !== e.crc32) fail(`CRC ${hex(crc)} vs ${hex(e.crc32)}`);
+  let compressed = h.readUInt32LE(18);
+  let uncompressed = h.readUInt32LE(22);
   if (compressed === 0xffffffff || uncompressed === 0xffffffff) {
-    const zip64 = yauzl.parseExtraFields(h.extraField as unknown as Buffer).find((f) => f.id === 0x0001);
-    if (!zip64) fail("ZIP64 sizes without a ZIP64 extra field");
+    const zip64 = yauzl.parseExtraFields(h.subarray(LOCAL_HEADER_SIZE + nameLength)).find((f) => f.id === 0x0001) ?? fail("ZIP64 sizes without a ZIP64 extra field");
     let at = 0;
     const read64 = () => {
-      if (at + 8 > zip64!.data.length) fail("short ZIP64 extra field");
-      const v = zip64!.data.readUInt32LE(at) + zip64!.data.readUInt32LE(at + 4) * 0x100000000;
+      if (at + 8 > zip64.data.length) fail("short ZIP64 extra field");
+      const v = zip64.data.readUInt32LE(at) + zip64.data.readUInt32LE(at + 4) * 0x100000000;
       at += 8;
       return v;
     };
@@ -362,6 +428,22 @@ function checkLocalHeader(name: string, e: ZipEntry, record: EntryRecord, h: yau
     if (compressed === 0xffffffff) compressed = read64();
   }
   if (compressed !== e.compressedSize || uncompressed !== e.uncompressedSize) fail(`sizes ${compressed}/${uncompressed} vs ${e.compressedSize}/${e.uncompressedSize}`);
+}
+
+function checkMethod(name: string, e: ZipEntry): void {
+  if (e.method !== 0 && e.method !== 8) {
+    throw new IntegrityError(`${name}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
+  }
+}
+
+function verifyWhole(name: string, e: ZipEntry, data: Buffer): void {
+  if (data.length !== e.uncompressedSize) {
+    throw new IntegrityError(`${name}: entry ${e.name} has ${data.length}${data.length > e.uncompressedSize ? "+" : ""} bytes, its header declares ${e.uncompressedSize}; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" });
+  }
+  const crc = crc32(data) >>> 0;
+  if (crc !== e.crc32 >>> 0) {
+    throw new IntegrityError(`${name}: entry ${e.name} has CRC ${hex(crc)}, its header declares ${hex(e.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" });
+  }
 }
 
 function notAZip(src: RandomAccessSource, err: unknown): Error {
@@ -408,18 +490,34 @@ class VerifyStream extends Transform {
 
 const MIN_WINDOW = 64 * 1024;
 const MAX_WINDOW = 4 * 1024 * 1024;
+const MAX_WINDOWS = 8;
+
+interface Window {
+  start: number;
+  end: number;
+  data: Promise<Buffer>;
+  /** Set once the read completes (lets streams be served synchronously). */
+  resolved?: Buffer;
+}
 
 class SourceReader extends yauzl.RandomAccessReader {
-  private window: Buffer = Buffer.alloc(0);
-  private windowStart = 0;
+  /**
+   * Most recently used last; at most MAX_WINDOWS windows of at most MAX_WINDOW bytes
+   * (bounded memory). Reads in flight are windows too, so concurrent requests for nearby
+   * ranges share one read instead of issuing many.
+   */
+  private windows: Window[] = [];
   private nextSize = MIN_WINDOW;
   private lastMissEnd = -1;
+  /** Bytes read around a local header for local sources (consecutive small entries share a read). */
+  readonly readAhead: number;
 
   constructor(
     readonly source: RandomAccessSource,
     private readonly signal?: AbortSignal,
   ) {
     super();
+    this.readAhead = Math.min(source.preferredReadSize ?? 0, MAX_WINDOW);
   }
 
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
@@ -433,37 +531,61 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 
   override _readStreamForRange(start: number, end: number): Readable {
-    const cached = this.cached(start, end - start);
-    if (cached) return Readable.from([cached]);
+    const w = this.find(start, end - start);
+    if (w?.resolved) return Readable.from([w.resolved.subarray(start - w.start, end - w.start)]);
     if (this.source.createReadStream) return this.source.createReadStream(start, end - start);
     return chunkedStream(this.source, start, end - start);
   }
 
   override close(callback: (err: Error | null) => void): void {
-    this.window = Buffer.alloc(0);
+    this.windows = [];
     setImmediate(() => callback(null));
   }
 
-  private cached(position: number, length: number): Buffer | undefined {
-    if (position >= this.windowStart && position + length <= this.windowStart + this.window.length) {
-      return this.window.subarray(position - this.windowStart, position - this.windowStart + length);
-    }
-    return undefined;
+  /** This range, read together with up to `readAhead` following bytes (bounded by `limit`). */
+  async prefetch(position: number, length: number, limit: number, signal?: AbortSignal): Promise<Buffer> {
+    const size = Math.max(length, Math.min(this.readAhead, limit - position));
+    return this.range(position, length, size, signal);
   }
 
   private async readAsync(position: number, length: number): Promise<Buffer> {
-    const hit = this.cached(position, length);
-    if (hit) return Buffer.from(hit);
-    throwIfAborted(this.signal);
-    // Sequential misses (a central directory walk) double the window, up to MAX_WINDOW.
-    this.nextSize = position === this.lastMissEnd ? Math.min(this.nextSize * 2, MAX_WINDOW) : MIN_WINDOW;
+    if (!this.find(position, length)) {
+      // Sequential misses (a central directory walk) double the window, up to MAX_WINDOW.
+      this.nextSize = position === this.lastMissEnd ? Math.min(this.nextSize * 2, MAX_WINDOW) : MIN_WINDOW;
+    }
     const size = Math.min(Math.max(length, this.nextSize), this.source.size - position);
     if (size < length) throw new IntegrityError(`${this.source.name}: unexpected end of archive at byte ${position + size} (truncated).`, { code: "ERR_OUT_OF_BOUNDS" });
-    const data = await this.source.read(position, size, this.signal);
-    this.window = data;
-    this.windowStart = position;
-    this.lastMissEnd = position + size;
-    return Buffer.from(data.subarray(0, length));
+    return this.range(position, length, size, this.signal);
+  }
+
+  private async range(position: number, length: number, readSize: number, signal?: AbortSignal): Promise<Buffer> {
+    let w = this.find(position, length);
+    if (!w) {
+      throwIfAborted(signal);
+      const size = Math.min(readSize, this.source.size - position);
+      const created: Window = { start: position, end: position + size, data: this.source.read(position, size, signal) };
+      created.data.then(
+        (data) => void (created.resolved = data),
+        () => void (this.windows = this.windows.filter((x) => x !== created)),
+      );
+      this.windows.push(created);
+      if (this.windows.length > MAX_WINDOWS) this.windows.shift();
+      this.lastMissEnd = position + size;
+      w = created;
+    }
+    const data = await w.data;
+    return data.subarray(position - w.start, position - w.start + length);
+  }
+
+  private find(position: number, length: number): Window | undefined {
+    for (let i = this.windows.length - 1; i >= 0; i--) {
+      const w = this.windows[i]!;
+      if (position >= w.start && position + length <= w.end) {
+        if (i !== this.windows.length - 1) this.windows.push(...this.windows.splice(i, 1));
+        return w;
+      }
+    }
+    return undefined;
   }
 }
 

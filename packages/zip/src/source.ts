@@ -14,6 +14,12 @@ export interface RandomAccessSource {
    * readers fall back to successive `read` calls.
    */
   createReadStream?(offset: number, length: number, signal?: AbortSignal): Readable;
+  /**
+   * Optional: how many bytes a read may cover beyond what was asked for when that is
+   * nearly free (local files: consecutive small entries then share one read). Remote
+   * sources leave it unset so that reading one entry fetches only that entry.
+   */
+  readonly preferredReadSize?: number;
   close?(): Promise<void>;
 }
 
@@ -44,6 +50,7 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
   return {
     name: path,
     size,
+    preferredReadSize: 256 * 1024,
     async read(offset, length, signal) {
       checkRange(path, size, offset, length);
       throwIfAborted(signal);
@@ -69,6 +76,7 @@ export function bufferSource(data: Buffer, name = "<buffer>"): RandomAccessSourc
   return {
     name,
     size: data.length,
+    preferredReadSize: 1024 * 1024,
     async read(offset, length, signal) {
       checkRange(name, data.length, offset, length);
       throwIfAborted(signal);
