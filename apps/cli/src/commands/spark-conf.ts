@@ -1,0 +1,197 @@
+import fs from "node:fs";
+import { Command, Option } from "commander";
+import { InvalidInputError } from "@cluster-pack/errors";
+import {
+  parseConfArgs,
+  parseSparkDefaults,
+  pythonEnvironment,
+  redactSparkConf,
+  sparkConfigFor,
+  sparkDefaultsLines,
+  sparkSessionBuilderSnippet,
+  sparkSubmitArgv,
+  type ConflictPolicy,
+  type EnvironmentKind,
+  type PythonEnvironment,
+  type S3Settings,
+  type SparkDeployMode,
+} from "@cluster-pack/engines";
+import type { CommandContext } from "../context";
+
+const FORMATS = ["conf", "argv", "defaults", "builder", "json"] as const;
+
+export function register(program: Command, ctx: CommandContext): void {
+  const cmd = program
+    .command("spark-conf")
+    .description("Print the Spark configuration that runs every Python worker inside a shipped environment.")
+    .argument("<archive>", "URL or path of the environment: .pex, .pex.zip, .tar.gz/.tgz/.zip (conda or venv)")
+    .argument("[app-args...]", "with --format argv: the application and its arguments, after --")
+    .option("--master <url>", "yarn, k8s://https://host:port, spark://host:port, local[N]", "yarn")
+    .addOption(new Option("--deploy-mode <mode>", "where the driver runs").choices(["client", "cluster"]).default("client"))
+    .option("--driver-python <path>", "client mode: the driver's local interpreter (default $PYSPARK_DRIVER_PYTHON or python3)")
+    .option("--local-python <path>", "local master: an interpreter on this machine with the environment")
+    .option("--conf <key=value>", "your Spark conf to merge into (repeatable, as spark-submit --conf)", collect, [])
+    .option("--properties-file <file>", "your spark-defaults.conf to merge into")
+    .addOption(new Option("--on-conflict <policy>", "when your conf disagrees").choices(["error", "prefer-generated", "prefer-existing"]).default("error"))
+    .option("--s3-endpoint <url>", "S3 endpoint for s3a (default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL)")
+    .option("--s3-region <region>", "S3 region (default $AWS_REGION or $AWS_DEFAULT_REGION)")
+    .option("--s3-path-style", "path-style S3 requests (most non-AWS servers need it)")
+    .option("--s3-credentials-provider <class>", "Hadoop credentials provider class")
+    .option("--include-secrets", "write $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY(/$AWS_SESSION_TOKEN) into the conf")
+    .option("--k8s-upload-path <url>", "spark.kubernetes.file.upload.path for local files in cluster mode")
+    .option("--k8s-hadoop-config-map <name>", "ConfigMap with the Hadoop conf pods need for hdfs://")
+    .option("--redact", "mask secret values in the output")
+    .addOption(new Option("--format <format>", "output format").choices([...FORMATS]).default("conf"))
+    .option("--app-name <name>", "with --format builder: the application name");
+  addEnvironmentOptions(cmd);
+  cmd.addHelpText(
+    "after",
+    `
+Formats: conf (key=value lines), argv (spark-submit arguments, one per line), defaults
+(spark-defaults.conf lines), builder (a SparkSession.builder Python snippet, client mode),
+json. Warnings (conflicts resolved by --on-conflict) go to stderr.
+
+Examples:
+  cluster-pack spark-conf hdfs://nn/user/me/envs/app.pex --deploy-mode cluster
+  cluster-pack spark-conf s3://bucket/envs/env.tar.gz --kind venv --master k8s://https://api:6443 \\
+      --deploy-mode cluster --s3-endpoint http://minio:9000 --s3-path-style --format defaults
+  cluster-pack spark-conf hdfs://nn/envs/app.pex --code hdfs://nn/code/mylib.zip --format argv -- main.py --n 3
+  cluster-pack spark-conf hdfs://nn/envs/app.pex --properties-file conf/spark-defaults.conf --on-conflict prefer-generated`,
+  );
+  cmd.action((archive: string, appArgs: string[], opts: SparkConfCliOptions) => {
+    const env = environmentFromOptions(archive, opts);
+    const existing = [
+      ...(opts.propertiesFile ? parseSparkDefaults(readText(opts.propertiesFile, "--properties-file"), opts.propertiesFile) : []),
+      ...parseConfArgs(opts.conf),
+    ];
+    const config = sparkConfigFor(env, {
+      master: opts.master,
+      deployMode: opts.deployMode,
+      driverPython: opts.driverPython ?? process.env.PYSPARK_DRIVER_PYTHON,
+      localPython: opts.localPython,
+      s3: s3Settings(opts, [archive, ...opts.code, opts.k8sUploadPath ?? ""].some((u) => /^s3[an]?:\/\//i.test(u))),
+      kubernetes: { fileUploadPath: opts.k8sUploadPath, hadoopConfigMap: opts.k8sHadoopConfigMap },
+      existing,
+      onConflict: opts.onConflict,
+    });
+    for (const w of config.warnings) ctx.log(`warning: ${w}`);
+    const render = { redact: Boolean(opts.redact) };
+    const conf = render.redact ? redactSparkConf(config.conf) : config.conf;
+    if (ctx.json || opts.format === "json") {
+      const result = { master: config.master, deployMode: config.deployMode, clusterManager: config.clusterManager, conf: Object.fromEntries(conf), warnings: config.warnings };
+      if (ctx.json) ctx.output(result, () => "");
+      else ctx.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return;
+    }
+    let text: string;
+    switch (opts.format) {
+      case "argv":
+        text = sparkSubmitArgv(config, { ...render, application: appArgs[0], args: appArgs.slice(1) }).join("\n");
+        break;
+      case "defaults":
+        text = sparkDefaultsLines(config, render).join("\n");
+        break;
+      case "builder":
+        text = sparkSessionBuilderSnippet(config, { ...render, appName: opts.appName });
+        break;
+      default:
+        text = conf.map(([k, v]) => `${k}=${v}`).join("\n");
+    }
+    ctx.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  });
+}
+
+/** Options every command that takes an environment archive shares. */
+export interface EnvironmentCliOptions {
+  kind?: EnvironmentKind;
+  alias?: string;
+  env: string[];
+  code: string[];
+}
+
+/** Adds --kind, --alias, --env and --code (shared with skein-spec). */
+export function addEnvironmentOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--kind <kind>", "environment kind (guessed from the name; venv archives need it)").choices(["pex", "pex-large", "conda", "venv"]))
+    .option("--alias <name>", "name in the working directory (default: the PEX file name, else pyenv)")
+    .option("--env <NAME=value>", "extra environment variable for every interpreter start (repeatable)", collect, [])
+    .option("--code <url>", "code archive (.zip/.py/.egg) shipped beside the environment, on PYTHONPATH (repeatable)", collect, []);
+}
+
+/** The PythonEnvironment described by the shared options. */
+export function environmentFromOptions(archive: string, opts: EnvironmentCliOptions): PythonEnvironment {
+  return pythonEnvironment(archive, { kind: opts.kind, alias: opts.alias, env: keyValues(opts.env, "--env"), codeArchives: opts.code });
+}
+
+/** Commander collector for repeatable options. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** NAME=value items to a record, refusing items without "=". */
+export function keyValues(items: readonly string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new InvalidInputError(`${flag} "${item}" is not NAME=value: write it as ${flag} NAME=value.`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+/** An integer option value, or a clear error naming the flag. */
+export function intOption(value: string, flag: string): number {
+  if (!/^-?\d+$/.test(value)) throw new InvalidInputError(`${flag} "${value}" is not an integer.`);
+  return Number(value);
+}
+
+// Helpers.
+
+interface SparkConfCliOptions extends EnvironmentCliOptions {
+  master: string;
+  deployMode: SparkDeployMode;
+  driverPython?: string;
+  localPython?: string;
+  conf: string[];
+  propertiesFile?: string;
+  onConflict: ConflictPolicy;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean;
+  s3CredentialsProvider?: string;
+  includeSecrets?: boolean;
+  k8sUploadPath?: string;
+  k8sHadoopConfigMap?: string;
+  redact?: boolean;
+  format: (typeof FORMATS)[number];
+  appName?: string;
+}
+
+function s3Settings(opts: SparkConfCliOptions, usesS3: boolean): S3Settings | undefined {
+  // Honour the AWS variables users already have, but only when something lives on S3:
+  // an HDFS-only job gets no s3a keys because AWS_REGION happens to be set.
+  const e: NodeJS.ProcessEnv = usesS3 ? process.env : {};
+  const s3: S3Settings = {
+    endpoint: opts.s3Endpoint ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+    region: opts.s3Region ?? e.AWS_REGION ?? e.AWS_DEFAULT_REGION,
+    pathStyle: opts.s3PathStyle ? true : undefined,
+    credentialsProvider: opts.s3CredentialsProvider,
+  };
+  if (opts.includeSecrets) {
+    const k = process.env;
+    if (!k.AWS_ACCESS_KEY_ID || !k.AWS_SECRET_ACCESS_KEY) {
+      throw new InvalidInputError("--include-secrets reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment: set both.");
+    }
+    Object.assign(s3, { accessKeyId: k.AWS_ACCESS_KEY_ID, secretAccessKey: k.AWS_SECRET_ACCESS_KEY, sessionToken: k.AWS_SESSION_TOKEN, includeSecrets: true });
+  }
+  const any = Object.values(s3).some((v) => v !== undefined);
+  return any ? s3 : undefined;
+}
+
+function readText(file: string, flag: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new InvalidInputError(`${flag} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}): check the path.`, { cause: err });
+  }
+}
