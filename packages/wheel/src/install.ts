@@ -240,7 +240,7 @@ async function planInstall(reader: ZipReader, wheelName: string, options: Instal
     if (!rec || !rec.hash) throw new IntegrityError(`${name}: ${entry.name} is not listed with a hash in RECORD; refusing to install an unverifiable file.`);
     seen.add(entry.name);
     const executable = (entry.mode & 0o111) !== 0;
-    let key = rootKey;
+    let key: SchemeKey = rootKey;
     let rel = entry.name;
     if (entry.name.startsWith(`${metadata.dataDir}/`)) {
       const rest = entry.name.slice(metadata.dataDir.length + 1);

@@ -1,0 +1,401 @@
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { AbortError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { addWheelToZip, parseEntryPointValue, parseWheelFilename, type ZipInstalledWheel } from "@cluster-pack/wheel";
+import { ZipReader, ZipWriter } from "@cluster-pack/zip";
+import { computePexHash, formatPexInfo, parsePexInfo, type InheritPath, type PexInfo } from "./pex-info";
+import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
+
+/** The version written into PEX-INFO's build_properties. */
+export const CLUSTER_PACK_PEX_VERSION = "0.1.0";
+
+export type PexLayout = "zipapp" | "packed";
+
+export interface PexBuilderOptions {
+  /** Wheel files to install under `.deps/`; several wheels of one project (per Python or platform) are allowed, the runtime picks. */
+  wheels?: string[];
+  /** Directories whose content becomes the PEX's top-level user code. */
+  sourceDirectories?: string[];
+  /** `module` or `module:function` run on start. */
+  entryPoint?: string;
+  /** A console script (or `bin/` script) of one of the wheels, run on start. */
+  script?: string;
+  /** pex format: `CPython>=3.8,<3.13`, `>=3.9`; any one must match. */
+  interpreterConstraints?: string[];
+  inheritPath?: InheritPath;
+  injectEnv?: Record<string, string>;
+  injectArgs?: string[];
+  /** Remove PEX_* variables before user code runs (default true, as pex). */
+  stripPexEnv?: boolean;
+  /** Requirement strings recorded in PEX-INFO (default: `name==version` of each wheel). */
+  requirements?: string[];
+  /** Deflate entries (default true); false stores them (bigger, faster to build and boot). */
+  compress?: boolean;
+  /** zlib level for entries this builder deflates (wheel entries are copied as they are). */
+  compressionLevel?: number;
+  /** Interpreter of the shebang line (default `/usr/bin/env python3`). */
+  pythonShebang?: string;
+  /** Single file (default) or pex's `packed` directory. */
+  layout?: PexLayout;
+  /**
+   * Single-file structure. `split` (default): `.deps/` and user code in a (ZIP64 when
+   * needed) archive at the front, then a small classic zip with `__main__.py`,
+   * `PEX-INFO`, `.bootstrap/`; python imports only from the small one, so it boots on
+   * Python < 3.13 whatever the size and zipimport reads a few entries instead of all.
+   * `flat`: one zip like pex writes (zipimport reads its whole directory; limited to
+   * 4 GiB / 65,535 entries before Python 3.13).
+   */
+  structure?: "split" | "flat";
+  pexRoot?: string;
+  pexPath?: string;
+  buildProperties?: Record<string, unknown>;
+}
+
+export interface PexBuildOptions {
+  signal?: AbortSignal;
+  /** Entries written so far and the total, as the archive is written. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PexBuildResult {
+  path: string;
+  layout: PexLayout;
+  /** Bytes of the file (or of all files of a packed directory). */
+  size: number;
+  entries: number;
+  info: PexInfo;
+  distributions: { wheel: string; project: string; version: string; fingerprint: string; files: number; bytes: number }[];
+}
+
+const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", "__pex__"]);
+
+/**
+ * Builds PEX files. Deterministic: the same inputs give byte-identical output (sorted
+ * entries, fixed timestamps, normalised modes, PEX-INFO with sorted keys, no build
+ * time or host data). Writes atomically: a temporary sibling renamed into place,
+ * removed on failure or abort.
+ */
+export class PexBuilder {
+  private readonly options: PexBuilderOptions;
+  private readonly wheels: string[] = [];
+  private readonly sources: string[] = [];
+
+  constructor(options: PexBuilderOptions = {}) {
+    this.options = { ...options };
+    for (const w of options.wheels ?? []) this.addWheel(w);
+    for (const d of options.sourceDirectories ?? []) this.addSourceDirectory(d);
+  }
+
+  addWheel(wheelPath: string): this {
+    const name = parseWheelFilename(wheelPath).filename;
+    if (this.wheels.some((w) => path.basename(w) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
+    this.wheels.push(wheelPath);
+    return this;
+  }
+
+  addSourceDirectory(dir: string): this {
+    this.sources.push(dir);
+    return this;
+  }
+
+  async build(output: string, options: PexBuildOptions = {}): Promise<PexBuildResult> {
+    const o = this.options;
+    const signal = options.signal;
+    throwIfAborted(signal);
+    validateOptions(o);
+    const layout = o.layout ?? "zipapp";
+    const structure = o.structure ?? "split";
+    const readers: ZipReader[] = [];
+    try {
+      const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a), path.basename(b)));
+      const opened: { name: string; reader: ZipReader }[] = [];
+      for (const w of wheels) {
+        const reader = await ZipReader.open(w, { signal }).catch((err: Error) => {
+          throw new InvalidInputError(`Cannot read the wheel ${w}: ${err.message}`, { cause: err });
+        });
+        readers.push(reader);
+        opened.push({ name: path.basename(w), reader });
+      }
+      const userFiles = await collectSources(this.sources, signal);
+      const boot = await bootstrapFiles();
+      const bulk = new ZipWriter({
+        compress: o.compress ?? true,
+        ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
+        ...(layout === "zipapp" ? { prefix: shebang(o.pythonShebang) } : {}),
+      });
+      const installed: ZipInstalledWheel[] = [];
+      const depsWriters: { name: string; writer: ZipWriter }[] = [];
+      for (const { name, reader } of opened) {
+        if (layout === "packed") {
+          const w = new ZipWriter({ compress: o.compress ?? true });
+          installed.push(await addWheelToZip(w, reader, name, { prefix: "", signal }));
+          depsWriters.push({ name, writer: w });
+        } else {
+          installed.push(await addWheelToZip(bulk, reader, name, { prefix: `.deps/${name}/`, signal }));
+        }
+      }
+      const info = this.pexInfo(installed, userFiles, boot);
+      if (layout === "packed") return await writePacked(output, info, installed, depsWriters, userFiles, boot, o, options);
+      for (const f of userFiles) bulk.addFile(f.name, f.path, { mode: f.mode });
+      if (structure === "flat") {
+        info.pexHash = computePexHash(info);
+        addBootEntries(bulk, info, boot);
+        const res = await bulk.writeTo(output, { mode: 0o755, ...progress(options) });
+        return result(res.path, "zipapp", res.size, res.entries, info, installed);
+      }
+      return await writeSplit(output, bulk, info, installed, boot, options);
+    } finally {
+      for (const r of readers) await r.close().catch(() => undefined);
+    }
+  }
+
+  private pexInfo(installed: ZipInstalledWheel[], userFiles: SourceFile[], boot: BootFile[]): PexInfo {
+    const o = this.options;
+    const info = parsePexInfo("{}");
+    info.buildProperties = { builder: "cluster-pack", cluster_pack_version: CLUSTER_PACK_PEX_VERSION, ...(o.buildProperties ?? {}) };
+    for (const w of installed) info.distributions[w.metadata.filename.filename] = w.fingerprint;
+    info.requirements = o.requirements ?? uniq(installed.map((w) => `${w.metadata.metadata.name}==${w.metadata.metadata.version}`));
+    info.interpreterConstraints = [...(o.interpreterConstraints ?? [])];
+    if (o.entryPoint) info.entryPoint = o.entryPoint;
+    if (o.script) info.script = o.script;
+    info.inheritPath = o.inheritPath ?? "false";
+    info.stripPexEnv = o.stripPexEnv ?? true;
+    info.injectArgs = [...(o.injectArgs ?? [])];
+    info.injectEnv = { ...(o.injectEnv ?? {}) };
+    if (o.pexPath) info.pexPath = o.pexPath;
+    if (o.pexRoot) info.pexRoot = o.pexRoot;
+    info.codeHash = contentHash(userFiles.map((f) => [f.name, f.sha256]));
+    info.bootstrapHash = contentHash(boot.map((f) => [f.name, sha256(f.data)]));
+    info.raw = { ...info.raw, cluster_pack: { layout: o.layout ?? "zipapp", runtime: BOOTSTRAP_PACKAGE } };
+    return info;
+  }
+}
+
+/** Builds a PEX in one call: `new PexBuilder(options).build(output, buildOptions)`. */
+export function buildPex(output: string, options: PexBuilderOptions & PexBuildOptions): Promise<PexBuildResult> {
+  const { signal, onProgress, ...rest } = options;
+  return new PexBuilder(rest).build(output, { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+}
+
+/**
+ * sha1 over sorted `name NUL sha256 LF` lines: the code_hash / bootstrap_hash of PEX
+ * files built here. (pex hashes names then contents in one stream; these are opaque
+ * cache keys to every reader, and this form can be computed and re-verified per file.)
+ */
+export function contentHash(files: [string, string][]): string {
+  const h = createHash("sha1");
+  for (const [name, digest] of [...files].sort((a, b) => cmp(a[0], b[0]))) h.update(`${name}\0${digest}\n`);
+  return h.digest("hex");
+}
+
+interface SourceFile {
+  name: string;
+  path: string;
+  mode: number;
+  sha256: string;
+}
+
+interface BootFile {
+  name: string;
+  data: Buffer;
+}
+
+function validateOptions(o: PexBuilderOptions): void {
+  if (o.entryPoint && o.script) throw new InvalidInputError("Give either an entry point or a script, not both (pex runs only one).");
+  if (o.entryPoint) parseEntryPointValue(o.entryPoint, "--entry-point");
+  if (o.inheritPath && !["false", "prefer", "fallback"].includes(o.inheritPath)) {
+    throw new InvalidInputError(`inherit path "${o.inheritPath}" is not one of false, prefer, fallback.`);
+  }
+  for (const c of o.interpreterConstraints ?? []) {
+    if (!/^\s*([A-Za-z][A-Za-z0-9_]*)?\s*((===|==|!=|~=|<=|>=|<|>)\s*[0-9][0-9.]*(\.\*)?\s*(,\s*(===|==|!=|~=|<=|>=|<|>)\s*[0-9][0-9.]*(\.\*)?\s*)*)?$/.test(c) || !c.trim()) {
+      throw new InvalidInputError(`Interpreter constraint "${c}" is not valid; write it like "CPython>=3.8,<3.13" or ">=3.9".`);
+    }
+  }
+  for (const [k, v] of Object.entries(o.injectEnv ?? {})) {
+    if (!k || k.includes("=") || typeof v !== "string") throw new InvalidInputError(`Injected environment variable "${k}" is not valid; use NAME=value.`);
+  }
+  if (o.pythonShebang !== undefined && (/[\r\n]/.test(o.pythonShebang) || !o.pythonShebang.trim())) {
+    throw new InvalidInputError(`The shebang "${o.pythonShebang}" must be one non-empty line, e.g. "/usr/bin/env python3.11".`);
+  }
+}
+
+function shebang(interpreter: string | undefined): string {
+  const s = (interpreter ?? "/usr/bin/env python3").trim();
+  return `${s.startsWith("#!") ? s : `#!${s}`}\n`;
+}
+
+async function collectSources(dirs: string[], signal?: AbortSignal): Promise<SourceFile[]> {
+  const out = new Map<string, SourceFile>();
+  for (const dir of dirs) {
+    const st = await fs.promises.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw new InvalidInputError(`Source directory ${dir} does not exist or is not a directory.`);
+    const walk = async (rel: string): Promise<void> => {
+      throwIfAborted(signal);
+      const entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
+      for (const e of entries.sort((a, b) => cmp(a.name, b.name))) {
+        const childRel = rel ? `${rel}/${e.name}` : e.name;
+        if (e.name === "__pycache__" || e.name.endsWith(".pyc")) continue;
+        if (!rel && RESERVED_TOP.has(e.name)) throw new InvalidInputError(`${path.join(dir, e.name)} clashes with the PEX's own ${e.name}; rename it.`);
+        const full = path.join(dir, childRel);
+        if (e.isDirectory()) await walk(childRel);
+        else if (e.isFile() || e.isSymbolicLink()) {
+          const s = await fs.promises.stat(full);
+          if (!s.isFile()) continue;
+          if (out.has(childRel)) throw new InvalidInputError(`${childRel} is in two source directories; each file may come from one.`);
+          out.set(childRel, { name: childRel, path: full, mode: s.mode & 0o111 ? 0o755 : 0o644, sha256: await fileSha256(full) });
+        }
+      }
+    };
+    await walk("");
+  }
+  return [...out.values()].sort((a, b) => cmp(a.name, b.name));
+}
+
+function addBootEntries(writer: ZipWriter, info: PexInfo, boot: BootFile[]): void {
+  writer.addBuffer("__main__.py", mainStub(), { mode: 0o755 });
+  writer.addBuffer("PEX-INFO", formatPexInfo(info), { mode: 0o644 });
+  for (const f of boot) writer.addBuffer(`.bootstrap/${f.name}`, f.data, { mode: 0o644 });
+}
+
+async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: ZipInstalledWheel[], boot: BootFile[], options: PexBuildOptions): Promise<PexBuildResult> {
+  const target = path.resolve(output);
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
+  try {
+    const first = await bulk.writeTo(temp, { mode: 0o600, ...progress(options) });
+    info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), deps_archive: { length: first.size } } };
+    info.pexHash = computePexHash(info);
+    const writer = new ZipWriter({ compress: false });
+    addBootEntries(writer, info, boot);
+    const out = fs.createWriteStream(temp, { flags: "a" });
+    const opened = new Promise<void>((resolve, reject) => out.once("open", () => resolve()).once("error", reject));
+    await opened;
+    const second = await writer.writeToStream(out, options.signal ? { signal: options.signal } : {});
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    const fd = await fs.promises.open(temp, "r+");
+    try {
+      await fd.sync();
+      await fd.chmod(0o755);
+    } finally {
+      await fd.close();
+    }
+    throwIfAborted(options.signal);
+    await fs.promises.rename(temp, target);
+    return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
+    throw err;
+  }
+}
+
+async function writePacked(
+  output: string,
+  info: PexInfo,
+  installed: ZipInstalledWheel[],
+  deps: { name: string; writer: ZipWriter }[],
+  userFiles: SourceFile[],
+  boot: BootFile[],
+  o: PexBuilderOptions,
+  options: PexBuildOptions,
+): Promise<PexBuildResult> {
+  const target = path.resolve(output);
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
+  const signalOpt = options.signal ? { signal: options.signal } : {};
+  try {
+    await fs.promises.mkdir(path.join(temp, ".deps"), { recursive: true });
+    info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), layout: "packed" } };
+    info.pexHash = computePexHash(info);
+    let size = 0;
+    let entries = 0;
+    const bootZip = new ZipWriter({ compress: o.compress ?? true });
+    for (const f of boot) bootZip.addBuffer(f.name, f.data, { mode: 0o644 });
+    const b = await bootZip.writeTo(path.join(temp, ".bootstrap"), signalOpt);
+    size += b.size;
+    entries += b.entries;
+    let done = 0;
+    for (const d of deps) {
+      const r = await d.writer.writeTo(path.join(temp, ".deps", d.name), signalOpt);
+      size += r.size;
+      entries += r.entries;
+      options.onProgress?.(++done, deps.length + userFiles.length);
+    }
+    const infoText = formatPexInfo(info);
+    await fs.promises.writeFile(path.join(temp, "PEX-INFO"), infoText, { mode: 0o644 });
+    await fs.promises.writeFile(path.join(temp, "__main__.py"), mainStub(), { mode: 0o755 });
+    size += Buffer.byteLength(infoText) + mainStub().length;
+    for (const f of userFiles) {
+      throwIfAborted(options.signal);
+      const dest = path.join(temp, ...f.name.split("/"));
+      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+      await fs.promises.copyFile(f.path, dest);
+      await fs.promises.chmod(dest, f.mode);
+      size += (await fs.promises.stat(dest)).size;
+      options.onProgress?.(++done, deps.length + userFiles.length);
+    }
+    throwIfAborted(options.signal);
+    await replaceDirectory(temp, target);
+    return result(target, "packed", size, entries + 2 + userFiles.length, info, installed);
+  } catch (err) {
+    await fs.promises.rm(temp, { recursive: true, force: true });
+    if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
+    throw err;
+  }
+}
+
+// rename(2) cannot replace a non-empty directory: move the old one aside first, so the
+// target is always either the old or the new complete PEX.
+async function replaceDirectory(temp: string, target: string): Promise<void> {
+  const old = `${temp}.old`;
+  const existing = await fs.promises.lstat(target).catch(() => undefined);
+  if (existing?.isDirectory()) {
+    if (!(await fs.promises.access(path.join(target, "PEX-INFO")).then(() => true, () => false))) {
+      throw new InvalidInputError(`${target} exists and is not a PEX directory; refusing to replace it. Choose another output path.`);
+    }
+    await fs.promises.rename(target, old);
+  } else if (existing) {
+    await fs.promises.rm(target, { force: true });
+  }
+  await fs.promises.rename(temp, target);
+  await fs.promises.rm(old, { recursive: true, force: true });
+}
+
+function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: ZipInstalledWheel[]): PexBuildResult {
+  return {
+    path: p,
+    layout,
+    size,
+    entries,
+    info,
+    distributions: installed.map((w) => ({
+      wheel: w.metadata.filename.filename,
+      project: w.metadata.metadata.name,
+      version: w.metadata.metadata.version,
+      fingerprint: w.fingerprint,
+      files: w.files,
+      bytes: w.bytes,
+    })),
+  };
+}
+
+function progress(options: PexBuildOptions): { signal?: AbortSignal; onProgress?: (d: number, t: number) => void } {
+  return { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+}
+
+async function fileSha256(p: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of fs.createReadStream(p)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+function sha256(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function uniq(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

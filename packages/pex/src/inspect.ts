@@ -1,0 +1,256 @@
+import fs from "node:fs";
+import path from "node:path";
+import { createHash } from "node:crypto";
+import { IntegrityError } from "@cluster-pack/errors";
+import { parseRecord, parseWheelFilename, RecordVerifier } from "@cluster-pack/wheel";
+import { ZipReader, type ZipEntry } from "@cluster-pack/zip";
+import { openPex, type OpenedPex, type PexLayoutKind } from "./archive";
+import { contentHash } from "./builder";
+import { computePexHash, type PexInfo } from "./pex-info";
+
+export interface PexInspection {
+  path: string;
+  layout: PexLayoutKind;
+  size: number;
+  /** "cluster-pack", "pex <version>" or "unknown". */
+  builtBy: string;
+  pexHash?: string;
+  codeHash?: string;
+  bootstrapHash?: string;
+  entryPoint?: string;
+  script?: string;
+  interpreterConstraints: string[];
+  inheritPath: string;
+  stripPexEnv: boolean;
+  injectArgs: string[];
+  injectEnv: Record<string, string>;
+  requirements: string[];
+  distributions: { wheel: string; project: string; version: string; tags: string[]; fingerprint: string }[];
+  /** Entries of the archive(s); 0 for directories. */
+  entries: number;
+  info: Record<string, unknown>;
+}
+
+/** What a PEX holds: distributions, requirements, hashes, entry point and options. */
+export async function inspectPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexInspection> {
+  const pex = await openPex(pexPath, options);
+  try {
+    return describe(pex);
+  } finally {
+    await pex.close();
+  }
+}
+
+export interface PexVerification {
+  path: string;
+  ok: boolean;
+  /** Each check run, with its outcome. */
+  checks: { name: string; ok: boolean; detail?: string }[];
+  problems: string[];
+}
+
+/**
+ * Checks a PEX: structure (`__main__.py`, PEX-INFO, `.bootstrap/`, every distribution
+ * present), `pex_hash` against PEX-INFO, and for PEX files built by cluster-pack every
+ * installed file against its chroot's RECORD, each fingerprint, code_hash and
+ * bootstrap_hash (every entry is inflated, so CRCs are checked too).
+ */
+export async function verifyPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexVerification> {
+  const checks: PexVerification["checks"] = [];
+  const check = (name: string, ok: boolean, detail?: string) => checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
+  let pex: OpenedPex;
+  try {
+    pex = await openPex(pexPath, options);
+  } catch (err) {
+    check("open", false, (err as Error).message);
+    return finish(pexPath, checks);
+  }
+  try {
+    const info = pex.info;
+    if (info.pexHash) {
+      const expected = computePexHash(info);
+      check("pex_hash", expected === info.pexHash, expected === info.pexHash ? undefined : `PEX-INFO says ${info.pexHash}, its content hashes to ${expected}`);
+    } else check("pex_hash", false, "PEX-INFO has no pex_hash");
+    const ours = info.buildProperties.builder === "cluster-pack";
+    const files = await listFiles(pex);
+    check("__main__.py", files.has("__main__.py"));
+    check(".bootstrap", [...files.keys()].some((n) => n.startsWith(".bootstrap/") || n === ".bootstrap"));
+    for (const wheel of Object.keys(info.distributions).sort()) {
+      const prefix = `.deps/${wheel}/`;
+      const present = [...files.keys()].some((n) => n.startsWith(prefix)) || files.has(`.deps/${wheel}`);
+      check(`distribution ${wheel}`, present, present ? undefined : `${prefix} is missing`);
+      if (present && ours) await verifyDistribution(pex, wheel, info, files, check, options.signal);
+    }
+    if (ours) {
+      const userNames = [...files.keys()].filter((n) => !n.startsWith(".deps/") && !n.startsWith(".bootstrap") && n !== "PEX-INFO" && n !== "__main__.py" && !files.get(n)!.isDir);
+      const user: [string, string][] = [];
+      for (const n of userNames.sort()) user.push([n, await sha256Of(files.get(n)!, options.signal)]);
+      const codeHash = contentHash(user);
+      check("code_hash", codeHash === info.codeHash, codeHash === info.codeHash ? undefined : `PEX-INFO says ${info.codeHash}, the user code hashes to ${codeHash}`);
+      const bootNames = [...files.keys()].filter((n) => n.startsWith(".bootstrap/") && !files.get(n)!.isDir);
+      const bootFiles: [string, string][] = [];
+      for (const n of bootNames) bootFiles.push([n.slice(".bootstrap/".length), await sha256Of(files.get(n)!, options.signal)]);
+      const bootstrapHash = contentHash(bootFiles);
+      check("bootstrap_hash", bootstrapHash === info.bootstrapHash, bootstrapHash === info.bootstrapHash ? undefined : `PEX-INFO says ${info.bootstrapHash}, .bootstrap/ hashes to ${bootstrapHash}`);
+    } else {
+      check("fingerprints", true, `built by ${builtBy(info)}: fingerprints follow pex's own definition and are not recomputed`);
+    }
+  } catch (err) {
+    check("read", false, (err as Error).message);
+  } finally {
+    await pex.close();
+  }
+  return finish(pexPath, checks);
+}
+
+function finish(p: string, checks: PexVerification["checks"]): PexVerification {
+  const problems = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? "failed"}`);
+  return { path: p, ok: problems.length === 0, checks, problems };
+}
+
+function describe(pex: OpenedPex): PexInspection {
+  const info = pex.info;
+  const out: PexInspection = {
+    path: pex.path,
+    layout: pex.layout,
+    size: pex.size,
+    builtBy: builtBy(info),
+    interpreterConstraints: info.interpreterConstraints,
+    inheritPath: info.inheritPath,
+    stripPexEnv: info.stripPexEnv,
+    injectArgs: info.injectArgs,
+    injectEnv: info.injectEnv,
+    requirements: info.requirements,
+    distributions: Object.entries(info.distributions)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([wheel, fingerprint]) => {
+        try {
+          const f = parseWheelFilename(wheel);
+          return { wheel, project: f.name, version: f.version, tags: f.tags, fingerprint };
+        } catch {
+          return { wheel, project: wheel, version: "", tags: [], fingerprint };
+        }
+      }),
+    entries: (pex.boot?.entries.length ?? 0) + (pex.bulk && pex.bulk !== pex.boot ? pex.bulk.entries.length : 0),
+    info: info.raw,
+  };
+  for (const [k, v] of [
+    ["pexHash", info.pexHash],
+    ["codeHash", info.codeHash],
+    ["bootstrapHash", info.bootstrapHash],
+    ["entryPoint", info.entryPoint],
+    ["script", info.script],
+  ] as const) {
+    if (v !== undefined) (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
+function builtBy(info: PexInfo): string {
+  if (info.buildProperties.builder === "cluster-pack") return `cluster-pack ${String(info.buildProperties.cluster_pack_version ?? "")}`.trim();
+  if (info.buildProperties.pex_version) return `pex ${String(info.buildProperties.pex_version)}`;
+  return "unknown";
+}
+
+/** A file of the PEX, wherever it lives: an entry of a zip, or a file of a directory. */
+interface PexFile {
+  isDir: boolean;
+  reader?: ZipReader;
+  entry?: ZipEntry;
+  fsPath?: string;
+}
+
+async function listFiles(pex: OpenedPex): Promise<Map<string, PexFile>> {
+  const files = new Map<string, PexFile>();
+  const addZip = (reader: ZipReader, prefix: string) => {
+    for (const e of reader.entries) files.set(prefix + e.name.replace(/\/$/, ""), { isDir: e.isDirectory, reader, entry: e });
+  };
+  if (pex.boot) addZip(pex.boot, "");
+  if (pex.bulk && pex.bulk !== pex.boot) addZip(pex.bulk, "");
+  if (!pex.boot) {
+    // Directory layouts: .bootstrap and .deps/<wheel> are zip files (packed) or directories (loose).
+    for (const e of await fs.promises.readdir(pex.path, { withFileTypes: true, recursive: true })) {
+      const dir = e.parentPath ?? (e as unknown as { path: string }).path;
+      const full = path.join(dir, e.name);
+      const rel = path.relative(pex.path, full).split(path.sep).join("/");
+      files.set(rel, { isDir: e.isDirectory(), fsPath: full });
+    }
+    for (const name of [".bootstrap", ...Object.keys(pex.info.distributions).map((w) => `.deps/${w}`)]) {
+      const f = files.get(name);
+      if (f && !f.isDir && f.fsPath) {
+        const reader = await ZipReader.open(f.fsPath);
+        extraReaders.set(pex, [...(extraReaders.get(pex) ?? []), reader]);
+        addZip(reader, `${name}/`);
+      }
+    }
+    const close = pex.close;
+    pex.close = async () => {
+      for (const r of extraReaders.get(pex) ?? []) await r.close().catch(() => undefined);
+      await close();
+    };
+  }
+  return files;
+}
+
+const extraReaders = new WeakMap<OpenedPex, ZipReader[]>();
+
+async function verifyDistribution(
+  pex: OpenedPex,
+  wheel: string,
+  info: PexInfo,
+  files: Map<string, PexFile>,
+  check: (name: string, ok: boolean, detail?: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const prefix = `.deps/${wheel}/`;
+  const names = [...files.keys()].filter((n) => n.startsWith(prefix) && !files.get(n)!.isDir);
+  const recordName = names.find((n) => /^[^/]+\.dist-info\/RECORD$/.test(n.slice(prefix.length)));
+  if (!recordName) {
+    check(`RECORD ${wheel}`, false, `${prefix}*.dist-info/RECORD is missing`);
+    return;
+  }
+  const recordText = (await readAll(files.get(recordName)!, signal)).toString("utf8");
+  const fingerprint = createHash("sha1").update(recordText).digest("hex");
+  check(`fingerprint ${wheel}`, fingerprint === info.distributions[wheel], fingerprint === info.distributions[wheel] ? undefined : `PEX-INFO says ${info.distributions[wheel]}, RECORD hashes to ${fingerprint}`);
+  const record = new Map(parseRecord(recordText, wheel).map((r) => [r.path, r]));
+  const bad: string[] = [];
+  for (const n of names) {
+    const rel = n.slice(prefix.length);
+    const r = record.get(rel);
+    if (!r) {
+      bad.push(`${rel} is not in RECORD`);
+      continue;
+    }
+    record.delete(rel);
+    if (!r.hash) continue;
+    try {
+      const v = new RecordVerifier(wheel, r);
+      const f = files.get(n)!;
+      for await (const chunk of await streamOf(f, signal)) v.update(chunk as Buffer);
+      v.check();
+    } catch (err) {
+      bad.push(err instanceof IntegrityError ? err.message : `${rel}: ${(err as Error).message}`);
+    }
+  }
+  for (const missing of record.keys()) bad.push(`${missing} is in RECORD but missing`);
+  check(`files ${wheel}`, bad.length === 0, bad.length ? bad.slice(0, 5).join("; ") + (bad.length > 5 ? ` (+${bad.length - 5} more)` : "") : undefined);
+}
+
+async function streamOf(f: PexFile, signal?: AbortSignal): Promise<AsyncIterable<Buffer>> {
+  if (f.reader && f.entry) return (await f.reader.openEntryStream(f.entry, signal ? { signal } : {})) as AsyncIterable<Buffer>;
+  return fs.createReadStream(f.fsPath!) as AsyncIterable<Buffer>;
+}
+
+async function readAll(f: PexFile, signal?: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of await streamOf(f, signal)) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+async function sha256Of(f: PexFile, signal?: AbortSignal): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of await streamOf(f, signal)) h.update(c);
+  return h.digest("hex");
+}
+
+

@@ -1,0 +1,159 @@
+import { createHash } from "node:crypto";
+import { IntegrityError } from "@cluster-pack/errors";
+
+export type InheritPath = "false" | "prefer" | "fallback";
+
+/**
+ * PEX-INFO, the JSON manifest of a PEX, with the fields pex itself writes
+ * (pex/pex_info.py). Unknown fields of files written by other tools are kept in `raw`
+ * and written back unchanged.
+ */
+export interface PexInfo {
+  buildProperties: Record<string, unknown>;
+  /** sha1 of the user code. */
+  codeHash?: string;
+  /** Wheel file name -> fingerprint (cache key of the installed wheel chroot). */
+  distributions: Record<string, string>;
+  /** sha1 of PEX-INFO before this field was added; the runtime's cache key. */
+  pexHash?: string;
+  requirements: string[];
+  interpreterConstraints: string[];
+  /** `module` or `module:function`. */
+  entryPoint?: string;
+  script?: string;
+  inheritPath: InheritPath;
+  stripPexEnv: boolean;
+  venv: boolean;
+  injectArgs: string[];
+  injectEnv: Record<string, string>;
+  bootstrapHash?: string;
+  depsAreWheelFiles: boolean;
+  pexPath?: string;
+  pexRoot?: string;
+  /** Every field as read (snake_case keys), including ones this interface does not name. */
+  raw: Record<string, unknown>;
+}
+
+/** Parses PEX-INFO text (pex's or ours). `source` names the file in errors. */
+export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new IntegrityError(`${source}: PEX-INFO is not valid JSON (${(err as Error).message}); the PEX is damaged.`, { cause: err });
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new IntegrityError(`${source}: PEX-INFO must be a JSON object.`);
+  const r = raw as Record<string, unknown>;
+  const str = (k: string): string | undefined => (typeof r[k] === "string" && r[k] !== "" ? (r[k] as string) : undefined);
+  const strList = (k: string): string[] => {
+    const v = r[k];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new IntegrityError(`${source}: PEX-INFO field ${k} must be a list.`);
+    // pex 0.8 wrote requirements as [req, repo, dynamic] triples; the first item is the requirement.
+    return v.map((x) => (Array.isArray(x) ? String(x[0]) : String(x)));
+  };
+  const distributions = (r.distributions ?? {}) as Record<string, string>;
+  if (typeof distributions !== "object" || Array.isArray(distributions)) throw new IntegrityError(`${source}: PEX-INFO field distributions must be an object.`);
+  const inherit = r.inherit_path;
+  const inheritPath: InheritPath = inherit === true || inherit === "prefer" ? "prefer" : inherit === "fallback" ? "fallback" : "false";
+  const info: PexInfo = {
+    buildProperties: (r.build_properties as Record<string, unknown>) ?? {},
+    distributions: { ...distributions },
+    requirements: strList("requirements"),
+    interpreterConstraints: strList("interpreter_constraints"),
+    inheritPath,
+    stripPexEnv: r.strip_pex_env === undefined ? true : Boolean(r.strip_pex_env),
+    venv: Boolean(r.venv),
+    injectArgs: strList("inject_args"),
+    injectEnv: (r.inject_env as Record<string, string>) ?? {},
+    depsAreWheelFiles: Boolean(r.deps_are_wheel_files),
+    raw: r,
+  };
+  const optional: [keyof PexInfo, string][] = [
+    ["codeHash", "code_hash"],
+    ["pexHash", "pex_hash"],
+    ["entryPoint", "entry_point"],
+    ["script", "script"],
+    ["bootstrapHash", "bootstrap_hash"],
+    ["pexPath", "pex_path"],
+    ["pexRoot", "pex_root"],
+  ];
+  for (const [key, field] of optional) {
+    const v = str(field);
+    if (v !== undefined) (info as unknown as Record<string, unknown>)[key] = v;
+  }
+  return info;
+}
+
+/** The snake_case JSON object of a PexInfo (unknown raw fields kept). */
+export function pexInfoToJson(info: PexInfo): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...info.raw };
+  const set = (k: string, v: unknown) => {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  };
+  set("build_properties", info.buildProperties);
+  set("code_hash", info.codeHash);
+  set("distributions", info.distributions);
+  set("pex_hash", info.pexHash);
+  set("requirements", [...info.requirements].sort());
+  set("interpreter_constraints", [...info.interpreterConstraints].sort());
+  set("entry_point", info.entryPoint);
+  set("script", info.script);
+  set("inherit_path", info.inheritPath);
+  set("strip_pex_env", info.stripPexEnv);
+  set("venv", info.venv);
+  set("inject_args", info.injectArgs);
+  set("inject_env", info.injectEnv);
+  set("bootstrap_hash", info.bootstrapHash);
+  set("deps_are_wheel_files", info.depsAreWheelFiles);
+  set("pex_path", info.pexPath);
+  set("pex_root", info.pexRoot);
+  return out;
+}
+
+/**
+ * PEX-INFO text exactly as pex writes it: Python's `json.dumps(data, sort_keys=True)`
+ * (", " and ": " separators, non-ASCII escaped), so hashes computed over it agree.
+ */
+export function formatPexInfo(info: PexInfo | Record<string, unknown>): string {
+  return pythonJsonDumps("raw" in info && "distributions" in info && "buildProperties" in info ? pexInfoToJson(info as PexInfo) : info);
+}
+
+/** pex's definition: sha1 of the dumped PEX-INFO without `pex_hash`. */
+export function computePexHash(info: PexInfo): string {
+  const json = pexInfoToJson(info);
+  delete json.pex_hash;
+  return createHash("sha1").update(pythonJsonDumps(json)).digest("hex");
+}
+
+/** `json.dumps(value, sort_keys=True)` of CPython, byte for byte (ints, no floats). */
+export function pythonJsonDumps(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (value === true) return "true";
+  if (value === false) return "false";
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new TypeError("PEX-INFO cannot hold non-finite numbers");
+    return Number.isInteger(value) ? String(value) : pythonFloat(value);
+  }
+  if (typeof value === "string") return pythonString(value);
+  if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(", ")}]`;
+  if (typeof value === "object") {
+    const keys = Object.keys(value as object)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${keys.map((k) => `${pythonString(k)}: ${pythonJsonDumps((value as Record<string, unknown>)[k])}`).join(", ")}}`;
+  }
+  throw new TypeError(`PEX-INFO cannot hold a ${typeof value}`);
+}
+
+function pythonString(s: string): string {
+  // JSON.stringify escapes the same control characters as Python (lower-case \u00xx);
+  // Python additionally escapes every non-ASCII UTF-16 unit (ensure_ascii=True).
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => (c === "\u007f" ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
+function pythonFloat(n: number): string {
+  const s = String(n);
+  return /[.eE]/.test(s) ? s.replace(/e\+?/, "e+").replace("e+-", "e-") : `${s}.0`;
+}
