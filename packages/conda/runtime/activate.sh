@@ -4,7 +4,12 @@
 if [ -n "${BASH_SOURCE:-}" ]; then _cp_script="${BASH_SOURCE}"
 elif [ -n "${ZSH_VERSION:-}" ]; then _cp_script="${(%):-%x}"
 else _cp_script="$0"; fi
-_cp_prefix="$(cd "$(dirname "$_cp_script")/.." && pwd)"
+# A plain POSIX sh cannot tell which file it is sourcing: then use the prefix that
+# conda-unpack (or packing with a destination prefix) wrote below.
+case "$(basename -- "$_cp_script")" in
+  activate) _cp_prefix="$(cd "$(dirname -- "$_cp_script")/.." && pwd)" ;;
+  *) _cp_prefix="@PREFIX@" ;;
+esac
 if [ -n "${_CONDA_PACK_OLD_PATH+x}" ] && [ -n "${CONDA_PREFIX:-}" ]; then . "$CONDA_PREFIX/bin/deactivate"; fi
 _CONDA_PACK_OLD_PATH="$PATH"
 _CONDA_PACK_OLD_PS1="${PS1:-}"

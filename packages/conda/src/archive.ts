@@ -221,7 +221,8 @@ function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: 
   const base = { name: item.name, mode: item.mode, mtime, uid: 0, gid: 0, uname: "", gname: "" };
   return new Promise<void>((resolve, reject) => {
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-    if (item.type === "directory") pack.entry({ ...base, type: "directory" }, cb);
+    // Directory names end with "/", as GNU tar and Python's tarfile write them.
+    if (item.type === "directory") pack.entry({ ...base, name: `${item.name}/`, type: "directory" }, cb);
     else if (item.type === "symlink") pack.entry({ ...base, type: "symlink", linkname: item.linkTarget! }, cb);
     else if (Buffer.isBuffer(data)) pack.entry({ ...base, type: "file", size: data.length }, data, cb);
     else if (data && "stream" in data) {

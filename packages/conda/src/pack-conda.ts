@@ -84,8 +84,9 @@ export async function packCondaEnvironment(options: PackCondaOptions): Promise<P
   const records: UnpackRecord[] = [];
   const items: ArchiveItem[] = [];
   let relocatedFiles = 0;
+  const notes: LinkNotes = { outside: [], dangling: [] };
   for (const entry of selected) {
-    const item = await itemFor(entry, env.prefix, options, warnings);
+    const item = await itemFor(entry, env.prefix, options, notes);
     if (!item) continue;
     const rel = entry.relocation;
     if (entry.type === "file" && rel.kind === "placeholder") {
@@ -99,10 +100,10 @@ export async function packCondaEnvironment(options: PackCondaOptions): Promise<P
     }
     items.push(item);
   }
-  if (!destPrefix) {
-    items.push(generated("bin/conda-unpack", condaUnpackScript(records), 0o755));
-  }
-  items.push(generated("bin/activate", activateScript(), 0o644), generated("bin/deactivate", deactivateScript(), 0o644));
+  warnings.push(...linkWarnings(notes));
+  if (!destPrefix) records.push(["bin/activate", env.prefix, "text"]);
+  items.push(generated("bin/activate", activateScript(destPrefix ?? env.prefix), 0o644), generated("bin/deactivate", deactivateScript(), 0o644));
+  if (!destPrefix) items.push(generated("bin/conda-unpack", condaUnpackScript(records), 0o755));
   const final = finishItems(items, common.arcroot);
   const result = await writeArchive(final, options.output, {
     format: common.format,
@@ -171,8 +172,22 @@ export function selectEntries(entries: readonly EnvEntry[], filters: readonly Pa
   return entries.filter((e) => (e.type === "directory" ? neededDirs.has(e.path) || keptEmpty.has(e.path) : keptLeaves.has(e.path)));
 }
 
+/** What packing noticed about links, summarised once in the warnings. */
+export interface LinkNotes {
+  outside: string[];
+  dangling: string[];
+}
+
+export function linkWarnings(notes: LinkNotes): string[] {
+  const out: string[] = [];
+  const list = (l: string[]) => `${l.slice(0, 3).join(", ")}${l.length > 3 ? `, and ${l.length - 3} more` : ""}`;
+  if (notes.outside.length > 0) out.push(`${notes.outside.length} symlink(s) point outside the environment and only work where their targets exist: ${list(notes.outside)}`);
+  if (notes.dangling.length > 0) out.push(`${notes.dangling.length} dangling symlink(s) left out: ${list(notes.dangling)}`);
+  return out;
+}
+
 /** The archive item of an entry (content added by the caller when it must be rewritten). */
-export async function itemFor(entry: EnvEntry, root: string, options: PackOptionsBase, warnings: string[]): Promise<ArchiveItem | null> {
+export async function itemFor(entry: EnvEntry, root: string, options: PackOptionsBase, notes: LinkNotes): Promise<ArchiveItem | null> {
   if (entry.type === "directory") return { name: entry.path, type: "directory", mode: 0o755 };
   if (entry.type === "file") return { name: entry.path, type: "file", mode: fileMode(entry.mode), source: entry.absolute, size: entry.size };
   const target = entry.linkTarget!;
@@ -180,7 +195,7 @@ export async function itemFor(entry: EnvEntry, root: string, options: PackOption
     const st = await fs.stat(entry.absolute).catch(() => null);
     if (st?.isFile()) return { name: entry.path, type: "file", mode: fileMode(st.mode), source: entry.absolute, size: st.size };
     if (!st) {
-      warnings.push(`${entry.path}: dangling symlink to ${target}, left out`);
+      notes.dangling.push(entry.path);
       return null;
     }
     // A link to a directory stays a link: its contents are packed where they live.
@@ -192,7 +207,7 @@ export async function itemFor(entry: EnvEntry, root: string, options: PackOption
       const rel = path.posix.relative(path.posix.dirname(entry.path), inside) || ".";
       return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: rel };
     }
-    warnings.push(`${entry.path}: symlink to ${target}, outside the environment; it only works where that path exists`);
+    notes.outside.push(`${entry.path} -> ${target}`);
   }
   return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: target };
 }

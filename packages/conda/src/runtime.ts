@@ -28,8 +28,9 @@ export function condaUnpackScript(records: readonly UnpackRecord[]): string {
   return PREAMBLE + source.replace(RECORDS_LINE, `RECORDS = json.loads(r'''${json}''')`);
 }
 
-export function activateScript(): string {
-  return readRuntime("activate.sh");
+/** bin/activate; `prefix` is where it believes the environment is (rewritten by conda-unpack). */
+export function activateScript(prefix: string): string {
+  return readRuntime("activate.sh").replace("@PREFIX@", prefix);
 }
 
 export function deactivateScript(): string {

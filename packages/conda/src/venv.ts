@@ -4,7 +4,7 @@ import { InvalidInputError } from "@cluster-pack/errors";
 import { readSource, writeArchive, type ArchiveItem } from "./archive";
 import { describePythonEnv } from "./env-description";
 import { findEditableInstalls, type EditableInstall } from "./editable";
-import { finishItems, generated, itemFor, resolveCommon, selectEntries, type PackOptionsBase, type PackResult } from "./pack-conda";
+import { finishItems, generated, itemFor, linkWarnings, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
 import { isText } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
 
@@ -80,13 +80,14 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
   const selected = selectEntries(entries, options.filters ?? []);
   const items: ArchiveItem[] = [];
   let relocatedFiles = 0;
+  const notes: LinkNotes = { outside: [], dangling: [] };
   for (const entry of selected) {
     if (mode === "path" && isInterpreterLink(entry)) {
       items.push(generated(entry.path, pathLauncher(pythonVersion), 0o755));
       relocatedFiles++;
       continue;
     }
-    const item = await itemFor(entry, prefix, { ...options, dereferenceSymlinks: options.dereferenceSymlinks ?? false }, mode === "path" ? [] : warnings);
+    const item = await itemFor(entry, prefix, options, notes);
     if (!item) continue;
     if (entry.type === "file" && entry.path.startsWith("bin/") && entry.size < 1024 * 1024) {
       const data = await readSource(entry.absolute, entry.path, entry.size);
@@ -100,6 +101,7 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
     }
     items.push(item);
   }
+  warnings.push(...linkWarnings(notes));
   const final = finishItems(items, common.arcroot);
   const result = await writeArchive(final, options.output, {
     format: common.format,
