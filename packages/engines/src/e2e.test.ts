@@ -9,6 +9,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { PexBuilder } from "@cluster-pack/pex";
 import { daskCommands } from "./dask";
 import { pythonEnvironment, type PythonEnvironment } from "./environment";
 import { pythonModuleCommand, containerEnv, skeinSpecFor } from "./skein";
@@ -37,6 +38,7 @@ interface Report {
   executable: string;
   cwd: string;
   pex_root: string | null;
+  pex: string | null;
   code: { version?: string; file?: string; error?: string };
 }
 
@@ -177,5 +179,39 @@ e2e("engines end to end (S3 -> YARN-style localisation -> generated launch)", ()
     expectInsideEnvironment(r, dir);
     // The same container env a skein service would get.
     expect(containerEnv(env)).toEqual({ PYTHONPATH: "cp_engines_code.zip" });
+  }, 120_000);
+  it("Spark-style executor launch from a PEX (@cluster-pack/pex): ./app.pex -m module with PEX_ROOT=./.pex", async () => {
+    // The PEX holds the marker package as user code; it runs on Debian's python3.
+    const src = path.join(built.workDir, "pex-src");
+    fs.cpSync(path.join(__dirname, "test-kit", "python", "cp_engines_marker"), path.join(src, "cp_engines_marker"), { recursive: true });
+    const pexFile = path.join(built.workDir, "app.pex");
+    await new PexBuilder({ sourceDirectories: [src], pythonShebang: DEBIAN_PYTHON }).build(pexFile);
+    const pexEnv = pythonEnvironment(await s3.put("envs/app.pex", pexFile), { codeArchives: env.codeArchives.map((c) => c.url) });
+    const config = sparkConfigFor(pexEnv, { master: "yarn", deployMode: "cluster", s3: { endpoint: s3.endpoint, pathStyle: true } });
+    const conf = new Map(config.conf);
+    const files = splitList(conf.get("spark.yarn.dist.files") ?? "").map((item) => ({ url: item.slice(0, item.lastIndexOf("#")), alias: localisedName(item), type: "file" as const }));
+    const pyFiles = splitList(conf.get("spark.submit.pyFiles") ?? "").map((url) => ({ url, alias: localisedName(url), type: "file" as const }));
+    expect(files.map((f) => f.alias)).toEqual(["app.pex"]);
+    const dir = container("spark-pex-executor");
+    await localise(dir, [...files, ...pyFiles], s3.download);
+    const executorEnv = Object.fromEntries(
+      config.conf.filter(([k]) => k.startsWith("spark.executorEnv.")).map(([k, v]) => [k.slice("spark.executorEnv.".length), v]),
+    );
+    expect(executorEnv).toEqual({ PEX_ROOT: "./.pex" });
+    const python = conf.get("spark.pyspark.python")!;
+    expect(python).toBe("./app.pex");
+    const p = startIn(dir, [python, "-m", "cp_engines_marker.executor", "7"], { ...executorEnv, PYTHONPATH: pyFiles.map((f) => f.alias).join(":") });
+    started.push(p);
+    const code = await exitWithin(p, 60_000, "the PEX executor");
+    expect({ code, output: code === 0 ? "" : p.output() }).toEqual({ code: 0, output: "" });
+    const r = lastJson<Report & { result: number }>(p.output());
+    const real = fs.realpathSync(dir);
+    expect(r.result).toBe(91);
+    expect(r.mark).toBe("cp-engines-marker");
+    expect(r.pex).toBe(path.join(real, "app.pex"));
+    // Extracted into the container's PEX_ROOT, not a home-directory cache.
+    expect(r.marker_file.startsWith(path.join(real, ".pex") + "/")).toBe(true);
+    expect(r.cwd).toBe(real);
+    expect(r.code).toEqual({ version: "dev-code", file: path.join(real, "cp_engines_code.zip", "cp_engines_code", "__init__.py") });
   }, 120_000);
 });

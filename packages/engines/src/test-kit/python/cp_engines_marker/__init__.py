@@ -23,5 +23,6 @@ def report():
         "executable": sys.executable,
         "cwd": os.path.realpath(os.getcwd()),
         "pex_root": os.environ.get("PEX_ROOT"),
+        "pex": os.environ.get("PEX"),
         "code": code,
     }
