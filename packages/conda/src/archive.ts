@@ -252,10 +252,10 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
     });
     return { size: result.size, sha256: result.sha256 };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException)?.code;
-    if (code === "ENOENT" && typeof (err as NodeJS.ErrnoException).path === "string") {
-      const p = (err as NodeJS.ErrnoException).path!;
-      throw vanished(p, items.find((i) => i.source === p)?.name ?? p, err);
+    // The zip writer reports unreadable sources with its own code; a vanished file is ours.
+    const cause = (err as { cause?: NodeJS.ErrnoException })?.cause ?? (err as NodeJS.ErrnoException);
+    if (cause?.code === "ENOENT" && typeof cause.path === "string") {
+      throw vanished(cause.path, items.find((i) => i.source === cause.path)?.name ?? cause.path, cause);
     }
     throw normalizeAbort(err, options.signal);
   }

@@ -49,8 +49,13 @@ export function createCompressor(kind: TarCompression, options: CompressionOptio
       // The npm zstd bindings (zstd-napi, @mongodb-js/zstd) either fetch a prebuilt binary
       // from outside the npm registry or have no worker threads, so the system zstd does
       // the work; its multi-threaded output does not depend on the number of workers.
-      return new ProcessTransform("zstd", ["-c", "-q", ...(level > 19 ? ["--ultra"] : []), `-${level}`, `-T${threads}`], "zstd");
+      return new ProcessTransform("zstd", zstdArgs(level, threads), "zstd");
   }
+}
+
+/** The zstd command line: level (with --ultra above 19) and worker threads, stdin to stdout. */
+export function zstdArgs(level: number, threads: number): string[] {
+  return ["-c", "-q", ...(level > 19 ? ["--ultra"] : []), `-${level}`, `-T${threads}`];
 }
 
 /** Block size for parallel gzip; big enough that the 32 KiB dictionary priming is cheap. */
