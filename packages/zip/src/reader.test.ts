@@ -111,7 +111,7 @@ open(sys.argv[1], "wb").write(buf.getvalue())
     const z = new yazl.ZipFile();
     z.addBuffer(Buffer.from("from yazl ".repeat(100)), "y/a.txt", { forceZip64Format: true });
     z.addReadStream(require("node:stream").Readable.from([Buffer.from("a stream")]), "y/s.txt");
-    z.end({ forceZip64Format: true });
+    z.end({ forceZip64Format: true, comment: "" });
     const chunks: Buffer[] = [];
     for await (const c of z.outputStream as AsyncIterable<Buffer>) chunks.push(c);
     const r = await open(Buffer.concat(chunks));

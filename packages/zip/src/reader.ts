@@ -654,18 +654,37 @@ async function extract(reader: ZipReader, dir: string, options: ExtractOptions):
       await pipeline(input, fs.createWriteStream(dest, { flags: "wx", mode }), { signal });
       await fs.promises.chmod(dest, mode);
     });
+    // Symlinks last, so no file is ever written through one. They are checked once all
+    // exist: a link's meaning can depend on links created after it (`a -> dot/..`, `dot -> .`).
     const links = jobs.filter((j) => j.entry.isSymlink);
     const root = await fs.promises.realpath(temp);
+    const created: Array<{ entry: ZipEntry; dest: string; linkTarget: string }> = [];
+    const unsafe = (entry: ZipEntry, linkTarget: string) => {
+      if (options.unsafeSymlinks === "skip") return;
+      throw new IntegrityError(`${reader.source.name}: symlink ${entry.name} -> ${linkTarget} points outside the extraction directory; rejected (pass unsafeSymlinks: "skip" to leave it out).`, { code: "ERR_UNSAFE_SYMLINK" });
+    };
     for (const { entry, rel } of links) {
       throwIfAborted(signal);
       const linkTarget = (await reader.readEntry(entry, { maxBytes: 4096, signal })).toString("utf8");
-      const dest = path.join(temp, rel);
-      if (!(await symlinkStaysInside(root, path.join(root, rel), linkTarget))) {
-        if (options.unsafeSymlinks === "skip") continue;
-        throw new IntegrityError(`${reader.source.name}: symlink ${entry.name} -> ${linkTarget} points outside the extraction directory; rejected (pass unsafeSymlinks: "skip" to leave it out).`, { code: "ERR_UNSAFE_SYMLINK" });
+      if (linkTarget === "" || linkTarget.includes("\0") || linkTarget.includes("\\") || path.isAbsolute(linkTarget)) {
+        unsafe(entry, linkTarget);
+        continue;
       }
+      const dest = path.join(root, rel);
       await fs.promises.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
       await fs.promises.symlink(linkTarget, dest);
+      created.push({ entry, dest, linkTarget });
+    }
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const link of [...created]) {
+        if (await symlinkStaysInside(root, link.dest, link.linkTarget)) continue;
+        unsafe(link.entry, link.linkTarget);
+        // Skipped: removing it can change what other links resolve to, so check again.
+        await fs.promises.unlink(link.dest);
+        created.splice(created.indexOf(link), 1);
+        changed = true;
+      }
     }
     throwIfAborted(signal);
     if (existing) await fs.promises.rmdir(target);
