@@ -4,7 +4,7 @@ import path from "node:path";
 import { AbortError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { addWheelToZip, parseEntryPointValue, parseWheelFilename, type ZipInstalledWheel } from "@cluster-pack/wheel";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
-import { computePexHash, formatPexInfo, parsePexInfo, type InheritPath, type PexInfo } from "./pex-info";
+import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
 
 /** The version written into PEX-INFO's build_properties. */
@@ -152,7 +152,7 @@ export class PexBuilder {
 
   private pexInfo(installed: ZipInstalledWheel[], userFiles: SourceFile[], boot: BootFile[]): PexInfo {
     const o = this.options;
-    const info = parsePexInfo("{}");
+    const info = parsePexInfo(JSON.stringify(Object.fromEntries(STANDARD_FIELDS.map((k) => [k, null]))));
     info.buildProperties = { builder: "cluster-pack", cluster_pack_version: CLUSTER_PACK_PEX_VERSION, ...(o.buildProperties ?? {}) };
     for (const w of installed) info.distributions[w.metadata.filename.filename] = w.fingerprint;
     info.requirements = o.requirements ?? uniq(installed.map((w) => `${w.metadata.metadata.name}==${w.metadata.metadata.version}`));

@@ -62,7 +62,7 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
     requirements: strList("requirements"),
     interpreterConstraints: strList("interpreter_constraints"),
     inheritPath,
-    stripPexEnv: r.strip_pex_env === undefined ? true : Boolean(r.strip_pex_env),
+    stripPexEnv: r.strip_pex_env == null ? true : Boolean(r.strip_pex_env),
     venv: Boolean(r.venv),
     injectArgs: strList("inject_args"),
     injectEnv: (r.inject_env as Record<string, string>) ?? {},
@@ -88,29 +88,38 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
 /** The snake_case JSON object of a PexInfo (unknown raw fields kept). */
 export function pexInfoToJson(info: PexInfo): Record<string, unknown> {
   const out: Record<string, unknown> = { ...info.raw };
-  const set = (k: string, v: unknown) => {
-    if (v === undefined) delete out[k];
-    else out[k] = v;
+  // A field the file did not have stays absent while it has its default value, so that
+  // re-serialising a PEX-INFO written by another pex version reproduces it (and its hash).
+  const set = (k: string, v: unknown, dflt?: unknown) => {
+    if (!(k in info.raw) && dflt !== undefined && JSON.stringify(v) === JSON.stringify(dflt)) return;
+    // pex writes absent values as null; keep whichever form the file had.
+    if (v === undefined) {
+      if (info.raw[k] === null) out[k] = null;
+      else delete out[k];
+    } else out[k] = v;
   };
-  set("build_properties", info.buildProperties);
+  set("build_properties", info.buildProperties, {});
   set("code_hash", info.codeHash);
-  set("distributions", info.distributions);
+  set("distributions", info.distributions, {});
   set("pex_hash", info.pexHash);
-  set("requirements", [...info.requirements].sort());
-  set("interpreter_constraints", [...info.interpreterConstraints].sort());
+  set("requirements", [...info.requirements].sort(), []);
+  set("interpreter_constraints", [...info.interpreterConstraints].sort(), []);
   set("entry_point", info.entryPoint);
   set("script", info.script);
-  set("inherit_path", info.inheritPath);
-  set("strip_pex_env", info.stripPexEnv);
-  set("venv", info.venv);
-  set("inject_args", info.injectArgs);
-  set("inject_env", info.injectEnv);
+  set("inherit_path", info.inheritPath, "false");
+  set("strip_pex_env", info.stripPexEnv, true);
+  set("venv", info.venv, false);
+  set("inject_args", info.injectArgs, []);
+  set("inject_env", info.injectEnv, {});
   set("bootstrap_hash", info.bootstrapHash);
-  set("deps_are_wheel_files", info.depsAreWheelFiles);
+  set("deps_are_wheel_files", info.depsAreWheelFiles, false);
   set("pex_path", info.pexPath);
   set("pex_root", info.pexRoot);
   return out;
 }
+
+/** The fields a PEX-INFO written by this package always carries (pex 2.x writes them too). */
+export const STANDARD_FIELDS = ["build_properties", "distributions", "requirements", "interpreter_constraints", "inherit_path", "strip_pex_env", "venv", "inject_args", "inject_env", "deps_are_wheel_files"];
 
 /**
  * PEX-INFO text exactly as pex writes it: Python's `json.dumps(data, sort_keys=True)`

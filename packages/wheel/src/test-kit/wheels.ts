@@ -43,13 +43,13 @@ export function downloadWheels(requirements: string[], options: { deps?: boolean
     .map((f) => path.join(dir, f));
 }
 
-/** Every pyenv interpreter here (`~/.pyenv/versions/X/bin/python3`), sorted by version. */
+/** Every pyenv interpreter 3.8+ here (`~/.pyenv/versions/X/bin/python3`), sorted by version. */
 export function pyenvPythons(): { version: string; python: string }[] {
   const root = path.join(os.homedir(), ".pyenv", "versions");
   if (!fs.existsSync(root)) return [];
   return fs
     .readdirSync(root)
-    .filter((v) => /^3\.\d+\.\d+$/.test(v) && fs.existsSync(path.join(root, v, "bin", "python3")))
+    .filter((v) => /^3\.\d+\.\d+$/.test(v) && Number(v.split(".")[1]) >= 8 && fs.existsSync(path.join(root, v, "bin", "python3")))
     .sort((a, b) => Number(a.split(".")[1]) - Number(b.split(".")[1]))
     .map((version) => ({ version, python: path.join(root, version, "bin", "python3") }));
 }
