@@ -88,7 +88,7 @@ d("PexBuilder with real wheels", () => {
     await buildPex(packed, { wheels: [six, tqdm], sourceDirectories: [src], layout: "packed" });
     const env = cleanEnv({ PEX_ROOT: path.join(tmp, "matrix-root") });
     const code = "import six, tqdm, app.main, sys; print(sys.version_info[:2], six.__name__, tqdm.__name__)";
-    const results = await mapLimited(pythons, 3, async ({ version, python }) => [version, await run(python, [pex, "-c", code], { env }), await run(python, [packed, "-c", code], { env })] as const);
+    const results = await mapLimited(pythons, 3, async ({ version, python }: { version: string; python: string }) => [version, await run(python, [pex, "-c", code], { env }), await run(python, [packed, "-c", code], { env })] as const);
     for (const [version, single, dir] of results) {
       const [maj, min] = version.split(".");
       expect({ version, out: single.stdout, err: single.stderr }).toEqual({ version, out: `(${maj}, ${min}) six tqdm\n`, err: "" });
