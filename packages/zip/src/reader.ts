@@ -267,6 +267,7 @@ export class ZipReader {
 
   private wrapError(err: unknown, e: ZipEntry): Error {
     if (err instanceof ClusterPackError) return err;
+    if ((err as Error)?.name === "AbortError") return new AbortError(undefined, { cause: err });
     return new IntegrityError(`${this.source.name}: entry ${e.name} is corrupt: ${(err as Error).message}.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
   }
 }
@@ -508,6 +509,7 @@ class SourceReader extends yauzl.RandomAccessReader {
    */
   private windows: Window[] = [];
   private nextSize = MIN_WINDOW;
+  private lastMissStart = -1;
   private lastMissEnd = -1;
   /** Bytes read around a local header for local sources (consecutive small entries share a read). */
   readonly readAhead: number;
@@ -550,8 +552,10 @@ class SourceReader extends yauzl.RandomAccessReader {
 
   private async readAsync(position: number, length: number): Promise<Buffer> {
     if (!this.find(position, length)) {
-      // Sequential misses (a central directory walk) double the window, up to MAX_WINDOW.
-      this.nextSize = position === this.lastMissEnd ? Math.min(this.nextSize * 2, MAX_WINDOW) : MIN_WINDOW;
+      // A miss at the end of the previous miss's window is a sequential walk (the central
+      // directory): grow the window fourfold each time, up to MAX_WINDOW.
+      const sequential = position > this.lastMissStart && position <= this.lastMissEnd;
+      this.nextSize = sequential ? Math.min(this.nextSize * 4, MAX_WINDOW) : MIN_WINDOW;
     }
     const size = Math.min(Math.max(length, this.nextSize), this.source.size - position);
     if (size < length) throw new IntegrityError(`${this.source.name}: unexpected end of archive at byte ${position + size} (truncated).`, { code: "ERR_OUT_OF_BOUNDS" });
@@ -570,6 +574,7 @@ class SourceReader extends yauzl.RandomAccessReader {
       );
       this.windows.push(created);
       if (this.windows.length > MAX_WINDOWS) this.windows.shift();
+      this.lastMissStart = position;
       this.lastMissEnd = position + size;
       w = created;
     }

@@ -28,7 +28,10 @@ export interface HttpRangeSourceOptions {
   /** Sent with every request (e.g. Authorization). */
   headers?: Record<string, string>;
   signal?: AbortSignal;
-  /** Bytes fetched by the first request (`Range: bytes=-N`) and kept: the zip's end. Default 64 KiB. */
+  /**
+   * Bytes fetched by the first request (`Range: bytes=-N`) and kept: the zip's end (a
+   * small wheel entirely). Default 128 KiB, which covers the end record's search window.
+   */
   tailSize?: number;
 }
 
@@ -95,8 +98,25 @@ export function bufferSource(data: Buffer, name = "<buffer>"): RandomAccessSourc
  */
 export async function httpRangeSource(url: string, options: HttpRangeSourceOptions = {}): Promise<RandomAccessSource> {
   const name = redactUrl(url);
-  const baseHeaders = { ...(options.headers ?? {}) };
-  const tailSize = Math.max(1, options.tailSize ?? 64 * 1024);
+  const baseHeaders: Record<string, string> = {};
+  for (const [k, v] of Object.entries(options.headers ?? {})) baseHeaders[k.toLowerCase()] = v;
+  // fetch refuses URLs with credentials; honour them the way curl and pip do (Basic auth).
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new InvalidInputError(`${name} is not a valid URL.`, { cause: err, code: "ERR_INVALID_URL" });
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new InvalidInputError(`${name}: only http and https URLs can be read with range requests.`, { code: "ERR_INVALID_URL" });
+  }
+  if (parsed.username || parsed.password) {
+    baseHeaders.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`).toString("base64")}`;
+    parsed.username = "";
+    parsed.password = "";
+    url = parsed.toString();
+  }
+  const tailSize = Math.max(1, options.tailSize ?? 128 * 1024);
   const probe = await httpFetch(url, name, { ...baseHeaders, range: `bytes=-${tailSize}` }, options.signal);
   let size: number;
   let tail: Buffer;
