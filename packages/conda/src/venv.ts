@@ -89,6 +89,13 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
     }
     const item = await itemFor(entry, prefix, options, notes);
     if (!item) continue;
+    if (mode === "path" && entry.path === "pyvenv.cfg" && entry.type === "file") {
+      const text = (await readSource(entry.absolute, entry.path, entry.size)).toString("utf8");
+      const data = Buffer.from(pathModePyvenvCfg(text));
+      item.load = async () => data;
+      items.push(item);
+      continue;
+    }
     if (entry.type === "file" && entry.path.startsWith("bin/") && entry.size < 1024 * 1024) {
       const data = await readSource(entry.absolute, entry.path, entry.size);
       const fixed = relocateVenvScript(entry.path, data, prefix);
@@ -166,9 +173,17 @@ export function relocateVenvScript(relPath: string, data: Buffer, prefix: string
   return Buffer.from(preamble + (nl < 0 ? "" : text.slice(nl + 1)));
 }
 
+/**
+ * In `path` mode the build machine's `home` must not steer the target's interpreter to
+ * another installation's stdlib: without it, the interpreter found on PATH uses its own.
+ */
+export function pathModePyvenvCfg(text: string): string {
+  return text.replace(/^(\s*home\s*=.*)$/m, "# $1 (removed by cluster-pack: bin/python runs the python found on PATH)");
+}
+
 /** The launcher that replaces bin/python* in `path` mode. */
 export function pathLauncher(version: string): string {
-  return `#!/usr/bin/env bash
+  return `#!/bin/bash
 # cluster-pack: runs python${version} from PATH (skipping this directory) as this venv's
 # interpreter; argv[0] inside the venv makes Python read ../pyvenv.cfg and use the venv.
 d=$(cd -- "$(dirname -- "\${BASH_SOURCE[0]}")" && pwd -P)

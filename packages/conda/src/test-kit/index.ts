@@ -185,7 +185,8 @@ export function makeCondaEnv(options: CondaEnvKitOptions): CondaEnvKit {
     const r = spawnSync(
       path.join(prefix, "bin", "python"),
       ["-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", "--no-compile", "--no-warn-script-location", pipPackage],
-      { env: { ...process.env, PYTHONPATH: `${home}/lib/python${py}/site-packages`, PIP_DISABLE_PIP_VERSION_CHECK: "1" }, encoding: "utf8" },
+      // PIP_RETRIES=0: an unreachable default index must not cost retries; the configured mirror answers.
+      { env: { ...process.env, PYTHONPATH: `${home}/lib/python${py}/site-packages`, PIP_DISABLE_PIP_VERSION_CHECK: "1", PIP_RETRIES: "0" }, encoding: "utf8" },
     );
     pipInstalled = r.status === 0;
   }
