@@ -1,0 +1,380 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { AbortError, ClusterPackError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+
+/** Options of HttpClient. */
+export interface HttpClientOptions {
+  /** Seconds before one request is abandoned (pip's `timeout`). Default 15. */
+  timeout?: number;
+  /** Extra attempts on transient failures (connection reset, 5xx, 429). Default 3. */
+  retries?: number;
+  /** Concurrent requests at most. Default 16. */
+  concurrency?: number;
+  /** Directory for cached index pages (ETag / Last-Modified revalidation). */
+  cacheDir?: string;
+  /** .netrc file; default $NETRC or ~/.netrc. */
+  netrc?: string | null;
+  /** Backoff before the first retry in ms (doubles each time). Default 250. */
+  backoffMs?: number;
+}
+
+export interface FetchTextResult {
+  url: string;
+  status: number;
+  contentType: string;
+  body: string;
+  /** True when served from the cache (fresh or revalidated with 304). */
+  fromCache: boolean;
+}
+
+/** A network failure after retries: the message names the (redacted) URL and what to check. */
+export class NetworkError extends ClusterPackError {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(status === 404 ? "ERR_HTTP_NOT_FOUND" : "ERR_NETWORK", message, options);
+  }
+}
+
+/**
+ * The one place that talks to indexes: http(s) and file:// URLs, credentials from the URL
+ * or .netrc (never printed), bounded concurrency, timeouts, retries with exponential backoff,
+ * and a disk cache for text pages revalidated with ETag / Last-Modified.
+ */
+export class HttpClient {
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly cacheDir: string | undefined;
+  private readonly limiter: Limiter;
+  private readonly credentials = new Map<string, string>();
+  private netrc: Map<string, { login: string; password: string }> | undefined;
+  private readonly netrcPath: string | null;
+  /** Hosts that refused or failed to resolve in this run: not tried again. */
+  private readonly deadHosts = new Map<string, Error>();
+
+  constructor(options: HttpClientOptions = {}) {
+    this.timeoutMs = (options.timeout ?? 15) * 1000;
+    this.retries = options.retries ?? 3;
+    this.backoffMs = options.backoffMs ?? 250;
+    this.cacheDir = options.cacheDir;
+    this.limiter = new Limiter(options.concurrency ?? 16);
+    this.netrcPath = options.netrc === undefined ? process.env.NETRC || path.join(os.homedir(), ".netrc") : options.netrc;
+  }
+
+  /**
+   * Registers credentials embedded in a URL (`https://user:pass@host/simple`) for its host,
+   * and returns the URL without them. Files linked from that index inherit them, as in pip.
+   */
+  registerUrl(url: string): string {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return url;
+    }
+    if (u.username || u.password) {
+      this.credentials.set(u.host, `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`);
+      u.username = "";
+      u.password = "";
+      return u.toString();
+    }
+    return url;
+  }
+
+  /** GETs a text resource (index page), using and refreshing the disk cache. */
+  async getText(url: string, options: { accept?: string; signal?: AbortSignal } = {}): Promise<FetchTextResult> {
+    url = this.registerUrl(url);
+    if (url.startsWith("file:")) {
+      const file = fileURLToPath(url);
+      let target = file;
+      const st = await fs.promises.stat(file).catch(() => null);
+      if (st?.isDirectory()) target = path.join(file, "index.html");
+      try {
+        const body = await fs.promises.readFile(target, "utf8");
+        return { url, status: 200, contentType: target.endsWith(".json") ? "application/vnd.pypi.simple.v1+json" : "text/html", body, fromCache: false };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return { url, status: 404, contentType: "", body: "", fromCache: false };
+        throw new NetworkError(`Cannot read ${target}: ${(err as Error).message}`, url, undefined, { cause: err });
+      }
+    }
+    const cacheFile = this.cacheDir ? path.join(this.cacheDir, "http", `${sha256(url + "\0" + (options.accept ?? ""))}.json`) : undefined;
+    const cached = cacheFile ? await readJson<CachedPage>(cacheFile) : null;
+    if (cached && cached.maxAge && Date.now() - cached.storedAt < cached.maxAge * 1000) {
+      return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
+    }
+    const headers: Record<string, string> = {};
+    if (options.accept) headers.accept = options.accept;
+    if (cached?.etag) headers["if-none-match"] = cached.etag;
+    if (cached?.lastModified) headers["if-modified-since"] = cached.lastModified;
+    const res = await this.request(url, { headers, signal: options.signal });
+    if (res.status === 304 && cached) {
+      await res.body?.cancel().catch(() => undefined);
+      const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
+      if (cacheFile) await writeAtomic(cacheFile, JSON.stringify(refreshed));
+      return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
+    }
+    const body = await this.readBody(res, url, options.signal);
+    const result: FetchTextResult = { url: res.url || url, status: res.status, contentType: res.headers.get("content-type") ?? "", body: body.toString("utf8"), fromCache: false };
+    if (cacheFile && res.status === 200 && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
+      const page: CachedPage = { status: 200, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
+      if (page.etag || page.lastModified || page.maxAge) await writeAtomic(cacheFile, JSON.stringify(page));
+    }
+    return result;
+  }
+
+  /** GETs bytes (a metadata file, a whole wheel when range reads are not possible). */
+  async getBuffer(url: string, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Buffer> {
+    url = this.registerUrl(url);
+    if (url.startsWith("file:")) return fs.promises.readFile(fileURLToPath(url));
+    const res = await this.request(url, { signal: options.signal });
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => undefined);
+      throw statusError(url, res.status);
+    }
+    return this.readBody(res, url, options.signal, options.maxBytes);
+  }
+
+  /** Streams a URL's body to `onChunk` (downloads), with the same retries/timeouts for the connection. */
+  async stream(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: { signal?: AbortSignal } = {}): Promise<void> {
+    url = this.registerUrl(url);
+    if (url.startsWith("file:")) {
+      for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: options.signal })) await onChunk(chunk as Buffer);
+      return;
+    }
+    const res = await this.request(url, { signal: options.signal, bodyTimeout: false });
+    if (res.status !== 200 || !res.body) {
+      await res.body?.cancel().catch(() => undefined);
+      throw statusError(url, res.status);
+    }
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await onChunk(chunk);
+  }
+
+  /** Authorization headers for a URL (URL credentials registered for its host, else .netrc). */
+  authHeaders(url: string): Record<string, string> {
+    let host: string;
+    try {
+      host = new URL(url).host;
+    } catch {
+      return {};
+    }
+    const cred = this.credentials.get(host) ?? this.netrcCredential(new URL(url).hostname);
+    return cred ? { authorization: cred } : {};
+  }
+
+  private netrcCredential(hostname: string): string | undefined {
+    if (this.netrc === undefined) this.netrc = this.netrcPath ? parseNetrc(this.netrcPath) : new Map();
+    const e = this.netrc.get(hostname) ?? this.netrc.get("default");
+    return e ? `Basic ${Buffer.from(`${e.login}:${e.password}`).toString("base64")}` : undefined;
+  }
+
+  /** One request with timeout, retries and backoff. Returns any HTTP status except retried ones. */
+  private async request(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal; bodyTimeout?: boolean }): Promise<Response> {
+    const name = redactUrl(url);
+    const host = safeHost(url);
+    const dead = host ? this.deadHosts.get(host) : undefined;
+    if (dead) throw new NetworkError(`${name}: ${dead.message}`, url, undefined, { cause: dead });
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      throwIfAborted(init.signal);
+      if (attempt > 0) await sleep(this.backoffMs * 2 ** (attempt - 1), init.signal);
+      const release = await this.limiter.acquire(init.signal);
+      const timeout = AbortSignal.timeout(this.timeoutMs);
+      const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+      try {
+        const res = await fetch(url, { headers: { "user-agent": "cluster-pack", ...this.authHeaders(url), ...init.headers }, signal, redirect: "follow" });
+        if (res.status >= 500 || res.status === 429) {
+          await res.body?.cancel().catch(() => undefined);
+          lastError = statusError(url, res.status);
+          continue;
+        }
+        return res;
+      } catch (err) {
+        if (init.signal?.aborted) throw new AbortError(undefined, { cause: init.signal.reason });
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        if (timeout.aborted) {
+          lastError = new NetworkError(`${name}: no answer within ${this.timeoutMs / 1000} s. Check that the index is reachable, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
+          continue;
+        }
+        if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ECONNREFUSED") {
+          const e = new NetworkError(`${name}: ${code === "ECONNREFUSED" ? "connection refused" : "host name does not resolve"} (${code}). Check the index URL and your network, or remove the index from pip's configuration.`, url, undefined, { cause: err });
+          if (host && code !== "EAI_AGAIN") this.deadHosts.set(host, e);
+          throw e;
+        }
+        lastError = new NetworkError(`${name}: ${(err as Error).message}${code ? ` (${code})` : ""}`, url, undefined, { cause: err });
+      } finally {
+        release();
+      }
+    }
+    const e = lastError instanceof NetworkError ? lastError : new NetworkError(`${name}: request failed`, url, undefined, { cause: lastError });
+    throw new NetworkError(`${e.message} (after ${this.retries + 1} attempts)`, url, e.status, { cause: e });
+  }
+
+  private async readBody(res: Response, url: string, signal?: AbortSignal, maxBytes = 256 << 20): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const reader = res.body?.getReader();
+    if (!reader) return Buffer.alloc(0);
+    const onAbort = () => void reader.cancel().catch(() => undefined);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.length;
+        if (total > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw new NetworkError(`${redactUrl(url)}: response larger than ${maxBytes} bytes; refusing to buffer it.`, url);
+        }
+        chunks.push(Buffer.from(value));
+      }
+    } catch (err) {
+      if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+      throw err instanceof NetworkError ? err : new NetworkError(`${redactUrl(url)}: reading the response failed: ${(err as Error).message}`, url, undefined, { cause: err });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    return Buffer.concat(chunks);
+  }
+}
+
+/** Parses a .netrc file into host -> credentials ("default" for the default entry). */
+export function parseNetrc(file: string): Map<string, { login: string; password: string }> {
+  const out = new Map<string, { login: string; password: string }>();
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch {
+    return out;
+  }
+  const tokens = text.replace(/#.*$/gm, "").split(/\s+/).filter(Boolean);
+  let host: string | null = null;
+  let entry = { login: "", password: "" };
+  const flush = () => {
+    if (host !== null) out.set(host, entry);
+  };
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t === "machine") {
+      flush();
+      host = tokens[++i] ?? null;
+      entry = { login: "", password: "" };
+    } else if (t === "default") {
+      flush();
+      host = "default";
+      entry = { login: "", password: "" };
+    } else if (t === "login") entry.login = tokens[++i] ?? "";
+    else if (t === "password") entry.password = tokens[++i] ?? "";
+    else if (t === "account") i++;
+    else if (t === "macdef") break;
+  }
+  flush();
+  return out;
+}
+
+export function sha256(s: string | Buffer): string {
+  return crypto.createHash("sha256").update(s).digest("hex");
+}
+
+/** Writes a file atomically: temp file in the same directory, then rename. */
+export async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
+  try {
+    await fs.promises.writeFile(tmp, data);
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await fs.promises.readFile(file, "utf8")) as T;
+  } catch {
+    return null;
+  }
+}
+
+export function statusError(url: string, status: number): NetworkError {
+  const hint = status === 401 || status === 403 ? " Check the credentials (in the index URL or ~/.netrc)." : status === 404 ? "" : " The server may be down; try again later.";
+  return new NetworkError(`${redactUrl(url)}: HTTP ${status}.${hint}`, url, status);
+}
+
+// ---------------------------------------------------------------------------------------
+
+interface CachedPage {
+  status: number;
+  contentType: string;
+  body: string;
+  etag?: string;
+  lastModified?: string;
+  storedAt: number;
+  maxAge?: number;
+}
+
+function maxAge(h: Headers): number | undefined {
+  const m = /max-age=(\d+)/i.exec(h.get("cache-control") ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+function safeHost(url: string): string | null {
+  try {
+    return new URL(url).host;
+  } catch {
+    return null;
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(new AbortError(undefined, { cause: signal.reason }));
+      },
+      { once: true },
+    );
+  });
+}
+
+/** A counting semaphore. */
+export class Limiter {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  constructor(private readonly max: number) {}
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (this.active >= this.max) {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        const onAbort = () => {
+          const i = this.queue.indexOf(go);
+          if (i >= 0) this.queue.splice(i, 1);
+          reject(new AbortError(undefined, { cause: signal!.reason }));
+        };
+        this.queue.push(go);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+    this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      this.queue.shift()?.();
+    };
+  }
+}

@@ -1,0 +1,139 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
+import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
+import { httpRangeSource, ZipReader } from "@cluster-pack/zip";
+import { canonicalizeName } from "./names";
+import { parseRequirement, type Requirement } from "./markers";
+import { readJson, sha256, writeAtomic, type HttpClient } from "./http";
+import { readStaticSdistMetadata } from "./sdist";
+import type { DistributionFile } from "./simple-index";
+
+/** The parts of core metadata the resolver uses. */
+export interface DistributionMetadata {
+  name: string;
+  version: string;
+  requiresPython: string | null;
+  requiresDist: Requirement[];
+  providesExtra: string[];
+}
+
+/** How a file's metadata was obtained (for stats and tests). */
+export type MetadataOrigin = "cache" | "pep658" | "local-zip" | "range" | "download" | "sdist";
+
+export interface MetadataFetcherOptions {
+  http: HttpClient;
+  /** Cache root; metadata is stored under metadata/ keyed by the file's sha256 (or URL). */
+  cacheDir?: string;
+  /** Called when range reads are impossible: downloads the whole file and returns its local path. */
+  download?: (file: DistributionFile, signal?: AbortSignal) => Promise<string>;
+}
+
+/**
+ * Gets a distribution's METADATA the cheapest way that works: the disk cache, the PEP 658
+ * metadata file (hash-checked), the local zip for file: URLs, HTTP range reads of the
+ * wheel's central directory and METADATA entry, and finally a full download.
+ */
+export class MetadataFetcher {
+  readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0 };
+  private readonly memo = new Map<string, Promise<DistributionMetadata>>();
+  constructor(private readonly options: MetadataFetcherOptions) {}
+
+  get(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
+    let p = this.memo.get(file.url);
+    if (!p) {
+      p = this.fetch(file, signal);
+      this.memo.set(file.url, p);
+      p.catch(() => this.memo.delete(file.url));
+    }
+    return p;
+  }
+
+  private async fetch(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
+    const key = file.hashes.sha256 ? `sha256-${file.hashes.sha256}` : `url-${sha256(file.url)}`;
+    const cacheFile = this.options.cacheDir ? path.join(this.options.cacheDir, "metadata", key.slice(0, 9), `${key}.json`) : undefined;
+    if (cacheFile) {
+      const cached = await readJson<{ text: string }>(cacheFile);
+      if (cached) {
+        this.stats.cache++;
+        return toDistributionMetadata(cached.text, file);
+      }
+    }
+    const [text, origin] = await this.fetchText(file, signal);
+    const meta = toDistributionMetadata(text, file);
+    this.stats[origin]++;
+    if (cacheFile) await writeAtomic(cacheFile, JSON.stringify({ text }));
+    return meta;
+  }
+
+  private async fetchText(file: DistributionFile, signal?: AbortSignal): Promise<[string, MetadataOrigin]> {
+    const http = this.options.http;
+    if (file.coreMetadata) {
+      const buf = await http.getBuffer(`${file.url}.metadata`, { signal, maxBytes: 16 << 20 });
+      if (typeof file.coreMetadata === "object") {
+        const want = file.coreMetadata.sha256;
+        if (want && sha256(buf) !== want) {
+          throw new IntegrityError(`${redactUrl(file.url)}.metadata: sha256 ${sha256(buf)} does not match the index's ${want}; the index or a proxy serves altered metadata.`, { code: "ERR_HASH_MISMATCH" });
+        }
+      }
+      return [buf.toString("utf8"), "pep658"];
+    }
+    if (file.kind !== "wheel") {
+      // PEP 643: an sdist's PKG-INFO is authoritative when nothing we need is Dynamic.
+      const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : this.options.download ? await this.options.download(file, signal) : null;
+      const text = local ? await readStaticSdistMetadata(local, signal) : null;
+      if (text !== null) return [text, "sdist"];
+      throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
+    }
+    if (file.url.startsWith("file:")) {
+      const reader = await ZipReader.open(fileURLToPath(file.url), { signal });
+      try {
+        return [await readMetadataEntry(reader, file), "local-zip"];
+      } finally {
+        await reader.close();
+      }
+    }
+    try {
+      const source = await httpRangeSource(file.url, { headers: http.authHeaders(file.url), signal });
+      const reader = await ZipReader.open(source, { signal });
+      try {
+        return [await readMetadataEntry(reader, file), "range"];
+      } finally {
+        await reader.close();
+      }
+    } catch (err) {
+      if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE") || !this.options.download) throw err;
+    }
+    const local = await this.options.download!(file, signal);
+    const reader = await ZipReader.open(local, { signal });
+    try {
+      return [await readMetadataEntry(reader, file), "download"];
+    } finally {
+      await reader.close();
+    }
+  }
+}
+
+/** Parses METADATA text into the resolver's view, checking it describes `file`. */
+export function toDistributionMetadata(text: string, file: Pick<DistributionFile, "filename" | "name" | "version">): DistributionMetadata {
+  const core: CoreMetadata = parseCoreMetadata(text, `${file.filename}: METADATA`);
+  if (canonicalizeName(core.name) !== file.name) {
+    throw new IntegrityError(`${file.filename}: METADATA names ${JSON.stringify(core.name)}, not ${file.name}; the distribution is mislabelled.`, { code: "ERR_METADATA_MISMATCH" });
+  }
+  const requiresDist = core.requiresDist.map((r, i) => {
+    try {
+      return parseRequirement(r);
+    } catch (err) {
+      throw new IntegrityError(`${file.filename}: METADATA Requires-Dist #${i + 1} ${JSON.stringify(r)} is invalid: ${(err as Error).message}`, { code: "ERR_METADATA_INVALID", cause: err });
+    }
+  });
+  return { name: core.name, version: core.version, requiresPython: core.requiresPython ?? null, requiresDist, providesExtra: core.providesExtra.map(canonicalizeName) };
+}
+
+async function readMetadataEntry(reader: ZipReader, file: DistributionFile): Promise<string> {
+  const candidates = reader.entries.filter((e) => /^[^/]+\.dist-info\/METADATA$/.test(e.name));
+  const matching = candidates.filter((e) => canonicalizeName(e.name.split("-")[0]!) === file.name);
+  const entry = matching.length === 1 ? matching[0] : candidates.length === 1 ? candidates[0] : undefined;
+  if (!entry) throw new IntegrityError(`${file.filename}: no single <name>-<version>.dist-info/METADATA in the wheel; it is not a valid wheel.`, { code: "ERR_WHEEL_INVALID" });
+  return (await reader.readEntry(entry, { maxBytes: 16 << 20 })).toString("utf8");
+}
