@@ -64,7 +64,7 @@ describe("cluster-pack spark-conf", () => {
     const d = await cli("spark-conf", "s3://b/e.pex", "--master", "k8s://https://api:6443", "--format", "defaults", "--s3-endpoint", "http://127.0.0.1:9000", "--s3-path-style");
     expect(d.code).toBe(0);
     expect(d.out).toMatch(/^spark\.master +k8s:\/\/https:\/\/api:6443\n/);
-    expect(d.out).toMatch(/\nspark\.files +s3a:\/\/b\/e\.pex#e\.pex\n/);
+    expect(d.out).toMatch(/\nspark\.files +s3a:\/\/b\/e\.pex\n/);
     expect(d.out).toMatch(/\nspark\.hadoop\.fs\.s3a\.path\.style\.access +true\n/);
     const b = await cli("spark-conf", "hdfs://nn/e.pex", "--format", "builder", "--app-name", "demo");
     expect(b.out).toContain('.appName("demo")');

@@ -45,8 +45,8 @@ const YARN_ROWS: Row[] = [
 ];
 const K8S = "k8s://https://api.example:6443";
 const K8S_ROWS: Row[] = [
-  [K8S, "client", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "python3", null],
-  [K8S, "cluster", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "./app.pex", "spark.kubernetes.driverEnv."],
+  [K8S, "client", "pex", "spark.files", "s3a://b/envs/app.pex", "./app.pex", "python3", null],
+  [K8S, "cluster", "pex", "spark.files", "s3a://b/envs/app.pex", "./app.pex", "./app.pex", "spark.kubernetes.driverEnv."],
   [K8S, "client", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "python3", null],
   [K8S, "cluster", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "pyenv/__main__.py", "spark.kubernetes.driverEnv."],
   [K8S, "client", "conda", "spark.archives", "s3a://b/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
@@ -56,7 +56,7 @@ const K8S_ROWS: Row[] = [
 ];
 const STANDALONE = "spark://master.example:7077";
 const STANDALONE_ROWS: Row[] = [
-  [STANDALONE, "client", "pex", "spark.files", "s3a://b/envs/app.pex#app.pex", "./app.pex", "python3", null],
+  [STANDALONE, "client", "pex", "spark.files", "s3a://b/envs/app.pex", "./app.pex", "python3", null],
   [STANDALONE, "client", "pex-large", "spark.archives", "s3a://b/envs/app.pex.zip#pyenv", "pyenv/__main__.py", "python3", null],
   [STANDALONE, "client", "conda", "spark.archives", "s3a://b/envs/conda.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
   [STANDALONE, "client", "venv", "spark.archives", "s3a://b/envs/venv.tar.gz#pyenv", "pyenv/bin/python", "python3", null],
@@ -125,6 +125,12 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
       config.conf.forEach(([k]) => generatedKeys.add(k));
     },
   );
+
+  it("outside YARN a PEX keeps its file name (spark.files has no #alias)", () => {
+    const env = pythonEnvironment("s3://b/envs/app.pex", { alias: "env.pex" });
+    expect(sparkConfigFor(env, { master: "yarn" }).conf[0]).toEqual(["spark.yarn.dist.files", "s3a://b/envs/app.pex#env.pex"]);
+    expect(() => sparkConfigFor(env, { master: K8S })).toThrow(/Only YARN can ship a file under another name/);
+  });
 
   it("local master: a local .pex runs as is; a remote archive without localPython is refused", () => {
     const config = sparkConfigFor(pythonEnvironment("/home/u/app.pex"), { master: "local[*]" });

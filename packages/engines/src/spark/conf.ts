@@ -1,5 +1,5 @@
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
-import type { PythonEnvironment, ShippedResource } from "../environment";
+import { baseName, type PythonEnvironment, type ShippedResource } from "../environment";
 import { toS3a, urlScheme } from "../uri";
 import { mergeSparkConf, type ConflictPolicy, type SparkConfEntries } from "./merge";
 
@@ -115,8 +115,16 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
     if (clusterManager === "yarn") {
       // YARN's distributed cache: archives are unpacked, files copied, both under `#alias`.
       add(archive.type === "archive" ? "spark.yarn.dist.archives" : "spark.yarn.dist.files", withAlias(archive));
+    } else if (archive.type === "archive") {
+      add("spark.archives", withAlias(archive));
     } else {
-      add(archive.type === "archive" ? "spark.archives" : "spark.files", withAlias(archive));
+      // spark.files has no `#alias` (the file keeps its name): a renamed PEX cannot work.
+      if (archive.alias !== baseName(archive.url)) {
+        throw new InvalidInputError(
+          `Only YARN can ship a file under another name; on ${clusterManager} "${redactUrl(archive.url)}" arrives as "${baseName(archive.url)}", not "${archive.alias}": drop the alias or rename the file.`,
+        );
+      }
+      add("spark.files", archive.url);
     }
     if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
     add("spark.pyspark.python", env.interpreter);
