@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
@@ -37,6 +39,7 @@ export interface MetadataFetcherOptions {
 export class MetadataFetcher {
   readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0 };
   private readonly memo = new Map<string, Promise<DistributionMetadata>>();
+  private readonly temps: string[] = [];
   constructor(private readonly options: MetadataFetcherOptions) {}
 
   get(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
@@ -66,6 +69,24 @@ export class MetadataFetcher {
     return meta;
   }
 
+  /** The whole file on disk: through the configured downloader (the wheel cache), else a temp copy. */
+  private async download(file: DistributionFile, signal?: AbortSignal): Promise<string> {
+    if (this.options.download) return this.options.download(file, signal);
+    const buf = await this.options.http.getBuffer(file.url, { signal });
+    const want = file.hashes.sha256;
+    if (want && sha256(buf) !== want) throw new IntegrityError(`${redactUrl(file.url)}: sha256 ${sha256(buf)} does not match the index's ${want}.`, { code: "ERR_HASH_MISMATCH" });
+    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "cp-dl-"));
+    const out = path.join(dir, file.filename);
+    await fs.promises.writeFile(out, buf);
+    this.temps.push(dir);
+    return out;
+  }
+
+  /** Removes temporary downloads (when no downloader was configured). */
+  async dispose(): Promise<void> {
+    await Promise.all(this.temps.splice(0).map((d) => fs.promises.rm(d, { recursive: true, force: true })));
+  }
+
   private async fetchText(file: DistributionFile, signal?: AbortSignal): Promise<[string, MetadataOrigin]> {
     const http = this.options.http;
     if (file.coreMetadata) {
@@ -80,8 +101,8 @@ export class MetadataFetcher {
     }
     if (file.kind !== "wheel") {
       // PEP 643: an sdist's PKG-INFO is authoritative when nothing we need is Dynamic.
-      const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : this.options.download ? await this.options.download(file, signal) : null;
-      const text = local ? await readStaticSdistMetadata(local, signal) : null;
+      const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : await this.download(file, signal);
+      const text = await readStaticSdistMetadata(local, signal);
       if (text !== null) return [text, "sdist"];
       throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
     }
@@ -102,9 +123,9 @@ export class MetadataFetcher {
         await reader.close();
       }
     } catch (err) {
-      if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE") || !this.options.download) throw err;
+      if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE")) throw err;
     }
-    const local = await this.options.download!(file, signal);
+    const local = await this.download(file, signal);
     const reader = await ZipReader.open(local, { signal });
     try {
       return [await readMetadataEntry(reader, file), "download"];

@@ -33,12 +33,13 @@ export interface ResolveOptions {
   /** Constraints (-c): limit versions, never add packages. */
   constraints?: Requirement[];
   /**
-   * Pre-release policy. "if-necessary-or-explicit" (default): a pre-release is chosen only
-   * when a requirement on that package names a pre-release, or when no final release is
-   * left in the allowed range. "allow" (--pre): pre-releases compete like finals.
-   * "disallow": never.
+   * Pre-release policy. "if-necessary" (default): pre-releases are in every range a
+   * specifier allows, but a final release in the allowed range is always preferred; a
+   * pre-release is chosen only when no final release is left (so `a>=1.0a1` still picks a
+   * stable 1.2 over 2.0b1; pip would pick 2.0b1). "allow" (--pre): pre-releases compete
+   * like finals. "disallow": never.
    */
-  prereleases?: "if-necessary-or-explicit" | "allow" | "disallow";
+  prereleases?: "if-necessary" | "allow" | "disallow";
   signal?: AbortSignal;
   /** "highest" (default), "lowest" (every package), "lowest-direct" (root requirements only). */
   resolution?: "highest" | "lowest" | "lowest-direct";
@@ -111,7 +112,6 @@ class Solver {
   private nextId = 0;
   private readonly warnings = new Set<string>();
   private readonly deps = new Map<string, Promise<DepResult>>();
-  private readonly explicitPre = new Set<string>();
   private readonly pinnedYanked = new Map<string, SpecifierSet[]>();
   private readonly extrasOf = new Map<string, Set<string>>();
   private readonly directNames = new Set<string>();
@@ -190,7 +190,6 @@ class Solver {
   /** Incompatibilities "depender implies requirement": one for the base, one per extra. */
   private dependencyIncompats(depender: Term, r: Requirement, verb: string): Incompat[] {
     const spec = new SpecifierSet(r.specifier);
-    if (spec.impliesPrereleases) this.explicitPre.add(r.key);
     const out: Incompat[] = [];
     for (const extra of [null, ...r.extras]) {
       const info = this.packages.get(extra ? `${r.key}[${extra}]` : r.key)!;
@@ -428,7 +427,7 @@ class Solver {
   }
 
   private chooseVersion(info: PackageInfo, set: bigint): number {
-    const policy = this.options.prereleases ?? "if-necessary-or-explicit";
+    const policy = this.options.prereleases ?? "if-necessary";
     if (info.extra) {
       // An extra always follows its base's version.
       const baseIdx = this.decided.get(info.base);
@@ -446,7 +445,7 @@ class Solver {
       const i = lowest ? n - 1 - k : k;
       if (!(set & (1n << BigInt(i)))) continue;
       const c = info.candidates[i]!;
-      if (!c.version.isPrerelease || policy === "allow" || this.explicitPre.has(info.base)) return i;
+      if (!c.version.isPrerelease || policy === "allow") return i;
       if (firstPre < 0) firstPre = i;
     }
     return policy === "disallow" ? -1 : firstPre;
@@ -562,7 +561,7 @@ class Solver {
           parts.push(numbered.has(side.id) ? `${this.describe(side)} (${numbered.get(side.id)})` : this.describe(side));
         } else parts.push(numbered.has(side.id) ? `${this.describe(side)} (${numbered.get(side.id)})` : this.describe(side));
       }
-      let line = `Because ${parts[0]} and ${parts[1]}, ${this.describe(i)}.`;
+      let line = left === right ? `Because ${parts[0]}, ${this.describe(i)}.` : `Because ${parts[0]} and ${parts[1]}, ${this.describe(i)}.`;
       if ((counts.get(i.id) ?? 0) > 1) {
         numbered.set(i.id, numbered.size + 1);
         line += ` (${numbered.get(i.id)})`;
@@ -589,18 +588,25 @@ class Solver {
     if (c.kind === "unavailable") return `${this.show(terms[0]!)} cannot be used: it ${c.reason}`;
     if (terms.length === 1) {
       const t = terms[0]!;
-      if (hasRoot) return t.positive ? `${this.show(t)} is forbidden` : `you require ${this.show(t, true)}`;
+      if (hasRoot) return t.positive ? `${this.show(t)} is forbidden` : `you require ${this.show(t, true)}${this.noMatch(t)}`;
       return t.positive ? `${this.show(t)} cannot be used` : `${this.show(t, true)} is required`;
     }
     if (terms.length === 2) {
       const pos = terms.filter((t) => t.positive);
       const neg = terms.filter((t) => !t.positive);
-      if (pos.length === 1 && neg.length === 1) return `${this.show(pos[0]!)} depends on ${this.show(neg[0]!, true)}`;
+      if (pos.length === 1 && neg.length === 1) return `${this.show(pos[0]!)} depends on ${this.show(neg[0]!, true)}${this.noMatch(neg[0]!)}`;
       if (pos.length === 2) return `${this.show(pos[0]!)} is incompatible with ${this.show(pos[1]!)}`;
     }
     const pos = terms.filter((t) => t.positive).map((t) => this.show(t));
     const neg = terms.filter((t) => !t.positive).map((t) => this.show(t, true));
     return neg.length ? `if ${pos.join(" and ")} then ${neg.join(" or ")}` : `one of ${pos.join(", ")} must be false`;
+  }
+
+  /** For a requirement whose range holds no usable version: say so, with why. */
+  private noMatch(t: Term): string {
+    if (t.positive || t.set !== 0n) return "";
+    const info = this.packages.get(t.pkg)!;
+    return info.candidates.length === 0 ? `, but ${t.pkg} has no usable version${this.notFoundDetail(info)}` : `, but no version of ${t.pkg} matches${this.notFoundDetail(info)}`;
   }
 
   private notFoundDetail(info: PackageInfo): string {
