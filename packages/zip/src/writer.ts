@@ -305,6 +305,21 @@ interface PrepareContext {
 const IN_MEMORY_LIMIT = 4 * 1024 * 1024;
 const MAX32 = 0xffffffff;
 const deflateRaw = promisify(zlib.deflateRaw);
+/** Below this, deflate cannot save anything worth a header's complexity: always stored. */
+const MIN_DEFLATE = 64;
+/** Below this, deflate on the main thread: a thread-pool round trip costs more than the work. */
+const SYNC_DEFLATE_LIMIT = 128 * 1024;
+
+/**
+ * Raw deflate of an in-memory entry. The window is sized to the data (a function of its
+ * length only, so still deterministic): zlib allocates and clears the full 32 KiB window
+ * and hash tables per call otherwise, which dominates the cost of small files.
+ */
+async function deflate(data: Buffer, level: number): Promise<Buffer> {
+  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(data.length + 262))));
+  const options = { level, windowBits };
+  return data.length < SYNC_DEFLATE_LIMIT ? zlib.deflateRawSync(data, options) : deflateRaw(data, options);
+}
 
 async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepared> {
   const src = entry.source;
@@ -356,8 +371,8 @@ async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepar
 
 async function prepareBuffer(data: Buffer, compress: boolean, ctx: PrepareContext): Promise<Prepared> {
   const crc = crc32(data);
-  if (compress && data.length > 0) {
-    const deflated = await deflateRaw(data, { level: ctx.level });
+  if (compress && data.length >= MIN_DEFLATE) {
+    const deflated = await deflate(data, ctx.level);
     // Deflate that does not shrink the data is stored instead (a decision made from the
     // bytes alone, so it is deterministic).
     if (deflated.length < data.length) return { method: 8, crc, compressedSize: deflated.length, uncompressedSize: data.length, data: deflated };
