@@ -71,7 +71,9 @@ export function rewriteShebang(data: Buffer, prefix: string): Buffer | null {
   if (data.length < 3 || data[0] !== 0x23 || data[1] !== 0x21) return null;
   let eol = data.indexOf(0x0a);
   if (eol < 0) eol = data.length;
-  const line = data.subarray(2, eol).toString("utf8").replace(/\r$/, "");
+  const raw = data.subarray(2, eol).toString("utf8");
+  const cr = raw.endsWith("\r") ? "\r" : "";
+  const line = cr ? raw.slice(0, -1) : raw;
   const m = /^\s*(\S+)(?:[ \t]+(.*))?$/.exec(line);
   if (!m) return null;
   const interpreter = m[1]!;
@@ -80,7 +82,7 @@ export function rewriteShebang(data: Buffer, prefix: string): Buffer | null {
   const name = interpreter.slice(interpreter.lastIndexOf("/") + 1);
   const args = (m[2] ?? "").trim();
   const shebang = args ? `#!/usr/bin/env -S ${name} ${args}` : `#!/usr/bin/env ${name}`;
-  return Buffer.concat([Buffer.from(shebang), data.subarray(eol)]);
+  return Buffer.concat([Buffer.from(shebang + cr), data.subarray(eol)]);
 }
 
 /** True when `data` looks like text: no NUL byte and valid UTF-8 (conda-pack's test). */
