@@ -137,6 +137,11 @@ def run(req):
         if not safe_path:
             sys.path.insert(0, "")
         main.__loader__ = _builtin_importer()
+        if sys.version_info >= (3, 13):
+            # 3.13 shows -c source lines in tracebacks and warnings: it registers them.
+            import linecache
+
+            linecache.cache["<string>"] = (len(req.target), None, req.target.splitlines(True), "<string>")
         _guard(lambda: exec(compile(req.target, "<string>", "exec"), main.__dict__))
     elif req.mode == "m":
         sys.argv[:] = ["-m"] + req.args
@@ -155,6 +160,8 @@ def run(req):
         if req.mode is None and _stdin_isatty():
             _prepare_repl(main)
             return
+        main.__file__ = "<stdin>"
+        main.__cached__ = None
         source = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
         _guard(lambda: exec(compile(source, "<stdin>", "exec"), main.__dict__))
 
@@ -197,7 +204,7 @@ def _run_script(script, args, safe_path, main):
     if os.path.isdir(script) or _is_zip(script):
         # A directory or zip with __main__.py: python puts it on sys.path and runs
         # __main__ from there.
-        sys.path.insert(0, script)
+        sys.path.insert(0, os.path.abspath(script) if sys.version_info >= (3, 9) else script)
         import runpy
 
         _guard(lambda: runpy._run_module_as_main("__main__", False))
@@ -218,11 +225,13 @@ def _exec_file(script, main, args, set_argv0=None):
         sys.exit(2)
     if set_argv0 is not None:
         sys.argv[:] = [script] + list(args)
-    main.__file__ = script
+    # Python 3.9+ makes the main script's __file__ absolute.
+    main.__file__ = os.path.abspath(script) if sys.version_info >= (3, 9) else script
     main.__cached__ = None
     loader_type = sys.modules["_frozen_importlib_external"].SourceFileLoader
     main.__loader__ = loader_type("__main__", script)
-    _guard(lambda: exec(compile(source, script, "exec"), main.__dict__))
+    filename = main.__file__
+    _guard(lambda: exec(compile(source, filename, "exec"), main.__dict__))
 
 
 def _prepare_repl(main):
@@ -317,7 +326,7 @@ def _original_options():
 
 def _program_name():
     orig = getattr(sys, "orig_argv", None)
-    return orig[0] if orig else os.path.basename(sys.executable) or "python"
+    return orig[0] if orig else sys.executable or "python"
 
 
 def _is_zip(path):
