@@ -1,0 +1,113 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { main } from "../main";
+
+jest.setTimeout(120_000);
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const [o, e] = [new PassThrough(), new PassThrough()];
+  const code = await main(["node", "cluster-pack", ...args], { stdout: o, stderr: e, signal: new AbortController().signal });
+  return { code, out: String(o.read() ?? ""), err: String(e.read() ?? "") };
+}
+
+let root: string;
+let prefix: string;
+beforeAll(() => {
+  root = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "cli-conda-"));
+  // A small conda environment: a package cache with a text placeholder, a record, an unmanaged file.
+  prefix = path.join(root, "envs", "app");
+  const cache = path.join(root, "pkgs", "tool-1.0-0");
+  fs.mkdirSync(path.join(cache, "info"), { recursive: true });
+  fs.mkdirSync(path.join(cache, "share"), { recursive: true });
+  fs.mkdirSync(path.join(prefix, "conda-meta"), { recursive: true });
+  fs.mkdirSync(path.join(prefix, "share"), { recursive: true });
+  fs.writeFileSync(path.join(cache, "share", "tool.conf"), "root=/opt/anaconda1anaconda2anaconda3\n");
+  fs.writeFileSync(path.join(cache, "share", "notes.txt"), "notes\n");
+  fs.writeFileSync(
+    path.join(cache, "info", "paths.json"),
+    JSON.stringify({ paths: [{ _path: "share/tool.conf", path_type: "hardlink", prefix_placeholder: "/opt/anaconda1anaconda2anaconda3", file_mode: "text" }, { _path: "share/notes.txt", path_type: "hardlink" }] }),
+  );
+  fs.writeFileSync(path.join(prefix, "share", "tool.conf"), `root=${prefix}\n`);
+  fs.writeFileSync(path.join(prefix, "share", "notes.txt"), "notes\n");
+  fs.writeFileSync(path.join(prefix, "share", "mine.txt"), `mine ${prefix}\n`);
+  fs.writeFileSync(
+    path.join(prefix, "conda-meta", "tool-1.0-0.json"),
+    JSON.stringify({ name: "tool", version: "1.0", build: "0", files: ["share/tool.conf", "share/notes.txt"], link: { source: cache, type: 1 } }),
+  );
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+describe("cluster-pack conda pack", () => {
+  it("packs with --json, honouring --exclude/--include in order", async () => {
+    const out = path.join(root, "app.tar.gz");
+    const r = await cli("--json", "conda", "pack", "-p", prefix, "-o", out, "-j", "2", "--exclude", "share/*", "--include", "share/tool.conf");
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out);
+    expect(result).toMatchObject({ output: out, format: "tar.gz", env: { kind: "conda", dirName: "pyenv", interpreter: "pyenv/bin/python" } });
+    expect(result.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const names = execFileSync("tar", ["tzf", out], { encoding: "utf8" }).trim().split("\n");
+    expect(names).toContain("share/tool.conf");
+    expect(names).not.toContain("share/notes.txt");
+    expect(names).toContain("bin/conda-unpack");
+  });
+
+  it("prints a human summary, and refuses an existing output with exit code 2 unless --force", async () => {
+    const out = path.join(root, "app.zip");
+    const first = await cli("conda", "pack", "-p", prefix, "-o", out);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain(`into ${out} (zip,`);
+    expect(first.out).toContain("bin/conda-unpack");
+    const again = await cli("conda", "pack", "-p", prefix, "-o", out);
+    expect(again.code).toBe(2);
+    expect(again.err).toContain("--force");
+    expect((await cli("conda", "pack", "-p", prefix, "-o", out, "--force")).code).toBe(0);
+  });
+
+  it("relocates at pack time with --dest-prefix", async () => {
+    const dest = path.join(root, "dest", "env");
+    const out = path.join(root, "dest.tar");
+    expect((await cli("conda", "pack", "-p", prefix, "-o", out, "--dest-prefix", dest)).code).toBe(0);
+    fs.mkdirSync(dest, { recursive: true });
+    execFileSync("tar", ["xf", out, "-C", dest]);
+    expect(fs.readFileSync(path.join(dest, "share", "tool.conf"), "utf8")).toBe(`root=${dest}\n`);
+    expect(fs.readFileSync(path.join(dest, "share", "mine.txt"), "utf8")).toBe(`mine ${dest}\n`);
+  });
+
+  it("bad input: not an environment, bad level, JSON error", async () => {
+    const r = await cli("--json", "conda", "pack", "-p", root, "-o", path.join(root, "x.tar.gz"));
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out).error.code).toBe("ERR_NOT_A_CONDA_ENV");
+    const lvl = await cli("conda", "pack", "-p", prefix, "-o", path.join(root, "y.tar.gz"), "--compress-level", "99");
+    expect(lvl.code).toBe(2);
+    expect(lvl.err).toContain("0..9");
+  });
+
+  it("has help with examples", async () => {
+    const r = await cli("conda", "pack", "--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("Examples:");
+    expect(r.out).toContain("--dest-prefix");
+  });
+});
+
+const python = ["/root/.pyenv/versions/3.11.7/bin/python3.11", "/usr/bin/python3"].find((p) => fs.existsSync(p));
+(python ? describe : describe.skip)("cluster-pack venv pack", () => {
+  it("packs a real venv with --json", async () => {
+    const venv = path.join(root, "venv");
+    const made = spawnSync(python!, ["-m", "venv", "--without-pip", venv], { encoding: "utf8" });
+    if (made.status !== 0) {
+      console.warn(`skipping: ${python} -m venv failed: ${made.stderr}`);
+      return;
+    }
+    const out = path.join(root, "venv.tar.zst");
+    const r = await cli("--json", "venv", "pack", "-p", venv, "-o", out, "--compress-level", "10");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ format: "tar.zst", env: { kind: "venv", interpreter: "pyenv/bin/python" } });
+    const notVenv = await cli("venv", "pack", "-p", prefix, "-o", path.join(root, "nv.tar"));
+    expect(notVenv.code).toBe(2);
+    expect(notVenv.err).toContain("pyvenv.cfg");
+  });
+});

@@ -1,0 +1,58 @@
+import { Command, Option } from "commander";
+import { InvalidInputError } from "@cluster-pack/errors";
+import { packVenv, type PathFilter, type VenvInterpreterMode } from "@cluster-pack/conda";
+import type { CommandContext } from "../context";
+import { addPackOptions, commonOptions, report, withProgress, type PackCliOptions } from "./conda";
+
+export function register(program: Command, ctx: CommandContext): void {
+  const venv = program.command("venv").description("Virtual environments: pack one into a relocatable archive (the venv-pack replacement).");
+  const filters: PathFilter[] = [];
+  const cmd = venv
+    .command("pack")
+    .description("Pack a venv or virtualenv (a directory with pyvenv.cfg) into an archive that works wherever it is unpacked.")
+    .option("-p, --prefix <dir>", "the venv to pack (default $VIRTUAL_ENV)")
+    .option("-o, --output <file>", "the archive to write (default <venv name>.tar.gz)")
+    .addOption(
+      new Option("--interpreter <mode>", "path: run the target's pythonX.Y from PATH; keep: keep links to this machine's interpreter (venv-pack)")
+        .choices(["path", "keep"])
+        .default("path"),
+    );
+  addPackOptions(cmd, filters);
+  cmd
+    .option("--ignore-editable-packages", "pack even with editable installs (their code stays outside)")
+    .addHelpText(
+      "after",
+      `
+The unpacked venv needs no fix-up step: scripts in bin/ run with the venv's own python,
+and bin/python runs the pythonX.Y found on the target's PATH (--interpreter path) with the
+venv's site-packages.
+
+Examples:
+  cluster-pack venv pack -p .venv -o venv.tar.gz
+  cluster-pack venv pack -p .venv -o venv.zip --exclude '*.pyc' -j 2 --json
+  cluster-pack venv pack -p $VIRTUAL_ENV -o venv.tar.gz --interpreter keep`,
+    )
+    .action(async (opts: VenvPackCliOptions) => {
+      const prefix = opts.prefix ?? process.env.VIRTUAL_ENV;
+      if (!prefix) throw new InvalidInputError("no venv given: pass --prefix <dir> (or activate the venv so $VIRTUAL_ENV is set)");
+      const output = opts.output ?? `${prefix.replace(/\/+$/, "").split("/").pop() || "venv"}.tar.gz`;
+      const result = await withProgress(ctx, (onProgress) =>
+        packVenv({
+          ...commonOptions(opts, filters, ctx),
+          prefix,
+          output,
+          interpreter: opts.interpreter as VenvInterpreterMode,
+          ignoreEditablePackages: Boolean(opts.ignoreEditablePackages),
+          onProgress,
+        }),
+      );
+      report(ctx, result, null);
+    });
+}
+
+interface VenvPackCliOptions extends PackCliOptions {
+  prefix?: string;
+  output?: string;
+  interpreter: string;
+  ignoreEditablePackages?: boolean;
+}
