@@ -39,6 +39,8 @@ export interface FinderOptions {
   /** pip's --only-binary / --no-binary: names, ":all:", ":none:". */
   onlyBinary?: string[];
   noBinary?: string[];
+  /** Direct references (`name @ url`, local files): the only candidate for that name. */
+  direct?: Map<string, DistributionFile>;
 }
 
 /**
@@ -66,14 +68,16 @@ export class PackageFinder {
   }
 
   private async load(name: string, signal?: AbortSignal): Promise<CandidateReport> {
-    const { sources, target } = this.options;
+    const { target } = this.options;
+    const direct = this.options.direct?.get(name);
+    const sources: PackageSource[] = direct ? [{ description: direct.source, projectFiles: async () => [direct] }] : this.options.sources;
     const failures: string[] = [];
     const lists = await Promise.all(
       sources.map((s) =>
         s.projectFiles(name, signal).catch((err: Error) => {
           if ((err as { code?: string }).code === "ABORT_ERR") throw err;
           // Like pip: one unreachable index is reported, the others still count.
-          failures.push(`${s.description}: ${err.message}`);
+          failures.push(`${s.description} could not be read (${err.message}); resolved from the other sources`);
           return [] as DistributionFile[];
         }),
       ),

@@ -179,7 +179,7 @@ export class HttpClient {
     const name = redactUrl(url);
     const host = safeHost(url);
     const dead = host ? this.deadHosts.get(host) : undefined;
-    if (dead) throw new NetworkError(`${name}: ${dead.message}`, url, undefined, { cause: dead });
+    if (dead) throw new NetworkError(dead.message, url, undefined, { cause: dead });
     let lastError: unknown;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       throwIfAborted(init.signal);
@@ -203,7 +203,7 @@ export class HttpClient {
           continue;
         }
         if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ECONNREFUSED") {
-          const e = new NetworkError(`${name}: ${code === "ECONNREFUSED" ? "connection refused" : "host name does not resolve"} (${code}). Check the index URL and your network, or remove the index from pip's configuration.`, url, undefined, { cause: err });
+          const e = new NetworkError(`${host ?? name}: ${code === "ECONNREFUSED" ? "connection refused" : "host name does not resolve"} (${code}). Check the index URL and your network, or remove the index from pip's configuration`, url, undefined, { cause: err });
           if (host && code !== "EAI_AGAIN") this.deadHosts.set(host, e);
           throw e;
         }

@@ -27,3 +27,13 @@ export {
   type TagTarget,
   type WheelFilename,
 } from "./tags";
+export { explicitTarget, probeInterpreter, resolveTarget, rankingFor, type TargetEnvironment, type ExplicitTargetOptions, type ProbeOptions } from "./target";
+export { loadPipConfig, parseIni, DEFAULT_INDEX_URL, type PipSettings, type PipConfigOptions } from "./config";
+export { HttpClient, NetworkError, parseNetrc, type HttpClientOptions, type FetchTextResult } from "./http";
+export { SimpleIndex, FindLinks, parseProjectPage, type DistributionFile, type PackageSource } from "./simple-index";
+export { MetadataFetcher, toDistributionMetadata, type DistributionMetadata, type MetadataOrigin } from "./metadata";
+export { PackageFinder, requiresPythonOk, type Candidate, type CandidateReport, type FinderOptions } from "./finder";
+export { resolve, ResolutionImpossibleError, type Resolution, type ResolvedPackage, type ResolveOptions } from "./resolver";
+export { readRequirementsFile, parseRequirementArgs, parseRequirementLine, emptyRequirementsInput, type RequirementsInput, type SourcedRequirement, type ReadRequirementsOptions } from "./reqfile";
+export { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
+export { PipSession, resolveRequirements, resolveAndDownload, type PipSessionOptions, type DownloadedDistribution } from "./session";

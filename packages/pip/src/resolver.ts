@@ -115,6 +115,7 @@ class Solver {
   private readonly pinnedYanked = new Map<string, SpecifierSet[]>();
   private readonly extrasOf = new Map<string, Set<string>>();
   private readonly directNames = new Set<string>();
+  private readonly constraints = new Map<string, Requirement[]>();
 
   constructor(
     private readonly requirements: Requirement[],
@@ -135,19 +136,14 @@ class Solver {
       if (c.url) throw new InvalidInputError(`Constraint ${formatRequirement(c)} uses a URL; constraints may only limit versions (name and specifier).`, { code: "ERR_INVALID_CONSTRAINT" });
       for (const s of new SpecifierSet(c.specifier).specifiers) if (s.operator === "==" || s.operator === "===") (this.pinnedYanked.get(c.key) ?? this.pinnedYanked.set(c.key, []).get(c.key)!).push(new SpecifierSet([s]));
     }
+    for (const c of constraints) (this.constraints.get(c.key) ?? this.constraints.set(c.key, []).get(c.key)!).push(c);
     // Load every root package up front, in parallel.
-    await Promise.all([...rootReqs, ...constraints].map((r) => this.ensurePackage(r.key, null)));
+    await Promise.all(rootReqs.map((r) => this.ensurePackage(r.key, null)));
     for (const r of rootReqs) await Promise.all(r.extras.map((e) => this.ensurePackage(r.key, e)));
 
     const rootTerm: Term = { pkg: ROOT, positive: true, set: 1n };
     for (const r of rootReqs) {
       for (const inc of this.dependencyIncompats(rootTerm, r, "you require")) this.addIncompat(inc);
-    }
-    for (const c of constraints) {
-      const info = this.packages.get(c.key)!;
-      const set = this.setFor(info, new SpecifierSet(c.specifier), c.specifier);
-      // A constraint forbids other versions without requiring the package: {root, pkg not in S}.
-      this.addIncompat(this.incompat([rootTerm, { pkg: c.key, positive: true, set: info.universe & ~set }], { kind: "constraint", text: `${c.key}${c.specifier}` }));
     }
     // Root is decided at level 1.
     this.decide(ROOT, 0);
@@ -174,6 +170,14 @@ class Solver {
     const candidates = report.candidates.filter((c) => !c.yanked || (pins?.some((p) => p.contains(c.version)) ?? false));
     const info: PackageInfo = { name: key, base, extra, candidates, universe: (1n << BigInt(candidates.length)) - 1n, labels: new Map(), report };
     this.packages.set(key, info);
+    // Constraints apply once their package enters the graph (they never add it):
+    // "root and pkg outside S" is incompatible.
+    if (!extra) {
+      for (const c of this.constraints.get(base) ?? []) {
+        const set = this.setFor(info, new SpecifierSet(c.specifier), c.specifier);
+        this.addIncompat(this.incompat([{ pkg: ROOT, positive: true, set: 1n }, { pkg: key, positive: true, set: info.universe & ~set }], { kind: "constraint", text: `${c.key}${c.specifier}` }));
+      }
+    }
     if (extra) (this.extrasOf.get(base) ?? this.extrasOf.set(base, new Set()).get(base)!).add(extra);
     return info;
   }
@@ -586,6 +590,7 @@ class Solver {
       return `no version of ${this.show(t)} is available${this.notFoundDetail(info)}`;
     }
     if (c.kind === "unavailable") return `${this.show(terms[0]!)} cannot be used: it ${c.reason}`;
+    if (c.kind === "constraint") return `the constraint ${c.text} forbids ${this.show(terms[0]!)}`;
     if (terms.length === 1) {
       const t = terms[0]!;
       if (hasRoot) return t.positive ? `${this.show(t)} is forbidden` : `you require ${this.show(t, true)}${this.noMatch(t)}`;

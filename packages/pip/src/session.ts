@@ -1,0 +1,239 @@
+import fs from "node:fs";
+import path from "node:path";
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
+import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
+import { PackageFinder } from "./finder";
+import { HttpClient } from "./http";
+import { formatRequirement, type Requirement } from "./markers";
+import { MetadataFetcher } from "./metadata";
+import { emptyRequirementsInput, parseRequirementArgs, readRequirementsFile, type RequirementsInput, type SourcedRequirement } from "./reqfile";
+import { resolve, type Resolution, type ResolveOptions } from "./resolver";
+import { FindLinks, SimpleIndex, checkIndexUrl, parseProjectPage, type DistributionFile, type PackageSource } from "./simple-index";
+import { SpecifierSet } from "./specifiers";
+import { resolveTarget, type TargetEnvironment } from "./target";
+
+/** Options shared by resolve, download and lock. Unset values come from pip's configuration. */
+export interface PipSessionOptions {
+  /** Read pip.conf / PIP_* (default true), with these overrides. */
+  pipConfig?: boolean | PipConfigOptions;
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+  findLinks?: string[];
+  noIndex?: boolean;
+  /** Constraint files (added to pip's `constraint` setting). */
+  constraintFiles?: string[];
+  pre?: boolean;
+  onlyBinary?: string[];
+  noBinary?: string[];
+  requireHashes?: boolean;
+  /** Cache root (default defaultCacheDir()). */
+  cacheDir?: string;
+  /** Seconds per request (default pip's timeout, 15). */
+  timeout?: number;
+  retries?: number;
+  concurrency?: number;
+  resolution?: ResolveOptions["resolution"];
+  /** The target; default: probe `python3`. */
+  target?: TargetEnvironment;
+  signal?: AbortSignal;
+}
+
+/** A resolved package with its file downloaded and verified. */
+export interface DownloadedDistribution {
+  name: string;
+  version: string;
+  filename: string;
+  url: string;
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * One configured resolver: pip settings merged with options, the package sources, the HTTP
+ * client and the caches. Reuse it for resolve -> download -> lock.
+ */
+export class PipSession {
+  readonly settings: PipSettings;
+  readonly http: HttpClient;
+  readonly cache: DistributionCache;
+  readonly metadata: MetadataFetcher;
+  readonly cacheDir: string;
+  private readonly direct = new Map<string, DistributionFile>();
+
+  constructor(readonly options: PipSessionOptions = {}) {
+    const base: PipSettings =
+      options.pipConfig === false
+        ? { indexUrl: "https://pypi.org/simple", extraIndexUrls: [], findLinks: [], noIndex: false, constraints: [], pre: false, onlyBinary: [], noBinary: [], timeout: 15, retries: 3, requireHashes: false, files: [] }
+        : loadPipConfig(typeof options.pipConfig === "object" ? options.pipConfig : {});
+    this.settings = {
+      ...base,
+      indexUrl: options.indexUrl ?? base.indexUrl,
+      extraIndexUrls: options.extraIndexUrls ?? base.extraIndexUrls,
+      findLinks: options.findLinks ?? base.findLinks,
+      noIndex: options.noIndex ?? base.noIndex,
+      constraints: [...base.constraints, ...(options.constraintFiles ?? [])],
+      pre: options.pre ?? base.pre,
+      onlyBinary: options.onlyBinary ?? base.onlyBinary,
+      noBinary: options.noBinary ?? base.noBinary,
+      requireHashes: options.requireHashes ?? base.requireHashes,
+      timeout: options.timeout ?? base.timeout,
+      retries: options.retries ?? Math.min(base.retries, 3),
+    };
+    this.cacheDir = options.cacheDir ?? defaultCacheDir();
+    this.http = new HttpClient({ timeout: this.settings.timeout, retries: this.settings.retries, concurrency: options.concurrency, cacheDir: this.cacheDir });
+    this.cache = new DistributionCache(this.cacheDir, this.http);
+    this.metadata = new MetadataFetcher({ http: this.http, cacheDir: this.cacheDir, download: async (f, signal) => (await this.cache.fetch(f, { signal })).path });
+  }
+
+  /** Reads requirement strings and files into one input, merging file options with the session's. */
+  async readInput(args: { requirements?: string[]; files?: string[] }): Promise<RequirementsInput> {
+    const input = emptyRequirementsInput();
+    input.requirements.push(...parseRequirementArgs(args.requirements ?? []));
+    for (const f of args.files ?? []) await readRequirementsFile(f, { fetchText: async (u) => (await this.http.getText(u)).body }, input);
+    for (const c of this.settings.constraints) await readRequirementsFile(c, {}, { ...input, requirements: input.constraints, constraints: input.constraints });
+    return input;
+  }
+
+  /** Resolves requirements for the target (default: the local python3). */
+  async resolve(input: RequirementsInput): Promise<Resolution> {
+    const signal = this.options.signal;
+    const target = this.options.target ?? (await resolveTarget({}, { signal, cacheDir: this.cacheDir }));
+    const sources = this.sources(input);
+    for (const r of input.requirements) if (r.requirement.url) this.direct.set(r.requirement.key, directFile(r.requirement));
+    const finder = new PackageFinder({
+      sources,
+      target,
+      metadata: this.metadata,
+      onlyBinary: [...this.settings.onlyBinary, ...input.onlyBinary],
+      noBinary: [...this.settings.noBinary, ...input.noBinary],
+      direct: this.direct,
+    });
+    if (this.settings.requireHashes || input.requireHashes) checkHashMode(input);
+    return resolve(
+      input.requirements.map((r) => r.requirement),
+      {
+        finder,
+        target,
+        constraints: input.constraints.map((c) => c.requirement),
+        prereleases: this.settings.pre || input.pre ? "allow" : "if-necessary",
+        resolution: this.options.resolution,
+        signal,
+      },
+    );
+  }
+
+  /** Downloads (or finds in the cache) every resolved file, verified; copies them into `dest` when given. */
+  async download(resolution: Resolution, input: RequirementsInput, dest?: string): Promise<DownloadedDistribution[]> {
+    const pins = hashPins(input);
+    const hashMode = this.settings.requireHashes || input.requireHashes;
+    if (hashMode) {
+      const missing = resolution.packages.filter((p) => !pins.has(p.name));
+      if (missing.length) {
+        throw new InvalidInputError(
+          `Hash-checking mode: ${missing.map((p) => `${p.name}==${p.version}`).join(", ")} ${missing.length === 1 ? "is" : "are"} not pinned with --hash in the requirements. Every package, dependencies included, needs "name==version --hash=sha256:...".`,
+          { code: "ERR_HASHES_REQUIRED" },
+        );
+      }
+    }
+    const signal = this.options.signal;
+    const results = await Promise.all(
+      resolution.packages.map(async (p): Promise<DownloadedDistribution> => {
+        const file = p.candidate.file;
+        let cached: CachedFile;
+        if (file.url.startsWith("file:") && !hashMode && !dest) {
+          cached = await this.cache.fetch(file, { signal });
+        } else cached = await this.cache.fetch(file, { signal, allowed: pins.get(p.name) });
+        let out = cached.path;
+        if (dest) {
+          out = path.join(dest, file.filename);
+          await placeFile(cached.path, out);
+        }
+        return { name: p.name, version: p.version.toString(), filename: file.filename, url: redactUrl(file.url), path: out, sha256: cached.sha256, size: cached.size };
+      }),
+    );
+    return results;
+  }
+
+  private sources(input: RequirementsInput): PackageSource[] {
+    const noIndex = this.settings.noIndex || input.noIndex;
+    const out: PackageSource[] = [];
+    if (!noIndex) {
+      const primary = input.indexUrl ?? this.settings.indexUrl;
+      for (const u of [primary, ...this.settings.extraIndexUrls, ...input.extraIndexUrls]) {
+        checkIndexUrl(u, "Index URL");
+        out.push(new SimpleIndex(u, this.http));
+      }
+    }
+    const seen = new Set<string>();
+    for (const f of [...this.settings.findLinks, ...input.findLinks]) {
+      if (seen.has(f)) continue;
+      seen.add(f);
+      out.push(new FindLinks(f, this.http));
+    }
+    if (out.length === 0 && this.direct.size === 0) {
+      throw new InvalidInputError("No package source: --no-index is set and no --find-links location is given. Add -f <dir> or drop --no-index.", { code: "ERR_NO_SOURCES" });
+    }
+    return out;
+  }
+}
+
+/** Resolves requirement strings (and requirements files) in one call; see PipSession for options. */
+export async function resolveRequirements(requirements: string[], options: PipSessionOptions & { requirementFiles?: string[] } = {}): Promise<Resolution> {
+  const session = new PipSession(options);
+  const input = await session.readInput({ requirements, files: options.requirementFiles });
+  return session.resolve(input);
+}
+
+/**
+ * Resolves and downloads: the wheel paths (in the content-addressed cache, or copied into
+ * `dest`) for `requirements`. This is the hook for `pex build <requirements>`.
+ */
+export async function resolveAndDownload(requirements: string[], options: PipSessionOptions & { requirementFiles?: string[]; dest?: string } = {}): Promise<{ resolution: Resolution; files: DownloadedDistribution[] }> {
+  const session = new PipSession(options);
+  const input = await session.readInput({ requirements, files: options.requirementFiles });
+  const resolution = await session.resolve(input);
+  const files = await session.download(resolution, input, options.dest);
+  return { resolution, files };
+}
+
+// ---------------------------------------------------------------------------------------
+
+function directFile(r: Requirement): DistributionFile {
+  const url = r.url!;
+  const frag = /#(sha256|sha384|sha512)=([0-9a-fA-F]+)/.exec(url);
+  const clean = url.replace(/#.*$/, "");
+  const filename = decodeURIComponent(new URL(clean).pathname.split("/").pop() ?? "");
+  const link = `<a href="${clean.replace(/"/g, "&quot;")}${frag ? `#${frag[1]}=${frag[2]}` : ""}">${filename}</a>`;
+  const [file] = parseProjectPage(`<html><body>${link}</body></html>`, "text/html", clean, `direct URL ${redactUrl(clean)}`);
+  if (!file) throw new InvalidInputError(`${formatRequirement(r)}: ${redactUrl(clean)} is not a wheel or sdist file name (name-version-tags.whl or name-version.tar.gz).`, { code: "ERR_INVALID_REQUIREMENT" });
+  if (file.name !== r.key) throw new InvalidInputError(`${formatRequirement(r)}: the file ${filename} is for project ${file.name}, not ${r.key}.`, { code: "ERR_INVALID_REQUIREMENT" });
+  if (!clean.startsWith("file:") && !/^https?:/.test(clean)) throw new InvalidInputError(`${formatRequirement(r)}: only http(s) and file URLs are supported (no VCS URLs).`, { code: "ERR_INVALID_REQUIREMENT" });
+  if (clean.startsWith("file:") && !fs.existsSync(new URL(clean))) throw new InvalidInputError(`${formatRequirement(r)}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });
+  return file;
+}
+
+function hashPins(input: RequirementsInput): Map<string, string[]> {
+  const pins = new Map<string, string[]>();
+  for (const r of [...input.requirements, ...input.constraints]) if (r.hashes.length) pins.set(r.requirement.key, [...(pins.get(r.requirement.key) ?? []), ...r.hashes]);
+  return pins;
+}
+
+/** pip's hash-checking mode: every top-level requirement pinned with == and hashed. */
+function checkHashMode(input: RequirementsInput): void {
+  const bad = input.requirements.filter((r: SourcedRequirement) => {
+    if (r.requirement.url) return r.hashes.length === 0 && !/#sha256=/.test(r.requirement.url);
+    const specs = new SpecifierSet(r.requirement.specifier).specifiers;
+    const pinned = specs.length === 1 && (specs[0]!.operator === "===" || (specs[0]!.operator === "==" && !specs[0]!.version.endsWith(".*")));
+    return !pinned || r.hashes.length === 0;
+  });
+  if (bad.length) {
+    throw new InvalidInputError(
+      `Hash-checking mode needs every requirement pinned with == and at least one --hash; not so for: ${bad.map((r) => `${formatRequirement(r.requirement)} (${r.origin})`).join(", ")}.`,
+      { code: "ERR_HASHES_REQUIRED" },
+    );
+  }
+}
+
+
