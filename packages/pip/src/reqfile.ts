@@ -154,7 +154,8 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
     try {
       requirement = parseRequirementLine(reqText, dir ?? process.cwd(), where);
     } catch (err) {
-      throw new InvalidInputError(`${where}: ${(err as Error).message}`, { code: "ERR_REQUIREMENTS_FILE", cause: err });
+      const msg = (err as Error).message;
+      throw new InvalidInputError(msg.startsWith(where) ? msg : `${where}: ${msg}`, { code: "ERR_REQUIREMENTS_FILE", cause: err });
     }
     if (hashes.length) into.requireHashes = true;
     (kind === "constraint" ? into.constraints : into.requirements).push({ requirement, hashes, origin: where });
@@ -164,7 +165,8 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
 
 /** A requirement line: PEP 508, or a path/URL to a wheel or sdist (name and version from the file name). */
 export function parseRequirementLine(text: string, baseDir: string, where: string): Requirement {
-  const looksLikePath = /^(\.{0,2}\/|[a-z]:\\|~)/i.test(text) || /\.(whl|tar\.gz|zip)$/i.test(text.split(/\s*;/)[0]!) || /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+  const isNameAtUrl = /^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@/.test(text);
+  const looksLikePath = !isNameAtUrl && (/^(\.{0,2}\/|[a-z]:\\|~)/i.test(text) || /\.(whl|tar\.gz|zip)$/i.test(text.split(/\s*;/)[0]!) || /^[a-z][a-z0-9+.-]*:\/\//i.test(text));
   if (!looksLikePath) return parseRequirement(text);
   const [loc, marker] = text.split(/\s*;\s*/, 2) as [string, string | undefined];
   let url: string;
