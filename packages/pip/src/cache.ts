@@ -99,7 +99,7 @@ export class DistributionCache {
     for (const [alg, want] of Object.entries(file.hashes)) {
       const got = all[alg];
       if (got !== undefined && got !== want) {
-        throw new IntegrityError(`${file.filename} from ${redactUrl(file.url)}: ${alg} is ${got} but the index lists ${want}. The file was altered or the index is wrong; nothing was cached.`, { code: "ERR_HASH_MISMATCH" });
+        throw new IntegrityError(`${file.filename} from ${redactUrl(file.url)}: ${alg} is ${got} but the index (or lock) lists ${want}. The file was altered or the listing is wrong; nothing was cached.`, { code: "ERR_HASH_MISMATCH" });
       }
     }
     if (allowed && allowed.length) {

@@ -37,3 +37,5 @@ export { resolve, ResolutionImpossibleError, type Resolution, type ResolvedPacka
 export { readRequirementsFile, parseRequirementArgs, parseRequirementLine, emptyRequirementsInput, type RequirementsInput, type SourcedRequirement, type ReadRequirementsOptions } from "./reqfile";
 export { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 export { PipSession, resolveRequirements, resolveAndDownload, type PipSessionOptions, type DownloadedDistribution } from "./session";
+export { lockFromResolution, formatPyLock, writePyLock, readPyLock, selectFromLock, fetchLocked, targetMarker, type PyLock, type LockedPackage, type LockedFile, type LockedSelection } from "./pylock";
+export { readStaticSdistMetadata } from "./sdist";
