@@ -1,0 +1,98 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
+import { PassThrough } from "node:stream";
+import { main } from "../main";
+
+function capture() {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
+}
+
+async function cli(...args: string[]) {
+  const out = capture();
+  const err = capture();
+  const code = await main(["node", "cluster-pack", ...args], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+// Real wheels from pip's configured index (pip.conf / PIP_*), as the other PEX tests use.
+const pipConfig = spawnSync("python3", ["-m", "pip", "config", "list"], { encoding: "utf8" });
+const noPip = pipConfig.status !== 0 || (!/index-url|find-links/.test(pipConfig.stdout) && !process.env.PIP_INDEX_URL);
+if (noPip) console.warn("skipping cluster-pack pex CLI tests: pip has no index or find-links configured");
+
+function downloadWheels(reqs: string[]): string[] {
+  const dir = path.join(tmp, "downloads");
+  const r = spawnSync("python3", ["-m", "pip", "download", "-q", "--only-binary=:all:", "--no-deps", "-d", dir, ...reqs], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`pip download failed: ${r.stderr}`);
+  return fs.readdirSync(dir).filter((f) => f.endsWith(".whl")).map((f) => path.join(dir, f));
+}
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-cli-pex-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+(noPip ? describe.skip : describe)("cluster-pack pex", () => {
+  let wheelDir: string;
+  beforeAll(() => {
+    const [six] = downloadWheels(["six"]);
+    wheelDir = path.join(tmp, "wheels");
+    fs.mkdirSync(wheelDir);
+    fs.copyFileSync(six!, path.join(wheelDir, path.basename(six!)));
+    fs.mkdirSync(path.join(tmp, "src"));
+    fs.writeFileSync(path.join(tmp, "src", "hello.py"), "import six\ndef main():\n    print('hello', six.__name__)\n");
+  });
+
+  it("builds from a wheel directory with an entry point, runs, inspects and verifies", async () => {
+    const out = path.join(tmp, "app.pex");
+    const b = await cli("pex", "build", wheelDir, "-D", path.join(tmp, "src"), "-e", "hello:main", "-o", out, "--inject-env", "A=1", "--json");
+    expect(b.stderr).toBe("");
+    expect(b.code).toBe(0);
+    const built = JSON.parse(b.stdout);
+    expect(built).toMatchObject({ path: out, layout: "zipapp", distributions: [{ project: "six" }] });
+    const r = spawnSync(out, [], { encoding: "utf8", env: { ...process.env, PEX_ROOT: path.join(tmp, "root") } });
+    expect(r.stdout).toBe("hello six\n");
+    const human = await cli("pex", "inspect", out);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/entry point\s+hello:main/);
+    expect(human.stdout).toMatch(new RegExp(`pex_hash\\s+${built.pexHash}`));
+    expect(human.stdout).toMatch(/six\s+\S+\s+[0-9a-f]{40}\s+six-/);
+    expect(human.stdout).toContain("inject_env    A=1");
+    const json = JSON.parse((await cli("pex", "inspect", out, "--json")).stdout);
+    expect(json.requirements[0]).toMatch(/^six==/);
+    const v = await cli("pex", "verify", out);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/: OK$/m);
+  });
+
+  it("exits 1 when verification fails and 2 on bad input", async () => {
+    const out = path.join(tmp, "bad.pex");
+    expect((await cli("pex", "build", wheelDir, "-D", path.join(tmp, "src"), "-o", out, "--no-compress")).code).toBe(0);
+    const buf = fs.readFileSync(out);
+    const at = buf.indexOf("print('hello'");
+    buf.write("print('HELLO'", at);
+    fs.writeFileSync(out, buf);
+    const v = await cli("pex", "verify", out);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/FAIL/);
+    expect(v.stderr).toMatch(/failed verification/);
+    const vj = await cli("pex", "verify", out, "--json");
+    expect(JSON.parse(vj.stdout).error.code).toBe("ERR_PEX_VERIFY");
+    const missing = await cli("pex", "build", path.join(tmp, "nope.whl"), "-o", path.join(tmp, "x.pex"));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/nope.whl does not exist/);
+    const bothEntry = await cli("pex", "build", wheelDir, "-e", "a:b", "-c", "x", "-o", path.join(tmp, "y.pex"));
+    expect(bothEntry.code).toBe(2);
+    const notPex = await cli("pex", "inspect", path.join(tmp, "src", "hello.py"));
+    expect(notPex.code).toBe(2);
+    expect(notPex.stderr).toMatch(/not a zip archive|not a PEX/);
+  });
+
+  it("prints help with examples", async () => {
+    const h = await cli("pex", "build", "--help");
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain("Examples:");
+    expect(h.stdout).toContain("--interpreter-constraint");
+  });
+});

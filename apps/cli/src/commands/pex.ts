@@ -1,0 +1,222 @@
+import fs from "node:fs";
+import path from "node:path";
+import { Command, Option } from "commander";
+import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
+import { inspectPex, PexBuilder, verifyPex, type InheritPath, type PexBuildResult, type PexInspection, type PexVerification } from "@cluster-pack/pex";
+import type { CommandContext } from "../context";
+import { formatBytes } from "../progress";
+
+export function register(program: Command, ctx: CommandContext): void {
+  const pex = program.command("pex").description("PEX files: build one from wheels (or requirements), inspect it, verify it.");
+
+  pex
+    .command("build")
+    .description("Build a PEX from wheel files, directories of wheels, and requirements (resolved from your pip configuration).")
+    .argument("<inputs...>", "wheel files, directories holding wheels, or requirements such as 'pandas>=2'")
+    .requiredOption("-o, --output <path>", "the PEX to write (a file, or a directory with --layout packed)")
+    .option("-e, --entry-point <module[:function]>", "run this module (or call this function) on start")
+    .option("-c, --script <name>", "run this console script of one of the wheels on start")
+    .option("-D, --sources-directory <dir>", "add this directory's content as top-level user code (repeatable)", collect, [] as string[])
+    .option("--python-shebang <interpreter>", "the shebang interpreter", "/usr/bin/env python3")
+    .option("--interpreter-constraint <constraint>", "e.g. 'CPython>=3.8,<3.13' (repeatable; any one must match)", collect, [] as string[])
+    .addOption(new Option("--inherit-path <mode>", "use the host's site-packages: false, prefer (before the PEX's) or fallback (after)").choices(["false", "prefer", "fallback"]).default("false"))
+    .option("--inject-env <NAME=value>", "set this variable (unless already set) before user code runs (repeatable)", collect, [] as string[])
+    .option("--inject-args <arg>", "prepend this argument to sys.argv[1:] of the entry point (repeatable)", collect, [] as string[])
+    .option("--no-strip-pex-env", "keep PEX_* variables in the environment of user code")
+    .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
+    .addOption(new Option("--layout <layout>", "a single file, or pex's packed directory").choices(["zipapp", "packed"]).default("zipapp"))
+    .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
+    .option("-r, --requirement <file>", "also resolve the requirements of this file (repeatable)", collect, [] as string[])
+    .addHelpText(
+      "after",
+      `
+Inputs that are existing .whl files or directories are used as they are; any other input
+is a requirement, resolved and downloaded through @cluster-pack/pip with your pip
+configuration (pip.conf, PIP_INDEX_URL, ...). Requirements are recorded in PEX-INFO.
+
+Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m module,
+./env.pex script.py) or, with --entry-point/--script, as an application.
+
+Examples:
+  cluster-pack pex build dist/*.whl -o env.pex
+  cluster-pack pex build wheels/ -D src -e app.main:main -o app.pex --interpreter-constraint 'CPython>=3.9'
+  cluster-pack pex build numpy pandas -o env.pex --python-shebang '/usr/bin/env python3.11'
+  cluster-pack pex build wheels/ -c tqdm -o tqdm.pex --inject-env TQDM_DISABLE=0
+  cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress`,
+    )
+    .action(async (inputs: string[], opts: BuildCliOptions) => {
+      const { wheels, requirements } = await classifyInputs(inputs);
+      const resolvedRequirements: string[] = [];
+      if (requirements.length || opts.requirement.length) {
+        const bar = ctx.progress("resolving requirements");
+        try {
+          const { resolveAndDownload } = await import("@cluster-pack/pip");
+          const { files } = await resolveAndDownload(requirements, { requirementFiles: opts.requirement, signal: ctx.signal });
+          for (const f of files) {
+            if (!f.filename.endsWith(".whl")) throw new InvalidInputError(`${f.name} ${f.version} resolved to ${f.filename}, which is not a wheel; a PEX needs wheels (build one with pip wheel).`);
+            wheels.push(f.path);
+          }
+          resolvedRequirements.push(...requirements);
+        } finally {
+          bar.stop();
+        }
+      }
+      if (!wheels.length && !opts.sourcesDirectory.length) {
+        ctx.log("note: no wheels and no sources: the PEX will be a bare interpreter");
+      }
+      const builder = new PexBuilder({
+        sourceDirectories: opts.sourcesDirectory,
+        ...(opts.entryPoint ? { entryPoint: opts.entryPoint } : {}),
+        ...(opts.script ? { script: opts.script } : {}),
+        interpreterConstraints: opts.interpreterConstraint,
+        inheritPath: opts.inheritPath as InheritPath,
+        injectEnv: parseEnv(opts.injectEnv),
+        injectArgs: opts.injectArgs,
+        stripPexEnv: opts.stripPexEnv,
+        compress: opts.compress,
+        pythonShebang: opts.pythonShebang,
+        layout: opts.layout as "zipapp" | "packed",
+        structure: opts.structure as "split" | "flat",
+        ...(resolvedRequirements.length ? { requirements: resolvedRequirements } : {}),
+      });
+      for (const w of uniqueByName(wheels)) builder.addWheel(w);
+      const bar = ctx.progress(`building ${path.basename(opts.output)}`, 0, "items");
+      let result: PexBuildResult;
+      try {
+        result = await builder.build(opts.output, {
+          signal: ctx.signal,
+          onProgress: (done, total) => {
+            bar.setTotal(total);
+            bar.update(done);
+          },
+        });
+      } finally {
+        bar.stop();
+      }
+      ctx.output(
+        {
+          path: result.path,
+          layout: result.layout,
+          size: result.size,
+          entries: result.entries,
+          pexHash: result.info.pexHash,
+          distributions: result.distributions,
+        },
+        () =>
+          `Built ${result.path} (${formatBytes(result.size)}, ${result.entries} entries, ${result.distributions.length} distributions)\npex_hash ${result.info.pexHash}`,
+      );
+    });
+
+  pex
+    .command("inspect")
+    .description("Show what a PEX holds: distributions, requirements, hashes, entry point, options.")
+    .argument("<pex>", "a .pex file or a packed PEX directory")
+    .addHelpText("after", "\nExamples:\n  cluster-pack pex inspect env.pex\n  cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'")
+    .action(async (file: string) => {
+      const info = await inspectPex(file, { signal: ctx.signal });
+      ctx.output(info, renderInspection);
+    });
+
+  pex
+    .command("verify")
+    .description("Check a PEX: structure, pex_hash, and every installed file against its RECORD (exit 1 on any problem).")
+    .argument("<pex>", "a .pex file or a packed PEX directory")
+    .addHelpText("after", "\nExamples:\n  cluster-pack pex verify env.pex\n  cluster-pack pex verify env.pex --json")
+    .action(async (file: string) => {
+      const bar = ctx.progress(`verifying ${path.basename(file)}`);
+      let result: PexVerification;
+      try {
+        result = await verifyPex(file, { signal: ctx.signal });
+      } finally {
+        bar.stop();
+      }
+      // On failure the JSON result is the error object (one JSON document on stdout).
+      if (result.ok || !ctx.json) ctx.output(result, renderVerification);
+      if (!result.ok) throw new IntegrityError(`${file} failed verification: ${result.problems.join("; ")}`, { code: "ERR_PEX_VERIFY" });
+    });
+}
+
+interface BuildCliOptions {
+  output: string;
+  entryPoint?: string;
+  script?: string;
+  sourcesDirectory: string[];
+  pythonShebang: string;
+  interpreterConstraint: string[];
+  inheritPath: string;
+  injectEnv: string[];
+  injectArgs: string[];
+  stripPexEnv: boolean;
+  compress: boolean;
+  layout: string;
+  structure: string;
+  requirement: string[];
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function classifyInputs(inputs: string[]): Promise<{ wheels: string[]; requirements: string[] }> {
+  const wheels: string[] = [];
+  const requirements: string[] = [];
+  for (const input of inputs) {
+    const st = await fs.promises.stat(input).catch(() => undefined);
+    if (st?.isDirectory()) {
+      const found = (await fs.promises.readdir(input)).filter((f) => f.endsWith(".whl")).sort();
+      if (!found.length) throw new InvalidInputError(`${input} is a directory without .whl files; pass wheel files or a directory of wheels.`);
+      wheels.push(...found.map((f) => path.join(input, f)));
+    } else if (st?.isFile()) {
+      if (!input.endsWith(".whl")) throw new InvalidInputError(`${input} is not a wheel (.whl); pass wheels, directories of wheels, or requirements.`);
+      wheels.push(input);
+    } else if (input.endsWith(".whl") || input.includes("/")) {
+      throw new InvalidInputError(`${input} does not exist; pass an existing wheel file or directory.`);
+    } else {
+      requirements.push(input);
+    }
+  }
+  return { wheels, requirements };
+}
+
+function uniqueByName(wheels: string[]): string[] {
+  const seen = new Map<string, string>();
+  for (const w of wheels) if (!seen.has(path.basename(w))) seen.set(path.basename(w), w);
+  return [...seen.values()];
+}
+
+function parseEnv(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new InvalidInputError(`--inject-env ${pair} is not NAME=value.`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function renderInspection(i: PexInspection): string {
+  const lines = [
+    `PEX           ${i.path}`,
+    `layout        ${i.layout}, ${formatBytes(i.size)}, ${i.entries} entries, built by ${i.builtBy}`,
+    `pex_hash      ${i.pexHash ?? "-"}`,
+    `code_hash     ${i.codeHash ?? "-"}`,
+    `bootstrap     ${i.bootstrapHash ?? "-"}`,
+    `entry point   ${i.entryPoint ?? (i.script ? `script ${i.script}` : "none (runs like python)")}`,
+    `interpreters  ${i.interpreterConstraints.length ? i.interpreterConstraints.join(" or ") : "any"}`,
+    `inherit_path  ${i.inheritPath}   strip_pex_env ${i.stripPexEnv}`,
+  ];
+  if (i.injectArgs.length) lines.push(`inject_args   ${i.injectArgs.join(" ")}`);
+  for (const [k, v] of Object.entries(i.injectEnv)) lines.push(`inject_env    ${k}=${v}`);
+  lines.push(`requirements  ${i.requirements.length ? i.requirements.join(", ") : "-"}`, "", `Distributions (${i.distributions.length}):`);
+  const w1 = Math.max(7, ...i.distributions.map((d) => d.project.length));
+  const w2 = Math.max(7, ...i.distributions.map((d) => d.version.length));
+  lines.push(`  ${"PROJECT".padEnd(w1)}  ${"VERSION".padEnd(w2)}  FINGERPRINT                               WHEEL`);
+  for (const d of i.distributions) lines.push(`  ${d.project.padEnd(w1)}  ${d.version.padEnd(w2)}  ${d.fingerprint.padEnd(40)}  ${d.wheel}`);
+  return lines.join("\n");
+}
+
+function renderVerification(v: PexVerification): string {
+  const lines = v.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
+  lines.push(v.ok ? `${v.path}: OK` : `${v.path}: ${v.problems.length} problem(s)`);
+  return lines.join("\n");
+}
