@@ -240,12 +240,10 @@ export function runConformanceSuite(name: string, setup: () => Promise<Conforman
         }
       };
       const readers = [reader(), reader()];
-      try {
-        await Promise.all(files.map((f, i) => fsys.publish(f, target, { metadata: { version: String(i) } })));
-      } finally {
-        stop = true;
-      }
+      const published = await Promise.allSettled(files.map((f, i) => fsys.publish(f, target, { metadata: { version: String(i) } })));
+      stop = true;
       await Promise.all(readers);
+      for (const r of published) if (r.status === "rejected") throw r.reason;
       const final = checkVersion(await fsys.read(target), size);
       expect(final).toBeGreaterThanOrEqual(0);
       expect(seen.size).toBeGreaterThan(0);

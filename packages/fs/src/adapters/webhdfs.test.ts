@@ -1,0 +1,93 @@
+import { WebHdfsFileSystem } from "./webhdfs";
+import { runConformanceSuite } from "../test-kit/conformance";
+import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
+
+let server: TestWebHdfsServer | undefined;
+
+runConformanceSuite("webhdfs (test-kit namenode + datanode on loopback)", async () => {
+  server = await startWebHdfsServer();
+  return {
+    fs: new WebHdfsFileSystem({ namenodes: [server.namenode], user: "alice" }),
+    root: "/user/alice/conformance",
+    cleanup: async () => server?.close(),
+  };
+});
+
+describe("WebHdfsFileSystem protocol details", () => {
+  let nn: TestWebHdfsServer;
+  let standby: TestWebHdfsServer;
+  beforeAll(async () => {
+    nn = await startWebHdfsServer({ tokens: { "tok-123": "bob" } });
+    standby = await startWebHdfsServer({ standby: true });
+  });
+  afterAll(async () => {
+    await nn.close();
+    await standby.close();
+  });
+
+  it("goes through the datanode redirect for CREATE and OPEN, with offset/length", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
+    nn.requests.length = 0;
+    await hdfs.write("/data/x.bin", Buffer.from("0123456789"));
+    expect((await hdfs.read("/data/x.bin", { offset: 2, length: 3 })).toString()).toBe("234");
+    const ops = nn.requests.map((r) => `${r.server}:${r.op}`);
+    expect(ops).toEqual(["namenode:CREATE", "datanode:CREATE", "namenode:OPEN", "datanode:OPEN"]);
+    const open = nn.requests.find((r) => r.server === "namenode" && r.op === "OPEN")!;
+    expect(open.query.get("offset")).toBe("2");
+    expect(open.query.get("length")).toBe("3");
+    expect(open.query.get("delegation")).toBe("tok-123");
+    expect(open.query.has("user.name")).toBe(false);
+  });
+
+  it("refuses a bad token with EACCES and a hint, without printing the token", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "wrong-secret-token" });
+    const err = await hdfs.stat("/").catch((e) => e);
+    expect(err).toMatchObject({ code: "EACCES", driver: "webhdfs" });
+    expect(err.message).toMatch(/SecurityException.*HADOOP_TOKEN/);
+    expect(err.message).not.toContain("wrong-secret-token");
+  });
+
+  it("maps AccessControlException to EACCES on a directory the user cannot write", async () => {
+    const owner = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
+    await owner.mkdirp("/private");
+    nn.setPermission("/private", 0o755, "bob");
+    const carol = await startWebHdfsServer({ root: nn.root });
+    try {
+      // A second namenode over the same namespace where user.name is accepted.
+      carol.setPermission("/private", 0o755, "bob");
+      const other = new WebHdfsFileSystem({ namenodes: [carol.namenode], user: "carol" });
+      await expect(other.write("/private/f", "x")).rejects.toMatchObject({ code: "EACCES" });
+      await expect(other.write("/private/f", "x")).rejects.toThrow(/Permission denied: user=carol/);
+    } finally {
+      await carol.close();
+    }
+  });
+
+  it("fails over from a standby namenode to the active one (HA)", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [standby.namenode, nn.namenode], delegationToken: "tok-123", authority: "mycluster" });
+    await hdfs.write("/ha/f.txt", "ha");
+    expect((await hdfs.read("/ha/f.txt")).toString()).toBe("ha");
+    expect(hdfs.url("/ha/f.txt")).toBe("hdfs://mycluster/ha/f.txt");
+    expect(standby.requests.length).toBeGreaterThan(0);
+    // Both standby: a clear error, not a hang.
+    const stuck = new WebHdfsFileSystem({ namenodes: [standby.namenode, standby.namenode], user: "x", retry: { attempts: 2, baseDelayMs: 1 } });
+    await expect(stuck.stat("/")).rejects.toThrow(/no active namenode/);
+  });
+
+  it("publish renames over the target with OVERWRITE and keeps xattrs", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cp-hdfs-")), "env.pex");
+    fs.writeFileSync(local, "pex bytes");
+    nn.requests.length = 0;
+    await hdfs.publish(local, "/envs/env.pex", { metadata: { "lock-sha256": "feed" } });
+    const rename = nn.requests.find((r) => r.op === "RENAME")!;
+    expect(rename.query.get("renameoptions")).toBe("OVERWRITE");
+    expect(rename.path).toMatch(/^\/envs\/\.env\.pex\.cp-tmp-/);
+    nn.requests.length = 0;
+    expect(await hdfs.isUpToDate("/envs/env.pex", { metadata: { "lock-sha256": "feed" } })).toMatchObject({ upToDate: true });
+    expect(nn.requests.map((r) => r.op)).toEqual(["GETXATTRS"]);
+  });
+});

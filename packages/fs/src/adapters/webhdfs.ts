@@ -1,0 +1,316 @@
+import os from "node:os";
+import { Readable, Transform } from "node:stream";
+import { InvalidInputError } from "@cluster-pack/errors";
+import {
+  FileSystem,
+  bodyToStream,
+  isReopenable,
+  normalizeStorePath,
+  validateMetadata,
+  type FileStat,
+  type ObjectHead,
+  type OpOptions,
+  type ReadStreamOptions,
+  type RenameOptions,
+  type RmOptions,
+  type WriteBody,
+  type WriteOptions,
+} from "../filesystem";
+import { FsError, type FsErrorCode, toAbortError } from "../errors";
+import { httpRequest, readBody, type HttpResponse } from "../http-request";
+import { resumableStream } from "../resumable";
+import { isTransientError, withRetry, type RetryOptions } from "../retry";
+
+export interface WebHdfsOptions {
+  /** Namenode HTTP(S) base URLs (`http://nn1:9870`); several for HA, tried in order with failover. */
+  namenodes: string[];
+  /** Authority shown in URLs: `hdfs://<authority>/path` (nameservice or host:port). */
+  authority?: string;
+  /** `user.name` for simple auth (default HADOOP_USER_NAME, then the login name). Ignored with a token. */
+  user?: string;
+  /** Delegation token (URL-safe string as WebHDFS expects; default HADOOP_TOKEN). */
+  delegationToken?: string;
+  retry?: RetryOptions;
+  /** Per-request idle timeout (default 60 s). */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+interface HdfsFileStatus {
+  pathSuffix: string;
+  type: "FILE" | "DIRECTORY" | "SYMLINK";
+  length: number;
+  modificationTime: number;
+}
+
+/** xattr (under `user.`) holding the byte count written with metadata. */
+const SIZE_XATTR = "cluster-pack.size";
+
+/** Hadoop exception class -> Node code. */
+const EXCEPTION_CODES: Record<string, FsErrorCode> = {
+  FileNotFoundException: "ENOENT",
+  FileAlreadyExistsException: "EEXIST",
+  AccessControlException: "EACCES",
+  SecurityException: "EACCES",
+  AuthorizationException: "EACCES",
+  InvalidToken: "EACCES",
+  ParentNotDirectoryException: "ENOTDIR",
+  PathIsNotEmptyDirectoryException: "ENOTEMPTY",
+  PathIsNotDirectoryException: "ENOTDIR",
+  UnsupportedOperationException: "ENOTSUP",
+  IllegalArgumentException: "EINVAL",
+  SafeModeException: "EROFS",
+};
+
+/**
+ * HDFS over the WebHDFS REST API. Namenode operations are one request; data goes through
+ * the 307 redirect to a datanode (CREATE, APPEND, OPEN). A file being written is visible
+ * at its path in HDFS, so `publish` writes a temporary sibling and renames it over the
+ * target (rename with OVERWRITE is atomic in the namenode). User metadata is kept as
+ * `user.*` extended attributes, which follow the file through the rename.
+ */
+export class WebHdfsFileSystem extends FileSystem {
+  readonly driver = "webhdfs";
+  readonly capabilities = { rename: true, atomicWrite: false, writable: true };
+  private readonly namenodes: string[];
+  private active = 0;
+  private readonly auth: Record<string, string>;
+  private readonly authority: string;
+  private readonly retry: RetryOptions;
+  private readonly timeoutMs: number;
+
+  constructor(options: WebHdfsOptions) {
+    super();
+    if (!options.namenodes.length) throw new InvalidInputError("[webhdfs] no namenode address: pass namenodes or set dfs.namenode.http-address in hdfs-site.xml");
+    this.namenodes = options.namenodes.map((n) => n.replace(/\/+$/, ""));
+    const env = options.env ?? process.env;
+    const token = options.delegationToken ?? env.HADOOP_TOKEN;
+    this.auth = token ? { delegation: token } : { "user.name": options.user ?? env.HADOOP_USER_NAME ?? os.userInfo().username };
+    this.authority = options.authority ?? new URL(this.namenodes[0]!).host;
+    this.retry = options.retry ?? {};
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  url(p: string): string {
+    return `hdfs://${this.authority}${normalizeStorePath(p)}`;
+  }
+
+  async stat(p: string, options: OpOptions = {}): Promise<FileStat> {
+    const norm = normalizeStorePath(p);
+    const r = await this.json<{ FileStatus: HdfsFileStatus }>("GET", "GETFILESTATUS", norm, {}, options.signal);
+    return toStat(norm, r.FileStatus, norm.slice(norm.lastIndexOf("/") + 1));
+  }
+
+  async list(p: string, options: OpOptions = {}): Promise<FileStat[]> {
+    const norm = normalizeStorePath(p);
+    const r = await this.json<{ FileStatuses: { FileStatus: HdfsFileStatus[] } }>("GET", "LISTSTATUS", norm, {}, options.signal);
+    const entries = r.FileStatuses.FileStatus;
+    // LISTSTATUS of a file answers with the file itself.
+    if (entries.length === 1 && entries[0]!.pathSuffix === "" && entries[0]!.type === "FILE") throw this.error("ENOTDIR", "list", norm, "not a directory");
+    return entries
+      .map((s) => toStat(norm === "/" ? `/${s.pathSuffix}` : `${norm}/${s.pathSuffix}`, s, s.pathSuffix))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async readStream(p: string, options: ReadStreamOptions = {}): Promise<Readable> {
+    const norm = normalizeStorePath(p);
+    if (options.length === 0) return Readable.from([]);
+    return resumableStream(
+      async (pos, end, signal) => {
+        const params: Record<string, string> = { offset: String(pos) };
+        if (end !== undefined) params.length = String(end - pos);
+        const dn = await this.redirect("GET", "OPEN", norm, params, signal);
+        const res = await this.dataRequest("GET", dn, undefined, signal, "read", norm);
+        const len = Number(res.headers["content-length"]);
+        return { stream: res.body, ...(Number.isFinite(len) ? { end: pos + len } : {}) };
+      },
+      { offset: options.offset, length: options.length, signal: options.signal, retry: this.retry },
+    );
+  }
+
+  async write(p: string, body: WriteBody, options: WriteOptions = {}): Promise<void> {
+    const norm = normalizeStorePath(p);
+    const metadata = validateMetadata(options.metadata);
+    const overwrite = options.overwrite !== false;
+    const replayable = isReopenable(body) || Buffer.isBuffer(body) || typeof body === "string" || body instanceof Uint8Array;
+    let created = false;
+    let written = 0;
+    try {
+      await withRetry(
+        async () => {
+          const dn = await this.redirect("PUT", "CREATE", norm, { overwrite: String(overwrite) }, options.signal);
+          created = true;
+          const { stream, size } = bodyToStream(body);
+          let done = 0;
+          const counted = stream.pipe(
+            new Transform({
+              transform(chunk: Buffer, _e, cb) {
+                done += chunk.length;
+                options.onProgress?.({ bytesDone: done, ...(size === undefined ? {} : { bytesTotal: size }) });
+                cb(null, chunk);
+              },
+            }),
+          );
+          stream.on("error", (err) => counted.destroy(err));
+          (await this.dataRequest("PUT", dn, counted, options.signal, "write", norm, { "content-type": "application/octet-stream" })).body.resume();
+          written = done;
+        },
+        (err) => replayable && isTransientError(err),
+        { ...this.retry, signal: options.signal },
+      );
+      // The size rides along as an xattr so the up-to-date check stays one GETXATTRS.
+      if (Object.keys(metadata).length) metadata[SIZE_XATTR] = String(written);
+      for (const [k, v] of Object.entries(metadata)) {
+        await this.json("PUT", "SETXATTR", norm, { "xattr.name": `user.${k}`, "xattr.value": `"${v}"`, flag: "CREATE" }, options.signal);
+      }
+    } catch (err) {
+      // HDFS shows a file while it is written: never leave a partial one behind.
+      if (created && !(err as FsError).code?.startsWith("EEXIST")) await this.rm(norm, { force: true }).catch(() => undefined);
+      if (options.signal?.aborted) throw toAbortError(options.signal, err);
+      throw err;
+    }
+  }
+
+  async rm(p: string, options: RmOptions = {}): Promise<void> {
+    const norm = normalizeStorePath(p);
+    if (norm === "/") throw this.error("EINVAL", "rm", norm, "refusing to remove the root");
+    const r = await this.json<{ boolean: boolean }>("DELETE", "DELETE", norm, { recursive: String(Boolean(options.recursive)) }, options.signal);
+    if (!r.boolean && !options.force) throw this.error("ENOENT", "rm", norm, "no such file or directory");
+  }
+
+  async mkdirp(p: string, options: OpOptions = {}): Promise<void> {
+    const norm = normalizeStorePath(p);
+    const r = await this.json<{ boolean: boolean }>("PUT", "MKDIRS", norm, {}, options.signal);
+    if (!r.boolean) throw this.error("EEXIST", "mkdirp", norm, "could not create the directory (a file is in the way?)");
+  }
+
+  async head(p: string, options: OpOptions = {}): Promise<ObjectHead | null> {
+    const norm = normalizeStorePath(p);
+    try {
+      const r = await this.json<{ XAttrs: { name: string; value: string | null }[] }>("GET", "GETXATTRS", norm, { encoding: "text" }, options.signal);
+      const metadata: Record<string, string> = {};
+      for (const x of r.XAttrs ?? []) {
+        if (x.name.startsWith("user.") && x.value !== null) metadata[x.name.slice(5)] = x.value.replace(/^"(.*)"$/s, "$1");
+      }
+      const size = metadata[SIZE_XATTR];
+      delete metadata[SIZE_XATTR];
+      return { metadata, ...(size !== undefined && /^\d+$/.test(size) ? { size: Number(size) } : {}) };
+    } catch (err) {
+      if ((err as FsError).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  override async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
+    const src = normalizeStorePath(from);
+    const dst = normalizeStorePath(to);
+    // HDFS rename does not create the destination's parent.
+    const parent = dst.slice(0, dst.lastIndexOf("/")) || "/";
+    if (parent !== "/") await this.mkdirp(parent, options);
+    await this.json("PUT", "RENAME", src, { destination: dst, renameoptions: options.overwrite === false ? "NONE" : "OVERWRITE" }, options.signal);
+  }
+
+  /** A namenode call answering JSON, with HA failover and bounded retries. */
+  private async json<T>(method: string, op: string, p: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<T> {
+    return withRetry(
+      async () => {
+        const res = await this.namenodeRequest(method, op, p, params, signal);
+        if (res.status === 307) {
+          res.body.resume();
+          throw this.error("EIO", op, p, "unexpected redirect from the namenode");
+        }
+        const text = (await readBody(res.body)).toString("utf8");
+        if (res.status < 200 || res.status > 299) throw this.remoteError(res.status, text, op, p);
+        // SETXATTR, SETPERMISSION and rename2 answer 200 with an empty body.
+        if (text.trim() === "") return {} as T;
+        try {
+          return JSON.parse(text) as T;
+        } catch (err) {
+          throw this.error("EIO", op, p, `the namenode answered HTTP ${res.status} with invalid JSON`, err);
+        }
+      },
+      isTransientError,
+      { ...this.retry, signal },
+    ).catch((err) => {
+      if (signal?.aborted) throw toAbortError(signal, err);
+      throw err;
+    });
+  }
+
+  /** Asks the namenode for the datanode URL of a data operation (307 Location). */
+  private async redirect(method: string, op: string, p: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<string> {
+    const res = await this.namenodeRequest(method, op, p, params, signal);
+    const text = res.status === 307 ? "" : (await readBody(res.body)).toString("utf8");
+    if (res.status === 307 && typeof res.headers.location === "string") {
+      res.body.resume();
+      return res.headers.location;
+    }
+    if (res.status >= 200 && res.status < 300) {
+      // `noredirect=true` style answer: {"Location": "..."}
+      const loc = (JSON.parse(text || "{}") as { Location?: string }).Location;
+      if (loc) return loc;
+    }
+    throw this.remoteError(res.status, text, op, p);
+  }
+
+  /** Tries the namenodes starting with the last active one; standby or unreachable ones are skipped. */
+  private async namenodeRequest(method: string, op: string, p: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<HttpResponse> {
+    let lastErr: unknown;
+    for (let i = 0; i < this.namenodes.length; i++) {
+      const idx = (this.active + i) % this.namenodes.length;
+      const url = new URL(`${this.namenodes[idx]}/webhdfs/v1${encodePath(p)}`);
+      url.searchParams.set("op", op);
+      for (const [k, v] of Object.entries({ ...params, ...this.auth })) url.searchParams.set(k, v);
+      try {
+        const res = await httpRequest(url, { method, signal, timeoutMs: this.timeoutMs });
+        if (res.status === 403 && this.namenodes.length > 1) {
+          const text = (await readBody(res.body)).toString("utf8");
+          if (/StandbyException/.test(text)) {
+            lastErr = this.remoteError(res.status, text, op, p);
+            continue;
+          }
+          throw this.remoteError(res.status, text, op, p);
+        }
+        this.active = idx;
+        return res;
+      } catch (err) {
+        if (signal?.aborted) throw toAbortError(signal, err);
+        if (err instanceof FsError || !isTransientError(err)) throw err;
+        lastErr = err;
+      }
+    }
+    const msg = this.namenodes.length > 1 ? `no active namenode among ${this.namenodes.join(", ")}` : `namenode ${this.namenodes[0]} unreachable`;
+    throw Object.assign(this.error("EIO", op, p, `${msg}: ${(lastErr as Error)?.message ?? lastErr}`, lastErr), { transient: true });
+  }
+
+  private async dataRequest(method: string, location: string, body: Readable | undefined, signal: AbortSignal | undefined, op: string, p: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
+    const res = await httpRequest(location, { method, body, signal, headers, timeoutMs: this.timeoutMs });
+    if (res.status >= 200 && res.status < 300) return res;
+    throw this.remoteError(res.status, (await readBody(res.body)).toString("utf8"), op, p);
+  }
+
+  /** Maps a RemoteException JSON answer (or a bare HTTP status) to an FsError. */
+  private remoteError(status: number, text: string, op: string, p: string): FsError {
+    let remote: { exception?: string; javaClassName?: string; message?: string } = {};
+    try {
+      remote = (JSON.parse(text) as { RemoteException?: typeof remote }).RemoteException ?? {};
+    } catch {
+      // Not JSON: a proxy or a gateway answered; keep the status.
+    }
+    const exception = remote.exception ?? "";
+    const code: FsErrorCode =
+      EXCEPTION_CODES[exception] ?? (status === 404 ? "ENOENT" : status === 401 || status === 403 ? (exception ? "EIO" : "EACCES") : "EIO");
+    const hint = code === "EACCES" ? "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions" : "";
+    const err = this.error(code, op, p, `${exception || `HTTP ${status}`}: ${remote.message ?? text.slice(0, 200)}${hint}`, Object.assign(new Error(remote.message ?? text.slice(0, 200)), { status, remote }));
+    const transient = status >= 500 || exception === "RetriableException" || exception === "StandbyException";
+    return transient ? Object.assign(err, { transient: true }) : err;
+  }
+}
+
+function toStat(p: string, s: HdfsFileStatus, name: string): FileStat {
+  return { path: p, name, size: s.type === "FILE" ? s.length : 0, isFile: s.type === "FILE", isDirectory: s.type === "DIRECTORY", mtimeMs: s.modificationTime };
+}
+
+function encodePath(p: string): string {
+  return p.split("/").map(encodeURIComponent).join("/");
+}
