@@ -15,3 +15,7 @@ export { normalizeName } from "./names";
 export { zipPath, type ZipPathOptions, type ZipPathResult } from "./zip-path";
 export { addPackagedEnvironment, addEditableRequirements, addS3Params, type SparkConfInput, type SparkHelperOptions } from "./spark";
 export type { PackerName, UploadPhase, UploadProgress, EditableArchive, UploadEnvResult } from "./types";
+export { uploadEnv, defaultCacheDir, LOCK_METADATA_KEY, type UploadEnvOptions } from "./upload-env";
+export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } from "./upload-zip";
+export type { StoreOptions } from "./store";
+export type { TargetOptions, IndexOptions, PexOptions } from "./packers";

@@ -1,0 +1,127 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import path from "node:path";
+import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
+import { PipSession, canonicalizeName, tagToString, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import type { ArchiveBuild, PrepareInput } from "./packers";
+import type { LockDescription } from "./sidecar";
+
+/** Where packages come from; unset values come from pip's own configuration (pip.conf, PIP_*). */
+export interface IndexOptions {
+  indexUrl?: string;
+  extraIndexUrls?: string[];
+  findLinks?: string[];
+  noIndex?: boolean;
+  /** Allow pre-releases (pip's --pre). */
+  pre?: boolean;
+  constraintFiles?: string[];
+}
+
+/** PEX build settings (all part of the lock: changing one rebuilds). */
+export interface PexOptions {
+  /** Deflate entries (default true). */
+  compress?: boolean;
+  /** Default "fallback", as cluster-pack builds its PEX files. */
+  inheritPath?: InheritPath;
+  /** Interpreter on the shebang line (default `/usr/bin/env python3`). */
+  pythonShebang?: string;
+  /** `module` or `module:function` to run on start (default: none, the PEX behaves like python). */
+  entryPoint?: string;
+  interpreterConstraints?: string[];
+}
+
+/**
+ * Plans a PEX build. From an installed environment the lock is its pins (no network: the
+ * no-op path costs nothing but the store's one round trip); from requirements, the
+ * resolution's pins. The build resolves the pins against the index (so every wheel is
+ * the target's), downloads them through the content-addressed cache and builds the PEX.
+ */
+export async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
+  const { target, signal } = input;
+  if (input.lockFile) {
+    throw new InvalidInputError(
+      `Lock file ${input.lockFile}: packing a pylock.toml needs @cluster-pack/pip's lock reader, which is not available yet. Pass its pins as requirements (name==version) instead.`,
+    );
+  }
+  const session = new PipSession({
+    ...input.index,
+    target,
+    signal,
+    ...(input.cacheDir ? { cacheDir: path.join(input.cacheDir, "pip") } : {}),
+  });
+  const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
+  const progress = (phase: "resolve" | "download", done: number) => input.onProgress?.({ phase, done, total: 1, unit: "items" });
+
+  let resolved: { resolution: Resolution; input: RequirementsInput } | undefined;
+  let pins: string[];
+  if (input.installed) {
+    pins = input.requirements ?? [];
+  } else {
+    const edits = input.edits ?? {};
+    const extra = Object.entries(edits.additionalPackages ?? {}).map(([n, v]) => (v === "" ? n : /^[<>=!~]/.test(v) ? `${n}${v}` : `${n}==${v}`));
+    progress("resolve", 0);
+    const reqInput = await session.readInput({ requirements: [...(input.requirements ?? []), ...extra], files: input.requirementsFile ? [input.requirementsFile] : [] });
+    const resolution = await session.resolve(reqInput);
+    progress("resolve", 1);
+    const ignored = new Set((edits.ignoredPackages ?? []).map(canonicalizeName));
+    const only = edits.onlyPackages ? new Set(edits.onlyPackages.map(canonicalizeName)) : undefined;
+    resolution.packages = resolution.packages.filter((p) => !ignored.has(canonicalizeName(p.name)) && (!only || only.has(canonicalizeName(p.name))));
+    resolved = { resolution, input: reqInput };
+    pins = resolution.packages.map((p) => `${p.name}==${p.version.toString()}`);
+  }
+  if (pins.length === 0) {
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax onlyPackages/ignoredPackages.");
+  }
+  const lock: LockDescription = {
+    requirements: pins,
+    platform: target.tags[0] ? tagToString(target.tags[0]) : target.description,
+    pythonVersion: target.markers.python_full_version,
+    packer: "pex",
+    extra: { pex, implementation: target.markers.implementation_name },
+  };
+  return {
+    lock,
+    extension: "pex",
+    kind: "pex",
+    async build(output) {
+      if (!resolved) {
+        progress("resolve", 0);
+        const reqInput = await session.readInput({ requirements: pins });
+        resolved = { resolution: await session.resolve(reqInput), input: reqInput };
+        progress("resolve", 1);
+      }
+      throwIfAborted(signal);
+      progress("download", 0);
+      const files = await session.download(resolved.resolution, resolved.input);
+      input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
+      const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
+      if (sdists.length) {
+        throw new InvalidInputError(
+          `No wheel for ${target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
+          { code: "ERR_NO_WHEEL" },
+        );
+      }
+      const builder = new PexBuilder({
+        wheels: files.map((f) => f.path),
+        requirements: pins,
+        compress: pex.compress,
+        inheritPath: pex.inheritPath,
+        ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
+        ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
+        ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
+      });
+      const result = await builder.build(output, {
+        signal,
+        onProgress: (done, total) => input.onProgress?.({ phase: "build", done, total, unit: "items" }),
+      });
+      return { sha256: await sha256File(result.path), size: result.size };
+    },
+  };
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}

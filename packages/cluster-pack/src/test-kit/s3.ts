@@ -1,0 +1,25 @@
+/**
+ * The S3 server of @cluster-pack/fs's test kit (s3rver on loopback, atomic writes,
+ * request log, fault hooks), typed for this package's tests: the kit is not part of
+ * @cluster-pack/fs's exports, so it is required through jest's workspace mapping.
+ */
+export interface S3Kit {
+  endpoint: string;
+  clientOptions: {
+    endpoint: string;
+    region: string;
+    forcePathStyle: true;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    clientConfig: Record<string, string>;
+  };
+  requests: { method: string; path: string }[];
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startS3(buckets: string[]): Promise<S3Kit> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const kit = require("@cluster-pack/fs/test-kit/s3-server") as { startS3Server(o: { buckets: string[] }): Promise<S3Kit> };
+  return kit.startS3Server({ buckets });
+}

@@ -1,0 +1,210 @@
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import type { FileSystem } from "@cluster-pack/fs";
+import { addEditableRequirements, addPackagedEnvironment } from "./spark";
+import { uploadEnv, type UploadEnvOptions } from "./upload-env";
+import { fileSystemFor } from "./store";
+import { startS3, type S3Kit } from "./test-kit/s3";
+import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, "../../..");
+
+let fx: VenvFixture | undefined;
+let s3: S3Kit;
+let s3fs: FileSystem;
+let tmp: string;
+let skip: string | undefined;
+
+beforeAll(async () => {
+  skip = await venvFixtureUnavailable();
+  s3 = await startS3(["envs"]);
+  s3fs = await fileSystemFor("s3://envs", { s3: s3.clientOptions });
+  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-env-"));
+  if (!skip) fx = await createVenvFixture();
+}, 600_000);
+
+afterAll(async () => {
+  await fx?.cleanup();
+  await s3?.close();
+  if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
+});
+
+function base(extra: Partial<UploadEnvOptions> = {}): UploadEnvOptions {
+  return {
+    store: { s3: s3.clientOptions },
+    cacheDir: path.join(tmp, "cache"),
+    environ: { C_PACK_USER: "me", PATH: process.env.PATH, HOME: process.env.HOME },
+    ...extra,
+  };
+}
+
+async function s3Text(url: string): Promise<string> {
+  return (await s3fs.read(url.replace(/^s3a?:\/\//, "/"))).toString("utf8");
+}
+
+describe("uploadEnv: a real venv to a local S3 server", () => {
+  const packagePath = "s3://envs/user/me/envs/project.pex";
+
+  it("packs the exact installed versions, ships editable code beside it; the second call is one HEAD and no upload", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const first = await uploadEnv(base({ env: fx!.venv, includeEditable: true, packagePath }));
+    expect(first.uploaded).toBe(true);
+    expect(first.requirements).toEqual(["python-dateutil==2.9.0.post0", "six==1.17.0"]);
+    expect(first.envName).toMatch(/^project-venv_[0-9a-f]{7}$/);
+    expect(first.editableArchives).toEqual([
+      { name: "myedit", packagePath: `s3://envs/user/me/envs/${first.envName}_editable/myedit.zip`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), uploaded: true },
+    ]);
+    const sidecar = JSON.parse(await s3Text("s3://envs/user/me/envs/project.json"));
+    expect(sidecar).toMatchObject({ package_installed: first.requirements, python_version: "3.11.7", lock_hash: first.lockHash });
+    expect(first.environment).toMatchObject({ kind: "pex", interpreter: "./project.pex", env: { PEX_ROOT: "./.pex" } });
+
+    s3.requests.length = 0;
+    const second = await uploadEnv(base({ env: fx!.venv, includeEditable: true, packagePath }));
+    expect(second).toMatchObject({ uploaded: false, lockHash: first.lockHash, packagePath });
+    expect(second.editableArchives[0]!.uploaded).toBe(false);
+    const envRequests = s3.requests.filter((r) => /\/project\.(pex|json)$/.test(r.path));
+    expect(envRequests.map((r) => r.method)).toEqual(["HEAD"]);
+    expect(s3.requests.filter((r) => r.method !== "HEAD" && r.method !== "GET")).toEqual([]);
+  });
+
+  it("runs a job exactly as the generated Spark conf says (executor-style), importing the env and the editable code", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const result = await uploadEnv(base({ env: fx!.venv, includeEditable: true, packagePath }));
+    const conf = addEditableRequirements(addPackagedEnvironment({}, result, { master: "yarn" }), result);
+    // YARN localises spark.yarn.dist.files as `url#alias` into the container's working dir.
+    const work = await fsp.mkdtemp(path.join(tmp, "container-"));
+    for (const item of conf["spark.yarn.dist.files"]!.split(",")) {
+      const [url, alias] = item.split("#") as [string, string];
+      await s3fs.get(url.replace(/^s3a:\/\//, "/"), path.join(work, alias));
+      await fsp.chmod(path.join(work, alias), 0o755);
+    }
+    const pythonPath: string[] = [];
+    for (const url of conf["spark.submit.pyFiles"]!.split(",")) {
+      const name = path.posix.basename(url);
+      await s3fs.get(url.replace(/^s3a:\/\//, "/"), path.join(work, name));
+      pythonPath.push(name);
+    }
+    const executorEnv = Object.fromEntries(
+      Object.entries(conf)
+        .filter(([k]) => k.startsWith("spark.executorEnv."))
+        .map(([k, v]) => [k.slice("spark.executorEnv.".length), v]),
+    );
+    // Spark's worker: `<spark.pyspark.python> -m <module>` in the working dir, pyFiles on PYTHONPATH.
+    const { stdout } = await run(conf["spark.pyspark.python"]!, ["-m", "myedit.job", "from-spark"], {
+      cwd: work,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...executorEnv, PYTHONPATH: pythonPath.join(":") },
+    });
+    const out = JSON.parse(stdout.trim());
+    expect(out).toMatchObject({ value: 42, dateutil: "2.9.0.post0", six: "1.17.0", argv: ["from-spark"] });
+    expect(out.myedit).toBe(path.join(await fsp.realpath(work), "myedit.zip", "myedit", "__init__.py"));
+    expect(await fsp.stat(path.join(work, ".pex"))).toBeTruthy();
+  });
+
+  it("rebuilds when one requirement changes, and only then", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const p = "s3://envs/user/me/envs/reqs.pex";
+    const a = await uploadEnv(base({ requirements: ["six"], target: { interpreter: PYTHON311 }, packagePath: p }));
+    const b = await uploadEnv(base({ requirements: ["six", "python-dateutil"], target: { interpreter: PYTHON311 }, packagePath: p }));
+    const c = await uploadEnv(base({ requirements: ["python-dateutil", "six"], target: { interpreter: PYTHON311 }, packagePath: p }));
+    expect([a.uploaded, b.uploaded, c.uploaded]).toEqual([true, true, false]);
+    expect(b.lockHash).not.toBe(a.lockHash);
+    expect(c.lockHash).toBe(b.lockHash);
+    expect(b.requirements).toEqual(["python-dateutil==2.9.0.post0", "six==1.17.0"]);
+  });
+});
+
+describe("uploadEnv: 20 processes at once", () => {
+  it("build and upload once, every caller gets the same path, no reader sees a partial archive", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    // Child processes run the built code (real separate processes): build this package;
+    // its dependencies' dist/ come from the workspace build (`npm test` builds first).
+    await run("npx", ["tsc", "-p", "packages/cluster-pack/tsconfig.build.json"], { cwd: ROOT, timeout: 300_000 });
+    const packagePath = "s3://envs/user/me/envs/race.pex";
+    const options = base({ env: fx!.venv, packagePath, cacheDir: path.join(tmp, "race-cache") });
+    s3.requests.length = 0;
+    // A reader polls the object while the writers race: it sees nothing or a complete archive.
+    const seen: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        try {
+          const data = await s3fs.read("/envs/user/me/envs/race.pex");
+          seen.push(createHash("sha256").update(data).digest("hex"));
+        } catch (err) {
+          if ((err as { code?: string }).code !== "ENOENT") throw err;
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const children = Array.from({ length: 20 }, () => runChild(options));
+    const results = await Promise.all(children);
+    polling = false;
+    await poller;
+    expect(results.filter((r) => r.uploaded)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.packagePath))).toEqual(new Set([packagePath]));
+    expect(new Set(results.map((r) => r.lockHash)).size).toBe(1);
+    // One upload: a single PUT of the (small) archive, one of its sidecar.
+    const writes = (key: string) => s3.requests.filter((r) => (r.method === "PUT" || r.method === "POST") && r.path === key).length;
+    expect(writes("/envs/user/me/envs/race.pex")).toBe(1);
+    expect(writes("/envs/user/me/envs/race.json")).toBe(1);
+    const finalSha = createHash("sha256").update(await s3fs.read("/envs/user/me/envs/race.pex")).digest("hex");
+    expect(new Set(seen)).toEqual(seen.length ? new Set([finalSha]) : new Set());
+  }, 600_000);
+});
+
+describe("uploadEnv: bad input", () => {
+  it("no environment found", async () => {
+    await expect(uploadEnv(base({ environ: {}, packagePath: `file://${tmp}/x.pex` }))).rejects.toMatchObject({ code: "ERR_NO_ENVIRONMENT" });
+  });
+
+  it("an unwritable package path: a clear error, nothing half-written", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const blocker = path.join(tmp, "a-file");
+    await fsp.writeFile(blocker, "not a directory");
+    await expect(uploadEnv(base({ env: fx!.venv, packagePath: `file://${blocker}/envs/env.pex` }))).rejects.toThrow(/a-file/);
+    expect((await fsp.readdir(tmp)).filter((f) => f.includes("tmp"))).toEqual([]);
+  });
+
+  it("S3 unreachable: fails with the endpoint named, no hang", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    await s3.stop();
+    try {
+      await expect(uploadEnv(base({ env: fx!.venv, packagePath: "s3://envs/user/me/envs/down.pex" }))).rejects.toThrow(/s3|127\.0\.0\.1|ECONNREFUSED/i);
+    } finally {
+      await s3.start();
+    }
+  });
+
+  it("a package with no wheel for the target", async () => {
+    await expect(
+      uploadEnv(base({ requirements: ["numpy"], target: { python: "3.11", platform: "macosx_11_0_arm64" }, packagePath: `file://${tmp}/np.pex` })),
+    ).rejects.toThrow(/numpy/);
+  });
+});
+
+interface ChildResult {
+  uploaded: boolean;
+  packagePath: string;
+  lockHash: string;
+}
+
+function runChild(options: UploadEnvOptions): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, "test-kit", "upload-env-child.js")], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (err += d));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) reject(new Error(`child exited ${code}: ${err}`));
+      else resolve(JSON.parse(out) as ChildResult);
+    });
+    child.stdin.end(JSON.stringify(options));
+  });
+}

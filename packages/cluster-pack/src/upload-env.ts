@@ -1,0 +1,260 @@
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { pythonEnvironment } from "@cluster-pack/engines";
+import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
+import { applyPackageEdits, type PackageEdits } from "./edits";
+import { openStore, type Store, type StoreOptions } from "./store";
+import { withBuildLock } from "./lock";
+import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
+import { prepareArchiveBuild, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers";
+import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar } from "./sidecar";
+import { zipPath } from "./zip-path";
+import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";
+
+export interface UploadEnvOptions extends PackageEdits {
+  /** A venv or conda prefix to pack (default: the active one, $VIRTUAL_ENV / $CONDA_PREFIX). */
+  env?: string;
+  /** An interpreter whose environment to pack (asked once for its paths). */
+  python?: string;
+  /** Pack these requirements instead of an installed environment. */
+  requirements?: string[];
+  /** A pip requirements file to pack (`-r`, `-c`, `-i`, `--hash`... as pip reads them). */
+  requirementsFile?: string;
+  /** A PEP 751 pylock.toml to pack exactly, without resolution. */
+  lockFile?: string;
+  /** "pex" (default): a PEX built from wheels; "conda" / "venv": the environment itself, relocatable. */
+  packer?: PackerName;
+  /** Target interpreter/platform (default: the environment's own interpreter). */
+  target?: TargetOptions;
+  /** Where the archive goes (default: cluster-pack's `<default fs>/user/<user>/envs/<env name>.<ext>`). */
+  packagePath?: string;
+  /** Rebuild and upload even when the remote copy is up to date. */
+  forceUpload?: boolean;
+  /** Ship editable installs as zips beside the environment (default false, as cluster-pack). */
+  includeEditable?: boolean;
+  /** Keep pip/setuptools/wheel (seeded into every venv, rarely needed at run time). */
+  keepSeedPackages?: boolean;
+  /** Package index options (default: pip's own configuration). */
+  index?: IndexOptions;
+  /** PEX build options. */
+  pex?: PexOptions;
+  /** Store options (S3 endpoint/credentials, HDFS user...); default: the user's AWS/Hadoop config. */
+  store?: StoreOptions;
+  /** Local cache (wheels, build locks); default `$XDG_CACHE_HOME/cluster-pack` or `~/.cache/cluster-pack`. */
+  cacheDir?: string;
+  /** Environment variables for naming (C_PACK_USER, HADOOP_CONF_DIR, VIRTUAL_ENV); default process.env. */
+  environ?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onProgress?: (progress: UploadProgress) => void;
+  /** Log lines (what was decided and why); default: none. */
+  onLog?: (message: string) => void;
+}
+
+/** User metadata key on the archive: one HEAD tells whether the remote copy is this lock. */
+export const LOCK_METADATA_KEY = "cluster-pack-lock";
+const SHA_METADATA_KEY = "cluster-pack-sha256";
+
+/**
+ * cluster-pack's `upload_env`: packs an environment (the active venv/conda env, a given
+ * one, a requirements file, a lock file or a list of requirements), uploads it to
+ * `packagePath` only when the remote copy is not already the same lock (one round trip
+ * decides), and returns what the engine configuration needs.
+ *
+ * Concurrent callers on one machine share one build and one upload (a lock file keyed by
+ * the lock hash); across machines the archive bytes are deterministic and every publish
+ * is atomic, so readers never see a partial or mixed archive.
+ */
+export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadEnvResult> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const environ = options.environ ?? process.env;
+  const packer = options.packer ?? "pex";
+  if (!["pex", "conda", "venv"].includes(packer)) {
+    throw new InvalidInputError(`Unknown packer "${String(packer)}": use "pex", "conda" or "venv".`);
+  }
+  const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
+  if (sources.length > 1) {
+    throw new InvalidInputError("Give at most one source: env, python, requirements, requirementsFile or lockFile.");
+  }
+  const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
+  const log = options.onLog ?? (() => {});
+
+  // 1. What is packed: an installed environment, or requirements.
+  const fromRequirements = options.requirements !== undefined || options.requirementsFile !== undefined || options.lockFile !== undefined;
+  let installed: InstalledEnvironment | undefined;
+  let dists: InstalledDistribution[] = [];
+  if (!fromRequirements) {
+    installed = await findEnvironment({ path: options.env, python: options.python, env: environ, signal });
+    dists = await readInstalledDistributions(installed, { signal });
+  }
+  if (packer !== "pex" && !installed) {
+    throw new InvalidInputError(`The ${packer} packer packs an installed environment: pass env (a prefix) instead of requirements, or use packer "pex".`);
+  }
+  if (packer === "conda" && installed?.kind !== "conda") {
+    throw new InvalidInputError(`${installed?.prefix} is not a conda environment (no conda-meta/): use packer "venv" or "pex".`);
+  }
+  if (packer === "venv" && installed?.kind !== "venv") {
+    throw new InvalidInputError(`${installed?.prefix} is not a virtualenv (no pyvenv.cfg): use packer "conda" or "pex".`);
+  }
+
+  const editables = options.includeEditable ? dists.filter((d) => d.editable) : [];
+  let pins: string[] | undefined;
+  if (installed) {
+    const nonEditable: Record<string, string> = {};
+    for (const d of dists) {
+      if (d.editable) continue;
+      if (!options.keepSeedPackages && packer === "pex" && SEED_PACKAGES.has(d.normalizedName)) continue;
+      nonEditable[d.name] = d.version;
+    }
+    const edited = applyPackageEdits(nonEditable, options);
+    if (edited.unmatched.length) log(`not installed in ${installed.prefix}, ignored: ${edited.unmatched.join(", ")}`);
+    pins = edited.requirements;
+  }
+
+  // 2. The build plan: the lock that decides "up to date", and how to build the archive.
+  const build: ArchiveBuild = await prepareArchiveBuild({
+    packer,
+    installed,
+    dists,
+    requirements: pins ?? options.requirements,
+    requirementsFile: options.requirementsFile,
+    lockFile: options.lockFile,
+    edits: installed ? undefined : options,
+    target: options.target,
+    index: options.index,
+    pex: options.pex,
+    packagePath: options.packagePath,
+    includeEditable: Boolean(options.includeEditable),
+    cacheDir,
+    signal,
+    onProgress: options.onProgress,
+  });
+  const hash = lockHash(build.lock);
+
+  // 3. Names: cluster-pack's defaults, checked extension.
+  const envName = installed ? getEnvName(installed) : requirementsEnvName(options);
+  let packagePath = options.packagePath;
+  if (!packagePath) {
+    packagePath = defaultPackagePath(await getDefaultFs({ env: environ }), getUser({ env: environ }), envName, build.extension);
+  } else if (!packagePath.endsWith(`.${build.extension}`)) {
+    throw new InvalidInputError(`packagePath ${packagePath} has the wrong extension: the ${packer} packer writes .${build.extension} files.`);
+  }
+
+  const store = await openStore(packagePath, options.store);
+  const metadataPath = sidecarPath(packagePath);
+  const expected = { [LOCK_METADATA_KEY]: hashHex(hash) };
+
+  // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash).
+  let uploaded = false;
+  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal))) {
+    log(`${packagePath} is up to date (lock ${hash.slice(0, 19)})`);
+  } else {
+    await withBuildLock(cacheDir, hash, { signal }, async () => {
+      // Another process may have published while we waited for the lock.
+      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal))) {
+        log(`${packagePath} was published by a concurrent caller`);
+        return;
+      }
+      const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-build-"));
+      try {
+        const local = path.join(work, `${envName}.${build.extension}`);
+        const archive = await build.build(local);
+        throwIfAborted(signal);
+        const sidecar = serializeSidecar(makeSidecar(build.lock, archive));
+        log(`uploading ${packagePath} (${archive.size} bytes)`);
+        await store.publish(local, packagePath!, {
+          signal,
+          metadata: { ...expected, [SHA_METADATA_KEY]: archive.sha256 },
+          sidecar: { content: sidecar, path: metadataPath },
+          onProgress: (p) => options.onProgress?.({ phase: "upload", done: p.bytesDone, total: p.bytesTotal ?? archive.size, unit: "bytes" }),
+        });
+        uploaded = true;
+      } finally {
+        await fsp.rm(work, { recursive: true, force: true });
+      }
+    });
+  }
+
+  // 5. Editable code: zipped and shipped beside the environment, every call (it changes
+  // between runs); unchanged zips are not uploaded again.
+  const editableArchives: EditableArchive[] = [];
+  for (const dist of editables) {
+    for (const [name, dir] of Object.entries(dist.editable!.packages)) {
+      throwIfAborted(signal);
+      editableArchives.push(await shipEditable(store, name, dir, editablePath(packagePath, envName, name), signal));
+    }
+  }
+
+  const environment = pythonEnvironment(packagePath, {
+    kind: build.kind,
+    codeArchives: editableArchives.map((e) => e.packagePath),
+  });
+  return { packagePath, envName, environment, editableArchives, uploaded, requirements: build.lock.requirements, lockHash: hash };
+}
+
+/** Default local cache directory. */
+export function defaultCacheDir(environ: NodeJS.ProcessEnv = process.env): string {
+  return path.join(environ.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "cluster-pack");
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Seeded into every venv by ensurepip; packing them would pin the build machine's pip. */
+const SEED_PACKAGES = new Set(["pip", "setuptools", "wheel", "distribute"]);
+
+async function isRemoteUpToDate(
+  store: Store,
+  packagePath: string,
+  metadataPath: string,
+  build: ArchiveBuild,
+  expected: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const check = await store.isUpToDate(packagePath, { metadata: expected }, { signal });
+  if (check.upToDate) return true;
+  if (check.head && Object.keys(check.head.metadata).length === 0) {
+    // An archive without our metadata (uploaded by Python cluster-pack): its own rule,
+    // from the sidecar, costs a second round trip only in that case.
+    const sidecar = parseSidecar((await store.readSmall(metadataPath, { signal })) ?? "");
+    return sidecar?.lock_hash === undefined && isSidecarUpToDate(sidecar, build.lock);
+  }
+  return false;
+}
+
+async function shipEditable(store: Store, name: string, dir: string, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-editable-"));
+  try {
+    const zip = await zipPath(dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal });
+    const meta = { [SHA_METADATA_KEY]: zip.sha256 };
+    if ((await store.isUpToDate(remote, { metadata: meta, size: zip.size }, { signal })).upToDate) {
+      return { name, packagePath: remote, sha256: zip.sha256, uploaded: false };
+    }
+    await store.publish(zip.path, remote, { signal, metadata: meta });
+    return { name, packagePath: remote, sha256: zip.sha256, uploaded: true };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+/** `<dir>/<env name>_editable/<package>.zip`: beside the environment, one directory per env. */
+function editablePath(packagePath: string, envName: string, pkg: string): string {
+  const slash = packagePath.lastIndexOf("/");
+  return `${packagePath.slice(0, slash + 1)}${envName}_editable/${pkg}.zip`;
+}
+
+function requirementsEnvName(options: UploadEnvOptions): string {
+  // cluster-pack's upload_spec names archives after the spec file's directory.
+  const file = options.requirementsFile ?? options.lockFile;
+  if (file) {
+    const repo = path.basename(path.dirname(path.resolve(file)));
+    return repo ? `cluster_pack_${repo}` : "cluster_pack";
+  }
+  return "default";
+}
+
+function hashHex(hash: string): string {
+  return hash.replace(/^sha256:/, "");
+}
+

@@ -1,0 +1,121 @@
+import { createWriteStream, promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { ZipReader, fileSource, type RandomAccessSource } from "@cluster-pack/zip";
+import { defaultPackagePath, getDefaultFs, getUser, sidecarPath } from "./naming";
+import { openStore, type StoreOptions } from "./store";
+
+export interface UploadZipOptions {
+  /** Destination (default `<default fs>/user/<user>/envs/<file name>`). */
+  packagePath?: string;
+  /** Upload even when the remote PEX has the same pex_hash. */
+  forceUpload?: boolean;
+  store?: StoreOptions;
+  environ?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  onProgress?: (progress: { phase: "download" | "upload"; done: number; total?: number; unit: "bytes" }) => void;
+}
+
+export interface UploadZipResult {
+  packagePath: string;
+  /** The PEX's own pex_hash (PEX-INFO). */
+  pexHash: string;
+  /** False when the remote PEX already had this pex_hash. */
+  uploaded: boolean;
+}
+
+/**
+ * cluster-pack's `upload_zip`: uploads an existing PEX (`.pex`, or a large PEX shipped as
+ * `.pex.zip`) from a local path or an http(s) URL, skipped when the remote PEX's
+ * PEX-INFO `pex_hash` is the same. The remote PEX-INFO is read with range reads (central
+ * directory + one entry), never a full download. The stale sidecar of a previous
+ * uploadEnv is removed, as cluster-pack does.
+ */
+export async function uploadZip(zipFile: string, options: UploadZipOptions = {}): Promise<UploadZipResult> {
+  const { signal } = options;
+  const environ = options.environ ?? process.env;
+  const isUrl = /^https?:\/\//i.test(zipFile);
+  const fileName = path.posix.basename(isUrl ? new URL(zipFile).pathname : zipFile);
+  if (!/\.pex(\.zip)?$/.test(fileName)) {
+    throw new InvalidInputError(`${isUrl ? redactUrl(zipFile) : zipFile} is not a PEX: uploadZip takes a .pex file or a large PEX shipped as .pex.zip.`);
+  }
+  const packagePath = options.packagePath ?? defaultPackagePath(await getDefaultFs({ env: environ }), getUser({ env: environ }), fileName.replace(/\.pex(\.zip)?$/, ""), fileName.endsWith(".zip") ? "pex.zip" : "pex");
+  if (!/\.pex(\.zip)?$/.test(packagePath)) {
+    throw new InvalidInputError(`packagePath ${packagePath} has the wrong extension: a PEX is uploaded as .pex (or .pex.zip for a large one).`);
+  }
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-upload-zip-"));
+  try {
+    let local = zipFile;
+    if (isUrl) {
+      local = path.join(work, fileName);
+      await download(zipFile, local, options);
+    } else if (!(await fsp.stat(zipFile).catch(() => undefined))?.isFile()) {
+      throw new InvalidInputError(`PEX file ${zipFile} does not exist. Pass the path of a built .pex file or an http(s) URL.`);
+    }
+    const pexHash = await readPexHash(await fileSource(local), zipFile, signal);
+    const store = await openStore(packagePath, options.store);
+    if (!options.forceUpload) {
+      const remote = await store.openRandomAccess(packagePath, { signal });
+      if (remote) {
+        const remoteHash = await readPexHash(remote, packagePath, signal).catch(() => undefined);
+        if (remoteHash === pexHash) return { packagePath, pexHash, uploaded: false };
+      }
+    }
+    throwIfAborted(signal);
+    await store.publish(local, packagePath, {
+      signal,
+      onProgress: (p) => options.onProgress?.({ phase: "upload", done: p.bytesDone, total: p.bytesTotal, unit: "bytes" }),
+    });
+    // The sidecar described the archive uploadEnv built; it no longer does.
+    await store.rm(sidecarPath(packagePath), { signal });
+    return { packagePath, pexHash, uploaded: true };
+  } finally {
+    await fsp.rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Reads `pex_hash` from a PEX's PEX-INFO through any byte-range source. */
+export async function readPexHash(source: RandomAccessSource, name: string, signal?: AbortSignal): Promise<string> {
+  const reader = await ZipReader.open(source, { signal });
+  try {
+    const entry = reader.getEntry("PEX-INFO");
+    if (!entry) throw new InvalidInputError(`${redactUrl(name)} has no PEX-INFO: it is not a PEX. Build it with \`cluster-pack pex build\` or pex.`);
+    const info = JSON.parse((await reader.readEntry(entry, { maxBytes: 16 * 1024 * 1024, signal })).toString("utf8")) as { pex_hash?: unknown };
+    if (typeof info.pex_hash !== "string" || info.pex_hash === "") {
+      throw new IntegrityError(`${redactUrl(name)}: PEX-INFO has no pex_hash. Rebuild the PEX.`);
+    }
+    return info.pex_hash;
+  } finally {
+    await reader.close();
+  }
+}
+
+async function download(url: string, local: string, options: UploadZipOptions): Promise<void> {
+  // A plain streamed GET (like cluster-pack's urlretrieve): any HTTP server works, memory stays bounded.
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: options.signal, redirect: "follow" });
+  } catch (err) {
+    throwIfAborted(options.signal);
+    throw new ClusterPackError("ERR_DOWNLOAD", `Cannot download ${redactUrl(url)}: ${(err as Error).message}. Check the URL and the network.`, { cause: err });
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel().catch(() => undefined);
+    const fix = response.status === 404 ? "Check the URL." : "Retry later or check the server.";
+    const message = `Cannot download ${redactUrl(url)}: HTTP ${response.status}. ${fix}`;
+    throw response.status >= 400 && response.status < 500 ? new InvalidInputError(message) : new ClusterPackError("ERR_DOWNLOAD", message);
+  }
+  const total = Number(response.headers.get("content-length") ?? "") || undefined;
+  let done = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      done += chunk.length;
+      options.onProgress?.({ phase: "download", done, total, unit: "bytes" });
+      cb(null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), counter, createWriteStream(local), { signal: options.signal });
+}
