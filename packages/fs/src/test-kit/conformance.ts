@@ -27,6 +27,8 @@ export interface ConformanceOptions {
  */
 export function runConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
   const hierarchical = options.hierarchical ?? true;
+  // The preset's testTimeout is not applied when jest runs the root multi-project config; the machine is shared.
+  jest.setTimeout(120_000);
   describe(`FileSystem conformance: ${name}`, () => {
     let t: ConformanceTarget;
     let fsys: FileSystem;

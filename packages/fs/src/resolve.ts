@@ -1,0 +1,116 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { LocalFileSystem } from "./adapters/local";
+import { HttpFileSystem, type HttpFileSystemOptions } from "./adapters/http";
+import { WebHdfsFileSystem, type WebHdfsOptions } from "./adapters/webhdfs";
+import type { FileSystem, OpOptions, PublishOptions, PublishResult, RandomAccessSource, UpToDateResult } from "./filesystem";
+import { loadHadoopConfig, resolveViewFs, webHdfsEndpointFor } from "./hadoop-config";
+import type { S3FileSystemOptions } from "./s3";
+
+export interface ResolveOptions {
+  s3?: S3FileSystemOptions;
+  hdfs?: Partial<WebHdfsOptions> & {
+    /** Default HADOOP_CONF_DIR. */
+    hadoopConfDir?: string;
+    /** Namenode HTTP port when no configuration names one (default 9870). */
+    httpPort?: number;
+  };
+  http?: HttpFileSystemOptions;
+  /** Where AWS_* / HADOOP_* defaults are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ResolvedLocation {
+  fs: FileSystem;
+  /** The path inside `fs`. */
+  path: string;
+  /** Printable URL (credentials stripped). */
+  url: string;
+}
+
+const SCHEMES = "s3://, s3a://, hdfs://, viewfs://, webhdfs://, swebhdfs://, file://, http(s):// or a local path";
+
+/**
+ * Picks the adapter for a URL and the path inside it: `s3://bucket/key` (also s3a/s3n),
+ * `hdfs://nn:8020/path` or `hdfs:///path` (fs.defaultFS), `viewfs://cluster/path`
+ * (through the mount table), `webhdfs://host:port/path`, `file:///path`, `/local/path`,
+ * `https://...` (read-only). Defaults come from the user's AWS_* / HADOOP_CONF_DIR setup.
+ */
+export async function resolveFileSystem(url: string, options: ResolveOptions = {}): Promise<ResolvedLocation> {
+  const env = options.env ?? process.env;
+  if (!url) throw new InvalidInputError("Empty storage URL: pass a local path or one of " + SCHEMES + ".");
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) {
+    const abs = path.resolve(url);
+    return { fs: new LocalFileSystem(), path: abs, url: abs };
+  }
+  switch (scheme) {
+    case "file": {
+      const abs = fileURLToPath(url);
+      return { fs: new LocalFileSystem(), path: abs, url: abs };
+    }
+    case "s3":
+    case "s3a":
+    case "s3n": {
+      const u = new URL(url);
+      if (!u.hostname) throw new InvalidInputError(`${redactUrl(url)} has no bucket: use s3://<bucket>/<key>.`);
+      // Loaded lazily: the AWS SDK is heavy and only S3 users need it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { S3FileSystem } = require("./s3") as typeof import("./s3");
+      const fs = new S3FileSystem({ env, ...options.s3 });
+      const p = `/${u.hostname}${decodeURIComponent(u.pathname)}`;
+      return { fs, path: p, url: fs.url(p) };
+    }
+    case "hdfs":
+    case "webhdfs":
+    case "swebhdfs": {
+      const u = new URL(url);
+      const hopts = options.hdfs ?? {};
+      let namenodes: string[];
+      let authority: string;
+      if (scheme === "hdfs") {
+        const conf = loadHadoopConfig({ dir: hopts.hadoopConfDir, env });
+        ({ namenodes, authority } = webHdfsEndpointFor(u.host, conf, { httpPort: hopts.httpPort }));
+      } else {
+        if (!u.host) throw new InvalidInputError(`${redactUrl(url)} has no namenode: use ${scheme}://<host>:<http port>/path.`);
+        namenodes = [`${scheme === "swebhdfs" ? "https" : "http"}://${u.host}`];
+        authority = u.host;
+      }
+      const fs = new WebHdfsFileSystem({ env, ...hopts, namenodes: hopts.namenodes ?? namenodes, authority: hopts.authority ?? authority });
+      const p = decodeURIComponent(u.pathname) || "/";
+      return { fs, path: p, url: fs.url(p) };
+    }
+    case "viewfs": {
+      const conf = loadHadoopConfig({ dir: options.hdfs?.hadoopConfDir, env });
+      return resolveFileSystem(resolveViewFs(url, conf), options);
+    }
+    case "http":
+    case "https": {
+      const u = new URL(url);
+      const fs = new HttpFileSystem(u.origin, options.http);
+      const p = `${u.pathname}${u.search}`;
+      return { fs, path: p, url: fs.url(p) };
+    }
+    default:
+      throw new InvalidInputError(`Unsupported storage URL scheme "${scheme}://" in ${redactUrl(url)}: use ${SCHEMES}.`);
+  }
+}
+
+/** `resolveFileSystem` + `FileSystem.publish`: the archive appears complete or not at all. */
+export async function publish(localFile: string, url: string, options: PublishOptions & ResolveOptions = {}): Promise<PublishResult> {
+  const { fs, path: p } = await resolveFileSystem(url, options);
+  return fs.publish(localFile, p, options);
+}
+
+/** One round trip: does `url` carry this metadata (and size)? */
+export async function isUpToDate(url: string, expected: { metadata?: Record<string, string>; size?: number }, options: OpOptions & ResolveOptions = {}): Promise<UpToDateResult> {
+  const { fs, path: p } = await resolveFileSystem(url, options);
+  return fs.isUpToDate(p, expected, options);
+}
+
+/** A RandomAccessSource (zip reader contract) over any supported URL. */
+export async function openRandomAccess(url: string, options: OpOptions & ResolveOptions = {}): Promise<RandomAccessSource> {
+  const { fs, path: p } = await resolveFileSystem(url, options);
+  return fs.openRandomAccess(p, options);
+}
