@@ -8,7 +8,7 @@ import { describePythonEnv, type PythonEnvDescription } from "./env-description"
 import { applyPathFilters, type PathFilter } from "./fnmatch";
 import { isText, relocate, rewriteShebang, type FileMode } from "./relocate";
 import { activateScript, condaUnpackScript, deactivateScript, type UnpackRecord } from "./runtime";
-import { comparePaths, symlinkInside, type EnvEntry } from "./walk";
+import { sortByPath, symlinkInside, type EnvEntry } from "./walk";
 
 /** Options shared by conda and venv packing. */
 export interface PackOptionsBase {
@@ -231,7 +231,7 @@ export function finishItems(items: ArchiveItem[], arcroot: string): ArchiveItem[
     const parts = arcroot.split("/");
     for (let i = 1; i <= parts.length; i++) out.push({ name: parts.slice(0, i).join("/"), type: "directory", mode: 0o755 });
   }
-  for (const item of [...byName.values()].sort((a, b) => comparePaths(a.name, b.name))) {
+  for (const item of sortByPath([...byName.values()], (i) => i.name)) {
     out.push(arcroot ? { ...item, name: `${arcroot}/${item.name}` } : item);
   }
   return out;
