@@ -4,6 +4,7 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { locateLastZip, sliceSource } from "@cluster-pack/pex";
 import { ZipReader, fileSource, type RandomAccessSource } from "@cluster-pack/zip";
 import { defaultPackagePath, getDefaultFs, getUser, sidecarPath } from "./naming";
 import { openStore, type StoreOptions } from "./store";
@@ -55,7 +56,8 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
     } else if (!(await fsp.stat(zipFile).catch(() => undefined))?.isFile()) {
       throw new InvalidInputError(`PEX file ${zipFile} does not exist. Pass the path of a built .pex file or an http(s) URL.`);
     }
-    const pexHash = await readPexHash(await fileSource(local), zipFile, signal);
+    const localSource = await fileSource(local);
+    const pexHash = await readPexHash(localSource, zipFile, signal).finally(() => localSource.close?.());
     const store = await openStore(packagePath, options.store);
     if (!options.forceUpload) {
       const remote = await store.openRandomAccess(packagePath, { signal });
@@ -79,7 +81,10 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
 
 /** Reads `pex_hash` from a PEX's PEX-INFO through any byte-range source. */
 export async function readPexHash(source: RandomAccessSource, name: string, signal?: AbortSignal): Promise<string> {
-  const reader = await ZipReader.open(source, { signal });
+  // PEX-INFO is in the last zip of the file (after a shebang, or after the bulk archive
+  // of a split PEX): @cluster-pack/pex locates it from the tail, one range read.
+  const { start } = await locateLastZip(source, redactUrl(name), signal);
+  const reader = await ZipReader.open(start > 0 ? sliceSource(source, start, source.size - start) : source, { signal });
   try {
     const entry = reader.getEntry("PEX-INFO");
     if (!entry) throw new InvalidInputError(`${redactUrl(name)} has no PEX-INFO: it is not a PEX. Build it with \`cluster-pack pex build\` or pex.`);

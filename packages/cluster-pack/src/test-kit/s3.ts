@@ -12,7 +12,7 @@ export interface S3Kit {
     credentials: { accessKeyId: string; secretAccessKey: string };
     clientConfig: Record<string, string>;
   };
-  requests: { method: string; path: string }[];
+  requests: { method: string; path: string; headers: Record<string, string | string[] | undefined> }[];
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;

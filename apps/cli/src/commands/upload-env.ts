@@ -1,0 +1,174 @@
+import { Command, Option } from "commander";
+import { InvalidInputError } from "@cluster-pack/errors";
+import { addEditableRequirements, addPackagedEnvironment, uploadEnv, type UploadEnvOptions, type UploadEnvResult, type UploadPhase } from "cluster-pack";
+import type { CommandContext } from "../context";
+import type { Progress } from "../progress";
+
+const EXAMPLES = `
+Examples:
+  # pack the active virtualenv as a PEX and upload it to the default place
+  # (fs.defaultFS from $HADOOP_CONF_DIR, else ~/.local/share/cluster-pack)
+  $ cluster-pack upload-env
+
+  # a given venv, to S3, with its editable packages shipped beside it
+  $ cluster-pack upload-env --env ./.venv --include-editable -o s3://bucket/envs/project.pex
+
+  # requirements instead of an installed environment, for Linux / CPython 3.11
+  $ cluster-pack upload-env six python-dateutil --target-python 3.11 --target-platform manylinux_2_28_x86_64
+
+  # replace one package, drop another, and print the Spark conf that uses the result
+  $ cluster-pack upload-env --additional torch==2.2.0 --ignore jupyter --spark yarn
+
+  # the active conda env as a relocatable tar.gz
+  $ cluster-pack upload-env --packer conda -o hdfs://root/user/me/envs/env.tar.gz
+
+A second run with nothing changed does no build and no upload: one request to the store
+decides. --json prints { packagePath, envName, environment, editableArchives, uploaded,
+requirements, lockHash } (+ sparkConf with --spark).`;
+
+/** `cluster-pack upload-env`: the main job. */
+export function register(program: Command, ctx: CommandContext): void {
+  program
+    .command("upload-env")
+    .summary("pack a Python environment and upload it once (skipped when up to date)")
+    .description(
+      "Packs the active (or a given) virtualenv / conda env, a requirements file, a lock file or a list of requirements " +
+        "into a PEX (default) or a relocatable conda/venv archive, uploads it to the package path only when the remote copy " +
+        "is not the same lock, and prints where it is and how engines use it.",
+    )
+    .argument("[requirements...]", "requirements to pack instead of an installed environment (PEP 508)")
+    .option("--env <prefix>", "a venv or conda prefix (default: $VIRTUAL_ENV, else $CONDA_PREFIX)")
+    .option("--python <interpreter>", "pack the environment of this interpreter")
+    .option("-r, --requirement <file>", "a requirements file")
+    .option("--lock <file>", "a PEP 751 pylock.toml, packed exactly")
+    .addOption(new Option("--packer <packer>", "archive kind").choices(["pex", "conda", "venv"]).default("pex"))
+    .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)")
+    .option("--force", "rebuild and upload even when up to date")
+    .option("--include-editable", "ship editable installs as zips beside the environment")
+    .option("--additional <name==version>", "add or replace a package (exact normalised name); repeatable", collect, [])
+    .option("--ignore <name>", "leave an installed package out; repeatable", collect, [])
+    .option("--only <name>", "pack only these installed packages; repeatable", collect, [])
+    .option("--keep-seed-packages", "keep pip/setuptools/wheel in the PEX")
+    .option("--target-python <version>", "target Python version, e.g. 3.11 (default: the environment's interpreter)")
+    .option("--target-platform <platform>", "target platform tag, e.g. manylinux_2_28_x86_64")
+    .option("-i, --index-url <url>", "package index (default: pip's configuration)")
+    .option("--extra-index-url <url>", "extra package index; repeatable", collect, [])
+    .option("-f, --find-links <dir-or-url>", "flat directory of wheels; repeatable", collect, [])
+    .option("--no-index", "ignore package indexes (only --find-links)")
+    .option("--s3-endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    .option("--cache-dir <dir>", "local cache (default ~/.cache/cluster-pack)")
+    .option("--spark <master>", "also print the Spark conf for this master (yarn, k8s://..., spark://..., local)")
+    .addHelpText("after", EXAMPLES)
+    .action(async (requirements: string[], opts: CliOptions) => {
+      const options = toOptions(requirements, opts, ctx);
+      const bars = new PhaseBars(ctx);
+      let result: UploadEnvResult;
+      try {
+        result = await uploadEnv({ ...options, onProgress: (p) => bars.update(p.phase, p.done, p.total, p.unit), onLog: (m) => ctx.log(m) });
+      } finally {
+        bars.stop();
+      }
+      const sparkConf = opts.spark ? addEditableRequirements(addPackagedEnvironment({}, result, { master: opts.spark }), result) : undefined;
+      ctx.output(sparkConf ? { ...result, sparkConf } : result, (r: UploadEnvResult & { sparkConf?: Record<string, string> }) => renderHuman(r));
+    });
+}
+
+interface CliOptions {
+  env?: string;
+  python?: string;
+  requirement?: string;
+  lock?: string;
+  packer: "pex" | "conda" | "venv";
+  packagePath?: string;
+  force?: boolean;
+  includeEditable?: boolean;
+  additional: string[];
+  ignore: string[];
+  only: string[];
+  keepSeedPackages?: boolean;
+  targetPython?: string;
+  targetPlatform?: string;
+  indexUrl?: string;
+  extraIndexUrl: string[];
+  findLinks: string[];
+  index: boolean;
+  s3Endpoint?: string;
+  cacheDir?: string;
+  spark?: string;
+}
+
+function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): UploadEnvOptions {
+  const additionalPackages: Record<string, string> = {};
+  for (const a of o.additional) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([^=<>!~\s][^\s]*)|((?:===|>=|<=|!=|~=|<|>)\s*[^=<>!~\s][^\s]*))?$/.exec(a.trim());
+    if (!m) throw new InvalidInputError(`--additional ${a}: write name==version (e.g. torch==2.2.0), name>=version, or a bare name.`);
+    additionalPackages[m[1]!] = m[2] ?? m[3] ?? "";
+  }
+  const options: UploadEnvOptions = {
+    packer: o.packer,
+    forceUpload: Boolean(o.force),
+    includeEditable: Boolean(o.includeEditable),
+    keepSeedPackages: Boolean(o.keepSeedPackages),
+    signal: ctx.signal,
+  };
+  if (requirements.length) options.requirements = requirements;
+  if (o.env) options.env = o.env;
+  if (o.python) options.python = o.python;
+  if (o.requirement) options.requirementsFile = o.requirement;
+  if (o.lock) options.lockFile = o.lock;
+  if (o.packagePath) options.packagePath = o.packagePath;
+  if (Object.keys(additionalPackages).length) options.additionalPackages = additionalPackages;
+  if (o.ignore.length) options.ignoredPackages = o.ignore;
+  if (o.only.length) options.onlyPackages = o.only;
+  if (o.targetPython || o.targetPlatform) options.target = { ...(o.targetPython ? { python: o.targetPython } : {}), ...(o.targetPlatform ? { platform: o.targetPlatform } : {}) };
+  if (o.indexUrl || o.extraIndexUrl.length || o.findLinks.length || !o.index) {
+    options.index = {
+      ...(o.indexUrl ? { indexUrl: o.indexUrl } : {}),
+      ...(o.extraIndexUrl.length ? { extraIndexUrls: o.extraIndexUrl } : {}),
+      ...(o.findLinks.length ? { findLinks: o.findLinks } : {}),
+      ...(!o.index ? { noIndex: true } : {}),
+    };
+  }
+  if (o.s3Endpoint) options.store = { s3: { endpoint: o.s3Endpoint, forcePathStyle: true } };
+  if (o.cacheDir) options.cacheDir = o.cacheDir;
+  return options;
+}
+
+function renderHuman(r: UploadEnvResult & { sparkConf?: Record<string, string> }): string {
+  const lines = [
+    `${r.uploaded ? "uploaded" : "up to date"}: ${r.packagePath}`,
+    `environment: ${r.envName} (${r.requirements.length} packages, lock ${r.lockHash.slice(0, 19)})`,
+    `interpreter: ${r.environment.interpreter}`,
+  ];
+  for (const e of r.editableArchives) lines.push(`editable ${e.name}: ${e.packagePath}${e.uploaded ? "" : " (unchanged)"}`);
+  if (r.sparkConf) {
+    lines.push("", "# Spark conf");
+    for (const [k, v] of Object.entries(r.sparkConf)) lines.push(`${k}=${v}`);
+  }
+  return lines.join("\n");
+}
+
+/** One progress bar per phase, created when the phase starts, stopped when the next one does. */
+class PhaseBars {
+  private phase: UploadPhase | undefined;
+  private bar: Progress | undefined;
+  constructor(private readonly ctx: CommandContext) {}
+  update(phase: UploadPhase, done: number, total: number | undefined, unit: "bytes" | "items"): void {
+    if (phase !== this.phase) {
+      this.bar?.stop();
+      this.phase = phase;
+      this.bar = this.ctx.progress(phase.padEnd(8), total ?? 0, unit);
+    } else if (total !== undefined) {
+      this.bar?.setTotal(total);
+    }
+    this.bar?.update(done);
+  }
+  stop(): void {
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
