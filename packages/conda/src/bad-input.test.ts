@@ -1,9 +1,10 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { hasErrorCode } from "@cluster-pack/errors";
 import { packCondaEnvironment } from "./pack-conda";
 import { packVenv } from "./venv";
-import { findKitInterpreter, makeCondaEnv, tempDir, type CondaEnvKit } from "./test-kit";
+import { extractArchive, findKitInterpreter, makeCondaEnv, tempDir, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(120_000);
 
@@ -165,5 +166,19 @@ d("with a realistic environment", () => {
     expect(err.message).toContain("255");
     expect(leftovers(root)).toEqual([]);
     expect(fs.existsSync(path.join(root, "long.tar"))).toBe(false);
+  });
+
+  test("conda-unpack into a path too long for a binary placeholder reports each file and fixes the rest", async () => {
+    const out = path.join(root, "deep.tar");
+    await packCondaEnvironment({ prefix: kit.prefix, output: out });
+    const dir = path.join(root, "x".repeat(100), "y".repeat(100), "z".repeat(60), "env");
+    extractArchive(out, dir);
+    const r = spawnSync(`${dir}/bin/conda-unpack`, [], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${dir}/bin/python${kit.pythonVersion}: the new prefix is ${Buffer.byteLength(dir)} bytes but only 255 are reserved`);
+    if (kit.compiledBinary) expect(r.stderr).toContain("bin/clib-prefix");
+    // Text files were still rewritten, and the interpreter still runs.
+    expect(fs.readFileSync(`${dir}/etc/clib.conf`, "utf8")).toContain(`${dir}/share/clib`);
+    expect(spawnSync(`${dir}/bin/python`, ["-c", "print(1)"], { encoding: "utf8" }).stdout.trim()).toBe("1");
   });
 });

@@ -100,11 +100,20 @@ d("conda-pack bugs we do not have", () => {
     const cfg = `${dir}/bin/python${kit.pythonVersion}-config`;
     expect(fs.readFileSync(cfg, "utf8")).toContain("/opt/anaconda1anaconda2anaconda3");
     expect(fs.readFileSync(`${dir}/bin/conda-unpack`, "utf8")).toContain(`"bin/python${kit.pythonVersion}-config"`);
-    const inoBefore = fs.statSync(`${dir}/bin/python${kit.pythonVersion}`).ino;
+    // bin/python3.X itself carries the binary placeholder and runs conda-unpack.
+    const interpreter = `${dir}/bin/python${kit.pythonVersion}`;
+    const before = fs.statSync(interpreter);
+    expect(fs.readFileSync(`${dir}/bin/conda-unpack`, "utf8")).toContain(`"bin/python${kit.pythonVersion}"`);
     run(`${dir}/bin/conda-unpack`, []);
     expect(run(cfg, ["--prefix"])).toBe(dir);
     expect(run(cfg, ["--includes"])).toBe(`-I${dir}/include/python${kit.pythonVersion}`);
-    // The running interpreter (no record: no prefix in it) was not touched.
-    expect(fs.statSync(`${dir}/bin/python${kit.pythonVersion}`).ino).toBe(inoBefore);
+    // Rewritten through a new file renamed over it (never in place: the running process
+    // keeps its inode), same size, new prefix inside, and it still runs.
+    const after = fs.statSync(interpreter);
+    expect(after.ino).not.toBe(before.ino);
+    expect(after.size).toBe(before.size);
+    expect(after.mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(interpreter).includes(Buffer.from(`${dir}/lib/python${kit.pythonVersion}\0`))).toBe(true);
+    expect(run(interpreter, ["-c", "import sys; print(sys.prefix)"])).toBe(dir);
   });
 });

@@ -74,7 +74,16 @@ export function makeCondaEnv(options: CondaEnvKitOptions): CondaEnvKit {
     version: path.basename(home),
     build: "h1234567_0_cpython",
     files: [
-      { path: `bin/python${py}`, hardlink: interp.python, exec: true },
+      // Like conda's python, the interpreter binary carries the binary placeholder, so
+      // conda-unpack must rewrite the very file that runs it (here in trailing data, which
+      // the ELF loader ignores; the copy keeps the real interpreter runnable).
+      {
+        path: `bin/python${py}`,
+        bytes: Buffer.concat([fs.readFileSync(interp.python), Buffer.from(`\0${BINARY_PLACEHOLDER}/lib/python${py}\0`), Buffer.alloc(16)]),
+        exec: true,
+        placeholder: BINARY_PLACEHOLDER,
+        mode: "binary",
+      },
       { path: "bin/python", symlink: `python${py}` },
       { path: "bin/python3", symlink: `python${py}` },
       {
