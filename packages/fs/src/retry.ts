@@ -70,6 +70,10 @@ export function isTransientError(err: unknown): boolean {
   if (e.transient === true) return true;
   if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
   if (typeof e.status === "number" && (e.status === 429 || e.status >= 500)) return true;
-  if (typeof e.message === "string" && /socket hang up|aborted/i.test(e.message) && e.code !== "ABORT_ERR") return true;
+  // SDK wrappers ("AWS SDK error wrapper for Error: connect ECONNREFUSED") keep only the message.
+  if (typeof e.message === "string" && e.code !== "ABORT_ERR" && /socket hang up|\baborted\b|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|premature close/i.test(e.message)) return true;
+  const meta = (err as { $metadata?: { httpStatusCode?: number }; $retryable?: unknown }).$metadata?.httpStatusCode;
+  if (typeof meta === "number" && (meta === 429 || meta >= 500)) return true;
+  if ((err as { $retryable?: unknown }).$retryable) return true;
   return e.cause !== undefined && e.cause !== err ? isTransientError(e.cause) : false;
 }

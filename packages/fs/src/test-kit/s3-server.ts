@@ -58,7 +58,9 @@ export interface TestS3Server {
  *   Metadata stays in s3rver's separate files, so it follows the object by a moment.
  * - s3rver has no AbortMultipartUpload or ListMultipartUploads; the front server answers
  *   both from s3rver's upload directory.
- * - Signatures and access keys are checked by s3rver itself (account S3RVER/S3RVER).
+ * - s3rver checks the access key id (account S3RVER/S3RVER) but does not verify SigV4
+ *   signatures: a wrong secret is accepted. Tests of that case inject the 403
+ *   SignatureDoesNotMatch answer S3 would give through the `fault` hook.
  */
 export async function startS3Server(options: { buckets?: string[]; port?: number } = {}): Promise<TestS3Server> {
   // Required lazily: s3rver is a test-only dependency.
@@ -68,6 +70,7 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
   const app = new S3rver({ directory, silent: true, address: "127.0.0.1", configureBuckets: (options.buckets ?? []).map((name) => ({ name })) });
   makeWritesAtomic(app.store);
   fixListingAndRanges(app.store);
+  guardParts(app.store);
   await app.configureBuckets();
   const handler = app.callback() as http.RequestListener;
 
@@ -239,6 +242,56 @@ function fixListingAndRanges(store: any): void {
       object.range = { start: 0, end: 0 };
     }
     return object;
+  };
+}
+
+/**
+ * s3rver writes a part with an unguarded write stream and recreates a removed upload
+ * directory: a part still arriving after an abort would crash the process or resurrect the
+ * upload. Like S3, a part for an unknown upload is NoSuchUpload.
+ */
+function guardParts(store: any): void {
+  const S3Error = require("s3rver/lib/models/error");
+  const crypto = require("node:crypto") as typeof import("node:crypto");
+  store.putPart = async (bucket: string, uploadId: string, partNumber: number, content: NodeJS.ReadableStream) => {
+    const dir = path.join(store.getResourcePath(bucket, undefined, "uploads"), uploadId);
+    if (!fs.existsSync(path.join(dir, "key"))) {
+      content.resume();
+      throw new S3Error("NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", { UploadId: uploadId });
+    }
+    const partPath = path.join(dir, String(partNumber));
+    const tmp = `${partPath}.tmp-${randomBytes(6).toString("hex")}`;
+    const md5 = crypto.createHash("md5");
+    let size = 0;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const out = fs.createWriteStream(tmp);
+        out.on("error", reject).on("close", () => resolve());
+        content.on("error", (err) => {
+          out.destroy();
+          reject(err);
+        });
+        content.on("data", (chunk: Buffer) => {
+          md5.update(chunk);
+          size += chunk.length;
+          if (!out.write(chunk)) {
+            content.pause();
+            out.once("drain", () => content.resume());
+          }
+        });
+        content.on("end", () => out.end());
+      });
+      const digest = md5.digest("hex");
+      await fs.promises.writeFile(`${tmp}.md5`, digest);
+      await fs.promises.rename(`${tmp}.md5`, `${partPath}.md5`);
+      await fs.promises.rename(tmp, partPath);
+      return { size, md5: digest };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      await fs.promises.rm(`${tmp}.md5`, { force: true });
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new S3Error("NoSuchUpload", "The specified upload does not exist (aborted while this part was sent).", { UploadId: uploadId });
+      throw err;
+    }
   };
 }
 
