@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { loadHadoopConfig } from "@cluster-pack/fs";
 import type { InstalledEnvironment } from "./environment";
 
 export interface NamingOptions {
@@ -39,12 +39,10 @@ export function getEnvName(env: InstalledEnvironment | undefined): string {
  */
 export async function getDefaultFs(options: NamingOptions = {}): Promise<string> {
   const env = options.env ?? process.env;
-  const confDir = env.HADOOP_CONF_DIR ?? (env.HADOOP_HOME ? path.join(env.HADOOP_HOME, "etc", "hadoop") : undefined);
-  if (confDir) {
-    const xml = await fsp.readFile(path.join(confDir, "core-site.xml"), "utf8").catch(() => undefined);
-    const value = xml === undefined ? undefined : hadoopProperty(xml, "fs.defaultFS") ?? hadoopProperty(xml, "fs.default.name");
-    if (value) return value.replace(/\/+$/, "");
-  }
+  // Hadoop's own files and precedence (HADOOP_CONF_DIR, then $HADOOP_HOME/etc/hadoop), read by @cluster-pack/fs.
+  const conf = loadHadoopConfig({ env });
+  const value = conf?.get("fs.defaultFS") ?? conf?.get("fs.default.name");
+  if (value) return value.replace(/\/+$/, "");
   const base = env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share");
   return pathToFileURL(path.join(base, "cluster-pack")).href;
 }
@@ -64,21 +62,4 @@ export function sidecarPath(packagePath: string): string {
   const dot = name.lastIndexOf(".");
   const stem = dot > 0 ? name.slice(0, dot) : name;
   return `${base.slice(0, slash + 1)}${stem}.json${rest}`;
-}
-
-/** Reads one `<property><name>key</name><value>v</value></property>` from a Hadoop XML file. */
-export function hadoopProperty(xml: string, key: string): string | undefined {
-  const props = xml.replace(/<!--[\s\S]*?-->/g, "").match(/<property>[\s\S]*?<\/property>/g) ?? [];
-  let found: string | undefined;
-  for (const p of props) {
-    const name = /<name>\s*([^<]*?)\s*<\/name>/.exec(p)?.[1];
-    const value = /<value>\s*([^<]*?)\s*<\/value>/.exec(p)?.[1];
-    // Hadoop: a later definition overrides an earlier one.
-    if (name === key && value !== undefined) found = decodeXml(value);
-  }
-  return found;
-}
-
-function decodeXml(s: string): string {
-  return s.replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: "<", gt: ">", amp: "&", quot: '"', apos: "'" })[e]!);
 }

@@ -1,20 +1,11 @@
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
-import { LocalFileSystem, type FileSystem, type ObjectHead, type RandomAccessSource, type S3FileSystemOptions, type TransferProgress } from "@cluster-pack/fs";
+import { resolveFileSystem, type ObjectHead, type RandomAccessSource, type ResolveOptions, type ResolvedLocation, type TransferProgress } from "@cluster-pack/fs";
 
-/** Options for the store behind a package path. */
-export interface StoreOptions {
-  /** S3 settings (endpoint, credentials, path style); default: the AWS variables and credential chain. */
-  s3?: S3FileSystemOptions;
-  /** A ready filesystem to use for every URL (tests, custom stores). */
-  fileSystem?: FileSystem;
-}
+/** Options for the stores behind package paths: S3 (endpoint, credentials), HDFS (user, Hadoop conf), HTTP. */
+export type StoreOptions = ResolveOptions;
 
 /**
  * The few store operations the workflow needs, addressed by the caller's URLs (s3://,
- * hdfs://, file://, local paths) and delegated to @cluster-pack/fs. One adapter per
- * call of openStore; every URL passed must live on that store.
+ * hdfs://, viewfs://, file://, local paths) and delegated to @cluster-pack/fs.
  */
 export interface Store {
   publish(
@@ -32,81 +23,49 @@ export interface Store {
   rm(url: string, options: { signal?: AbortSignal }): Promise<void>;
 }
 
-export async function openStore(baseUrl: string, options: StoreOptions = {}): Promise<Store> {
-  const fs = options.fileSystem ?? (await fileSystemFor(baseUrl, options));
-  const pathOf = async (url: string): Promise<string> => storePath(url);
+export function openStore(options: StoreOptions = {}): Store {
+  // One adapter per URL (resolution does no I/O); a viewfs mount may send two URLs to two stores.
+  const cache = new Map<string, Promise<ResolvedLocation>>();
+  const at = (url: string): Promise<ResolvedLocation> => {
+    let r = cache.get(url);
+    if (!r) {
+      r = resolveFileSystem(url, options);
+      cache.set(url, r);
+    }
+    return r;
+  };
   const isMissing = (err: unknown) => (err as { code?: string }).code === "ENOENT";
   return {
     async publish(local, url, o) {
-      const sidecar = o.sidecar ? { content: o.sidecar.content, path: await pathOf(o.sidecar.path) } : undefined;
-      await fs.publish(local, await pathOf(url), { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress });
+      const { fs, path } = await at(url);
+      const sidecar = o.sidecar ? { content: o.sidecar.content, path: (await at(o.sidecar.path)).path } : undefined;
+      await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress });
     },
     async isUpToDate(url, expected, o) {
-      return fs.isUpToDate(await pathOf(url), expected, o);
+      const { fs, path } = await at(url);
+      return fs.isUpToDate(path, expected, o);
     },
     async readSmall(url, o) {
+      const { fs, path } = await at(url);
       try {
-        return await fs.read(await pathOf(url), { signal: o.signal, maxBytes: 16 * 1024 * 1024 });
+        return await fs.read(path, { signal: o.signal, maxBytes: 16 * 1024 * 1024 });
       } catch (err) {
         if (isMissing(err)) return undefined;
         throw err;
       }
     },
     async openRandomAccess(url, o) {
+      const { fs, path } = await at(url);
       try {
-        return await fs.openRandomAccess(await pathOf(url), o);
+        return await fs.openRandomAccess(path, o);
       } catch (err) {
         if (isMissing(err)) return undefined;
         throw err;
       }
     },
     async rm(url, o) {
-      await fs.rm(await pathOf(url), { signal: o.signal, force: true });
+      const { fs, path } = await at(url);
+      await fs.rm(path, { signal: o.signal, force: true });
     },
   };
-}
-
-/** The adapter for a URL's scheme; SDKs load only when their scheme is used. */
-export async function fileSystemFor(url: string, options: StoreOptions): Promise<FileSystem> {
-  const scheme = schemeOf(url);
-  if (scheme === "" || scheme === "file") return new LocalFileSystem();
-  if (scheme === "s3" || scheme === "s3a" || scheme === "s3n") {
-    const { S3FileSystem } = loadS3Adapter();
-    return new S3FileSystem(options.s3 ?? {});
-  }
-  throw new InvalidInputError(`Cannot store packages at ${url}: the ${scheme}:// scheme is not supported here. Use s3://bucket/key, file:///path or a local path.`);
-}
-
-/** The adapter's path for a URL: local paths as they are, `/bucket/key` for S3. */
-export function storePath(url: string): string {
-  const scheme = schemeOf(url);
-  if (scheme === "") return url;
-  if (scheme === "file") return fileURLToPath(url);
-  const u = new URL(url);
-  return `/${u.host}${decodeURIComponent(u.pathname)}`;
-}
-
-function schemeOf(url: string): string {
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
-  return m ? m[1]!.toLowerCase() : "";
-}
-
-/**
- * Loads @cluster-pack/fs's S3 adapter on first use (so the AWS SDK costs nothing to users
- * of other stores). Its `./s3` export currently points at dist/adapters/s3.js while the
- * module is built to dist/s3.js, so the module beside the package's entry point is the
- * fallback until @cluster-pack/fs exports resolveFileSystem.
- */
-function loadS3Adapter(): { S3FileSystem: new (o: S3FileSystemOptions) => FileSystem } {
-  const tried: string[] = [];
-  for (const id of ["@cluster-pack/fs/s3", path.join(path.dirname(require.resolve("@cluster-pack/fs")), "s3")]) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(id) as { S3FileSystem?: new (o: S3FileSystemOptions) => FileSystem };
-      if (mod.S3FileSystem) return mod as { S3FileSystem: new (o: S3FileSystemOptions) => FileSystem };
-    } catch (err) {
-      tried.push(`${id}: ${(err as Error).message.split("\n")[0]}`);
-    }
-  }
-  throw new ClusterPackError("ERR_S3_UNAVAILABLE", `The S3 adapter of @cluster-pack/fs cannot be loaded (${tried.join("; ")}). Reinstall cluster-pack.`);
 }

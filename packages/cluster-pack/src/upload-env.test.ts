@@ -4,10 +4,9 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import type { FileSystem } from "@cluster-pack/fs";
+import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { addEditableRequirements, addPackagedEnvironment } from "./spark";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
-import { fileSystemFor } from "./store";
 import { startS3, type S3Kit } from "./test-kit/s3";
 import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
 
@@ -23,7 +22,7 @@ let skip: string | undefined;
 beforeAll(async () => {
   skip = await venvFixtureUnavailable();
   s3 = await startS3(["envs"]);
-  s3fs = await fileSystemFor("s3://envs", { s3: s3.clientOptions });
+  s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-env-"));
   if (!skip) fx = await createVenvFixture();
 }, 600_000);

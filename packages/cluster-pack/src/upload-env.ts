@@ -142,7 +142,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     throw new InvalidInputError(`packagePath ${packagePath} has the wrong extension: the ${packer} packer writes .${build.extension} files.`);
   }
 
-  const store = await openStore(packagePath, options.store);
+  const store = openStore({ env: environ, ...options.store });
   const metadataPath = sidecarPath(packagePath);
   const expected = { [LOCK_METADATA_KEY]: hashHex(hash) };
 

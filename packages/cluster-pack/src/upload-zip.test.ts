@@ -4,9 +4,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import type { FileSystem } from "@cluster-pack/fs";
+import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { PexBuilder } from "@cluster-pack/pex";
-import { fileSystemFor } from "./store";
 import { startS3, type S3Kit } from "./test-kit/s3";
 import { uploadZip } from "./upload-zip";
 
@@ -21,7 +20,7 @@ let baseUrl: string;
 beforeAll(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-zip-"));
   s3 = await startS3(["envs"]);
-  s3fs = await fileSystemFor("s3://envs", { s3: s3.clientOptions });
+  s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
   // Two small real PEX files (user code only) that differ in content, so in pex_hash.
   for (const [name, value] of [["a", 1], ["b", 2]] as const) {
     const src = path.join(tmp, `src-${name}`);

@@ -58,7 +58,7 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
     }
     const localSource = await fileSource(local);
     const pexHash = await readPexHash(localSource, zipFile, signal).finally(() => localSource.close?.());
-    const store = await openStore(packagePath, options.store);
+    const store = openStore({ env: environ, ...options.store });
     if (!options.forceUpload) {
       const remote = await store.openRandomAccess(packagePath, { signal });
       if (remote) {
