@@ -88,6 +88,19 @@ t("path mode: the unpacked venv runs the target's python from PATH, scripts work
   expect(missing.stderr).toContain(`python${interp!.version} was not found on PATH`);
 });
 
+t("ship mode: the venv carries its interpreter and runs with no Python on PATH", async () => {
+  const out = path.join(root, "ship.tar.zst");
+  const result = await packVenv({ prefix: venv, output: out, interpreter: "ship", compressLevel: 1, threads: 2 });
+  expect(result.warnings).toEqual([]);
+  const dir = path.join(root, "deploy-ship", "elsewhere", "pyenv");
+  extractArchive(out, dir);
+  const PATH = "/nonexistent:/bin";
+  const lines = run(`${dir}/bin/python`, ["-c", "import sys, ssl, json; print(sys.prefix); print(sys.base_prefix)"], { PATH }).split("\n");
+  expect(lines).toEqual([dir, `${dir}/base-python`]);
+  expect(fs.existsSync(`${dir}/base-python/lib/python${interp!.version}/site-packages`)).toBe(false);
+  if (pipOk) expect(run(`${dir}/bin/tabulate`, ["--help"], { PATH })).toContain("Usage: tabulate");
+});
+
 t("keep mode keeps venv-pack's links to the build interpreter", async () => {
   const out = path.join(root, "keep.zip");
   const result = await packVenv({ prefix: venv, output: out, interpreter: "keep" });

@@ -4,7 +4,7 @@ import { InvalidInputError } from "@cluster-pack/errors";
 import { readSource, writeArchive, type ArchiveItem } from "./archive";
 import { describePythonEnv } from "./env-description";
 import { findEditableInstalls, type EditableInstall } from "./editable";
-import { finishItems, generated, itemFor, linkWarnings, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
+import { fileMode, finishItems, generated, itemFor, linkWarnings, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
 import { isText } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
 
@@ -13,10 +13,17 @@ import { walkTree, type EnvEntry } from "./walk";
  * - `path` (default): `bin/python*` become a small launcher running `pythonX.Y` from the
  *   target's PATH as this venv's interpreter (pyvenv.cfg beside it keeps the venv's
  *   site-packages); works wherever a matching Python is installed.
+ * - `ship`: the base interpreter (binary, libpython, stdlib without site-packages and
+ *   tests) is packed as `base-python/`, and `bin/python*` run it with PYTHONHOME and
+ *   LD_LIBRARY_PATH pointing there: no Python needed on the target at all. (PYTHONHOME
+ *   is inherited by child processes: a child running another Python must unset it.)
  * - `keep`: as venv-pack: the links to the build machine's interpreter are kept, so it
  *   only runs where the same interpreter path exists.
  */
-export type VenvInterpreterMode = "path" | "keep";
+export type VenvInterpreterMode = "path" | "ship" | "keep";
+
+/** Where `ship` mode puts the base interpreter inside the venv. */
+export const SHIPPED_PYTHON_DIR = "base-python";
 
 export interface PackVenvOptions extends PackOptionsBase {
   /** The venv or virtualenv (a directory with pyvenv.cfg). */
@@ -63,7 +70,9 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
   const venv = await readVenv(options.prefix);
   const { prefix, pythonVersion } = venv;
   const mode = options.interpreter ?? "path";
-  if (mode !== "path" && mode !== "keep") throw new InvalidInputError(`interpreter "${String(mode)}" is not one of path, keep`, { code: "ERR_BAD_OPTION" });
+  if (mode !== "path" && mode !== "ship" && mode !== "keep") {
+    throw new InvalidInputError(`interpreter "${String(mode)}" is not one of path, ship, keep`, { code: "ERR_BAD_OPTION" });
+  }
   const warnings: string[] = [];
   const entries = await walkTree(prefix, signal);
   const editable = await findEditableInstalls(prefix, entries);
@@ -81,15 +90,17 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
   const items: ArchiveItem[] = [];
   let relocatedFiles = 0;
   const notes: LinkNotes = { outside: [], dangling: [] };
+  if (mode === "ship") items.push(...(await shippedInterpreter(prefix, pythonVersion, options, notes)));
   for (const entry of selected) {
-    if (mode === "path" && isInterpreterLink(entry)) {
-      items.push(generated(entry.path, pathLauncher(pythonVersion), 0o755));
+    if (mode !== "keep" && isInterpreterLink(entry)) {
+      items.push(generated(entry.path, mode === "path" ? pathLauncher(pythonVersion) : shipLauncher(pythonVersion), 0o755));
       relocatedFiles++;
       continue;
     }
+    if (mode === "ship" && (entry.path === SHIPPED_PYTHON_DIR || entry.path.startsWith(`${SHIPPED_PYTHON_DIR}/`))) continue;
     const item = await itemFor(entry, prefix, options, notes);
     if (!item) continue;
-    if (mode === "path" && entry.path === "pyvenv.cfg" && entry.type === "file") {
+    if (mode !== "keep" && entry.path === "pyvenv.cfg" && entry.type === "file") {
       const text = (await readSource(entry.absolute, entry.path, entry.size)).toString("utf8");
       const data = Buffer.from(pathModePyvenvCfg(text));
       item.load = async () => data;
@@ -198,6 +209,51 @@ done
 echo "$d/$(basename -- "$0"): python${version} was not found on PATH; install Python ${version} or add it to PATH" >&2
 exit 127
 `;
+}
+
+/** The launcher that replaces bin/python* in `ship` mode. */
+export function shipLauncher(version: string): string {
+  return `#!/bin/bash
+# cluster-pack: runs the interpreter shipped in ../${SHIPPED_PYTHON_DIR} as this venv's
+# interpreter; argv[0] inside the venv makes Python read ../pyvenv.cfg and use the venv.
+d=$(cd -- "$(dirname -- "\${BASH_SOURCE[0]}")" && pwd -P)
+h="$(dirname -- "$d")/${SHIPPED_PYTHON_DIR}"
+export PYTHONHOME="$h"
+export LD_LIBRARY_PATH="$h/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+exec -a "$d/$(basename -- "$0")" "$h/bin/python${version}" "$@"
+`;
+}
+
+/**
+ * The base interpreter of a venv, as archive items under base-python/: the real binary
+ * behind bin/python, libpython, and the stdlib (its site-packages and test suite left out).
+ */
+async function shippedInterpreter(prefix: string, version: string, options: PackOptionsBase, notes: LinkNotes): Promise<ArchiveItem[]> {
+  const real = await fs.realpath(path.join(prefix, "bin", "python")).catch(() => null);
+  const home = real ? path.dirname(path.dirname(real)) : null;
+  const stdlib = home ? path.join(home, "lib", `python${version}`) : null;
+  if (!real || !home || !stdlib || !(await fs.stat(path.join(stdlib, "os.py")).catch(() => null))) {
+    throw new InvalidInputError(
+      `cannot ship the interpreter of ${prefix}: bin/python does not lead to an installation with lib/python${version}/os.py; use interpreter "path" instead`,
+      { code: "ERR_NO_BASE_PYTHON" },
+    );
+  }
+  const items: ArchiveItem[] = [];
+  const st = await fs.stat(real);
+  items.push({ name: `${SHIPPED_PYTHON_DIR}/bin/python${version}`, type: "file", mode: 0o755, source: real, size: st.size });
+  for (const name of (await fs.readdir(path.join(home, "lib"))).sort()) {
+    if (!/^libpython\d.*\.so/.test(name)) continue;
+    const abs = path.join(home, "lib", name);
+    const lst = await fs.lstat(abs);
+    if (lst.isSymbolicLink()) items.push({ name: `${SHIPPED_PYTHON_DIR}/lib/${name}`, type: "symlink", mode: 0o777, linkTarget: await fs.readlink(abs) });
+    else if (lst.isFile()) items.push({ name: `${SHIPPED_PYTHON_DIR}/lib/${name}`, type: "file", mode: fileMode(lst.mode), source: abs, size: lst.size });
+  }
+  for (const entry of await walkTree(stdlib, options.signal)) {
+    if (/^(site-packages|test)(\/|$)/.test(entry.path)) continue;
+    const item = await itemFor(entry, stdlib, options, notes);
+    if (item) items.push({ ...item, name: `${SHIPPED_PYTHON_DIR}/lib/python${version}/${entry.path}` });
+  }
+  return items;
 }
 
 function isInterpreterLink(entry: EnvEntry): boolean {

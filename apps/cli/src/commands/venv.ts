@@ -13,8 +13,11 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("-p, --prefix <dir>", "the venv to pack (default $VIRTUAL_ENV)")
     .option("-o, --output <file>", "the archive to write (default <venv name>.tar.gz)")
     .addOption(
-      new Option("--interpreter <mode>", "path: run the target's pythonX.Y from PATH; keep: keep links to this machine's interpreter (venv-pack)")
-        .choices(["path", "keep"])
+      new Option(
+        "--interpreter <mode>",
+        "path: run the target's pythonX.Y from PATH; ship: pack this venv's base interpreter inside; keep: keep links to this machine's interpreter (venv-pack)",
+      )
+        .choices(["path", "ship", "keep"])
         .default("path"),
     );
   addPackOptions(cmd, filters);
@@ -30,6 +33,7 @@ venv's site-packages.
 Examples:
   cluster-pack venv pack -p .venv -o venv.tar.gz
   cluster-pack venv pack -p .venv -o venv.zip --exclude '*.pyc' -j 2 --json
+  cluster-pack venv pack -p .venv -o venv.tar.zst --interpreter ship -j 2   # no Python needed on the target
   cluster-pack venv pack -p $VIRTUAL_ENV -o venv.tar.gz --interpreter keep`,
     )
     .action(async (opts: VenvPackCliOptions) => {
