@@ -25,35 +25,65 @@ export async function resumableStream(
   const attempts = options.retry?.attempts ?? DEFAULT_RETRY.attempts;
   let current = await withRetry(() => open(pos, end, signal), isTransientError, { ...options.retry, signal });
 
-  async function* chunks(): AsyncGenerator<Buffer> {
-    let failures = 0;
-    try {
-      for (;;) {
-        try {
-          for await (const chunk of current.stream as AsyncIterable<Buffer>) {
-            pos += chunk.length;
-            yield chunk;
-          }
-          if (current.end !== undefined && pos < current.end) {
-            throw Object.assign(new Error(`response ended at byte ${pos}, before ${current.end}`), { transient: true });
-          }
-          return;
-        } catch (err) {
-          if (signal?.aborted) throw toAbortError(signal, err);
-          failures += 1;
-          if (!isTransientError(err) || failures >= attempts) throw err;
-          current.stream.destroy();
-          try {
-            await sleep(Math.random() * Math.min(DEFAULT_RETRY.maxDelayMs, (options.retry?.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs) * 2 ** failures), undefined, { signal });
-          } catch {
-            throw toAbortError(signal, err);
-          }
-          current = await withRetry(() => open(pos, end, signal), isTransientError, { ...options.retry, signal });
-        }
-      }
-    } finally {
+  // A push-based Readable rather than an async generator: per-chunk promise overhead
+  // halved download throughput in the benchmark.
+  let failures = 0;
+  let reopening = false;
+  const out = new Readable({
+    highWaterMark: 1024 * 1024,
+    read() {
+      if (!reopening) current.stream.resume();
+    },
+    destroy(err, cb) {
       current.stream.destroy();
+      cb(err);
+    },
+  });
+  const attach = (opened: OpenedRange) => {
+    const stream = opened.stream;
+    let settled = false;
+    stream.on("data", (chunk: Buffer) => {
+      pos += chunk.length;
+      if (!out.push(chunk)) stream.pause();
+    });
+    stream.on("end", () => {
+      if (settled) return;
+      settled = true;
+      if (opened.end !== undefined && pos < opened.end) void fail(Object.assign(new Error(`response ended at byte ${pos}, before ${opened.end}`), { transient: true }));
+      else out.push(null);
+    });
+    stream.on("error", (err) => {
+      if (settled) return;
+      settled = true;
+      void fail(err);
+    });
+    stream.on("close", () => {
+      // Closed without 'end' or 'error': the connection went away.
+      if (settled || out.destroyed) return;
+      settled = true;
+      void fail(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    });
+  };
+  const fail = async (err: unknown) => {
+    if (out.destroyed) return;
+    try {
+      if (signal?.aborted) throw toAbortError(signal, err);
+      failures += 1;
+      if (!isTransientError(err) || failures >= attempts) throw err;
+      reopening = true;
+      current.stream.destroy();
+      try {
+        await sleep(Math.random() * Math.min(DEFAULT_RETRY.maxDelayMs, (options.retry?.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs) * 2 ** failures), undefined, { signal });
+      } catch {
+        throw toAbortError(signal, err);
+      }
+      current = await withRetry(() => open(pos, end, signal), isTransientError, { ...options.retry, signal });
+      reopening = false;
+      attach(current);
+    } catch (e) {
+      out.destroy(e as Error);
     }
-  }
-  return Readable.from(chunks(), { objectMode: false });
+  };
+  attach(current);
+  return out;
 }
