@@ -1,3 +1,4 @@
+import { ClusterPackError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { resolveFileSystem, type ObjectHead, type RandomAccessSource, type ResolveOptions, type ResolvedLocation, type TransferProgress } from "@cluster-pack/fs";
 
 /** Options for the stores behind package paths: S3 (endpoint, credentials), HDFS (user, Hadoop conf), HTTP. */
@@ -24,6 +25,43 @@ export interface Store {
 }
 
 export function openStore(options: StoreOptions = {}): Store {
+  const store = rawStore(options);
+  // Every failure names the URL, the operation and what to do about it.
+  const wrap =
+    <A extends unknown[], R>(what: string, fn: (url: string, ...rest: A) => Promise<R>) =>
+    (url: string, ...rest: A): Promise<R> =>
+      fn(url, ...rest).catch((err: unknown) => {
+        throw storeError(err, what, url);
+      });
+  return {
+    publish: wrap("upload to", store.publish),
+    isUpToDate: wrap("check", store.isUpToDate),
+    readSmall: wrap("read", store.readSmall),
+    openRandomAccess: wrap("read", store.openRandomAccess),
+    rm: wrap("remove", store.rm),
+  };
+}
+
+const NOT_WRITABLE = new Set(["ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "EEXIST"]);
+
+function storeError(err: unknown, what: string, url: string): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof InvalidInputError || code === "ABORT_ERR" || typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return err;
+  const message = (err as Error).message;
+  if (NOT_WRITABLE.has(code)) {
+    return new InvalidInputError(
+      `Cannot ${what} ${redactUrl(url)}: ${message}. Choose a package path you can write to (a directory you own, or an s3:// / hdfs:// location your credentials may write).`,
+      { code: "ERR_PACKAGE_PATH", cause: err },
+    );
+  }
+  return new ClusterPackError(
+    "ERR_STORE",
+    `Cannot ${what} ${redactUrl(url)}: ${message}. Check that the store is reachable (endpoint, network, AWS_ENDPOINT_URL / HADOOP_CONF_DIR) and your credentials, then retry.`,
+    { cause: err },
+  );
+}
+
+function rawStore(options: StoreOptions): Store {
   // One adapter per URL (resolution does no I/O); a viewfs mount may send two URLs to two stores.
   const cache = new Map<string, Promise<ResolvedLocation>>();
   const at = (url: string): Promise<ResolvedLocation> => {

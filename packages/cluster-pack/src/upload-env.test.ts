@@ -165,7 +165,10 @@ describe("uploadEnv: bad input", () => {
     if (skip) return console.warn(`skipped: ${skip}`);
     const blocker = path.join(tmp, "a-file");
     await fsp.writeFile(blocker, "not a directory");
-    await expect(uploadEnv(base({ env: fx!.venv, packagePath: `file://${blocker}/envs/env.pex` }))).rejects.toThrow(/a-file/);
+    await expect(uploadEnv(base({ env: fx!.venv, packagePath: `file://${blocker}/envs/env.pex` }))).rejects.toMatchObject({
+      code: "ERR_PACKAGE_PATH",
+      message: expect.stringMatching(/a-file\/envs\/env\.pex.*Choose a package path you can write to/),
+    });
     expect((await fsp.readdir(tmp)).filter((f) => f.includes("tmp"))).toEqual([]);
   });
 
@@ -173,10 +176,36 @@ describe("uploadEnv: bad input", () => {
     if (skip) return console.warn(`skipped: ${skip}`);
     await s3.stop();
     try {
-      await expect(uploadEnv(base({ env: fx!.venv, packagePath: "s3://envs/user/me/envs/down.pex" }))).rejects.toThrow(/s3|127\.0\.0\.1|ECONNREFUSED/i);
+      await expect(uploadEnv(base({ env: fx!.venv, packagePath: "s3://envs/user/me/envs/down.pex" }))).rejects.toMatchObject({
+        code: "ERR_STORE",
+        message: expect.stringMatching(/s3:\/\/envs\/user\/me\/envs\/down\.pex.*Check that the store is reachable/),
+      });
     } finally {
       await s3.start();
     }
+  });
+
+  it("an upload failing mid-way (S3 answers 500, then resets) leaves no archive and no sidecar", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    let calls = 0;
+    s3.fault = (req) => (req.method !== "HEAD" && req.path.startsWith("/envs/user/me/envs/fail.") ? (calls++ % 2 ? "reset" : { status: 500, code: "InternalError" }) : undefined);
+    try {
+      await expect(uploadEnv(base({ env: fx!.venv, packagePath: "s3://envs/user/me/envs/fail.pex" }))).rejects.toMatchObject({ code: "ERR_STORE" });
+    } finally {
+      s3.fault = undefined;
+    }
+    expect(calls).toBeGreaterThan(0);
+    expect(await s3fs.exists("/envs/user/me/envs/fail.pex")).toBe(false);
+    expect(await s3fs.exists("/envs/user/me/envs/fail.json")).toBe(false);
+  });
+
+  it("aborting during the build publishes nothing", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const ac = new AbortController();
+    const target = path.join(tmp, "aborted", "env.pex");
+    const promise = uploadEnv(base({ env: fx!.venv, packagePath: target, signal: ac.signal, onProgress: (p) => p.phase === "build" && ac.abort() }));
+    await expect(promise).rejects.toMatchObject({ code: "ABORT_ERR" });
+    expect(await fsp.readdir(path.dirname(target)).catch(() => [])).toEqual([]);
   });
 
   it("a package with no wheel for the target", async () => {

@@ -13,6 +13,8 @@ export interface S3Kit {
     clientConfig: Record<string, string>;
   };
   requests: { method: string; path: string; headers: Record<string, string | string[] | undefined> }[];
+  /** Answers a request with an error instead of passing it to s3rver (see @cluster-pack/fs's kit). */
+  fault: ((req: { method: string; path: string }) => { status: number; code: string; message?: string } | "reset" | undefined) | undefined;
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
