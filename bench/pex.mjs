@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// PEX benchmark (issue 2): build a PEX from the wheels of numpy + pandas + pyarrow + scipy +
+// scikit-learn (and their dependencies; warm local copies), and measure in one run:
+//   - our build time, against the I/O limit: reading the same wheel bytes and writing as
+//     many bytes (the baseline; goal: build within 2x of it);
+//   - first run (cold PEX_ROOT) and warm runs of `./env.pex -c 'import pandas'`, against
+//     `python -c 'import pandas'` in a venv with the same wheels installed (goal: warm
+//     overhead under 50 ms).
+// Prints a table and one JSON line. Uses CPython 3.11 (pyenv, else python3).
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { createRequire } from "node:module";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const require = createRequire(import.meta.url);
+for (const p of ["errors", "zip", "wheel", "pex"]) {
+  if (!fs.existsSync(path.join(root, "packages", p, "dist", "index.js"))) {
+    const r = spawnSync("npx", ["tsc", "-p", `packages/${p}/tsconfig.build.json`], { cwd: root, stdio: "inherit" });
+    if (r.status !== 0) process.exit(1);
+  }
+}
+const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
+const { installWheel } = require(path.join(root, "packages/wheel/dist/index.js"));
+
+const pyenv311 = fs.existsSync(path.join(os.homedir(), ".pyenv/versions")) ? fs.readdirSync(path.join(os.homedir(), ".pyenv/versions")).find((v) => /^3\.11\.\d+$/.test(v)) : undefined;
+const python = pyenv311 ? path.join(os.homedir(), ".pyenv/versions", pyenv311, "bin/python3") : "python3";
+const WARM_RUNS = Number(process.env.BENCH_RUNS ?? 10);
+
+const cacheDir = path.join(root, ".cache", "bench-pex-wheels");
+if (!fs.existsSync(path.join(cacheDir, ".done"))) {
+  fs.mkdirSync(cacheDir, { recursive: true });
+  const r = spawnSync(python, ["-m", "pip", "download", "-q", "--only-binary=:all:", "-d", cacheDir, "numpy", "pandas", "pyarrow", "scipy", "scikit-learn"], { stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error("bench pex: pip download failed; is a pip index configured (python3 -m pip config list)?");
+    process.exit(1);
+  }
+  fs.writeFileSync(path.join(cacheDir, ".done"), "");
+}
+const wheels = fs.readdirSync(cacheDir).filter((f) => f.endsWith(".whl")).sort().map((f) => path.join(cacheDir, f));
+const wheelBytes = wheels.reduce((n, w) => n + fs.statSync(w).size, 0);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-pex-"));
+process.on("exit", () => fs.rmSync(work, { recursive: true, force: true }));
+
+// Warm the page cache for both contenders.
+for (const w of wheels) fs.readFileSync(w);
+
+// Baseline: read those bytes and write as many (streamed, then fsync, as the builder does).
+async function ioLimit() {
+  const out = path.join(work, "io.bin");
+  const t = performance.now();
+  const fd = fs.openSync(out, "w");
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (const w of wheels) {
+    const r = fs.openSync(w, "r");
+    let n;
+    while ((n = fs.readSync(r, buf, 0, buf.length)) > 0) fs.writeSync(fd, buf, 0, n);
+    fs.closeSync(r);
+  }
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  const ms = performance.now() - t;
+  fs.rmSync(out);
+  return ms;
+}
+
+async function build(i) {
+  const out = path.join(work, `env${i}.pex`);
+  const t = performance.now();
+  const res = await buildPex(out, { wheels, pythonShebang: python });
+  return { ms: performance.now() - t, res };
+}
+
+// Both contenders get the same environment; bytecode writing is allowed (as on a normal host).
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PEX_") && k !== "PYTHONDONTWRITEBYTECODE"));
+function time(cmd, args, env) {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { env: { ...baseEnv, ...env }, encoding: "utf8" });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+  return ms;
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const io = [await ioLimit(), await ioLimit()];
+const builds = [await build(1), await build(2)];
+const pex = builds[1].res.path;
+const identical = fs.readFileSync(builds[0].res.path).equals(fs.readFileSync(pex));
+
+// The same packages installed normally: a venv with the wheels installed by our installer.
+const venv = path.join(work, "venv");
+spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
+const vpy = path.join(venv, "bin", "python");
+const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
+const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
+for (const w of wheels) await installWheel(w, { scheme, interpreter: vpy });
+
+const code = ["-c", "import pandas"];
+const clean = {};
+time(vpy, code, clean); // compile .pyc once, as a normal install would have
+const cold = [];
+for (let i = 0; i < 2; i++) cold.push(time(pex, code, { PEX_ROOT: path.join(work, `cold-root-${i}`) }));
+const warmRoot = path.join(work, "cold-root-0");
+time(pex, code, { PEX_ROOT: warmRoot });
+const warmPex = [];
+const plain = [];
+const passPex = [];
+const passPlain = [];
+for (let i = 0; i < WARM_RUNS; i++) {
+  plain.push(time(vpy, code, clean));
+  warmPex.push(time(pex, code, { PEX_ROOT: warmRoot }));
+  passPlain.push(time(vpy, ["-c", "pass"], clean));
+  passPex.push(time(pex, ["-c", "pass"], { PEX_ROOT: warmRoot }));
+}
+
+const result = {
+  bench: "pex",
+  python,
+  wheels: wheels.length,
+  wheelBytes,
+  pexBytes: builds[1].res.size,
+  entries: builds[1].res.entries,
+  byteIdenticalRebuild: identical,
+  buildMs: Math.min(...builds.map((b) => b.ms)),
+  ioLimitMs: Math.min(...io),
+  coldImportPandasMs: Math.min(...cold),
+  warmImportPandasMs: median(warmPex),
+  plainImportPandasMs: median(plain),
+  warmOverheadMs: median(warmPex) - median(plain),
+  warmPassMs: median(passPex),
+  plainPassMs: median(passPlain),
+};
+result.buildVsIo = result.buildMs / result.ioLimitMs;
+const f = (n) => `${n.toFixed(0)} ms`;
+const rows = [
+  ["wheels (numpy, pandas, pyarrow, scipy, scikit-learn + deps)", `${wheels.length} files, ${(wheelBytes / 1048576).toFixed(1)} MiB`],
+  ["PEX", `${(result.pexBytes / 1048576).toFixed(1)} MiB, ${result.entries} entries, rebuild byte-identical: ${identical}`],
+  ["build (ours)", f(result.buildMs)],
+  ["baseline: read wheels + write as many bytes", f(result.ioLimitMs)],
+  ["build / I/O limit (goal <= 2x)", `${result.buildVsIo.toFixed(2)}x`],
+  ["./env.pex -c 'import pandas', cold PEX_ROOT", f(result.coldImportPandasMs)],
+  ["./env.pex -c 'import pandas', warm (median)", f(result.warmImportPandasMs)],
+  ["baseline: venv python -c 'import pandas' (median)", f(result.plainImportPandasMs)],
+  ["warm overhead (goal < 50 ms)", f(result.warmOverheadMs)],
+  ["./env.pex -c pass vs venv python -c pass", `${f(result.warmPassMs)} vs ${f(result.plainPassMs)}`],
+];
+const w = Math.max(...rows.map((r) => r[0].length));
+for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+console.log(JSON.stringify(result));
