@@ -59,38 +59,28 @@ def parse(argv):
                 req.options += [arg, argv[i + 1]]
                 i += 2
             else:
-                name = arg.split("=", 1)[0]
-                if name in _LONG_WITH_ARG:
-                    req.options.append(arg)
-                else:
-                    req.options.append(arg)
+                req.options.append(arg)  # --help, --version, --check-hash-based-pycs=MODE, ...
                 i += 1
             continue
         j = 1
         while j < len(arg):
             ch = arg[j]
-            if ch in "cm":
+            if ch in "cm" or ch in _WITH_ARG:
+                # The value is attached (-cCODE, -Wignore) or the next argument (-W ignore).
                 value = arg[j + 1 :]
                 if not value:
                     if i + 1 >= n:
-                        req.raw = argv
+                        req.raw = argv  # python itself reports "Argument expected"
                         return req
                     i += 1
                     value = argv[i]
+                if ch in _WITH_ARG:
+                    req.options += ["-" + ch, value]
+                    break
                 req.mode = ch
                 req.target = value
                 req.args = argv[i + 1 :]
                 return req
-            if ch in _WITH_ARG:
-                value = arg[j + 1 :]
-                if not value:
-                    if i + 1 >= n:
-                        req.raw = argv
-                        return req
-                    i += 1
-                    value = argv[i]
-                req.options += ["-" + ch, value]
-                break
             req.options.append("-" + ch)
             j += 1
         i += 1
