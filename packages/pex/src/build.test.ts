@@ -96,6 +96,39 @@ d("PexBuilder with real wheels", () => {
     }
   });
 
+  it("isolates from the host's site-packages unless inherit_path says otherwise", async () => {
+    // The pyenv 3.11 here has packages in its site-packages (pip at least).
+    const py = pyenvPythons().find((p) => p.version.startsWith("3.11."))?.python ?? "python3";
+    const probe = await run(py, ["-c", "import pip; print('host pip')"], { env: cleanEnv() });
+    if (probe.status !== 0) return console.warn(`no pip in ${py}'s site-packages; inherit_path test skipped`);
+    const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });
+    const isolated = path.join(tmp, "isolated.pex");
+    await buildPex(isolated, { wheels: [six] });
+    const code = "import sys\ntry:\n    import pip; print('pip', any('site-packages' in p for p in sys.path))\nexcept ImportError:\n    print('no pip')";
+    expect((await run(py, [isolated, "-c", code], { env })).stdout).toBe("no pip\n");
+    expect((await run(py, [isolated, "-c", code], { env: { ...env, PEX_INHERIT_PATH: "fallback" } })).stdout).toBe("pip True\n");
+    const prefer = path.join(tmp, "prefer.pex");
+    await buildPex(prefer, { wheels: [six], inheritPath: "prefer" });
+    const order = "import sys, six; sp=[i for i,p in enumerate(sys.path) if p.endswith('site-packages')]; me=[i for i,p in enumerate(sys.path) if 'installed_wheels' in p]; print(sp[0] < me[0])";
+    expect((await run(py, [prefer, "-c", order], { env })).stdout).toBe("True\n");
+    expect((await run(py, [prefer, "-c", order], { env: { ...env, PEX_INHERIT_PATH: "fallback" } })).stdout).toBe("False\n");
+  });
+
+  it("caches a boot plan per interpreter, logs with PEX_VERBOSE and falls back from an unwritable PEX_ROOT", async () => {
+    const pex = path.join(tmp, "verbose.pex");
+    await buildPex(pex, { wheels: [six] });
+    const env = cleanEnv({ PEX_ROOT: path.join(tmp, "verbose-root"), PEX_VERBOSE: "1" });
+    const cold = await run("python3", [pex, "-c", "import six"], { env });
+    expect(cold.stderr).toMatch(/^pex: cold start: extracted 1 distributions/m);
+    const warm = await run("python3", [pex, "-c", "import six"], { env });
+    expect(warm.stderr).toMatch(/^pex: warm start: boot plan for [0-9a-f]{40} loaded/m);
+    const fallbackTmp = path.join(tmp, "tmpdir");
+    fs.mkdirSync(fallbackTmp);
+    const ro = await run("python3", [pex, "-c", "import six; print(six.__file__)"], { env: cleanEnv({ PEX_ROOT: "/proc/no-such-root", TMPDIR: fallbackTmp }) });
+    expect(ro.stderr).toMatch(/PEX_ROOT \/proc\/no-such-root is not writable; using .*tmpdir/);
+    expect(ro.stdout.startsWith(fallbackTmp)).toBe(true);
+  });
+
   it("fails in one line when the interpreter does not match the constraints", async () => {
     const pex = path.join(tmp, "constrained.pex");
     await buildPex(pex, { wheels: [six], interpreterConstraints: ["CPython>=3.99"] });
