@@ -1,0 +1,66 @@
+import { execFile } from "node:child_process";
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { uploadEnv, type UploadEnvOptions } from "./upload-env";
+import { condaKit } from "./test-kit/conda";
+import { createVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
+
+const run = promisify(execFile);
+let tmp: string;
+let fx: VenvFixture | undefined;
+let skip: string | undefined;
+
+beforeAll(async () => {
+  tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-packers-"));
+  skip = await venvFixtureUnavailable();
+  if (!skip) fx = await createVenvFixture();
+}, 600_000);
+afterAll(async () => {
+  await fx?.cleanup();
+  await fsp.rm(tmp, { recursive: true, force: true });
+});
+
+const base = (extra: Partial<UploadEnvOptions>): UploadEnvOptions => ({ cacheDir: path.join(tmp, "cache"), environ: { C_PACK_USER: "me", PATH: process.env.PATH }, ...extra });
+
+describe("uploadEnv with the venv and conda packers", () => {
+  it("venv: a relocatable tar.gz unpacked as YARN would (pyenv/), its python imports the packages and the shipped editable code", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const packagePath = `file://${tmp}/store/env.tar.gz`;
+    const r = await uploadEnv(base({ env: fx!.venv, packer: "venv", includeEditable: true, packagePath }));
+    expect(r).toMatchObject({ uploaded: true, environment: { kind: "venv", interpreter: "pyenv/bin/python", archive: { type: "archive", alias: "pyenv" } } });
+    expect(r.editableArchives.map((e) => e.name)).toEqual(["myedit"]);
+    const again = await uploadEnv(base({ env: fx!.venv, packer: "venv", includeEditable: true, packagePath }));
+    expect(again.uploaded).toBe(false);
+
+    const work = await fsp.mkdtemp(path.join(tmp, "container-"));
+    await fsp.mkdir(path.join(work, "pyenv"));
+    await run("tar", ["xzf", path.join(tmp, "store", "env.tar.gz"), "-C", path.join(work, "pyenv")]);
+    await fsp.copyFile(new URL(r.editableArchives[0]!.packagePath).pathname, path.join(work, "myedit.zip"));
+    const { stdout } = await run(r.environment.interpreter, ["-m", "myedit.job"], { cwd: work, env: { PATH: process.env.PATH, PYTHONPATH: "myedit.zip" } });
+    expect(JSON.parse(stdout)).toMatchObject({ value: 42, six: "1.17.0", dateutil: "2.9.0.post0" });
+  });
+
+  it("venv: editable installs without includeEditable are refused with the fix", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    await expect(uploadEnv(base({ env: fx!.venv, packer: "venv", packagePath: `file://${tmp}/store/e2.tar.gz` }))).rejects.toThrow(/editable/);
+  });
+
+  it("conda: a conda env (built without conda) packed as tar.gz; a re-run is a no-op; packer/env mismatches are clear errors", async () => {
+    const kit = condaKit();
+    if (!kit.findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
+    const env = kit.makeCondaEnv({ root: path.join(tmp, "conda"), pipPackage: false });
+    const packagePath = `file://${tmp}/store/conda.tar.gz`;
+    const r = await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }));
+    expect(r).toMatchObject({ uploaded: true, envName: expect.stringMatching(/_[0-9a-f]{7}$/), environment: { kind: "conda", interpreter: "pyenv/bin/python" } });
+    expect((await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }))).uploaded).toBe(false);
+    const work = path.join(tmp, "conda-work");
+    kit.extractArchive(path.join(tmp, "store", "conda.tar.gz"), path.join(work, "pyenv"));
+    const { stdout } = await run(path.join(work, "pyenv", "bin", "python"), ["-c", "import sys; print(sys.version_info[:2])"]);
+    expect(stdout.trim()).toBe(`(${env.pythonVersion.split(".").slice(0, 2).join(", ")})`);
+    await expect(uploadEnv(base({ env: env.prefix, packer: "venv", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a virtualenv/);
+    if (fx) await expect(uploadEnv(base({ env: fx.venv, packer: "conda", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a conda environment/);
+    await expect(uploadEnv(base({ env: env.prefix, packer: "conda", packagePath: `file://${tmp}/x.pex` }))).rejects.toThrow(/no archive extension/);
+  });
+});
