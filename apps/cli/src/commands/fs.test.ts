@@ -1,0 +1,77 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { PassThrough } from "node:stream";
+import { main } from "../main";
+import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
+
+jest.setTimeout(120_000);
+
+function capture() {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
+}
+
+async function run(...args: string[]) {
+  const out = capture();
+  const err = capture();
+  const code = await main(["node", "cluster-pack", ...args], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
+  return { code, out: out.text(), err: err.text() };
+}
+
+describe("cluster-pack fs", () => {
+  let server: TestS3Server;
+  let dir: string;
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    server = await startS3Server({ buckets: ["cli"] });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-cli-fs-"));
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
+      AWS_REGION: "us-east-1",
+      AWS_ENDPOINT_URL_S3: server.endpoint,
+      AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
+      AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+    });
+  });
+  afterAll(async () => {
+    process.env = saved;
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("copies to S3 with metadata, lists, stats, checks and copies back", async () => {
+    const local = path.join(dir, "env.pex");
+    fs.writeFileSync(local, "pex-bytes");
+    const cp = await run("fs", "cp", local, "s3://cli/envs/env.pex", "-m", "lock-sha256=ab12", "--json");
+    expect(cp.code).toBe(0);
+    expect(JSON.parse(cp.out)).toEqual({ from: local, to: "s3://cli/envs/env.pex", size: 9 });
+    const ls = await run("fs", "ls", "s3://cli/envs", "--json");
+    expect(JSON.parse(ls.out)).toMatchObject([{ name: "env.pex", type: "file", size: 9 }]);
+    const st = await run("fs", "stat", "s3://cli/envs/env.pex");
+    expect(st.out).toContain("meta lock-sha256: ab12");
+    server.requests.length = 0;
+    const ok = await run("fs", "check", "s3://cli/envs/env.pex", "-m", "lock-sha256=ab12", "--size", "9", "--json");
+    expect(JSON.parse(ok.out)).toMatchObject({ upToDate: true, exists: true });
+    expect(server.requests.length).toBe(1);
+    const stale = await run("fs", "check", "s3://cli/envs/env.pex", "-m", "lock-sha256=zz");
+    expect(stale.out).toBe("stale: s3://cli/envs/env.pex\n");
+    const back = path.join(dir, "back", "env.pex");
+    expect((await run("fs", "cp", "s3://cli/envs/env.pex", back)).code).toBe(0);
+    expect(fs.readFileSync(back, "utf8")).toBe("pex-bytes");
+  });
+
+  it("fails with exit 1 on a missing object and 2 on bad input", async () => {
+    const missing = await run("fs", "stat", "s3://cli/nope");
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/^cluster-pack: \[s3\] ENOENT/);
+    const bad = await run("fs", "cp", path.join(dir, "env.pex"), "s3://cli/x", "-m", "novalue");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/key=value/);
+    const scheme = await run("fs", "ls", "ftp://x/y");
+    expect(scheme.code).toBe(2);
+  });
+});
