@@ -58,115 +58,31 @@ export function zstdArgs(level: number, threads: number): string[] {
   return ["-c", "-q", ...(level > 19 ? ["--ultra"] : []), `-${level}`, `-T${threads}`];
 }
 
-/** Block size for parallel gzip; big enough that the 32 KiB dictionary priming is cheap. */
-const GZIP_BLOCK = 1 << 20;
-const DICT_SIZE = 32 * 1024;
-
 /**
- * pigz-style parallel gzip: the input is cut into fixed 1 MiB blocks, each deflated on
- * its own (primed with the previous 32 KiB as dictionary, ended by a sync flush so it
- * stops on a byte boundary), and the raw deflate pieces are concatenated into one gzip
- * member closed by an empty final block. The CRC is computed in order on the main
- * thread. Block boundaries do not depend on the thread count, so neither do the bytes.
- *
- * The blocks are deflated with zlib's asynchronous API, which runs on libuv's thread
- * pool: no worker_threads and no copying of blocks between isolates. The real
- * parallelism is min(threads, UV_THREADPOOL_SIZE (default 4)).
+ * Cuts the input into fixed-size blocks, compresses up to `threads` of them at once and
+ * emits the results in order. Fixed block boundaries make the output independent of the
+ * thread count. Subclasses compress one block and may add a header and a trailer.
  */
-class ParallelGzip extends Transform {
+abstract class BlockParallelTransform extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private inflight: Promise<Buffer>[] = [];
-  private crc = 0;
-  private size = 0;
-  private prevTail: Buffer | null = null;
-  private headerDone = false;
+  private started = false;
 
   constructor(
-    private readonly level: number,
+    private readonly blockSize: number,
     private readonly threads: number,
   ) {
     super();
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    this.drainFullBlocks().then(() => cb(), cb);
+  /** Starts compressing the next block (blocks are passed in input order). */
+  protected abstract compressBlock(block: Buffer): Promise<Buffer>;
+  protected header(): Buffer | null {
+    return null;
   }
-
-  override _flush(cb: TransformCallback): void {
-    (async () => {
-      await this.drainFullBlocks();
-      if (this.pendingBytes > 0) this.dispatch(Buffer.concat(this.pending, this.pendingBytes));
-      this.pending = [];
-      this.pendingBytes = 0;
-      this.writeHeader();
-      while (this.inflight.length > 0) this.push(await this.inflight.shift()!);
-      const trailer = Buffer.alloc(10);
-      // An empty final fixed-Huffman block (BFINAL=1, BTYPE=01, EOB), then CRC32 and ISIZE.
-      trailer[0] = 0x03;
-      trailer[1] = 0x00;
-      trailer.writeUInt32LE(this.crc >>> 0, 2);
-      trailer.writeUInt32LE(this.size % 0x100000000, 6);
-      this.push(trailer);
-    })().then(() => cb(), cb);
-  }
-
-  private writeHeader(): void {
-    if (this.headerDone) return;
-    this.headerDone = true;
-    // Fixed header: no name, mtime 0, XFL from the level, OS = 3 (Unix), as gzip -n does.
-    const xfl = this.level >= 9 ? 2 : this.level <= 1 ? 4 : 0;
-    this.push(Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, xfl, 0x03]));
-  }
-
-  private async drainFullBlocks(): Promise<void> {
-    while (this.pendingBytes >= GZIP_BLOCK) {
-      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-      this.dispatch(all.subarray(0, GZIP_BLOCK));
-      const rest = all.subarray(GZIP_BLOCK);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
-      this.writeHeader();
-      while (this.inflight.length >= this.threads) this.push(await this.inflight.shift()!);
-    }
-  }
-
-  private dispatch(block: Buffer): void {
-    this.crc = zlib.crc32(block, this.crc);
-    this.size += block.length;
-    const opts: zlib.ZlibOptions = { level: this.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
-    if (this.prevTail) opts.dictionary = this.prevTail;
-    this.prevTail = Buffer.from(block.subarray(Math.max(0, block.length - DICT_SIZE)));
-    this.inflight.push(
-      new Promise<Buffer>((resolve, reject) => {
-        zlib.deflateRaw(block, opts, (err, out) => (err ? reject(err) : resolve(out)));
-      }),
-    );
-  }
-}
-
-/** bzip2 block-parallel chunk: 9 x 900k blocks, so each stream is as good as one bzip2 run. */
-const BZIP2_CHUNK = 8 * 900 * 1000;
-
-/**
- * pbzip2-style parallel bzip2: fixed-size chunks, each compressed by its own `bzip2`
- * process, concatenated into a multi-stream .bz2 (read by bzip2 -d, GNU tar and Python's
- * bz2/tarfile). Fixed chunk boundaries make the output independent of the thread count.
- * The system bzip2 is used because the npm bzip2 encoders (compressjs) are pure JS,
- * several times slower, and single-threaded.
- */
-class ParallelBzip2 extends Transform {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private inflight: Promise<Buffer>[] = [];
-
-  constructor(
-    private readonly level: number,
-    private readonly threads: number,
-  ) {
-    super();
+  protected trailer(): Buffer | null {
+    return null;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -176,20 +92,110 @@ class ParallelBzip2 extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    this.drain(true).then(() => cb(), cb);
+    this.drain(true)
+      .then(() => {
+        this.start();
+        const trailer = this.trailer();
+        if (trailer) this.push(trailer);
+      })
+      .then(() => cb(), cb);
+  }
+
+  private start(): void {
+    if (this.started) return;
+    this.started = true;
+    const header = this.header();
+    if (header) this.push(header);
   }
 
   private async drain(final: boolean): Promise<void> {
-    while (this.pendingBytes >= BZIP2_CHUNK || (final && this.pendingBytes > 0)) {
-      const all = Buffer.concat(this.pending, this.pendingBytes);
-      const n = Math.min(BZIP2_CHUNK, all.length);
-      this.inflight.push(runToBuffer("bzip2", ["-c", "-z", `-${this.level}`], all.subarray(0, n), "bzip2"));
+    while (this.pendingBytes >= this.blockSize || (final && this.pendingBytes > 0)) {
+      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+      const n = Math.min(this.blockSize, all.length);
+      this.inflight.push(this.compressBlock(all.subarray(0, n)));
       const rest = all.subarray(n);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
+      this.start();
       while (this.inflight.length >= this.threads) this.push(await this.inflight.shift()!);
     }
     if (final) while (this.inflight.length > 0) this.push(await this.inflight.shift()!);
+  }
+}
+
+/** Block size for parallel gzip; big enough that the 32 KiB dictionary priming is cheap. */
+const GZIP_BLOCK = 1 << 20;
+const DICT_SIZE = 32 * 1024;
+
+/**
+ * pigz-style parallel gzip: each 1 MiB block is deflated on its own (primed with the
+ * previous 32 KiB as dictionary, ended by a sync flush so it stops on a byte boundary),
+ * and the raw deflate pieces are concatenated into one gzip member closed by an empty
+ * final block. The CRC is computed in order on the main thread.
+ *
+ * The blocks are deflated with zlib's asynchronous API, which runs on libuv's thread
+ * pool: no worker_threads and no copying of blocks between isolates. The real
+ * parallelism is min(threads, UV_THREADPOOL_SIZE (default 4)).
+ */
+class ParallelGzip extends BlockParallelTransform {
+  private crc = 0;
+  private size = 0;
+  private prevTail: Buffer | null = null;
+
+  constructor(
+    private readonly level: number,
+    threads: number,
+  ) {
+    super(GZIP_BLOCK, threads);
+  }
+
+  protected override header(): Buffer {
+    // Fixed header: no name, mtime 0, XFL from the level, OS = 3 (Unix), as gzip -n does.
+    const xfl = this.level >= 9 ? 2 : this.level <= 1 ? 4 : 0;
+    return Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, xfl, 0x03]);
+  }
+
+  protected override trailer(): Buffer {
+    const trailer = Buffer.alloc(10);
+    // An empty final fixed-Huffman block (BFINAL=1, BTYPE=01, EOB), then CRC32 and ISIZE.
+    trailer[0] = 0x03;
+    trailer[1] = 0x00;
+    trailer.writeUInt32LE(this.crc >>> 0, 2);
+    trailer.writeUInt32LE(this.size % 0x100000000, 6);
+    return trailer;
+  }
+
+  protected override compressBlock(block: Buffer): Promise<Buffer> {
+    this.crc = zlib.crc32(block, this.crc);
+    this.size += block.length;
+    const opts: zlib.ZlibOptions = { level: this.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    if (this.prevTail) opts.dictionary = this.prevTail;
+    this.prevTail = Buffer.from(block.subarray(Math.max(0, block.length - DICT_SIZE)));
+    return new Promise<Buffer>((resolve, reject) => {
+      zlib.deflateRaw(block, opts, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+  }
+}
+
+/** bzip2 chunk: 8 x 900k blocks, so each stream compresses as well as one bzip2 run. */
+const BZIP2_CHUNK = 8 * 900 * 1000;
+
+/**
+ * pbzip2-style parallel bzip2: each chunk is compressed by its own `bzip2` process, and
+ * the streams are concatenated into a multi-stream .bz2 (read by bzip2 -d, GNU tar and
+ * Python's bz2/tarfile). The system bzip2 is used because the npm bzip2 encoders
+ * (compressjs) are pure JS, several times slower, and single-threaded.
+ */
+class ParallelBzip2 extends BlockParallelTransform {
+  constructor(
+    private readonly level: number,
+    threads: number,
+  ) {
+    super(BZIP2_CHUNK, threads);
+  }
+
+  protected override compressBlock(block: Buffer): Promise<Buffer> {
+    return runToBuffer("bzip2", ["-c", "-z", `-${this.level}`], block, "bzip2");
   }
 }
 

@@ -104,25 +104,7 @@ export async function packCondaEnvironment(options: PackCondaOptions): Promise<P
   if (!destPrefix) records.push(["bin/activate", env.prefix, "text"]);
   items.push(generated("bin/activate", activateScript(destPrefix ?? env.prefix), 0o644), generated("bin/deactivate", deactivateScript(), 0o644));
   if (!destPrefix) items.push(generated("bin/conda-unpack", condaUnpackScript(records), 0o755));
-  const final = finishItems(items, common.arcroot);
-  const result = await writeArchive(final, options.output, {
-    format: common.format,
-    level: common.level,
-    threads: common.threads,
-    mtime: common.mtime,
-    ...(signal ? { signal } : {}),
-    onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
-  });
-  return {
-    output: path.resolve(options.output),
-    format: common.format,
-    entries: final.length,
-    relocatedFiles,
-    size: result.size,
-    sha256: result.sha256,
-    warnings,
-    env: describePythonEnv(path.resolve(options.output), "conda", { alias: options.alias, arcroot: common.arcroot }),
-  };
+  return writeEnvironment(items, common, options, { kind: "conda", relocatedFiles, warnings });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -133,6 +115,35 @@ export interface CommonSettings {
   threads: number;
   mtime: Date;
   arcroot: string;
+}
+
+/** Writes the items of a conda or venv environment and describes the result. */
+export async function writeEnvironment(
+  items: ArchiveItem[],
+  common: CommonSettings,
+  options: PackOptionsBase,
+  info: { kind: "conda" | "venv"; relocatedFiles: number; warnings: string[] },
+): Promise<PackResult> {
+  const final = finishItems(items, common.arcroot);
+  const result = await writeArchive(final, options.output, {
+    format: common.format,
+    level: common.level,
+    threads: common.threads,
+    mtime: common.mtime,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
+  });
+  const output = path.resolve(options.output);
+  return {
+    output,
+    format: common.format,
+    entries: final.length,
+    relocatedFiles: info.relocatedFiles,
+    size: result.size,
+    sha256: result.sha256,
+    warnings: info.warnings,
+    env: describePythonEnv(output, info.kind, { alias: options.alias, arcroot: common.arcroot }),
+  };
 }
 
 /** Validates what conda and venv packing share and checks the output. */

@@ -1,10 +1,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { readSource, writeArchive, type ArchiveItem } from "./archive";
-import { describePythonEnv } from "./env-description";
+import { readSource, type ArchiveItem } from "./archive";
 import { findEditableInstalls, type EditableInstall } from "./editable";
-import { fileMode, finishItems, generated, itemFor, linkWarnings, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
+import { fileMode, generated, itemFor, linkWarnings, writeEnvironment, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
 import { isText } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
 
@@ -120,25 +119,7 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
     items.push(item);
   }
   warnings.push(...linkWarnings(notes));
-  const final = finishItems(items, common.arcroot);
-  const result = await writeArchive(final, options.output, {
-    format: common.format,
-    level: common.level,
-    threads: common.threads,
-    mtime: common.mtime,
-    ...(signal ? { signal } : {}),
-    onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
-  });
-  return {
-    output: path.resolve(options.output),
-    format: common.format,
-    entries: final.length,
-    relocatedFiles,
-    size: result.size,
-    sha256: result.sha256,
-    warnings,
-    env: describePythonEnv(path.resolve(options.output), "venv", { alias: options.alias, arcroot: common.arcroot }),
-  };
+  return writeEnvironment(items, common, options, { kind: "venv", relocatedFiles, warnings });
 }
 
 /** `key = value` lines. */
