@@ -39,6 +39,16 @@ describe("WebHdfsFileSystem protocol details", () => {
     expect(open.query.has("user.name")).toBe(false);
   });
 
+  it("appends through the datanode redirect; ENOENT for a missing file", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
+    await hdfs.write("/data/log.txt", "one\n");
+    nn.requests.length = 0;
+    await hdfs.append("/data/log.txt", "two\n");
+    expect(nn.requests.map((r) => `${r.server}:${r.method}:${r.op}`)).toEqual(["namenode:POST:APPEND", "datanode:POST:APPEND"]);
+    expect((await hdfs.read("/data/log.txt")).toString()).toBe("one\ntwo\n");
+    await expect(hdfs.append("/data/none.txt", "x")).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("refuses a bad token with EACCES and a hint, without printing the token", async () => {
     const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "wrong-secret-token" });
     const err = await hdfs.stat("/").catch((e) => e);

@@ -171,6 +171,17 @@ export class WebHdfsFileSystem extends FileSystem {
     }
   }
 
+  /**
+   * Appends to an existing file (WebHDFS APPEND through the datanode redirect). Not
+   * retried: a half-sent append cannot be told apart from a complete one.
+   */
+  async append(p: string, body: Buffer | string | Readable, options: OpOptions = {}): Promise<void> {
+    const norm = normalizeStorePath(p);
+    const dn = await this.redirect("POST", "APPEND", norm, {}, options.signal);
+    const { stream } = bodyToStream(body);
+    (await this.dataRequest("POST", dn, stream, options.signal, "append", norm, { "content-type": "application/octet-stream" })).body.resume();
+  }
+
   async rm(p: string, options: RmOptions = {}): Promise<void> {
     const norm = normalizeStorePath(p);
     if (norm === "/") throw this.error("EINVAL", "rm", norm, "refusing to remove the root");

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import crypto, { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -252,7 +252,6 @@ function fixListingAndRanges(store: any): void {
  */
 function guardParts(store: any): void {
   const S3Error = require("s3rver/lib/models/error");
-  const crypto = require("node:crypto") as typeof import("node:crypto");
   store.putPart = async (bucket: string, uploadId: string, partNumber: number, content: NodeJS.ReadableStream) => {
     const dir = path.join(store.getResourcePath(bucket, undefined, "uploads"), uploadId);
     if (!fs.existsSync(path.join(dir, "key"))) {
@@ -261,27 +260,8 @@ function guardParts(store: any): void {
     }
     const partPath = path.join(dir, String(partNumber));
     const tmp = `${partPath}.tmp-${randomBytes(6).toString("hex")}`;
-    const md5 = crypto.createHash("md5");
-    let size = 0;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const out = fs.createWriteStream(tmp);
-        out.on("error", reject).on("close", () => resolve());
-        content.on("error", (err) => {
-          out.destroy();
-          reject(err);
-        });
-        content.on("data", (chunk: Buffer) => {
-          md5.update(chunk);
-          size += chunk.length;
-          if (!out.write(chunk)) {
-            content.pause();
-            out.once("drain", () => content.resume());
-          }
-        });
-        content.on("end", () => out.end());
-      });
-      const digest = md5.digest("hex");
+      const { size, md5: digest } = await writeToFile(content, tmp);
       await fs.promises.writeFile(`${tmp}.md5`, digest);
       await fs.promises.rename(`${tmp}.md5`, `${partPath}.md5`);
       await fs.promises.rename(tmp, partPath);
@@ -297,7 +277,6 @@ function guardParts(store: any): void {
 
 /** Patches s3rver's FilesystemStore so an object appears whole or not at all, like on S3. */
 function makeWritesAtomic(store: any): void {
-  const crypto = require("node:crypto") as typeof import("node:crypto");
   const writeAtomic = async (file: string, data: string) => {
     const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
     await fs.promises.writeFile(tmp, data);
@@ -319,34 +298,8 @@ function makeWritesAtomic(store: any): void {
     const objectPath: string = store.getResourcePath(object.bucket, object.key, "object");
     await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
     const tmp = `${objectPath}.tmp-${randomBytes(6).toString("hex")}`;
-    const md5 = crypto.createHash("md5");
-    let size = 0;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const out = fs.createWriteStream(tmp);
-        out.on("error", reject).on("close", () => resolve());
-        if (Buffer.isBuffer(object.content)) {
-          md5.update(object.content);
-          size = object.content.length;
-          out.end(object.content);
-          return;
-        }
-        const src = object.content as NodeJS.ReadableStream;
-        src.on("error", (err) => {
-          out.destroy();
-          reject(err);
-        });
-        src.on("data", (chunk: Buffer) => {
-          md5.update(chunk);
-          size += chunk.length;
-          if (!out.write(chunk)) {
-            src.pause();
-            out.once("drain", () => src.resume());
-          }
-        });
-        src.on("end", () => out.end());
-      });
-      const digest = md5.digest("hex");
+      const { size, md5: digest } = await writeToFile(object.content, tmp);
       // Object first, then its metadata: a reader may briefly see new bytes with old metadata,
       // which makes an up-to-date check say "stale" (safe), never the reverse.
       await fs.promises.rename(tmp, objectPath);
@@ -357,6 +310,36 @@ function makeWritesAtomic(store: any): void {
       throw err;
     }
   };
+}
+
+/** Streams (or writes) `content` to `file`, with its size and MD5 (s3rver's ETag). */
+async function writeToFile(content: Buffer | NodeJS.ReadableStream, file: string): Promise<{ size: number; md5: string }> {
+  const md5 = crypto.createHash("md5");
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const out = fs.createWriteStream(file);
+    out.on("error", reject).on("close", () => resolve());
+    if (Buffer.isBuffer(content)) {
+      md5.update(content);
+      size = content.length;
+      out.end(content);
+      return;
+    }
+    content.on("error", (err) => {
+      out.destroy();
+      reject(err);
+    });
+    content.on("data", (chunk: Buffer) => {
+      md5.update(chunk);
+      size += chunk.length;
+      if (!out.write(chunk)) {
+        content.pause();
+        out.once("drain", () => content.resume());
+      }
+    });
+    content.on("end", () => out.end());
+  });
+  return { size, md5: md5.digest("hex") };
 }
 
 function escapeXml(s: string): string {
