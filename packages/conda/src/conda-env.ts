@@ -4,7 +4,7 @@ import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import type { FileMode } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
-import { findEditableInstalls, type EditableInstall } from "./editable";
+import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
 
 /** One `conda-meta/<name>-<version>-<build>.json` record, the fields we use. */
 export interface CondaPackageRecord {
@@ -134,16 +134,7 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
     );
   }
   const editableInstalls = await findEditableInstalls(prefix, entries);
-  if (editableInstalls.length > 0) {
-    const list = editableInstalls.map((e) => `${e.name} (${e.location})`).join(", ");
-    if (!options.ignoreEditablePackages) {
-      throw new InvalidInputError(
-        `${prefix} has editable installs whose code lives outside the environment: ${list}. Install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately`,
-        { code: "ERR_EDITABLE_PACKAGES" },
-      );
-    }
-    warnings.push(`editable installs are not packed (their code stays outside the environment): ${list}`);
-  }
+  checkEditableInstalls(prefix, editableInstalls, Boolean(options.ignoreEditablePackages), "environment", warnings);
   return { prefix, pythonVersion, packages, entries, missingFiles, uncachedPackages, editableInstalls, warnings };
 }
 

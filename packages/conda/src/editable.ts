@@ -1,5 +1,6 @@
 import fs from "node:fs/promises";
 import path from "node:path";
+import { InvalidInputError } from "@cluster-pack/errors";
 import type { EnvEntry } from "./walk";
 
 /** A package whose code is not inside the environment (pip install -e, setup.py develop). */
@@ -62,6 +63,19 @@ export async function findEditableInstalls(prefix: string, entries: readonly Env
     }
   }
   return [...found.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Refuses editable installs (their code would be missing from the archive) unless `ignore`; then warns. */
+export function checkEditableInstalls(prefix: string, found: readonly EditableInstall[], ignore: boolean, what: string, warnings: string[]): void {
+  if (found.length === 0) return;
+  const list = found.map((e) => `${e.name} (${e.location})`).join(", ");
+  if (!ignore) {
+    throw new InvalidInputError(
+      `${prefix} has editable installs whose code lives outside the ${what}: ${list}. Install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately`,
+      { code: "ERR_EDITABLE_PACKAGES" },
+    );
+  }
+  warnings.push(`editable installs are not packed (their code stays outside the ${what}): ${list}`);
 }
 
 function isOutside(prefix: string, p: string): boolean {

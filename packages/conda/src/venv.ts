@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
 import { readSource, type ArchiveItem } from "./archive";
-import { findEditableInstalls, type EditableInstall } from "./editable";
+import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
 import { fileMode, generated, itemFor, linkWarnings, writeEnvironment, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
 import { isText } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
@@ -74,17 +74,7 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
   }
   const warnings: string[] = [];
   const entries = await walkTree(prefix, signal);
-  const editable = await findEditableInstalls(prefix, entries);
-  if (editable.length > 0) {
-    const list = editable.map((e) => `${e.name} (${e.location})`).join(", ");
-    if (!options.ignoreEditablePackages) {
-      throw new InvalidInputError(
-        `${prefix} has editable installs whose code lives outside the venv: ${list}. Install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately`,
-        { code: "ERR_EDITABLE_PACKAGES" },
-      );
-    }
-    warnings.push(`editable installs are not packed (their code stays outside the venv): ${list}`);
-  }
+  checkEditableInstalls(prefix, await findEditableInstalls(prefix, entries), Boolean(options.ignoreEditablePackages), "venv", warnings);
   const selected = selectEntries(entries, options.filters ?? []);
   const items: ArchiveItem[] = [];
   let relocatedFiles = 0;
