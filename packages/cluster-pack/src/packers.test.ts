@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { PipSession, explicitTarget, lockFromResolution, writePyLock } from "@cluster-pack/pip";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import { condaKit } from "./test-kit/conda";
 import { createVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
@@ -23,6 +24,27 @@ afterAll(async () => {
 });
 
 const base = (extra: Partial<UploadEnvOptions>): UploadEnvOptions => ({ cacheDir: path.join(tmp, "cache"), environ: { C_PACK_USER: "me", PATH: process.env.PATH }, ...extra });
+
+describe("uploadEnv from a PEP 751 lock file", () => {
+  it("packs the lock exactly (no resolution), skips when unchanged, refuses additions", async () => {
+    const target = explicitTarget({ python: "3.11" });
+    const session = new PipSession({ target, cacheDir: path.join(tmp, "cache", "pip") });
+    const resolution = await session.resolve(await session.readInput({ requirements: ["python-dateutil"] }));
+    const lockFile = path.join(tmp, "proj", "pylock.toml");
+    await fsp.mkdir(path.dirname(lockFile), { recursive: true });
+    await writePyLock(lockFile, await lockFromResolution(resolution, session.cache));
+    const packagePath = `file://${tmp}/store/locked.pex`;
+    const r = await uploadEnv(base({ lockFile, target: { python: "3.11" }, packagePath }));
+    expect(r).toMatchObject({ uploaded: true, requirements: ["python-dateutil==2.9.0.post0", "six==1.17.0"] });
+    expect((await uploadEnv(base({ lockFile, target: { python: "3.11" }, packagePath }))).uploaded).toBe(false);
+    const only = await uploadEnv(base({ lockFile, target: { python: "3.11" }, packagePath: `file://${tmp}/store/locked-six.pex`, onlyPackages: ["six"] }));
+    expect(only.requirements).toEqual(["six==1.17.0"]);
+    // Without packagePath the name follows cluster-pack's upload_spec: the lock's directory.
+    const named = await uploadEnv(base({ lockFile, target: { python: "3.11" }, environ: { C_PACK_USER: "me", XDG_DATA_HOME: path.join(tmp, "data") } }));
+    expect(named.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/cluster_pack_proj.pex`);
+    await expect(uploadEnv(base({ lockFile, target: { python: "3.11" }, packagePath, additionalPackages: { numpy: "" } }))).rejects.toThrow(/packed exactly as locked/);
+  });
+});
 
 describe("uploadEnv with the venv and conda packers", () => {
   it("venv: a relocatable tar.gz unpacked as YARN would (pyenv/), its python imports the packages and the shipped editable code", async () => {

@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
-import { PipSession, canonicalizeName, tagToString, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import { PipSession, canonicalizeName, fetchLocked, readPyLock, selectFromLock, tagToString, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import type { ArchiveBuild, PrepareInput } from "./packers";
 import type { LockDescription } from "./sidecar";
 
@@ -39,11 +39,6 @@ export interface PexOptions {
  */
 export async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
   const { target, signal } = input;
-  if (input.lockFile) {
-    throw new InvalidInputError(
-      `Lock file ${input.lockFile}: packing a pylock.toml needs @cluster-pack/pip's lock reader, which is not available yet. Pass its pins as requirements (name==version) instead.`,
-    );
-  }
   const session = new PipSession({
     ...input.index,
     target,
@@ -54,8 +49,17 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
   const progress = (phase: "resolve" | "download", done: number) => input.onProgress?.({ phase, done, total: 1, unit: "items" });
 
   let resolved: { resolution: Resolution; input: RequirementsInput } | undefined;
+  let locked: LockedSelection[] | undefined;
   let pins: string[];
-  if (input.installed) {
+  if (input.lockFile) {
+    // A PEP 751 lock is packed exactly: no resolution, the lock's files and hashes.
+    if (Object.keys(input.edits?.additionalPackages ?? {}).length) {
+      throw new InvalidInputError(`${input.lockFile} is packed exactly as locked: additionalPackages cannot be added to it. Add them to the project and lock again.`);
+    }
+    const selection = selectFromLock(await readPyLock(input.lockFile), target, input.lockFile);
+    locked = filterEdited(selection, input.edits ?? {});
+    pins = locked.map((s) => `${s.name}==${s.version}`);
+  } else if (input.installed) {
     pins = input.requirements ?? [];
   } else {
     const edits = input.edits ?? {};
@@ -64,9 +68,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     const reqInput = await session.readInput({ requirements: [...(input.requirements ?? []), ...extra], files: input.requirementsFile ? [input.requirementsFile] : [] });
     const resolution = await session.resolve(reqInput);
     progress("resolve", 1);
-    const ignored = new Set((edits.ignoredPackages ?? []).map(canonicalizeName));
-    const only = edits.onlyPackages ? new Set(edits.onlyPackages.map(canonicalizeName)) : undefined;
-    resolution.packages = resolution.packages.filter((p) => !ignored.has(canonicalizeName(p.name)) && (!only || only.has(canonicalizeName(p.name))));
+    resolution.packages = filterEdited(resolution.packages, edits);
     resolved = { resolution, input: reqInput };
     pins = resolution.packages.map((p) => `${p.name}==${p.version.toString()}`);
   }
@@ -78,13 +80,21 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     platform: target.tags[0] ? tagToString(target.tags[0]) : target.description,
     pythonVersion: target.markers.python_full_version,
     packer: "pex",
-    extra: { pex, implementation: target.markers.implementation_name },
+    // A lock's file hashes are part of it: a re-published file with the same version rebuilds.
+    extra: { pex, implementation: target.markers.implementation_name, ...(locked ? { files: locked.map((l) => l.file.hashes) } : {}) },
   };
   return {
     lock,
     extension: "pex",
     kind: "pex",
     async build(output) {
+      if (locked) {
+        throwIfAborted(signal);
+        progress("download", 0);
+        const fetched = await fetchLocked(locked, session.cache, { signal });
+        input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
+        return buildFrom(fetched.map((f) => ({ filename: f.file.filename, path: f.path })), output);
+      }
       if (!resolved) {
         progress("resolve", 0);
         const reqInput = await session.readInput({ requirements: pins });
@@ -95,29 +105,40 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
       progress("download", 0);
       const files = await session.download(resolved.resolution, resolved.input);
       input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
-      const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
-      if (sdists.length) {
-        throw new InvalidInputError(
-          `No wheel for ${target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
-          { code: "ERR_NO_WHEEL" },
-        );
-      }
-      const builder = new PexBuilder({
-        wheels: files.map((f) => f.path),
-        requirements: pins,
-        compress: pex.compress,
-        inheritPath: pex.inheritPath,
-        ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
-        ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
-        ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
-      });
-      const result = await builder.build(output, {
-        signal,
-        onProgress: (done, total) => input.onProgress?.({ phase: "build", done, total, unit: "items" }),
-      });
-      return { sha256: await sha256File(result.path), size: result.size };
+      return buildFrom(files, output);
     },
   };
+
+  async function buildFrom(files: { filename: string; path: string }[], output: string): Promise<{ sha256: string; size: number }> {
+    const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
+    if (sdists.length) {
+      throw new InvalidInputError(
+        `No wheel for ${target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
+        { code: "ERR_NO_WHEEL" },
+      );
+    }
+    const builder = new PexBuilder({
+      wheels: files.map((f) => f.path),
+      requirements: pins,
+      compress: pex.compress,
+      inheritPath: pex.inheritPath,
+      ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
+      ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
+      ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
+    });
+    const result = await builder.build(output, {
+      signal,
+      onProgress: (done, total) => input.onProgress?.({ phase: "build", done, total, unit: "items" }),
+    });
+    return { sha256: await sha256File(result.path), size: result.size };
+  }
+}
+
+/** ignoredPackages / onlyPackages applied to a resolved or locked set (by normalised name). */
+function filterEdited<T extends { name: string }>(items: T[], edits: { ignoredPackages?: string[]; onlyPackages?: string[] }): T[] {
+  const ignored = new Set((edits.ignoredPackages ?? []).map(canonicalizeName));
+  const only = edits.onlyPackages ? new Set(edits.onlyPackages.map(canonicalizeName)) : undefined;
+  return items.filter((p) => !ignored.has(canonicalizeName(p.name)) && (!only || only.has(canonicalizeName(p.name))));
 }
 
 async function sha256File(file: string): Promise<string> {
