@@ -89,6 +89,17 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(notPex.stderr).toMatch(/not a zip archive|not a PEX/);
   });
 
+  it("resolves requirements through @cluster-pack/pip and records them", async () => {
+    const out = path.join(tmp, "req.pex");
+    const b = await cli("pex", "build", "six", "-o", out, "--json");
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout).distributions.map((d: { project: string }) => d.project)).toEqual(["six"]);
+    const info = JSON.parse((await cli("pex", "inspect", out, "--json")).stdout);
+    expect(info.requirements).toEqual(["six"]);
+    const r = spawnSync(out, ["-c", "import six; print(six.__name__)"], { encoding: "utf8", env: { ...process.env, PEX_ROOT: path.join(tmp, "root") } });
+    expect(r.stdout).toBe("six\n");
+  });
+
   it("prints help with examples", async () => {
     const h = await cli("pex", "build", "--help");
     expect(h.code).toBe(0);
