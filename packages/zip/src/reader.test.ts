@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { AbortError } from "@cluster-pack/errors";
 import { bufferSource, ZipReader, ZipWriter, type ZipReadOptions } from "./index";
@@ -118,6 +120,30 @@ open(sys.argv[1], "wb").write(buf.getvalue())
     expect((await r.readEntry("y/a.txt")).toString()).toBe("from yazl ".repeat(100));
     expect((await r.readEntry("y/s.txt")).toString()).toBe("a stream");
     await r.close();
+  });
+
+  it("reads archives glued after a prefix without offset fixes (`cat stub app.zip`), ZIP64 too", async () => {
+    const stub = Buffer.from("#!/usr/bin/env python3\n# a stub that was prepended with cat\n");
+    for (const forceZip64 of [false, true]) {
+      const w = new ZipWriter({ forceZip64 });
+      w.addBuffer("__main__.py", "print('glued')\n");
+      w.addBuffer("pkg/data.txt", "d".repeat(5000));
+      const glued = Buffer.concat([stub, await zipBytes(w)]);
+      const r = await open(glued);
+      expect(r.prefixLength).toBe(stub.length);
+      expect(r.getEntry("__main__.py")!.localHeaderOffset).toBe(stub.length);
+      expect((await r.readEntry("pkg/data.txt")).toString()).toBe("d".repeat(5000));
+      // Raw copies out of it land at proper offsets in the new archive.
+      const copy = new ZipWriter();
+      for (const e of r.entries) copy.addRawEntry(e.name, r, e);
+      const again = await open(await zipBytes(copy));
+      expect((await again.readEntry("__main__.py")).toString()).toBe("print('glued')\n");
+      if (PY && !forceZip64) {
+        const file = path.join(tmp.dir, "glued.pyz");
+        fs.writeFileSync(file, glued);
+        expect(spawnSync(PY, [file], { encoding: "utf8" }).stdout).toBe("glued\n");
+      }
+    }
   });
 
   it("honours an abort signal", async () => {

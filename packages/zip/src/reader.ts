@@ -281,9 +281,13 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const maxEntrySize = options.maxEntrySize ?? DEFAULT_MAX_ENTRY_SIZE;
   const maxTotalSize = options.maxTotalSize ?? DEFAULT_MAX_TOTAL_SIZE;
-  const reader = new SourceReader(src, signal);
+  // Archives glued after a prefix without fixing their offsets (`cat stub app.zip`) are
+  // read like Python's zipfile and zipimport do: through a view shifted by the prefix.
+  const probe = new SourceReader(src, signal);
+  const shift = await archiveShift(probe, src);
+  const reader = shift > 0 ? new SourceReader(shiftedSource(src, shift), signal) : probe;
   const zipfile = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.fromRandomAccessReader(reader, src.size, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zf) =>
+    yauzl.fromRandomAccessReader(reader, reader.source.size, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zf) =>
       err ? reject(notAZip(src, err)) : resolve(zf),
     ),
   );
@@ -304,7 +308,7 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
       throwIfAborted(signal);
       const raw = await nextEntry(zipfile, src);
       if (!raw) break;
-      const e = describe(src, raw);
+      const e = describe(src, raw, shift);
       if (e.uncompressedSize > maxEntrySize) {
         throw new IntegrityError(`${src.name}: entry ${e.name} declares ${e.uncompressedSize} bytes, more than the limit of ${maxEntrySize}; raise maxEntrySize if it is trusted.`, { code: "ERR_ENTRY_TOO_LARGE" });
       }
@@ -323,7 +327,8 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
       raws.push(raw);
     }
     const records = layout(src, entries, raws, centralDirectoryOffset);
-    const prefixLength = entries.length ? Math.min(...entries.map((e) => e.localHeaderOffset)) : centralDirectoryOffset;
+    let prefixLength = centralDirectoryOffset + shift;
+    for (const e of entries) prefixLength = Math.min(prefixLength, e.localHeaderOffset);
     const comment = Buffer.isBuffer(zipfile.comment) ? (zipfile.comment as Buffer).toString("utf8") : String(zipfile.comment ?? "");
     return new (ZipReader as unknown as new (init: unknown) => ZipReader)({ source: src, reader, zipfile, entries, records, byName, prefixLength, comment, closeSource });
   } catch (err) {
@@ -349,7 +354,7 @@ function nextEntry(zipfile: yauzl.ZipFile, src: RandomAccessSource): Promise<yau
   });
 }
 
-function describe(src: RandomAccessSource, raw: yauzl.Entry): ZipEntry {
+function describe(src: RandomAccessSource, raw: yauzl.Entry, shift: number): ZipEntry {
   const nameRaw = raw.fileNameRaw as unknown as Buffer;
   // strict: keep backslashes so they are rejected rather than silently reinterpreted.
   const name = yauzl.getFileNameLowLevel(raw.generalPurposeBitFlag, nameRaw, raw.extraFields, true);
@@ -377,21 +382,23 @@ function describe(src: RandomAccessSource, raw: yauzl.Entry): ZipEntry {
     compressedSize: raw.compressedSize,
     uncompressedSize: raw.uncompressedSize,
     mode,
-    localHeaderOffset: raw.relativeOffsetOfLocalHeader,
+    localHeaderOffset: raw.relativeOffsetOfLocalHeader + shift,
   };
 }
 
 /** Checks that entries do not overlap each other or the central directory; returns each entry's data limit. */
 function layout(src: RandomAccessSource, entries: ZipEntry[], raws: yauzl.Entry[], centralDirectoryOffset: number): WeakMap<ZipEntry, EntryRecord> {
-  const order = entries.map((_, i) => i).sort((a, b) => entries[a]!.localHeaderOffset - entries[b]!.localHeaderOffset);
+  // Offsets here are the central directory's (relative to the zip's start, like centralDirectoryOffset).
+  const offsets = raws.map((r) => r.relativeOffsetOfLocalHeader);
+  const order = entries.map((_, i) => i).sort((a, b) => offsets[a]! - offsets[b]!);
   const records = new WeakMap<ZipEntry, EntryRecord>();
   for (let k = 0; k < order.length; k++) {
     const i = order[k]!;
     const e = entries[i]!;
     const raw = raws[i]!;
-    const next = k + 1 < order.length ? entries[order[k + 1]!]!.localHeaderOffset : centralDirectoryOffset;
+    const next = k + 1 < order.length ? offsets[order[k + 1]!]! : centralDirectoryOffset;
     // Lower bound of the entry's extent: its local header cannot be shorter than this.
-    const minEnd = e.localHeaderOffset + LOCAL_HEADER_SIZE + raw.fileNameLength + e.compressedSize;
+    const minEnd = offsets[i]! + LOCAL_HEADER_SIZE + raw.fileNameLength + e.compressedSize;
     if (minEnd > next) {
       throw new IntegrityError(`${src.name}: entry ${e.name} (at ${e.localHeaderOffset}, ${e.compressedSize} bytes) overlaps the next entry or the central directory; overlapping entries are a zip-bomb technique and the archive was rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
     }
@@ -445,6 +452,52 @@ function verifyWhole(name: string, e: ZipEntry, data: Buffer): void {
   if (crc !== e.crc32 >>> 0) {
     throw new IntegrityError(`${name}: entry ${e.name} has CRC ${hex(crc)}, its header declares ${hex(e.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" });
   }
+}
+
+/**
+ * How far the zip's own offsets are shifted in the source: 0 for a normal archive or one
+ * whose writer accounted for its prefix; the prefix length for `cat prefix app.zip`. Found
+ * as Python's zipfile does: where the central directory really ends (the end record, or
+ * the ZIP64 end record) minus where the records say it ends. Anything unparseable is left
+ * to yauzl, which reports it.
+ */
+async function archiveShift(reader: SourceReader, src: RandomAccessSource): Promise<number> {
+  const tailLength = Math.min(src.size, 22 + 20 + 0xffff);
+  if (tailLength < 22) return 0;
+  const tail = await reader.prefetch(src.size - tailLength, tailLength, src.size);
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) !== 0x06054b50 || tail.readUInt16LE(i + 20) !== tail.length - i - 22) continue;
+    const eocd = src.size - tailLength + i;
+    let cdSize = tail.readUInt32LE(i + 12);
+    let cdOffset = tail.readUInt32LE(i + 16);
+    let cdEnd = eocd;
+    if (i >= 20 && tail.readUInt32LE(i - 20) === 0x07064b50) {
+      // ZIP64: the ZIP64 end record (56 bytes) sits right before the locator in a plain archive.
+      const recordAt = eocd - 20 - 56;
+      if (recordAt < 0) return 0;
+      const record = await reader.prefetch(recordAt, 56, src.size);
+      if (record.readUInt32LE(0) !== 0x06064b50) return 0;
+      cdSize = record.readUInt32LE(40) + record.readUInt32LE(44) * 0x100000000;
+      cdOffset = record.readUInt32LE(48) + record.readUInt32LE(52) * 0x100000000;
+      const recorded = tail.readUInt32LE(i - 12) + tail.readUInt32LE(i - 8) * 0x100000000;
+      if (recorded === recordAt) return 0; // the locator's own offset is right: not shifted
+      cdEnd = recordAt;
+    }
+    const shift = cdEnd - cdSize - cdOffset;
+    return shift > 0 ? shift : 0;
+  }
+  return 0;
+}
+
+/** `src` seen from byte `shift` on. */
+function shiftedSource(src: RandomAccessSource, shift: number): RandomAccessSource {
+  return {
+    name: src.name,
+    size: src.size - shift,
+    preferredReadSize: src.preferredReadSize,
+    read: (offset, length, signal) => src.read(offset + shift, length, signal),
+    createReadStream: src.createReadStream ? (offset, length, signal) => src.createReadStream!(offset + shift, length, signal) : undefined,
+  };
 }
 
 function notAZip(src: RandomAccessSource, err: unknown): Error {
