@@ -55,6 +55,18 @@ d("readCondaEnvironment on kit environments", () => {
     expect(env.editableInstalls).toEqual([]);
   });
 
+  test("a managed file edited after install is packed from the environment, still relocated", async () => {
+    const kit = makeCondaEnv({ root: path.join(root, "edited"), pipPackage: false });
+    fs.appendFileSync(path.join(kit.prefix, "etc/clib.conf"), "user_setting = 1\n");
+    const env = await readCondaEnvironment(kit.prefix);
+    const entry = env.entries.find((e) => e.path === "etc/clib.conf")!;
+    expect(entry.relocation).toEqual({ kind: "placeholder", placeholder: env.prefix, mode: "text", source: entry.absolute });
+    expect(env.warnings.join("\n")).toContain("etc/clib.conf");
+    // Untouched files still come from the cache.
+    const cfg = env.entries.find((e) => e.path === `bin/python${kit.pythonVersion}-config`)!;
+    expect((cfg.relocation as { source: string }).source.startsWith(kit.pkgsDir)).toBe(true);
+  });
+
   test("two python records are refused", async () => {
     const kit = makeCondaEnv({ root: path.join(root, "two"), pipPackage: false });
     const meta = path.join(kit.prefix, "conda-meta");

@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import type { FileMode } from "./relocate";
-import { walkTree, type EnvEntry } from "./walk";
+import { replaceBinary, replaceText, type FileMode } from "./relocate";
+import { walkTree, type EnvEntry, type Relocation } from "./walk";
 import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
 
 /** One `conda-meta/<name>-<version>-<build>.json` record, the fields we use. */
@@ -131,6 +131,12 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
   if (uncachedPackages.length > 0) {
     warnings.push(
       `${uncachedPackages.length} package(s) are not in any package cache (${uncachedPackages.slice(0, 5).join(", ")}): their files are packed from the environment and text files are scanned for the prefix`,
+    );
+  }
+  const diverged = await verifyCacheCopies(entries, prefix, signal);
+  if (diverged.length > 0) {
+    warnings.push(
+      `${diverged.length} file(s) differ from their package-cache copy (edited after install, or a modified cache): packed from the environment, relocatable only to prefixes no longer than ${prefix.length} characters in binary files: ${diverged.slice(0, 5).join(", ")}${diverged.length > 5 ? ", ..." : ""}`,
     );
   }
   const editableInstalls = await findEditableInstalls(prefix, entries);
@@ -291,6 +297,38 @@ export function parseHasPrefixLine(line: string): { placeholder: string; mode: F
   const fields = line.match(/"[^"]*"|'[^']*'|\S+/g)?.map((f) => f.replace(/^(["'])(.*)\1$/, "$2")) ?? [];
   if (fields.length >= 3) return { placeholder: fields[0]!, mode: fields[1] === "binary" ? "binary" : "text", path: fields.slice(2).join(" ") };
   return { placeholder: DEFAULT_PLACEHOLDER, mode: "text", path: fields.join(" ") };
+}
+
+/**
+ * A placeholder file is packed from the package cache only when the cache copy, linked
+ * to this prefix, gives exactly the environment's file; otherwise (a file edited after
+ * install, a cache rewritten in place by another tool) the environment's own file is
+ * packed, with the prefix as its placeholder. Returns the paths that diverged.
+ */
+async function verifyCacheCopies(entries: EnvEntry[], prefix: string, signal: AbortSignal | undefined): Promise<string[]> {
+  const todo = entries.filter((e) => e.relocation.kind === "placeholder" && e.relocation.source !== e.absolute);
+  const diverged: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < todo.length) {
+      throwIfAborted(signal);
+      const entry = todo[next++]!;
+      const rel = entry.relocation as Extract<Relocation, { kind: "placeholder" }>;
+      const [cached, actual] = await Promise.all([fs.readFile(rel.source), fs.readFile(entry.absolute)]);
+      let linked: Buffer | null;
+      try {
+        linked = rel.mode === "binary" ? replaceBinary(cached, rel.placeholder, prefix, entry.path) : replaceText(cached, rel.placeholder, prefix);
+      } catch {
+        linked = null;
+      }
+      if (!linked || !linked.equals(actual)) {
+        entry.relocation = { kind: "placeholder", placeholder: prefix, mode: rel.mode, source: entry.absolute };
+        diverged.push(entry.path);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return diverged.sort();
 }
 
 async function cacheCopy(cacheDir: string, installed: string, pythonVersion: string | null, noarchPython: boolean): Promise<string | null> {
