@@ -9,6 +9,9 @@ import { isUpToDate, publish, resolveFileSystem } from "./resolve";
 import { S3FileSystem } from "./s3";
 import { startWebHdfsServer } from "./test-kit/webhdfs-server";
 
+// The preset's testTimeout is not applied under the root multi-project run; the machine is shared.
+jest.setTimeout(120_000);
+
 function confDir(core: Record<string, string>, hdfs: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-hadoop-conf-"));
   const xml = (props: Record<string, string>) =>

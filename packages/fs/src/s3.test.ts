@@ -2,6 +2,9 @@ import { S3FileSystem } from "./s3";
 import { runConformanceSuite } from "./test-kit/conformance";
 import { startS3Server, type TestS3Server } from "./test-kit/s3-server";
 
+// The preset's testTimeout is not applied under the root multi-project run; the machine is shared.
+jest.setTimeout(120_000);
+
 let server: TestS3Server | undefined;
 let n = 0;
 

@@ -4,6 +4,9 @@ import type { AddressInfo } from "node:net";
 import { HttpFileSystem } from "./http";
 import { openRandomAccess } from "../resolve";
 
+// The preset's testTimeout is not applied under the root multi-project run; the machine is shared.
+jest.setTimeout(120_000);
+
 /** A static file server with Range/ETag support and switchable faults. */
 async function serve(files: Record<string, Buffer>) {
   const state = { fail503: 0, resetAfter: -1, ignoreRange: false, requests: [] as http.IncomingHttpHeaders[] };

@@ -4,6 +4,9 @@ import path from "node:path";
 import { LocalFileSystem } from "./local";
 import { runConformanceSuite } from "../test-kit/conformance";
 
+// The preset's testTimeout is not applied under the root multi-project run; the machine is shared.
+jest.setTimeout(120_000);
+
 runConformanceSuite("local", async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fs-local-"));
   return { fs: new LocalFileSystem(), root, cleanup: async () => fs.rmSync(root, { recursive: true, force: true }) };

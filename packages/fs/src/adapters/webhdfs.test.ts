@@ -2,6 +2,9 @@ import { WebHdfsFileSystem } from "./webhdfs";
 import { runConformanceSuite } from "../test-kit/conformance";
 import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
 
+// The preset's testTimeout is not applied under the root multi-project run; the machine is shared.
+jest.setTimeout(120_000);
+
 let server: TestWebHdfsServer | undefined;
 
 runConformanceSuite("webhdfs (test-kit namenode + datanode on loopback)", async () => {

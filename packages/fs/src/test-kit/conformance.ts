@@ -211,6 +211,19 @@ export function runConformanceSuite(name: string, setup: () => Promise<Conforman
       });
       await expect(fsys.write(p("aborted.bin"), body, { signal: ac.signal })).rejects.toMatchObject({ code: "ABORT_ERR" });
       expect(await fsys.exists(p("aborted.bin"))).toBe(false);
+      // A download cancelled half-way leaves neither the file nor its temporary sibling.
+      await fsys.write(p("to-get.bin"), randomBytes(4 * 1024 * 1024));
+      const ac3 = new AbortController();
+      const dest = path.join(tmp, "cancelled", "got.bin");
+      await expect(
+        fsys.get(p("to-get.bin"), dest, {
+          signal: ac3.signal,
+          onProgress: (e) => {
+            if (e.bytesDone > 0) ac3.abort(new Error("stop"));
+          },
+        }),
+      ).rejects.toMatchObject({ code: "ABORT_ERR" });
+      expect(fs.readdirSync(path.dirname(dest))).toEqual([]);
       const ac2 = new AbortController();
       ac2.abort();
       await expect(fsys.stat(p("a.txt"), { signal: ac2.signal })).rejects.toMatchObject({ code: "ABORT_ERR" });
