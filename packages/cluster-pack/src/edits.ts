@@ -1,5 +1,5 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import { normalizeName } from "./names";
+import { canonicalizeName as normalizeName } from "@cluster-pack/pip";
 
 /** cluster-pack's package edits, applied to the installed set before packing. */
 export interface PackageEdits {
@@ -51,7 +51,8 @@ export function applyPackageEdits(installed: Record<string, string>, edits: Pack
   return { requirements, unmatched };
 }
 
-function pinOf(name: string, version: string): string {
+/** A requirement from cluster-pack's name -> version form: "1.2" pins ==, a specifier is kept, "" is unpinned. */
+export function pinOf(name: string, version: string): string {
   const v = version.trim();
   if (v === "") return name;
   if (/^[<>=!~]/.test(v)) return `${name}${v}`;

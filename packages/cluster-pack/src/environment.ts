@@ -3,7 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { normalizeName } from "./names";
+import { canonicalizeName as normalizeName } from "@cluster-pack/pip";
 
 /** An installed Python environment, read from its files (no `pip list`). */
 export interface InstalledEnvironment {

@@ -6,6 +6,7 @@ import type { EnvironmentKind } from "@cluster-pack/engines";
 import { resolveTarget, type TargetEnvironment } from "@cluster-pack/pip";
 import type { InstalledDistribution, InstalledEnvironment } from "./environment";
 import type { PackageEdits } from "./edits";
+import { sha256File } from "./hash";
 import type { LockDescription } from "./sidecar";
 import type { PackerName, UploadProgress } from "./types";
 import { resolvePexLock, type IndexOptions, type PexOptions } from "./pex-packer";
@@ -108,12 +109,4 @@ async function targetFor(input: PrepareInput): Promise<TargetEnvironment> {
 function archiveExtension(file: string): string {
   const m = /\.(tar\.gz|tgz|tar\.bz2|tbz2|tar\.xz|txz|tar\.zst|tzst|tar|zip)$/i.exec(file);
   return m ? m[1]!.toLowerCase() : "tar.gz";
-}
-
-async function sha256File(file: string): Promise<string> {
-  const { createHash } = await import("node:crypto");
-  const { createReadStream } = await import("node:fs");
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, canonicalizeName, fetchLocked, readPyLock, selectFromLock, tagToString, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import { pinOf } from "./edits";
+import { sha256File } from "./hash";
 import type { ArchiveBuild, PrepareInput } from "./packers";
 import type { LockDescription } from "./sidecar";
 
@@ -63,7 +63,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     pins = input.requirements ?? [];
   } else {
     const edits = input.edits ?? {};
-    const extra = Object.entries(edits.additionalPackages ?? {}).map(([n, v]) => (v === "" ? n : /^[<>=!~]/.test(v) ? `${n}${v}` : `${n}==${v}`));
+    const extra = Object.entries(edits.additionalPackages ?? {}).map(([n, v]) => pinOf(n, v));
     progress("resolve", 0);
     const reqInput = await session.readInput({ requirements: [...(input.requirements ?? []), ...extra], files: input.requirementsFile ? [input.requirementsFile] : [] });
     const resolution = await session.resolve(reqInput);
@@ -139,10 +139,4 @@ function filterEdited<T extends { name: string }>(items: T[], edits: { ignoredPa
   const ignored = new Set((edits.ignoredPackages ?? []).map(canonicalizeName));
   const only = edits.onlyPackages ? new Set(edits.onlyPackages.map(canonicalizeName)) : undefined;
   return items.filter((p) => !ignored.has(canonicalizeName(p.name)) && (!only || only.has(canonicalizeName(p.name))));
-}
-
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
