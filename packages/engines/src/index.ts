@@ -74,4 +74,4 @@ export {
   type DaskYarnClusterKwargs,
   type DaskSkeinOptions,
 } from "./dask";
-export { rayRuntimeEnvFor, type RayRuntimeEnv, type RayRuntimeEnvOptions } from "./ray";
+export { rayRuntimeEnvFor, rayStartCommand, type RayRuntimeEnv, type RayRuntimeEnvOptions, type RayStartOptions } from "./ray";

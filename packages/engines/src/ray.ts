@@ -1,4 +1,5 @@
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import type { ProcessLaunch } from "./dask";
 import type { PythonEnvironment } from "./environment";
 import { toS3, urlScheme } from "./uri";
 
@@ -16,6 +17,11 @@ export interface RayRuntimeEnvOptions {
    * i.e. the directory holding `pyenv/` or `env.pex`.
    */
   localisedAt?: string;
+  /**
+   * The Ray nodes were started from this environment (`rayStartCommand`), so their
+   * workers already run its interpreter: no `py_executable` is needed.
+   */
+  nodesRunEnvironment?: boolean;
   envVars?: Record<string, string>;
 }
 
@@ -31,6 +37,11 @@ export interface RayRuntimeEnv {
  * The `runtime_env` that runs Ray workers inside the environment: the code archives as
  * `py_modules` (zip URIs; Ray speaks `s3://`, not `s3a://`), the interpreter as
  * `py_executable`, the environment's variables as `env_vars`.
+ *
+ * Ray unpacks a remote py_modules zip with its single top-level directory stripped and
+ * puts the result on PYTHONPATH (ray/_private/runtime_env/packaging.py, Ray 2.58): a zip
+ * holding just `mypkg/...` (cluster-pack's `zip_path(dir, include_base_name=True)`)
+ * imports nothing there; wrap the package in one more directory for Ray.
  */
 export function rayRuntimeEnvFor(env: PythonEnvironment, options: RayRuntimeEnvOptions = {}): RayRuntimeEnv {
   const out: RayRuntimeEnv = {};
@@ -43,9 +54,10 @@ export function rayRuntimeEnvFor(env: PythonEnvironment, options: RayRuntimeEnvO
       throw new InvalidInputError(`Ray localisedAt "${options.localisedAt}" must be an absolute directory on every node (workers start in their own working directory).`);
     }
     out.py_executable = `${options.localisedAt.replace(/\/+$/, "")}/${env.interpreter.replace(/^\.\//, "")}`;
-  } else {
+  } else if (!options.nodesRunEnvironment) {
     throw new InvalidInputError(
-      `Ray does not unpack environment archives (${env.kind}, ${redactUrl(env.archive.url)}): pass localisedAt (where every node has it unpacked) or pyExecutable.`,
+      `Ray does not unpack environment archives (${env.kind}, ${redactUrl(env.archive.url)}): start the nodes from the environment (rayStartCommand, then nodesRunEnvironment), ` +
+        `or pass localisedAt (where every node has it unpacked) or pyExecutable.`,
     );
   }
   const vars = { ...env.env, ...(options.envVars ?? {}) };
@@ -57,20 +69,82 @@ export function rayRuntimeEnvFor(env: PythonEnvironment, options: RayRuntimeEnvO
   return out;
 }
 
+export interface RayStartOptions {
+  /** Start the head node; otherwise join `address`. */
+  head?: boolean;
+  /** `host:port` of the head's GCS, for worker nodes. */
+  address?: string;
+  /** Head only: the GCS port. */
+  port?: number;
+  nodeIpAddress?: string;
+  numCpus?: number;
+  /** Custom resources of this node (`{"gpu-node": 1}`). */
+  resources?: Record<string, number>;
+  /** Session directory root (head only; workers follow the head's). */
+  tempDir?: string;
+  /** Serve the dashboard (default false). */
+  dashboard?: boolean;
+  env?: Record<string, string>;
+}
+
+/**
+ * `ray start --block` run through the environment's interpreter
+ * (`<python> -m ray.scripts.scripts start`, the module behind Ray's `ray` script), so the
+ * node and every worker it spawns use the shipped environment. `--block` keeps the
+ * command in the foreground: the launcher (YARN container, skein service) owns it.
+ */
+export function rayStartCommand(env: PythonEnvironment, options: RayStartOptions): ProcessLaunch {
+  const argv = [env.interpreter, "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats"];
+  if (options.head) {
+    if (options.address) throw new InvalidInputError("A Ray head node starts a cluster: give port, not address.");
+    argv.push("--head");
+    if (options.port !== undefined) argv.push("--port", String(checkPort(options.port)));
+    argv.push(`--include-dashboard=${options.dashboard ? "true" : "false"}`);
+    if (options.tempDir) argv.push("--temp-dir", options.tempDir);
+  } else {
+    if (!options.address || !/^[^:\s]+:\d{1,5}$/.test(options.address)) {
+      throw new InvalidInputError(`A Ray worker node joins a head: give its address as host:port (got ${JSON.stringify(options.address ?? "")}).`);
+    }
+    argv.push("--address", options.address);
+  }
+  // Every node on a machine would otherwise try the same dashboard agent port (52365).
+  if (!options.dashboard) argv.push("--dashboard-agent-listen-port", "0");
+  if (options.nodeIpAddress) argv.push("--node-ip-address", options.nodeIpAddress);
+  if (options.numCpus !== undefined) {
+    if (!Number.isInteger(options.numCpus) || options.numCpus < 0) throw new InvalidInputError(`Ray numCpus must be a non-negative integer, got ${options.numCpus}.`);
+    argv.push("--num-cpus", String(options.numCpus));
+  }
+  if (options.resources && Object.keys(options.resources).length) argv.push("--resources", JSON.stringify(options.resources));
+  // Code archives reach workers through runtime_env py_modules, not the node's PYTHONPATH.
+  return { argv, env: { ...env.env, ...(options.env ?? {}), RAY_USAGE_STATS_ENABLED: "0" } };
+}
+
 // Helpers.
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidInputError(`Ray port ${port} is not a TCP port (1-65535).`);
+  return port;
+}
 
 const RAY_SCHEMES = new Set(["s3", "gs", "http", "https", "file"]);
 
-function rayUri(url: string, field: string, allowDir: boolean): string {
+function rayUri(url: string, field: string, isWorkingDir: boolean): string {
+  // Ray's rules (runtime_env docs): remote URIs must be .zip (or .whl for py_modules);
+  // local working_dir: a directory or a .zip; local py_modules: a directory, .py or .whl.
   const u = toS3(url);
   const scheme = urlScheme(u);
+  const name = u.replace(/[?#].*$/, "");
   if (scheme === undefined) {
-    if (allowDir || /\.(zip|whl)$/i.test(u)) return u;
-  } else if (RAY_SCHEMES.has(scheme) && /\.(zip|whl)$/i.test(u.replace(/[?#].*$/, ""))) {
-    return u;
+    if (isWorkingDir ? !/\.(py|whl)$/i.test(name) : !/\.zip$/i.test(name)) return u;
+    throw new InvalidInputError(
+      isWorkingDir
+        ? `Ray working_dir "${url}" must be a directory or a .zip.`
+        : `Ray py_modules "${url}" is a local .zip, which Ray does not accept locally: upload it (s3://, gs://, https://) or pass the source directory.`,
+    );
   }
+  if (RAY_SCHEMES.has(scheme) && (/\.zip$/i.test(name) || (!isWorkingDir && /\.whl$/i.test(name)))) return u;
   throw new InvalidInputError(
-    `Ray ${field} "${redactUrl(url)}" must be a .zip (or .whl) at an s3://, gs://, http(s):// or file:// URI${allowDir ? ", or a local directory" : ""}: ` +
-      `Ray cannot read ${scheme ?? "this path"} there; upload a zip to S3 or HTTP.`,
+    `Ray ${field} "${redactUrl(url)}" must be a .zip${isWorkingDir ? "" : " (or .whl)"} at an s3://, gs://, http(s):// or file:// URI: ` +
+      `Ray cannot read ${scheme} there; upload a zip to S3 or HTTP.`,
   );
 }

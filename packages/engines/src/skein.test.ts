@@ -160,6 +160,9 @@ describe("ray runtime_env", () => {
     const conda = pythonEnvironment("s3://b/e.tar.gz");
     expect(rayRuntimeEnvFor(conda, { localisedAt: "/opt/e" })).toEqual({ py_executable: "/opt/e/pyenv/bin/python" });
     expect(rayRuntimeEnvFor(conda, { pyExecutable: "/usr/bin/python3", workingDir: "./src" })).toEqual({ working_dir: "./src", py_executable: "/usr/bin/python3" });
+    expect(rayRuntimeEnvFor(conda, { nodesRunEnvironment: true, workingDir: "/jobs/job.zip" })).toEqual({ working_dir: "/jobs/job.zip" });
+    const local = pythonEnvironment("s3://b/e.tar.gz", { codeArchives: ["/src/tool.py"] });
+    expect(rayRuntimeEnvFor(local, { nodesRunEnvironment: true })).toEqual({ py_modules: ["/src/tool.py"] });
   });
   it("refuses what Ray cannot fetch or unpack", () => {
     const env = pythonEnvironment("hdfs://nn/e.tar.gz");
@@ -167,5 +170,8 @@ describe("ray runtime_env", () => {
     expect(() => rayRuntimeEnvFor(env, { localisedAt: "rel/dir" })).toThrow(/absolute/);
     expect(() => rayRuntimeEnvFor(env, { localisedAt: "/x", workingDir: "hdfs://nn/job.zip" })).toThrow(/working_dir .* must be a \.zip/);
     expect(() => rayRuntimeEnvFor(pythonEnvironment("hdfs://nn/e.tar.gz", { codeArchives: ["hdfs://nn/c.zip"] }), { localisedAt: "/x" })).toThrow(/py_modules/);
+    // Found by running Ray 2.58: a local .zip in py_modules is refused by Ray itself.
+    expect(() => rayRuntimeEnvFor(pythonEnvironment("s3://b/e.tar.gz", { codeArchives: ["/tmp/c.zip"] }), { nodesRunEnvironment: true })).toThrow(/local \.zip/);
+    expect(() => rayRuntimeEnvFor(env, { nodesRunEnvironment: true, workingDir: "/jobs/tool.py" })).toThrow(/directory or a \.zip/);
   });
 });

@@ -28,31 +28,51 @@ export interface BuiltEnvironment {
   workDir: string;
 }
 
+export interface MarkedVenvOptions {
+  /** Base interpreter (default Debian's python3, whose torch and distributed the venv sees). */
+  python?: string;
+  /** See the base interpreter's site-packages (default true). */
+  systemSitePackages?: boolean;
+  /** Requirements pip installs into the venv from the configured index (`pipIndexArgs`). */
+  pipInstall?: string[];
+  pipIndexArgs?: string[];
+  /** gzip the tar (default true); large environments ship faster as a plain tar here. */
+  gzip?: boolean;
+}
+
 /**
- * Builds the environment the end-to-end tests ship: a venv of Debian's python3 with
- * `--system-site-packages` (so torch and distributed come from Debian) plus the marker
- * package `cp_engines_marker`, which only this environment has and which holds the job
- * modules; packed as a deterministic tar.gz (sorted, fixed mtime and owners, gzip -n).
+ * Builds the environment the end-to-end tests ship: a venv (by default of Debian's
+ * python3 with `--system-site-packages`, so torch and distributed come from Debian) plus
+ * the marker package `cp_engines_marker`, which only this environment has and which holds
+ * the job modules; packed as a deterministic tar (sorted, fixed mtime and owners, gzip -n).
  * `@cluster-pack/conda` exports no venv packer yet, so GNU tar does it here.
  */
-export function buildMarkedVenv(): BuiltEnvironment {
+export function buildMarkedVenv(options: MarkedVenvOptions = {}): BuiltEnvironment {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-engines-e2e-"));
   const venv = path.join(workDir, "venv");
-  run(DEBIAN_PYTHON, ["-m", "venv", "--system-site-packages", "--without-pip", venv]);
-  const site = run(path.join(venv, "bin", "python"), ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).trim();
-  const pkg = path.join(site, "cp_engines_marker");
-  fs.mkdirSync(pkg, { recursive: true });
-  for (const f of fs.readdirSync(path.join(__dirname, "python", "cp_engines_marker"))) {
-    fs.copyFileSync(path.join(__dirname, "python", "cp_engines_marker", f), path.join(pkg, f));
+  const pip = Boolean(options.pipInstall?.length);
+  run(options.python ?? DEBIAN_PYTHON, [
+    "-m",
+    "venv",
+    ...(options.systemSitePackages === false ? [] : ["--system-site-packages"]),
+    ...(pip ? [] : ["--without-pip"]),
+    venv,
+  ]);
+  const venvPython = path.join(venv, "bin", "python");
+  if (pip) {
+    run(venvPython, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...(options.pipIndexArgs ?? []), ...(options.pipInstall ?? [])]);
   }
-  const archive = path.join(workDir, "env.tar.gz");
+  const site = run(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).trim();
+  fs.cpSync(path.join(__dirname, "python", "cp_engines_marker"), path.join(site, "cp_engines_marker"), { recursive: true });
+  const gzip = options.gzip ?? true;
+  const archive = path.join(workDir, gzip ? "env.tar.gz" : "env.tar");
   run("tar", [
     "--sort=name",
     "--mtime=@315532800",
     "--owner=0",
     "--group=0",
     "--numeric-owner",
-    "--use-compress-program=gzip -n",
+    ...(gzip ? ["--use-compress-program=gzip -n"] : []),
     "-C",
     venv,
     "-cf",
@@ -88,7 +108,7 @@ export async function localise(
       const tmp = path.join(containerDir, `.download-${r.alias}`);
       await fetch(r.url, tmp);
       fs.mkdirSync(dest);
-      run("tar", ["-xzf", tmp, "-C", dest]);
+      run("tar", ["-xf", tmp, "-C", dest]); // GNU tar detects the compression
       fs.rmSync(tmp);
     }
   }
@@ -108,7 +128,8 @@ export interface Started {
  */
 export function startIn(cwd: string, argv: string[], env: Record<string, string>): Started {
   const base = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: cwd, LANG: "C.UTF-8" };
-  const child = spawn(argv[0] as string, argv.slice(1), { cwd, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  // Own process group, so stop() also ends what the process spawned (Ray's raylets).
+  const child = spawn(argv[0] as string, argv.slice(1), { cwd, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   child.stdout?.on("data", (b: Buffer) => (out += b.toString()));
   child.stderr?.on("data", (b: Buffer) => (out += b.toString()));
@@ -119,13 +140,69 @@ export function startIn(cwd: string, argv: string[], env: Record<string, string>
   return { child, output: () => out, exited };
 }
 
-/** Ends a started process (SIGTERM, then SIGKILL after a grace period). */
+/** Ends a started process and its process group (SIGTERM, then SIGKILL after a grace period). */
 export async function stop(p: Started | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill("SIGTERM");
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), 5000);
+  if (!p || p.child.pid === undefined) return;
+  const pgid = p.child.pid;
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, sig);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  signal("SIGTERM");
+  await new Promise((r) => setTimeout(r, 200));
+  if (groupAlive(pgid)) {
+    const deadline = Date.now() + 5000;
+    while (groupAlive(pgid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    signal("SIGKILL");
+  }
   await p.exited.catch(() => undefined);
-  clearTimeout(timer);
+}
+
+/** Python interpreters of the configured pyenv versions, by version prefix ("3.11"). */
+export function pyenvPython(version: string): string | undefined {
+  const root = path.join(os.homedir(), ".pyenv", "versions");
+  if (!fs.existsSync(root)) return undefined;
+  const v = fs.readdirSync(root).filter((d) => d.startsWith(`${version}.`)).sort().pop();
+  const exe = v ? path.join(root, v, "bin", "python3") : undefined;
+  return exe && fs.existsSync(exe) ? exe : undefined;
+}
+
+/**
+ * pip index arguments from pip's own configuration (`pip config list`). When only extra
+ * indexes are configured, the first becomes --index-url so pip does not wait on pypi.org,
+ * which these machines cannot reach. `undefined` when nothing is configured.
+ */
+export function configuredPipIndexArgs(python: string): string[] | undefined {
+  const r = spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" });
+  if (r.status !== 0) return undefined;
+  const values = (key: string) =>
+    r.stdout
+      .split("\n")
+      .filter((l) => new RegExp(`^[^=]*\\.${key}=`).test(l))
+      .flatMap((l) => l.slice(l.indexOf("=") + 1).replace(/^'|'$/g, "").split(/\s+/))
+      .filter(Boolean);
+  const index = values("index-url");
+  const extra = values("extra-index-url");
+  const links = values("find-links");
+  const [first, ...rest] = index.length ? [...index, ...extra] : extra;
+  if (!first && !links.length) return undefined;
+  return [
+    ...(first ? ["--index-url", first] : ["--no-index"]),
+    ...rest.flatMap((u) => ["--extra-index-url", u]),
+    ...links.flatMap((l) => ["--find-links", l]),
+  ];
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -170,7 +247,7 @@ export function lastJson<T>(output: string): T {
 }
 
 function run(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
