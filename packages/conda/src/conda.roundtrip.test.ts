@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { packCondaEnvironment } from "./pack-conda";
 import type { ArchiveFormat } from "./archive";
-import { extractArchive, filesContaining, findKitInterpreter, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
+import { extractArchive, filesContaining, findKitInterpreter, LONG_PATH, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(180_000);
 
@@ -52,6 +52,7 @@ function verifyRelocated(dir: string) {
   expect(fs.readFileSync(`${dir}/share/uncached/info.txt`, "utf8")).toBe(`installed in ${dir}\n`);
   expect(fs.readlinkSync(`${dir}/bin/python`)).toBe(`python${kit.pythonVersion}`);
   expect(fs.statSync(`${dir}/share/empty-dir`).isDirectory()).toBe(true);
+  expect(fs.readFileSync(`${dir}/${LONG_PATH}`, "utf8")).toBe(`root=${dir}\n`);
   // The old prefix survives only where it must: compiled bytecode and an unmanaged binary
   // (both left alone, as conda-pack does), and the records inside conda-unpack itself.
   const left = filesContaining(dir, kit.prefix).filter((f) => !f.endsWith(".pyc"));
@@ -73,6 +74,11 @@ d("pack, extract elsewhere and deeper, conda-unpack, run", () => {
     const result = await packCondaEnvironment({ prefix: kit.prefix, output: out, threads: 2 });
     expect(result.format).toBe(format);
     expect(result.env).toEqual({ archive: out, kind: "conda", dirName: "pyenv", interpreter: "pyenv/bin/python" });
+    if (format !== "tar.zst") {
+      // Python's readers agree on the entry count (tarfile for tars, zipfile for zip).
+      const reader = format === "zip" ? "import zipfile,sys; print(len(zipfile.ZipFile(sys.argv[1]).namelist()))" : "import tarfile,sys; print(len(tarfile.open(sys.argv[1]).getnames()))";
+      expect(Number(run("python3", ["-c", reader, out]))).toBe(result.entries);
+    }
     const dir = path.join(root, "deploy", format.replace(".", "_"), "a", "much", "deeper", "place", "pyenv");
     extractArchive(out, dir);
     expect(fs.readFileSync(`${dir}/etc/clib.conf`, "utf8")).toContain("/opt/anaconda1anaconda2anaconda3");

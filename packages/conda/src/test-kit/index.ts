@@ -13,6 +13,8 @@ import { replaceBinary, replaceText } from "../relocate";
 /** conda-build's long binary placeholder: 255 characters, so any real prefix fits. */
 export const BINARY_PLACEHOLDER = `/opt/conda/conda-bld/clib_1700000000000/_h_env_${"placehold_".repeat(30)}`.slice(0, 255);
 export const TEXT_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3";
+/** An unmanaged text file with the prefix, at a path too long for a plain ustar header. */
+export const LONG_PATH = `share/${"d".repeat(120)}/${"e".repeat(100)}/${"f".repeat(60)}.txt`;
 
 export interface CondaEnvKitOptions {
   /** A fresh directory; the kit creates `pkgs/` and `envs/<name>/` in it. */
@@ -182,6 +184,8 @@ export function makeCondaEnv(options: CondaEnvKitOptions): CondaEnvKit {
   write(path.join(prefix, "etc/unmanaged.cfg"), `# written by hand\nroot = ${prefix}\n`);
   write(path.join(prefix, "share/unmanaged.bin"), Buffer.concat([Buffer.from([0, 1, 2, 3]), Buffer.from(prefix), Buffer.from([0])]));
   fs.mkdirSync(path.join(prefix, "share/empty-dir"), { recursive: true });
+  // A path over 100 bytes (ustar name field) and over 255 (needs a pax header).
+  write(path.join(prefix, LONG_PATH), `root=${prefix}\n`);
   write(path.join(prefix, "etc/conda/activate.d/kit.sh"), 'export KIT_ACTIVATED="yes"\n');
   write(path.join(prefix, "etc/conda/deactivate.d/kit.sh"), "unset KIT_ACTIVATED\n");
   if (!options.pixi) {
