@@ -1,3 +1,6 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { WebHdfsFileSystem } from "./webhdfs";
 import { runConformanceSuite } from "../test-kit/conformance";
 import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
@@ -89,9 +92,6 @@ describe("WebHdfsFileSystem protocol details", () => {
 
   it("publish renames over the target with OVERWRITE and keeps xattrs", async () => {
     const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
-    const fs = await import("node:fs");
-    const os = await import("node:os");
-    const path = await import("node:path");
     const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cp-hdfs-")), "env.pex");
     fs.writeFileSync(local, "pex bytes");
     nn.requests.length = 0;
