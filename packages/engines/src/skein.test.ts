@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { parse as parseYaml } from "yaml";
 import { daskCommands, daskSkeinSpec, daskYarnClusterKwargs, daskYarnSnippet } from "./dask";
 import { pythonEnvironment, type EnvironmentKind } from "./environment";
-import { rayRuntimeEnvFor } from "./ray";
+import { rayRuntimeEnvFor, rayStartCommand } from "./ray";
 import { skeinSpecFor, skeinSpecJson, skeinSpecYaml } from "./skein";
 
 const KINDS: Array<[EnvironmentKind, string, string, "archive" | "file", string]> = [
@@ -173,5 +173,26 @@ describe("ray runtime_env", () => {
     // Found by running Ray 2.58: a local .zip in py_modules is refused by Ray itself.
     expect(() => rayRuntimeEnvFor(pythonEnvironment("s3://b/e.tar.gz", { codeArchives: ["/tmp/c.zip"] }), { nodesRunEnvironment: true })).toThrow(/local \.zip/);
     expect(() => rayRuntimeEnvFor(env, { nodesRunEnvironment: true, workingDir: "/jobs/tool.py" })).toThrow(/directory or a \.zip/);
+  });
+});
+
+// Ray docs "ray start" CLI reference (--head, --port, --address, --block, --resources).
+describe("rayStartCommand", () => {
+  const env = pythonEnvironment("s3://b/envs/app.pex", { codeArchives: ["s3://b/c.zip"] });
+  it("starts a head or a worker node through the environment's interpreter", () => {
+    expect(rayStartCommand(env, { head: true, port: 6379, numCpus: 2, resources: { gpu_node: 1 }, tempDir: "/tmp/r" })).toEqual({
+      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--head", "--port", "6379", "--include-dashboard=false", "--temp-dir", "/tmp/r", "--dashboard-agent-listen-port", "0", "--num-cpus", "2", "--resources", '{"gpu_node":1}'],
+      env: { PEX_ROOT: "./.pex", RAY_USAGE_STATS_ENABLED: "0" },
+    });
+    expect(rayStartCommand(env, { address: "10.0.0.1:6379", nodeIpAddress: "10.0.0.2", env: { X: "1" } })).toEqual({
+      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--address", "10.0.0.1:6379", "--dashboard-agent-listen-port", "0", "--node-ip-address", "10.0.0.2"],
+      env: { PEX_ROOT: "./.pex", X: "1", RAY_USAGE_STATS_ENABLED: "0" },
+    });
+  });
+  it("refuses a worker without head address, a head with one, bad ports and cpus", () => {
+    expect(() => rayStartCommand(env, {})).toThrow(/host:port/);
+    expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(/give port, not address/);
+    expect(() => rayStartCommand(env, { head: true, port: 70000 })).toThrow(/not a TCP port/);
+    expect(() => rayStartCommand(env, { address: "h:1", numCpus: -1 })).toThrow(/numCpus/);
   });
 });
