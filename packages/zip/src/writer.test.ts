@@ -218,6 +218,7 @@ describe("bad input", () => {
     expect(() => new ZipWriter({ compressionLevel: 11 })).toThrow(/compressionLevel/);
     expect(() => new ZipWriter({ comment: "x".repeat(70000) })).toThrow(/65,535/);
     expect(() => w.addStreamFactory("s", () => Readable.from([]), -1)).toThrow(/size/);
+    expect(() => w.addBuffer("n".repeat(70000), "x")).toThrow(/65,535/);
   });
 
   it("reports a missing file at write time and leaves no temp file", async () => {

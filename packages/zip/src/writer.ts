@@ -185,6 +185,7 @@ export class ZipWriter {
   private add(name: string, kind: EntryKind, source: EntrySource, options: ZipEntryOptions): void {
     const reason = unsafeReason(name);
     if (reason) throw new InvalidInputError(`Entry name ${JSON.stringify(name)} is invalid: ${reason}. Use a relative "/"-separated path.`, { code: "ERR_INVALID_ENTRY" });
+    if (Buffer.byteLength(name) > 0xfff0) throw new InvalidInputError(`Entry name ${JSON.stringify(name.slice(0, 60))}... is ${Buffer.byteLength(name)} bytes; zip names are limited to 65,535.`, { code: "ERR_INVALID_ENTRY" });
     const key = entryKey(name);
     const existing = this.names.get(key);
     if (existing !== undefined) {
