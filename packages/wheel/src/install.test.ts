@@ -78,6 +78,29 @@ describe("installWheel into a directory scheme", () => {
     expect(left).toEqual([]);
   });
 
+  it.each([
+    ["an entry escaping with ..", "../evil.py"],
+    ["an absolute entry", "/tmp/evil.py"],
+  ])("rejects a wheel with %s (written by Python's zipfile)", async (_label, evil) => {
+    const whl = path.join(tmp, "evil-1.0-py3-none-any.whl");
+    const script = [
+      "import sys, zipfile, hashlib, base64",
+      "h = lambda b: 'sha256=' + base64.urlsafe_b64encode(hashlib.sha256(b).digest()).rstrip(b'=').decode()",
+      "files = {'evil-1.0.dist-info/METADATA': b'Metadata-Version: 2.1\\nName: evil\\nVersion: 1.0\\n', 'evil-1.0.dist-info/WHEEL': b'Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\n', sys.argv[2]: b'x = 1\\n'}",
+      "record = ''.join('%s,%s,%d\\n' % (n, h(b), len(b)) for n, b in files.items()) + 'evil-1.0.dist-info/RECORD,,\\n'",
+      "z = zipfile.ZipFile(sys.argv[1], 'w')",
+      "[z.writestr(n, b) for n, b in files.items()]",
+      "z.writestr('evil-1.0.dist-info/RECORD', record)",
+      "z.close()",
+    ].join("\n");
+    const r = spawnSync("python3", ["-c", script, whl, evil], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const root = path.join(tmp, "evil-env");
+    await expect(installWheel(whl, { scheme: scheme(root) })).rejects.toThrow(/evil|escape|unsafe|\.\.|absolute/i);
+    expect(fs.existsSync(path.join(tmp, "evil.py"))).toBe(false);
+    expect(fs.existsSync("/tmp/evil.py")).toBe(false);
+  });
+
   it("rejects a .data key that is not a scheme key and a RECORD path that escapes", async () => {
     const a = await craftWheel("esc-1.0-py3-none-any.whl", { "esc-1.0.data/etc/passwd": "x\n" });
     await expect(installWheel(a, { scheme: scheme(path.join(tmp, "esc")) })).rejects.toThrow(/"etc" is not a scheme key/);
