@@ -34,6 +34,8 @@ export interface WriteArchiveOptions {
   threads: number;
   /** Entry timestamps (tar). */
   mtime: Date;
+  /** Replace an existing output; otherwise the final step refuses to clobber one that appeared meanwhile. */
+  force?: boolean;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -68,10 +70,7 @@ export function parseFormat(value: string): ArchiveFormat {
 /** Refuses an existing output unless `force`. */
 export async function checkOutput(output: string, force: boolean | undefined): Promise<void> {
   const st = await fsp.lstat(output).catch(() => null);
-  if (st && !force) {
-    throw new InvalidInputError(`${output} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
-  }
-  if (st && st.isDirectory() && !force) throw new InvalidInputError(`${output} is a directory`);
+  if (st && !force) throw outputExists(output);
   const dir = path.dirname(path.resolve(output));
   const dst = await fsp.stat(dir).catch(() => null);
   if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist; create it first`, { code: "ERR_BAD_OUTPUT" });
@@ -127,7 +126,7 @@ export async function writeArchive(items: readonly ArchiveItem[], output: string
     }
     await written;
     await fsyncFile(tmp);
-    await fsp.rename(tmp, out);
+    await commitFile(tmp, out, options.force);
     return { size, sha256: hash.digest("hex") };
   } catch (err) {
     await fsp.rm(tmp, { force: true });
@@ -249,13 +248,18 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
     else if (item.load) zip.addBuffer(item.name, await item.load(), { mode: item.mode });
     else zip.addFile(item.name, item.source!, { mode: item.mode });
   }
+  const tmp = tempName(out);
   try {
-    const result = await zip.writeTo(out, {
+    // The zip writer is atomic on its own; writing to our temporary name lets the final
+    // step refuse to clobber an output that appeared meanwhile.
+    const result = await zip.writeTo(tmp, {
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
+    await commitFile(tmp, out, options.force);
     return { size: result.size, sha256: result.sha256 };
   } catch (err) {
+    await fsp.rm(tmp, { force: true });
     // The zip writer reports unreadable sources with its own code; a vanished file is ours.
     const cause = (err as { cause?: NodeJS.ErrnoException })?.cause ?? (err as NodeJS.ErrnoException);
     if (cause?.code === "ENOENT" && typeof cause.path === "string") {
@@ -297,6 +301,7 @@ async function writeDirectory(items: readonly ArchiveItem[], out: string, option
     // Directories were created with default modes before their contents: set them last.
     for (const item of items) if (item.type === "directory") await fsp.chmod(path.join(tmp, item.name), item.mode);
     const old = await fsp.lstat(out).catch(() => null);
+    if (old && !options.force) throw outputExists(out);
     if (old) {
       const trash = tempName(out);
       await fsp.rename(out, trash);
@@ -326,6 +331,31 @@ async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer>
     }
   }
   if (size > 0) yield Buffer.concat(parts, size);
+}
+
+/**
+ * Moves a finished temporary file to `out`: a rename when replacing is allowed, else a
+ * hard link (which fails if `out` exists, atomically) and removal of the temporary name.
+ */
+async function commitFile(tmp: string, out: string, force: boolean | undefined): Promise<void> {
+  if (force) {
+    await fsp.rename(tmp, out);
+    return;
+  }
+  try {
+    await fsp.link(tmp, out);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExists(out);
+    // Filesystems without hard links: fall back to rename after a last check.
+    if (await fsp.lstat(out).catch(() => null)) throw outputExists(out);
+    await fsp.rename(tmp, out);
+    return;
+  }
+  await fsp.rm(tmp, { force: true });
+}
+
+function outputExists(out: string): InvalidInputError {
+  return new InvalidInputError(`${out} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
 }
 
 function tempName(out: string): string {

@@ -112,6 +112,25 @@ d("with a realistic environment", () => {
     expect((await rejection(packCondaEnvironment({ prefix: kit.prefix, output: dirOut, format: "no-archive" }))).code).toBe("ERR_OUTPUT_EXISTS");
   });
 
+  test.each(["tar.gz", "zip", "no-archive"])("an output that appears while packing is not clobbered (%s)", async (format) => {
+    const outDir = path.join(root, `race-${format}`);
+    fs.mkdirSync(outDir);
+    const out = path.join(outDir, "env.out");
+    const err = await rejection(
+      packCondaEnvironment({
+        prefix: kit.prefix,
+        output: out,
+        format,
+        onProgress: (p) => {
+          if (p.phase === "write" && p.done === 1) fs.writeFileSync(out, "someone else's");
+        },
+      }),
+    );
+    expect(err.code).toBe("ERR_OUTPUT_EXISTS");
+    expect(fs.readFileSync(out, "utf8")).toBe("someone else's");
+    expect(fs.readdirSync(outDir)).toEqual(["env.out"]);
+  });
+
   test.each(["tar.gz", "zip", "tar.zst", "no-archive"])("a file vanishing during packing fails cleanly (%s)", async (format) => {
     const copy = path.join(root, `vanish-${format}`);
     fs.cpSync(kit.prefix, copy, { recursive: true, verbatimSymlinks: true });

@@ -130,6 +130,7 @@ export async function writeEnvironment(
     level: common.level,
     threads: common.threads,
     mtime: common.mtime,
+    force: Boolean(options.force),
     ...(options.signal ? { signal: options.signal } : {}),
     onProgress: (done, total) => options.onProgress?.({ phase: "write", done, total }),
   });
