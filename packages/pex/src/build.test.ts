@@ -37,6 +37,9 @@ d("PexBuilder with real wheels", () => {
       const b = await buildPex(path.join(tmp, `b-${structure}.pex`), { wheels: [tqdm, six], sourceDirectories: [src], entryPoint: "app.main:main", structure });
       expect(sha(a.path)).toBe(sha(b.path));
       expect(a.info.pexHash).toBe(b.info.pexHash);
+      expect(await verifyPex(a.path)).toMatchObject({ ok: true, problems: [] });
+      const r = await run("python3", [a.path, "-c", "import six, tqdm, app.main"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root") }) });
+      expect({ structure, status: r.status, stderr: r.stderr }).toEqual({ structure, status: 0, stderr: "" });
     }
     const stored = await buildPex(path.join(tmp, "stored.pex"), { wheels: [six], compress: false });
     const deflated = await buildPex(path.join(tmp, "deflated.pex"), { wheels: [six] });

@@ -59,6 +59,7 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
   const checks: PexVerification["checks"] = [];
   const check = (name: string, ok: boolean, detail?: string) => checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
   let pex: OpenedPex;
+  let extraClose: () => Promise<void> = async () => undefined;
   try {
     pex = await openPex(pexPath, options);
   } catch (err) {
@@ -72,7 +73,8 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
       check("pex_hash", expected === info.pexHash, expected === info.pexHash ? undefined : `PEX-INFO says ${info.pexHash}, its content hashes to ${expected}`);
     } else check("pex_hash", false, "PEX-INFO has no pex_hash");
     const ours = info.buildProperties.builder === "cluster-pack";
-    const files = await listFiles(pex);
+    const { files, close } = await listFiles(pex);
+    extraClose = close;
     check("__main__.py", files.has("__main__.py"));
     check(".bootstrap", [...files.keys()].some((n) => n.startsWith(".bootstrap/") || n === ".bootstrap"));
     for (const wheel of Object.keys(info.distributions).sort()) {
@@ -98,6 +100,7 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
   } catch (err) {
     check("read", false, (err as Error).message);
   } finally {
+    await extraClose();
     await pex.close();
   }
   return finish(pexPath, checks);
@@ -160,8 +163,10 @@ interface PexFile {
   fsPath?: string;
 }
 
-async function listFiles(pex: OpenedPex): Promise<Map<string, PexFile>> {
+/** Every file of the PEX by name; for directory layouts the zip files inside are opened too (closed by `close`). */
+async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>; close: () => Promise<void> }> {
   const files = new Map<string, PexFile>();
+  const opened: ZipReader[] = [];
   const addZip = (reader: ZipReader, prefix: string) => {
     for (const e of reader.entries) files.set(prefix + e.name.replace(/\/$/, ""), { isDir: e.isDirectory, reader, entry: e });
   };
@@ -170,8 +175,7 @@ async function listFiles(pex: OpenedPex): Promise<Map<string, PexFile>> {
   if (!pex.boot) {
     // Directory layouts: .bootstrap and .deps/<wheel> are zip files (packed) or directories (loose).
     for (const e of await fs.promises.readdir(pex.path, { withFileTypes: true, recursive: true })) {
-      const dir = e.parentPath ?? (e as unknown as { path: string }).path;
-      const full = path.join(dir, e.name);
+      const full = path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name);
       const rel = path.relative(pex.path, full).split(path.sep).join("/");
       files.set(rel, { isDir: e.isDirectory(), fsPath: full });
     }
@@ -179,20 +183,18 @@ async function listFiles(pex: OpenedPex): Promise<Map<string, PexFile>> {
       const f = files.get(name);
       if (f && !f.isDir && f.fsPath) {
         const reader = await ZipReader.open(f.fsPath);
-        extraReaders.set(pex, [...(extraReaders.get(pex) ?? []), reader]);
+        opened.push(reader);
         addZip(reader, `${name}/`);
       }
     }
-    const close = pex.close;
-    pex.close = async () => {
-      for (const r of extraReaders.get(pex) ?? []) await r.close().catch(() => undefined);
-      await close();
-    };
   }
-  return files;
+  return {
+    files,
+    close: async () => {
+      for (const r of opened) await r.close().catch(() => undefined);
+    },
+  };
 }
-
-const extraReaders = new WeakMap<OpenedPex, ZipReader[]>();
 
 async function verifyDistribution(
   pex: OpenedPex,
