@@ -327,6 +327,7 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
       raws.push(raw);
     }
     const records = layout(src, entries, raws, centralDirectoryOffset);
+    reader.forget(); // the central directory's windows (up to 32 MiB) are not needed any more
     let prefixLength = centralDirectoryOffset + shift;
     for (const e of entries) prefixLength = Math.min(prefixLength, e.localHeaderOffset);
     const comment = Buffer.isBuffer(zipfile.comment) ? (zipfile.comment as Buffer).toString("utf8") : String(zipfile.comment ?? "");
@@ -590,6 +591,11 @@ class SourceReader extends yauzl.RandomAccessReader {
     if (w?.resolved) return Readable.from([w.resolved.subarray(start - w.start, end - w.start)]);
     if (this.source.createReadStream) return this.source.createReadStream(start, end - start);
     return chunkedStream(this.source, start, end - start);
+  }
+
+  /** Drops every cached window (reads in flight keep their own reference). */
+  forget(): void {
+    this.windows = [];
   }
 
   override close(callback: (err: Error | null) => void): void {

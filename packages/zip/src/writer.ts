@@ -213,7 +213,13 @@ export class ZipWriter {
   }
 
   private async writeAll(sink: Sink, spoolDir: string, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }): Promise<Omit<ZipWriteResult, "path">> {
-    const signal = options.signal;
+    // Aborted by the caller's signal, and by any failure, so entries being prepared ahead
+    // (a large deflate, a raw copy's verify) stop instead of finishing for nothing.
+    const internal = new AbortController();
+    const onAbort = () => internal.abort(options.signal?.reason);
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const signal = internal.signal;
     const sorted = [...this.entries.values()].sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
     const forceZip64 = !!this.options.forceZip64;
     const ctx: PrepareContext = { level: this.options.compressionLevel ?? 6, spoolDir, signal, spools: new Set() };
@@ -251,7 +257,11 @@ export class ZipWriter {
       await sink.write(endRecords(sorted.length, cdOffset, cdSize, sink.position, forceZip64, this.options.comment));
       await sink.flush();
       return { size: sink.position, entries: sorted.length, sha256: sink.digest() };
+    } catch (err) {
+      internal.abort(err);
+      throw err;
     } finally {
+      options.signal?.removeEventListener("abort", onAbort);
       // Settle everything still being prepared, then drop spool files.
       await Promise.allSettled(prepared.filter((p): p is Promise<Prepared> => !!p));
       await Promise.all([...ctx.spools].map((f) => fs.promises.rm(f, { force: true }).catch(() => undefined)));
