@@ -38,7 +38,7 @@ d("PexBuilder with real wheels", () => {
       expect(sha(a.path)).toBe(sha(b.path));
       expect(a.info.pexHash).toBe(b.info.pexHash);
       expect(await verifyPex(a.path)).toMatchObject({ ok: true, problems: [] });
-      const r = await run("python3", [a.path, "-c", "import six, tqdm, app.main"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root") }) });
+      const r = await run("python3", [a.path, "-c", "import six, tqdm, app.main"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root"), PEX_INTERPRETER: "1" }) });
       expect({ structure, status: r.status, stderr: r.stderr }).toEqual({ structure, status: 0, stderr: "" });
     }
     const stored = await buildPex(path.join(tmp, "stored.pex"), { wheels: [six], compress: false });
