@@ -6,6 +6,9 @@ import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { addWheelToZip, formatRecord, installWheel, recordHash, type InstallScheme } from "./index";
 import { downloadWheels, pipUnavailableReason } from "./test-kit/wheels";
 
+// Real interpreters and wheels: allow for a busy 2-core machine.
+jest.setTimeout(300_000);
+
 const noPip = pipUnavailableReason();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-wheel-test-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

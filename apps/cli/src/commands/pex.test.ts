@@ -5,6 +5,9 @@ import { spawnSync } from "node:child_process";
 import { PassThrough } from "node:stream";
 import { main } from "../main";
 
+// Real interpreters and wheels: allow for a busy 2-core machine.
+jest.setTimeout(300_000);
+
 function capture() {
   const stream = new PassThrough();
   const chunks: Buffer[] = [];
