@@ -12,4 +12,5 @@ for (const dir of ["packages", "apps"]) {
   }
 }
 
-module.exports = { projects };
+// testTimeout is a global option: project configs cannot set it in a multi-project run.
+module.exports = { projects, testTimeout: 120000 };
