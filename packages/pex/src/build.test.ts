@@ -7,6 +7,8 @@ import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pac
 import { buildPex, inspectPex, PexBuilder, readPexInfo, verifyPex } from "./index";
 import { cleanEnv, mapLimited, run } from "./test-kit/run";
 
+// Real interpreters and wheels: allow for a busy 2-core machine.
+jest.setTimeout(300_000);
 const noPip = pipUnavailableReason();
 const d = noPip ? describe.skip : describe;
 if (noPip) console.warn(`skipping PEX build tests: ${noPip}`);
@@ -170,9 +172,6 @@ d("PexBuilder with real wheels", () => {
     const fixture = path.join(tmp, "pex-made.pex");
     const script = `
 import json, hashlib, sys, zipfile
-
-// Real interpreters and wheels: allow for a busy 2-core machine.
-jest.setTimeout(300_000);
 whl = sys.argv[2]
 name = whl.rsplit('/', 1)[1]
 info = {"bootstrap_hash": "ab"*20, "build_properties": {"class": "CPython", "pex_version": "2.1.163", "platform": "linux_x86_64", "version": [3, 11, 7]}, "code_hash": "cd"*20, "distributions": {name: "ef"*20}, "emit_warnings": True, "entry_point": None, "inherit_path": "false", "inject_args": [], "inject_env": {}, "interpreter_constraints": [], "pex_path": None, "requirements": ["six"], "script": None, "strip_pex_env": True, "venv": False}

@@ -4,11 +4,10 @@ import { RUNTIME_DIR } from "./index";
 
 // Pure logic of the Python runtime (option parsing, wheel tags, interpreter constraints),
 // run by each real interpreter.
+jest.setTimeout(300_000);
+
 const SCRIPT = `
 import json, sys
-
-// Real interpreters and wheels: allow for a busy 2-core machine.
-jest.setTimeout(300_000);
 sys.path.insert(0, sys.argv[1])
 from _cluster_pack_pex import interpreter, tags
 def p(argv):
