@@ -70,6 +70,8 @@ d("a PEX of numpy, pandas and pyarrow on CPython 3.11", () => {
     const r = await run(py311!.python, [pex, "-c", "import pandas, pyarrow; print('ok')"], { env });
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe("ok\n");
+    // The killed process's temporary directory was cleaned up by the next extraction.
+    expect(fs.readdirSync(wheelsDir, { recursive: true }).map(String).filter((f) => /\.tmp-\d+-[0-9a-f]+$/.test(f))).toEqual([]);
   });
 
   (py38 ? it : it.skip)("fails in one line on an interpreter with no compatible wheel", async () => {

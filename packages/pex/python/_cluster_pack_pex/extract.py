@@ -211,6 +211,7 @@ def _ensure(target, fill):
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         if os.path.isdir(target):
             return
+        _remove_stale(target)
         tmp = "%s.tmp-%d-%s" % (target, os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii"))
         os.mkdir(tmp)
         try:
@@ -223,6 +224,17 @@ def _ensure(target, fill):
             raise
     finally:
         lock.close()
+
+
+def _remove_stale(target):
+    # Holding the target's lock means nobody is filling a temporary directory for it:
+    # any left is from a killed process. Remove them so kills do not leak disk.
+    if fcntl is None:
+        return
+    parent, base = os.path.split(target)
+    for name in os.listdir(parent):
+        if name.startswith(base + ".tmp-"):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
 def _extract_members(zf, members, prefix, dest):
