@@ -83,7 +83,16 @@ function time(cmd, args, env) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+// Second baseline: what RECORD verification alone costs, i.e. inflating and hashing every
+// file of the wheels once, by CPython's C zipfile + hashlib (one process).
+function verifyFloor() {
+  const script = "import sys, zipfile, hashlib, time\nt = time.perf_counter()\nfor w in sys.argv[1:]:\n    z = zipfile.ZipFile(w)\n    for i in z.infolist():\n        hashlib.sha256(z.read(i)).digest()\nprint((time.perf_counter() - t) * 1000)";
+  const r = spawnSync(python, ["-c", script, ...wheels], { encoding: "utf8" });
+  return Number(r.stdout.trim());
+}
+
 const io = [await ioLimit(), await ioLimit()];
+const floor = verifyFloor();
 const builds = [await build(1), await build(2)];
 const pex = builds[1].res.path;
 const identical = fs.readFileSync(builds[0].res.path).equals(fs.readFileSync(pex));
@@ -124,6 +133,7 @@ const result = {
   byteIdenticalRebuild: identical,
   buildMs: Math.min(...builds.map((b) => b.ms)),
   ioLimitMs: Math.min(...io),
+  verifyFloorMs: floor,
   coldImportPandasMs: Math.min(...cold),
   warmImportPandasMs: median(warmPex),
   plainImportPandasMs: median(plain),
@@ -139,6 +149,8 @@ const rows = [
   ["build (ours)", f(result.buildMs)],
   ["baseline: read wheels + write as many bytes", f(result.ioLimitMs)],
   ["build / I/O limit (goal <= 2x)", `${result.buildVsIo.toFixed(2)}x`],
+  ["baseline: inflate + sha256 every wheel file (python zipfile)", f(result.verifyFloorMs)],
+  ["build / verification floor", `${(result.buildMs / result.verifyFloorMs).toFixed(2)}x`],
   ["./env.pex -c 'import pandas', cold PEX_ROOT", f(result.coldImportPandasMs)],
   ["./env.pex -c 'import pandas', warm (median)", f(result.warmImportPandasMs)],
   ["baseline: venv python -c 'import pandas' (median)", f(result.plainImportPandasMs)],
