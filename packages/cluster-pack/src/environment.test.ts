@@ -4,6 +4,9 @@ import path from "node:path";
 import { findEnvironment, getEditableRequirements, parseHeaders, readInstalledDistributions } from "./environment";
 import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
 
+// Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
+jest.setTimeout(300_000);
+
 let tmp: string;
 beforeEach(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-env-"));

@@ -8,6 +8,9 @@ import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import { condaKit } from "./test-kit/conda";
 import { createVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
 
+// Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
+jest.setTimeout(300_000);
+
 const run = promisify(execFile);
 let tmp: string;
 let fx: VenvFixture | undefined;

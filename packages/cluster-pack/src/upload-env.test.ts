@@ -7,8 +7,11 @@ import { promisify } from "node:util";
 import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { addEditableRequirements, addPackagedEnvironment } from "./spark";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
-import { startS3, type S3Kit } from "./test-kit/s3";
+import { startS3, startWebHdfs, type S3Kit } from "./test-kit/s3";
 import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
+
+// Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
+jest.setTimeout(300_000);
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "../../..");
@@ -114,6 +117,48 @@ describe("uploadEnv: a real venv to a local S3 server", () => {
     expect(b.lockHash).not.toBe(a.lockHash);
     expect(c.lockHash).toBe(b.lockHash);
     expect(b.requirements).toEqual(["python-dateutil==2.9.0.post0", "six==1.17.0"]);
+  });
+});
+
+describe("uploadEnv: cluster-pack's default path on the Hadoop default fs (WebHDFS)", () => {
+  it("lands in <fs.defaultFS>/user/<user>/envs/<venv>_<sha1>.pex and is a no-op the second time", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const hdfs = await startWebHdfs({ superuser: "me" });
+    try {
+      const conf = path.join(tmp, "hadoop-conf");
+      await fsp.mkdir(conf, { recursive: true });
+      await fsp.writeFile(path.join(conf, "core-site.xml"), `<configuration><property><name>fs.defaultFS</name><value>hdfs://mycluster</value></property></configuration>`);
+      const nn = new URL(hdfs.namenode);
+      await fsp.writeFile(path.join(conf, "hdfs-site.xml"), `<configuration>
+  <property><name>dfs.nameservices</name><value>mycluster</value></property>
+  <property><name>dfs.ha.namenodes.mycluster</name><value>nn1</value></property>
+  <property><name>dfs.namenode.http-address.mycluster.nn1</name><value>${nn.host}</value></property>
+</configuration>`);
+      const environ = { C_PACK_USER: "me", HADOOP_USER_NAME: "me", HADOOP_CONF_DIR: conf, PATH: process.env.PATH };
+      const first = await uploadEnv(base({ env: fx!.venv, environ }));
+      expect(first.packagePath).toBe(`hdfs://mycluster/user/me/envs/${first.envName}.pex`);
+      expect(first.uploaded).toBe(true);
+      expect((await fsp.stat(path.join(hdfs.root, "user/me/envs", `${first.envName}.pex`))).size).toBeGreaterThan(0);
+      expect(JSON.parse(await fsp.readFile(path.join(hdfs.root, "user/me/envs", `${first.envName}.json`), "utf8")).lock_hash).toBe(first.lockHash);
+      hdfs.requests.length = 0;
+      const second = await uploadEnv(base({ env: fx!.venv, environ }));
+      expect(second.uploaded).toBe(false);
+      expect(hdfs.requests.filter((r) => r.op === "CREATE" || r.op === "RENAME")).toEqual([]);
+      expect(hdfs.requests.filter((r) => r.server === "namenode").length).toBe(1);
+    } finally {
+      await hdfs.close();
+    }
+  });
+});
+
+describe("uploadEnv: deterministic archives", () => {
+  it("two machines (separate caches, no shared lock) build byte-identical PEX files and sidecars", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const a = await uploadEnv(base({ env: fx!.venv, packagePath: path.join(tmp, "det-a", "env.pex"), cacheDir: path.join(tmp, "cache-a") }));
+    const b = await uploadEnv(base({ env: fx!.venv, packagePath: path.join(tmp, "det-b", "env.pex"), cacheDir: path.join(tmp, "cache-b") }));
+    expect([a.uploaded, b.uploaded]).toEqual([true, true]);
+    expect(await fsp.readFile(path.join(tmp, "det-b", "env.pex"))).toEqual(await fsp.readFile(path.join(tmp, "det-a", "env.pex")));
+    expect(await fsp.readFile(path.join(tmp, "det-b", "env.json"), "utf8")).toBe(await fsp.readFile(path.join(tmp, "det-a", "env.json"), "utf8"));
   });
 });
 

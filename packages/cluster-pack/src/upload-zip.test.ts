@@ -9,6 +9,9 @@ import { PexBuilder } from "@cluster-pack/pex";
 import { startS3, type S3Kit } from "./test-kit/s3";
 import { uploadZip } from "./upload-zip";
 
+// Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
+jest.setTimeout(300_000);
+
 let tmp: string;
 let s3: S3Kit;
 let s3fs: FileSystem;

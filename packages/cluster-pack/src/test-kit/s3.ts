@@ -25,3 +25,18 @@ export async function startS3(buckets: string[]): Promise<S3Kit> {
   const kit = require("@cluster-pack/fs/test-kit/s3-server") as { startS3Server(o: { buckets: string[] }): Promise<S3Kit> };
   return kit.startS3Server({ buckets });
 }
+
+/** @cluster-pack/fs's WebHDFS server (Hadoop's REST protocol on loopback, backed by a directory). */
+export interface WebHdfsKit {
+  namenode: string;
+  datanode: string;
+  root: string;
+  requests: { server: "namenode" | "datanode"; method: string; op: string; path: string }[];
+  close(): Promise<void>;
+}
+
+export async function startWebHdfs(options: { superuser?: string } = {}): Promise<WebHdfsKit> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const kit = require("@cluster-pack/fs/test-kit/webhdfs-server") as { startWebHdfsServer(o: { superuser?: string }): Promise<WebHdfsKit> };
+  return kit.startWebHdfsServer(options);
+}
