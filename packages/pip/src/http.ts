@@ -56,6 +56,9 @@ export class HttpClient {
   private readonly credentials = new Map<string, string>();
   private netrc: Map<string, { login: string; password: string }> | undefined;
   private readonly netrcPath: string | null;
+  /** Cached pages preloaded from a pack (see loadPack), and the ones this run used. */
+  private pack = new Map<string, CachedPage>();
+  private readonly used = new Map<string, CachedPage>();
   /** Hosts that refused or failed to resolve in this run: not tried again. */
   private readonly deadHosts = new Map<string, Error>();
 
@@ -88,6 +91,16 @@ export class HttpClient {
     return url;
   }
 
+  /** Seeds the page cache with entries saved by `savedPages` of an earlier run (one file read instead of one per page). */
+  preload(pages: Record<string, unknown>): void {
+    for (const [k, v] of Object.entries(pages)) this.pack.set(k, v as CachedPage);
+  }
+
+  /** The cached pages this run used, to preload next time. */
+  savedPages(): Record<string, unknown> {
+    return Object.fromEntries(this.used);
+  }
+
   /** GETs a text resource (index page), using and refreshing the disk cache. */
   async getText(url: string, options: { accept?: string; signal?: AbortSignal } = {}): Promise<FetchTextResult> {
     url = this.registerUrl(url);
@@ -105,7 +118,8 @@ export class HttpClient {
       }
     }
     const cacheFile = this.cacheDir ? path.join(this.cacheDir, "http", `${sha256(url + "\0" + (options.accept ?? ""))}.json`) : undefined;
-    const cached = cacheFile ? await readJson<CachedPage>(cacheFile) : null;
+    const cached = cacheFile ? (this.pack.get(cacheFile) ?? (await readJson<CachedPage>(cacheFile))) : null;
+    if (cached && cacheFile) this.used.set(cacheFile, cached);
     if (cached && cached.maxAge && Date.now() - cached.storedAt < cached.maxAge * 1000) {
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
     }
@@ -117,14 +131,23 @@ export class HttpClient {
     if (res.status === 304 && cached) {
       await res.body?.cancel().catch(() => undefined);
       const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
-      if (cacheFile) await writeAtomic(cacheFile, JSON.stringify(refreshed));
+      if (cacheFile) {
+        await writeAtomic(cacheFile, JSON.stringify(refreshed));
+        this.used.set(cacheFile, refreshed);
+      }
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
     }
     const body = await this.readBody(res, url, options.signal);
     const result: FetchTextResult = { url: res.url || url, status: res.status, contentType: res.headers.get("content-type") ?? "", body: body.toString("utf8"), fromCache: false };
-    if (cacheFile && res.status === 200 && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
-      const page: CachedPage = { status: 200, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
-      if (page.etag || page.lastModified || page.maxAge) await writeAtomic(cacheFile, JSON.stringify(page));
+    // 404s are cached too when the server says how long they stay valid (PyPI does), so a
+    // project missing from one of several indexes costs nothing on a warm run.
+    const cacheable = res.status === 200 || (res.status === 404 && maxAge(res.headers) !== undefined);
+    if (cacheFile && cacheable && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
+      const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
+      if (page.etag || page.lastModified || page.maxAge) {
+        await writeAtomic(cacheFile, JSON.stringify(page));
+        this.used.set(cacheFile, page);
+      }
     }
     return result;
   }

@@ -40,6 +40,18 @@ export class MetadataFetcher {
   readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0 };
   private readonly memo = new Map<string, Promise<DistributionMetadata>>();
   private readonly temps: string[] = [];
+  private readonly pack = new Map<string, string>();
+  private readonly used = new Map<string, string>();
+
+  /** Seeds the cache with METADATA texts saved by `savedEntries` of an earlier run (content-addressed, so always valid). */
+  preload(entries: Record<string, string>): void {
+    for (const [k, v] of Object.entries(entries)) this.pack.set(k, v);
+  }
+
+  /** The METADATA texts this run used, keyed by content address. */
+  savedEntries(): Record<string, string> {
+    return Object.fromEntries(this.used);
+  }
   constructor(private readonly options: MetadataFetcherOptions) {}
 
   get(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
@@ -56,8 +68,9 @@ export class MetadataFetcher {
     const key = file.hashes.sha256 ? `sha256-${file.hashes.sha256}` : `url-${sha256(file.url)}`;
     const cacheFile = this.options.cacheDir ? path.join(this.options.cacheDir, "metadata", key.slice(0, 9), `${key}.json`) : undefined;
     if (cacheFile) {
-      const cached = await readJson<{ text: string }>(cacheFile);
+      const cached = this.pack.has(key) ? { text: this.pack.get(key)! } : await readJson<{ text: string }>(cacheFile);
       if (cached) {
+        this.used.set(key, cached.text);
         this.stats.cache++;
         return toDistributionMetadata(cached.text, file);
       }
@@ -66,6 +79,7 @@ export class MetadataFetcher {
     const meta = toDistributionMetadata(text, file);
     this.stats[origin]++;
     if (cacheFile) await writeAtomic(cacheFile, JSON.stringify({ text }));
+    this.used.set(key, text);
     return meta;
   }
 

@@ -43,7 +43,7 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** "highest" (default), "lowest" (every package), "lowest-direct" (root requirements only). */
   resolution?: "highest" | "lowest" | "lowest-direct";
-  /** Packages whose metadata is prefetched ahead of decisions. Default 8. */
+  /** Packages whose metadata is prefetched ahead of decisions. Default 32. */
   prefetch?: number;
 }
 
@@ -493,7 +493,7 @@ class Solver {
 
   /** Starts loading candidate lists and best-version metadata for packages about to be decided. */
   private prefetch(pkgs: string[]): void {
-    const limit = this.options.prefetch ?? 8;
+    const limit = this.options.prefetch ?? 32;
     for (const pkg of pkgs.slice(0, limit)) {
       const info = this.packages.get(pkg);
       if (!info || info.name === ROOT) continue;

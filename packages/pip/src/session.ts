@@ -4,7 +4,7 @@ import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
 import { PackageFinder } from "./finder";
-import { HttpClient } from "./http";
+import { HttpClient, readJson, sha256, writeAtomic } from "./http";
 import { formatRequirement, type Requirement } from "./markers";
 import { MetadataFetcher } from "./metadata";
 import { emptyRequirementsInput, parseRequirementArgs, readRequirementsFile, type RequirementsInput, type SourcedRequirement } from "./reqfile";
@@ -111,7 +111,15 @@ export class PipSession {
       direct: this.direct,
     });
     if (this.settings.requireHashes || input.requireHashes) checkHashMode(input);
-    return resolve(
+    // One "pack" file per set of sources holds the cached pages and metadata the last run
+    // used: a warm run reads it once instead of a file per page and per distribution.
+    const packFile = path.join(this.cacheDir, "packs", `${sha256(JSON.stringify(sources.map((s) => s.description)))}.json`);
+    const pack = await readJson<{ pages: Record<string, unknown>; metadata: Record<string, string> }>(packFile);
+    if (pack) {
+      this.http.preload(pack.pages ?? {});
+      this.metadata.preload(pack.metadata ?? {});
+    }
+    const resolution = await resolve(
       input.requirements.map((r) => r.requirement),
       {
         finder,
@@ -122,6 +130,9 @@ export class PipSession {
         signal,
       },
     );
+    const next = JSON.stringify({ pages: this.http.savedPages(), metadata: this.metadata.savedEntries() });
+    if (!pack || JSON.stringify(pack) !== next) await writeAtomic(packFile, next).catch(() => undefined);
+    return resolution;
   }
 
   /** Downloads (or finds in the cache) every resolved file, verified; copies them into `dest` when given. */

@@ -25,7 +25,8 @@ export async function startStaticServer(mounts: Record<string, string>): Promise
       file = path.join(file, "index.html");
       st = fs.statSync(file, { throwIfNoEntry: false });
     }
-    if (!st?.isFile()) return void res.writeHead(404).end();
+    // Like PyPI, missing project pages are cacheable for a while.
+    if (!st?.isFile()) return void res.writeHead(404, { "cache-control": "max-age=600, public" }).end();
     const etag = `"${crypto.createHash("sha1").update(`${st.size}-${st.mtimeMs}`).digest("hex")}"`;
     const headers: Record<string, string | number> = { etag, "accept-ranges": "bytes", "last-modified": st.mtime.toUTCString() };
     if (file.endsWith(".html")) {
