@@ -39,3 +39,4 @@ export { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "
 export { PipSession, resolveRequirements, resolveAndDownload, type PipSessionOptions, type DownloadedDistribution } from "./session";
 export { lockFromResolution, formatPyLock, writePyLock, readPyLock, selectFromLock, fetchLocked, targetMarker, type PyLock, type LockedPackage, type LockedFile, type LockedSelection } from "./pylock";
 export { readStaticSdistMetadata } from "./sdist";
+export { installDistributions, prefixScheme, type InstallTreeOptions } from "./install";

@@ -12,6 +12,8 @@ export interface FakeDist {
   requiresPython?: string;
   /** Wheel tag triple(s), default py3-none-any. */
   tag?: string;
+  /** console_scripts entry points: name -> "module:function". */
+  scripts?: Record<string, string>;
 }
 
 /** The file name a FakeDist is written under. */
@@ -40,6 +42,10 @@ export async function writeWheel(dir: string, d: FakeDist): Promise<string> {
     [`${distInfo}/METADATA`, metadataText(d)],
     [`${distInfo}/WHEEL`, `Wheel-Version: 1.0\nGenerator: cluster-pack-test-kit\nRoot-Is-Purelib: true\nTag: ${d.tag ?? "py3-none-any"}\n`],
   ];
+  if (d.scripts) {
+    files[0]![1] += `\ndef main():\n    print("hello from ${d.name} ${d.version}")\n`;
+    files.push([`${distInfo}/entry_points.txt`, `[console_scripts]\n${Object.entries(d.scripts).map(([n, t]) => `${n} = ${t}`).join("\n")}\n`]);
+  }
   const record = files.map(([n, c]) => `${n},sha256=${crypto.createHash("sha256").update(c).digest("base64url")},${Buffer.byteLength(c)}`);
   record.push(`${distInfo}/RECORD,,`);
   files.push([`${distInfo}/RECORD`, `${record.join("\n")}\n`]);
