@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { parseHasPrefixLine, readCondaEnvironment, remapNoarch } from "./conda-env";
+import { findCondaEnvironment, parseHasPrefixLine, readCondaEnvironment, remapNoarch } from "./conda-env";
 import { describePythonEnv } from "./env-description";
 import { findKitInterpreter, makeCondaEnv, tempDir, TEXT_PLACEHOLDER, BINARY_PLACEHOLDER } from "./test-kit";
 
@@ -16,6 +16,26 @@ test("parseHasPrefixLine: full, quoted and path-only forms", () => {
   expect(parseHasPrefixLine("/opt/ph binary lib/libx.so")).toEqual({ placeholder: "/opt/ph", mode: "binary", path: "lib/libx.so" });
   expect(parseHasPrefixLine('"/opt/p h" text "share/a b.txt"')).toEqual({ placeholder: "/opt/p h", mode: "text", path: "share/a b.txt" });
   expect(parseHasPrefixLine("bin/tool")).toEqual({ placeholder: "/opt/anaconda1anaconda2anaconda3", mode: "text", path: "bin/tool" });
+});
+
+test("findCondaEnvironment: named envs under the usual roots and environments.txt", async () => {
+  const home = tempDir("home");
+  try {
+    const mk = (p: string) => fs.mkdirSync(path.join(p, "conda-meta"), { recursive: true });
+    mk(path.join(home, "miniforge3"));
+    mk(path.join(home, "miniforge3", "envs", "app"));
+    mk(path.join(home, "elsewhere", "registered"));
+    fs.mkdirSync(path.join(home, ".conda"));
+    fs.writeFileSync(path.join(home, ".conda", "environments.txt"), `${path.join(home, "elsewhere", "registered")}\n`);
+    const env = { HOME: home };
+    expect(await findCondaEnvironment("app", env)).toBe(path.join(home, "miniforge3", "envs", "app"));
+    expect(await findCondaEnvironment("base", env)).toBe(path.join(home, "miniforge3"));
+    expect(await findCondaEnvironment("registered", env)).toBe(path.join(home, "elsewhere", "registered"));
+    await expect(findCondaEnvironment("nope", env)).rejects.toMatchObject({ code: "ERR_NOT_A_CONDA_ENV" });
+    await expect(findCondaEnvironment("a/b", env)).rejects.toMatchObject({ code: "ERR_BAD_ENV_NAME" });
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
 });
 
 test("describePythonEnv", () => {

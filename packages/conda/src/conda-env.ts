@@ -342,3 +342,29 @@ async function cacheCopy(cacheDir: string, installed: string, pythonVersion: str
   const st = await fs.lstat(p).catch(() => null);
   return st?.isFile() ? p : null;
 }
+
+/**
+ * Finds a named conda environment the way `conda activate NAME` would, without conda:
+ * `envs/NAME` under $CONDA_ROOT, the installation of $CONDA_EXE, ~/.conda and the usual
+ * installation directories, then the environments conda registered in
+ * ~/.conda/environments.txt. `base` is the installation itself.
+ */
+export async function findCondaEnvironment(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  if (!name || name.includes("/")) throw new InvalidInputError(`"${name}" is not an environment name; pass a prefix (--prefix) for a path`, { code: "ERR_BAD_ENV_NAME" });
+  const home = env.HOME || os.homedir();
+  const roots: string[] = [];
+  if (env.CONDA_ROOT) roots.push(env.CONDA_ROOT);
+  if (env.CONDA_EXE) roots.push(path.dirname(path.dirname(env.CONDA_EXE)));
+  if (env.CONDA_PREFIX) roots.push(path.basename(path.dirname(env.CONDA_PREFIX)) === "envs" ? path.dirname(path.dirname(env.CONDA_PREFIX)) : env.CONDA_PREFIX);
+  for (const d of ["miniforge3", "mambaforge", "miniconda3", "anaconda3", "micromamba", ".pixi"]) roots.push(path.join(home, d));
+  const candidates = name === "base" ? roots : [...roots.map((r) => path.join(r, "envs", name)), path.join(home, ".conda", "envs", name)];
+  const registered = await fs.readFile(path.join(home, ".conda", "environments.txt"), "utf8").catch(() => "");
+  for (const line of registered.split("\n")) if (line.trim() && path.basename(line.trim()) === name) candidates.push(line.trim());
+  for (const c of candidates) {
+    const st = await fs.stat(path.join(c, "conda-meta")).catch(() => null);
+    if (st?.isDirectory()) return c;
+  }
+  throw new InvalidInputError(`no conda environment named "${name}" was found (looked in ${candidates.slice(0, 4).join(", ")}${candidates.length > 4 ? ", ..." : ""}); pass its path with --prefix`, {
+    code: "ERR_NOT_A_CONDA_ENV",
+  });
+}

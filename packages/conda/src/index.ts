@@ -1,6 +1,6 @@
 export { packCondaEnvironment, type PackCondaOptions, type PackOptionsBase, type PackProgress, type PackResult } from "./pack-conda";
 export { packVenv, readVenv, parsePyvenvCfg, type PackVenvOptions, type VenvInfo, type VenvInterpreterMode } from "./venv";
-export { readCondaEnvironment, remapNoarch, parseHasPrefixLine, type CondaEnvironment, type CondaPackageRecord, type ReadCondaEnvironmentOptions } from "./conda-env";
+export { readCondaEnvironment, findCondaEnvironment, remapNoarch, parseHasPrefixLine, type CondaEnvironment, type CondaPackageRecord, type ReadCondaEnvironmentOptions } from "./conda-env";
 export { describePythonEnv, type PythonEnvDescription } from "./env-description";
 export { findEditableInstalls, type EditableInstall } from "./editable";
 export { ARCHIVE_FORMATS, formatFromName, parseFormat, type ArchiveFormat } from "./archive";

@@ -85,6 +85,24 @@ describe("cluster-pack conda pack", () => {
     expect(lvl.err).toContain("0..9");
   });
 
+  it("finds an environment by --name", async () => {
+    const home = path.join(root, "home");
+    fs.mkdirSync(path.join(home, "miniforge3", "envs"), { recursive: true });
+    fs.symlinkSync(prefix, path.join(home, "miniforge3", "envs", "app"));
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      const r = await cli("--json", "conda", "pack", "-n", "app", "-o", path.join(root, "named.tar"));
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out).format).toBe("tar");
+      const missing = await cli("conda", "pack", "-n", "nope", "-o", path.join(root, "nope.tar"));
+      expect(missing.code).toBe(2);
+      expect(missing.err).toContain('no conda environment named "nope"');
+    } finally {
+      process.env.HOME = saved;
+    }
+  });
+
   it("has help with examples", async () => {
     const r = await cli("conda", "pack", "--help");
     expect(r.code).toBe(0);

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { ARCHIVE_FORMATS, packCondaEnvironment, type PackOptionsBase, type PackResult, type PathFilter } from "@cluster-pack/conda";
+import { ARCHIVE_FORMATS, findCondaEnvironment, packCondaEnvironment, type PackOptionsBase, type PackResult, type PathFilter } from "@cluster-pack/conda";
 import type { CommandContext } from "../context";
 import { formatBytes } from "../progress";
 
@@ -11,6 +11,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .command("pack")
     .description("Pack a conda (or pixi/rattler) environment into an archive that works wherever it is unpacked.")
     .option("-p, --prefix <dir>", "the environment to pack (default $CONDA_PREFIX)")
+    .option("-n, --name <name>", "the environment to pack, by name (as conda activate NAME)")
     .option("-o, --output <file>", "the archive to write (default <env name>.tar.gz)");
   addPackOptions(cmd, filters);
   cmd
@@ -27,14 +28,16 @@ ready to run at that path and has no conda-unpack.
 
 Examples:
   cluster-pack conda pack -p ~/miniconda3/envs/app -o app.tar.gz -j 2
+  cluster-pack conda pack -n app -o app.tar.gz
   cluster-pack conda pack -p .pixi/envs/default -o env.tar.zst --compress-level 10 -j -1
   cluster-pack conda pack -p $CONDA_PREFIX -o env.zip --exclude '*.pyc' --exclude 'lib/python3.11/site-packages/tests/*'
   cluster-pack conda pack -p $CONDA_PREFIX -o /opt/env --format no-archive --dest-prefix /opt/env
   cluster-pack conda pack -p $CONDA_PREFIX -o env.tar.gz --json`,
     )
     .action(async (opts: CondaPackCliOptions) => {
-      const prefix = opts.prefix ?? process.env.CONDA_PREFIX;
-      if (!prefix) throw new InvalidInputError("no environment given: pass --prefix <dir> (or activate the environment so $CONDA_PREFIX is set)");
+      if (opts.prefix && opts.name) throw new InvalidInputError("pass either --prefix or --name, not both");
+      const prefix = opts.prefix ?? (opts.name ? await findCondaEnvironment(opts.name) : process.env.CONDA_PREFIX);
+      if (!prefix) throw new InvalidInputError("no environment given: pass --prefix <dir> or --name <name> (or activate the environment so $CONDA_PREFIX is set)");
       const output = opts.output ?? `${prefix.replace(/\/+$/, "").split("/").pop() || "environment"}.tar.gz`;
       const result = await withProgress(ctx, (onProgress) =>
         packCondaEnvironment({
@@ -67,6 +70,7 @@ export interface PackCliOptions {
 
 interface CondaPackCliOptions extends PackCliOptions {
   prefix?: string;
+  name?: string;
   output?: string;
   destPrefix?: string;
   ignoreMissingFiles?: boolean;
