@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Benchmark of @cluster-pack/zip (built code in packages/zip/dist; built first if missing).
 //
-//   node bench/zip.mjs [--tree DIR] [--wheel FILE] [--quick] [--no-peers]
+//   node bench/zip.mjs [--tree DIR] [--wheel FILE] [--quick] [--no-peers] [--only tree|raw]
 //
 // 1. Deterministic zip of a tree of real files (default: the 3.11.7 pyenv lib dir, ~50k
 //    files), deflated (level 6) and stored, against: copying the same bytes into one file
@@ -24,6 +24,7 @@ const opt = (name, fallback) => {
 };
 const quick = args.includes("--quick");
 const peers = !args.includes("--no-peers");
+const only = opt("--only", undefined);
 
 const dist = path.join(root, "packages/zip/dist/index.js");
 if (!fs.existsSync(dist) || fs.statSync(dist).mtimeMs < newestSource(path.join(root, "packages/zip/src"))) {
@@ -40,16 +41,20 @@ const rows = [];
 const result = { tree, wheel, files: 0, bytes: 0 };
 
 try {
-  if (fs.existsSync(tree)) await benchTree();
-  else console.warn(`tree ${tree} not found: tree benchmark skipped`);
-  if (wheel && fs.existsSync(wheel)) await benchRaw();
-  else console.warn("no big wheel found (--wheel FILE): raw copy benchmark skipped");
+  if (only !== "raw") {
+    if (fs.existsSync(tree)) await benchTree();
+    else console.warn(`tree ${tree} not found: tree benchmark skipped`);
+  }
+  if (only !== "tree") {
+    if (wheel && fs.existsSync(wheel)) await benchRaw();
+    else console.warn("no big wheel found (--wheel FILE): raw copy benchmark skipped");
+  }
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }
 
 printTable();
-console.log(JSON.stringify({ bench: "zip", ...result, rows }));
+console.log(JSON.stringify({ bench: "zip", ...result, loadavg: os.loadavg().map((l) => +l.toFixed(2)), rows }));
 
 // ---------------------------------------------------------------------------------------
 
@@ -152,19 +157,23 @@ async function benchRaw() {
 
 async function timed(group, name, inputBytes, fn) {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const outBytes = await fn();
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const row = { group, name, seconds: +seconds.toFixed(3), outMB: +mb(outBytes), MBps: +(inputBytes / 1e6 / seconds).toFixed(1) };
+  const cpu = process.cpuUsage(c0);
+  // CPU time of this process (all its threads; peers run as child processes: not counted).
+  const cpuSeconds = name.startsWith("zip ") || name.startsWith("python") ? null : +((cpu.user + cpu.system) / 1e6).toFixed(3);
+  const row = { group, name, seconds: +seconds.toFixed(3), cpuSeconds, outMB: +mb(outBytes), MBps: +(inputBytes / 1e6 / seconds).toFixed(1) };
   rows.push(row);
   console.log(`  ${name}: ${row.seconds} s`);
 }
 
 function printTable() {
   console.log("");
-  const header = ["group", "what", "seconds", "vs baseline", "MB/s (input)", "output MB"];
+  const header = ["group", "what", "seconds", "vs baseline", "cpu s", "MB/s (input)", "output MB"];
   const lines = rows.map((r) => {
     const base = rows.find((x) => x.group === r.group && /I\/O limit|copy the same bytes/.test(x.name));
-    return [r.group, r.name, r.seconds.toFixed(2), base ? `${(r.seconds / base.seconds).toFixed(2)}x` : "", r.MBps.toFixed(0), r.outMB.toFixed(1)];
+    return [r.group, r.name, r.seconds.toFixed(2), base ? `${(r.seconds / base.seconds).toFixed(2)}x` : "", r.cpuSeconds === null ? "-" : r.cpuSeconds.toFixed(2), r.MBps.toFixed(0), r.outMB.toFixed(1)];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
@@ -172,6 +181,8 @@ function printTable() {
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const l of lines) console.log(fmt(l));
   if ("deterministic" in result) console.log(`\nsame inputs, different order -> identical archive: ${result.deterministic}`);
+  // A shared machine skews ratios: many small async steps suffer more than one tight loop.
+  console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} (${os.cpus().length} CPUs)`);
 }
 
 function listFiles(dir) {

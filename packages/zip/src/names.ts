@@ -55,6 +55,8 @@ export function unsafeReason(name: string): string | undefined {
  * Unicode NFC. Two entries with the same key would land on the same path.
  */
 export function entryKey(name: string): string {
+  // Fast path: most names are already normal (no "./", "//", trailing "/", non-ASCII).
+  if (/^[\x20-\x7e]*$/.test(name) && !/(^|\/)\.?(\/|$)/.test(name)) return name;
   return name
     .split("/")
     .filter((s) => s !== "" && s !== ".")

@@ -304,10 +304,7 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
     const byName = new Map<string, ZipEntry>();
     const byKey = new Map<string, string>();
     let total = 0;
-    for (;;) {
-      throwIfAborted(signal);
-      const raw = await nextEntry(zipfile, src);
-      if (!raw) break;
+    await walkEntries(zipfile, src, signal, (raw) => {
       const e = describe(src, raw, shift);
       if (e.uncompressedSize > maxEntrySize) {
         throw new IntegrityError(`${src.name}: entry ${e.name} declares ${e.uncompressedSize} bytes, more than the limit of ${maxEntrySize}; raise maxEntrySize if it is trusted.`, { code: "ERR_ENTRY_TOO_LARGE" });
@@ -325,7 +322,7 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
       byName.set(e.name, e);
       entries.push(e);
       raws.push(raw);
-    }
+    });
     const records = layout(src, entries, raws, centralDirectoryOffset);
     reader.forget(); // the central directory's windows (up to 32 MiB) are not needed any more
     let prefixLength = centralDirectoryOffset + shift;
@@ -338,19 +335,37 @@ async function openReader(src: RandomAccessSource, options: ZipReadOptions, clos
   }
 }
 
-function nextEntry(zipfile: yauzl.ZipFile, src: RandomAccessSource): Promise<yauzl.Entry | undefined> {
+/** Feeds every central directory record to `onEntry` (which may throw to stop), one listener set for the whole walk. */
+function walkEntries(zipfile: yauzl.ZipFile, src: RandomAccessSource, signal: AbortSignal | undefined, onEntry: (raw: yauzl.Entry) => void): Promise<void> {
   return new Promise((resolve, reject) => {
+    let seen = 0;
     const cleanup = () => {
-      zipfile.removeListener("entry", onEntry);
-      zipfile.removeListener("end", onEnd);
-      zipfile.removeListener("error", onError);
+      zipfile.removeListener("entry", entry);
+      zipfile.removeListener("end", end);
+      zipfile.removeListener("error", error);
     };
-    const onEntry = (entry: yauzl.Entry) => (cleanup(), resolve(entry));
-    const onEnd = () => (cleanup(), resolve(undefined));
-    const onError = (err: Error) => (cleanup(), reject(err instanceof ClusterPackError ? err : new IntegrityError(`${src.name}: corrupt central directory: ${err.message}.`, { cause: err, code: "ERR_CORRUPT_ZIP" })));
-    zipfile.on("entry", onEntry);
-    zipfile.on("end", onEnd);
-    zipfile.on("error", onError);
+    const fail = (err: unknown) => {
+      cleanup();
+      reject(err);
+    };
+    const entry = (raw: yauzl.Entry) => {
+      try {
+        if (++seen % 1024 === 0) throwIfAborted(signal);
+        onEntry(raw);
+      } catch (err) {
+        return fail(err);
+      }
+      zipfile.readEntry();
+    };
+    const end = () => {
+      cleanup();
+      resolve();
+    };
+    const error = (err: Error) => fail(err instanceof ClusterPackError ? err : new IntegrityError(`${src.name}: corrupt central directory: ${err.message}.`, { cause: err, code: "ERR_CORRUPT_ZIP" }));
+    zipfile.on("entry", entry);
+    zipfile.on("end", end);
+    zipfile.on("error", error);
+    throwIfAborted(signal);
     zipfile.readEntry();
   });
 }
@@ -577,6 +592,14 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 
   override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    // Fast path for the central directory walk: two tiny reads per entry from a window
+    // already in memory, answered in a microtask rather than through promise chains.
+    const w = this.find(position, length);
+    if (w?.resolved) {
+      w.resolved.copy(buffer, offset, position - w.start, position - w.start + length);
+      queueMicrotask(() => callback(null, length));
+      return;
+    }
     this.readAsync(position, length).then(
       (data) => {
         data.copy(buffer, offset);
