@@ -64,7 +64,14 @@ export function register(program: Command, ctx: CommandContext): void {
       const bars = new PhaseBars(ctx);
       let result: UploadEnvResult;
       try {
-        result = await uploadEnv({ ...options, onProgress: (p) => bars.update(p.phase, p.done, p.total, p.unit), onLog: (m) => ctx.log(m) });
+        result = await uploadEnv({
+          ...options,
+          onProgress: (p) => bars.update(p.phase, p.done, p.total, p.unit),
+          onLog: (m) => {
+            bars.stop();
+            ctx.log(m);
+          },
+        });
       } finally {
         bars.stop();
       }
@@ -163,9 +170,11 @@ class PhaseBars {
     }
     this.bar?.update(done);
   }
+  /** Stops the current bar (before a log line, or at the end); the next update starts a new one. */
   stop(): void {
     this.bar?.stop();
     this.bar = undefined;
+    this.phase = undefined;
   }
 }
 
