@@ -21,7 +21,7 @@ export interface DistributionMetadata {
 }
 
 /** How a file's metadata was obtained (for stats and tests). */
-export type MetadataOrigin = "cache" | "pep658" | "local-zip" | "range" | "download" | "sdist";
+export type MetadataOrigin = "cache" | "pep658" | "local-zip" | "range" | "download" | "sdist" | "build";
 
 export interface MetadataFetcherOptions {
   http: HttpClient;
@@ -29,6 +29,8 @@ export interface MetadataFetcherOptions {
   cacheDir?: string;
   /** Called when range reads are impossible: downloads the whole file and returns its local path. */
   download?: (file: DistributionFile, signal?: AbortSignal) => Promise<string>;
+  /** Builds an sdist (at a local path) into a wheel and returns the wheel's path (PEP 517). */
+  build?: (file: DistributionFile, localPath: string, signal?: AbortSignal) => Promise<string>;
 }
 
 /**
@@ -37,7 +39,7 @@ export interface MetadataFetcherOptions {
  * wheel's central directory and METADATA entry, and finally a full download.
  */
 export class MetadataFetcher {
-  readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0 };
+  readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0, build: 0 };
   private readonly memo = new Map<string, Promise<DistributionMetadata>>();
   private readonly temps: string[] = [];
   private readonly pack = new Map<string, string>();
@@ -118,6 +120,15 @@ export class MetadataFetcher {
       const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : await this.download(file, signal);
       const text = await readStaticSdistMetadata(local, signal);
       if (text !== null) return [text, "sdist"];
+      if (this.options.build) {
+        const wheel = await this.options.build(file, local, signal);
+        const reader = await ZipReader.open(wheel, { signal });
+        try {
+          return [await readMetadataEntry(reader, file), "build"];
+        } finally {
+          await reader.close();
+        }
+      }
       throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
     }
     if (file.url.startsWith("file:")) {

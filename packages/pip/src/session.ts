@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { SdistBuilder } from "./build";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
 import { PackageFinder } from "./finder";
@@ -36,6 +37,10 @@ export interface PipSessionOptions {
   resolution?: ResolveOptions["resolution"];
   /** The target; default: probe `python3`. */
   target?: TargetEnvironment;
+  /** Build sdists into wheels through PEP 517 when no wheel fits (default true). */
+  buildSdists?: boolean;
+  /** Interpreter for sdist builds (default: one matching the target's Python version). */
+  buildPython?: string;
   signal?: AbortSignal;
 }
 
@@ -84,7 +89,41 @@ export class PipSession {
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
     this.http = new HttpClient({ timeout: this.settings.timeout, retries: this.settings.retries, concurrency: options.concurrency, cacheDir: this.cacheDir });
     this.cache = new DistributionCache(this.cacheDir, this.http);
-    this.metadata = new MetadataFetcher({ http: this.http, cacheDir: this.cacheDir, download: async (f, signal) => (await this.cache.fetch(f, { signal })).path });
+    this.builder =
+      options.buildSdists === false
+        ? null
+        : new SdistBuilder({
+            cacheDir: this.cacheDir,
+            ...(options.buildPython ? { python: options.buildPython } : {}),
+            // Build requirements are resolved by this package, from the same sources, as wheels only.
+            installer: async (requirements, buildTarget, signal) => {
+              const nested = new PipSession({ ...this.options, target: buildTarget, onlyBinary: [":all:"], buildSdists: false, signal });
+              const { files } = await nested.resolveAndDownloadInput(await nested.readInput({ requirements }));
+              return files;
+            },
+          });
+    this.metadata = new MetadataFetcher({
+      http: this.http,
+      cacheDir: this.cacheDir,
+      download: async (f, signal) => (await this.cache.fetch(f, { signal })).path,
+      ...(this.builder ? { build: (f: DistributionFile, local: string, signal?: AbortSignal) => this.buildSdist(f, local, signal) } : {}),
+    });
+  }
+
+  private builder: SdistBuilder | null;
+  private currentTarget: TargetEnvironment | undefined;
+
+  /** Builds a cached sdist into a wheel for the current target (cached by the sdist's sha256). */
+  private async buildSdist(file: DistributionFile, local: string, signal?: AbortSignal): Promise<string> {
+    const cached = await this.cache.fetch(file, { signal });
+    const target = this.currentTarget ?? this.options.target;
+    if (!target || !this.builder) throw new InvalidInputError(`Cannot build ${file.filename}: no target environment.`, { code: "ERR_BUILD_FAILED" });
+    return this.builder.build(local === cached.path ? local : cached.path, cached.sha256, target, signal);
+  }
+
+  private async resolveAndDownloadInput(input: RequirementsInput): Promise<{ resolution: Resolution; files: DownloadedDistribution[] }> {
+    const resolution = await this.resolve(input);
+    return { resolution, files: await this.download(resolution, input) };
   }
 
   /** Reads requirement strings and files into one input, merging file options with the session's. */
@@ -100,6 +139,7 @@ export class PipSession {
   async resolve(input: RequirementsInput): Promise<Resolution> {
     const signal = this.options.signal;
     const target = this.options.target ?? (await resolveTarget({}, { signal, cacheDir: this.cacheDir }));
+    this.currentTarget = target;
     const sources = this.sources(input);
     for (const r of input.requirements) if (r.requirement.url) this.direct.set(r.requirement.key, directFile(r.requirement));
     const finder = new PackageFinder({
@@ -156,12 +196,24 @@ export class PipSession {
         if (file.url.startsWith("file:") && !hashMode && !dest) {
           cached = await this.cache.fetch(file, { signal });
         } else cached = await this.cache.fetch(file, { signal, allowed: pins.get(p.name) });
-        let out = cached.path;
-        if (dest) {
-          out = path.join(dest, file.filename);
-          await placeFile(cached.path, out);
+        let local = cached.path;
+        let filename = file.filename;
+        let sha = cached.sha256;
+        let size = cached.size;
+        if (file.kind === "sdist" && this.builder) {
+          // Only an sdist fits: build it (once per sdist hash) and ship the wheel.
+          local = await this.builder.build(cached.path, cached.sha256, resolution.target, signal);
+          filename = path.basename(local);
+          const buf = await fs.promises.readFile(local);
+          sha = sha256(buf);
+          size = buf.length;
         }
-        return { name: p.name, version: p.version.toString(), filename: file.filename, url: redactUrl(file.url), path: out, sha256: cached.sha256, size: cached.size };
+        let out = local;
+        if (dest) {
+          out = path.join(dest, filename);
+          await placeFile(local, out);
+        }
+        return { name: p.name, version: p.version.toString(), filename, url: redactUrl(file.url), path: out, sha256: sha, size };
       }),
     );
     return results;
