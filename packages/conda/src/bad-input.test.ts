@@ -4,13 +4,12 @@ import path from "node:path";
 import { hasErrorCode } from "@cluster-pack/errors";
 import { packCondaEnvironment } from "./pack-conda";
 import { packVenv } from "./venv";
-import { extractArchive, findKitInterpreter, makeCondaEnv, tempDir, type CondaEnvKit } from "./test-kit";
+import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, tempDir, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(120_000);
 
 const interp = findKitInterpreter();
-const d = interp ? describe : describe.skip;
-if (!interp) console.warn("skipping conda bad-input tests: no pyenv CPython under /root/.pyenv/versions to link into the test environment");
+const d = describeWithKit("conda bad-input tests");
 
 let root: string;
 let kit: CondaEnvKit;

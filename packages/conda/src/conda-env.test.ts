@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { findCondaEnvironment, parseHasPrefixLine, readCondaEnvironment, remapNoarch } from "./conda-env";
 import { describePythonEnv } from "./env-description";
-import { findKitInterpreter, makeCondaEnv, tempDir, TEXT_PLACEHOLDER, BINARY_PLACEHOLDER } from "./test-kit";
+import { describeWithKit, makeCondaEnv, tempDir, TEXT_PLACEHOLDER, BINARY_PLACEHOLDER } from "./test-kit";
 
 jest.setTimeout(120_000);
 
@@ -43,7 +43,7 @@ test("describePythonEnv", () => {
   expect(describePythonEnv("/x/v.zip", "venv", { alias: "venv", arcroot: "/root/" }).interpreter).toBe("venv/root/bin/python");
 });
 
-const d = findKitInterpreter() ? describe : describe.skip;
+const d = describeWithKit("readCondaEnvironment kit tests");
 d("readCondaEnvironment on kit environments", () => {
   let root: string;
   beforeAll(() => {

@@ -7,13 +7,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { packCondaEnvironment } from "./pack-conda";
 import { zstdArgs } from "./compress";
-import { extractArchive, findKitInterpreter, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
+import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(180_000);
 
 const interp = findKitInterpreter();
-const d = interp ? describe : describe.skip;
-if (!interp) console.warn("skipping conda-pack bug tests: no pyenv CPython under /root/.pyenv/versions to link into the test environment");
+const d = describeWithKit("conda-pack bug tests");
 
 let root: string;
 let kit: CondaEnvKit;

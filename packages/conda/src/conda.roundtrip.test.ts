@@ -3,13 +3,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { packCondaEnvironment } from "./pack-conda";
 import type { ArchiveFormat } from "./archive";
-import { extractArchive, filesContaining, findKitInterpreter, LONG_PATH, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
+import { describeWithKit, extractArchive, filesContaining, findKitInterpreter, LONG_PATH, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(180_000);
 
 const interp = findKitInterpreter();
-const d = interp ? describe : describe.skip;
-if (!interp) console.warn("skipping conda round trips: no pyenv CPython under /root/.pyenv/versions to link into the test environment");
+const d = describeWithKit("conda round trips");
 
 let root: string;
 let kit: CondaEnvKit;

@@ -54,6 +54,13 @@ export function findKitInterpreter(): { python: string; version: string; home: s
   return null;
 }
 
+/** `describe` when a kit interpreter exists, else `describe.skip` with a warning saying why. */
+export function describeWithKit(what: string): jest.Describe {
+  if (findKitInterpreter()) return describe;
+  console.warn(`skipping ${what}: no pyenv CPython under /root/.pyenv/versions to put in the test environment`);
+  return describe.skip;
+}
+
 export function makeCondaEnv(options: CondaEnvKitOptions): CondaEnvKit {
   const interp = findKitInterpreter();
   if (!interp) throw new Error("no pyenv CPython found under /root/.pyenv/versions");
