@@ -62,6 +62,7 @@ const LOCAL_HEADER_SIZE = 30;
 /** Entries this small are fetched together with their local header (one read, one HTTP request). */
 const SMALL_ENTRY = 256 * 1024;
 const RAW_CHUNK = 1 << 20;
+const RAW_READS_IN_FLIGHT = 4;
 const inflateRaw = promisify(zlib.inflateRaw);
 
 interface EntryRecord {
@@ -216,12 +217,29 @@ export class ZipReader {
       yield located.data;
       return;
     }
+    // Keep a few reads in flight so the copy is not one read latency per MiB.
     const end = located.dataStart + entry.compressedSize;
-    for (let at = located.dataStart; at < end; ) {
-      throwIfAborted(signal);
-      const n = Math.min(RAW_CHUNK, end - at);
-      yield await this.reader.source.read(at, n, signal);
-      at += n;
+    const pending: Array<Promise<Buffer>> = [];
+    let at = located.dataStart;
+    const refill = () => {
+      while (pending.length < RAW_READS_IN_FLIGHT && at < end) {
+        const n = Math.min(RAW_CHUNK, end - at);
+        const p = this.reader.source.read(at, n, signal);
+        p.catch(() => undefined); // observed when its turn comes
+        pending.push(p);
+        at += n;
+      }
+    };
+    try {
+      refill();
+      while (pending.length) {
+        throwIfAborted(signal);
+        const chunk = await pending.shift()!;
+        refill();
+        yield chunk;
+      }
+    } finally {
+      await Promise.allSettled(pending);
     }
   }
 

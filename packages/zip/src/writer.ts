@@ -468,14 +468,8 @@ function flags(entry: PendingEntry): number {
 }
 
 function localHeader(entry: PendingEntry, p: Prepared, zip64: boolean): Buffer {
-  const extra = zip64 ? Buffer.alloc(20) : Buffer.alloc(0);
-  if (zip64) {
-    extra.writeUInt16LE(0x0001, 0);
-    extra.writeUInt16LE(16, 2);
-    writeU64(extra, p.uncompressedSize, 4);
-    writeU64(extra, p.compressedSize, 12);
-  }
-  const h = Buffer.alloc(30);
+  const nameLength = entry.nameBytes.length;
+  const h = Buffer.alloc(30 + nameLength + (zip64 ? 20 : 0));
   h.writeUInt32LE(0x04034b50, 0);
   h.writeUInt16LE(versionNeeded(p, zip64), 4);
   h.writeUInt16LE(flags(entry), 6);
@@ -485,41 +479,55 @@ function localHeader(entry: PendingEntry, p: Prepared, zip64: boolean): Buffer {
   h.writeUInt32LE(p.crc >>> 0, 14);
   h.writeUInt32LE(zip64 ? MAX32 : p.compressedSize, 18);
   h.writeUInt32LE(zip64 ? MAX32 : p.uncompressedSize, 22);
-  h.writeUInt16LE(entry.nameBytes.length, 26);
-  h.writeUInt16LE(extra.length, 28);
-  return Buffer.concat([h, entry.nameBytes, extra]);
+  h.writeUInt16LE(nameLength, 26);
+  h.writeUInt16LE(zip64 ? 20 : 0, 28);
+  entry.nameBytes.copy(h, 30);
+  if (zip64) {
+    // The local ZIP64 extra field always holds both sizes (APPNOTE 4.5.3).
+    const at = 30 + nameLength;
+    h.writeUInt16LE(0x0001, at);
+    h.writeUInt16LE(16, at + 2);
+    writeU64(h, p.uncompressedSize, at + 4);
+    writeU64(h, p.compressedSize, at + 12);
+  }
+  return h;
 }
 
 function centralHeader(entry: PendingEntry, p: Prepared, offset: number, force: boolean): Buffer {
   // The ZIP64 extra field holds exactly the values whose 32-bit field is 0xFFFFFFFF, in this order.
-  const big = [p.uncompressedSize, p.compressedSize, offset].map((v) => force || v >= MAX32);
-  const values = [p.uncompressedSize, p.compressedSize, offset].filter((_, i) => big[i]);
-  const extra = values.length ? Buffer.alloc(4 + 8 * values.length) : Buffer.alloc(0);
-  if (values.length) {
-    extra.writeUInt16LE(0x0001, 0);
-    extra.writeUInt16LE(8 * values.length, 2);
-    values.forEach((v, i) => writeU64(extra, v, 4 + 8 * i));
-  }
-  const zip64 = values.length > 0 || force || p.compressedSize >= MAX32 || p.uncompressedSize >= MAX32;
-  const h = Buffer.alloc(46);
+  const bigSize = force || p.uncompressedSize >= MAX32;
+  const bigCompressed = force || p.compressedSize >= MAX32;
+  const bigOffset = force || offset >= MAX32;
+  const values: number[] = [];
+  if (bigSize) values.push(p.uncompressedSize);
+  if (bigCompressed) values.push(p.compressedSize);
+  if (bigOffset) values.push(offset);
+  const extraLength = values.length ? 4 + 8 * values.length : 0;
+  const nameLength = entry.nameBytes.length;
+  const h = Buffer.alloc(46 + nameLength + extraLength);
   h.writeUInt32LE(0x02014b50, 0);
   h.writeUInt16LE(VERSION_MADE_BY, 4);
-  h.writeUInt16LE(versionNeeded(p, zip64), 6);
+  h.writeUInt16LE(versionNeeded(p, values.length > 0), 6);
   h.writeUInt16LE(flags(entry), 8);
   h.writeUInt16LE(p.method, 10);
   h.writeUInt16LE(DOS_TIME, 12);
   h.writeUInt16LE(DOS_DATE, 14);
   h.writeUInt32LE(p.crc >>> 0, 16);
-  h.writeUInt32LE(big[1] ? MAX32 : p.compressedSize, 20);
-  h.writeUInt32LE(big[0] ? MAX32 : p.uncompressedSize, 24);
-  h.writeUInt16LE(entry.nameBytes.length, 28);
-  h.writeUInt16LE(extra.length, 30);
-  h.writeUInt16LE(0, 32); // comment length
-  h.writeUInt16LE(0, 34); // disk number
-  h.writeUInt16LE(0, 36); // internal attributes
+  h.writeUInt32LE(bigCompressed ? MAX32 : p.compressedSize, 20);
+  h.writeUInt32LE(bigSize ? MAX32 : p.uncompressedSize, 24);
+  h.writeUInt16LE(nameLength, 28);
+  h.writeUInt16LE(extraLength, 30);
+  // 32 comment length, 34 disk number, 36 internal attributes: 0
   h.writeUInt32LE(((entry.mode << 16) | (entry.kind === "directory" ? 0x10 : 0)) >>> 0, 38);
-  h.writeUInt32LE(big[2] ? MAX32 : offset, 42);
-  return Buffer.concat([h, entry.nameBytes, extra]);
+  h.writeUInt32LE(bigOffset ? MAX32 : offset, 42);
+  entry.nameBytes.copy(h, 46);
+  if (values.length) {
+    const at = 46 + nameLength;
+    h.writeUInt16LE(0x0001, at);
+    h.writeUInt16LE(8 * values.length, at + 2);
+    values.forEach((v, i) => writeU64(h, v, at + 4 + 8 * i));
+  }
+  return h;
 }
 
 function endRecords(count: number, cdOffset: number, cdSize: number, position: number, force: boolean, comment?: string): Buffer {
@@ -589,7 +597,6 @@ class FileSink implements Sink {
   constructor(private readonly handle: fs.promises.FileHandle) {}
 
   async write(data: Buffer): Promise<void> {
-    this.hash.update(data);
     this.position += data.length;
     if (this.used + data.length <= this.buffer.length) {
       data.copy(this.buffer, this.used);
@@ -626,6 +633,8 @@ class FileSink implements Sink {
   }
 
   private async submit(data: Buffer): Promise<void> {
+    // Hashed per block, in file order: one update per MiB instead of one per header.
+    this.hash.update(data);
     if (this.failure) throw this.failure;
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
@@ -653,37 +662,60 @@ class FileSink implements Sink {
 const BLOCK = 1 << 20;
 const MAX_IN_FLIGHT = 4;
 
+/** Same coalescing as FileSink, to a stream, honouring backpressure. */
 class StreamSink implements Sink {
   position = 0;
   private readonly hash = crypto.createHash("sha256");
+  private buffer = Buffer.allocUnsafe(BLOCK);
+  private used = 0;
+
   constructor(private readonly out: NodeJS.WritableStream) {}
 
   async write(data: Buffer): Promise<void> {
-    this.hash.update(data);
     this.position += data.length;
-    if (!this.out.write(data)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          this.out.removeListener("drain", onDrain);
-          this.out.removeListener("error", onError);
-          this.out.removeListener("close", onClose);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onDrain = () => done();
-        const onError = (err: Error) => done(err);
-        const onClose = () => done(new ClusterPackError("ERR_OUTPUT", "The output stream closed before the archive was written."));
-        this.out.on("drain", onDrain);
-        this.out.on("error", onError);
-        this.out.on("close", onClose);
-      });
+    if (this.used + data.length <= this.buffer.length) {
+      data.copy(this.buffer, this.used);
+      this.used += data.length;
+      return;
+    }
+    await this.flush();
+    if (data.length >= BLOCK / 2) await this.send(data);
+    else {
+      data.copy(this.buffer, 0);
+      this.used = data.length;
     }
   }
 
-  async flush(): Promise<void> {}
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const chunk = this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafe(BLOCK);
+    this.used = 0;
+    await this.send(chunk);
+  }
 
   digest(): string {
     return this.hash.digest("hex");
+  }
+
+  private async send(data: Buffer): Promise<void> {
+    this.hash.update(data);
+    if (this.out.write(data)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        this.out.removeListener("drain", onDrain);
+        this.out.removeListener("error", onError);
+        this.out.removeListener("close", onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onError = (err: Error) => done(err);
+      const onClose = () => done(new ClusterPackError("ERR_OUTPUT", "The output stream closed before the archive was written."));
+      this.out.on("drain", onDrain);
+      this.out.on("error", onError);
+      this.out.on("close", onClose);
+    });
   }
 }
 
