@@ -1,6 +1,6 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { canonicalizeName } from "./names";
-import { Specifier } from "./specifiers";
+import { Specifier, specifierPattern } from "./specifiers";
 
 /** The marker variables of PEP 508 (and `extras`/`dependency_groups` of PEP 751 lock files). */
 export interface MarkerEnvironment {
@@ -210,18 +210,8 @@ const IDENTIFIER = /\b[a-zA-Z0-9][a-zA-Z0-9._-]*\b/y;
 const VARIABLE =
   /\b(python_version|python_full_version|os[._]name|sys[._]platform|platform_(release|system)|platform[._](version|machine|python_implementation)|python_implementation|implementation_(name|version)|extras?|dependency_groups)\b/y;
 const OP = /(===|==|~=|!=|<=|>=|<|>)/y;
-// packaging's specifier token (operator + version, permissive); validated by Specifier afterwards.
-const PRE = "(?:[-_.]?(?:alpha|beta|preview|pre|a|b|c|rc)[-_.]?[0-9]*)?";
-const POST = "(?:(?:-[0-9]+)|(?:[-_.]?(?:post|rev|r)[-_.]?[0-9]*))?";
-const DEV = "(?:[-_.]?dev[-_.]?[0-9]*)?";
-const LOCAL = "(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?";
-const SPECIFIER_TOKEN = new RegExp(
-  "(?:===\\s*[^\\s;)]*" +
-    "|(?:==|!=)\\s*v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*(?:\\.\\*|" + PRE + POST + DEV + LOCAL + ")" +
-    "|~=\\s*v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)+" + PRE + POST + DEV +
-    "|(?:<=|>=|<|>)\\s*v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*" + PRE + POST + DEV + ")",
-  "iy",
-);
+// packaging's specifier token; each one is validated by Specifier afterwards.
+const SPECIFIER_TOKEN = new RegExp(specifierPattern(false), "iy");
 
 class Parser {
   pos = 0;

@@ -246,15 +246,26 @@ const PRE = "(?:[-_.]?(?:alpha|beta|preview|pre|a|b|c|rc)[-_.]?[0-9]*)?";
 const POST = "(?:(?:-[0-9]+)|(?:[-_.]?(?:post|rev|r)[-_.]?[0-9]*))?";
 const DEV = "(?:[-_.]?dev[-_.]?[0-9]*)?";
 const LOCAL = "(?:\\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?";
-const SPEC_RE = new RegExp(
-  "^\\s*(?:" +
-    "(===)\\s*([^\\s;)]*)" +
-    "|(==|!=)\\s*(v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*(?:\\.\\*|" + PRE + POST + DEV + LOCAL + "))" +
-    "|(~=)\\s*(v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)+" + PRE + POST + DEV + ")" +
-    "|(<=|>=|<|>)\\s*(v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*" + PRE + POST + DEV + ")" +
-    ")\\s*$",
-  "i",
-);
+
+/**
+ * The specifier grammar (operator, optional spaces, version) as a regex source, shared by
+ * Specifier and the PEP 508 tokenizer. With `capture`, each alternative captures
+ * (operator, version).
+ */
+export function specifierPattern(capture: boolean): string {
+  const g = (x: string) => (capture ? `(${x})` : `(?:${x})`);
+  return (
+    "(?:" +
+    g("===") + "\\s*" + g("[^\\s;)]*") +
+    "|" + g("==|!=") + "\\s*" + g("v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*(?:\\.\\*|" + PRE + POST + DEV + LOCAL + ")") +
+    "|" + g("~=") + "\\s*" + g("v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)+" + PRE + POST + DEV) +
+    "|" + g("<=|>=|<|>") + "\\s*" + g("v?(?:[0-9]+!)?[0-9]+(?:\\.[0-9]+)*" + PRE + POST + DEV) +
+    ")"
+  );
+}
+
+const SPEC_RE = new RegExp(`^\\s*${specifierPattern(true)}\\s*$`, "i");
+
 /** Matches `text` against the specifier grammar: [operator, version] or null. */
 function splitSpecifier(text: string): [string, string] | null {
   const m = SPEC_RE.exec(text);
