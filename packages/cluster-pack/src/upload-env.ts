@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -151,13 +152,16 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal))) {
     log(`${packagePath} is up to date (lock ${hash.slice(0, 19)})`);
   } else {
-    await withBuildLock(cacheDir, hash, { signal }, async () => {
+    // One lock per (lock, destination): same env to two paths need not wait for each other.
+    await withBuildLock(cacheDir, createHash("sha256").update(`${hash}\0${packagePath}`).digest("hex"), { signal }, async () => {
       // Another process may have published while we waited for the lock.
       if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal))) {
         log(`${packagePath} was published by a concurrent caller`);
         return;
       }
-      const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-build-"));
+      // Built in the cache directory rather than /tmp: environments can be gigabytes.
+      await fsp.mkdir(path.join(cacheDir, "build"), { recursive: true });
+      const work = await fsp.mkdtemp(path.join(cacheDir, "build", "cluster-pack-build-"));
       try {
         const local = path.join(work, `${envName}.${build.extension}`);
         const archive = await build.build(local);
