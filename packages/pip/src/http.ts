@@ -307,7 +307,12 @@ export function sha256(s: string | Buffer): string {
 
 /** Writes a file atomically: temp file in the same directory, then rename. */
 export async function writeAtomic(file: string, data: string | Buffer): Promise<void> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const dir = path.dirname(file);
+  // Cache writes land in a few directories over and over; create each once per process.
+  if (!MADE_DIRS.has(dir)) {
+    await fs.promises.mkdir(dir, { recursive: true });
+    MADE_DIRS.add(dir);
+  }
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
   try {
     await fs.promises.writeFile(tmp, data);
@@ -317,6 +322,8 @@ export async function writeAtomic(file: string, data: string | Buffer): Promise<
     throw err;
   }
 }
+
+const MADE_DIRS = new Set<string>();
 
 export async function readJson<T>(file: string): Promise<T | null> {
   try {
