@@ -35,7 +35,21 @@ const rows = [];
 try {
   const cacheDir = path.join(work, "cache");
   const packagePath = `file://${work}/store/user/bench/envs/ds.pex`;
-  const call = (extra = {}) => uploadEnv({ requirements: REQUIREMENTS, target: { interpreter: PYTHON }, packagePath, cacheDir, environ: env, ...extra });
+  // Phase times from the progress events: first event of a phase to the first of the next.
+  let phases = {};
+  const call = (extra = {}) => {
+    phases = {};
+    const t0 = performance.now();
+    return uploadEnv({
+      requirements: REQUIREMENTS, target: { interpreter: PYTHON }, packagePath, cacheDir, environ: env, ...extra,
+      onProgress: (p) => {
+        const t = (performance.now() - t0) / 1000;
+        phases[p.phase] ??= { start: t };
+        phases[p.phase].end = t;
+      },
+    });
+  };
+  const phaseText = () => Object.entries(phases).map(([k, v]) => `${k} ${v.start.toFixed(2)}-${v.end.toFixed(2)}s`).join(", ");
 
   const cold = await timed(() => call());
   const pex = new URL(packagePath).pathname;
@@ -43,6 +57,7 @@ try {
   rows.push({ case: "cold (resolve+download+build+upload)", seconds: cold.s, packages: cold.value.requirements.length, bytes: pexBytes });
   const warm = await timed(() => call({ forceUpload: true }));
   rows.push({ case: "warm-cache rebuild (forceUpload)", seconds: warm.s, packages: warm.value.requirements.length, bytes: pexBytes });
+  const warmPhases = phaseText();
   const noop = await timed(() => call());
   if (noop.value.uploaded) throw new Error("the no-op call rebuilt: the skip rule failed");
   rows.push({ case: "no-op (up to date)", seconds: noop.s, packages: noop.value.requirements.length, bytes: 0 });
@@ -73,6 +88,7 @@ try {
   for (const r of rows) {
     console.log(`${r.case.padEnd(58)} ${(Number.isNaN(r.seconds) ? "n/a" : r.seconds.toFixed(3)).padStart(8)} ${String(r.packages).padStart(5)} ${(r.bytes / 1048576).toFixed(1).padStart(8)}${r.error ? `  (${r.error})` : ""}`);
   }
+  console.log(`warm rebuild phases (from progress events): ${warmPhases}`);
   const ratio = warm.s / io.s;
   console.log(`warm rebuild / I/O limit: ${ratio.toFixed(2)}x; cold / pip download alone: ${(cold.s / pip.s).toFixed(2)}x`);
   console.log(JSON.stringify({ bench: "upload-env", requirements: REQUIREMENTS, packages: cold.value.requirements.length, pexBytes, rows, warmOverIoLimit: ratio }));
