@@ -350,6 +350,8 @@ async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepar
       };
       if (e.compressedSize <= IN_MEMORY_LIMIT) {
         // Read ahead (in parallel with earlier entries being written): header and data in one read.
+        const located = await reader.locate(e, ctx.signal);
+        if (located.data) return { ...base, data: located.data };
         const chunks: Buffer[] = [];
         for await (const chunk of reader.rawChunks(e, ctx.signal)) chunks.push(chunk);
         return { ...base, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };

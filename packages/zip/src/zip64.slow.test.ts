@@ -75,7 +75,7 @@ if (!enoughDisk) console.warn(`zip64 >4 GiB test skipped: needs 12 GiB free in t
     const after = r.getEntry("z-after.txt")!;
     expect(big).toMatchObject({ method: 0, uncompressedSize: BIG, compressedSize: BIG });
     expect(deflated).toMatchObject({ method: 8, uncompressedSize: DEFLATED });
-    expect(deflated.compressedSize).toBeLessThan(10 * 1024 * 1024);
+    expect(deflated.compressedSize).toBeLessThan(64 * 1024 * 1024); // zeros at level 1: about 230:1
     expect(after.localHeaderOffset).toBeGreaterThan(0xffffffff);
     expect((await r.readEntry(after)).toString()).toBe("after");
     for (const e of [big, deflated]) {
