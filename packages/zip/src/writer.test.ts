@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { AbortError, IntegrityError, InvalidInputError } from "@cluster-pack/errors";
@@ -262,6 +263,30 @@ describe("bad input", () => {
     );
     await expect(w.writeTo(path.join(tmp.dir, "out.zip"), { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
     expect(fs.readdirSync(tmp.dir)).toEqual([]);
+  });
+
+  it("aborts writeToStream too, removing its spool file from the temp dir", async () => {
+    const spools = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(".zip-spool-"));
+    const before = spools();
+    const controller = new AbortController();
+    const w = new ZipWriter();
+    w.addStreamFactory(
+      "big.txt",
+      () =>
+        new Readable({
+          read() {
+            if (!this.readableLength) {
+              this.push(Buffer.alloc(1 << 20, "a"));
+              setTimeout(() => controller.abort(), 20);
+            }
+          },
+        }),
+      32 * 1024 * 1024,
+    );
+    const sink = fs.createWriteStream(path.join(tmp.dir, "out.zip"));
+    await expect(w.writeToStream(sink, { signal: controller.signal })).rejects.toBeInstanceOf(AbortError);
+    sink.destroy();
+    expect(spools()).toEqual(before);
   });
 
   it("refuses to start when the signal is already aborted", async () => {
