@@ -118,11 +118,18 @@ describe("cluster-pack spark-conf", () => {
     [["hdfs://nn/e.tar.gz", "--master", "mesos://m"], /Unknown Spark master/],
     [["hdfs://nn/e.tar.gz", "--env", "NOEQUALS"], /--env "NOEQUALS" is not NAME=value/],
     [["hdfs://nn/e.tar.gz", "--format", "builder", "--deploy-mode", "cluster"], /client mode/],
+    [["hdfs://nn/e.tar.gz", "--principal", "me@R"], /both a principal and a keytab/],
   ])("bad input %j exits 2 with the fix", async (args, re) => {
     const r = await cli("spark-conf", ...args);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(re);
     expect(r.out).toBe("");
+  });
+
+  it("Kerberos options become spark.kerberos.* keys", async () => {
+    const r = await cli("spark-conf", "hdfs://nn/e.pex", "--principal", "me@R", "--keytab", "/k/me.keytab", "--access-fs", "hdfs://other:8020");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("spark.kerberos.principal=me@R\nspark.kerberos.keytab=/k/me.keytab\nspark.kerberos.access.hadoopFileSystems=hdfs://other:8020\n");
   });
 
   it("--help shows examples", async () => {

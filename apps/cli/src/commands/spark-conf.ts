@@ -40,6 +40,9 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--include-secrets", "write $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY(/$AWS_SESSION_TOKEN) into the conf")
     .option("--k8s-upload-path <url>", "spark.kubernetes.file.upload.path for local files in cluster mode")
     .option("--k8s-hadoop-config-map <name>", "ConfigMap with the Hadoop conf pods need for hdfs://")
+    .option("--principal <principal>", "Kerberos principal spark-submit logs in with (with --keytab)")
+    .option("--keytab <path>", "Kerberos keytab (with --principal)")
+    .option("--access-fs <url>", "extra Hadoop file system to get delegation tokens for (repeatable)", collect, [])
     .option("--redact", "mask secret values in the output")
     .addOption(new Option("--format <format>", "output format").choices([...FORMATS]).default("conf"))
     .option("--app-name <name>", "with --format builder: the application name");
@@ -71,6 +74,7 @@ Examples:
       localPython: opts.localPython,
       s3: s3Settings(opts, [archive, ...opts.code, opts.k8sUploadPath ?? ""].some((u) => /^s3[an]?:\/\//i.test(u))),
       kubernetes: { fileUploadPath: opts.k8sUploadPath, hadoopConfigMap: opts.k8sHadoopConfigMap },
+      kerberos: { principal: opts.principal, keytab: opts.keytab, accessHadoopFileSystems: opts.accessFs },
       existing,
       onConflict: opts.onConflict,
     });
@@ -162,6 +166,9 @@ interface SparkConfCliOptions extends EnvironmentCliOptions {
   includeSecrets?: boolean;
   k8sUploadPath?: string;
   k8sHadoopConfigMap?: string;
+  principal?: string;
+  keytab?: string;
+  accessFs: string[];
   redact?: boolean;
   format: (typeof FORMATS)[number];
   appName?: string;

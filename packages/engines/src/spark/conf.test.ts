@@ -151,6 +151,26 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
   });
 });
 
+describe("Kerberos (running-on-yarn.md 'Kerberos', configuration keys spark.kerberos.*)", () => {
+  it("adds principal, keytab and file systems for delegation tokens", () => {
+    const config = sparkConfigFor(ENVS.conda("hdfs://nn"), {
+      master: "yarn",
+      deployMode: "cluster",
+      kerberos: { principal: "me@REALM", keytab: "/home/me/me.keytab", accessHadoopFileSystems: ["hdfs://other:8020", "s3://bucket"] },
+    });
+    expect(config.conf.slice(-3)).toEqual([
+      ["spark.kerberos.principal", "me@REALM"],
+      ["spark.kerberos.keytab", "/home/me/me.keytab"],
+      ["spark.kerberos.access.hadoopFileSystems", "hdfs://other:8020,s3a://bucket"],
+    ]);
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+  it("refuses half a login and standalone/local masters", () => {
+    expect(() => sparkConfigFor(ENVS.conda("hdfs://nn"), { master: "yarn", kerberos: { principal: "me@R" } })).toThrow(/both a principal and a keytab/);
+    expect(() => sparkConfigFor(ENVS.conda("s3://b"), { master: STANDALONE, kerberos: { principal: "me@R", keytab: "/k" } })).toThrow(/not on standalone/);
+  });
+});
+
 describe("Kubernetes sources (running-on-kubernetes.md 'Dependency Management')", () => {
   it("refuses an hdfs:// archive without upload path or Hadoop config map", () => {
     const env = pythonEnvironment("hdfs://nn/envs/env.tar.gz");

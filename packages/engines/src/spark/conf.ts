@@ -47,6 +47,12 @@ export interface SparkConfigOptions {
     /** `spark.kubernetes.hadoop.configMapName`: a ConfigMap with the Hadoop conf pods need for hdfs://. */
     hadoopConfigMap?: string;
   };
+  /**
+   * Kerberos (running-on-yarn.md "Kerberos"; security.md): the principal and keytab
+   * spark-submit logs in with to renew tokens, and extra Hadoop file systems to get
+   * delegation tokens for.
+   */
+  kerberos?: { principal?: string; keytab?: string; accessHadoopFileSystems?: readonly string[] };
   /** The user's conf to merge into (from spark-defaults.conf or --conf); kept first, in order. */
   existing?: SparkConfEntries;
   /** What wins when the user's conf disagrees with the generated one; default `error`. */
@@ -140,6 +146,19 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
       if (options.kubernetes?.hadoopConfigMap) add("spark.kubernetes.hadoop.configMapName", options.kubernetes.hadoopConfigMap);
     }
   }
+
+  const kerberos = options.kerberos ?? {};
+  if (Boolean(kerberos.principal) !== Boolean(kerberos.keytab)) {
+    throw new InvalidInputError("Spark Kerberos login needs both a principal and a keytab (or neither, to use the ticket cache from kinit).");
+  }
+  if (kerberos.principal && clusterManager !== "yarn" && clusterManager !== "kubernetes") {
+    throw new InvalidInputError(`Spark's Kerberos login (spark.kerberos.principal) works on YARN and Kubernetes, not on ${clusterManager}: drop the principal and keytab.`);
+  }
+  if (kerberos.principal) {
+    add("spark.kerberos.principal", kerberos.principal);
+    add("spark.kerberos.keytab", kerberos.keytab as string);
+  }
+  if (kerberos.accessHadoopFileSystems?.length) add("spark.kerberos.access.hadoopFileSystems", kerberos.accessHadoopFileSystems.map(toS3a).join(","));
 
   const usesS3 = [archive, ...code].some((r) => urlScheme(r.url) === "s3a") || (uploadPath !== undefined && urlScheme(uploadPath) === "s3a");
   if (options.s3 || usesS3) generated.push(...s3aConf(options.s3 ?? {}, warnings));
