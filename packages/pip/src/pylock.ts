@@ -56,7 +56,7 @@ export async function lockFromResolution(resolution: Resolution, cache: Distribu
         if (!sha) sha = (await cache.fetch(f, { signal: options.signal })).sha256;
         const out: LockedFile = { name: f.filename, hashes: { sha256: sha } };
         if (f.url.startsWith("file:")) out.path = fileURLToPath(f.url);
-        else out.url = f.url;
+        else out.url = redactUrl(f.url);
         if (f.size !== undefined) out.size = f.size;
         return out;
       }),

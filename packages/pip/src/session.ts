@@ -192,10 +192,7 @@ export class PipSession {
     const results = await Promise.all(
       resolution.packages.map(async (p): Promise<DownloadedDistribution> => {
         const file = p.candidate.file;
-        let cached: CachedFile;
-        if (file.url.startsWith("file:") && !hashMode && !dest) {
-          cached = await this.cache.fetch(file, { signal });
-        } else cached = await this.cache.fetch(file, { signal, allowed: pins.get(p.name) });
+        const cached: CachedFile = await this.cache.fetch(file, { signal, allowed: pins.get(p.name) });
         let local = cached.path;
         let filename = file.filename;
         let sha = cached.sha256;
