@@ -20,6 +20,7 @@ import { torchDistributedEnv } from "./torch";
 import {
   DEBIAN_PYTHON,
   buildMarkedVenv,
+  describeUnless,
   exitWithin,
   freePort,
   lastJson,
@@ -42,13 +43,7 @@ interface Report {
   code: { version?: string; file?: string; error?: string };
 }
 
-const why = missingEngine(["distributed", "torch"]);
-const e2e = why ? describe.skip : describe;
-if (why) {
-  it.skip(`engine end-to-end tests skipped: ${why}`, () => undefined);
-}
-
-e2e("engines end to end (S3 -> YARN-style localisation -> generated launch)", () => {
+describeUnless(missingEngine(["distributed", "torch"]), "engines end to end (S3 -> YARN-style localisation -> generated launch)", () => {
   let s3: LocalS3;
   let built: BuiltEnvironment;
   let env: PythonEnvironment;

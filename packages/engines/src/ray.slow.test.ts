@@ -16,6 +16,7 @@ import { startLocalS3, type LocalS3 } from "./test-kit/s3";
 import {
   DEBIAN_PYTHON,
   buildMarkedVenv,
+  describeUnless,
   configuredPipIndexArgs,
   exitWithin,
   freePort,
@@ -45,12 +46,7 @@ const why = !python
   : !pipArgs
     ? "pip has no index or find-links configured (pip config list), so Ray cannot be installed"
     : undefined;
-const slow = why ? describe.skip : describe;
-if (why) {
-  it.skip(`Ray end-to-end test skipped: ${why}`, () => undefined);
-}
-
-slow("Ray (slow tier): head + second node from the S3-shipped environment, generated runtime_env", () => {
+describeUnless(why, "Ray (slow tier): head + second node from the S3-shipped environment, generated runtime_env", () => {
   let built: BuiltEnvironment;
   let s3: LocalS3;
   let env: PythonEnvironment;

@@ -8,6 +8,19 @@ import type { ShippedResource } from "../environment";
 /** Debian's interpreter, where python3-distributed and python3-torch are installed. */
 export const DEBIAN_PYTHON = "/usr/bin/python3";
 
+/**
+ * `describe` when `why` is undefined; otherwise the block is skipped and a skipped test
+ * says exactly why, so a run on a machine without the engine shows the reason.
+ */
+export function describeUnless(why: string | undefined, title: string, fn: () => void): void {
+  if (why) {
+    it.skip(`${title}: skipped, ${why}`, () => undefined);
+    describe.skip(title, fn);
+  } else {
+    describe(title, fn);
+  }
+}
+
 /** Why the end-to-end tests cannot run here, or `undefined` when they can. */
 export function missingEngine(modules: string[]): string | undefined {
   if (!fs.existsSync(DEBIAN_PYTHON)) return `${DEBIAN_PYTHON} is absent`;
