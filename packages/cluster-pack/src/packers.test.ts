@@ -31,7 +31,7 @@ const base = (extra: Partial<UploadEnvOptions>): UploadEnvOptions => ({ cacheDir
 describe("uploadEnv from a PEP 751 lock file", () => {
   it("packs the lock exactly (no resolution), skips when unchanged, refuses additions", async () => {
     const target = explicitTarget({ python: "3.11" });
-    const session = new PipSession({ target, cacheDir: path.join(tmp, "cache", "pip") });
+    const session = new PipSession({ target, cacheDir: path.join(tmp, "cache") });
     const resolution = await session.resolve(await session.readInput({ requirements: ["python-dateutil"] }));
     const lockFile = path.join(tmp, "proj", "pylock.toml");
     await fsp.mkdir(path.dirname(lockFile), { recursive: true });

@@ -1,4 +1,3 @@
-import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, canonicalizeName, fetchLocked, readPyLock, selectFromLock, tagToString, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
@@ -43,7 +42,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     ...input.index,
     target,
     signal,
-    ...(input.cacheDir ? { cacheDir: path.join(input.cacheDir, "pip") } : {}),
+    cacheDir: input.cacheDir,
   });
   const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
   const progress = (phase: "resolve" | "download", done: number) => input.onProgress?.({ phase, done, total: 1, unit: "items" });

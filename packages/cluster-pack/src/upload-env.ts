@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { pythonEnvironment } from "@cluster-pack/engines";
+import { defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
 import { applyPackageEdits, type PackageEdits } from "./edits";
 import { openStore, type Store, type StoreOptions } from "./store";
@@ -43,7 +44,7 @@ export interface UploadEnvOptions extends PackageEdits {
   pex?: PexOptions;
   /** Store options (S3 endpoint/credentials, HDFS user...); default: the user's AWS/Hadoop config. */
   store?: StoreOptions;
-  /** Local cache (wheels, build locks); default `$XDG_CACHE_HOME/cluster-pack` or `~/.cache/cluster-pack`. */
+  /** Local cache (wheels, build locks, builds); default: @cluster-pack/pip's, see defaultCacheDir. */
   cacheDir?: string;
   /** Environment variables for naming (C_PACK_USER, HADOOP_CONF_DIR, VIRTUAL_ENV); default process.env. */
   environ?: NodeJS.ProcessEnv;
@@ -198,9 +199,13 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   return { packagePath, envName, environment, editableArchives, uploaded, requirements: build.lock.requirements, lockHash: hash };
 }
 
-/** Default local cache directory. */
+/**
+ * Default local cache: the one @cluster-pack/pip uses (`$CLUSTER_PACK_CACHE`, else
+ * `$XDG_CACHE_HOME/cluster-pack` or `~/.cache/cluster-pack`), so `cluster-pack resolve`,
+ * `download` and `upload-env` share their wheels. Ours live under `locks/` and `build/`.
+ */
 export function defaultCacheDir(environ: NodeJS.ProcessEnv = process.env): string {
-  return path.join(environ.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "cluster-pack");
+  return pipDefaultCacheDir(environ);
 }
 
 // ---------------------------------------------------------------------------------------
