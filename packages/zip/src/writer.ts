@@ -576,27 +576,18 @@ function writeU64(buf: Buffer, value: number, at: number): void {
 // ---------------------------------------------------------------------------------------
 // Output sinks: track the position (offsets) and the SHA-256 of everything written.
 
-interface Sink {
-  readonly position: number;
-  write(data: Buffer): Promise<void>;
-  flush(): Promise<void>;
-  digest(): string;
-}
+const BLOCK = 1 << 20;
+const MAX_IN_FLIGHT = 4;
 
 /**
- * Coalesces small writes (headers, small entries) into 1 MiB positional writes, and keeps
- * a few writes in flight so reading the next entries overlaps writing the previous ones.
+ * Coalesces small writes (headers, small entries) into 1 MiB blocks; big chunks go out as
+ * they are (callers never reuse a buffer they handed over). Hashes each block once.
  */
-class FileSink implements Sink {
+abstract class Sink {
   position = 0;
   private readonly hash = crypto.createHash("sha256");
   private buffer = Buffer.allocUnsafe(BLOCK);
   private used = 0;
-  private flushedTo = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: unknown;
-
-  constructor(private readonly handle: fs.promises.FileHandle) {}
 
   async write(data: Buffer): Promise<void> {
     this.position += data.length;
@@ -607,36 +598,56 @@ class FileSink implements Sink {
       return;
     }
     await this.emit();
-    if (data.length >= BLOCK / 2) {
-      // Big chunks go out as they are; callers never reuse a buffer they handed over.
-      await this.submit(data);
-    } else {
+    if (data.length >= BLOCK / 2) await this.submit(data);
+    else {
       data.copy(this.buffer, 0);
       this.used = data.length;
     }
   }
 
+  /** Everything written so far has reached the output. */
   async flush(): Promise<void> {
     await this.emit();
-    await Promise.all(this.inFlight);
-    if (this.failure) throw this.failure;
   }
 
   digest(): string {
     return this.hash.digest("hex");
   }
 
+  /** Writes one block; may return before it is written (FileSink) or wait for room (StreamSink). */
+  protected abstract send(block: Buffer): Promise<void>;
+
   private async emit(): Promise<void> {
     if (this.used === 0) return;
-    const chunk = this.buffer.subarray(0, this.used);
+    const block = this.buffer.subarray(0, this.used);
     this.buffer = Buffer.allocUnsafe(BLOCK);
     this.used = 0;
-    await this.submit(chunk);
+    await this.submit(block);
   }
 
-  private async submit(data: Buffer): Promise<void> {
-    // Hashed per block, in file order: one update per MiB instead of one per header.
-    this.hash.update(data);
+  private async submit(block: Buffer): Promise<void> {
+    this.hash.update(block);
+    await this.send(block);
+  }
+}
+
+/** Positional writes with a few in flight, so reading the next entries overlaps writing. */
+class FileSink extends Sink {
+  private flushedTo = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(private readonly handle: fs.promises.FileHandle) {
+    super();
+  }
+
+  override async flush(): Promise<void> {
+    await super.flush();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  protected async send(data: Buffer): Promise<void> {
     if (this.failure) throw this.failure;
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
@@ -661,47 +672,13 @@ class FileSink implements Sink {
   }
 }
 
-const BLOCK = 1 << 20;
-const MAX_IN_FLIGHT = 4;
-
-/** Same coalescing as FileSink, to a stream, honouring backpressure. */
-class StreamSink implements Sink {
-  position = 0;
-  private readonly hash = crypto.createHash("sha256");
-  private buffer = Buffer.allocUnsafe(BLOCK);
-  private used = 0;
-
-  constructor(private readonly out: NodeJS.WritableStream) {}
-
-  async write(data: Buffer): Promise<void> {
-    this.position += data.length;
-    if (this.used + data.length <= this.buffer.length) {
-      data.copy(this.buffer, this.used);
-      this.used += data.length;
-      return;
-    }
-    await this.flush();
-    if (data.length >= BLOCK / 2) await this.send(data);
-    else {
-      data.copy(this.buffer, 0);
-      this.used = data.length;
-    }
+/** Writes to a stream, honouring backpressure. */
+class StreamSink extends Sink {
+  constructor(private readonly out: NodeJS.WritableStream) {
+    super();
   }
 
-  async flush(): Promise<void> {
-    if (this.used === 0) return;
-    const chunk = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafe(BLOCK);
-    this.used = 0;
-    await this.send(chunk);
-  }
-
-  digest(): string {
-    return this.hash.digest("hex");
-  }
-
-  private async send(data: Buffer): Promise<void> {
-    this.hash.update(data);
+  protected async send(data: Buffer): Promise<void> {
     if (this.out.write(data)) return;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
