@@ -10,8 +10,10 @@ export type UnpackRecord = [path: string, placeholder: string, mode: "text" | "b
  */
 const RUNTIME_DIR = path.join(__dirname, "..", "runtime");
 
+// Runs the file with the environment's own bin/python; an environment without python
+// (an R or C++ toolchain env) falls back to python3 on PATH.
 const PREAMBLE = `#!/bin/sh
-'''exec' "$(dirname -- "$0")/python" "$0" "$@"
+'''exec' "$(d=$(dirname -- "$0"); if [ -x "$d/python" ]; then echo "$d/python"; else command -v python3 || echo python; fi)" "$0" "$@"
 ' '''
 `;
 const RECORDS_LINE = "RECORDS = json.loads(r'''[]''')";

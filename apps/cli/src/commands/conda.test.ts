@@ -52,6 +52,12 @@ describe("cluster-pack conda pack", () => {
     expect(names).toContain("share/tool.conf");
     expect(names).not.toContain("share/notes.txt");
     expect(names).toContain("bin/conda-unpack");
+    // An environment without python: conda-unpack falls back to python3 on PATH.
+    const dir = path.join(root, "unpacked", "app");
+    fs.mkdirSync(dir, { recursive: true });
+    execFileSync("tar", ["xzf", out, "-C", dir]);
+    execFileSync(path.join(dir, "bin", "conda-unpack"));
+    expect(fs.readFileSync(path.join(dir, "share", "tool.conf"), "utf8")).toBe(`root=${dir}\n`);
   });
 
   it("prints a human summary, and refuses an existing output with exit code 2 unless --force", async () => {
