@@ -90,8 +90,10 @@ export function splitList(value: string): string[] {
 export function localisedName(item: string): string {
   const hash = item.lastIndexOf("#");
   if (hash >= 0) return item.slice(hash + 1);
-  const path = item.replace(/\?.*$/, "").replace(/\/+$/, "");
-  return path.slice(path.lastIndexOf("/") + 1);
+  let end = item.indexOf("?");
+  if (end < 0) end = item.length;
+  while (end > 0 && item[end - 1] === "/") end--;
+  return item.slice(item.lastIndexOf("/", end - 1) + 1, end);
 }
 
 /** True for keys whose values Spark redacts by default: `(?i)secret|password|token|access[.]?key`. */
@@ -153,23 +155,27 @@ function resolve(key: string, current: string, generated: string, policy: Confli
 
 function unionList(key: string, current: string[], added: string[], policy: ConflictPolicy, warnings: string[]): string[] {
   const out = [...current];
+  const seen = new Set(out);
+  // Index by localised name once: lists can hold thousands of files.
+  const byName = LOCALISED_KEYS.has(key) ? new Map(out.map((o, i) => [localisedName(o), i])) : undefined;
   for (const item of added) {
-    if (out.includes(item)) continue;
-    if (LOCALISED_KEYS.has(key)) {
-      const name = localisedName(item);
-      const clash = out.findIndex((o) => localisedName(o) === name);
-      if (clash >= 0) {
-        const existingItem = out[clash] as string;
-        const winner = resolve(key, existingItem, item, policy);
-        warnings.push(
-          `Spark conf ${key}: "${existingItem}" and the generated "${item}" both land as "${name}" in the working directory; ` +
-            `${winner === item ? "the generated" : "your"} one is kept (conflict policy "${policy}").`,
-        );
-        out[clash] = winner;
-        continue;
-      }
+    if (seen.has(item)) continue;
+    const name = byName ? localisedName(item) : "";
+    const clash = byName?.get(name);
+    if (clash !== undefined) {
+      const existingItem = out[clash] as string;
+      const winner = resolve(key, existingItem, item, policy);
+      warnings.push(
+        `Spark conf ${key}: "${existingItem}" and the generated "${item}" both land as "${name}" in the working directory; ` +
+          `${winner === item ? "the generated" : "your"} one is kept (conflict policy "${policy}").`,
+      );
+      out[clash] = winner;
+      seen.add(winner);
+      continue;
     }
+    byName?.set(name, out.length);
     out.push(item);
+    seen.add(item);
   }
   return out;
 }

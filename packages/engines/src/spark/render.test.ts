@@ -100,6 +100,9 @@ describe("mergeSparkConf (configuration.md: properties merged from defaults, fla
   it("names items as YARN localises them", () => {
     expect(localisedName("hdfs://nn/a/b.tar.gz#env")).toBe("env");
     expect(localisedName("hdfs://nn/a/b.tar.gz")).toBe("b.tar.gz");
+    expect(localisedName("https://h/d/x.zip?sig=1")).toBe("x.zip");
+    expect(localisedName("hdfs://nn/dir/")).toBe("dir");
+    expect(localisedName("plain.py")).toBe("plain.py");
   });
 });
 
