@@ -1,6 +1,7 @@
 /**
  * Spark configuration keys as Spark documents them, copied from the property tables of
- * Spark's own docs (apache/spark, docs/*.md, 3.x/4.x tables with a "Since Version"
+ * Spark's own docs (apache/spark docs/configuration.md, running-on-yarn.md,
+ * running-on-kubernetes.md, security.md; the 3.x/4.x tables with a "Since Version"
  * column) and from hadoop-aws's s3a documentation for the `spark.hadoop.fs.s3a.*` keys.
  * Only the tables this package can generate keys from are kept (application and runtime
  * environment properties, the YARN and Kubernetes tables, the s3a connector keys), plus
@@ -20,6 +21,8 @@ const RUNTIME = "docs/configuration.md#runtime-environment";
 const HADOOP = "docs/configuration.md#custom-hadoophive-configuration";
 const YARN = "docs/running-on-yarn.md#spark-properties";
 const K8S = "docs/running-on-kubernetes.md#spark-properties";
+const SECURITY = "docs/security.md#kerberos";
+const EXECUTION = "docs/configuration.md#execution-behavior";
 const S3A = "hadoop-aws: hadoop-tools/hadoop-aws/src/site/markdown/tools/hadoop-aws/index.md (fs.s3a.* in core-default.xml)";
 
 export const DOCUMENTED_SPARK_KEYS: readonly DocumentedKey[] = [
@@ -29,7 +32,7 @@ export const DOCUMENTED_SPARK_KEYS: readonly DocumentedKey[] = [
   { key: "spark.driver.maxResultSize", source: CONF },
   { key: "spark.driver.memory", source: CONF },
   { key: "spark.executor.memory", source: CONF },
-  { key: "spark.executor.cores", source: CONF },
+  { key: "spark.executor.cores", source: EXECUTION },
   { key: "spark.extraListeners", source: CONF },
   { key: "spark.local.dir", source: CONF },
   { key: "spark.logConf", source: CONF },
@@ -74,9 +77,10 @@ export const DOCUMENTED_SPARK_KEYS: readonly DocumentedKey[] = [
   { key: "spark.yarn.executor.nodeLabelExpression", source: YARN },
   { key: "spark.yarn.am.nodeLabelExpression", source: YARN },
   { key: "spark.yarn.historyServer.address", source: YARN },
-  { key: "spark.kerberos.keytab", source: YARN },
-  { key: "spark.kerberos.principal", source: YARN },
-  { key: "spark.kerberos.access.hadoopFileSystems", source: YARN },
+  // Security (Kerberos)
+  { key: "spark.kerberos.keytab", source: SECURITY },
+  { key: "spark.kerberos.principal", source: SECURITY },
+  { key: "spark.kerberos.access.hadoopFileSystems", source: SECURITY },
   // Kubernetes
   { key: "spark.kubernetes.namespace", source: K8S },
   { key: "spark.kubernetes.container.image", source: K8S },
