@@ -2,7 +2,7 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { findEnvironment, getEditableRequirements, parseHeaders, readInstalledDistributions } from "./environment";
-import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
+import { sharedVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
 jest.setTimeout(300_000);
@@ -187,7 +187,7 @@ describe("a real venv with pip installs and a pip -e editable", () => {
   let skip: string | undefined;
   beforeAll(async () => {
     skip = await venvFixtureUnavailable();
-    if (!skip) fx = await createVenvFixture();
+    if (!skip) fx = await sharedVenvFixture();
   }, 600_000);
   afterAll(async () => {
     await fx?.cleanup();

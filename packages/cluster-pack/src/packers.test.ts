@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { PipSession, explicitTarget, lockFromResolution, writePyLock } from "@cluster-pack/pip";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import { condaKit } from "./test-kit/conda";
-import { createVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
+import { sharedVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
 jest.setTimeout(300_000);
@@ -19,7 +19,7 @@ let skip: string | undefined;
 beforeAll(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-packers-"));
   skip = await venvFixtureUnavailable();
-  if (!skip) fx = await createVenvFixture();
+  if (!skip) fx = await sharedVenvFixture();
 }, 600_000);
 afterAll(async () => {
   await fx?.cleanup();

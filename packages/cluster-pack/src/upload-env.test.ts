@@ -8,7 +8,7 @@ import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { addEditableRequirements, addPackagedEnvironment } from "./spark";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import { startS3, startWebHdfs, type S3Kit } from "./test-kit/s3";
-import { createVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
+import { sharedVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
 jest.setTimeout(300_000);
@@ -27,7 +27,7 @@ beforeAll(async () => {
   s3 = await startS3(["envs"]);
   s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-env-"));
-  if (!skip) fx = await createVenvFixture();
+  if (!skip) fx = await sharedVenvFixture();
 }, 600_000);
 
 afterAll(async () => {
@@ -167,7 +167,7 @@ describe("uploadEnv: 20 processes at once", () => {
     if (skip) return console.warn(`skipped: ${skip}`);
     // Child processes run the built code (real separate processes): build this package;
     // its dependencies' dist/ come from the workspace build (`npm test` builds first).
-    await run("npx", ["tsc", "-p", "packages/cluster-pack/tsconfig.build.json"], { cwd: ROOT, timeout: 300_000 });
+    if (await distIsStale()) await run("npx", ["tsc", "-p", "packages/cluster-pack/tsconfig.build.json"], { cwd: ROOT, timeout: 300_000 });
     const packagePath = "s3://envs/user/me/envs/race.pex";
     const options = base({ env: fx!.venv, packagePath, cacheDir: path.join(tmp, "race-cache") });
     s3.requests.length = 0;
@@ -283,4 +283,15 @@ function runChild(options: UploadEnvOptions): Promise<ChildResult> {
     });
     child.stdin.end(JSON.stringify(options));
   });
+}
+
+/** True when a source file of this package is newer than its built entry point (or there is none). */
+async function distIsStale(): Promise<boolean> {
+  const built = await fsp.stat(path.join(__dirname, "..", "dist", "index.js")).catch(() => null);
+  if (!built) return true;
+  for (const f of await fsp.readdir(__dirname)) {
+    if (!f.endsWith(".ts") || f.endsWith(".test.ts")) continue;
+    if ((await fsp.stat(path.join(__dirname, f))).mtimeMs > built.mtimeMs) return true;
+  }
+  return false;
 }

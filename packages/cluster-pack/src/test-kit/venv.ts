@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { withBuildLock } from "../lock";
 
 const run = promisify(execFile);
 
@@ -44,6 +45,38 @@ export async function venvFixtureUnavailable(): Promise<string | undefined> {
  */
 export async function createVenvFixture(options: { packages?: string[]; editable?: boolean } = {}): Promise<VenvFixture> {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-venv-"));
+  return buildFixture(root, options);
+}
+
+/**
+ * The default fixture, built once per machine and shared by every test file and run
+ * (read-only use): a venv's paths are absolute, so it is built in place under a lock,
+ * and a `ready` marker written last says it is complete. cleanup() leaves it.
+ */
+export async function sharedVenvFixture(): Promise<VenvFixture> {
+  const root = path.join(os.tmpdir(), `cluster-pack-test-venv-${FIXTURE_VERSION}`);
+  return withBuildLock(path.join(os.tmpdir(), "cluster-pack-test-locks"), `venv-fixture-${FIXTURE_VERSION}`, { staleMs: 120_000 }, async () => {
+    const ready = path.join(root, "ready");
+    if (!(await fsp.access(ready).then(() => true, () => false))) {
+      await fsp.rm(root, { recursive: true, force: true });
+      await fsp.mkdir(root, { recursive: true });
+      await buildFixture(root, {});
+      await fsp.writeFile(ready, "");
+    }
+    const fx = fixtureAt(root);
+    return { ...fx, cleanup: async () => {} };
+  });
+}
+
+/** Bump when the fixture's content changes, so machines rebuild it. */
+const FIXTURE_VERSION = 1;
+
+function fixtureAt(root: string): Omit<VenvFixture, "cleanup"> {
+  const venv = path.join(root, "project-venv");
+  return { root, venv, python: path.join(venv, "bin", "python"), editableProject: path.join(root, "my-edit") };
+}
+
+async function buildFixture(root: string, options: { packages?: string[]; editable?: boolean }): Promise<VenvFixture> {
   const venv = path.join(root, "project-venv");
   await run(PYTHON311, ["-m", "venv", venv], { timeout: 120_000 });
   const python = path.join(venv, "bin", "python");
