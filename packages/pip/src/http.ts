@@ -59,6 +59,7 @@ export class HttpClient {
   /** Cached pages preloaded from a pack (see loadPack), and the ones this run used. */
   private pack = new Map<string, CachedPage>();
   private readonly used = new Map<string, CachedPage>();
+  private readonly pending = new Set<Promise<unknown>>();
   /** Hosts that refused or failed to resolve in this run: not tried again. */
   private readonly deadHosts = new Map<string, Error>();
 
@@ -89,6 +90,20 @@ export class HttpClient {
       return u.toString();
     }
     return url;
+  }
+
+  /**
+   * Cache writes are best-effort and off the critical path: they run in the background and
+   * `flush()` waits for them (a failed cache write only costs a refetch next time).
+   */
+  background(p: Promise<unknown>): void {
+    const tracked = p.catch(() => undefined).finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  /** Waits for background cache writes. */
+  async flush(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 
   /** Seeds the page cache with entries saved by `savedPages` of an earlier run (one file read instead of one per page). */
@@ -132,7 +147,7 @@ export class HttpClient {
       await res.body?.cancel().catch(() => undefined);
       const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
       if (cacheFile) {
-        await writeAtomic(cacheFile, JSON.stringify(refreshed));
+        this.background(writeAtomic(cacheFile, JSON.stringify(refreshed)));
         this.used.set(cacheFile, refreshed);
       }
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
@@ -145,7 +160,7 @@ export class HttpClient {
     if (cacheFile && cacheable && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
       const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
       if (page.etag || page.lastModified || page.maxAge) {
-        await writeAtomic(cacheFile, JSON.stringify(page));
+        this.background(writeAtomic(cacheFile, JSON.stringify(page)));
         this.used.set(cacheFile, page);
       }
     }

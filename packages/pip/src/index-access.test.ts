@@ -97,6 +97,7 @@ describe("metadata: PEP 658, range reads, full download", () => {
       expect(fetcher.stats[origin]).toBe(1);
       if (origin === "range") expect(server.requests.some((r) => r.status === 206)).toBe(true);
       // A second fetcher finds it in the disk cache without touching the server.
+      await http.flush();
       const before = server.requests.length;
       const again = new MetadataFetcher({ http, cacheDir: path.join(tmp, "cache") });
       await again.get(c!.file);
@@ -155,6 +156,7 @@ describe("HTTP behaviour", () => {
     try {
       const http = new HttpClient({ retries: 0, cacheDir: path.join(tmp, "c") });
       const first = await http.getText(`${server.url}/a/`, { accept: "text/html" });
+      await http.flush();
       const second = await new HttpClient({ retries: 0, cacheDir: path.join(tmp, "c") }).getText(`${server.url}/a/`, { accept: "text/html" });
       expect(first.fromCache).toBe(false);
       expect(second.fromCache).toBe(true);

@@ -80,7 +80,7 @@ export class MetadataFetcher {
     const [text, origin] = await this.fetchText(file, signal);
     const meta = toDistributionMetadata(text, file);
     this.stats[origin]++;
-    if (cacheFile) await writeAtomic(cacheFile, JSON.stringify({ text }));
+    if (cacheFile) this.options.http.background(writeAtomic(cacheFile, JSON.stringify({ text })));
     this.used.set(key, text);
     return meta;
   }

@@ -116,6 +116,7 @@ class Solver {
   private readonly extrasOf = new Map<string, Set<string>>();
   private readonly directNames = new Set<string>();
   private readonly constraints = new Map<string, Requirement[]>();
+  private readonly speculated = new Set<string>();
 
   constructor(
     private readonly requirements: Requirement[],
@@ -137,6 +138,7 @@ class Solver {
       for (const s of new SpecifierSet(c.specifier).specifiers) if (s.operator === "==" || s.operator === "===") (this.pinnedYanked.get(c.key) ?? this.pinnedYanked.set(c.key, []).get(c.key)!).push(new SpecifierSet([s]));
     }
     for (const c of constraints) (this.constraints.get(c.key) ?? this.constraints.set(c.key, []).get(c.key)!).push(c);
+    for (const r of rootReqs) this.speculate(r);
     // Load every root package up front, in parallel.
     await Promise.all(rootReqs.map((r) => this.ensurePackage(r.key, null)));
     for (const r of rootReqs) await Promise.all(r.extras.map((e) => this.ensurePackage(r.key, e)));
@@ -491,7 +493,7 @@ class Solver {
     return { kind: "ok", requirements: reqs.filter((r) => r.key !== info.base || r.extras.length > 0) };
   }
 
-  /** Starts loading candidate lists and best-version metadata for packages about to be decided. */
+  /** Starts loading best-version metadata for packages about to be decided. */
   private prefetch(pkgs: string[]): void {
     const limit = this.options.prefetch ?? 32;
     for (const pkg of pkgs.slice(0, limit)) {
@@ -500,13 +502,43 @@ class Solver {
       const acc = this.accumulated.get(pkg);
       if (!acc) continue;
       const idx = this.chooseVersion(info, acc.set);
-      if (idx >= 0) this.dependenciesOf(info, info.candidates[idx]!).then(
-        (d) => {
-          if (d.kind === "ok") for (const r of d.requirements) void this.options.finder.candidates(r.key, this.options.signal).catch(() => undefined);
-        },
-        () => undefined,
-      );
+      if (idx >= 0) this.dependenciesOf(info, info.candidates[idx]!).catch(() => undefined);
     }
+  }
+
+  /**
+   * Speculative discovery: as soon as a requirement is seen, fetch its project page and the
+   * metadata of the version most likely to be chosen, then do the same for that version's
+   * dependencies. In conflict-free graphs this is exactly the data the solver will ask
+   * for, so the whole graph downloads in parallel instead of level by level.
+   */
+  private speculate(r: Requirement, depth = 0): void {
+    const key = `${r.key} ${r.specifier}`;
+    if (this.speculated.has(key) || depth > 12 || this.speculated.size > 2000) return;
+    this.speculated.add(key);
+    const { finder, target, signal } = this.options;
+    let spec: SpecifierSet;
+    try {
+      spec = new SpecifierSet(r.specifier);
+    } catch {
+      return;
+    }
+    finder
+      .candidates(r.key, signal)
+      .then(async (report) => {
+        const matching = report.candidates.filter((c) => !c.yanked && spec.contains(c.version));
+        const cand = matching.find((c) => !c.version.isPrerelease) ?? matching[0];
+        if (!cand) return;
+        const meta = await finder.metadata(cand, signal);
+        for (const extra of ["", ...r.extras]) {
+          for (const dep of meta.requiresDist) {
+            if (dep.marker && !dep.marker.evaluate({ ...target.markers, extra })) continue;
+            if (!dep.marker && extra) continue;
+            this.speculate(dep, depth + 1);
+          }
+        }
+      })
+      .catch(() => undefined);
   }
 
   private async buildResult(): Promise<Resolution> {

@@ -171,7 +171,8 @@ export class PipSession {
       },
     );
     const next = JSON.stringify({ pages: this.http.savedPages(), metadata: this.metadata.savedEntries() });
-    if (!pack || JSON.stringify(pack) !== next) await writeAtomic(packFile, next).catch(() => undefined);
+    if (!pack || JSON.stringify(pack) !== next) this.http.background(writeAtomic(packFile, next));
+    await this.http.flush();
     return resolution;
   }
 
