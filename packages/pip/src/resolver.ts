@@ -597,7 +597,7 @@ class Solver {
           parts.push(numbered.has(side.id) ? `${this.describe(side)} (${numbered.get(side.id)})` : this.describe(side));
         } else parts.push(numbered.has(side.id) ? `${this.describe(side)} (${numbered.get(side.id)})` : this.describe(side));
       }
-      let line = left === right ? `Because ${parts[0]}, ${this.describe(i)}.` : `Because ${parts[0]} and ${parts[1]}, ${this.describe(i)}.`;
+      let line = left === right || parts[0] === parts[1] ? `Because ${parts[0]}, ${this.describe(i)}.` : `Because ${parts[0]} and ${parts[1]}, ${this.describe(i)}.`;
       if ((counts.get(i.id) ?? 0) > 1) {
         numbered.set(i.id, numbered.size + 1);
         line += ` (${numbered.get(i.id)})`;
@@ -625,13 +625,13 @@ class Solver {
     if (c.kind === "constraint") return `the constraint ${c.text} forbids ${this.show(terms[0]!)}`;
     if (terms.length === 1) {
       const t = terms[0]!;
-      if (hasRoot) return t.positive ? `${this.show(t)} is forbidden` : `you require ${this.show(t, true)}${this.noMatch(t)}`;
+      if (hasRoot) return t.positive ? `${this.show(t)} is forbidden` : `you require ${this.show(t, true)}${this.noMatch(t, c)}`;
       return t.positive ? `${this.show(t)} cannot be used` : `${this.show(t, true)} is required`;
     }
     if (terms.length === 2) {
       const pos = terms.filter((t) => t.positive);
       const neg = terms.filter((t) => !t.positive);
-      if (pos.length === 1 && neg.length === 1) return `${this.show(pos[0]!)} depends on ${this.show(neg[0]!, true)}${this.noMatch(neg[0]!)}`;
+      if (pos.length === 1 && neg.length === 1) return `${this.show(pos[0]!)} depends on ${this.show(neg[0]!, true)}${this.noMatch(neg[0]!, c)}`;
       if (pos.length === 2) return `${this.show(pos[0]!)} is incompatible with ${this.show(pos[1]!)}`;
     }
     const pos = terms.filter((t) => t.positive).map((t) => this.show(t));
@@ -640,8 +640,8 @@ class Solver {
   }
 
   /** For a requirement whose range holds no usable version: say so, with why. */
-  private noMatch(t: Term): string {
-    if (t.positive || t.set !== 0n) return "";
+  private noMatch(t: Term, cause?: Cause): string {
+    if (t.positive || t.set !== 0n || cause?.kind === "derived") return "";
     const info = this.packages.get(t.pkg)!;
     return info.candidates.length === 0 ? `, but ${t.pkg} has no usable version${this.notFoundDetail(info)}` : `, but no version of ${t.pkg} matches${this.notFoundDetail(info)}`;
   }

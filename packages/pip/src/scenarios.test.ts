@@ -143,6 +143,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
         );
         if (!(err instanceof ResolutionImpossibleError) && !hasErrorCode(err, "ERR_RESOLUTION_IMPOSSIBLE")) throw err;
         expect((err as ResolutionImpossibleError).explanation.length).toBeGreaterThan(10);
+        if (process.env.SHOW_EXPLANATIONS) console.log(`${s.name}:\n${(err as ResolutionImpossibleError).explanation}`);
       }
     } finally {
       await server.close();
