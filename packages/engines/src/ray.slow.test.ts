@@ -51,6 +51,7 @@ describeUnless(why, "Ray (slow tier): head + second node from the S3-shipped env
   let s3: LocalS3;
   let env: PythonEnvironment;
   const started: Started[] = [];
+  let tempDir: string | undefined;
 
   beforeAll(async () => {
     // boto3 and smart_open: what Ray needs to fetch s3:// py_modules.
@@ -70,6 +71,7 @@ describeUnless(why, "Ray (slow tier): head + second node from the S3-shipped env
     for (const p of started.reverse()) await stop(p);
     await s3?.stop();
     if (built) fs.rmSync(built.workDir, { recursive: true, force: true });
+    if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
   }, 60_000);
 
   it("runs tasks on both nodes inside their localised environment and honours env_vars, py_modules and py_executable", async () => {
@@ -79,7 +81,7 @@ describeUnless(why, "Ray (slow tier): head + second node from the S3-shipped env
     // Where the nodes' runtime-env agents fetch s3:// py_modules from (boto3 reads these).
     const s3Env = { AWS_ENDPOINT_URL: s3.endpoint, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_DEFAULT_REGION: "us-east-1" };
     // A short session directory: Ray's unix socket paths must stay under 107 bytes.
-    const tempDir = fs.mkdtempSync("/tmp/cpr-");
+    tempDir = fs.mkdtempSync("/tmp/cpr-");
     const head = rayStartCommand(env, { head: true, port, nodeIpAddress: "127.0.0.1", numCpus: 1, resources: { node0: 1 }, tempDir, env: s3Env });
     const headProc = startIn(nodes[0]!, head.argv, head.env);
     started.push(headProc);
@@ -119,7 +121,6 @@ describeUnless(why, "Ray (slow tier): head + second node from the S3-shipped env
     expect(result.override.executable).toBe(taskEnv.py_executable);
     expect(result.override.prefix).toBe(fs.realpathSync(path.join(nodes[1]!, "pyenv")));
     expect(result.override.env_var).toBe("task");
-    fs.rmSync(tempDir, { recursive: true, force: true });
   }, 300_000);
 });
 
