@@ -207,4 +207,25 @@ describe("a real venv with pip installs and a pip -e editable", () => {
     expect(byName["six"]?.editable).toBeUndefined();
     expect(await getEditableRequirements(env)).toEqual({ myedit: path.join(await fsp.realpath(fx!.editableProject), "src", "myedit") });
   });
+
+  it("reads setuptools' real flat-layout editable (finder MAPPING), leaving out tests/", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const { execFileSync } = await import("node:child_process");
+    const proj = path.join(tmp, "flat-proj");
+    await fsp.mkdir(path.join(proj, "flatpkg"), { recursive: true });
+    await fsp.mkdir(path.join(proj, "tests"), { recursive: true });
+    await fsp.writeFile(path.join(proj, "flatpkg", "__init__.py"), "X = 1\n");
+    await fsp.writeFile(path.join(proj, "tests", "__init__.py"), "");
+    await fsp.writeFile(
+      path.join(proj, "pyproject.toml"),
+      '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "flat-proj"\nversion = "0.2.0"\n\n[tool.setuptools]\npackages = ["flatpkg"]\n',
+    );
+    const venv = path.join(tmp, "flat-venv");
+    execFileSync(PYTHON311, ["-m", "venv", venv]);
+    execFileSync(path.join(venv, "bin", "python"), ["-m", "pip", "install", "-q", "--index-url", "file:///opt/pypi/simple", "--retries", "0", "-e", proj]);
+    const realProj = await fsp.realpath(proj);
+    expect(await getEditableRequirements({ path: venv })).toEqual({ flatpkg: path.join(realProj, "flatpkg") });
+    const dist = (await readInstalledDistributions(await findEnvironment({ path: venv }))).find((d) => d.name === "flat-proj");
+    expect(dist?.editable).toMatchObject({ via: "pep660", projectDir: realProj });
+  });
 });
