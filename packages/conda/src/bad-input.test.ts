@@ -163,6 +163,7 @@ d("with a realistic environment", () => {
           prefix: kit.prefix,
           output: path.join(outDir, "env.out"),
           format,
+          threads: 2,
           signal: ac.signal,
           onProgress: (p) => {
             if (p.phase === "write" && p.done === 20) ac.abort();

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { Transform, type TransformCallback } from "node:stream";
+import { Worker } from "node:worker_threads";
 import zlib from "node:zlib";
 import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
 
@@ -112,7 +113,10 @@ abstract class BlockParallelTransform extends Transform {
     while (this.pendingBytes >= this.blockSize || (final && this.pendingBytes > 0)) {
       const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
       const n = Math.min(this.blockSize, all.length);
-      this.inflight.push(this.compressBlock(all.subarray(0, n)));
+      const job = this.compressBlock(all.subarray(0, n));
+      // Awaited in order below; after a destroy the rest are never awaited: no unhandled rejection.
+      job.catch(() => {});
+      this.inflight.push(job);
       const rest = all.subarray(n);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
@@ -133,20 +137,22 @@ const DICT_SIZE = 32 * 1024;
  * and the raw deflate pieces are concatenated into one gzip member closed by an empty
  * final block. The CRC is computed in order on the main thread.
  *
- * The blocks are deflated with zlib's asynchronous API, which runs on libuv's thread
- * pool: no worker_threads and no copying of blocks between isolates. The real
- * parallelism is min(threads, UV_THREADPOOL_SIZE (default 4)).
+ * With several threads the blocks go to a pool of worker threads, so compression never
+ * occupies libuv's small thread pool that file reads need; one thread uses zlib's
+ * asynchronous API (one pool thread, no worker start-up). Both give the same bytes.
  */
 class ParallelGzip extends BlockParallelTransform {
   private crc = 0;
   private size = 0;
   private prevTail: Buffer | null = null;
+  private readonly pool: DeflatePool | null;
 
   constructor(
     private readonly level: number,
     threads: number,
   ) {
     super(GZIP_BLOCK, threads);
+    this.pool = threads > 1 ? new DeflatePool(threads) : null;
   }
 
   protected override header(): Buffer {
@@ -156,6 +162,7 @@ class ParallelGzip extends BlockParallelTransform {
   }
 
   protected override trailer(): Buffer {
+    void this.pool?.close();
     const trailer = Buffer.alloc(10);
     // An empty final fixed-Huffman block (BFINAL=1, BTYPE=01, EOB), then CRC32 and ISIZE.
     trailer[0] = 0x03;
@@ -168,12 +175,84 @@ class ParallelGzip extends BlockParallelTransform {
   protected override compressBlock(block: Buffer): Promise<Buffer> {
     this.crc = zlib.crc32(block, this.crc);
     this.size += block.length;
-    const opts: zlib.ZlibOptions = { level: this.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
-    if (this.prevTail) opts.dictionary = this.prevTail;
+    const dictionary = this.prevTail;
     this.prevTail = Buffer.from(block.subarray(Math.max(0, block.length - DICT_SIZE)));
+    if (this.pool) return this.pool.deflate(block, this.level, dictionary);
+    const opts: zlib.ZlibOptions = { level: this.level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    if (dictionary) opts.dictionary = dictionary;
     return new Promise<Buffer>((resolve, reject) => {
       zlib.deflateRaw(block, opts, (err, out) => (err ? reject(err) : resolve(out)));
     });
+  }
+
+  override _destroy(err: Error | null, cb: (error: Error | null) => void): void {
+    void this.pool?.close();
+    cb(err);
+  }
+}
+
+/** The worker's whole program: raw deflate with a dictionary and a sync flush. */
+const DEFLATE_WORKER = `
+const { parentPort } = require("node:worker_threads");
+const zlib = require("node:zlib");
+parentPort.on("message", ({ id, block, level, dictionary }) => {
+  try {
+    const opts = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    if (dictionary) opts.dictionary = Buffer.from(dictionary);
+    const out = zlib.deflateRawSync(Buffer.from(block), opts);
+    const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.length);
+    parentPort.postMessage({ id, out: ab }, [ab]);
+  } catch (err) {
+    parentPort.postMessage({ id, error: String((err && err.message) || err) });
+  }
+});
+`;
+
+/** A fixed set of worker threads deflating blocks; jobs are dealt round-robin. */
+class DeflatePool {
+  private readonly workers: Worker[];
+  private readonly pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  private seq = 0;
+  private closed = false;
+
+  constructor(size: number) {
+    this.workers = Array.from({ length: size }, () => {
+      const w = new Worker(DEFLATE_WORKER, { eval: true });
+      w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
+        const job = this.pending.get(m.id);
+        if (!job) return;
+        this.pending.delete(m.id);
+        if (m.out) job.resolve(Buffer.from(m.out));
+        else job.reject(new ClusterPackError("ERR_COMPRESSION", `deflate failed: ${m.error}`));
+      });
+      w.on("error", (err) => this.failAll(err));
+      return w;
+    });
+  }
+
+  deflate(block: Buffer, level: number, dictionary: Buffer | null): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new Error("internal: deflate pool closed"));
+    const id = ++this.seq;
+    // Copies into buffers the worker can own (the block is a view into a larger one).
+    const data = new Uint8Array(block).buffer;
+    const dict = dictionary ? new Uint8Array(dictionary).buffer : null;
+    const worker = this.workers[id % this.workers.length]!;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, block: data, level, dictionary: dict }, dict ? [data, dict] : [data]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(new Error("deflate pool closed"));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private failAll(err: Error): void {
+    for (const job of this.pending.values()) job.reject(err);
+    this.pending.clear();
   }
 }
 
