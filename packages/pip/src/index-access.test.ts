@@ -66,6 +66,19 @@ describe("simple index pages", () => {
     }
   });
 
+  test("find-links pointing at an HTML page over HTTP", async () => {
+    const server = await startIndexServer(await project([{ name: "a", version: "1.0" }, { name: "a", version: "1.1" }]), { json: false });
+    try {
+      const fl = new FindLinks(`${server.url}/a/`, new HttpClient({ retries: 0 }));
+      expect((await fl.projectFiles("a")).map((f) => f.version.toString())).toEqual(["1.0", "1.1"]);
+      expect(await fl.projectFiles("other")).toEqual([]);
+      // The page is read once for every project asked.
+      expect(server.requests.filter((r) => r.path === "/simple/a/")).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("file:// index and find-links directory", async () => {
     const wheel = await writeWheel(path.join(tmp, "fl"), { name: "b", version: "1.5" });
     const simple = path.join(tmp, "simple", "b");

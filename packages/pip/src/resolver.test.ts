@@ -6,6 +6,7 @@ import { PipSession } from "./session";
 import { explicitTarget } from "./target";
 import { writeWheel, type FakeDist } from "./test-kit/wheels";
 import { ResolutionImpossibleError } from "./resolver";
+import { startIndexServer } from "./test-kit/index-server";
 
 let tmp: string;
 let links: string;
@@ -105,6 +106,22 @@ describe("resolver behaviour", () => {
     expect(await pins(["a>1.0"])).toEqual(["a==2.0b1"]);
     expect(await pins(["onlypre"])).toEqual(["onlypre==1.0a1"]);
     expect(await pins(["a"], { pre: true })).toEqual(["a==2.0b1"]);
+  });
+
+  test("yanked versions: ignored unless pinned with ==, and the explanation says so", async () => {
+    const served = path.join(tmp, "served");
+    await writeWheel(served, { name: "y", version: "1.0" });
+    await writeWheel(served, { name: "y", version: "2.0" });
+    const server = await startIndexServer(new Map([["y", fs.readdirSync(served).sort().map((f) => ({ path: path.join(served, f), yanked: f.includes("2.0") ? "broken build" : false }))]]));
+    try {
+      const opts = { noIndex: false, indexUrl: server.url, findLinks: [] };
+      expect(await pins(["y"], opts)).toEqual(["y==1.0"]);
+      expect(await pins(["y==2.0"], opts)).toEqual(["y==2.0"]);
+      const err = (await pins(["y>1"], opts).catch((e: unknown) => e)) as ResolutionImpossibleError;
+      expect(err.explanation).toMatch(/1 yanked version\(s\) ignored \(pin one with == to use it\)/);
+    } finally {
+      await server.close();
+    }
   });
 
   test("direct references: a local wheel path is the only candidate", async () => {
