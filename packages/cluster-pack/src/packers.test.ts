@@ -49,6 +49,23 @@ describe("uploadEnv from a PEP 751 lock file", () => {
   });
 });
 
+describe("uploadEnv and archives uploaded by Python cluster-pack", () => {
+  it("an archive without our metadata is judged by cluster-pack's sidecar rule (packages, platform, Python version)", async () => {
+    const ours = path.join(tmp, "compat", "ours.pex");
+    const r = await uploadEnv(base({ requirements: ["six"], target: { python: "3.11" }, packagePath: ours }));
+    const sidecar = JSON.parse(await fsp.readFile(path.join(tmp, "compat", "ours.json"), "utf8"));
+    // What Python cluster-pack leaves: the archive (no user metadata) and its three-key sidecar.
+    const theirs = path.join(tmp, "compat", "theirs.pex");
+    await fsp.copyFile(ours, theirs);
+    const writeSidecar = (packages: string[]) =>
+      fsp.writeFile(path.join(tmp, "compat", "theirs.json"), JSON.stringify({ package_installed: packages, platform: sidecar.platform, python_version: sidecar.python_version }));
+    await writeSidecar(r.requirements);
+    expect((await uploadEnv(base({ requirements: ["six"], target: { python: "3.11" }, packagePath: theirs }))).uploaded).toBe(false);
+    await writeSidecar(["six==1.16.0"]);
+    expect((await uploadEnv(base({ requirements: ["six"], target: { python: "3.11" }, packagePath: theirs }))).uploaded).toBe(true);
+  });
+});
+
 describe("uploadEnv with the venv and conda packers", () => {
   it("venv: a relocatable tar.gz unpacked as YARN would (pyenv/), its python imports the packages and the shipped editable code", async () => {
     if (skip) return console.warn(`skipped: ${skip}`);
