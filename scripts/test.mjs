@@ -2,6 +2,8 @@
 // The project's test command (`npm test`): builds every package (the CLI and PEX tests run
 // built code), then runs every workspace's jest suite in one run, and ends with the plain
 // summary line "tests: N passed, N failed, N skipped" that CI reads.
+// Two workers: most suites wait on Python subprocesses and servers, so two overlap well
+// on the 2-core machines; more make the timing-sensitive race tests noisier.
 // Extra arguments go to jest, e.g. `npm test -- packages/zip`.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -19,7 +21,7 @@ if (build.status !== 0) {
 }
 
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cp-jest-")), "report.json");
-const jest = spawnSync("npx", ["jest", "--json", `--outputFile=${report}`, ...args], {
+const jest = spawnSync("npx", ["jest", "--json", `--outputFile=${report}`, "--maxWorkers=2", ...args], {
   cwd: root,
   stdio: "inherit",
   env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? "0" },

@@ -24,7 +24,8 @@ def probe(x):
 
 
 def main(address, job_env, task_env):
-    ray.init(address=address, runtime_env=job_env, log_to_driver=False)
+    # Keep every connection on loopback: without it Ray picks the host's routable address.
+    ray.init(address=address, runtime_env=job_env, log_to_driver=False, _node_ip_address="127.0.0.1")
     try:
         per_node = {
             name: ray.get(probe.options(resources={name: 0.5}).remote(i + 2), timeout=120)
