@@ -65,7 +65,13 @@ export class ResolutionImpossibleError extends ClusterPackError {
  */
 export async function resolve(requirements: Requirement[], options: ResolveOptions): Promise<Resolution> {
   const solver = new Solver(requirements, options);
-  return solver.run();
+  try {
+    return await solver.run();
+  } finally {
+    // Nothing keeps working once resolve() has settled: speculative and prefetched
+    // fetches are stopped and awaited.
+    await solver.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -117,6 +123,14 @@ class Solver {
   private readonly directNames = new Set<string>();
   private readonly constraints = new Map<string, Requirement[]>();
   private readonly speculated = new Set<string>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private stopped = false;
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    while (this.inflight.size) await Promise.allSettled([...this.inflight]);
+    await Promise.allSettled([...this.deps.values()]);
+  }
 
   constructor(
     private readonly requirements: Requirement[],
@@ -514,7 +528,7 @@ class Solver {
    */
   private speculate(r: Requirement, depth = 0): void {
     const key = `${r.key} ${r.specifier}`;
-    if (this.speculated.has(key) || depth > 12 || this.speculated.size > 2000) return;
+    if (this.stopped || this.speculated.has(key) || depth > 12 || this.speculated.size > 2000) return;
     this.speculated.add(key);
     const { finder, target, signal } = this.options;
     let spec: SpecifierSet;
@@ -523,13 +537,15 @@ class Solver {
     } catch {
       return;
     }
-    finder
+    const work = finder
       .candidates(r.key, signal)
       .then(async (report) => {
+        if (this.stopped) return;
         const matching = report.candidates.filter((c) => !c.yanked && spec.contains(c.version));
         const cand = matching.find((c) => !c.version.isPrerelease) ?? matching[0];
         if (!cand) return;
         const meta = await finder.metadata(cand, signal);
+        if (this.stopped) return;
         for (const extra of ["", ...r.extras]) {
           for (const dep of meta.requiresDist) {
             if (dep.marker && !dep.marker.evaluate({ ...target.markers, extra })) continue;
@@ -538,7 +554,9 @@ class Solver {
           }
         }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => this.inflight.delete(work));
+    this.inflight.add(work);
   }
 
   private async buildResult(): Promise<Resolution> {

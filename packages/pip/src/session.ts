@@ -159,17 +159,23 @@ export class PipSession {
       this.http.preload(pack.pages ?? {});
       this.metadata.preload(pack.metadata ?? {});
     }
-    const resolution = await resolve(
-      input.requirements.map((r) => r.requirement),
-      {
-        finder,
-        target,
-        constraints: input.constraints.map((c) => c.requirement),
-        prereleases: this.settings.pre || input.pre ? "allow" : "if-necessary",
-        resolution: this.options.resolution,
-        signal,
-      },
-    );
+    let resolution: Resolution;
+    try {
+      resolution = await resolve(
+        input.requirements.map((r) => r.requirement),
+        {
+          finder,
+          target,
+          constraints: input.constraints.map((c) => c.requirement),
+          prereleases: this.settings.pre || input.pre ? "allow" : "if-necessary",
+          resolution: this.options.resolution,
+          signal,
+        },
+      );
+    } finally {
+      // Cache writes run in the background; never leave one running after we return or throw.
+      await this.http.flush();
+    }
     const next = JSON.stringify({ pages: this.http.savedPages(), metadata: this.metadata.savedEntries() });
     if (!pack || JSON.stringify(pack) !== next) this.http.background(writeAtomic(packFile, next));
     await this.http.flush();
