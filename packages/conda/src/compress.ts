@@ -60,9 +60,10 @@ export function zstdArgs(level: number, threads: number): string[] {
 }
 
 /**
- * Cuts the input into fixed-size blocks, compresses up to `threads` of them at once and
- * emits the results in order. Fixed block boundaries make the output independent of the
- * thread count. Subclasses compress one block and may add a header and a trailer.
+ * Cuts the input into fixed-size blocks, keeps up to `maxInflight` of them compressing
+ * (or queued) at once and emits the results in order. Fixed block boundaries make the
+ * output independent of the thread count. Subclasses compress one block and may add a
+ * header and a trailer.
  */
 abstract class BlockParallelTransform extends Transform {
   private pending: Buffer[] = [];
@@ -72,7 +73,7 @@ abstract class BlockParallelTransform extends Transform {
 
   constructor(
     private readonly blockSize: number,
-    private readonly threads: number,
+    private readonly maxInflight: number,
   ) {
     super();
   }
@@ -121,7 +122,7 @@ abstract class BlockParallelTransform extends Transform {
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingBytes = rest.length;
       this.start();
-      while (this.inflight.length >= this.threads) this.push(await this.inflight.shift()!);
+      while (this.inflight.length >= this.maxInflight) this.push(await this.inflight.shift()!);
     }
     if (final) while (this.inflight.length > 0) this.push(await this.inflight.shift()!);
   }
@@ -151,7 +152,10 @@ class ParallelGzip extends BlockParallelTransform {
     private readonly level: number,
     threads: number,
   ) {
-    super(GZIP_BLOCK, threads);
+    // With workers, two blocks queued per worker keep every worker busy while the head of
+    // the line is awaited (the pool still computes on `threads` threads); with libuv's pool
+    // one block in flight is one thread.
+    super(GZIP_BLOCK, threads > 1 ? 2 * threads : 1);
     this.pool = threads > 1 ? new DeflatePool(threads) : null;
   }
 
@@ -208,10 +212,12 @@ parentPort.on("message", ({ id, block, level, dictionary }) => {
 });
 `;
 
-/** A fixed set of worker threads deflating blocks; jobs are dealt round-robin. */
+/** A fixed set of worker threads deflating blocks; each idle worker takes the next queued job. */
 class DeflatePool {
-  private readonly workers: Worker[];
+  private readonly idle: Worker[] = [];
+  private readonly queue: { id: number; block: ArrayBuffer; level: number; dictionary: ArrayBuffer | null }[] = [];
   private readonly pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  private readonly workers: Worker[];
   private seq = 0;
   private closed = false;
 
@@ -220,12 +226,14 @@ class DeflatePool {
       const w = new Worker(DEFLATE_WORKER, { eval: true });
       w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
         const job = this.pending.get(m.id);
-        if (!job) return;
         this.pending.delete(m.id);
-        if (m.out) job.resolve(Buffer.from(m.out));
-        else job.reject(new ClusterPackError("ERR_COMPRESSION", `deflate failed: ${m.error}`));
+        if (job && m.out) job.resolve(Buffer.from(m.out));
+        else job?.reject(new ClusterPackError("ERR_COMPRESSION", `deflate failed: ${m.error}`));
+        this.idle.push(w);
+        this.dispatch();
       });
       w.on("error", (err) => this.failAll(err));
+      this.idle.push(w);
       return w;
     });
   }
@@ -234,12 +242,11 @@ class DeflatePool {
     if (this.closed) return Promise.reject(new Error("internal: deflate pool closed"));
     const id = ++this.seq;
     // Copies into buffers the worker can own (the block is a view into a larger one).
-    const data = new Uint8Array(block).buffer;
-    const dict = dictionary ? new Uint8Array(dictionary).buffer : null;
-    const worker = this.workers[id % this.workers.length]!;
+    const job = { id, block: new Uint8Array(block).buffer, level, dictionary: dictionary ? new Uint8Array(dictionary).buffer : null };
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, block: data, level, dictionary: dict }, dict ? [data, dict] : [data]);
+      this.queue.push(job);
+      this.dispatch();
     });
   }
 
@@ -250,9 +257,18 @@ class DeflatePool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
+  private dispatch(): void {
+    while (!this.closed && this.idle.length > 0 && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      const transfer = job.dictionary ? [job.block, job.dictionary] : [job.block];
+      this.idle.pop()!.postMessage(job, transfer);
+    }
+  }
+
   private failAll(err: Error): void {
     for (const job of this.pending.values()) job.reject(err);
     this.pending.clear();
+    this.queue.length = 0;
   }
 }
 
