@@ -82,3 +82,18 @@ export async function writeSdist(dir: string, d: FakeDist, options: { staticMeta
   fs.writeFileSync(out, Buffer.concat(chunks));
   return out;
 }
+
+/**
+ * A small find-links directory for CLI tests: app 1.0 (lib>=2; winlib on Windows; extra
+ * "fast" -> speedup), lib 2.1 and 1.0, speedup 0.5, winlib 1.0. Returns the directory and
+ * the options that resolve from it alone for linux cp311.
+ */
+export async function writeCliFixture(root: string): Promise<{ links: string; args: string[] }> {
+  const links = path.join(root, "links");
+  await writeWheel(links, { name: "app", version: "1.0", requires: ["lib>=2", "winlib; sys_platform == 'win32'"], extras: { fast: ["speedup"] } });
+  await writeWheel(links, { name: "lib", version: "2.1" });
+  await writeWheel(links, { name: "lib", version: "1.0" });
+  await writeWheel(links, { name: "speedup", version: "0.5" });
+  await writeWheel(links, { name: "winlib", version: "1.0" });
+  return { links, args: ["--isolated", "--no-index", "-f", links, "--python", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", path.join(root, "cache")] };
+}
