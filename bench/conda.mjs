@@ -74,7 +74,7 @@ function sh(script) {
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: u + s };
 }
 
-/** Wall and CPU seconds (this process, libuv's thread pool included) of one of our packs. */
+/** Wall and CPU seconds (this process: main thread, gzip workers, libuv's pool) of one of our packs. */
 async function ours(format, level, threads) {
   const out = path.join(outDir, `ours-${threads}.${format}`);
   fs.rmSync(out, { force: true });
@@ -128,7 +128,7 @@ console.log("name".padEnd(40), "wall s".padStart(8), "cpu s".padStart(8), "MB".p
 for (const r of rows) {
   console.log(r.name.padEnd(40), r.seconds.toFixed(2).padStart(8), r.cpuSeconds.toFixed(2).padStart(8), (r.size / 1e6).toFixed(1).padStart(8), `${(baseGz / r.seconds).toFixed(2)}x`.padStart(18));
 }
-console.log("(cpu s of ours: this process with libuv's pool; the zstd child process is not counted)");
+console.log("(cpu s of ours: this process, its worker threads and libuv's pool; the zstd child process is not counted)");
 const ours2 = rows.find((r) => r.name === "ours: tar.gz level 4, 2 threads");
 console.log(
   JSON.stringify({
