@@ -321,9 +321,18 @@ async function writeDirectory(items: readonly ArchiveItem[], out: string, option
 async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of source) {
-    parts.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  for await (const item of source) {
+    const chunk = item as Buffer;
+    // Big pieces (file contents) pass as they are: copying them would only cost time.
+    if (chunk.length >= 256 * 1024) {
+      if (size > 0) yield Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
+      yield chunk;
+      continue;
+    }
+    parts.push(chunk);
+    size += chunk.length;
     if (size >= 1 << 20) {
       yield Buffer.concat(parts, size);
       parts = [];
