@@ -140,7 +140,8 @@ export class MetadataFetcher {
       }
     }
     try {
-      const source = await httpRangeSource(file.url, { headers: http.authHeaders(file.url), signal });
+      // One 256 KiB tail read usually holds the whole central directory and METADATA.
+      const source = await httpRangeSource(file.url, { headers: http.authHeaders(file.url), signal, tailSize: 256 * 1024 });
       const reader = await ZipReader.open(source, { signal });
       try {
         return [await readMetadataEntry(reader, file), "range"];

@@ -527,7 +527,8 @@ class Solver {
    * for, so the whole graph downloads in parallel instead of level by level.
    */
   private speculate(r: Requirement, depth = 0): void {
-    const key = `${r.key} ${r.specifier}`;
+    // One guess per project (and extras set): later specifiers rarely change the best version.
+    const key = `${r.key}[${r.extras.join(",")}]`;
     if (this.stopped || this.speculated.has(key) || depth > 12 || this.speculated.size > 2000) return;
     this.speculated.add(key);
     const { finder, target, signal } = this.options;
