@@ -1,25 +1,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
-import { main } from "../main";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
+import { runCli } from "../test-kit";
 
 jest.setTimeout(120_000);
 
-function capture() {
-  const stream = new PassThrough();
-  const chunks: Buffer[] = [];
-  stream.on("data", (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
-}
-
-async function run(...args: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await main(["node", "cluster-pack", ...args], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
-  return { code, out: out.text(), err: err.text() };
-}
+const run = runCli;
 
 describe("cluster-pack fs", () => {
   let server: TestS3Server;

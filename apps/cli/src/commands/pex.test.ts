@@ -2,24 +2,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
-import { PassThrough } from "node:stream";
 import { main } from "../main";
+import { runCli } from "../test-kit";
 
 // Real interpreters and wheels: allow for a busy 2-core machine.
 jest.setTimeout(300_000);
 
-function capture() {
-  const stream = new PassThrough();
-  const chunks: Buffer[] = [];
-  stream.on("data", (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString("utf8") };
-}
-
 async function cli(...args: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await main(["node", "cluster-pack", ...args], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
-  return { code, stdout: out.text(), stderr: err.text() };
+  const r = await runCli(...args);
+  return { code: r.code, stdout: r.out, stderr: r.err };
 }
 
 // Real wheels from pip's configured index (pip.conf / PIP_*), as the other PEX tests use.

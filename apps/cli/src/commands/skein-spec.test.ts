@@ -1,12 +1,7 @@
-import { PassThrough } from "node:stream";
 import { skeinSpecYaml } from "@cluster-pack/engines";
-import { main } from "../main";
+import { runCli } from "../test-kit";
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [o, e] = [new PassThrough(), new PassThrough()];
-  const code = await main(["node", "cluster-pack", ...args], { stdout: o, stderr: e, signal: new AbortController().signal });
-  return { code, out: String(o.read() ?? ""), err: String(e.read() ?? "") };
-}
+const cli = runCli;
 
 describe("cluster-pack skein-spec", () => {
   it("prints a YAML spec that ships the environment and runs the module with its args", async () => {

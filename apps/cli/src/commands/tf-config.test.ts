@@ -1,11 +1,6 @@
-import { PassThrough } from "node:stream";
-import { main } from "../main";
+import { runCli } from "../test-kit";
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [o, e] = [new PassThrough(), new PassThrough()];
-  const code = await main(["node", "cluster-pack", ...args], { stdout: o, stderr: e, signal: new AbortController().signal });
-  return { code, out: String(o.read() ?? ""), err: String(e.read() ?? "") };
-}
+const cli = runCli;
 
 describe("cluster-pack tf-config", () => {
   it("prints one TF_CONFIG per task, or the one asked for", async () => {

@@ -1,17 +1,12 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
-import { main } from "../main";
+import { runCli } from "../test-kit";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
 jest.setTimeout(300_000);
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [o, e] = [new PassThrough(), new PassThrough()];
-  const code = await main(["node", "cluster-pack", ...args], { stdout: o, stderr: e, signal: new AbortController().signal });
-  return { code, out: String(o.read() ?? ""), err: String(e.read() ?? "") };
-}
+const cli = runCli;
 
 describe("cluster-pack upload-env / upload-zip", () => {
   const saved = { ...process.env };

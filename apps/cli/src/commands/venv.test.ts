@@ -2,16 +2,11 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
-import { main } from "../main";
+import { runCli } from "../test-kit";
 
 jest.setTimeout(120_000);
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const [o, e] = [new PassThrough(), new PassThrough()];
-  const code = await main(["node", "cluster-pack", ...args], { stdout: o, stderr: e, signal: new AbortController().signal });
-  return { code, out: String(o.read() ?? ""), err: String(e.read() ?? "") };
-}
+const cli = runCli;
 
 let root: string;
 beforeAll(() => {
