@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { addWheelToZip, parseEntryPointValue, parseWheelFilename, type ZipInstalledWheel } from "@cluster-pack/wheel";
+import { addWheelToZip, parseEntryPointValue, parseWheelFilename, WheelVerifier, type WheelVerification, type ZipInstalledWheel } from "@cluster-pack/wheel";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
@@ -13,8 +13,20 @@ export const CLUSTER_PACK_PEX_VERSION = "0.1.0";
 export type PexLayout = "zipapp" | "packed";
 
 export interface PexBuilderOptions {
-  /** Wheel files to install under `.deps/`; several wheels of one project (per Python or platform) are allowed, the runtime picks. */
-  wheels?: string[];
+  /**
+   * Wheel files to install under `.deps/`; several wheels of one project (per Python or
+   * platform) are allowed, the runtime picks. Give `{ path, sha256 }` when the file's
+   * sha256 is already known (e.g. from a content-addressed download cache): a wheel
+   * verified before is then not even hashed.
+   */
+  wheels?: (string | PexWheel)[];
+  /**
+   * Where wheels whose every file was checked against RECORD are remembered, by the
+   * sha256 of the wheel file (default `<cluster-pack cache>/verified-wheels`); `false`
+   * verifies every wheel on every build. Unknown wheels are always verified, on worker
+   * threads while the archive is written; the PEX is only renamed into place after.
+   */
+  verifiedWheelsCache?: string | false;
   /** Directories whose content becomes the PEX's top-level user code. */
   sourceDirectories?: string[];
   /** `module` or `module:function` run on start. */
@@ -52,6 +64,12 @@ export interface PexBuilderOptions {
   buildProperties?: Record<string, unknown>;
 }
 
+/** A wheel with its sha256 (hex) when the caller knows it. */
+export interface PexWheel {
+  path: string;
+  sha256?: string;
+}
+
 export interface PexBuildOptions {
   signal?: AbortSignal;
   /** Entries written so far and the total, as the archive is written. */
@@ -65,7 +83,7 @@ export interface PexBuildResult {
   size: number;
   entries: number;
   info: PexInfo;
-  distributions: { wheel: string; project: string; version: string; fingerprint: string; files: number; bytes: number }[];
+  distributions: { wheel: string; project: string; version: string; fingerprint: string; files: number; bytes: number; sha256: string; verificationMemoised: boolean }[];
 }
 
 const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", "__pex__"]);
@@ -78,7 +96,7 @@ const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", 
  */
 export class PexBuilder {
   private readonly options: PexBuilderOptions;
-  private readonly wheels: string[] = [];
+  private readonly wheels: PexWheel[] = [];
   private readonly sources: string[] = [];
 
   constructor(options: PexBuilderOptions = {}) {
@@ -87,10 +105,12 @@ export class PexBuilder {
     for (const d of options.sourceDirectories ?? []) this.addSourceDirectory(d);
   }
 
-  addWheel(wheelPath: string): this {
-    const name = parseWheelFilename(wheelPath).filename;
-    if (this.wheels.some((w) => path.basename(w) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
-    this.wheels.push(wheelPath);
+  addWheel(wheel: string | PexWheel): this {
+    const w = typeof wheel === "string" ? { path: wheel } : { ...wheel };
+    const name = parseWheelFilename(w.path).filename;
+    if (this.wheels.some((x) => path.basename(x.path) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
+    if (w.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
+    this.wheels.push(w);
     return this;
   }
 
@@ -107,15 +127,24 @@ export class PexBuilder {
     const layout = o.layout ?? "zipapp";
     const structure = o.structure ?? "split";
     const readers: ZipReader[] = [];
+    // Aborted by the caller, and by a failed wheel verification (no point writing on).
+    const internal = new AbortController();
+    const onAbort = () => internal.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const verifier = new WheelVerifier({ cacheDir: o.verifiedWheelsCache ?? undefined, signal: internal.signal });
+    const verifications: Promise<WheelVerification>[] = [];
+    let verifyFailure: unknown;
+    const inner: PexBuildOptions = { ...options, signal: internal.signal };
     try {
-      const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a), path.basename(b)));
-      const opened: { name: string; reader: ZipReader }[] = [];
+      const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a.path), path.basename(b.path)));
+      const opened: { name: string; reader: ZipReader; wheel: PexWheel }[] = [];
       for (const w of wheels) {
-        const reader = await ZipReader.open(w, { signal }).catch((err: Error) => {
-          throw new InvalidInputError(`Cannot read the wheel ${w}: ${err.message}`, { cause: err });
+        const reader = await ZipReader.open(w.path, { signal }).catch((err: Error) => {
+          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${err.message}`, { cause: err });
         });
         readers.push(reader);
-        opened.push({ name: path.basename(w), reader });
+        opened.push({ name: path.basename(w.path), reader, wheel: w });
       }
       const userFiles = await collectSources(this.sources, signal);
       const boot = await bootstrapFiles();
@@ -126,26 +155,55 @@ export class PexBuilder {
       });
       const installed: ZipInstalledWheel[] = [];
       const depsWriters: { name: string; writer: ZipWriter }[] = [];
-      for (const { name, reader } of opened) {
+      for (const { name, reader, wheel } of opened) {
+        let added: ZipInstalledWheel;
         if (layout === "packed") {
           const w = new ZipWriter({ compress: o.compress ?? true });
-          installed.push(await addWheelToZip(w, reader, name, { prefix: "", signal }));
+          added = await addWheelToZip(w, reader, name, { prefix: "", signal, deferVerification: true });
           depsWriters.push({ name, writer: w });
         } else {
-          installed.push(await addWheelToZip(bulk, reader, name, { prefix: `.deps/${name}/`, signal }));
+          added = await addWheelToZip(bulk, reader, name, { prefix: `.deps/${name}/`, signal, deferVerification: true });
         }
+        installed.push(added);
+        // Verified on worker threads while the archive is written (or found verified before).
+        const v = verifier.verify(wheel.path, name, added.checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});
+        v.catch((err: unknown) => {
+          verifyFailure ??= err;
+          internal.abort(err);
+        });
+        verifications.push(v);
       }
+      // Nothing is renamed into place before every wheel is verified.
+      const verified = async (): Promise<WheelVerification[]> => Promise.all(verifications);
       const info = this.pexInfo(installed, userFiles, boot);
-      if (layout === "packed") return await writePacked(output, info, installed, depsWriters, userFiles, boot, o, options);
+      if (layout === "packed") return await writePacked(output, info, installed, depsWriters, userFiles, boot, o, inner, verified);
       for (const f of userFiles) bulk.addFile(f.name, f.path, { mode: f.mode });
       if (structure === "flat") {
         info.pexHash = computePexHash(info);
         addBootEntries(bulk, info, boot);
-        const res = await bulk.writeTo(output, { mode: 0o755, ...progress(options) });
-        return result(res.path, "zipapp", res.size, res.entries, info, installed);
+        const target = path.resolve(output);
+        const temp = tempSibling(target);
+        try {
+          const res = await bulk.writeTo(temp, { mode: 0o755, ...progress(inner) });
+          const checked = await verified();
+          throwIfAborted(internal.signal);
+          await fs.promises.rename(temp, target);
+          return result(target, "zipapp", res.size, res.entries, info, installed, checked);
+        } catch (err) {
+          await fs.promises.rm(temp, { force: true });
+          throw err;
+        }
       }
-      return await writeSplit(output, bulk, info, installed, boot, options);
+      return await writeSplit(output, bulk, info, installed, boot, inner, verified);
+    } catch (err) {
+      // A failed verification aborts the write: report the verification, not the abort.
+      if (verifyFailure !== undefined && !signal?.aborted) throw verifyFailure;
+      if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
+      throw err;
     } finally {
+      signal?.removeEventListener("abort", onAbort);
+      await Promise.allSettled(verifications);
+      await verifier.close();
       for (const r of readers) await r.close().catch(() => undefined);
     }
   }
@@ -258,9 +316,15 @@ function addBootEntries(writer: ZipWriter, info: PexInfo, boot: BootFile[]): voi
   for (const f of boot) writer.addBuffer(`.bootstrap/${f.name}`, f.data, { mode: 0o644 });
 }
 
-async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: ZipInstalledWheel[], boot: BootFile[], options: PexBuildOptions): Promise<PexBuildResult> {
+function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
+}
+
+type Verified = () => Promise<WheelVerification[]>;
+
+async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: ZipInstalledWheel[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
   const target = path.resolve(output);
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
+  const temp = tempSibling(target);
   try {
     const first = await bulk.writeTo(temp, { mode: 0o600, ...progress(options) });
     info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), deps_archive: { length: first.size } } };
@@ -279,9 +343,10 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
     } finally {
       await fd.close();
     }
+    const checked = await verified();
     throwIfAborted(options.signal);
     await fs.promises.rename(temp, target);
-    return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed);
+    return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed, checked);
   } catch (err) {
     await fs.promises.rm(temp, { force: true });
     if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
@@ -298,9 +363,10 @@ async function writePacked(
   boot: BootFile[],
   o: PexBuilderOptions,
   options: PexBuildOptions,
+  verified: Verified,
 ): Promise<PexBuildResult> {
   const target = path.resolve(output);
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
+  const temp = tempSibling(target);
   const signalOpt = options.signal ? { signal: options.signal } : {};
   try {
     await fs.promises.mkdir(path.join(temp, ".deps"), { recursive: true });
@@ -333,9 +399,10 @@ async function writePacked(
       size += (await fs.promises.stat(dest)).size;
       options.onProgress?.(++done, deps.length + userFiles.length);
     }
+    const checked = await verified();
     throwIfAborted(options.signal);
     await replaceDirectory(temp, target);
-    return result(target, "packed", size, entries + 2 + userFiles.length, info, installed);
+    return result(target, "packed", size, entries + 2 + userFiles.length, info, installed, checked);
   } catch (err) {
     await fs.promises.rm(temp, { recursive: true, force: true });
     if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
@@ -360,20 +427,22 @@ async function replaceDirectory(temp: string, target: string): Promise<void> {
   await fs.promises.rm(old, { recursive: true, force: true });
 }
 
-function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: ZipInstalledWheel[]): PexBuildResult {
+function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: ZipInstalledWheel[], checked: WheelVerification[]): PexBuildResult {
   return {
     path: p,
     layout,
     size,
     entries,
     info,
-    distributions: installed.map((w) => ({
+    distributions: installed.map((w, i) => ({
       wheel: w.metadata.filename.filename,
       project: w.metadata.metadata.name,
       version: w.metadata.metadata.version,
       fingerprint: w.fingerprint,
       files: w.files,
       bytes: w.bytes,
+      sha256: checked[i]!.sha256,
+      verificationMemoised: checked[i]!.memoised,
     })),
   };
 }

@@ -8,6 +8,7 @@ export {
   type PexBuilderOptions,
   type PexBuildOptions,
   type PexBuildResult,
+  type PexWheel,
   type PexLayout,
 } from "./builder";
 export { inspectPex, verifyPex, type PexInspection, type PexVerification } from "./inspect";

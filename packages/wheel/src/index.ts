@@ -27,3 +27,4 @@ export {
   type AddWheelToZipOptions,
   type ZipInstalledWheel,
 } from "./install";
+export { WheelVerifier, defaultVerifiedWheelsDir, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";

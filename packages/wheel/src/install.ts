@@ -8,6 +8,7 @@ import { isSafeEntryName, ZipReader, type RandomAccessSource, type ZipEntry, typ
 import { readWheelMetadata, type WheelMetadata } from "./metadata";
 import { formatRecord, parseRecord, recordHash, RecordVerifier, type RecordEntry } from "./record";
 import { scriptLauncher } from "./scripts";
+import type { RecordCheck } from "./verify";
 
 /** Where each part of a wheel goes (the sysconfig scheme keys that PEP 427 names). */
 export interface InstallScheme {
@@ -53,6 +54,12 @@ export interface AddWheelToZipOptions extends InstallCommonOptions {
   prefix: string;
   /** Layout of the chroot; default is pex's: libs at the root, `bin/`, `include/<name>/`, data at the root. */
   chrootScheme?: InstallScheme;
+  /**
+   * When true, raw entries are copied without the writer's inline RECORD check; the caller
+   * MUST then verify the returned `checks` (e.g. with a WheelVerifier, off the main thread
+   * and memoised per wheel content) before trusting the archive.
+   */
+  deferVerification?: boolean;
 }
 
 export interface ZipInstalledWheel {
@@ -67,6 +74,8 @@ export interface ZipInstalledWheel {
   files: number;
   /** Uncompressed bytes of all installed files. */
   bytes: number;
+  /** The raw entries copied from the wheel with their RECORD rows (verified inline unless `deferVerification`). */
+  checks: RecordCheck[];
 }
 
 /** The installed-wheel chroot layout of a PEX's `.deps/<wheel>/` (relative to the prefix). */
@@ -138,6 +147,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
   const plan = await planInstall(reader, wheelName, { ...options, interpreter: options.interpreter ?? "python" });
   const name = plan.metadata.filename.filename;
   const rows: RecordEntry[] = [];
+  const checks: RecordCheck[] = [];
   let bytes = 0;
   for (const f of plan.files) {
     let base = chroot[f.key];
@@ -152,13 +162,18 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
     } else {
       const entry = f.entry!;
       const rec = f.record!;
+      checks.push({ entry, record: rec });
       writer.addRawEntry(prefix + rel, reader, entry, {
         mode,
-        verify: async (inflated) => {
-          const v = new RecordVerifier(name, rec);
-          for await (const chunk of inflated as AsyncIterable<Buffer>) v.update(chunk);
-          v.check();
-        },
+        ...(options.deferVerification
+          ? {}
+          : {
+              verify: async (inflated: NodeJS.ReadableStream) => {
+                const v = new RecordVerifier(name, rec);
+                for await (const chunk of inflated as AsyncIterable<Buffer>) v.update(chunk);
+                v.check();
+              },
+            }),
       });
       rows.push({ path: rel, hash: rec.hash!, size: rec.size ?? entry.uncompressedSize });
       bytes += entry.uncompressedSize;
@@ -175,6 +190,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
     fingerprint: createHash("sha1").update(recordText).digest("hex"),
     files: rows.length,
     bytes: bytes + Buffer.byteLength(recordText),
+    checks,
   };
 }
 
