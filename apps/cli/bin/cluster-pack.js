@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 "use strict";
-require("../dist/main.js").main(process.argv).then((code) => {
+const cli = require("../dist/main.js");
+cli.exitQuietlyOnBrokenPipe(process.stdout);
+cli.main(process.argv).then((code) => {
   process.exitCode = code;
 });

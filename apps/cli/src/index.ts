@@ -1,3 +1,3 @@
-export { main, createProgram } from "./main";
+export { main, createProgram, exitQuietlyOnBrokenPipe } from "./main";
 export { EXIT, type CommandContext, type CommandModule } from "./context";
 export { createProgress, type Progress } from "./progress";

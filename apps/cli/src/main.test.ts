@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
-import { main } from "./main";
+import { EventEmitter } from "node:events";
+import { exitQuietlyOnBrokenPipe, main } from "./main";
 
 function capture() {
   const stream = new PassThrough();
@@ -23,5 +24,16 @@ describe("cluster-pack main", () => {
     const code = await main(["node", "cluster-pack", "no-such-command"], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
     expect(code).toBe(2);
     expect(err.text()).toMatch(/^error: /);
+  });
+});
+
+describe("exitQuietlyOnBrokenPipe", () => {
+  it("exits 0 on EPIPE and rethrows other stream errors", () => {
+    const stream = new EventEmitter();
+    const codes: number[] = [];
+    exitQuietlyOnBrokenPipe(stream, (c) => codes.push(c));
+    stream.emit("error", Object.assign(new Error("write EPIPE"), { code: "EPIPE" }));
+    expect(codes).toEqual([0]);
+    expect(() => stream.emit("error", Object.assign(new Error("disk full"), { code: "ENOSPC" }))).toThrow("disk full");
   });
 });

@@ -55,6 +55,17 @@ function loadCommandModules(): CommandModule[] {
     .filter((m) => typeof m.register === "function");
 }
 
+/**
+ * A reader that goes away (`cluster-pack ... | head`) closes the pipe: like any Unix tool,
+ * stop quietly instead of dying on an unhandled EPIPE with a stack trace.
+ */
+export function exitQuietlyOnBrokenPipe(stream: NodeJS.EventEmitter, exit: (code: number) => void = (c) => process.exit(c)): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") exit(EXIT.OK);
+    else throw err;
+  });
+}
+
 /** Runs the CLI; resolves to the exit code instead of exiting, so tests can call it. */
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const stdout = options.stdout ?? process.stdout;

@@ -21,7 +21,7 @@ Defaults come from AWS_* variables / the AWS profile and HADOOP_CONF_DIR.`;
 export function register(program: Command, ctx: CommandContext): void {
   const group = program
     .command("fs")
-    .summary("list, inspect, copy and check files on S3, HDFS, HTTP and local disk")
+    .summary("List, inspect, copy and check files on S3, HDFS, HTTP and local disk.")
     .description("Filesystem tools over the same adapters cluster-pack uploads with.")
     .option("--s3-endpoint <url>", "S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     .option("--hadoop-conf-dir <dir>", "Hadoop configuration directory (default: HADOOP_CONF_DIR)")

@@ -30,7 +30,7 @@ requirements, lockHash } (+ sparkConf with --spark).`;
 export function register(program: Command, ctx: CommandContext): void {
   program
     .command("upload-env")
-    .summary("pack a Python environment and upload it once (skipped when up to date)")
+    .summary("Pack a Python environment and upload it once (skipped when up to date): the main job.")
     .description(
       "Packs the active (or a given) virtualenv / conda env, a requirements file, a lock file or a list of requirements " +
         "into a PEX (default) or a relocatable conda/venv archive, uploads it to the package path only when the remote copy " +

@@ -21,7 +21,7 @@ The remote PEX-INFO is read with byte-range requests (no full download). --json 
 export function register(program: Command, ctx: CommandContext): void {
   program
     .command("upload-zip")
-    .summary("upload an existing PEX, skipped when the remote one has the same pex_hash")
+    .summary("Upload an existing PEX, skipped when the remote one has the same pex_hash.")
     .description("Uploads a .pex (or a large PEX shipped as .pex.zip) from a local path or an http(s) URL, unless the remote PEX's PEX-INFO pex_hash is the same.")
     .argument("<pex>", "a local .pex / .pex.zip file or an http(s) URL")
     .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)")

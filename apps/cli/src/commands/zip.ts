@@ -21,7 +21,7 @@ Examples:
 export function register(program: Command, ctx: CommandContext): void {
   const group = program
     .command("zip")
-    .summary("create, list, verify and extract zip archives (deterministic, ZIP64, safe)")
+    .summary("Create, list, verify and extract zip archives (deterministic, ZIP64, safe).")
     .description("Zip tools: the same reader and writer that build PEX files and packed environments.")
     .addHelpText("after", EXAMPLES);
 
