@@ -184,7 +184,7 @@ export class PexBuilder {
         const target = path.resolve(output);
         const temp = tempSibling(target);
         try {
-          const res = await bulk.writeTo(temp, { mode: 0o755, ...progress(inner) });
+          const res = await bulk.writeTo(temp, { mode: 0o755, digest: false, ...progress(inner) });
           const checked = await verified();
           throwIfAborted(internal.signal);
           await fs.promises.rename(temp, target);
@@ -326,7 +326,7 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
   const target = path.resolve(output);
   const temp = tempSibling(target);
   try {
-    const first = await bulk.writeTo(temp, { mode: 0o600, ...progress(options) });
+    const first = await bulk.writeTo(temp, { mode: 0o600, digest: false, ...progress(options) });
     info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), deps_archive: { length: first.size } } };
     info.pexHash = computePexHash(info);
     const writer = new ZipWriter({ compress: false });
@@ -334,7 +334,7 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
     const out = fs.createWriteStream(temp, { flags: "a" });
     const opened = new Promise<void>((resolve, reject) => out.once("open", () => resolve()).once("error", reject));
     await opened;
-    const second = await writer.writeToStream(out, options.signal ? { signal: options.signal } : {});
+    const second = await writer.writeToStream(out, { digest: false, ...(options.signal ? { signal: options.signal } : {}) });
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     const fd = await fs.promises.open(temp, "r+");
     try {
@@ -381,7 +381,7 @@ async function writePacked(
     entries += b.entries;
     let done = 0;
     for (const d of deps) {
-      const r = await d.writer.writeTo(path.join(temp, ".deps", d.name), signalOpt);
+      const r = await d.writer.writeTo(path.join(temp, ".deps", d.name), { ...signalOpt, digest: false });
       size += r.size;
       entries += r.entries;
       options.onProgress?.(++done, deps.length + userFiles.length);

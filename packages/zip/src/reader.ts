@@ -273,6 +273,48 @@ export class ZipReader {
     return { dataStart };
   }
 
+  /**
+   * @internal The source range (in the coordinates of readSpan) that holds the entry's
+   * local header and data, assuming a local extra field of the usual size.
+   */
+  rawSpan(e: ZipEntry): { start: number; end: number } {
+    const record = this.records.get(e)!;
+    const start = record.raw.relativeOffsetOfLocalHeader;
+    const guess = LOCAL_HEADER_SIZE + record.raw.fileNameLength + record.raw.extraFieldLength + 64 + e.compressedSize;
+    return { start, end: Math.min(start + guess, record.limit) };
+  }
+
+  /** @internal One read of a range of the archive (for raw copies of many small entries at once). */
+  readSpan(start: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    throwIfAborted(signal);
+    return this.reader.source.read(start, length, signal);
+  }
+
+  /**
+   * @internal locate() for an entry inside a buffer read with readSpan (starting at
+   * `bufStart`): the same local-header checks, synchronously. Returns the entry's stored
+   * bytes, or undefined when the buffer does not hold all of them.
+   */
+  locateIn(e: ZipEntry, buf: Buffer, bufStart: number): Buffer | undefined {
+    const record = this.records.get(e)!;
+    const offset = record.raw.relativeOffsetOfLocalHeader;
+    const at = offset - bufStart;
+    if (at < 0 || at + LOCAL_HEADER_SIZE > buf.length) return undefined;
+    if (buf.readUInt32LE(at) !== 0x04034b50) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: no local header at offset ${offset}; the archive is corrupt.`, { code: "ERR_HEADER_MISMATCH" });
+    }
+    const headerSize = LOCAL_HEADER_SIZE + buf.readUInt16LE(at + 26) + buf.readUInt16LE(at + 28);
+    if (offset + headerSize > record.limit) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: its local header runs into the next entry; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+    }
+    if (offset + headerSize + e.compressedSize > record.limit) {
+      throw new IntegrityError(`${this.source.name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
+    }
+    if (at + headerSize + e.compressedSize > buf.length) return undefined;
+    checkLocalHeader(this.source.name, e, record, buf.subarray(at, at + headerSize));
+    return buf.subarray(at + headerSize, at + headerSize + e.compressedSize);
+  }
+
   private async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {
     const { dataStart } = await this.locate(e, signal);
     throwIfAborted(signal);

@@ -183,6 +183,59 @@ describe("raw copies", () => {
     if (PY) expect(runPython("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print(z.testzip())", [file]).trim()).toBe("None");
   });
 
+  it("copies small raw entries in windows with the same bytes as one at a time, from interleaved sources", async () => {
+    // Two sources of many small entries (and a few big incompressible ones, copied alone),
+    // whose names interleave in output order, so windows start, stop and switch readers.
+    const sources: string[] = [];
+    for (const tag of ["a", "b"]) {
+      const w = new ZipWriter();
+      const dir = (i: number) => `d/${String(Math.floor(i / 25) * 2 + (tag === "a" ? 0 : 1)).padStart(3, "0")}`;
+      for (let i = 0; i < 400; i++) w.addBuffer(`${dir(i)}/${String(i).padStart(4, "0")}-${tag}.py`, `# ${tag} ${i}\n${"x = 1\n".repeat(i % 37)}`);
+      for (let i = 0; i < 3; i++) w.addBuffer(`${dir(i * 100 + 50)}/${i}-${tag}-big.bin`, crypto.randomBytes((1 << 20) + 1000 * i), { compress: false });
+      sources.push((await w.writeTo(path.join(tmp.dir, `src-${tag}.zip`))).path);
+    }
+    const readers = await Promise.all(sources.map((f) => ZipReader.open(f)));
+    const copy = async (out: string, verify: boolean) => {
+      const w = new ZipWriter({ prefix: "#!/usr/bin/env python3\n" });
+      for (const r of readers) for (const e of r.entries) if (!e.isDirectory) w.addRawEntry(e.name, r, e, verify ? { verify: async (s) => void (await streamBytes(s)) } : {});
+      return (await w.writeTo(path.join(tmp.dir, out))).sha256;
+    };
+    const spans = jest.spyOn(ZipReader.prototype, "readSpan");
+    const windowed = await copy("windowed.zip", false);
+    expect(spans.mock.calls.length).toBeGreaterThanOrEqual(32); // runs of 25 entries per reader: one read each
+    expect(spans.mock.calls.length).toBeLessThan(100);
+    spans.mockClear();
+    expect(windowed).toBe(await copy("single.zip", true));
+    expect(spans).not.toHaveBeenCalled(); // entries with a verify hook are copied one at a time
+    spans.mockRestore();
+    const out = await ZipReader.open(path.join(tmp.dir, "windowed.zip"));
+    expect(out.entries.filter((e) => !e.isDirectory)).toHaveLength(806);
+    for (const e of out.entries.filter((x) => !x.isDirectory)) {
+      const r = readers[e.name.includes("-a.") || e.name.includes("-a-") ? 0 : 1]!;
+      expect((await out.readEntry(e)).equals(await r.readEntry(e.name))).toBe(true);
+    }
+    await out.close();
+    for (const r of readers) await r.close();
+    if (PY) expect(runPython("import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); print(z.testzip())", [path.join(tmp.dir, "windowed.zip")]).trim()).toBe("None");
+  });
+
+  it("rejects, in windowed copies too, a source whose local header disagrees with its central directory", async () => {
+    const w = new ZipWriter();
+    for (let i = 0; i < 50; i++) w.addBuffer(`m/${i}.txt`, `content ${i}\n`.repeat(10));
+    const file = (await w.writeTo(path.join(tmp.dir, "liar.zip"))).path;
+    const bytes = fs.readFileSync(file);
+    const at = bytes.indexOf(Buffer.from("m/25.txt")) - 30; // the local header of m/25.txt
+    expect(bytes.readUInt32LE(at)).toBe(0x04034b50);
+    bytes.writeUInt32LE((bytes.readUInt32LE(at + 14) ^ 1) >>> 0, at + 14); // local CRC differs from the central one
+    fs.writeFileSync(file, bytes);
+    const src = await ZipReader.open(file);
+    const out = new ZipWriter();
+    for (const e of src.entries) if (!e.isDirectory) out.addRawEntry(e.name, src, e);
+    await expect(out.writeTo(path.join(tmp.dir, "out", "copy.zip"))).rejects.toThrow(/m\/25.txt: the local header disagrees with the central directory \(CRC/);
+    expect(fs.readdirSync(path.join(tmp.dir, "out"))).toEqual([]);
+    await src.close();
+  });
+
   itWheel("fails the whole write when verify rejects, leaving nothing behind", async () => {
     const src = await ZipReader.open(wheel.path!);
     const w = new ZipWriter();
