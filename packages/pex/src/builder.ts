@@ -138,14 +138,19 @@ export class PexBuilder {
     const inner: PexBuildOptions = { ...options, signal: internal.signal };
     try {
       const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a.path), path.basename(b.path)));
-      const opened: { name: string; reader: ZipReader; wheel: PexWheel }[] = [];
-      for (const w of wheels) {
-        const reader = await ZipReader.open(w.path, { signal }).catch((err: Error) => {
-          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${err.message}`, { cause: err });
-        });
-        readers.push(reader);
-        opened.push({ name: path.basename(w.path), reader, wheel: w });
-      }
+      // Opened (central directories read) concurrently: their reads overlap.
+      const opening = wheels.map((w) =>
+        ZipReader.open(w.path, { signal }).then(
+          (reader) => (readers.push(reader), { name: path.basename(w.path), reader, wheel: w }),
+          (err: Error) => {
+            throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${err.message}`, { cause: err });
+          },
+        ),
+      );
+      const settled = await Promise.allSettled(opening);
+      const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (bad) throw bad.reason;
+      const opened = settled.map((r) => (r as PromiseFulfilledResult<{ name: string; reader: ZipReader; wheel: PexWheel }>).value);
       const userFiles = await collectSources(this.sources, signal);
       const boot = await bootstrapFiles();
       const bulk = new ZipWriter({
@@ -155,15 +160,19 @@ export class PexBuilder {
       });
       const installed: ZipInstalledWheel[] = [];
       const depsWriters: { name: string; writer: ZipWriter }[] = [];
-      for (const { name, reader, wheel } of opened) {
-        let added: ZipInstalledWheel;
-        if (layout === "packed") {
-          const w = new ZipWriter({ compress: o.compress ?? true });
-          added = await addWheelToZip(w, reader, name, { prefix: "", signal, deferVerification: true });
-          depsWriters.push({ name, writer: w });
-        } else {
-          added = await addWheelToZip(bulk, reader, name, { prefix: `.deps/${name}/`, signal, deferVerification: true });
-        }
+      // Planned concurrently (METADATA/RECORD reads overlap); the writer sorts entries, so
+      // the order of additions does not show in the output.
+      const packedWriters = opened.map(() => (layout === "packed" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
+      const planned = await Promise.allSettled(
+        opened.map(({ name, reader }, i) =>
+          addWheelToZip(packedWriters[i] ?? bulk, reader, name, { prefix: layout === "packed" ? "" : `.deps/${name}/`, signal, deferVerification: true }),
+        ),
+      );
+      const failed = planned.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
+      for (const [i, { name, wheel }] of opened.entries()) {
+        const added = (planned[i] as PromiseFulfilledResult<ZipInstalledWheel>).value;
+        if (packedWriters[i]) depsWriters.push({ name, writer: packedWriters[i]! });
         installed.push(added);
         // Verified on worker threads while the archive is written (or found verified before).
         const v = verifier.verify(wheel.path, name, added.checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});

@@ -8,6 +8,18 @@ describe("RECORD", () => {
     expect(formatRecord(rows)).toBe(text);
   });
 
+  it("parses unquoted RECORDs (the fast path) like quoted ones, whatever the line ends", () => {
+    const rows = [{ path: "a.py", hash: "sha256=x", size: 1 }, { path: "b/c.py", hash: "sha256=y", size: 22 }, { path: "d-1.dist-info/RECORD" }];
+    for (const eol of ["\n", "\r\n", "\r"]) {
+      const plain = `a.py,sha256=x,1${eol}${eol}b/c.py,sha256=y,22${eol}d-1.dist-info/RECORD,,`;
+      expect(parseRecord(plain)).toEqual(rows);
+      expect(parseRecord(plain + eol)).toEqual(rows);
+      // One quoted field sends the same text through the full CSV parser: same rows.
+      expect(parseRecord(plain.replace("a.py", '"a.py"'))).toEqual(rows);
+    }
+    expect(() => parseRecord("a.py,sha256=x,1\nb.py,sha256=y,2,3\n", "w.whl")).toThrow(/RECORD line 2 is malformed/);
+  });
+
   it("rejects malformed rows", () => {
     expect(() => parseRecord("a.py,sha256=x,notanumber\n", "w.whl")).toThrow(/w.whl: RECORD line 1 has a malformed size/);
     expect(() => parseRecord("a.py,sha256=x,1,extra\n", "w.whl")).toThrow(/malformed/);

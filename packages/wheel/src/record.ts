@@ -113,6 +113,12 @@ function csvField(s: string): string {
 // The small CSV dialect of RECORD; hand-written because it is ~30 lines and a CSV
 // dependency would be the only one of this package.
 function parseCsv(text: string): string[][] {
+  // Fast path for the usual RECORD (no quoted fields): the same rows, far less per-char work.
+  if (!text.includes('"')) {
+    const lines = text.split(/\r\n|\r|\n/);
+    if (lines[lines.length - 1] === "") lines.pop();
+    return lines.map((l) => l.split(","));
+  }
   const rows: string[][] = [];
   let row: string[] = [];
   let field = "";

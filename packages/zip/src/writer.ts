@@ -216,7 +216,10 @@ export class ZipWriter {
   private insert(key: string, name: string, kind: EntryKind, source: EntrySource, options: ZipEntryOptions): void {
     const compress = kind === "file" && (options.compress ?? this.options.compress ?? true) && this.options.compressionLevel !== 0;
     this.names.set(key, name);
-    this.entries.set(name, { name, nameBytes: Buffer.from(name, "utf8"), kind, mode: normalizeMode(options.mode ?? 0, kind), compress, source });
+    const nameBytes = Buffer.from(name, "utf8");
+    // Bit 11 only when the name is not plain ASCII: old tools then still read ASCII names as-is.
+    const flags = nameBytes.length !== name.length || /[^\x20-\x7e]/.test(name) ? FLAG_UTF8 : 0;
+    this.entries.set(name, { name, nameBytes, flags, kind, mode: normalizeMode(options.mode ?? 0, kind), compress, source });
   }
 
   private async writeAll(sink: Sink, spoolDir: string, options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void }): Promise<Omit<ZipWriteResult, "path">> {
@@ -244,13 +247,25 @@ export class ZipWriter {
     };
     const central: Buffer[] = [];
     let done = 0;
-    const emit = async (entry: PendingEntry, p: Prepared) => {
+    // Synchronous unless a block must go out (most entries: no promise at all).
+    const emit = (entry: PendingEntry, p: Prepared): Promise<void> | undefined => {
       const offset = sink.position;
       const zip64 = forceZip64 || p.compressedSize >= MAX32 || p.uncompressedSize >= MAX32;
-      await sink.write(localHeader(entry, p, zip64));
-      await writePayload(sink, entry, p, signal);
-      central.push(centralHeader(entry, p, offset, forceZip64));
-      options.onProgress?.(++done, sorted.length);
+      const header = sink.write(localHeader(entry, p, zip64));
+      const finish = () => {
+        central.push(centralHeader(entry, p, offset, forceZip64));
+        options.onProgress?.(++done, sorted.length);
+      };
+      if (!header && p.data && !p.verify) {
+        const data = sink.write(p.data);
+        if (!data) return void finish();
+        return data.then(finish);
+      }
+      return (async () => {
+        await header;
+        await writePayload(sink, entry, p, signal);
+        finish();
+      })();
     };
     try {
       if (this.options.prefix !== undefined && this.options.prefix.length > 0) {
@@ -264,7 +279,8 @@ export class ZipWriter {
         prepared[k] = undefined;
         start(k + ahead);
         if (!item.window) {
-          await emit(sorted[item.first]!, got as Prepared);
+          const w = emit(sorted[item.first]!, got as Prepared);
+          if (w) await w;
           continue;
         }
         // Raw entries served from one read of their wheel (see groupItems).
@@ -272,7 +288,8 @@ export class ZipWriter {
           const entry = sorted[i]!;
           const { reader, entry: e } = entry.source as RawSource;
           const data = reader.locateIn(e, got as Buffer, item.window.start);
-          await emit(entry, data ? { method: e.method, crc: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, data } : await prepare(entry, ctx));
+          const w = emit(entry, data ? { method: e.method, crc: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, data } : await prepare(entry, ctx));
+          if (w) await w;
         }
       }
       const cdOffset = sink.position;
@@ -362,6 +379,8 @@ function groupItems(sorted: PendingEntry[]): Item[] {
 interface PendingEntry {
   name: string;
   nameBytes: Buffer;
+  /** General purpose flags (UTF-8 bit). */
+  flags: number;
   kind: EntryKind;
   mode: number;
   compress: boolean;
@@ -541,17 +560,12 @@ function versionNeeded(p: Prepared, zip64: boolean): number {
   return zip64 ? 45 : 20;
 }
 
-function flags(entry: PendingEntry): number {
-  // Bit 11 only when the name is not plain ASCII: old tools then still read ASCII names as-is.
-  return entry.nameBytes.length !== entry.name.length || /[^\x20-\x7e]/.test(entry.name) ? FLAG_UTF8 : 0;
-}
-
 function localHeader(entry: PendingEntry, p: Prepared, zip64: boolean): Buffer {
   const nameLength = entry.nameBytes.length;
-  const h = Buffer.alloc(30 + nameLength + (zip64 ? 20 : 0));
+  const h = Buffer.allocUnsafe(30 + nameLength + (zip64 ? 20 : 0));
   h.writeUInt32LE(0x04034b50, 0);
   h.writeUInt16LE(versionNeeded(p, zip64), 4);
-  h.writeUInt16LE(flags(entry), 6);
+  h.writeUInt16LE(entry.flags, 6);
   h.writeUInt16LE(p.method, 8);
   h.writeUInt16LE(DOS_TIME, 10);
   h.writeUInt16LE(DOS_DATE, 12);
@@ -587,7 +601,7 @@ function centralHeader(entry: PendingEntry, p: Prepared, offset: number, force: 
   h.writeUInt32LE(0x02014b50, 0);
   h.writeUInt16LE(VERSION_MADE_BY, 4);
   h.writeUInt16LE(versionNeeded(p, values.length > 0), 6);
-  h.writeUInt16LE(flags(entry), 8);
+  h.writeUInt16LE(entry.flags, 8);
   h.writeUInt16LE(p.method, 10);
   h.writeUInt16LE(DOS_TIME, 12);
   h.writeUInt16LE(DOS_DATE, 14);
@@ -670,12 +684,26 @@ abstract class Sink {
   private buffer: Buffer = Buffer.allocUnsafe(BLOCK);
   private used = 0;
 
-  async write(data: Buffer): Promise<void> {
-    this.position += data.length;
-    if (this.used + data.length <= this.buffer.length) {
+  /**
+   * Returns undefined when the data only went into the current block (the common case for
+   * headers and small entries: no promise, no microtask), else a promise to await.
+   */
+  write(data: Buffer): Promise<void> | undefined {
+    if (this.used + data.length < this.buffer.length) {
+      this.position += data.length;
       data.copy(this.buffer, this.used);
       this.used += data.length;
-      if (this.used === this.buffer.length) await this.emit();
+      return undefined;
+    }
+    return this.writeSlow(data);
+  }
+
+  private async writeSlow(data: Buffer): Promise<void> {
+    this.position += data.length;
+    if (this.used + data.length === this.buffer.length) {
+      data.copy(this.buffer, this.used);
+      this.used += data.length;
+      await this.emit();
       return;
     }
     await this.emit();
