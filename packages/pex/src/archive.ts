@@ -45,9 +45,15 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal }
   const source = await fileSource(pexPath);
   const readers: ZipReader[] = [];
   try {
-    const { start } = await locateLastZip(source, pexPath, options.signal);
-    const boot = await ZipReader.open(start > 0 ? sliceSource(source, start, source.size - start) : source, { maxEntries: 10_000_000, signal: options.signal });
+    // ZipReader reads the last zip of the file, with absolute offsets (pex, zip -A) or
+    // offsets relative to its own start (our split layout's boot zip, `cat stub app.zip`),
+    // as zipimport does; prefixLength is where that zip starts.
+    const boot = await ZipReader.open(source, { maxEntries: 10_000_000, signal: options.signal }).catch((err: Error & { code?: string }) => {
+      if (err.code === "ERR_NOT_A_ZIP") throw new InvalidInputError(`${pexPath} is not a zip archive (${err.message}); it is not a PEX.`, { cause: err, code: "ERR_NOT_A_PEX" });
+      throw err;
+    });
     readers.push(boot);
+    const start = boot.prefixLength;
     const infoEntry = boot.getEntry("PEX-INFO");
     if (!infoEntry) throw new InvalidInputError(`${pexPath} has no PEX-INFO entry; it is a zip file but not a PEX.`, { code: "ERR_NOT_A_PEX" });
     const infoText = (await boot.readEntry(infoEntry, { maxBytes: 64 * 1024 * 1024, signal: options.signal })).toString("utf8");
@@ -112,6 +118,7 @@ export function sliceSource(source: RandomAccessSource, start: number, length: n
 /**
  * Finds the last end-of-central-directory record, like Python's zipimport, and returns
  * where that zip's own offsets count from (0 when they are absolute in the file).
+ * (openPex lets ZipReader do this; kept for callers that slice sources themselves.)
  */
 export async function locateLastZip(source: RandomAccessSource, name: string, signal?: AbortSignal): Promise<{ start: number; eocd: number }> {
   const tailLen = Math.min(source.size, 22 + 65535);

@@ -47,6 +47,9 @@ Examples:
     .action(async (inputs: string[], opts: BuildCliOptions) => {
       const { wheels, requirements } = await classifyInputs(inputs);
       const resolvedRequirements: string[] = [];
+      // sha256 of resolved wheels (the pip cache is content-addressed): lets the build find
+      // wheels it verified before without hashing them again.
+      const knownSha256 = new Map<string, string>();
       if (requirements.length || opts.requirement.length) {
         const bar = ctx.progress("resolving requirements");
         try {
@@ -55,6 +58,7 @@ Examples:
           for (const f of files) {
             if (!f.filename.endsWith(".whl")) throw new InvalidInputError(`${f.name} ${f.version} resolved to ${f.filename}, which is not a wheel; a PEX needs wheels (build one with pip wheel).`);
             wheels.push(f.path);
+            if (f.sha256) knownSha256.set(f.path, f.sha256);
           }
           resolvedRequirements.push(...requirements);
         } finally {
@@ -79,7 +83,7 @@ Examples:
         structure: opts.structure as "split" | "flat",
         ...(resolvedRequirements.length ? { requirements: resolvedRequirements } : {}),
       });
-      for (const w of uniqueByName(wheels)) builder.addWheel(w);
+      for (const w of uniqueByName(wheels)) builder.addWheel(knownSha256.has(w) ? { path: w, sha256: knownSha256.get(w)! } : w);
       const bar = ctx.progress(`building ${path.basename(opts.output)}`, 0, "items");
       let result: PexBuildResult;
       try {
