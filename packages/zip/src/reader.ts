@@ -62,6 +62,7 @@ const LOCAL_HEADER_SIZE = 30;
 /** Entries this small are fetched together with their local header (one read, one HTTP request). */
 const SMALL_ENTRY = 256 * 1024;
 const RAW_CHUNK = 1 << 20;
+const SYNC_CHUNK = 4 << 20;
 const RAW_READS_IN_FLIGHT = 4;
 const inflateRaw = promisify(zlib.inflateRaw);
 
@@ -217,8 +218,16 @@ export class ZipReader {
       yield located.data;
       return;
     }
-    // Keep a few reads in flight so the copy is not one read latency per MiB.
     const end = located.dataStart + entry.compressedSize;
+    if (this.reader.source.readSync) {
+      // Local file: synchronous reads from the page cache (see RandomAccessSource.readSync).
+      for (let at = located.dataStart; at < end; at += SYNC_CHUNK) {
+        throwIfAborted(signal);
+        yield this.reader.source.readSync(at, Math.min(SYNC_CHUNK, end - at));
+      }
+      return;
+    }
+    // Keep a few reads in flight so the copy is not one read latency per MiB.
     const pending: Array<Promise<Buffer>> = [];
     let at = located.dataStart;
     const refill = () => {
@@ -288,6 +297,17 @@ export class ZipReader {
   readSpan(start: number, length: number, signal?: AbortSignal): Promise<Buffer> {
     throwIfAborted(signal);
     return this.reader.source.read(start, length, signal);
+  }
+
+  /** @internal readSpan done synchronously when the source can (local files), else undefined. */
+  readSpanSync(start: number, length: number): Buffer | undefined {
+    const src = this.reader.source;
+    return src.readSync ? src.readSync(start, length) : undefined;
+  }
+
+  /** @internal True when readSpanSync works. */
+  get syncReads(): boolean {
+    return !!this.reader.source.readSync;
   }
 
   /**
@@ -573,6 +593,7 @@ function shiftedSource(src: RandomAccessSource, shift: number): RandomAccessSour
     preferredReadSize: src.preferredReadSize,
     read: (offset, length, signal) => src.read(offset + shift, length, signal),
     createReadStream: src.createReadStream ? (offset, length, signal) => src.createReadStream!(offset + shift, length, signal) : undefined,
+    readSync: src.readSync ? (offset, length) => src.readSync!(offset + shift, length) : undefined,
   };
 }
 

@@ -20,6 +20,12 @@ export interface RandomAccessSource {
    * sources leave it unset so that reading one entry fetches only that entry.
    */
   readonly preferredReadSize?: number;
+  /**
+   * Optional: a synchronous read, for local files only. Bulk raw copies use it: a read
+   * from the page cache costs about a memcpy, while an async read also costs a thread-pool
+   * round trip and its bookkeeping (measured: several times the CPU on a PEX build).
+   */
+  readSync?(offset: number, length: number): Buffer;
   close?(): Promise<void>;
 }
 
@@ -63,6 +69,18 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
         const { bytesRead } = await handle.read(buffer, done, length - done, offset + done);
         if (bytesRead === 0) throw new IntegrityError(`${path}: unexpected end of file at byte ${offset + done} (the file shrank while being read).`);
         done += bytesRead;
+      }
+      return buffer;
+    },
+    readSync(offset, length) {
+      checkRange(path, size, offset, length);
+      if (closed) throw new ClusterPackError("ERR_CLOSED", `${path}: the source is closed.`);
+      const buffer = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(handle.fd, buffer, done, length - done, offset + done);
+        if (n === 0) throw new IntegrityError(`${path}: unexpected end of file at byte ${offset + done} (the file shrank while being read).`);
+        done += n;
       }
       return buffer;
     },

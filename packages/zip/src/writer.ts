@@ -240,6 +240,7 @@ export class ZipWriter {
       if (k < items.length && !prepared[k]) {
         const item = items[k]!;
         const w = item.window;
+        if (w?.reader.syncReads) return; // read when its turn comes (cheaper, no memory ahead)
         const p = w ? w.reader.readSpan(w.start, w.end - w.start, signal) : prepare(sorted[item.first]!, ctx);
         p.catch(() => undefined); // observed when awaited; avoid unhandled rejections meanwhile.
         prepared[k] = p;
@@ -275,7 +276,8 @@ export class ZipWriter {
       for (let k = 0; k < items.length; k++) {
         throwIfAborted(signal);
         const item = items[k]!;
-        const got = await prepared[k]!;
+        const w = item.window;
+        const got = (w && w.reader.syncReads ? w.reader.readSpanSync(w.start, w.end - w.start) : undefined) ?? (await prepared[k]!);
         prepared[k] = undefined;
         start(k + ahead);
         if (!item.window) {
@@ -333,7 +335,7 @@ interface Item {
 }
 
 /** Windows are at most this big (with `concurrency` items ahead, memory stays bounded). */
-const RAW_WINDOW = 8 * 1024 * 1024;
+const RAW_WINDOW = 4 * 1024 * 1024;
 /** Raw entries up to this size join windows; bigger ones stream on their own. */
 const RAW_GROUP_ENTRY = 1024 * 1024;
 /** Bytes a window may read that no entry of it needs (holes, out-of-order entries). */
@@ -671,47 +673,32 @@ const BLOCK = 4 << 20;
 const MAX_IN_FLIGHT = 4;
 
 /**
- * Coalesces small writes (headers, small entries) into 1 MiB blocks; big chunks go out as
- * they are (callers never reuse a buffer they handed over). Hashes each block once.
+ * Gathers writes (headers, entry data: references, not copies) into blocks of about
+ * BLOCK bytes, sent as one vectored write each: copying every byte into a block buffer
+ * first cost more CPU than the rest of a raw copy. Callers never reuse or modify a buffer
+ * they handed over (it may be written later). Hashes each piece when a digest is wanted.
  */
 abstract class Sink {
   position = 0;
   private readonly hash: crypto.Hash | undefined;
+  private parts: Buffer[] = [];
+  private bytes = 0;
 
   constructor(digest: boolean) {
     this.hash = digest ? crypto.createHash("sha256") : undefined;
   }
-  private buffer: Buffer = Buffer.allocUnsafe(BLOCK);
-  private used = 0;
 
   /**
-   * Returns undefined when the data only went into the current block (the common case for
-   * headers and small entries: no promise, no microtask), else a promise to await.
+   * Returns undefined when the data was only queued (the common case for headers and
+   * small entries: no promise, no microtask), else a promise to await.
    */
   write(data: Buffer): Promise<void> | undefined {
-    if (this.used + data.length < this.buffer.length) {
-      this.position += data.length;
-      data.copy(this.buffer, this.used);
-      this.used += data.length;
-      return undefined;
-    }
-    return this.writeSlow(data);
-  }
-
-  private async writeSlow(data: Buffer): Promise<void> {
+    if (data.length === 0) return undefined;
     this.position += data.length;
-    if (this.used + data.length === this.buffer.length) {
-      data.copy(this.buffer, this.used);
-      this.used += data.length;
-      await this.emit();
-      return;
-    }
-    await this.emit();
-    if (data.length >= BLOCK / 2) await this.submit(data);
-    else {
-      data.copy(this.buffer, 0);
-      this.used = data.length;
-    }
+    this.hash?.update(data);
+    this.parts.push(data);
+    this.bytes += data.length;
+    return this.bytes < BLOCK ? undefined : this.emit();
   }
 
   /** Everything written so far has reached the output. */
@@ -723,32 +710,20 @@ abstract class Sink {
     return this.hash ? this.hash.digest("hex") : "";
   }
 
-  /**
-   * Writes one block; may return before it is written (FileSink) or wait for room
-   * (StreamSink). `owned` blocks are the sink's own buffers, which `recycle` may take back
-   * once written (fewer 1 MiB allocations, less GC).
-   */
-  protected abstract send(block: Buffer, owned: Buffer | undefined): Promise<void>;
-
-  protected readonly spare: Buffer[] = [];
+  /** Writes one block (its pieces in order); may return before it is written (FileSink) or wait for room (StreamSink). */
+  protected abstract send(parts: Buffer[], bytes: number): Promise<void>;
 
   private async emit(): Promise<void> {
-    if (this.used === 0) return;
-    const owned = this.buffer;
-    const block = owned.subarray(0, this.used);
-    this.buffer = this.spare.pop() ?? Buffer.allocUnsafe(BLOCK);
-    this.used = 0;
-    this.hash?.update(block);
-    await this.send(block, owned);
-  }
-
-  private async submit(block: Buffer): Promise<void> {
-    this.hash?.update(block);
-    await this.send(block, undefined);
+    if (this.bytes === 0) return;
+    const parts = this.parts;
+    const bytes = this.bytes;
+    this.parts = [];
+    this.bytes = 0;
+    await this.send(parts, bytes);
   }
 }
 
-/** Positional writes with a few in flight, so reading the next entries overlaps writing. */
+/** Positional vectored writes with a few in flight, so reading the next entries overlaps writing. */
 class FileSink extends Sink {
   private flushedTo = 0;
   private readonly inFlight = new Set<Promise<void>>();
@@ -767,17 +742,14 @@ class FileSink extends Sink {
     if (this.failure) throw this.failure;
   }
 
-  protected async send(data: Buffer, owned: Buffer | undefined): Promise<void> {
+  protected async send(parts: Buffer[], bytes: number): Promise<void> {
     if (this.failure) throw this.failure;
     while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
     const at = this.flushedTo;
-    this.flushedTo += data.length;
-    const p: Promise<void> = this.writeFully(data, at).then(
-      () => {
-        this.inFlight.delete(p);
-        if (owned && this.spare.length < MAX_IN_FLIGHT) this.spare.push(owned);
-      },
+    this.flushedTo += bytes;
+    const p: Promise<void> = this.writeFully(parts, at).then(
+      () => void this.inFlight.delete(p),
       (err) => {
         this.inFlight.delete(p);
         this.failure ??= err;
@@ -786,11 +758,18 @@ class FileSink extends Sink {
     this.inFlight.add(p);
   }
 
-  private async writeFully(data: Buffer, at: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, at + done);
-      done += bytesWritten;
+  private async writeFully(parts: Buffer[], at: number): Promise<void> {
+    let rest = parts;
+    while (rest.length) {
+      // At most IOV_MAX (1024 on Linux) pieces per call.
+      const batch = rest.length > 1024 ? rest.slice(0, 1024) : rest;
+      let { bytesWritten } = await this.handle.writev(batch, at);
+      at += bytesWritten;
+      // A short write (rare on files): continue from where it stopped.
+      let i = 0;
+      while (i < batch.length && bytesWritten >= batch[i]!.length) bytesWritten -= batch[i++]!.length;
+      const remaining = i < batch.length ? [batch[i]!.subarray(bytesWritten), ...batch.slice(i + 1)] : [];
+      rest = [...remaining, ...rest.slice(batch.length)];
     }
   }
 }
@@ -804,8 +783,8 @@ class StreamSink extends Sink {
     super(digest);
   }
 
-  protected async send(data: Buffer): Promise<void> {
-    if (this.out.write(data)) return;
+  protected async send(parts: Buffer[], bytes: number): Promise<void> {
+    if (this.out.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes))) return;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
         this.out.removeListener("drain", onDrain);
