@@ -85,10 +85,12 @@ describe("WheelVerifier", () => {
       await a.close();
       // cacheDir false: never memoised.
       const fresh = new WheelVerifier({ cacheDir: false });
+      const c = await checksOf(whl);
       try {
-        expect((await fresh.verify(whl, "w", (await checksOf(whl)).checks)).memoised).toBe(false);
+        expect((await fresh.verify(whl, "w", c.checks)).memoised).toBe(false);
       } finally {
         await fresh.close();
+        await c.close();
       }
     } finally {
       await v.close();

@@ -48,7 +48,9 @@ export function defaultVerifiedWheelsDir(env: Record<string, string | undefined>
  * it already knows (e.g. from a content-addressed download cache); a given sha256 is
  * trusted for the memo lookup, and when a wheel must be verified anyway the file's real
  * sha256 is computed and must equal it, so a marker is only ever written under the hash
- * of the bytes actually verified.
+ * of the bytes actually verified. (The check reads the wheel separately from the copy, as
+ * the inline check did: a wheel rewritten in place during a build is not guarded against;
+ * wheels in a content-addressed cache never are.)
  */
 export class WheelVerifier {
   private readonly cacheDir: string | undefined;
@@ -285,7 +287,9 @@ class VerifyPool {
 
   private dispatch(): void {
     while (this.queue.length) {
-      if (!this.idle.length && this.workers.length < this.size) this.spawn();
+      // Hashing a wheel is cheap next to starting a thread: one worker hashes them all, and
+      // more workers start only for verification (inflating) work.
+      if (!this.idle.length && this.workers.length < this.size && (this.workers.length === 0 || this.queue[0]!.job.kind === "verify")) this.spawn();
       const w = this.idle.pop();
       if (!w) return;
       w.postMessage(this.queue.shift()!);
