@@ -2,3 +2,4 @@ export { type RandomAccessSource, type HttpRangeSourceOptions, fileSource, buffe
 export { type ZipEntry, type ZipReadOptions, type ExtractOptions, ZipReader } from "./reader";
 export { type ZipEntryOptions, type ZipWriterOptions, type ZipWriteResult, type ZipWriteOptions, ZipWriter } from "./writer";
 export { normalizeMode, crc32, isSafeEntryName } from "./names";
+export { type PeekedEntry, type PeekOptions, type ReadPeekedOptions, peekEntries, readPeekedEntry } from "./peek";
