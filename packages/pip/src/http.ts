@@ -1,9 +1,12 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { AbortError, ClusterPackError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import type { RandomAccessSource } from "@cluster-pack/zip";
 
 /** Options of HttpClient. */
 export interface HttpClientOptions {
@@ -144,7 +147,7 @@ export class HttpClient {
     if (cached?.lastModified) headers["if-modified-since"] = cached.lastModified;
     const res = await this.request(url, { headers, signal: options.signal });
     if (res.status === 304 && cached) {
-      await res.body?.cancel().catch(() => undefined);
+      discard(res);
       const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
       if (cacheFile) {
         this.background(writeAtomic(cacheFile, JSON.stringify(refreshed)));
@@ -173,7 +176,7 @@ export class HttpClient {
     if (url.startsWith("file:")) return fs.promises.readFile(fileURLToPath(url));
     const res = await this.request(url, { signal: options.signal });
     if (res.status !== 200) {
-      await res.body?.cancel().catch(() => undefined);
+      discard(res);
       throw statusError(url, res.status);
     }
     return this.readBody(res, url, options.signal, options.maxBytes);
@@ -186,12 +189,88 @@ export class HttpClient {
       for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: options.signal })) await onChunk(chunk as Buffer);
       return;
     }
-    const res = await this.request(url, { signal: options.signal, bodyTimeout: false });
-    if (res.status !== 200 || !res.body) {
-      await res.body?.cancel().catch(() => undefined);
+    const res = await this.request(url, { signal: options.signal });
+    if (res.status !== 200) {
+      discard(res);
       throw statusError(url, res.status);
     }
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) await onChunk(chunk);
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) await onChunk(chunk);
+    } catch (err) {
+      res.body.destroy();
+      if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+      if (err instanceof IdleTimeout) throw new NetworkError(`${redactUrl(url)}: the download stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
+      throw err;
+    }
+  }
+
+  /**
+   * The file at `url` as a RandomAccessSource over range requests, with this client's
+   * credentials, retries and timeouts. The first request asks for the last `tailSize` bytes
+   * (`Range: bytes=-N`: the size and a zip's end in one round trip; reads inside it cost
+   * nothing); later reads are pinned to its ETag / Last-Modified so a file replaced mid-read
+   * fails (ERR_SOURCE_CHANGED) instead of mixing versions. A server that ignores Range
+   * fails with ERR_HTTP_RANGE_UNSUPPORTED (callers download the file instead).
+   */
+  async rangeSource(url: string, options: { tailSize?: number; signal?: AbortSignal } = {}): Promise<RandomAccessSource> {
+    url = this.registerUrl(url);
+    const name = redactUrl(url);
+    const tailSize = Math.max(1, options.tailSize ?? 128 * 1024);
+    const probe = await this.request(url, { headers: { range: `bytes=-${tailSize}` }, signal: options.signal });
+    let size: number;
+    let tail: Buffer;
+    if (probe.status === 416) {
+      // An empty file has no suffix to serve; the total comes in Content-Range "bytes */0".
+      discard(probe);
+      const total = /\/(\d+)\s*$/.exec(probe.headers.get("content-range") ?? "");
+      if (!total || Number(total[1]) !== 0) throw statusError(url, probe.status);
+      size = 0;
+      tail = Buffer.alloc(0);
+    } else if (probe.status === 206) {
+      const range = parseContentRange(probe.headers.get("content-range"));
+      if (!range) {
+        probe.body.destroy();
+        throw new ClusterPackError("ERR_HTTP_RANGE", `${name}: the server answered 206 without a valid Content-Range header; cannot read byte ranges from it.`);
+      }
+      size = range.total;
+      tail = await this.readBody(probe, url, options.signal, tailSize);
+      if (tail.length !== range.end - range.start + 1 || range.end !== size - 1) {
+        throw new ClusterPackError("ERR_HTTP_RANGE", `${name}: the server sent ${tail.length} bytes for range ${range.start}-${range.end}/${size}; the response is inconsistent.`);
+      }
+    } else {
+      // 200 would be the whole file: do not read it.
+      probe.body.destroy();
+      if (probe.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server ignored the Range request; the file has to be downloaded whole.`);
+      throw statusError(url, probe.status);
+    }
+    const etag = probe.headers.get("etag");
+    const lastModified = probe.headers.get("last-modified");
+    const pin: Record<string, string> = etag && !etag.startsWith("W/") ? { "if-match": etag } : lastModified ? { "if-unmodified-since": lastModified } : {};
+    const tailStart = size - tail.length;
+    return {
+      name,
+      size,
+      read: async (offset, length, signal) => {
+        if (offset < 0 || length < 0 || offset + length > size) throw new ClusterPackError("ERR_OUT_OF_RANGE", `${name}: read of ${length} bytes at ${offset} is outside the ${size}-byte file.`);
+        if (length === 0) return Buffer.alloc(0);
+        if (offset >= tailStart) return tail.subarray(offset - tailStart, offset - tailStart + length);
+        const res = await this.request(url, { headers: { ...pin, range: `bytes=${offset}-${offset + length - 1}` }, signal });
+        if (res.status !== 206) {
+          res.body.destroy();
+          if (res.status === 412) throw new ClusterPackError("ERR_SOURCE_CHANGED", `${name}: the file changed on the server while it was being read; retry.`);
+          if (res.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server stopped honouring Range requests; the file has to be downloaded whole.`);
+          throw statusError(url, res.status);
+        }
+        const range = parseContentRange(res.headers.get("content-range"));
+        if (!range || range.start !== offset || range.end !== offset + length - 1 || range.total !== size) {
+          res.body.destroy();
+          throw new ClusterPackError("ERR_HTTP_RANGE", `${name}: asked for bytes ${offset}-${offset + length - 1}/${size}, the server answered "${res.headers.get("content-range")}".`);
+        }
+        const body = await this.readBody(res, url, signal, length);
+        if (body.length !== length) throw new ClusterPackError("ERR_HTTP_RANGE", `${name}: asked for ${length} bytes at ${offset}, received ${body.length}.`);
+        return body;
+      },
+    };
   }
 
   /** Authorization headers for a URL (URL credentials registered for its host, else .netrc). */
@@ -213,7 +292,7 @@ export class HttpClient {
   }
 
   /** One request with timeout, retries and backoff. Returns any HTTP status except retried ones. */
-  private async request(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal; bodyTimeout?: boolean }): Promise<Response> {
+  private async request(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
     const name = redactUrl(url);
     const host = safeHost(url);
     const dead = host ? this.deadHosts.get(host) : undefined;
@@ -223,20 +302,19 @@ export class HttpClient {
       throwIfAborted(init.signal);
       if (attempt > 0) await sleep(this.backoffMs * 2 ** (attempt - 1), init.signal);
       const release = await this.limiter.acquire(init.signal);
-      const timeout = AbortSignal.timeout(this.timeoutMs);
-      const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
       try {
-        const res = await fetch(url, { headers: { "user-agent": "cluster-pack", ...this.authHeaders(url), ...init.headers }, signal, redirect: "follow" });
+        const res = await this.follow(url, init);
         if (res.status >= 500 || res.status === 429) {
-          await res.body?.cancel().catch(() => undefined);
+          discard(res);
           lastError = statusError(url, res.status);
           continue;
         }
         return res;
       } catch (err) {
         if (init.signal?.aborted) throw new AbortError(undefined, { cause: init.signal.reason });
-        const code = (err as { cause?: { code?: string } }).cause?.code;
-        if (timeout.aborted) {
+        if (err instanceof NetworkError) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (err instanceof IdleTimeout) {
           lastError = new NetworkError(`${name}: no answer within ${this.timeoutMs / 1000} s. Check that the index is reachable, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
           continue;
         }
@@ -254,31 +332,40 @@ export class HttpClient {
     throw new NetworkError(`${e.message} (after ${this.retries + 1} attempts)`, url, e.status, { cause: e });
   }
 
-  private async readBody(res: Response, url: string, signal?: AbortSignal, maxBytes = 256 << 20): Promise<Buffer> {
+  /** A GET that follows redirects (credentials are recomputed for each host, as fetch and pip do). */
+  private async follow(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
+    let current = url;
+    for (let hop = 0; ; hop++) {
+      const headers = { "user-agent": "cluster-pack", ...this.authHeaders(current), ...init.headers };
+      const res = await send(current, headers, this.timeoutMs, init.signal);
+      const location = res.headers.location;
+      if (![301, 302, 303, 307, 308].includes(res.statusCode ?? 0) || !location) return wrapResponse(current, res);
+      res.resume();
+      if (hop >= MAX_REDIRECTS) throw new NetworkError(`${redactUrl(url)}: more than ${MAX_REDIRECTS} redirects.`, url);
+      const next = new URL(location, current);
+      if (next.protocol !== "http:" && next.protocol !== "https:") throw new NetworkError(`${redactUrl(url)}: redirected to a ${next.protocol} URL, which is not followed.`, url);
+      current = next.toString();
+    }
+  }
+
+  private async readBody(res: HttpResponse, url: string, signal?: AbortSignal, maxBytes = 256 << 20): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let total = 0;
-    const reader = res.body?.getReader();
-    if (!reader) return Buffer.alloc(0);
-    const onAbort = () => void reader.cancel().catch(() => undefined);
-    signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.length;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        total += chunk.length;
         if (total > maxBytes) {
-          await reader.cancel().catch(() => undefined);
+          res.body.destroy();
           throw new NetworkError(`${redactUrl(url)}: response larger than ${maxBytes} bytes; refusing to buffer it.`, url);
         }
-        chunks.push(Buffer.from(value));
+        chunks.push(chunk);
       }
     } catch (err) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
+      if (err instanceof IdleTimeout) throw new NetworkError(`${redactUrl(url)}: the response stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
       throw err instanceof NetworkError ? err : new NetworkError(`${redactUrl(url)}: reading the response failed: ${(err as Error).message}`, url, undefined, { cause: err });
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
     }
-    return Buffer.concat(chunks);
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   }
 }
 
@@ -341,6 +428,9 @@ export async function writeAtomic(file: string, data: string | Buffer): Promise<
 const MADE_DIRS = new Set<string>();
 
 export async function readJson<T>(file: string): Promise<T | null> {
+  // A cold cache misses on every lookup: a synchronous existence check costs microseconds,
+  // a failed async open costs an exception and a thread-pool round trip (measured ~1 ms each).
+  if (!fs.existsSync(file)) return null;
   try {
     return JSON.parse(await fs.promises.readFile(file, "utf8")) as T;
   } catch {
@@ -365,7 +455,76 @@ interface CachedPage {
   maxAge?: number;
 }
 
-function maxAge(h: Headers): number | undefined {
+/** A response as this client uses it: final URL, status, headers, and the body as a Node stream. */
+interface HttpResponse {
+  url: string;
+  status: number;
+  headers: { get(name: string): string | null };
+  body: http.IncomingMessage;
+}
+
+const MAX_REDIRECTS = 10;
+
+/**
+ * Node's http module rather than fetch: on a cold resolution (~100 requests on loopback)
+ * fetch (undici behind web streams) cost several times the CPU per request, plus ~30 ms to
+ * load on first use. Keep-alive agents shared by every client in the process; idle
+ * sockets do not keep the process alive (the agent unrefs them).
+ */
+const AGENTS = { http: new http.Agent({ keepAlive: true, maxSockets: 32 }), https: new https.Agent({ keepAlive: true, maxSockets: 32 }) };
+
+/** The socket went idle for the whole timeout (connecting, waiting for headers, or mid-body). */
+class IdleTimeout extends Error {}
+
+function send(url: string, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const secure = u.protocol === "https:";
+    if (!secure && u.protocol !== "http:") return reject(new Error(`unsupported URL scheme ${u.protocol}`));
+    let response: http.IncomingMessage | undefined;
+    const req = (secure ? https : http).request(u, { method: "GET", headers, agent: secure ? AGENTS.https : AGENTS.http, timeout: timeoutMs, ...(signal ? { signal } : {}) }, (res) => {
+      response = res;
+      resolve(res);
+    });
+    req.on("timeout", () => {
+      // Mid-body, the response must fail with this error (not a bare "aborted").
+      const err = new IdleTimeout(`no data for ${timeoutMs} ms`);
+      response?.destroy(err);
+      req.destroy(err);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function wrapResponse(url: string, res: http.IncomingMessage): HttpResponse {
+  return {
+    url,
+    status: res.statusCode ?? 0,
+    headers: {
+      get(name) {
+        const v = res.headers[name.toLowerCase()];
+        return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+      },
+    },
+    body: res,
+  };
+}
+
+/** Drains an unwanted (small) body so its keep-alive socket can be reused. */
+function discard(res: HttpResponse): void {
+  res.body.resume();
+  res.body.on("error", () => undefined);
+}
+
+function parseContentRange(value: string | null): { start: number; end: number; total: number } | null {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value?.trim() ?? "");
+  if (!m) return null;
+  const [start, end, total] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return start <= end && end < total ? { start, end, total } : null;
+}
+
+function maxAge(h: HttpResponse["headers"]): number | undefined {
   const m = /max-age=(\d+)/i.exec(h.get("cache-control") ?? "");
   return m ? Number(m[1]) : undefined;
 }

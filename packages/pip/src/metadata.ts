@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
 import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
-import { httpRangeSource, ZipReader } from "@cluster-pack/zip";
+import { fileSource, peekEntries, readPeekedEntry, type RandomAccessSource } from "@cluster-pack/zip";
 import { canonicalizeName } from "./names";
 import { parseRequirement, type Requirement } from "./markers";
 import { readJson, sha256, writeAtomic, type HttpClient } from "./http";
@@ -68,7 +68,7 @@ export class MetadataFetcher {
 
   private async fetch(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
     const key = file.hashes.sha256 ? `sha256-${file.hashes.sha256}` : `url-${sha256(file.url)}`;
-    const cacheFile = this.options.cacheDir ? path.join(this.options.cacheDir, "metadata", key.slice(0, 9), `${key}.json`) : undefined;
+    const cacheFile = this.options.cacheDir ? path.join(this.options.cacheDir, "metadata", `${key}.json`) : undefined;
     if (cacheFile) {
       const cached = this.pack.has(key) ? { text: this.pack.get(key)! } : await readJson<{ text: string }>(cacheFile);
       if (cached) {
@@ -122,42 +122,22 @@ export class MetadataFetcher {
       if (text !== null) return [text, "sdist"];
       if (this.options.build) {
         const wheel = await this.options.build(file, local, signal);
-        const reader = await ZipReader.open(wheel, { signal });
-        try {
-          return [await readMetadataEntry(reader, file), "build"];
-        } finally {
-          await reader.close();
-        }
+        return [await readMetadataEntry(await fileSource(wheel), file, signal), "build"];
       }
       throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
     }
     if (file.url.startsWith("file:")) {
-      const reader = await ZipReader.open(fileURLToPath(file.url), { signal });
-      try {
-        return [await readMetadataEntry(reader, file), "local-zip"];
-      } finally {
-        await reader.close();
-      }
+      return [await readMetadataEntry(await fileSource(fileURLToPath(file.url)), file, signal), "local-zip"];
     }
     try {
       // One 256 KiB tail read usually holds the whole central directory and METADATA.
-      const source = await httpRangeSource(file.url, { headers: http.authHeaders(file.url), signal, tailSize: 256 * 1024 });
-      const reader = await ZipReader.open(source, { signal });
-      try {
-        return [await readMetadataEntry(reader, file), "range"];
-      } finally {
-        await reader.close();
-      }
+      const source = await http.rangeSource(file.url, { signal, tailSize: 256 * 1024 });
+      return [await readMetadataEntry(source, file, signal), "range"];
     } catch (err) {
       if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE")) throw err;
     }
     const local = await this.download(file, signal);
-    const reader = await ZipReader.open(local, { signal });
-    try {
-      return [await readMetadataEntry(reader, file), "download"];
-    } finally {
-      await reader.close();
-    }
+    return [await readMetadataEntry(await fileSource(local), file, signal), "download"];
   }
 }
 
@@ -177,10 +157,21 @@ export function toDistributionMetadata(text: string, file: Pick<DistributionFile
   return { name: core.name, version: core.version, requiresPython: core.requiresPython ?? null, requiresDist, providesExtra: core.providesExtra.map(canonicalizeName) };
 }
 
-async function readMetadataEntry(reader: ZipReader, file: DistributionFile): Promise<string> {
-  const candidates = reader.entries.filter((e) => /^[^/]+\.dist-info\/METADATA$/.test(e.name));
-  const matching = candidates.filter((e) => canonicalizeName(e.name.split("-")[0]!) === file.name);
-  const entry = matching.length === 1 ? matching[0] : candidates.length === 1 ? candidates[0] : undefined;
-  if (!entry) throw new IntegrityError(`${file.filename}: no single <name>-<version>.dist-info/METADATA in the wheel; it is not a valid wheel.`, { code: "ERR_WHEEL_INVALID" });
-  return (await reader.readEntry(entry, { maxBytes: 16 << 20 })).toString("utf8");
+/**
+ * The wheel's `<name>-<version>.dist-info/METADATA`, read without opening the whole archive
+ * (peekEntries scans the central directory; only this entry is checked and inflated).
+ * Closes the source.
+ */
+async function readMetadataEntry(source: RandomAccessSource, file: DistributionFile, signal?: AbortSignal): Promise<string> {
+  try {
+    const candidates = await peekEntries(source, (name) => name.endsWith("/METADATA") && METADATA_ENTRY.test(name), { signal });
+    const matching = candidates.filter((e) => canonicalizeName(e.name.split("-")[0]!) === file.name);
+    const entry = matching.length === 1 ? matching[0] : candidates.length === 1 ? candidates[0] : undefined;
+    if (!entry) throw new IntegrityError(`${file.filename}: no single <name>-<version>.dist-info/METADATA in the wheel; it is not a valid wheel.`, { code: "ERR_WHEEL_INVALID" });
+    return (await readPeekedEntry(source, entry, { maxBytes: 16 << 20, signal })).toString("utf8");
+  } finally {
+    await source.close?.();
+  }
 }
+
+const METADATA_ENTRY = /^[^/]+\.dist-info\/METADATA$/;
