@@ -2,7 +2,7 @@ import { crc32, isSafeEntryName, normalizeMode } from "./index";
 import { entryKey, unsafeReason } from "./names";
 
 describe("isSafeEntryName", () => {
-  it.each(["a", "a/b.py", "pkg/", "six-1.17.0.dist-info/RECORD", "été/ñ.txt", "a/./b", "a//b", "x..y", "..x", "x/..y/z"])("accepts %j", (name) => {
+  it.each(["a", "a/b.py", "pkg/", "six-1.17.0.dist-info/RECORD", "été/ñ.txt", "a/./b", "a//b", "x..y", "..x", "x/..y/z", ".deps/six.whl/six.py", ".bootstrap/", "./a", ".x/./y"])("accepts %j", (name) => {
     expect(isSafeEntryName(name)).toBe(true);
   });
 
@@ -19,6 +19,9 @@ describe("isSafeEntryName", () => {
     ["a\nb", "control"],
     [".", "names no file"],
     ["./", "names no file"],
+    [".//./", "names no file"],
+    ["./../x", "'..'"],
+    [".\\x", "backslash"],
     ["/", "absolute"],
   ])("rejects %j (%s)", (name, why) => {
     expect(isSafeEntryName(name)).toBe(false);

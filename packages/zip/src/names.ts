@@ -36,13 +36,15 @@ export function isSafeEntryName(name: string): boolean {
   return unsafeReason(name) === undefined;
 }
 
-const COMMON_SAFE = /^[A-Za-z0-9_][A-Za-z0-9_+\-.=@~ /]*$/;
+const COMMON_SAFE = /^[A-Za-z0-9_.][A-Za-z0-9_+\-.=@~ /]*$/;
+const NOT_DOT_OR_SLASH = /[^./]/;
 
 /** Why `name` is unsafe (for error messages), or undefined when it is safe. */
 export function unsafeReason(name: string): string | undefined {
-  // Fast path for ordinary names: starts with a letter, digit or "_" (not absolute, no
-  // drive letter), only portable characters (no backslash, NUL, control), no "..".
-  if (COMMON_SAFE.test(name) && !name.includes("..")) return undefined;
+  // Fast path for ordinary names (a PEX's `.deps/...` too): starts with a letter, digit,
+  // "_" or "." (not absolute; no ":" so no drive letter), only portable characters (no
+  // backslash, NUL, control), no "..", and not made of "." and "/" alone.
+  if (COMMON_SAFE.test(name) && !name.includes("..") && (name.charCodeAt(0) !== 0x2e || NOT_DOT_OR_SLASH.test(name))) return undefined;
   if (name.length === 0) return "it is empty";
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) return "it contains a NUL or control character";
