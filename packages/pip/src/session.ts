@@ -5,7 +5,7 @@ import { SdistBuilder } from "./build";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
 import { PackageFinder } from "./finder";
-import { HttpClient, readJson, sha256, writeAtomic } from "./http";
+import { HttpClient, readJson, sha256 } from "./http";
 import { formatRequirement, type Requirement } from "./markers";
 import { MetadataFetcher } from "./metadata";
 import { emptyRequirementsInput, parseRequirementArgs, readRequirementsFile, type RequirementsInput, type SourcedRequirement } from "./reqfile";
@@ -176,8 +176,10 @@ export class PipSession {
       // Cache writes run in the background; never leave one running after we return or throw.
       await this.http.flush();
     }
-    const next = JSON.stringify({ pages: this.http.savedPages(), metadata: this.metadata.savedEntries() });
-    if (!pack || JSON.stringify(pack) !== next) this.http.background(writeAtomic(packFile, next));
+    const pages = this.http.savedPages();
+    const metadata = this.metadata.savedEntries();
+    // Entries reused from the pack are the very objects it held: unchanged means identical, no serialising to compare.
+    if (!pack || !sameEntries(pack.pages ?? {}, pages) || !sameEntries(pack.metadata ?? {}, metadata)) this.http.cacheWrite(packFile, JSON.stringify({ pages, metadata }));
     await this.http.flush();
     return resolution;
   }
@@ -279,6 +281,11 @@ function directFile(r: Requirement): DistributionFile {
   if (!clean.startsWith("file:") && !/^https?:/.test(clean)) throw new InvalidInputError(`${formatRequirement(r)}: only http(s) and file URLs are supported (no VCS URLs).`, { code: "ERR_INVALID_REQUIREMENT" });
   if (clean.startsWith("file:") && !fs.existsSync(new URL(clean))) throw new InvalidInputError(`${formatRequirement(r)}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });
   return file;
+}
+
+function sameEntries(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(b);
+  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
 }
 
 function hashPins(input: RequirementsInput): Map<string, string[]> {
