@@ -18,6 +18,12 @@ export interface HttpClientOptions {
   concurrency?: number;
   /** Directory for cached index pages (ETag / Last-Modified revalidation). */
   cacheDir?: string;
+  /**
+   * Write each fetched page to its own file under cacheDir (default true). A PipSession
+   * turns this off: its pack file holds the pages, and a cold run then writes one file
+   * instead of one per page (file creation dominated a cold resolution's cache writes).
+   */
+  pageFiles?: boolean;
   /** .netrc file; default $NETRC or ~/.netrc. */
   netrc?: string | null;
   /** Backoff before the first retry in ms (doubles each time). Default 250. */
@@ -55,6 +61,7 @@ export class HttpClient {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly cacheDir: string | undefined;
+  private readonly pageFiles: boolean;
   private readonly limiter: Limiter;
   private readonly credentials = new Map<string, string>();
   private netrc: Map<string, { login: string; password: string }> | undefined;
@@ -72,6 +79,7 @@ export class HttpClient {
     this.retries = options.retries ?? 3;
     this.backoffMs = options.backoffMs ?? 250;
     this.cacheDir = options.cacheDir;
+    this.pageFiles = options.pageFiles ?? true;
     this.limiter = new Limiter(options.concurrency ?? 16);
     this.netrcPath = options.netrc === undefined ? process.env.NETRC || path.join(os.homedir(), ".netrc") : options.netrc;
   }
@@ -171,7 +179,7 @@ export class HttpClient {
       discard(res);
       const refreshed = { ...cached, storedAt: Date.now(), maxAge: maxAge(res.headers) ?? cached.maxAge };
       if (cacheFile) {
-        this.cacheWrite(cacheFile, JSON.stringify(refreshed));
+        if (this.pageFiles) this.cacheWrite(cacheFile, JSON.stringify(refreshed));
         this.used.set(cacheFile, refreshed);
       }
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
@@ -184,7 +192,7 @@ export class HttpClient {
     if (cacheFile && cacheable && !/no-store/i.test(res.headers.get("cache-control") ?? "")) {
       const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, etag: res.headers.get("etag") ?? undefined, lastModified: res.headers.get("last-modified") ?? undefined, storedAt: Date.now(), maxAge: maxAge(res.headers) };
       if (page.etag || page.lastModified || page.maxAge) {
-        this.cacheWrite(cacheFile, JSON.stringify(page));
+        if (this.pageFiles) this.cacheWrite(cacheFile, JSON.stringify(page));
         this.used.set(cacheFile, page);
       }
     }

@@ -47,9 +47,21 @@ describe("warm runs", () => {
     expect(warm.metadata.stats.cache).toBe(2);
     expect(warm.metadata.stats["local-zip"]).toBe(0);
     expect(fs.statSync(path.join(packs, pack!)).mtimeMs).toBe(stamp);
-    // A different requirement set changes what was used: the pack is rewritten.
+    // The session caches in its pack only: one file per cold run, not one per page or METADATA.
+    expect(fs.readdirSync(path.join(tmp, "cache")).sort()).toEqual(["packs"]);
+    // Another requirement set already covered by the pack: nothing to write.
+    const subset = new PipSession(options);
+    await subset.resolve(await subset.readInput({ requirements: ["b"] }));
+    expect(subset.metadata.stats.cache).toBe(1);
+    expect(fs.statSync(path.join(packs, pack!)).mtimeMs).toBe(stamp);
+    // A new project is merged in; what earlier runs used stays.
+    await writeWheel(links, { name: "c", version: "3.0" });
     const other = new PipSession(options);
-    await other.resolve(await other.readInput({ requirements: ["b"] }));
-    expect(fs.statSync(path.join(packs, pack!)).mtimeMs).not.toBe(stamp);
+    await other.resolve(await other.readInput({ requirements: ["c"] }));
+    const merged = JSON.parse(fs.readFileSync(path.join(packs, pack!), "utf8")) as { metadata: Record<string, string> };
+    expect(Object.values(merged.metadata).map((t) => /^Name: (\w+)$/m.exec(t)?.[1]).sort()).toEqual(["a", "b", "c"]);
+    const again = new PipSession(options);
+    await again.resolve(await again.readInput({ requirements: ["a"] }));
+    expect(again.metadata.stats.cache).toBe(2);
   });
 });

@@ -27,6 +27,8 @@ export interface MetadataFetcherOptions {
   http: HttpClient;
   /** Cache root; metadata is stored under metadata/ keyed by the file's sha256 (or URL). */
   cacheDir?: string;
+  /** Write each METADATA to its own file under cacheDir (default true; a PipSession keeps them in its pack instead). */
+  entryFiles?: boolean;
   /** Called when range reads are impossible: downloads the whole file and returns its local path. */
   download?: (file: DistributionFile, signal?: AbortSignal) => Promise<string>;
   /** Builds an sdist (at a local path) into a wheel and returns the wheel's path (PEP 517). */
@@ -81,7 +83,7 @@ export class MetadataFetcher {
     const text = metadataHeaders(full);
     const meta = toDistributionMetadata(text, file);
     this.stats[origin]++;
-    if (cacheFile) this.options.http.cacheWrite(cacheFile, JSON.stringify({ text }));
+    if (cacheFile && this.options.entryFiles !== false) this.options.http.cacheWrite(cacheFile, JSON.stringify({ text }));
     this.used.set(key, text);
     return meta;
   }

@@ -87,7 +87,8 @@ export class PipSession {
       retries: options.retries ?? Math.min(base.retries, 3),
     };
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
-    this.http = new HttpClient({ timeout: this.settings.timeout, retries: this.settings.retries, concurrency: options.concurrency, cacheDir: this.cacheDir });
+    // Pages and METADATA are cached in the session's pack (see resolve), not one file each.
+    this.http = new HttpClient({ timeout: this.settings.timeout, retries: this.settings.retries, concurrency: options.concurrency, cacheDir: this.cacheDir, pageFiles: false });
     this.cache = new DistributionCache(this.cacheDir, this.http);
     this.builder =
       options.buildSdists === false
@@ -105,6 +106,7 @@ export class PipSession {
     this.metadata = new MetadataFetcher({
       http: this.http,
       cacheDir: this.cacheDir,
+      entryFiles: false,
       download: async (f, signal) => (await this.cache.fetch(f, { signal })).path,
       ...(this.builder ? { build: (f: DistributionFile, local: string, signal?: AbortSignal) => this.buildSdist(f, local, signal) } : {}),
     });
@@ -151,10 +153,11 @@ export class PipSession {
       direct: this.direct,
     });
     if (this.settings.requireHashes || input.requireHashes) checkHashMode(input);
-    // One "pack" file per set of sources holds the cached pages and metadata the last run
-    // used: a warm run reads it once instead of a file per page and per distribution.
+    // One "pack" file per set of sources is the cache of its pages and METADATA: a warm run
+    // reads one file instead of one per page and per distribution, and a cold run writes
+    // one. Runs merge what they used into it (bounded, most recently used first).
     const packFile = path.join(this.cacheDir, "packs", `${sha256(JSON.stringify(sources.map((s) => s.description)))}.json`);
-    const pack = await readJson<{ pages: Record<string, unknown>; metadata: Record<string, string> }>(packFile);
+    const pack = await readJson<Pack>(packFile);
     if (pack) {
       this.http.preload(pack.pages ?? {});
       this.metadata.preload(pack.metadata ?? {});
@@ -179,7 +182,11 @@ export class PipSession {
     const pages = this.http.savedPages();
     const metadata = this.metadata.savedEntries();
     // Entries reused from the pack are the very objects it held: unchanged means identical, no serialising to compare.
-    if (!pack || !sameEntries(pack.pages ?? {}, pages) || !sameEntries(pack.metadata ?? {}, metadata)) this.http.cacheWrite(packFile, JSON.stringify({ pages, metadata }));
+    if (!pack || !usedUnchanged(pack.pages ?? {}, pages) || !usedUnchanged(pack.metadata ?? {}, metadata)) {
+      // Merge with the pack as it is now (a nested build session or another process may have written it since).
+      const current = (await readJson<Pack>(packFile)) ?? pack;
+      this.http.cacheWrite(packFile, JSON.stringify({ pages: mergeEntries(pages, current?.pages), metadata: mergeEntries(metadata, current?.metadata) }));
+    }
     await this.http.flush();
     return resolution;
   }
@@ -283,9 +290,37 @@ function directFile(r: Requirement): DistributionFile {
   return file;
 }
 
-function sameEntries(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const keys = Object.keys(b);
-  return Object.keys(a).length === keys.length && keys.every((k) => a[k] === b[k]);
+interface Pack {
+  pages: Record<string, unknown>;
+  metadata: Record<string, string>;
+}
+
+/** Bounds a pack (JSON characters per part): used entries always stay, older ones fill the rest. */
+const MAX_PACK_PART = 64 * 1024 * 1024;
+
+/** True when every entry this run used is the pack's own (nothing new, nothing refreshed). */
+function usedUnchanged(pack: Record<string, unknown>, used: Record<string, unknown>): boolean {
+  for (const k in used) if (pack[k] !== used[k]) return false;
+  return true;
+}
+
+/** About the JSON size of a pack entry (METADATA text, or a page whose body is most of it). */
+function entrySize(key: string, value: unknown): number {
+  return key.length + 256 + (typeof value === "string" ? value.length : String((value as { body?: unknown } | null)?.body ?? "").length);
+}
+
+/** This run's entries first, then earlier ones not used this time, up to MAX_PACK_PART. */
+function mergeEntries<T>(used: Record<string, T>, earlier: Record<string, T> | undefined): Record<string, T> {
+  const out: Record<string, T> = { ...used };
+  let size = 0;
+  for (const k in used) size += entrySize(k, used[k]);
+  for (const k in earlier ?? {}) {
+    if (k in out) continue;
+    size += entrySize(k, earlier![k]);
+    if (size > MAX_PACK_PART) break;
+    out[k] = earlier![k]!;
+  }
+  return out;
 }
 
 function hashPins(input: RequirementsInput): Map<string, string[]> {
