@@ -92,7 +92,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
         progress("download", 0);
         const fetched = await fetchLocked(locked, session.cache, { signal });
         input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
-        return buildFrom(fetched.map((f) => ({ filename: f.file.filename, path: f.path })), output);
+        return buildFrom(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output);
       }
       if (!resolved) {
         progress("resolve", 0);
@@ -108,7 +108,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     },
   };
 
-  async function buildFrom(files: { filename: string; path: string }[], output: string): Promise<{ sha256: string; size: number }> {
+  async function buildFrom(files: { filename: string; path: string; sha256: string }[], output: string): Promise<{ sha256: string; size: number }> {
     const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
     if (sdists.length) {
       throw new InvalidInputError(
@@ -117,7 +117,9 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
       );
     }
     const builder = new PexBuilder({
-      wheels: files.map((f) => f.path),
+      // The cache verified each file's sha256: passing it lets the builder skip re-hashing
+      // wheels whose RECORD it has already verified.
+      wheels: files.map((f) => ({ path: f.path, sha256: f.sha256 })),
       requirements: pins,
       compress: pex.compress,
       inheritPath: pex.inheritPath,

@@ -155,6 +155,9 @@ d("PexBuilder with real wheels", () => {
     const packed = path.join(tmp, "inspect-packed");
     await buildPex(packed, { wheels: [six], sourceDirectories: [src], layout: "packed" });
     expect(await verifyPex(packed)).toMatchObject({ ok: true });
+    // Engines run a packed PEX shipped as an archive through `<alias>/__main__.py` itself.
+    const direct = await run(path.join(packed, "__main__.py"), ["-c", "import sys, six; print(six.__name__, sys.argv[1:])", "x"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root") }) });
+    expect(direct.stdout.trim()).toBe("six ['x']");
     // Flip bytes of six.py inside the PEX (stored entries so the text is findable).
     const stored = path.join(tmp, "tamper.pex");
     await buildPex(stored, { wheels: [downloadWheels(["six"])[0]!], sourceDirectories: [src], compress: false });

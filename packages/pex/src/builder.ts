@@ -397,8 +397,11 @@ async function writePacked(
     }
     const infoText = formatPexInfo(info);
     await fs.promises.writeFile(path.join(temp, "PEX-INFO"), infoText, { mode: 0o644 });
-    await fs.promises.writeFile(path.join(temp, "__main__.py"), mainStub(), { mode: 0o755 });
-    size += Buffer.byteLength(infoText) + mainStub().length;
+    // A shebang makes `<dir>/__main__.py` executable on its own: engines launch a packed PEX
+    // shipped as an archive that way (cluster-pack's `pyenv/__main__.py` interpreter).
+    const main = Buffer.concat([Buffer.from(shebang(o.pythonShebang)), mainStub()]);
+    await fs.promises.writeFile(path.join(temp, "__main__.py"), main, { mode: 0o755 });
+    size += Buffer.byteLength(infoText) + main.length;
     for (const f of userFiles) {
       throwIfAborted(options.signal);
       const dest = path.join(temp, ...f.name.split("/"));
