@@ -4,6 +4,7 @@ import yauzl from "yauzl";
 import { IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { crc32, unsafeReason } from "./names";
 import type { RandomAccessSource } from "./source";
+import { LOCAL_HEADER_SIZE, checkLocalHeader, hex, u64 } from "./local-header";
 
 /**
  * Reading one or a few entries of an archive without opening it fully: the use is a
@@ -139,7 +140,6 @@ const DEFAULT_MAX_ENTRIES = 1_000_000;
 const DEFAULT_MAX_CD = 64 * 1024 * 1024;
 const DEFAULT_MAX_READ = 16 * 1024 * 1024;
 const CD_HEADER_SIZE = 46;
-const LOCAL_HEADER_SIZE = 30;
 const EOCD_SIZE = 22;
 /** Deflate cannot expand data by more than ~1032:1; a declared ratio above this is a lie. */
 const MAX_DEFLATE_RATIO = 1040;
@@ -246,42 +246,6 @@ function decodeName(buf: Buffer, start: number, length: number, flags: number, e
   return yauzl.getFileNameLowLevel(flags, buf.subarray(start, end), extra, true);
 }
 
-function checkLocalHeader(name: string, e: PeekedEntry, nameRaw: Buffer, h: Buffer): void {
-  const fail = (what: string): never => {
-    throw new IntegrityError(`${name}: entry ${e.name}: the local header disagrees with the central directory (${what}); the archive is corrupt or crafted.`, { code: "ERR_HEADER_MISMATCH" });
-  };
-  const flags = h.readUInt16LE(6);
-  const method = h.readUInt16LE(8);
-  const nameLength = h.readUInt16LE(26);
-  if (!h.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength).equals(nameRaw)) fail("a different name");
-  if (method !== e.method) fail(`method ${method} vs ${e.method}`);
-  if (flags & 0x1) fail("local header says encrypted");
-  if (flags & 0x8) return; // sizes and CRC follow the data; the read checks them against the central directory
-  const crc = h.readUInt32LE(14);
-  if (crc >>> 0 !== e.crc32 >>> 0) fail(`CRC ${hex(crc)} vs ${hex(e.crc32)}`);
-  let compressed = h.readUInt32LE(18);
-  let uncompressed = h.readUInt32LE(22);
-  if (compressed === 0xffffffff || uncompressed === 0xffffffff) {
-    const zip64 = yauzl.parseExtraFields(h.subarray(LOCAL_HEADER_SIZE + nameLength)).find((f) => f.id === 0x0001) ?? fail("ZIP64 sizes without a ZIP64 extra field");
-    let at = 0;
-    const read64 = () => {
-      if (at + 8 > zip64.data.length) fail("short ZIP64 extra field");
-      const v = u64(zip64.data, at);
-      at += 8;
-      return v;
-    };
-    if (uncompressed === 0xffffffff) uncompressed = read64();
-    if (compressed === 0xffffffff) compressed = read64();
-  }
-  if (compressed !== e.compressedSize || uncompressed !== e.uncompressedSize) fail(`sizes ${compressed}/${uncompressed} vs ${e.compressedSize}/${e.uncompressedSize}`);
-}
-
-function u64(buf: Buffer, at: number): number {
-  const v = buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x100000000;
-  if (!Number.isSafeInteger(v)) throw new IntegrityError(`a ZIP64 field (${v}) is beyond what can be addressed; the archive is corrupt.`, { code: "ERR_CORRUPT_ZIP" });
-  return v;
-}
-
 function corrupt(source: RandomAccessSource, what: string): never {
   throw new IntegrityError(`${source.name}: corrupt central directory: ${what}.`, { code: "ERR_CORRUPT_ZIP" });
 }
@@ -290,6 +254,3 @@ function notAZip(source: RandomAccessSource, what: string): never {
   throw new IntegrityError(`${source.name}: not a readable zip archive (${what}). Check that the file is a complete zip/wheel/PEX.`, { code: "ERR_NOT_A_ZIP" });
 }
 
-function hex(n: number): string {
-  return `0x${(n >>> 0).toString(16).padStart(8, "0")}`;
-}

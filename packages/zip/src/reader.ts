@@ -8,6 +8,7 @@ import yauzl from "yauzl";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { S_IFDIR, S_IFLNK, S_IFMT, crc32, entryKey, normalizeMode, unsafeReason } from "./names";
 import { fileSource, withSignal, type RandomAccessSource } from "./source";
+import { LOCAL_HEADER_SIZE, checkLocalHeader, hex } from "./local-header";
 
 /** One entry of an archive, as its central directory describes it. */
 export interface ZipEntry {
@@ -58,7 +59,6 @@ const DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024;
 /** Deflate cannot expand data by more than ~1032:1; a declared ratio above this is a lie. */
 const MAX_DEFLATE_RATIO = 1040;
 const CD_HEADER_SIZE = 46;
-const LOCAL_HEADER_SIZE = 30;
 /** Entries this small are fetched together with their local header (one read, one HTTP request). */
 const SMALL_ENTRY = 256 * 1024;
 const RAW_CHUNK = 1 << 20;
@@ -273,7 +273,7 @@ export class ZipReader {
       throw new IntegrityError(`${this.source.name}: entry ${e.name}: its local header runs into the next entry; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
     }
     if (buf.length < headerSize) buf = await this.reader.prefetch(offset, headerSize, this.source.size, signal);
-    checkLocalHeader(this.source.name, e, record, buf.subarray(0, headerSize));
+    checkLocalHeader(this.source.name, e, record.raw.fileNameRaw as unknown as Buffer, buf.subarray(0, headerSize));
     const dataStart = offset + headerSize;
     if (dataStart + e.compressedSize > record.limit) {
       throw new IntegrityError(`${this.source.name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
@@ -331,7 +331,7 @@ export class ZipReader {
       throw new IntegrityError(`${this.source.name}: entry ${e.name}: its data runs past the next entry or the central directory; overlapping entries are rejected.`, { code: "ERR_OVERLAPPING_ENTRIES" });
     }
     if (at + headerSize + e.compressedSize > buf.length) return undefined;
-    checkLocalHeader(this.source.name, e, record, buf.subarray(at, at + headerSize));
+    checkLocalHeader(this.source.name, e, record.raw.fileNameRaw as unknown as Buffer, buf.subarray(at, at + headerSize));
     return buf.subarray(at + headerSize, at + headerSize + e.compressedSize);
   }
 
@@ -503,37 +503,6 @@ function layout(src: RandomAccessSource, entries: ZipEntry[], raws: yauzl.Entry[
   return records;
 }
 
-function checkLocalHeader(name: string, e: ZipEntry, record: EntryRecord, h: Buffer): void {
-  const fail = (what: string): never => {
-    throw new IntegrityError(`${name}: entry ${e.name}: the local header disagrees with the central directory (${what}); the archive is corrupt or crafted.`, { code: "ERR_HEADER_MISMATCH" });
-  };
-  const flags = h.readUInt16LE(6);
-  const method = h.readUInt16LE(8);
-  const nameLength = h.readUInt16LE(26);
-  const localName = h.subarray(LOCAL_HEADER_SIZE, LOCAL_HEADER_SIZE + nameLength);
-  if (!localName.equals(record.raw.fileNameRaw as unknown as Buffer)) fail(`local name ${JSON.stringify(localName.toString("utf8"))}`);
-  if (method !== e.method) fail(`method ${method} vs ${e.method}`);
-  if (flags & 0x1) fail("local header says encrypted");
-  if (flags & 0x8) return; // CRC and sizes follow the data (data descriptor); the stream checks them.
-  const crc = h.readUInt32LE(14);
-  if (crc !== e.crc32) fail(`CRC ${hex(crc)} vs ${hex(e.crc32)}`);
-  let compressed = h.readUInt32LE(18);
-  let uncompressed = h.readUInt32LE(22);
-  if (compressed === 0xffffffff || uncompressed === 0xffffffff) {
-    const zip64 = yauzl.parseExtraFields(h.subarray(LOCAL_HEADER_SIZE + nameLength)).find((f) => f.id === 0x0001) ?? fail("ZIP64 sizes without a ZIP64 extra field");
-    let at = 0;
-    const read64 = () => {
-      if (at + 8 > zip64.data.length) fail("short ZIP64 extra field");
-      const v = zip64.data.readUInt32LE(at) + zip64.data.readUInt32LE(at + 4) * 0x100000000;
-      at += 8;
-      return v;
-    };
-    if (uncompressed === 0xffffffff) uncompressed = read64();
-    if (compressed === 0xffffffff) compressed = read64();
-  }
-  if (compressed !== e.compressedSize || uncompressed !== e.uncompressedSize) fail(`sizes ${compressed}/${uncompressed} vs ${e.compressedSize}/${e.uncompressedSize}`);
-}
-
 function checkMethod(name: string, e: ZipEntry): void {
   if (e.method !== 0 && e.method !== 8) {
     throw new IntegrityError(`${name}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
@@ -602,9 +571,6 @@ function notAZip(src: RandomAccessSource, err: unknown): Error {
   return new IntegrityError(`${src.name}: not a readable zip archive (${(err as Error).message}). Check that the file is a complete zip/wheel/PEX.`, { cause: err, code: "ERR_NOT_A_ZIP" });
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16).padStart(8, "0")}`;
-}
 
 /** Counts bytes and CRC of the inflated data and fails at the end when they differ from the entry's. */
 class VerifyStream extends Transform {
