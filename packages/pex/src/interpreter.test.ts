@@ -57,6 +57,13 @@ const CASES: { name: string; args: string[]; input?: string; compare?: "all" | "
   { name: "-c without argument", args: ["-c"] },
   { name: "unknown option", args: ["-Z"], compare: "status+stdout" },
   { name: "KeyboardInterrupt", args: ["-c", "raise KeyboardInterrupt"] },
+  { name: "-x skips the first line", args: ["-x", "xscript.py", "a"] },
+  { name: "-x with a re-exec option", args: ["-u", "-x", "xscript.py"] },
+  { name: "-x clustered", args: ["-xB", "xscript.py"] },
+  { name: "-x keeps line numbers in tracebacks", args: ["-x", "xraises.py"] },
+  { name: "-x leaves -c alone", args: ["-x", "-c", "print('c')"] },
+  { name: "-x leaves stdin alone", args: ["-x", "-"], input: "print('first')\nprint('second')\n" },
+  { name: "without -x the first line runs", args: ["xscript.py"] },
   { name: "atexit and threads", args: ["-c", "import atexit, threading; atexit.register(print, 'exit'); threading.Thread(target=print, args=('thread',)).start()"] },
 ];
 
@@ -72,6 +79,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(work, "pkgdir", "__main__.py"), `${SHOW}\n`);
   fs.writeFileSync(path.join(work, "script.py"), `${SHOW}\nprint(__file__, __cached__)\n`);
   fs.writeFileSync(path.join(work, "sub", "inner.py"), `${SHOW}\n`);
+  fs.writeFileSync(path.join(work, "xscript.py"), `not python at all!\n${SHOW}\nprint(__file__, sys.flags.dont_write_bytecode)\n`);
+  fs.writeFileSync(path.join(work, "xraises.py"), "@echo off & python -x %0 & exit\n\ndef g():\n    raise RuntimeError('line 4')\n\ng()\n");
   fs.writeFileSync(path.join(work, "raises.py"), "def g():\n    raise RuntimeError('from file')\n\ng()\n");
   await buildPex(pex, {});
 });

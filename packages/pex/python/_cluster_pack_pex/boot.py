@@ -21,7 +21,16 @@ PLAN_VERSION = 1
 def main(pex, main_loader, main_file):
     RUNTIME_FILES.add(main_file)
     verbose = _int_env("PEX_VERBOSE")
+    env = os.environ
+    if "PEX_PYTHON" in env and "_CP_PEX_PYTHON_SELECTED" not in env and env["PEX_PYTHON"]:
+        from . import select_python
+
+        select_python.reexec(env["PEX_PYTHON"], sys.argv[0])
     info_bytes = _read_pex_info(pex, main_loader)
+    if "PEX_TOOLS" in env and _truthy(env["PEX_TOOLS"]):
+        from . import tools
+
+        sys.exit(tools.main(pex, info_bytes, sys.argv[1:]))
     pex_hash = _pex_hash(info_bytes)
     root, fallback_root = pex_roots(info_bytes)
     plan = None
@@ -55,6 +64,7 @@ def run(pex, plan, verbose):
     setup_sys_path(pex, plan["paths"] + pex_path_entries, inherit)
     if verbose:
         _log("sys.path: %r" % (sys.path,))
+    env.pop("_CP_PEX_PYTHON_SELECTED", None)
     for key, value in sorted((info.get("inject_env") or {}).items()):
         env.setdefault(key, value)
     env["PEX"] = os.path.abspath(pex)
@@ -63,26 +73,29 @@ def run(pex, plan, verbose):
             del env[key]
     if mode[0] == "interpreter":
         interpreter.run(request)
-    elif mode[0] == "script":
+    # As in pex, inject_args belong to the PEX's own entry point or script: they are not
+    # added in interpreter mode nor when PEX_SCRIPT / PEX_MODULE override the entry.
+    if mode[2]:
         sys.argv[1:1] = list(info.get("inject_args") or [])
+    if mode[0] == "script":
         interpreter.run_script_entry(mode[1], plan)
-    else:
-        sys.argv[1:1] = list(info.get("inject_args") or [])
+    elif mode[0] == "entry":
         interpreter.run_entry_point(mode[1])
 
 
 def _select_mode(info, env):
+    """(mode, target, from PEX-INFO)."""
     if _truthy(env.get("PEX_INTERPRETER")):
-        return ("interpreter", None)
+        return ("interpreter", None, False)
     if env.get("PEX_SCRIPT"):
-        return ("script", env["PEX_SCRIPT"])
+        return ("script", env["PEX_SCRIPT"], False)
     if env.get("PEX_MODULE"):
-        return ("entry", env["PEX_MODULE"])
+        return ("entry", env["PEX_MODULE"], False)
     if info.get("script"):
-        return ("script", info["script"])
+        return ("script", info["script"], True)
     if info.get("entry_point"):
-        return ("entry", info["entry_point"])
-    return ("interpreter", None)
+        return ("entry", info["entry_point"], True)
+    return ("interpreter", None, False)
 
 
 def setup_sys_path(pex, entries, inherit):

@@ -38,8 +38,8 @@ def prepare(pex, info_bytes, root, fallback_root, verbose):
         sys.exit("%s: cannot read the interpreter constraints %s of this PEX: %s" % (pex, ", ".join(constraints), err))
     if not ok:
         sys.exit(
-            "%s: this interpreter (%s %s at %s) does not satisfy the PEX's interpreter constraints (%s); run it with a matching Python."
-            % (pex, _impl(), _version(), sys.executable, " or ".join(sorted(constraints)))
+            "%s: this interpreter (%s %s at %s%s) does not satisfy the PEX's interpreter constraints (%s); run it with a matching Python."
+            % (pex, _impl(), _version(), sys.executable, _selected_by(), " or ".join(sorted(constraints)))
         )
     distributions = info.get("distributions") or {}
     chosen, missing = tags.best_wheels(distributions)
@@ -339,6 +339,11 @@ def _makedirs(path):
     except OSError:
         if not os.path.isdir(path):
             raise
+
+
+def _selected_by():
+    chosen = os.environ.get("_CP_PEX_PYTHON_SELECTED")
+    return ", selected by PEX_PYTHON=%s" % chosen if chosen else ""
 
 
 def _impl():

@@ -30,6 +30,9 @@ class Request(object):
         self.target = None
         self.args = []  # sys.argv[1:] for the user program
         self.raw = None  # set when python itself must report a usage error
+        # -x: python skips the script's first line itself; a re-exec would apply it to
+        # the PEX (where python ignores it), so the runtime does it.
+        self.skip_first_line = False
 
     def __repr__(self):
         return "Request(options=%r, mode=%r, target=%r, args=%r)" % (self.options, self.mode, self.target, self.args)
@@ -81,7 +84,10 @@ def parse(argv):
                 req.target = value
                 req.args = argv[i + 1 :]
                 return req
-            req.options.append("-" + ch)
+            if ch == "x":
+                req.skip_first_line = True
+            else:
+                req.options.append("-" + ch)
             j += 1
         i += 1
     if i < n:
@@ -141,7 +147,7 @@ def run(req):
 
         _guard(lambda: runpy._run_module_as_main(req.target, True))
     elif req.mode == "script":
-        _run_script(req.target, req.args, safe_path, main)
+        _run_script(req.target, req.args, safe_path, main, req.skip_first_line)
     else:
         sys.argv[:] = (["-"] if req.mode == "stdin" else [""]) + req.args
         if not safe_path:
@@ -189,7 +195,7 @@ def run_script_entry(name, plan):
     sys.exit("%s: no console script or script named %r in this PEX" % (sys.argv[0], name))
 
 
-def _run_script(script, args, safe_path, main):
+def _run_script(script, args, safe_path, main, skip_first_line=False):
     sys.argv[:] = [script] + args
     if os.path.isdir(script) or _is_zip(script):
         # A directory or zip with __main__.py: python puts it on sys.path and runs
@@ -201,10 +207,10 @@ def _run_script(script, args, safe_path, main):
         return
     if not safe_path:
         sys.path.insert(0, os.path.dirname(os.path.realpath(script)))
-    _exec_file(script, main, args)
+    _exec_file(script, main, args, skip_first_line=skip_first_line)
 
 
-def _exec_file(script, main, args, set_argv0=None):
+def _exec_file(script, main, args, set_argv0=None, skip_first_line=False):
     try:
         with open(script, "rb") as fp:
             source = fp.read()
@@ -213,6 +219,10 @@ def _exec_file(script, main, args, set_argv0=None):
         sys.stderr.write("%s: can't open file %r: [Errno %d] %s\n" % (_program_name(), shown, err.errno, err.strerror))
         sys.stderr.flush()
         sys.exit(2)
+    if skip_first_line:
+        # Like CPython: drop up to the first newline and keep it, so line numbers hold.
+        newline = source.find(b"\n")
+        source = source[newline:] if newline >= 0 else b""
     if set_argv0 is not None:
         sys.argv[:] = [script] + list(args)
     # Python 3.9+ makes the main script's __file__ absolute.
@@ -297,7 +307,8 @@ def _canonical(req):
         return ["-"] + req.args
     if req.mode == "script":
         tail = [req.target] + req.args
-        return ["--"] + tail if req.target.startswith("-") else tail
+        tail = ["--"] + tail if req.target.startswith("-") else tail
+        return ["-x"] + tail if req.skip_first_line else tail
     return list(req.args)
 
 
@@ -311,7 +322,12 @@ def _original_options():
     # Python 3.8/3.9: rebuild from the flags (as multiprocessing does).
     import subprocess
 
-    return subprocess._args_from_interpreter_flags()
+    options = subprocess._args_from_interpreter_flags()
+    # The flags do not record -u; its effect on stdout does (or PYTHONUNBUFFERED, which
+    # the re-executed process inherits anyway).
+    if getattr(sys.stdout, "write_through", False) and "-u" not in options:
+        options.append("-u")
+    return options
 
 
 def _program_name():
