@@ -246,7 +246,9 @@ export class ZipWriter {
         prepared[k] = p;
       }
     };
-    const central: Buffer[] = [];
+    // The central directory, built in one growing buffer (a Buffer per header cost more in
+    // allocation and GC than writing them, with thousands of entries).
+    const central = new CentralDirectory();
     let done = 0;
     // Synchronous unless a block must go out (most entries: no promise at all).
     const emit = (entry: PendingEntry, p: Prepared): Promise<void> | undefined => {
@@ -254,7 +256,7 @@ export class ZipWriter {
       const zip64 = forceZip64 || p.compressedSize >= MAX32 || p.uncompressedSize >= MAX32;
       const header = sink.write(localHeader(entry, p, zip64));
       const finish = () => {
-        central.push(centralHeader(entry, p, offset, forceZip64));
+        central.add(entry, p, offset, forceZip64);
         options.onProgress?.(++done, sorted.length);
       };
       if (!header && p.data && !p.verify) {
@@ -295,7 +297,7 @@ export class ZipWriter {
         }
       }
       const cdOffset = sink.position;
-      for (const header of central) await sink.write(header);
+      await sink.write(central.bytes());
       const cdSize = sink.position - cdOffset;
       await sink.write(endRecords(sorted.length, cdOffset, cdSize, sink.position, forceZip64, this.options.comment));
       await sink.flush();
@@ -588,41 +590,63 @@ function localHeader(entry: PendingEntry, p: Prepared, zip64: boolean): Buffer {
   return h;
 }
 
-function centralHeader(entry: PendingEntry, p: Prepared, offset: number, force: boolean): Buffer {
+/** Central directory headers appended to one buffer. */
+class CentralDirectory {
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  private length = 0;
+
+  add(entry: PendingEntry, p: Prepared, offset: number, force: boolean): void {
+    const room = 46 + entry.nameBytes.length + 28;
+    if (this.length + room > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + room));
+      this.buf.copy(grown, 0, 0, this.length);
+      this.buf = grown;
+    }
+    this.length += writeCentralHeader(this.buf, this.length, entry, p, offset, force);
+  }
+
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** Writes one central directory header at `at` (room: 46 + name + 28 bytes); returns its length. */
+function writeCentralHeader(h: Buffer, at0: number, entry: PendingEntry, p: Prepared, offset: number, force: boolean): number {
   // The ZIP64 extra field holds exactly the values whose 32-bit field is 0xFFFFFFFF, in this order.
   const bigSize = force || p.uncompressedSize >= MAX32;
   const bigCompressed = force || p.compressedSize >= MAX32;
   const bigOffset = force || offset >= MAX32;
-  const values: number[] = [];
-  if (bigSize) values.push(p.uncompressedSize);
-  if (bigCompressed) values.push(p.compressedSize);
-  if (bigOffset) values.push(offset);
-  const extraLength = values.length ? 4 + 8 * values.length : 0;
+  const count = (bigSize ? 1 : 0) + (bigCompressed ? 1 : 0) + (bigOffset ? 1 : 0);
+  const extraLength = count ? 4 + 8 * count : 0;
   const nameLength = entry.nameBytes.length;
-  const h = Buffer.alloc(46 + nameLength + extraLength);
-  h.writeUInt32LE(0x02014b50, 0);
-  h.writeUInt16LE(VERSION_MADE_BY, 4);
-  h.writeUInt16LE(versionNeeded(p, values.length > 0), 6);
-  h.writeUInt16LE(entry.flags, 8);
-  h.writeUInt16LE(p.method, 10);
-  h.writeUInt16LE(DOS_TIME, 12);
-  h.writeUInt16LE(DOS_DATE, 14);
-  h.writeUInt32LE(p.crc >>> 0, 16);
-  h.writeUInt32LE(bigCompressed ? MAX32 : p.compressedSize, 20);
-  h.writeUInt32LE(bigSize ? MAX32 : p.uncompressedSize, 24);
-  h.writeUInt16LE(nameLength, 28);
-  h.writeUInt16LE(extraLength, 30);
-  // 32 comment length, 34 disk number, 36 internal attributes: 0
-  h.writeUInt32LE(((entry.mode << 16) | (entry.kind === "directory" ? 0x10 : 0)) >>> 0, 38);
-  h.writeUInt32LE(bigOffset ? MAX32 : offset, 42);
-  entry.nameBytes.copy(h, 46);
-  if (values.length) {
-    const at = 46 + nameLength;
+  h.writeUInt32LE(0x02014b50, at0);
+  h.writeUInt16LE(VERSION_MADE_BY, at0 + 4);
+  h.writeUInt16LE(versionNeeded(p, count > 0), at0 + 6);
+  h.writeUInt16LE(entry.flags, at0 + 8);
+  h.writeUInt16LE(p.method, at0 + 10);
+  h.writeUInt16LE(DOS_TIME, at0 + 12);
+  h.writeUInt16LE(DOS_DATE, at0 + 14);
+  h.writeUInt32LE(p.crc >>> 0, at0 + 16);
+  h.writeUInt32LE(bigCompressed ? MAX32 : p.compressedSize, at0 + 20);
+  h.writeUInt32LE(bigSize ? MAX32 : p.uncompressedSize, at0 + 24);
+  h.writeUInt16LE(nameLength, at0 + 28);
+  h.writeUInt16LE(extraLength, at0 + 30);
+  h.fill(0, at0 + 32, at0 + 38); // comment length, disk number, internal attributes
+  h.writeUInt32LE(((entry.mode << 16) | (entry.kind === "directory" ? 0x10 : 0)) >>> 0, at0 + 38);
+  h.writeUInt32LE(bigOffset ? MAX32 : offset, at0 + 42);
+  entry.nameBytes.copy(h, at0 + 46);
+  if (count) {
+    let at = at0 + 46 + nameLength;
     h.writeUInt16LE(0x0001, at);
-    h.writeUInt16LE(8 * values.length, at + 2);
-    values.forEach((v, i) => writeU64(h, v, at + 4 + 8 * i));
+    h.writeUInt16LE(8 * count, at + 2);
+    at += 4;
+    for (const [big, value] of [[bigSize, p.uncompressedSize], [bigCompressed, p.compressedSize], [bigOffset, offset]] as const) {
+      if (!big) continue;
+      writeU64(h, value, at);
+      at += 8;
+    }
   }
-  return h;
+  return 46 + nameLength + extraLength;
 }
 
 function endRecords(count: number, cdOffset: number, cdSize: number, position: number, force: boolean, comment?: string): Buffer {
