@@ -82,6 +82,36 @@ two("PEX_PYTHON", () => {
   });
 });
 
+const three = pythons.length >= 3 ? describe : describe.skip;
+if (pythons.length < 3) console.warn("skipping PEX_PYTHON_PATH selection tests: fewer than three pyenv Pythons under ~/.pyenv/versions");
+
+three("PEX_PYTHON_PATH without PEX_PYTHON", () => {
+  const [first, second, last] = [pythons[0]!, pythons[1]!, pythons[pythons.length - 1]!];
+  const minor = (v: string) => v.split(".").slice(0, 2).join(", ");
+  const dotted = (v: string) => v.split(".").slice(0, 2).join(".");
+
+  it("keeps the current interpreter when it is listed and compatible, else picks the oldest compatible one", async () => {
+    const stay = await run(last.python, [plain, "-c", "import sys; print(sys.executable)"], { env: { ...env, PEX_PYTHON_PATH: `${path.dirname(first.python)}${path.delimiter}${last.python}` } });
+    expect(stay.stdout).toBe(`${last.python}\n`);
+    const oldest = await run(last.python, [plain, "-c", SHOW], { env: { ...env, PEX_PYTHON_PATH: `${second.python}${path.delimiter}${path.dirname(first.python)}` } });
+    expect(oldest.stderr).toBe("");
+    expect(oldest.stdout).toBe(`(${minor(first.version)}) ['-c']\n`);
+    const constrained = (await buildPex(path.join(tmp, "constrained-path.pex"), { sourceDirectories: [src], interpreterConstraints: [`CPython==${dotted(second.version)}.*`] })).path;
+    const matching = await run(last.python, [constrained, "-c", SHOW], { env: { ...env, PEX_PYTHON_PATH: [first.python, second.python, last.python].join(path.delimiter) } });
+    expect(matching.stdout).toBe(`(${minor(second.version)}) ['-c']\n`);
+  });
+
+  it("fails with one line naming what it tried when nothing there is compatible", async () => {
+    const constrained = (await buildPex(path.join(tmp, "constrained-none.pex"), { sourceDirectories: [src], interpreterConstraints: [`CPython==${dotted(first.version)}.*`] })).path;
+    const r = await run(last.python, [constrained, "-c", SHOW], { env: { ...env, PEX_PYTHON_PATH: last.python } });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      `${constrained}: no interpreter on PEX_PYTHON_PATH=${last.python} satisfies the interpreter constraints (CPython==${dotted(first.version)}.*); tried ${last.python} (cpython ${last.version}). Add a matching Python to PEX_PYTHON_PATH.\n`,
+    );
+  });
+});
+
 describe("inject_args follow pex", () => {
   it("are added for the PEX's entry point only: not in interpreter mode, not for PEX_MODULE / PEX_SCRIPT", async () => {
     const own = await run("python3", [entry, "a"], { env });

@@ -27,6 +27,10 @@ def main(pex, main_loader, main_file):
 
         select_python.reexec(env["PEX_PYTHON"], sys.argv[0])
     info_bytes = _read_pex_info(pex, main_loader)
+    if "PEX_PYTHON_PATH" in env and "_CP_PEX_PYTHON_SELECTED" not in env and env["PEX_PYTHON_PATH"] and not env.get("PEX_PYTHON"):
+        from . import select_python
+
+        select_python.reexec_from_path(env["PEX_PYTHON_PATH"], sys.argv[0], info_bytes)
     if "PEX_TOOLS" in env and _truthy(env["PEX_TOOLS"]):
         from . import tools
 

@@ -343,7 +343,7 @@ def _makedirs(path):
 
 def _selected_by():
     chosen = os.environ.get("_CP_PEX_PYTHON_SELECTED")
-    return ", selected by PEX_PYTHON=%s" % chosen if chosen else ""
+    return ", selected by %s" % chosen if chosen else ""
 
 
 def _impl():

@@ -5,7 +5,8 @@ separator) or a name such as `python3.11` looked up on PEX_PYTHON_PATH (director
 interpreter files, os.pathsep-separated) or else on PATH. The PEX re-executes itself
 under it with the same options and arguments; the re-executed process checks the
 interpreter constraints itself (an interpreter's version is only known by running it)
-and its error names PEX_PYTHON. Only imported when PEX_PYTHON is set.
+and its error names PEX_PYTHON. PEX_PYTHON_PATH alone selects among the interpreters
+it lists, as pex does. Only imported when one of them is set.
 """
 import os
 import sys
@@ -19,21 +20,46 @@ MARKER = "_CP_PEX_PYTHON_SELECTED"
 def reexec(pex_python, argv0):
     target = resolve(pex_python)
     if _same(target, sys.executable):
-        os.environ[MARKER] = pex_python  # for the constraint error's hint only
+        os.environ[MARKER] = "PEX_PYTHON=" + pex_python  # for the constraint error's hint only
         return
-    from .interpreter import _original_options
+    _exec(target, argv0, "PEX_PYTHON=" + pex_python)
 
-    argv = [target] + _original_options() + [argv0] + sys.argv[1:]
-    os.environ[MARKER] = pex_python
-    for stream in (sys.stdout, sys.stderr):
+
+def reexec_from_path(search, argv0, info_bytes):
+    """PEX_PYTHON_PATH without PEX_PYTHON: like pex, keep the current interpreter when it
+    is on the path and satisfies the interpreter constraints, else re-execute under the
+    oldest compatible one found there."""
+    import json
+    import subprocess
+
+    from . import tags
+
+    constraints = json.loads(info_bytes.decode("utf-8")).get("interpreter_constraints") or []
+    candidates = _path_interpreters(search)
+    here = os.path.realpath(sys.executable) if sys.executable else None
+    if here in [os.path.realpath(c) for c in candidates] and tags.check_constraints(constraints):
+        return
+    found = []
+    tried = []
+    probe = "import sys; print(sys.implementation.name, *sys.version_info[:3])"
+    for candidate in candidates:
         try:
-            stream.flush()
-        except Exception:
-            pass
-    try:
-        os.execv(target, argv)
-    except OSError as err:
-        sys.exit("%s: cannot run PEX_PYTHON=%s (%s): %s; set PEX_PYTHON to a working Python interpreter." % (argv0, pex_python, target, err.strerror or err))
+            out = subprocess.run([candidate, "-I", "-S", "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60).stdout.split()
+            impl, version = out[0].decode("ascii"), tuple(int(x) for x in out[1:4])
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            continue
+        tried.append("%s (%s %s)" % (candidate, impl, ".".join(map(str, version))))
+        if tags.check_constraints(constraints, impl, version):
+            found.append((version, candidate))
+    if not found:
+        sys.exit(
+            "%s: no interpreter on PEX_PYTHON_PATH=%s satisfies the interpreter constraints (%s); tried %s. Add a matching Python to PEX_PYTHON_PATH."
+            % (argv0, search, " or ".join(sorted(constraints)) or "none", ", ".join(tried) or "nothing (no python* executables there)")
+        )
+    target = min(found)[1]
+    if _same(target, sys.executable):
+        return
+    _exec(target, argv0, "PEX_PYTHON_PATH=" + search)
 
 
 def resolve(pex_python):
@@ -56,10 +82,41 @@ def resolve(pex_python):
     sys.exit("%s: PEX_PYTHON=%s was not found on %s; install it, or set PEX_PYTHON to an absolute interpreter path." % (sys.argv[0], pex_python, where))
 
 
-def constraint_hint():
-    """Appended to the interpreter-constraints error of a re-executed process."""
-    chosen = os.environ.get(MARKER)
-    return " (selected by PEX_PYTHON=%s)" % chosen if chosen else ""
+def _exec(target, argv0, label):
+    from .interpreter import _original_options
+
+    argv = [target] + _original_options() + [argv0] + sys.argv[1:]
+    os.environ[MARKER] = label
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    try:
+        os.execv(target, argv)
+    except OSError as err:
+        sys.exit("%s: cannot run %s (chosen by %s): %s; set PEX_PYTHON / PEX_PYTHON_PATH to a working Python interpreter." % (argv0, target, label, err.strerror or err))
+
+
+def _path_interpreters(search):
+    """Executables on PEX_PYTHON_PATH: listed files, and python, python3, python3.N in
+    listed directories."""
+    import re
+
+    out = []
+    for entry in search.split(os.pathsep):
+        if not entry:
+            continue
+        entry = os.path.abspath(os.path.expanduser(entry))
+        if os.path.isdir(entry):
+            try:
+                names = sorted(os.listdir(entry))
+            except OSError:
+                continue
+            out.extend(os.path.join(entry, n) for n in names if re.match(r"^python(\d+(\.\d+)?)?$", n) and _executable(os.path.join(entry, n)))
+        elif _executable(entry):
+            out.append(entry)
+    return out
 
 
 def _executable(path):

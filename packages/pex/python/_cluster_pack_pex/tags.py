@@ -111,13 +111,17 @@ def parse_wheel_name(name):
     return project, tags
 
 
-def check_constraints(constraints):
-    """True when this interpreter satisfies one of the constraints (pex's format:
-    `CPython>=3.8,<3.13`, `>=3.9`, `PyPy`, `CPython==3.11.*`)."""
+def check_constraints(constraints, impl=None, version=None):
+    """True when this interpreter (or the given implementation name and version triple)
+    satisfies one of the constraints (pex's format: `CPython>=3.8,<3.13`, `>=3.9`,
+    `PyPy`, `CPython==3.11.*`)."""
     if not constraints:
         return True
-    impl = {"cpython": "cpython", "pypy": "pypy"}.get(sys.implementation.name, sys.implementation.name)
-    version = sys.version_info[:3]
+    if impl is None:
+        impl = sys.implementation.name
+    if version is None:
+        version = sys.version_info[:3]
+    version = tuple(version)
     for constraint in constraints:
         m = re.match(r"^\s*([A-Za-z][A-Za-z0-9_]*)?\s*(.*)$", constraint)
         name, spec = m.group(1), m.group(2).strip()
