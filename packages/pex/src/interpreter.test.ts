@@ -109,26 +109,48 @@ describe.each(matrix)("a PEX behaves like python $version", ({ python }) => {
   });
 
   it("starts the REPL on a terminal like python does", async () => {
+    // Drives the REPL like a person: waits for each prompt before typing (a fixed sleep races
+    // the interpreter's start on a loaded machine), and gives up after a deadline instead of
+    // hanging, killing the child and printing what it saw.
     const script = `
-import os, pty, sys, time
+import os, pty, select, signal, sys, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 out = b""
-os.write(fd, b"import sys; print('R', sys.argv, 6 * 7)\\n")
-time.sleep(0.5)
-os.write(fd, b"\\x04")
-while True:
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
+deadline = time.monotonic() + 90
+
+def read_until(marker, since=0):
+    global out
+    while marker not in out[since:]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        out += chunk
+    return True
+
+ok = read_until(b">>> ")
+if ok:
+    os.write(fd, b"import sys; print('R', sys.argv, 6 * 7)\\r")
+    ok = read_until(b"R [")
+    ok = ok and read_until(b">>> ", out.rindex(b"R ["))
+    if ok:
+        os.write(fd, b"raise SystemExit(0)\\r")
+        read_until(b"<never printed>")  # reads to EOF
+if not ok and time.monotonic() >= deadline:
+    os.kill(pid, signal.SIGKILL)
 _, status = os.waitpid(pid, 0)
 sys.stdout.write(out.decode("utf-8", "replace"))
-sys.stdout.write("\\nEXIT %d\\n" % os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else "\\nEXIT %d\\n" % (status >> 8))
+sys.stdout.write("\\nEXIT %d\\n" % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1))
 `;
     const plain = await run(python, ["-c", script, python], { cwd: work, env });
     const viaPex = await run(python, ["-c", script, python, pex], { cwd: work, env });
