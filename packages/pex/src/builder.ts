@@ -40,6 +40,11 @@ export interface PexBuilderOptions {
   injectArgs?: string[];
   /** Remove PEX_* variables before user code runs (default true, as pex). */
   stripPexEnv?: boolean;
+  /**
+   * pex's venv execution mode (PEX-INFO `venv`): the runtime builds a virtual environment
+   * once per (PEX, interpreter) and re-executes its python, so `sys.executable` sees the deps.
+   */
+  venv?: boolean;
   /** Requirement strings recorded in PEX-INFO (default: `name==version` of each wheel). */
   requirements?: string[];
   /** Deflate entries (default true); false stores them (bigger, faster to build and boot). */
@@ -228,6 +233,7 @@ export class PexBuilder {
     if (o.script) info.script = o.script;
     info.inheritPath = o.inheritPath ?? "false";
     info.stripPexEnv = o.stripPexEnv ?? true;
+    info.venv = o.venv ?? false;
     info.injectArgs = [...(o.injectArgs ?? [])];
     info.injectEnv = { ...(o.injectEnv ?? {}) };
     if (o.pexPath) info.pexPath = o.pexPath;
