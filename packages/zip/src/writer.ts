@@ -134,6 +134,17 @@ export class ZipWriter {
     this.add(name, kind, { kind: "raw", reader, entry: e, verify: options.verify }, { mode: options.mode ?? e.mode });
   }
 
+  /**
+   * A file entry the caller compressed itself (e.g. on worker threads). `produce` is called
+   * once, at write time, in output order and a bounded number of entries ahead of the one
+   * being written, so the caller can compress ahead without holding the whole archive. Its
+   * CRC-32 is trusted; stored data must have the declared size. For the bytes addBuffer
+   * would write, deflate with `entryDeflateOptions` and store when that does not shrink it.
+   */
+  addPrecompressed(name: string, produce: () => Promise<PrecompressedEntry>, options: { mode?: number } = {}): void {
+    this.add(name, "file", { kind: "precompressed", produce }, options.mode === undefined ? {} : { mode: options.mode });
+  }
+
   /** True when an entry (or implicit parent directory) of this name exists. */
   has(name: string): boolean {
     return this.names.has(entryKey(name));
@@ -325,6 +336,7 @@ type EntrySource =
   | { kind: "file"; path: string }
   | { kind: "stream"; open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>; size: number }
   | { kind: "directory" }
+  | { kind: "precompressed"; produce: () => Promise<PrecompressedEntry> }
   | RawSource;
 
 type RawSource = { kind: "raw"; reader: ZipReader; entry: ZipEntry; verify?: ((inflated: NodeJS.ReadableStream) => Promise<void>) | undefined };
@@ -427,8 +439,7 @@ const SYNC_DEFLATE_LIMIT = 32 * 1024;
  * and hash tables per call otherwise, which dominates the cost of small files.
  */
 async function deflate(data: Buffer, level: number): Promise<Buffer> {
-  const windowBits = Math.min(15, Math.max(9, Math.ceil(Math.log2(data.length + 262))));
-  const options = { level, windowBits };
+  const options = { level, windowBits: deflateWindowBits(data.length) };
   return data.length < SYNC_DEFLATE_LIMIT ? zlib.deflateRawSync(data, options) : deflateRaw(data, options);
 }
 
@@ -439,6 +450,8 @@ async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepar
       return { method: 0, crc: 0, compressedSize: 0, uncompressedSize: 0, data: Buffer.alloc(0) };
     case "buffer":
       return prepareBuffer(src.data, entry.compress, ctx);
+    case "precompressed":
+      return checkPrecompressed(entry.name, await src.produce());
     case "raw": {
       const { reader, entry: e, verify } = src;
       const base = {
@@ -886,4 +899,38 @@ function changed(name: string, what: string, expected?: number, actual?: number)
 function asAbort(err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted && !(err instanceof AbortError)) return new AbortError(undefined, { cause: signal.reason });
   return err;
+}
+
+// ---------------------------------------------------------------------------------------
+// Entries compressed by the caller (addPrecompressed).
+
+/** A file's content compressed by the caller: raw deflate (method 8) or stored (method 0). */
+export interface PrecompressedEntry {
+  method: 0 | 8;
+  /** CRC-32 of the uncompressed content. */
+  crc32: number;
+  uncompressedSize: number;
+  data: Buffer;
+}
+
+/**
+ * The zlib options addBuffer (and addFile, for files up to 4 MiB) deflates an entry of
+ * `length` bytes with at `level`, or null when such an entry is stored. Deflating with
+ * these, and storing instead when the result is not smaller, gives the writer's bytes.
+ */
+export function entryDeflateOptions(length: number, level: number): { level: number; windowBits: number } | null {
+  if (level === 0 || length < MIN_DEFLATE) return null;
+  return { level, windowBits: deflateWindowBits(length) };
+}
+
+function deflateWindowBits(length: number): number {
+  return Math.min(15, Math.max(9, Math.ceil(Math.log2(length + 262))));
+}
+
+function checkPrecompressed(name: string, p: PrecompressedEntry): Prepared {
+  const { method, crc32: crc, uncompressedSize, data } = p;
+  if ((method !== 0 && method !== 8) || !Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0 || (method === 0 && data.length !== uncompressedSize)) {
+    throw new InvalidInputError(`Entry ${name}: precompressed data is inconsistent (method ${method}, ${data.length} bytes for ${uncompressedSize} declared); pass method 0 or 8 and the uncompressed size.`, { code: "ERR_INVALID_ENTRY" });
+  }
+  return { method, crc: crc >>> 0, compressedSize: data.length, uncompressedSize, data };
 }
