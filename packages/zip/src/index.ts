@@ -3,3 +3,4 @@ export { type ZipEntry, type ZipReadOptions, type ExtractOptions, ZipReader } fr
 export { type ZipEntryOptions, type ZipWriterOptions, type ZipWriteResult, type ZipWriteOptions, type PrecompressedEntry, ZipWriter, entryDeflateOptions } from "./writer";
 export { normalizeMode, crc32, isSafeEntryName } from "./names";
 export { type PeekedEntry, type PeekOptions, type ReadPeekedOptions, peekEntries, readPeekedEntry } from "./peek";
+export { type WorkerPoolOptions, type WorkerErrorDetail, WorkerPool } from "./worker-pool";

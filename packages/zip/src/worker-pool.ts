@@ -1,0 +1,174 @@
+import { Worker } from "node:worker_threads";
+import { ClusterPackError } from "@cluster-pack/errors";
+
+/** What a worker reports when `handle` throws: the error's message, and its code and path when it had them. */
+export interface WorkerErrorDetail {
+  message: string;
+  code?: string;
+  path?: string;
+}
+
+export interface WorkerPoolOptions<J> {
+  /**
+   * The worker's program: CommonJS source (Node built-ins only, so it runs alike from the
+   * compiled package and from TypeScript sources under jest) that defines
+   * `handle(job, transfer)`, returning or resolving to the job's result. ArrayBuffers it
+   * pushes onto `transfer` are moved to the caller instead of copied. A throw rejects the job.
+   */
+  source: string;
+  /** Most workers at once. Workers start lazily, when a job finds every started one busy. */
+  size: number;
+  /** Whether a job may start another worker while the started ones are busy (default: yes). */
+  mayGrow?: (job: J, started: number) => boolean;
+  /** The error a job rejects with when `handle` threw (default: ClusterPackError ERR_WORKER). */
+  jobError?: (detail: WorkerErrorDetail, job: J) => Error;
+  /**
+   * The error every pending job rejects with when a worker dies (an exception outside a job,
+   * running out of memory, exiting); `job` is what it was running. The pool is then closed.
+   */
+  crashError?: (cause: Error, job: J | undefined) => Error;
+  /** Let the process exit while workers idle (default: false). */
+  unref?: boolean;
+}
+
+/**
+ * A fixed number of worker threads running queued jobs, one at a time each, in queue
+ * order: the shared shape of the gzip block pool, the zip entry deflater and the wheel
+ * RECORD verifier. Jobs are plain (structured-cloneable) values; the program is source
+ * text, so each user keeps its worker beside the code that posts to it.
+ */
+export class WorkerPool<J, R> {
+  private readonly workers = new Set<Worker>();
+  private readonly idle: Worker[] = [];
+  private readonly queue: Queued<J>[] = [];
+  private readonly pending = new Map<number, Pending<J, R>>();
+  /** The job each busy worker is running. */
+  private readonly running = new Map<Worker, number>();
+  private readonly program: string;
+  private seq = 0;
+  private broken: Error | undefined;
+  private closed = false;
+
+  constructor(private readonly options: WorkerPoolOptions<J>) {
+    if (!Number.isInteger(options.size) || options.size < 1) {
+      throw new ClusterPackError("ERR_WORKER", `internal: worker pool size ${options.size} is not a whole number >= 1`);
+    }
+    this.program = `${WORKER_PRELUDE}\n${options.source}\n${WORKER_LOOP}`;
+  }
+
+  /** Workers started so far. */
+  get started(): number {
+    return this.workers.size;
+  }
+
+  /** Queues `job`; `transfer` lists ArrayBuffers of the job moved to the worker (unusable here afterwards). */
+  run(job: J, transfer: readonly ArrayBuffer[] = []): Promise<R> {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.closed) return Promise.reject(new ClusterPackError("ERR_WORKER", "internal: the worker pool is closed"));
+    const id = ++this.seq;
+    return new Promise<R>((resolve, reject) => {
+      this.pending.set(id, { job, resolve, reject });
+      this.queue.push({ id, job, transfer });
+      this.dispatch();
+    });
+  }
+
+  /** Rejects every queued and running job with `err` (e.g. on abort); the pool stays usable. */
+  failAll(err: Error): void {
+    const jobs = [...this.pending.values()];
+    this.pending.clear();
+    this.queue.length = 0;
+    for (const p of jobs) p.reject(err);
+  }
+
+  /** Rejects what is still pending and terminates the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll(this.broken ?? new ClusterPackError("ERR_WORKER", "internal: the worker pool was closed while jobs were pending"));
+    await Promise.all([...this.workers].map((w) => w.terminate()));
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private dispatch(): void {
+    while (!this.closed && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (this.idle.length === 0 && this.workers.size < this.options.size && (this.options.mayGrow?.(next.job, this.workers.size) ?? true)) this.spawn();
+      const w = this.idle.pop();
+      if (!w) return;
+      this.queue.shift();
+      this.running.set(w, next.id);
+      w.postMessage({ id: next.id, job: next.job }, [...next.transfer]);
+    }
+  }
+
+  private spawn(): void {
+    const w = new Worker(this.program, { eval: true });
+    if (this.options.unref) w.unref();
+    w.on("message", (m: { id: number; value?: R; error?: WorkerErrorDetail }) => {
+      this.running.delete(w);
+      const job = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (job) {
+        if (m.error === undefined) job.resolve(m.value as R);
+        else job.reject(this.options.jobError?.(m.error, job.job) ?? new ClusterPackError("ERR_WORKER", m.error.message));
+      }
+      this.idle.push(w);
+      this.dispatch();
+    });
+    // "error" (an exception outside a job) is followed by "exit"; an exit alone is a crash too
+    // unless we terminated it.
+    let cause: Error | undefined;
+    w.on("error", (err) => (cause = err));
+    w.on("exit", (code) => {
+      this.workers.delete(w);
+      if (this.closed) return;
+      this.crash(w, cause ?? new Error(`the worker thread exited (code ${code})`));
+    });
+    this.workers.add(w);
+    this.idle.push(w);
+  }
+
+  private crash(w: Worker, cause: Error): void {
+    const id = this.running.get(w);
+    const job = id === undefined ? undefined : this.pending.get(id)?.job;
+    const err =
+      this.options.crashError?.(cause, job) ?? new ClusterPackError("ERR_WORKER_CRASHED", `a worker thread failed: ${cause.message}; this is a bug or the machine is out of memory`, { cause });
+    this.broken = err;
+    void this.close();
+  }
+}
+
+interface Queued<J> {
+  id: number;
+  job: J;
+  transfer: readonly ArrayBuffer[];
+}
+
+interface Pending<J, R> {
+  job: J;
+  resolve: (value: R) => void;
+  reject: (err: Error) => void;
+}
+
+const WORKER_PRELUDE = `"use strict";
+const { parentPort } = require("node:worker_threads");`;
+
+// Answers each { id, job } with { id, value } or { id, error }, in the order jobs arrive.
+const WORKER_LOOP = `
+parentPort.on("message", async ({ id, job }) => {
+  const transfer = [];
+  let value;
+  try {
+    value = await handle(job, transfer);
+  } catch (err) {
+    const e = err && typeof err === "object" ? err : {};
+    const error = { message: String(e.message || err) };
+    if (typeof e.code === "string") error.code = e.code;
+    if (typeof e.path === "string") error.path = e.path;
+    parentPort.postMessage({ id, error });
+    return;
+  }
+  parentPort.postMessage({ id, value }, transfer);
+});`;
