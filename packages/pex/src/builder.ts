@@ -1,9 +1,22 @@
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { AbortError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { addWheelToZip, parseEntryPointValue, parseWheelFilename, WheelVerifier, type WheelVerification, type ZipInstalledWheel } from "@cluster-pack/wheel";
-import { ZipReader, ZipWriter } from "@cluster-pack/zip";
+import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import {
+  addPlannedWheelToZip,
+  addWheelToZip,
+  defaultVerifiedWheelsDir,
+  parseEntryPointValue,
+  parseWheelFilename,
+  WheelPlanCache,
+  WheelVerifier,
+  type WheelFileIdentity,
+  type WheelVerification,
+  type WheelZipFacts,
+  type WheelZipPlan,
+  type ZipInstalledWheel,
+} from "@cluster-pack/wheel";
+import { fileSource, ZipReader, ZipWriter, type RandomAccessSource } from "@cluster-pack/zip";
 import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
 
@@ -88,7 +101,18 @@ export interface PexBuildResult {
   size: number;
   entries: number;
   info: PexInfo;
-  distributions: { wheel: string; project: string; version: string; fingerprint: string; files: number; bytes: number; sha256: string; verificationMemoised: boolean }[];
+  distributions: {
+    wheel: string;
+    project: string;
+    version: string;
+    fingerprint: string;
+    files: number;
+    bytes: number;
+    sha256: string;
+    verificationMemoised: boolean;
+    /** Copied by the install plan cached when these bytes were verified (the wheel was not opened as a zip). */
+    planReplayed: boolean;
+  }[];
 }
 
 const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", "__pex__"]);
@@ -125,6 +149,20 @@ export class PexBuilder {
   }
 
   async build(output: string, options: PexBuildOptions = {}): Promise<PexBuildResult> {
+    const attempt = { usedPlans: false };
+    try {
+      return await this.buildOnce(output, options, attempt, true);
+    } catch (err) {
+      // A cached install plan that no longer matches its wheel (changed within the same
+      // kernel tick, or a damaged cache): plan every wheel afresh, which also replaces it.
+      if (attempt.usedPlans && err instanceof ClusterPackError && err.code === "ERR_SOURCE_CHANGED" && !options.signal?.aborted) {
+        return await this.buildOnce(output, options, attempt, false);
+      }
+      throw err;
+    }
+  }
+
+  private async buildOnce(output: string, options: PexBuildOptions, attempt: { usedPlans: boolean }, usePlans: boolean): Promise<PexBuildResult> {
     const o = this.options;
     const signal = options.signal;
     throwIfAborted(signal);
@@ -132,30 +170,48 @@ export class PexBuilder {
     const layout = o.layout ?? "zipapp";
     const structure = o.structure ?? "split";
     const readers: ZipReader[] = [];
+    const sources: RandomAccessSource[] = [];
     // Aborted by the caller, and by a failed wheel verification (no point writing on).
     const internal = new AbortController();
     const onAbort = () => internal.abort(signal?.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
     const verifier = new WheelVerifier({ cacheDir: o.verifiedWheelsCache ?? undefined, signal: internal.signal });
+    // Install plans of verified wheels live beside the verification memo (and not without it).
+    const plans = o.verifiedWheelsCache === false ? undefined : new WheelPlanCache(o.verifiedWheelsCache ?? defaultVerifiedWheelsDir());
     const verifications: Promise<WheelVerification>[] = [];
     let verifyFailure: unknown;
     const inner: PexBuildOptions = { ...options, signal: internal.signal };
     try {
       const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a.path), path.basename(b.path)));
-      // Opened (central directories read) concurrently: their reads overlap.
-      const opening = wheels.map((w) =>
-        ZipReader.open(w.path, { signal }).then(
-          (reader) => (readers.push(reader), { name: path.basename(w.path), reader, wheel: w }),
-          (err: Error) => {
-            throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${err.message}`, { cause: err });
-          },
-        ),
-      );
+      // Each wheel is either replayed from the install plan cached when the same bytes were
+      // verified (no zip to open, nothing to parse or hash), or opened and planned; all
+      // concurrently, so their reads overlap.
+      const opening = wheels.map(async (w): Promise<OpenedWheel> => {
+        const name = path.basename(w.path);
+        const id = plans ? await plans.identify(w.path).catch(() => undefined) : undefined;
+        const sha256 = w.sha256?.toLowerCase() ?? id?.sha256;
+        const plan = plans && sha256 && usePlans ? await plans.load(sha256, PLAN_OPTIONS) : undefined;
+        if (plan && sha256) {
+          const source = await fileSource(w.path).catch(() => undefined);
+          if (source) sources.push(source);
+          if (source && source.size === plan.size) {
+            attempt.usedPlans = true;
+            return { name, wheel: w, id, planned: { plan, source, sha256 } };
+          }
+        }
+        try {
+          const reader = await ZipReader.open(w.path, { signal });
+          readers.push(reader);
+          return { name, wheel: w, id, reader };
+        } catch (err) {
+          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err });
+        }
+      });
       const settled = await Promise.allSettled(opening);
       const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (bad) throw bad.reason;
-      const opened = settled.map((r) => (r as PromiseFulfilledResult<{ name: string; reader: ZipReader; wheel: PexWheel }>).value);
+      const opened = settled.map((r) => (r as PromiseFulfilledResult<OpenedWheel>).value);
       const userFiles = await collectSources(this.sources, signal);
       const boot = await bootstrapFiles();
       const bulk = new ZipWriter({
@@ -163,24 +219,29 @@ export class PexBuilder {
         ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
         ...(layout === "zipapp" ? { prefix: shebang(o.pythonShebang) } : {}),
       });
-      const installed: ZipInstalledWheel[] = [];
+      const installed: WheelZipFacts[] = [];
       const depsWriters: { name: string; writer: ZipWriter }[] = [];
       // Planned concurrently (METADATA/RECORD reads overlap); the writer sorts entries, so
       // the order of additions does not show in the output.
       const packedWriters = opened.map(() => (layout === "packed" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
       const planned = await Promise.allSettled(
-        opened.map(({ name, reader }, i) =>
-          addWheelToZip(packedWriters[i] ?? bulk, reader, name, { prefix: layout === "packed" ? "" : `.deps/${name}/`, signal, deferVerification: true }),
-        ),
+        opened.map(async ({ name, reader, planned: p }, i) => {
+          const prefix = layout === "packed" ? "" : `.deps/${name}/`;
+          if (p) return addPlannedWheelToZip(packedWriters[i] ?? bulk, p.source, p.plan, prefix);
+          return addWheelToZip(packedWriters[i] ?? bulk, reader!, name, { ...PLAN_OPTIONS, prefix, signal, deferVerification: true });
+        }),
       );
       const failed = planned.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
-      for (const [i, { name, wheel }] of opened.entries()) {
-        const added = (planned[i] as PromiseFulfilledResult<ZipInstalledWheel>).value;
+      for (const [i, { name, wheel, planned: p }] of opened.entries()) {
+        const added = (planned[i] as PromiseFulfilledResult<WheelZipFacts | ZipInstalledWheel>).value;
         if (packedWriters[i]) depsWriters.push({ name, writer: packedWriters[i]! });
         installed.push(added);
-        // Verified on worker threads while the archive is written (or found verified before).
-        const v = verifier.verify(wheel.path, name, added.checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});
+        // A replayed plan was made from these very bytes once verified; the others are
+        // verified on worker threads while the archive is written (or found verified before).
+        const v: Promise<WheelVerification> = p
+          ? Promise.resolve({ sha256: p.sha256, memoised: true })
+          : verifier.verify(wheel.path, name, (added as ZipInstalledWheel).checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});
         v.catch((err: unknown) => {
           verifyFailure ??= err;
           internal.abort(err);
@@ -190,25 +251,16 @@ export class PexBuilder {
       // Nothing is renamed into place before every wheel is verified.
       const verified = async (): Promise<WheelVerification[]> => Promise.all(verifications);
       const info = this.pexInfo(installed, userFiles, boot);
-      if (layout === "packed") return await writePacked(output, info, installed, depsWriters, userFiles, boot, o, inner, verified);
-      for (const f of userFiles) bulk.addFile(f.name, f.path, { mode: f.mode });
-      if (structure === "flat") {
-        info.pexHash = computePexHash(info);
-        addBootEntries(bulk, info, boot);
-        const target = path.resolve(output);
-        const temp = tempSibling(target);
-        try {
-          const res = await bulk.writeTo(temp, { mode: 0o755, digest: false, ...progress(inner) });
-          const checked = await verified();
-          throwIfAborted(internal.signal);
-          await fs.promises.rename(temp, target);
-          return result(target, "zipapp", res.size, res.entries, info, installed, checked);
-        } catch (err) {
-          await fs.promises.rm(temp, { force: true });
-          throw err;
-        }
-      }
-      return await writeSplit(output, bulk, info, installed, boot, inner, verified);
+      if (layout !== "packed") for (const f of userFiles) bulk.addFile(f.name, f.path, { mode: f.mode });
+      const built =
+        layout === "packed"
+          ? await writePacked(output, info, installed, depsWriters, userFiles, boot, o, inner, verified)
+          : structure === "flat"
+            ? await writeFlat(output, bulk, info, installed, boot, inner, verified)
+            : await writeSplit(output, bulk, info, installed, boot, inner, verified);
+      opened.forEach((w, i) => (built.distributions[i]!.planReplayed = !!w.planned));
+      if (plans) await rememberPlans(plans, opened, installed, built, signal);
+      return built;
     } catch (err) {
       // A failed verification aborts the write: report the verification, not the abort.
       if (verifyFailure !== undefined && !signal?.aborted) throw verifyFailure;
@@ -219,10 +271,11 @@ export class PexBuilder {
       await Promise.allSettled(verifications);
       await verifier.close();
       for (const r of readers) await r.close().catch(() => undefined);
+      for (const s of sources) await s.close?.().catch(() => undefined);
     }
   }
 
-  private pexInfo(installed: ZipInstalledWheel[], userFiles: SourceFile[], boot: BootFile[]): PexInfo {
+  private pexInfo(installed: WheelZipFacts[], userFiles: SourceFile[], boot: BootFile[]): PexInfo {
     const o = this.options;
     const info = parsePexInfo(JSON.stringify(Object.fromEntries(STANDARD_FIELDS.map((k) => [k, null]))));
     info.buildProperties = { builder: "cluster-pack", cluster_pack_version: CLUSTER_PACK_PEX_VERSION, ...(o.buildProperties ?? {}) };
@@ -260,6 +313,37 @@ export function contentHash(files: [string, string][]): string {
   const h = createHash("sha1");
   for (const [name, digest] of [...files].sort((a, b) => cmp(a[0], b[0]))) h.update(`${name}\0${digest}\n`);
   return h.digest("hex");
+}
+
+/** addWheelToZip options (besides the prefix) of every build: what cached plans are keyed by. */
+const PLAN_OPTIONS = {};
+
+interface OpenedWheel {
+  name: string;
+  wheel: PexWheel;
+  id: WheelFileIdentity | undefined;
+  /** Opened as a zip and planned now ... */
+  reader?: ZipReader;
+  /** ... or replayed from the plan cached for its sha256. */
+  planned?: { plan: WheelZipPlan; source: RandomAccessSource; sha256: string };
+}
+
+/**
+ * Best effort, after a successful build: each wheel's sha256 by file identity, and the
+ * install plan of each wheel planned in this build (now verified), for the next builds.
+ */
+async function rememberPlans(plans: WheelPlanCache, opened: OpenedWheel[], installed: WheelZipFacts[], built: PexBuildResult, signal?: AbortSignal): Promise<void> {
+  await Promise.all(
+    opened.map(async (w, i) => {
+      const sha256 = built.distributions[i]!.sha256;
+      try {
+        if (w.id) await plans.rememberSha256(w.id, sha256);
+        if (w.reader) await plans.save(sha256, installed[i] as ZipInstalledWheel, w.reader, PLAN_OPTIONS, signal);
+      } catch {
+        // A cache that cannot be written only means planning again next time.
+      }
+    }),
+  );
 }
 
 interface SourceFile {
@@ -337,7 +421,24 @@ function tempSibling(target: string): string {
 
 type Verified = () => Promise<WheelVerification[]>;
 
-async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: ZipInstalledWheel[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
+async function writeFlat(output: string, bulk: ZipWriter, info: PexInfo, installed: WheelZipFacts[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
+  info.pexHash = computePexHash(info);
+  addBootEntries(bulk, info, boot);
+  const target = path.resolve(output);
+  const temp = tempSibling(target);
+  try {
+    const res = await bulk.writeTo(temp, { mode: 0o755, digest: false, ...progress(options) });
+    const checked = await verified();
+    throwIfAborted(options.signal);
+    await fs.promises.rename(temp, target);
+    return result(target, "zipapp", res.size, res.entries, info, installed, checked);
+  } catch (err) {
+    await fs.promises.rm(temp, { force: true });
+    throw err;
+  }
+}
+
+async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: WheelZipFacts[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
   const target = path.resolve(output);
   const temp = tempSibling(target);
   try {
@@ -372,7 +473,7 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
 async function writePacked(
   output: string,
   info: PexInfo,
-  installed: ZipInstalledWheel[],
+  installed: WheelZipFacts[],
   deps: { name: string; writer: ZipWriter }[],
   userFiles: SourceFile[],
   boot: BootFile[],
@@ -445,7 +546,7 @@ async function replaceDirectory(temp: string, target: string): Promise<void> {
   await fs.promises.rm(old, { recursive: true, force: true });
 }
 
-function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: ZipInstalledWheel[], checked: WheelVerification[]): PexBuildResult {
+function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: WheelZipFacts[], checked: WheelVerification[]): PexBuildResult {
   return {
     path: p,
     layout,
@@ -461,6 +562,7 @@ function result(p: string, layout: PexLayout, size: number, entries: number, inf
       bytes: w.bytes,
       sha256: checked[i]!.sha256,
       verificationMemoised: checked[i]!.memoised,
+      planReplayed: false,
     })),
   };
 }

@@ -53,3 +53,71 @@ describe("PEX builds with memoised wheel verification", () => {
     if (firstBytes) expect(fs.readFileSync(out).equals(firstBytes)).toBe(true);
   });
 });
+
+describe("PEX builds replaying cached install plans", () => {
+  const planFiles = (cache: string) => (fs.existsSync(path.join(cache, "plans")) ? fs.readdirSync(path.join(cache, "plans"), { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name)) : []);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it.each(["split", "flat", "packed"] as const)("gives the bytes of an uncached build, finds the wheel by file identity once its timestamps settle (%s)", async (kind) => {
+    const cache = path.join(tmp, `plans-${kind}`);
+    const whl = path.join(tmp, `plans-${kind}`, "memo-1.0-py3-none-any.whl");
+    fs.mkdirSync(path.dirname(whl), { recursive: true });
+    await craft(whl, "VALUE = 'planned'\n");
+    const opts = kind === "packed" ? { layout: "packed" as const } : { structure: kind };
+    const bytesOf = (p: string) => (kind === "packed" ? Buffer.from(JSON.stringify(fs.readdirSync(p, { recursive: true }).sort().map((f) => [f, fs.statSync(path.join(p, String(f))).isFile() ? sha(path.join(p, String(f))) : "dir"]))) : fs.readFileSync(p));
+    const reference = path.join(tmp, `plans-${kind}-ref.pex`);
+    await buildPex(reference, { wheels: [whl], verifiedWheelsCache: false, ...opts });
+
+    const out = path.join(tmp, `plans-${kind}.pex`);
+    const first = await buildPex(out, { wheels: [whl], verifiedWheelsCache: cache, ...opts });
+    expect(first.distributions[0]).toMatchObject({ verificationMemoised: false, planReplayed: false });
+    expect(planFiles(cache)).toHaveLength(1);
+    // Just written: its timestamps could hide a rewrite in the same tick, so it is hashed, not looked up.
+    const second = await buildPex(out, { wheels: [whl], verifiedWheelsCache: cache, ...opts });
+    expect(second.distributions[0]).toMatchObject({ verificationMemoised: true, planReplayed: false });
+    // Its sha256 from the caller: the plan is replayed at once.
+    const hinted = await buildPex(out, { wheels: [{ path: whl, sha256: sha(whl) }], verifiedWheelsCache: cache, ...opts });
+    expect(hinted.distributions[0]).toMatchObject({ sha256: sha(whl), verificationMemoised: true, planReplayed: true });
+    expect(bytesOf(out).equals(bytesOf(reference))).toBe(true);
+    // Two seconds on, the identity (inode, size, mtime, ctime) is recorded and found.
+    await sleep(2100);
+    await buildPex(out, { wheels: [whl], verifiedWheelsCache: cache, ...opts });
+    const warm = await buildPex(out, { wheels: [whl], verifiedWheelsCache: cache, ...opts });
+    expect(warm.distributions[0]).toMatchObject({ sha256: sha(whl), verificationMemoised: true, planReplayed: true });
+    expect(warm.info.distributions).toEqual(first.info.distributions);
+    expect(bytesOf(out).equals(bytesOf(reference))).toBe(true);
+
+    // Rewritten in place (same size, lying RECORD): a new identity, so hashed, verified and rejected.
+    await craft(whl, "VALUE = 'evilxxx'\n", true);
+    await expect(buildPex(path.join(tmp, `plans-${kind}-evil.pex`), { wheels: [whl], verifiedWheelsCache: cache, ...opts })).rejects.toThrow(/does not match its RECORD hash/);
+  });
+
+  it("rebuilds without plans when a cached plan no longer matches its wheel, and repairs it; ignores a corrupt one", async () => {
+    const cache = path.join(tmp, "plans-damaged");
+    const whl = path.join(tmp, "plans-damaged", "memo-1.0-py3-none-any.whl");
+    fs.mkdirSync(path.dirname(whl), { recursive: true });
+    await craft(whl, "VALUE = 'planned'\n");
+    const reference = path.join(tmp, "damaged-ref.pex");
+    await buildPex(reference, { wheels: [whl], verifiedWheelsCache: false });
+    const out = path.join(tmp, "damaged.pex");
+    await buildPex(out, { wheels: [whl], verifiedWheelsCache: cache });
+    const [planFile] = planFiles(cache);
+    const plan = JSON.parse(fs.readFileSync(planFile!, "utf8")) as { entries: (string | number)[][] };
+    // Every raw span shifted by one byte: valid JSON, wrong offsets.
+    for (const e of plan.entries) if (e.length === 8) (e[6] as number)++, (e[7] as number)++;
+    fs.writeFileSync(planFile!, JSON.stringify(plan));
+    const hint = { path: whl, sha256: sha(whl) };
+    const rebuilt = await buildPex(out, { wheels: [hint], verifiedWheelsCache: cache });
+    expect(rebuilt.distributions[0]).toMatchObject({ verificationMemoised: true, planReplayed: false });
+    expect(fs.readFileSync(out).equals(fs.readFileSync(reference))).toBe(true);
+    const again = await buildPex(out, { wheels: [hint], verifiedWheelsCache: cache });
+    expect(again.distributions[0]).toMatchObject({ planReplayed: true });
+    expect(fs.readFileSync(out).equals(fs.readFileSync(reference))).toBe(true);
+
+    fs.writeFileSync(planFile!, "{not json");
+    const corrupt = await buildPex(out, { wheels: [hint], verifiedWheelsCache: cache });
+    expect(corrupt.distributions[0]).toMatchObject({ verificationMemoised: true, planReplayed: false });
+    expect(fs.readFileSync(out).equals(fs.readFileSync(reference))).toBe(true);
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith(".damaged"))).toEqual([]);
+  });
+});

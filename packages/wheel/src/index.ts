@@ -26,5 +26,7 @@ export {
   type InstalledWheel,
   type AddWheelToZipOptions,
   type ZipInstalledWheel,
+  type AddedZipEntry,
 } from "./install";
+export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelZipFacts, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
 export { WheelVerifier, defaultVerifiedWheelsDir, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";

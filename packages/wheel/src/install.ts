@@ -76,6 +76,17 @@ export interface ZipInstalledWheel {
   bytes: number;
   /** The raw entries copied from the wheel with their RECORD rows (verified inline unless `deferVerification`). */
   checks: RecordCheck[];
+  /** What was added to the writer, in order, names relative to the prefix (what a plan cache records). */
+  added: AddedZipEntry[];
+}
+
+/** One entry addWheelToZip added: a raw copy of a wheel entry, or generated content. */
+export interface AddedZipEntry {
+  /** Name below the prefix. */
+  rel: string;
+  mode: number;
+  entry?: ZipEntry;
+  content?: Buffer;
 }
 
 /** The installed-wheel chroot layout of a PEX's `.deps/<wheel>/` (relative to the prefix). */
@@ -148,6 +159,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
   const name = plan.metadata.filename.filename;
   const rows: RecordEntry[] = [];
   const checks: RecordCheck[] = [];
+  const added: AddedZipEntry[] = [];
   let bytes = 0;
   for (const f of plan.files) {
     let base = chroot[f.key];
@@ -157,12 +169,14 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
     const mode = f.executable ? 0o755 : 0o644;
     if (f.content) {
       writer.addBuffer(prefix + rel, f.content, { mode });
+      added.push({ rel, mode, content: f.content });
       rows.push({ path: rel, hash: recordHash(f.content), size: f.content.length });
       bytes += f.content.length;
     } else {
       const entry = f.entry!;
       const rec = f.record!;
       checks.push({ entry, record: rec });
+      added.push({ rel, mode, entry });
       writer.addRawEntry(prefix + rel, reader, entry, {
         mode,
         ...(options.deferVerification
@@ -184,6 +198,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
   rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const recordText = formatRecord(rows);
   writer.addBuffer(prefix + recordRel, recordText, { mode: 0o644 });
+  added.push({ rel: recordRel, mode: 0o644, content: Buffer.from(recordText) });
   return {
     metadata: plan.metadata,
     recordText,
@@ -191,6 +206,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
     files: rows.length,
     bytes: bytes + Buffer.byteLength(recordText),
     checks,
+    added,
   };
 }
 

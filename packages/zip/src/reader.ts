@@ -300,9 +300,9 @@ export class ZipReader {
   }
 
   /** @internal readSpan done synchronously when the source can (local files), else undefined. */
-  readSpanSync(start: number, length: number): Buffer | undefined {
+  readSpanSync(start: number, length: number, into?: Buffer): Buffer | undefined {
     const src = this.reader.source;
-    return src.readSync ? src.readSync(start, length) : undefined;
+    return src.readSync ? src.readSync(start, length, into) : undefined;
   }
 
   /** @internal True when readSpanSync works. */
@@ -562,7 +562,7 @@ function shiftedSource(src: RandomAccessSource, shift: number): RandomAccessSour
     preferredReadSize: src.preferredReadSize,
     read: (offset, length, signal) => src.read(offset + shift, length, signal),
     createReadStream: src.createReadStream ? (offset, length, signal) => src.createReadStream!(offset + shift, length, signal) : undefined,
-    readSync: src.readSync ? (offset, length) => src.readSync!(offset + shift, length) : undefined,
+    readSync: src.readSync ? (offset, length, into) => src.readSync!(offset + shift, length, into) : undefined,
   };
 }
 

@@ -9,7 +9,8 @@ import { promisify } from "node:util";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { crc32, entryKey, normalizeMode, unsafeReason } from "./names";
 import type { ZipEntry, ZipReader } from "./reader";
-import { withSignal } from "./source";
+import { type RandomAccessSource, withSignal } from "./source";
+import { LOCAL_HEADER_SIZE } from "./local-header";
 
 /** Per-entry options. */
 export interface ZipEntryOptions {
@@ -145,6 +146,22 @@ export class ZipWriter {
     this.add(name, "file", { kind: "precompressed", produce }, options.mode === undefined ? {} : { mode: options.mode });
   }
 
+  /**
+   * Copies stored bytes from a known place of a source, without reading its central
+   * directory: a raw copy planned earlier (a cached wheel install plan). The local header at
+   * `span.headerOffset` is checked when the bytes are read (signature, method, CRC, and that
+   * its data starts at `span.dataOffset`), so a plan that no longer matches the file fails
+   * the write instead of copying wrong bytes. The source must stay open until the write ends.
+   */
+  addRawSpan(name: string, source: RandomAccessSource, span: RawSpan, options: { mode?: number } = {}): void {
+    const { headerOffset, dataOffset, method, compressedSize, uncompressedSize } = span;
+    const ints = [headerOffset, dataOffset, compressedSize, uncompressedSize].every((n) => Number.isSafeInteger(n) && n >= 0);
+    if (!ints || dataOffset < headerOffset + LOCAL_HEADER_SIZE || dataOffset + compressedSize > source.size || (method !== 0 && method !== 8) || (method === 0 && compressedSize !== uncompressedSize)) {
+      throw new InvalidInputError(`Entry ${name}: the span ${JSON.stringify(span)} does not fit ${source.name} (${source.size} bytes); plan the copy again from the archive.`, { code: "ERR_INVALID_ENTRY" });
+    }
+    this.add(name, "file", { kind: "span", source, span: { ...span, crc32: span.crc32 >>> 0 } }, options.mode === undefined ? {} : { mode: options.mode });
+  }
+
   /** True when an entry (or implicit parent directory) of this name exists. */
   has(name: string): boolean {
     return this.names.has(entryKey(name));
@@ -251,8 +268,8 @@ export class ZipWriter {
       if (k < items.length && !prepared[k]) {
         const item = items[k]!;
         const w = item.window;
-        if (w?.reader.syncReads) return; // read when its turn comes (cheaper, no memory ahead)
-        const p = w ? w.reader.readSpan(w.start, w.end - w.start, signal) : prepare(sorted[item.first]!, ctx);
+        if (w?.readSync) return; // read when its turn comes (cheaper, no memory ahead)
+        const p = w ? w.read(w.start, w.end - w.start, signal) : prepare(sorted[item.first]!, ctx);
         p.catch(() => undefined); // observed when awaited; avoid unhandled rejections meanwhile.
         prepared[k] = p;
       }
@@ -260,6 +277,7 @@ export class ZipWriter {
     // The central directory, built in one growing buffer (a Buffer per header cost more in
     // allocation and GC than writing them, with thousands of entries).
     const central = new CentralDirectory();
+    const buffers = new WindowBuffers();
     let done = 0;
     // Synchronous unless a block must go out (most entries: no promise at all).
     const emit = (entry: PendingEntry, p: Prepared): Promise<void> | undefined => {
@@ -290,7 +308,8 @@ export class ZipWriter {
         throwIfAborted(signal);
         const item = items[k]!;
         const w = item.window;
-        const got = (w && w.reader.syncReads ? w.reader.readSpanSync(w.start, w.end - w.start) : undefined) ?? (await prepared[k]!);
+        const recycled = w?.readSync ? buffers.take(w.end - w.start) : undefined;
+        const got = (w?.readSync ? w.readSync(w.start, w.end - w.start, recycled) : undefined) ?? (await prepared[k]!);
         prepared[k] = undefined;
         start(k + ahead);
         if (!item.window) {
@@ -301,11 +320,20 @@ export class ZipWriter {
         // Raw entries served from one read of their wheel (see groupItems).
         for (let i = item.first; i < item.first + item.count; i++) {
           const entry = sorted[i]!;
-          const { reader, entry: e } = entry.source as RawSource;
-          const data = reader.locateIn(e, got as Buffer, item.window.start);
-          const w = emit(entry, data ? { method: e.method, crc: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, data } : await prepare(entry, ctx));
+          const src = entry.source as RawSource | SpanSource;
+          let p: Prepared | undefined;
+          if (src.kind === "raw") {
+            const e = src.entry;
+            const data = src.reader.locateIn(e, got as Buffer, item.window.start);
+            if (data) p = { method: e.method, crc: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, data };
+          } else {
+            p = spanIn(entry.name, src, got as Buffer, item.window.start);
+          }
+          const w = emit(entry, p ?? (await prepare(entry, ctx)));
           if (w) await w;
         }
+        // Reused once everything queued so far (this window's bytes included) is written.
+        if (recycled) sink.whenWritten(() => buffers.give(recycled));
       }
       const cdOffset = sink.position;
       await sink.write(central.bytes());
@@ -337,7 +365,20 @@ type EntrySource =
   | { kind: "stream"; open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>; size: number }
   | { kind: "directory" }
   | { kind: "precompressed"; produce: () => Promise<PrecompressedEntry> }
-  | RawSource;
+  | RawSource
+  | SpanSource;
+
+/** Where addRawSpan's bytes are: a local header and the stored data after it. */
+export interface RawSpan {
+  headerOffset: number;
+  dataOffset: number;
+  method: number;
+  crc32: number;
+  compressedSize: number;
+  uncompressedSize: number;
+}
+
+type SpanSource = { kind: "span"; source: RandomAccessSource; span: RawSpan };
 
 type RawSource = { kind: "raw"; reader: ZipReader; entry: ZipEntry; verify?: ((inflated: NodeJS.ReadableStream) => Promise<void>) | undefined };
 
@@ -345,7 +386,7 @@ type RawSource = { kind: "raw"; reader: ZipReader; entry: ZipEntry; verify?: ((i
 interface Item {
   first: number;
   count: number;
-  window?: { reader: ZipReader; start: number; end: number };
+  window?: Window;
 }
 
 /** Windows are at most this big (with `concurrency` items ahead, memory stays bounded). */
@@ -367,14 +408,16 @@ function groupItems(sorted: PendingEntry[]): Item[] {
   let needed = 0;
   for (let i = 0; i < sorted.length; i++) {
     const src = sorted[i]!.source;
-    if (src.kind !== "raw" || src.verify || src.entry.compressedSize > RAW_GROUP_ENTRY) {
+    const raw = src.kind === "raw" && !src.verify && src.entry.compressedSize <= RAW_GROUP_ENTRY;
+    if (!raw && !(src.kind === "span" && src.span.compressedSize <= RAW_GROUP_ENTRY)) {
       cur = undefined;
       items.push({ first: i, count: 1 });
       continue;
     }
-    const span = src.reader.rawSpan(src.entry);
+    const owner = src.kind === "raw" ? src.reader : (src as SpanSource).source;
+    const span = src.kind === "raw" ? src.reader.rawSpan(src.entry) : spanRange((src as SpanSource).span);
     const w = cur?.window;
-    if (cur && w && w.reader === src.reader) {
+    if (cur && w && w.owner === owner) {
       const start = Math.min(w.start, span.start);
       const end = Math.max(w.end, span.end);
       if (end - start <= RAW_WINDOW && end - start <= needed + span.end - span.start + RAW_WINDOW_SLACK) {
@@ -385,11 +428,96 @@ function groupItems(sorted: PendingEntry[]): Item[] {
         continue;
       }
     }
-    cur = { first: i, count: 1, window: { reader: src.reader, start: span.start, end: span.end } };
+    cur = { first: i, count: 1, window: windowOf(src as RawSource | SpanSource, span) };
     needed = span.end - span.start;
     items.push(cur);
   }
   return items;
+}
+
+/**
+ * Window buffers for synchronous reads, reused instead of allocated per window: reading
+ * into fresh memory costs a page fault per 4 KiB and GC work, about as much as the copy.
+ */
+class WindowBuffers {
+  private readonly free: Buffer[] = [];
+
+  take(length: number): Buffer | undefined {
+    if (length > RAW_WINDOW) return undefined;
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(RAW_WINDOW);
+  }
+
+  give(buffer: Buffer): void {
+    if (this.free.length < 8) this.free.push(buffer);
+  }
+}
+
+/** A range of one archive (or span source) read once for a run of entries. */
+interface Window {
+  owner: object;
+  start: number;
+  end: number;
+  read: (start: number, length: number, signal?: AbortSignal) => Promise<Buffer>;
+  /** Present when the source reads synchronously (local files). */
+  readSync?: (start: number, length: number, into?: Buffer) => Buffer;
+}
+
+function windowOf(src: RawSource | SpanSource, span: { start: number; end: number }): Window {
+  if (src.kind === "raw") {
+    const r = src.reader;
+    return { owner: r, ...span, read: (s, n, signal) => r.readSpan(s, n, signal), ...(r.syncReads ? { readSync: (s: number, n: number, into?: Buffer) => r.readSpanSync(s, n, into)! } : {}) };
+  }
+  const source = src.source;
+  const readSync = source.readSync?.bind(source);
+  return { owner: source, ...span, read: (s, n, signal) => source.read(s, n, signal), ...(readSync ? { readSync } : {}) };
+}
+
+function spanRange(span: RawSpan): { start: number; end: number } {
+  return { start: span.headerOffset, end: span.dataOffset + span.compressedSize };
+}
+
+/**
+ * A span entry's bytes inside a buffer read from `bufStart`, after checking the local
+ * header there against the span (undefined when the buffer does not hold all of it).
+ */
+function spanIn(name: string, src: SpanSource, buf: Buffer, bufStart: number): Prepared | undefined {
+  const s = src.span;
+  const at = s.headerOffset - bufStart;
+  const end = s.dataOffset - bufStart + s.compressedSize;
+  if (at < 0 || end > buf.length) return undefined;
+  checkSpanHeader(name, src, buf.subarray(at, s.dataOffset - bufStart));
+  return { method: s.method, crc: s.crc32, compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize, data: buf.subarray(s.dataOffset - bufStart, end) };
+}
+
+function checkSpanHeader(name: string, src: SpanSource, header: Buffer): void {
+  const s = src.span;
+  const flags = header.length >= LOCAL_HEADER_SIZE ? header.readUInt16LE(6) : 0;
+  const ok =
+    header.length >= LOCAL_HEADER_SIZE &&
+    header.readUInt32LE(0) === 0x04034b50 &&
+    header.readUInt16LE(8) === s.method &&
+    LOCAL_HEADER_SIZE + header.readUInt16LE(26) + header.readUInt16LE(28) === header.length &&
+    ((flags & 8) !== 0 || header.readUInt32LE(14) === s.crc32);
+  if (!ok) {
+    throw new IntegrityError(`Entry ${name}: ${src.source.name} has no matching local header at offset ${s.headerOffset}; the file changed since the copy was planned. Build again.`, { code: "ERR_SOURCE_CHANGED" });
+  }
+}
+
+async function prepareSpan(name: string, src: SpanSource, signal: AbortSignal | undefined): Promise<Prepared> {
+  const s = src.span;
+  if (s.compressedSize <= IN_MEMORY_LIMIT) {
+    const buf = await src.source.read(s.headerOffset, s.dataOffset + s.compressedSize - s.headerOffset, signal);
+    return spanIn(name, src, buf, s.headerOffset)!;
+  }
+  checkSpanHeader(name, src, await src.source.read(s.headerOffset, s.dataOffset - s.headerOffset, signal));
+  const chunks = async function* (): AsyncGenerator<Buffer> {
+    for (let at = 0; at < s.compressedSize; ) {
+      const n = Math.min(1 << 20, s.compressedSize - at);
+      yield await src.source.read(s.dataOffset + at, n, signal);
+      at += n;
+    }
+  };
+  return { method: s.method, crc: s.crc32, compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize, chunks };
 }
 
 interface PendingEntry {
@@ -452,6 +580,8 @@ async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepar
       return prepareBuffer(src.data, entry.compress, ctx);
     case "precompressed":
       return checkPrecompressed(entry.name, await src.produce());
+    case "span":
+      return prepareSpan(entry.name, src, ctx.signal);
     case "raw": {
       const { reader, entry: e, verify } = src;
       const base = {
@@ -747,6 +877,14 @@ abstract class Sink {
     return this.hash ? this.hash.digest("hex") : "";
   }
 
+  /**
+   * Calls `done` once every byte written so far has been handed to the output, after
+   * which the caller may reuse those buffers. Sinks that cannot tell never call it.
+   */
+  whenWritten(done: () => void): void {
+    void done;
+  }
+
   /** Writes one block (its pieces in order); may return before it is written (FileSink) or wait for room (StreamSink). */
   protected abstract send(parts: Buffer[], bytes: number): Promise<void>;
 
@@ -765,6 +903,16 @@ class FileSink extends Sink {
   private flushedTo = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
+  /** Blocks sent, in output order, until all before them are written too. */
+  private readonly blocks: { end: number; done: boolean }[] = [];
+  /** Every byte before this offset has been written. */
+  private writtenTo = 0;
+  private readonly waiting: { at: number; done: () => void }[] = [];
+
+  override whenWritten(done: () => void): void {
+    if (this.position <= this.writtenTo) done();
+    else this.waiting.push({ at: this.position, done });
+  }
 
   constructor(
     private readonly handle: fs.promises.FileHandle,
@@ -785,14 +933,25 @@ class FileSink extends Sink {
     if (this.failure) throw this.failure;
     const at = this.flushedTo;
     this.flushedTo += bytes;
+    const block = { end: this.flushedTo, done: false };
+    this.blocks.push(block);
     const p: Promise<void> = this.writeFully(parts, at).then(
-      () => void this.inFlight.delete(p),
+      () => {
+        this.inFlight.delete(p);
+        block.done = true;
+        this.advance();
+      },
       (err) => {
         this.inFlight.delete(p);
         this.failure ??= err;
       },
     );
     this.inFlight.add(p);
+  }
+
+  private advance(): void {
+    while (this.blocks.length && this.blocks[0]!.done) this.writtenTo = this.blocks.shift()!.end;
+    while (this.waiting.length && this.waiting[0]!.at <= this.writtenTo) this.waiting.shift()!.done();
   }
 
   private async writeFully(parts: Buffer[], at: number): Promise<void> {

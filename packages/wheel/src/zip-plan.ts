@@ -1,0 +1,186 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
+import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
+import type { AddWheelToZipOptions, ZipInstalledWheel } from "./install";
+import type { WheelMetadata } from "./metadata";
+
+/**
+ * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
+ * RECORD rewriting) or when the plan file changes: older plans are then never read.
+ */
+const PLAN_FORMAT = 1;
+
+/** What a warm PEX build needs of a wheel, without reading its central directory. */
+export interface WheelZipFacts {
+  metadata: WheelMetadata;
+  recordText: string;
+  fingerprint: string;
+  files: number;
+  bytes: number;
+}
+
+/** A verified wheel's addWheelToZip result, replayable against the same file bytes. */
+export interface WheelZipPlan extends WheelZipFacts {
+  sha256: string;
+  /** Size of the wheel file. */
+  size: number;
+  entries: PlanEntry[];
+}
+
+/** `[rel, mode, method, crc32, compressedSize, uncompressedSize, headerOffset, dataOffset]` or `[rel, mode, base64 content]`. */
+type PlanEntry = [string, number, number, number, number, number, number, number] | [string, number, string];
+
+/** A wheel file's identity for the sha256 index: what the kernel changes whenever the content changes. */
+export interface WheelFileIdentity {
+  path: string;
+  key: string;
+  /** The sha256 recorded for exactly this identity, when known. */
+  sha256?: string;
+  /** Changed too recently for its timestamps to prove the content unchanged (racy, as in git). */
+  racy: boolean;
+}
+
+/** Timestamps this recent may share a coarse kernel tick with a later write (git's "racy" files). */
+const RACY_NS = 2_000_000_000n;
+
+/**
+ * The install plans of verified wheels, beside the verification memo (`verified-wheels/`),
+ * so that a warm build copies each wheel's entries without opening it as a zip, parsing
+ * METADATA and RECORD, or hashing it:
+ *
+ * - `stat/`: the wheel's sha256 by file identity (real path, device, inode, size, mtime
+ *   and ctime in ns). ctime cannot be set by users, so any rewrite of the file changes
+ *   the identity (the reasoning of git's index); identities whose timestamps are under 2 s
+ *   old are not recorded, since a write in the same kernel tick would not show.
+ * - `plans/`: per wheel sha256 and install options, what addWheelToZip added (raw entries
+ *   as byte spans of the wheel, generated files as content). Written only for wheels whose
+ *   every file was verified against RECORD, read only while the verification marker
+ *   exists; each span's local header is re-checked when copied (ZipWriter.addRawSpan).
+ *
+ * Everything is best effort: an unreadable, corrupt or stale entry is a miss, and files
+ * are written to a temporary name and renamed, so readers never see half a file.
+ */
+export class WheelPlanCache {
+  constructor(readonly dir: string) {}
+
+  /** Stats the wheel and looks its sha256 up by identity. */
+  async identify(wheelPath: string): Promise<WheelFileIdentity> {
+    const real = await fs.promises.realpath(wheelPath);
+    const st = await fs.promises.stat(real, { bigint: true });
+    const key = identityKey(real, st);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const racy = now - (st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) < RACY_NS;
+    const text = await fs.promises.readFile(this.statPath(key), "utf8").catch(() => "");
+    const sha256 = /^[0-9a-f]{64}\n$/.test(text) ? text.trim() : undefined;
+    return { path: real, key, racy, ...(sha256 ? { sha256 } : {}) };
+  }
+
+  /** Records `sha256` for the identity, if the file still has it and it is not racy. */
+  async rememberSha256(id: WheelFileIdentity, sha256: string): Promise<void> {
+    if (id.racy || id.sha256 === sha256) return;
+    const st = await fs.promises.stat(id.path, { bigint: true }).catch(() => undefined);
+    if (!st || identityKey(id.path, st) !== id.key) return;
+    await writeAtomic(this.statPath(id.key), `${sha256}\n`);
+  }
+
+  /** The plan of a verified wheel for these options, or undefined. */
+  async load(sha256: string, options: PlanOptions): Promise<WheelZipPlan | undefined> {
+    if (!(await isFile(path.join(this.dir, sha256.slice(0, 2), sha256)))) return undefined; // not (or no longer) verified
+    const text = await fs.promises.readFile(this.planPath(sha256, options), "utf8").catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      const plan = JSON.parse(text) as WheelZipPlan & { format?: number };
+      return plan.format === PLAN_FORMAT && plan.sha256 === sha256 && isPlan(plan) ? plan : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Saves the plan of a wheel just added with addWheelToZip (from `reader`, still open)
+   * and verified as `sha256`. Reads each raw entry's local header to record where its data
+   * starts.
+   */
+  async save(sha256: string, installed: ZipInstalledWheel, reader: ZipReader, options: PlanOptions, signal?: AbortSignal): Promise<void> {
+    const entries: PlanEntry[] = [];
+    for (const a of installed.added) {
+      throwIfAborted(signal);
+      if (a.content) {
+        entries.push([a.rel, a.mode, a.content.toString("base64")]);
+        continue;
+      }
+      const e = a.entry!;
+      const { dataStart } = await reader.locate(e, signal);
+      entries.push([a.rel, a.mode, e.method, e.crc32 >>> 0, e.compressedSize, e.uncompressedSize, e.localHeaderOffset, dataStart]);
+    }
+    const { metadata, recordText, fingerprint, files, bytes } = installed;
+    const plan = { format: PLAN_FORMAT, sha256, size: reader.source.size, metadata, recordText, fingerprint, files, bytes, entries };
+    await writeAtomic(this.planPath(sha256, options), JSON.stringify(plan));
+  }
+
+  private statPath(key: string): string {
+    return path.join(this.dir, "stat", key.slice(0, 2), key);
+  }
+
+  private planPath(sha256: string, options: PlanOptions): string {
+    return path.join(this.dir, "plans", sha256.slice(0, 2), `${sha256}.${optionsKey(options)}.json`);
+  }
+}
+
+/** The addWheelToZip options a plan depends on (the prefix is applied when replaying). */
+export type PlanOptions = Pick<AddWheelToZipOptions, "interpreter" | "installer" | "directUrl" | "requested" | "chrootScheme">;
+
+/**
+ * Replays a plan into `writer` under `prefix`: the same entries addWheelToZip would add,
+ * copied from `source` (the wheel file, which must stay open until the write ends).
+ */
+export function addPlannedWheelToZip(writer: ZipWriter, source: RandomAccessSource, plan: WheelZipPlan, prefix: string): WheelZipFacts {
+  const p = prefix.endsWith("/") || prefix === "" ? prefix : `${prefix}/`;
+  if (source.size !== plan.size) throw new IntegrityError(`${source.name} is ${source.size} bytes but its install plan was made for ${plan.size}; the file changed. Build again.`);
+  for (const e of plan.entries) {
+    if (e.length === 3) writer.addBuffer(p + e[0], Buffer.from(e[2], "base64"), { mode: e[1] });
+    else writer.addRawSpan(p + e[0], source, { method: e[2], crc32: e[3], compressedSize: e[4], uncompressedSize: e[5], headerOffset: e[6], dataOffset: e[7] }, { mode: e[1] });
+  }
+  const { metadata, recordText, fingerprint, files, bytes } = plan;
+  return { metadata, recordText, fingerprint, files, bytes };
+}
+
+// Helpers.
+
+function identityKey(real: string, st: fs.BigIntStats): string {
+  return crypto.createHash("sha1").update(`${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest("hex");
+}
+
+function optionsKey(o: PlanOptions): string {
+  const parts = [PLAN_FORMAT, o.interpreter ?? "python", o.installer ?? "cluster-pack", o.directUrl ?? null, !!o.requested, o.chrootScheme ?? null];
+  return crypto.createHash("sha1").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
+}
+
+function isPlan(p: WheelZipPlan): boolean {
+  const int = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (!int(p.size) || typeof p.recordText !== "string" || typeof p.fingerprint !== "string" || !int(p.files) || !int(p.bytes)) return false;
+  if (typeof p.metadata?.filename?.filename !== "string" || typeof p.metadata?.metadata?.name !== "string" || !Array.isArray(p.entries)) return false;
+  return p.entries.every((e) =>
+    Array.isArray(e) && typeof e[0] === "string" && int(e[1]) && (e.length === 3 ? typeof e[2] === "string" : e.length === 8 && e.slice(2).every(int)),
+  );
+}
+
+async function isFile(p: string): Promise<boolean> {
+  return fs.promises.stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+}
+
+async function writeAtomic(target: string, text: string): Promise<void> {
+  const tmp = `${target}.tmp-${process.pid}-${crypto.randomBytes(6).toString("hex")}`;
+  try {
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    await fs.promises.writeFile(tmp, text, { flag: "wx", mode: 0o644 });
+    await fs.promises.rename(tmp, target);
+  } catch {
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,99 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
+import { fileSource, ZipReader, ZipWriter, type RandomAccessSource } from "./index";
+import { python, runPython, tempDir } from "./test-kit";
+
+jest.setTimeout(60_000);
+
+const tmp = tempDir("cp-zip-span-");
+afterAll(() => tmp.cleanup());
+
+/** A source zip with small deflated, stored, and one large (streamed, > 1 MiB compressed) entry. */
+async function sourceZip(file: string): Promise<void> {
+  const w = new ZipWriter();
+  for (let i = 0; i < 300; i++) w.addBuffer(`pkg/mod${String(i).padStart(3, "0")}.py`, `VALUE = ${i}\n${"# line\n".repeat(i % 40)}`, { compress: i % 3 !== 0 });
+  w.addBuffer("pkg/zbig.bin", crypto.randomBytes(3 << 20), { compress: false });
+  w.addBuffer("pkg/tool.sh", "#!/bin/sh\necho hi\n", { mode: 0o755 });
+  await w.writeTo(file);
+}
+
+/** The spans of every file entry of `file`, found through its central directory and local headers. */
+async function spansOf(file: string): Promise<{ name: string; mode: number; span: Parameters<ZipWriter["addRawSpan"]>[2] }[]> {
+  const r = await ZipReader.open(file);
+  try {
+    const out = [];
+    for (const e of r.entries) {
+      if (e.isDirectory) continue;
+      const { dataStart } = await r.locate(e);
+      out.push({ name: e.name, mode: e.mode, span: { headerOffset: e.localHeaderOffset, dataOffset: dataStart, method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize } });
+    }
+    return out;
+  } finally {
+    await r.close();
+  }
+}
+
+describe("ZipWriter.addRawSpan", () => {
+  it("copies planned spans byte-identically to addRawEntry copies, readable by Python's zipfile", async () => {
+    const src = path.join(tmp.dir, "src.zip");
+    await sourceZip(src);
+    const spans = await spansOf(src);
+
+    const viaReader = new ZipWriter();
+    const reader = await ZipReader.open(src);
+    for (const e of reader.entries) if (!e.isDirectory) viaReader.addRawEntry(`copy/${e.name}`, reader, e);
+    const a = await viaReader.writeTo(path.join(tmp.dir, "a.zip"));
+    await reader.close();
+
+    const source = await fileSource(src);
+    const viaSpans = new ZipWriter();
+    for (const s of spans) viaSpans.addRawSpan(`copy/${s.name}`, source, s.span, { mode: s.mode });
+    const b = await viaSpans.writeTo(path.join(tmp.dir, "b.zip"));
+    await source.close!();
+    expect(b.sha256).toBe(a.sha256);
+
+    const check = await ZipReader.open(b.path);
+    expect((await check.readEntry("copy/pkg/mod007.py")).toString()).toBe(`VALUE = 7\n${"# line\n".repeat(7)}`);
+    expect((await check.readEntry("copy/pkg/zbig.bin")).length).toBe(3 << 20);
+    await check.close();
+    if (python()) expect(runPython("import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).testzip())", [b.path]).trim()).toBe("None");
+  });
+
+  it("fails the write, naming the entry, when the file no longer matches the planned span; leaves no output", async () => {
+    const src = path.join(tmp.dir, "changing.zip");
+    await sourceZip(src);
+    const spans = await spansOf(src);
+    // Rewritten with other content of the same size: local headers are no longer where the plan says.
+    const w = new ZipWriter();
+    for (let i = 0; i < 300; i++) w.addBuffer(`pkg/mod${String(i).padStart(3, "0")}.py`, `VALUE = ${i}\n${"# LINE\n".repeat(i % 40)}`, { compress: i % 2 === 0 });
+    await w.writeTo(path.join(tmp.dir, "other.zip"));
+    const source: RandomAccessSource = await fileSource(path.join(tmp.dir, "other.zip"));
+    const out = new ZipWriter();
+    const fitting = spans.filter((s) => s.span.dataOffset + s.span.compressedSize <= source.size);
+    expect(fitting.length).toBeGreaterThan(250);
+    for (const s of fitting) out.addRawSpan(`copy/${s.name}`, source, s.span, { mode: s.mode });
+    const target = path.join(tmp.dir, "stale.zip");
+    const err = await out.writeTo(target).catch((e: unknown) => e);
+    await source.close!();
+    expect(err).toBeInstanceOf(IntegrityError);
+    expect((err as IntegrityError).code).toBe("ERR_SOURCE_CHANGED");
+    expect((err as Error).message).toMatch(/^Entry copy\/pkg\/mod\d{3}\.py: .*other\.zip has no matching local header at offset \d+; the file changed since the copy was planned/);
+    expect(fs.readdirSync(tmp.dir).filter((f) => f.includes("stale"))).toEqual([]);
+  });
+
+  it("rejects spans that cannot describe the source", async () => {
+    const src = path.join(tmp.dir, "small.zip");
+    await sourceZip(src);
+    const source = await fileSource(src);
+    const w = new ZipWriter();
+    const good = (await spansOf(src))[0]!.span;
+    expect(() => w.addRawSpan("x", source, { ...good, dataOffset: source.size })).toThrow(InvalidInputError);
+    expect(() => w.addRawSpan("x", source, { ...good, dataOffset: good.headerOffset + 10 })).toThrow(/does not fit .*small\.zip/);
+    expect(() => w.addRawSpan("x", source, { ...good, method: 12 })).toThrow(InvalidInputError);
+    expect(() => w.addRawSpan("x", source, { ...good, method: 0, compressedSize: 5, uncompressedSize: 6 })).toThrow(InvalidInputError);
+    expect(() => w.addRawSpan("../x", source, good)).toThrow(/is invalid/);
+    await source.close!();
+  });
+});
