@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { Transform, type TransformCallback } from "node:stream";
-import { Worker } from "node:worker_threads";
 import zlib from "node:zlib";
 import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+import { WorkerPool } from "@cluster-pack/zip";
 
 /** The compressions a tar archive can be wrapped in. */
 export type TarCompression = "none" | "gzip" | "bzip2" | "xz" | "zstd";
@@ -195,80 +195,41 @@ class ParallelGzip extends BlockParallelTransform {
   }
 }
 
-/** The worker's whole program: raw deflate with a dictionary and a sync flush. */
-const DEFLATE_WORKER = `
-const { parentPort } = require("node:worker_threads");
+/** The worker's program: raw deflate with a dictionary and a sync flush. */
+const GZIP_BLOCK_WORKER = `
 const zlib = require("node:zlib");
-parentPort.on("message", ({ id, block, level, dictionary }) => {
-  try {
-    const opts = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
-    if (dictionary) opts.dictionary = Buffer.from(dictionary);
-    const out = zlib.deflateRawSync(Buffer.from(block), opts);
-    const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.length);
-    parentPort.postMessage({ id, out: ab }, [ab]);
-  } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err) });
-  }
-});
+function handle({ block, level, dictionary }, transfer) {
+  const opts = { level, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  if (dictionary) opts.dictionary = Buffer.from(dictionary);
+  const out = zlib.deflateRawSync(Buffer.from(block), opts);
+  const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.length);
+  transfer.push(ab);
+  return ab;
+}
 `;
 
-/** A fixed set of worker threads deflating blocks; each idle worker takes the next queued job. */
+interface GzipBlockJob {
+  block: ArrayBuffer;
+  level: number;
+  dictionary: ArrayBuffer | null;
+}
+
+/** Worker threads deflating gzip blocks. */
 class DeflatePool {
-  private readonly idle: Worker[] = [];
-  private readonly queue: { id: number; block: ArrayBuffer; level: number; dictionary: ArrayBuffer | null }[] = [];
-  private readonly pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
-  private readonly workers: Worker[];
-  private seq = 0;
-  private closed = false;
+  private readonly pool: WorkerPool<GzipBlockJob, ArrayBuffer>;
 
   constructor(size: number) {
-    this.workers = Array.from({ length: size }, () => {
-      const w = new Worker(DEFLATE_WORKER, { eval: true });
-      w.on("message", (m: { id: number; out?: ArrayBuffer; error?: string }) => {
-        const job = this.pending.get(m.id);
-        this.pending.delete(m.id);
-        if (job && m.out) job.resolve(Buffer.from(m.out));
-        else job?.reject(new ClusterPackError("ERR_COMPRESSION", `deflate failed: ${m.error}`));
-        this.idle.push(w);
-        this.dispatch();
-      });
-      w.on("error", (err) => this.failAll(err));
-      this.idle.push(w);
-      return w;
-    });
+    this.pool = new WorkerPool({ source: GZIP_BLOCK_WORKER, size, jobError: (d) => new ClusterPackError("ERR_COMPRESSION", `deflate failed: ${d.message}`) });
   }
 
-  deflate(block: Buffer, level: number, dictionary: Buffer | null): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new Error("internal: deflate pool closed"));
-    const id = ++this.seq;
+  async deflate(block: Buffer, level: number, dictionary: Buffer | null): Promise<Buffer> {
     // Copies into buffers the worker can own (the block is a view into a larger one).
-    const job = { id, block: new Uint8Array(block).buffer, level, dictionary: dictionary ? new Uint8Array(dictionary).buffer : null };
-    return new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.queue.push(job);
-      this.dispatch();
-    });
+    const job = { block: new Uint8Array(block).buffer, level, dictionary: dictionary ? new Uint8Array(dictionary).buffer : null };
+    return Buffer.from(await this.pool.run(job, job.dictionary ? [job.block, job.dictionary] : [job.block]));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.failAll(new Error("deflate pool closed"));
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-
-  private dispatch(): void {
-    while (!this.closed && this.idle.length > 0 && this.queue.length > 0) {
-      const job = this.queue.shift()!;
-      const transfer = job.dictionary ? [job.block, job.dictionary] : [job.block];
-      this.idle.pop()!.postMessage(job, transfer);
-    }
-  }
-
-  private failAll(err: Error): void {
-    for (const job of this.pending.values()) job.reject(err);
-    this.pending.clear();
-    this.queue.length = 0;
+  close(): Promise<void> {
+    return this.pool.close();
   }
 }
 

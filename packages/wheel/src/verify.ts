@@ -2,9 +2,8 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import type { ZipEntry } from "@cluster-pack/zip";
+import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RECORD_ALGORITHMS, type RecordEntry } from "./record";
 
 /** One raw wheel entry to check against its RECORD row. */
@@ -54,13 +53,13 @@ export function defaultVerifiedWheelsDir(env: Record<string, string | undefined>
  */
 export class WheelVerifier {
   private readonly cacheDir: string | undefined;
-  private readonly pool: VerifyPool;
+  private readonly pool: WorkerPool<Job, unknown>;
   private readonly signal: AbortSignal | undefined;
 
   constructor(options: WheelVerifierOptions = {}) {
     this.cacheDir = options.cacheDir === false ? undefined : (options.cacheDir ?? defaultVerifiedWheelsDir());
     const threads = options.threads ?? Math.min(4, Math.max(1, os.availableParallelism?.() ?? os.cpus().length));
-    this.pool = new VerifyPool(Math.max(1, threads));
+    this.pool = verifyPool(Math.max(1, threads));
     this.signal = options.signal;
     // One listener for all jobs (not one per job: thousands of listeners on one signal).
     this.onAbort = () => this.pool.failAll(new AbortError(undefined, { cause: this.signal?.reason }));
@@ -75,14 +74,14 @@ export class WheelVerifier {
     const hint = options.sha256?.toLowerCase();
     if (hint !== undefined && !/^[0-9a-f]{64}$/.test(hint)) throw new InvalidInputError(`The sha256 given for ${wheelName} ("${options.sha256}") is not 64 hex digits.`);
     if (hint && (await this.isMemoised(hint))) return { sha256: hint, memoised: true };
-    const sha256 = await this.pool.run<string>({ kind: "hash", path: wheelPath });
+    const sha256 = (await this.pool.run({ kind: "hash", path: wheelPath })) as string;
     throwIfAborted(this.signal);
     if (hint && sha256 !== hint) {
       throw new IntegrityError(`${wheelName}: its sha256 is ${sha256} but ${hint} was given for it; the file changed or the wrong hash was passed.`);
     }
     if (!hint && (await this.isMemoised(sha256))) return { sha256, memoised: true };
     const jobs = batches(checks).map((batch) =>
-      this.pool.run<void>({ kind: "verify", path: wheelPath, wheel: wheelName, entries: batch.map(toJobEntry(wheelName)) }),
+      this.pool.run({ kind: "verify", path: wheelPath, wheel: wheelName, entries: batch.map(toJobEntry(wheelName)) }),
     );
     const settled = await Promise.allSettled(jobs);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -187,7 +186,6 @@ function splitHash(h: string): [string, string] {
 // files are hashed in 4 MiB reads; entries up to 64 MiB are inflated in one call, larger
 // ones streamed.
 const VERIFY_WORKER = `
-const { parentPort } = require("node:worker_threads");
 const fs = require("node:fs");
 const zlib = require("node:zlib");
 const crypto = require("node:crypto");
@@ -244,77 +242,25 @@ async function checkEntry(fd, p, wheel, e) {
   const got = h.digest("base64url");
   if (got !== e.hash) throw new Error(wheel + ": " + e.path + " does not match its RECORD hash (" + e.algorithm + "=" + e.hash + " expected, " + e.algorithm + "=" + got + " found); the wheel is corrupt or was tampered with.");
 }
-parentPort.on("message", async ({ id, job }) => {
-  try {
-    if (job.kind === "hash") return parentPort.postMessage({ id, value: hashFile(job.path) });
-    const fd = fs.openSync(job.path, "r");
-    try { for (const e of job.entries) await checkEntry(fd, job.path, job.wheel, e); }
-    finally { fs.closeSync(fd); }
-    parentPort.postMessage({ id });
-  } catch (err) {
-    parentPort.postMessage({ id, error: String((err && err.message) || err), integrity: job.kind === "verify" });
-  }
-});
+async function handle(job) {
+  if (job.kind === "hash") return hashFile(job.path);
+  const fd = fs.openSync(job.path, "r");
+  try { for (const e of job.entries) await checkEntry(fd, job.path, job.wheel, e); }
+  finally { fs.closeSync(fd); }
+}
 `;
 
-/** A fixed set of workers started lazily; each idle worker takes the next queued job. */
-class VerifyPool {
-  private readonly workers: Worker[] = [];
-  private readonly idle: Worker[] = [];
-  private readonly queue: { id: number; job: Job }[] = [];
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private seq = 0;
-  private closed = false;
-
-  constructor(private readonly size: number) {}
-
-  run<T>(job: Job): Promise<T> {
-    if (this.closed) return Promise.reject(new Error("internal: verify pool closed"));
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: (v) => resolve(v as T), reject });
-      this.queue.push({ id, job });
-      this.dispatch();
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.failAll(new Error("internal: verify pool closed"));
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-
-  private dispatch(): void {
-    while (this.queue.length) {
-      // Hashing a wheel is cheap next to starting a thread: one worker hashes them all, and
-      // more workers start only for verification (inflating) work.
-      if (!this.idle.length && this.workers.length < this.size && (this.workers.length === 0 || this.queue[0]!.job.kind === "verify")) this.spawn();
-      const w = this.idle.pop();
-      if (!w) return;
-      w.postMessage(this.queue.shift()!);
-    }
-  }
-
-  private spawn(): void {
-    const w = new Worker(VERIFY_WORKER, { eval: true });
-    w.unref();
-    w.on("message", (m: { id: number; value?: unknown; error?: string; integrity?: boolean }) => {
-      const job = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.error === undefined) job?.resolve(m.value);
-      else job?.reject(m.integrity ? new IntegrityError(m.error) : new InvalidInputError(`Cannot read a wheel: ${m.error}`));
-      this.idle.push(w);
-      this.dispatch();
-    });
-    w.on("error", (err) => this.failAll(err));
-    this.workers.push(w);
-    this.idle.push(w);
-  }
-
-  failAll(err: Error): void {
-    for (const [, job] of this.pending) job.reject(err);
-    this.pending.clear();
-    this.queue.length = 0;
-  }
+/**
+ * The verification workers. Hashing a wheel is cheap next to starting a thread: one worker
+ * hashes them all, and more start only for verification (inflating) work. A failed
+ * verification job is an integrity failure; a failed hash is an unreadable wheel.
+ */
+function verifyPool(size: number): WorkerPool<Job, unknown> {
+  return new WorkerPool<Job, unknown>({
+    source: VERIFY_WORKER,
+    size,
+    unref: true,
+    mayGrow: (job, started) => started === 0 || job.kind === "verify",
+    jobError: (d, job) => (job.kind === "verify" ? new IntegrityError(d.message) : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
+  });
 }
