@@ -10,7 +10,7 @@ import type { WheelMetadata } from "./metadata";
  * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
  * RECORD rewriting) or when the plan file changes: older plans are then never read.
  */
-const PLAN_FORMAT = 1;
+const PLAN_FORMAT = 2;
 
 /** What a warm PEX build needs of a wheel, without reading its central directory. */
 export interface WheelZipFacts {
@@ -29,8 +29,11 @@ export interface WheelZipPlan extends WheelZipFacts {
   entries: PlanEntry[];
 }
 
-/** `[rel, mode, method, crc32, compressedSize, uncompressedSize, headerOffset, dataOffset]` or `[rel, mode, base64 content]`. */
-type PlanEntry = [string, number, number, number, number, number, number, number] | [string, number, string];
+/**
+ * `[rel, mode, method, crc32, compressedSize, uncompressedSize, headerOffset, dataOffset]`,
+ * `[rel, mode, base64 content]`, or `[rel, mode]` for the RECORD (the plan's recordText).
+ */
+type PlanEntry = [string, number, number, number, number, number, number, number] | [string, number, string] | [string, number];
 
 /** A wheel file's identity for the sha256 index: what the kernel changes whenever the content changes. */
 export interface WheelFileIdentity {
@@ -105,10 +108,11 @@ export class WheelPlanCache {
    */
   async save(sha256: string, installed: ZipInstalledWheel, reader: ZipReader, options: PlanOptions, signal?: AbortSignal): Promise<void> {
     const entries: PlanEntry[] = [];
+    const record = Buffer.from(installed.recordText);
     for (const a of installed.added) {
       throwIfAborted(signal);
       if (a.content) {
-        entries.push([a.rel, a.mode, a.content.toString("base64")]);
+        entries.push(a.content.equals(record) ? [a.rel, a.mode] : [a.rel, a.mode, a.content.toString("base64")]);
         continue;
       }
       const e = a.entry!;
@@ -140,7 +144,8 @@ export function addPlannedWheelToZip(writer: ZipWriter, source: RandomAccessSour
   const p = prefix.endsWith("/") || prefix === "" ? prefix : `${prefix}/`;
   if (source.size !== plan.size) throw new IntegrityError(`${source.name} is ${source.size} bytes but its install plan was made for ${plan.size}; the file changed. Build again.`);
   for (const e of plan.entries) {
-    if (e.length === 3) writer.addBuffer(p + e[0], Buffer.from(e[2], "base64"), { mode: e[1] });
+    if (e.length === 2) writer.addBuffer(p + e[0], plan.recordText, { mode: e[1] });
+    else if (e.length === 3) writer.addBuffer(p + e[0], Buffer.from(e[2], "base64"), { mode: e[1] });
     else writer.addRawSpan(p + e[0], source, { method: e[2], crc32: e[3], compressedSize: e[4], uncompressedSize: e[5], headerOffset: e[6], dataOffset: e[7] }, { mode: e[1] });
   }
   const { metadata, recordText, fingerprint, files, bytes } = plan;
@@ -162,9 +167,12 @@ function isPlan(p: WheelZipPlan): boolean {
   const int = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
   if (!int(p.size) || typeof p.recordText !== "string" || typeof p.fingerprint !== "string" || !int(p.files) || !int(p.bytes)) return false;
   if (typeof p.metadata?.filename?.filename !== "string" || typeof p.metadata?.metadata?.name !== "string" || !Array.isArray(p.entries)) return false;
-  return p.entries.every((e) =>
-    Array.isArray(e) && typeof e[0] === "string" && int(e[1]) && (e.length === 3 ? typeof e[2] === "string" : e.length === 8 && e.slice(2).every(int)),
-  );
+  for (const e of p.entries) {
+    if (!Array.isArray(e) || typeof e[0] !== "string" || !int(e[1])) return false;
+    if (e.length === 2) continue;
+    if (e.length === 3 ? typeof e[2] !== "string" : e.length !== 8 || !int(e[2]) || !int(e[3]) || !int(e[4]) || !int(e[5]) || !int(e[6]) || !int(e[7])) return false;
+  }
+  return true;
 }
 
 async function isFile(p: string): Promise<boolean> {
