@@ -7,6 +7,10 @@ import tarStream from "tar-stream";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { ZipWriter } from "@cluster-pack/zip";
 import { createCompressor, type TarCompression } from "./compress";
+import { changedError, sourceError } from "./source-errors";
+import { LARGE_FILE, ZipDeflater, zipOrder } from "./zip-deflate";
+
+export { sourceError } from "./source-errors";
 
 /** Output formats, conda-pack's names. */
 export type ArchiveFormat = "zip" | "tar" | "tar.gz" | "tar.bz2" | "tar.xz" | "tar.zst" | "no-archive";
@@ -192,32 +196,10 @@ export async function readSource(file: string, name: string, expectedSize?: numb
   try {
     data = expectedSize !== undefined && expectedSize < READ_SYNC_BELOW ? fs.readFileSync(file) : await fsp.readFile(file);
   } catch (err) {
-    throw vanished(file, name, err);
+    throw sourceError(file, name, err);
   }
-  if (expectedSize !== undefined && data.length !== expectedSize) throw changed(file, name);
+  if (expectedSize !== undefined && data.length !== expectedSize) throw changedError(file, name);
   return data;
-}
-
-/** The error for a file that could not be read while packing: vanished, or unreadable. */
-export function sourceError(file: string, name: string, cause: unknown): ClusterPackError {
-  return vanished(file, name, cause);
-}
-
-function vanished(file: string, name: string, cause: unknown): ClusterPackError {
-  const code = (cause as NodeJS.ErrnoException)?.code;
-  if (code === "ENOENT") {
-    return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed; re-run when nothing is modifying the environment`, {
-      cause,
-      code: "ERR_FILE_VANISHED",
-    });
-  }
-  return new ClusterPackError("ERR_READ", `cannot read ${file} (${name}): ${(cause as Error)?.message}`, { cause });
-}
-
-function changed(file: string, name: string): ClusterPackError {
-  return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed; re-run when nothing is modifying the environment`, {
-    code: "ERR_FILE_CHANGED",
-  });
 }
 
 function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: Date): Promise<void> {
@@ -230,26 +212,41 @@ function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: 
     else if (Buffer.isBuffer(data)) pack.entry({ ...base, type: "file", size: data.length }, data, cb);
     else if (data && "stream" in data) {
       const entry = pack.entry({ ...base, type: "file", size: data.size }, (err) => {
-        if (err && /size mismatch/i.test(err.message)) reject(changed(data.stream, item.name));
+        if (err && /size mismatch/i.test(err.message)) reject(changedError(data.stream, item.name));
         else cb(err);
       });
-      pipeline(fs.createReadStream(data.stream), entry).catch((err) => reject((err as NodeJS.ErrnoException).code ? vanished(data.stream, item.name, err) : err));
+      pipeline(fs.createReadStream(data.stream), entry).catch((err) => reject((err as NodeJS.ErrnoException).code ? sourceError(data.stream, item.name, err) : err));
     } else reject(new Error(`internal: no content for ${item.name}`));
   });
 }
 
 async function writeZip(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
-  // The zip writer deflates `concurrency` entries at once (on libuv's pool): that is our thread count.
+  // One thread: the zip writer deflates `concurrency` entries at once (small ones on the
+  // main thread, larger ones on libuv's pool). More: worker threads deflate every file up
+  // to LARGE_FILE ahead of the writer (same bytes); larger files stream through the writer.
   const zip = new ZipWriter({ compressionLevel: options.level, compress: options.level > 0, concurrency: options.threads });
-  for (const item of items) {
-    throwIfAborted(options.signal);
-    if (item.type === "directory") zip.addDirectory(item.name);
-    else if (item.type === "symlink") zip.addSymlink(item.name, item.linkTarget!);
-    else if (item.load) zip.addBuffer(item.name, await item.load(), { mode: item.mode });
-    else zip.addFile(item.name, item.source!, { mode: item.mode });
-  }
+  const parallel = options.threads > 1 && options.level > 0;
+  const viaWorkers = (item: ArchiveItem) => parallel && item.type === "file" && (!!item.load || (item.size !== undefined && item.size <= LARGE_FILE));
+  const files = items.filter(viaWorkers).sort((a, b) => zipOrder(a.name, b.name));
   const tmp = tempName(out);
+  let deflater: ZipDeflater | undefined;
   try {
+    if (parallel) {
+      const d = new ZipDeflater(
+        files.map((f) => (f.load ? { name: f.name, load: f.load } : { name: f.name, source: f.source!, size: f.size! })),
+        { level: options.level, threads: options.threads, ...(options.signal ? { signal: options.signal } : {}) },
+      );
+      deflater = d;
+      files.forEach((f, i) => zip.addPrecompressed(f.name, () => d.take(i), { mode: f.mode }));
+    }
+    for (const item of items) {
+      throwIfAborted(options.signal);
+      if (item.type === "directory") zip.addDirectory(item.name);
+      else if (item.type === "symlink") zip.addSymlink(item.name, item.linkTarget!);
+      else if (viaWorkers(item)) continue;
+      else if (item.load) zip.addBuffer(item.name, await item.load(), { mode: item.mode });
+      else zip.addFile(item.name, item.source!, { mode: item.mode });
+    }
     // The zip writer is atomic on its own; writing to our temporary name lets the final
     // step refuse to clobber an output that appeared meanwhile.
     const result = await zip.writeTo(tmp, {
@@ -262,10 +259,12 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
     await fsp.rm(tmp, { force: true });
     // The zip writer reports unreadable sources with its own code; a vanished file is ours.
     const cause = (err as { cause?: NodeJS.ErrnoException })?.cause ?? (err as NodeJS.ErrnoException);
-    if (cause?.code === "ENOENT" && typeof cause.path === "string") {
-      throw vanished(cause.path, items.find((i) => i.source === cause.path)?.name ?? cause.path, cause);
+    if ((err as ClusterPackError).code === "ERR_FILE_NOT_READABLE" && cause?.code === "ENOENT" && typeof cause.path === "string") {
+      throw sourceError(cause.path, items.find((i) => i.source === cause.path)?.name ?? cause.path, cause);
     }
     throw normalizeAbort(err, options.signal);
+  } finally {
+    await deflater?.close();
   }
 }
 
@@ -292,7 +291,7 @@ async function writeDirectory(items: readonly ArchiveItem[], out: string, option
         try {
           await fsp.copyFile(data.stream, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
         } catch (err) {
-          throw vanished(data.stream, item.name, err);
+          throw sourceError(data.stream, item.name, err);
         }
         await fsp.chmod(dest, item.mode);
         size += data.size;

@@ -1,0 +1,20 @@
+import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+
+/** The error for a file that could not be read while packing: vanished, or unreadable. */
+export function sourceError(file: string, name: string, cause: unknown): ClusterPackError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  if (code === "ENOENT") {
+    return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed; re-run when nothing is modifying the environment`, {
+      cause,
+      code: "ERR_FILE_VANISHED",
+    });
+  }
+  return new ClusterPackError("ERR_READ", `cannot read ${file} (${name}): ${(cause as Error)?.message}`, { cause });
+}
+
+/** The error for a file whose size changed between the scan and its packing. */
+export function changedError(file: string, name: string): InvalidInputError {
+  return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed; re-run when nothing is modifying the environment`, {
+    code: "ERR_FILE_CHANGED",
+  });
+}

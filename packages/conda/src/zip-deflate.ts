@@ -1,0 +1,253 @@
+import { AbortError, ClusterPackError } from "@cluster-pack/errors";
+import { entryDeflateOptions, type PrecompressedEntry, WorkerPool, type WorkerErrorDetail } from "@cluster-pack/zip";
+import { changedError, sourceError } from "./source-errors";
+
+/** A file for the zip archive: its content is loaded on demand (relocated), or read from `source` (which must still be `size` bytes). */
+export type ZipDeflateItem = { name: string; load: () => Promise<Buffer> } | { name: string; source: string; size: number };
+
+export interface ZipDeflaterOptions {
+  level: number;
+  threads: number;
+  signal?: AbortSignal;
+  /** Uncompressed bytes being compressed or waiting for the writer at once (default 32 MiB, at least two 1 MiB batches per thread). */
+  windowBytes?: number;
+}
+
+/**
+ * Deflates zip entries on worker threads ahead of the ZipWriter, in the writer's output
+ * order, and hands each over through `take` (its addPrecompressed producer). Entries give
+ * the bytes the writer's own deflate gives: the same zlib, level and per-entry options
+ * (`entryDeflateOptions`), stored when deflate does not shrink them, so the archive is
+ * byte-identical whatever the thread count.
+ *
+ * Memory stays bounded by bytes, not entries: consecutive entries are cut into batches
+ * (one worker message each, about BATCH_BYTES), and new batches start only while the
+ * batches started and not yet fully taken hold less than the window. Files are read by the
+ * workers; relocated content is loaded here just before its batch starts. Callers keep
+ * large files (beyond LARGE_FILE) on the writer's streaming path.
+ */
+export class ZipDeflater {
+  private readonly batches: Batch[] = [];
+  /** For each item: its batch and its index in it. */
+  private readonly where: Array<{ batch: Batch; index: number }> = [];
+  private readonly pool: WorkerPool<DeflateJob, DeflateResult>;
+  private readonly window: number;
+  private readonly level: number;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort: () => void;
+  private next = 0;
+  private inWindow = 0;
+  private failure: Error | undefined;
+
+  /** `items` must be in the order the writer writes them (see `zipOrder`). */
+  constructor(items: readonly ZipDeflateItem[], options: ZipDeflaterOptions) {
+    this.level = options.level;
+    this.signal = options.signal;
+    this.window = options.windowBytes ?? Math.max(WINDOW_BYTES, 2 * options.threads * BATCH_BYTES);
+    let cur: Batch | undefined;
+    for (const item of items) {
+      const bytes = ("size" in item ? item.size : UNKNOWN_SIZE) + ENTRY_OVERHEAD;
+      if (!cur || cur.bytes >= BATCH_BYTES || cur.items.length >= BATCH_ENTRIES) {
+        cur = { items: [], bytes: 0, taken: 0, started: false, result: undefined };
+        this.batches.push(cur);
+      }
+      this.where.push({ batch: cur, index: cur.items.length });
+      cur.items.push(item);
+      cur.bytes += bytes;
+    }
+    this.pool = new WorkerPool<DeflateJob, DeflateResult>({
+      source: ZIP_DEFLATE_WORKER,
+      size: options.threads,
+      jobError: (d, job) => jobError(d, job),
+      crashError: (cause, job) => crashError(cause, job),
+    });
+    this.onAbort = () => this.fail(new AbortError(undefined, { cause: this.signal?.reason }));
+    this.signal?.addEventListener("abort", this.onAbort, { once: true });
+    if (this.signal?.aborted) this.onAbort();
+    else this.pump();
+  }
+
+  /** The compressed entry of item `i` (its batch starts now if the window has not reached it yet). */
+  async take(i: number): Promise<PrecompressedEntry> {
+    const at = this.where[i];
+    if (!at) throw new Error(`internal: no zip entry ${i}`);
+    if (this.failure) throw this.failure;
+    const result = await this.start(at.batch);
+    const m = result.entries[at.index]!;
+    if (++at.batch.taken === at.batch.items.length) {
+      // Everything of this batch is with the writer now: make room for the next ones.
+      at.batch.result = undefined;
+      this.inWindow -= at.batch.bytes;
+      this.pump();
+    }
+    return { method: m.method, crc32: m.crc, uncompressedSize: m.size, data: Buffer.from(result.data, m.offset, m.length) };
+  }
+
+  /** Terminates the workers (pending entries reject). */
+  async close(): Promise<void> {
+    this.signal?.removeEventListener("abort", this.onAbort);
+    await this.pool.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private pump(): void {
+    while (!this.failure && this.next < this.batches.length && (this.inWindow < this.window || this.inWindow === 0)) {
+      const batch = this.batches[this.next++]!;
+      if (!batch.started) void this.start(batch).catch(() => undefined);
+    }
+  }
+
+  private start(batch: Batch): Promise<DeflateResult> {
+    if (batch.result) return batch.result;
+    if (batch.started) return Promise.reject(new Error("internal: a zip batch was taken twice"));
+    batch.started = true;
+    this.inWindow += batch.bytes;
+    batch.result = this.compress(batch);
+    batch.result.catch((err: Error) => this.fail(err));
+    return batch.result;
+  }
+
+  private async compress(batch: Batch): Promise<DeflateResult> {
+    const entries: JobEntry[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const item of batch.items) {
+      if ("load" in item) {
+        const data = await item.load();
+        // A copy the worker can own (loaded content may be a view into a larger buffer).
+        const copy = new Uint8Array(data).buffer;
+        transfer.push(copy);
+        entries.push({ name: item.name, data: copy, size: data.length, deflate: entryDeflateOptions(data.length, this.level) });
+      } else {
+        // The options depend on the length only: the worker checks the file still has it.
+        entries.push({ name: item.name, path: item.source, size: item.size, deflate: entryDeflateOptions(item.size, this.level) });
+      }
+    }
+    if (this.failure) throw this.failure;
+    return this.pool.run({ entries }, transfer);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.pool.failAll(err);
+    void this.pool.close();
+  }
+}
+
+/**
+ * Files above this stay on the writer's streaming path (never held whole in memory). It is
+ * the writer's own in-memory limit: files up to it the writer stores when deflate does not
+ * shrink them, as the workers do; larger ones it always deflates.
+ */
+export const LARGE_FILE = 4 * 1024 * 1024;
+
+/** The writer's output order for file names (it sorts entries by their UTF-8 bytes). */
+export function zipOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** A worker's crash, naming what it was compressing. */
+export function crashError(cause: Error, job: DeflateJob | undefined): ClusterPackError {
+  const names = job?.entries.map((e) => e.name) ?? [];
+  const what = names.length === 0 ? "" : ` while compressing ${names[0]}${names.length > 1 ? ` (or one of ${names.length - 1} entries after it)` : ""}`;
+  return new ClusterPackError("ERR_WORKER_CRASHED", `a zip compression thread failed${what}: ${cause.message}; re-run with fewer threads (-j) if memory is short`, { cause });
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Batches of about this many uncompressed bytes: one worker message per batch, not per file. */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_ENTRIES = 256;
+const WINDOW_BYTES = 32 * 1024 * 1024;
+/** Counted per entry, so that thousands of empty files still make batches end. */
+const ENTRY_OVERHEAD = 512;
+/** Generated content has no size until loaded. */
+const UNKNOWN_SIZE = 64 * 1024;
+
+interface Batch {
+  items: ZipDeflateItem[];
+  bytes: number;
+  taken: number;
+  started: boolean;
+  /** Set while started and not fully taken. */
+  result: Promise<DeflateResult> | undefined;
+}
+
+interface JobEntry {
+  name: string;
+  /** Read by the worker, which checks it still has `size` bytes; or content loaded here. */
+  path?: string;
+  data?: ArrayBuffer;
+  size: number;
+  /** The writer's zlib options for this length; null: stored. */
+  deflate: { level: number; windowBits: number } | null;
+}
+
+export interface DeflateJob {
+  entries: JobEntry[];
+}
+
+interface DeflateResult {
+  /** Every entry's output, back to back. */
+  data: ArrayBuffer;
+  entries: Array<{ method: 0 | 8; crc: number; size: number; offset: number; length: number }>;
+}
+
+function jobError(d: WorkerErrorDetail, job: DeflateJob): ClusterPackError {
+  const entry = job.entries.find((e) => e.path !== undefined && e.path === d.path);
+  if (d.code === "ESIZE" && entry?.path) return changedError(entry.path, entry.name);
+  if (entry?.path) return sourceError(entry.path, entry.name, Object.assign(new Error(d.message), { code: d.code, path: d.path }));
+  return new ClusterPackError("ERR_COMPRESSION", `compressing ${entry?.name ?? job.entries[0]?.name ?? "a zip entry"} failed: ${d.message}`);
+}
+
+// Reads, checksums and deflates a batch; one transferred buffer holds all its outputs.
+const ZIP_DEFLATE_WORKER = `
+const fs = require("node:fs");
+const zlib = require("node:zlib");
+function handle({ entries }, transfer) {
+  const parts = [];
+  const out = [];
+  let offset = 0;
+  for (const e of entries) {
+    let data;
+    if (e.data) data = Buffer.from(e.data);
+    else {
+      try {
+        data = fs.readFileSync(e.path);
+      } catch (err) {
+        // A failed read (not the open) carries no path: name the file for the caller.
+        err.path = e.path;
+        throw err;
+      }
+      if (data.length !== e.size) {
+        const err = new Error(e.path + " (" + e.name + ") changed size: " + data.length + " bytes, " + e.size + " expected");
+        err.code = "ESIZE";
+        err.path = e.path;
+        throw err;
+      }
+    }
+    const crc = zlib.crc32(data);
+    let method = 0;
+    let bytes = data;
+    if (e.deflate) {
+      const deflated = zlib.deflateRawSync(data, e.deflate);
+      if (deflated.length < data.length) {
+        method = 8;
+        bytes = deflated;
+      }
+    }
+    parts.push(bytes);
+    out.push({ method, crc, size: data.length, offset, length: bytes.length });
+    offset += bytes.length;
+  }
+  const all = new Uint8Array(offset);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  transfer.push(all.buffer);
+  return { data: all.buffer, entries: out };
+}
+`;
