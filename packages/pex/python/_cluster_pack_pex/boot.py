@@ -37,6 +37,11 @@ def main(pex, main_loader, main_file):
         sys.exit(tools.main(pex, info_bytes, sys.argv[1:]))
     pex_hash = _pex_hash(info_bytes)
     root, fallback_root = pex_roots(info_bytes)
+    if b'"venv": true' in info_bytes or ("PEX_VENV" in env and _truthy(env["PEX_VENV"])):
+        from . import venv
+
+        venv.main(pex, info_bytes, pex_hash or _sha1(info_bytes), root, fallback_root, verbose)
+        return
     plan = None
     if pex_hash:
         plan = load_plan(root, pex_hash) or (fallback_root and load_plan(fallback_root, pex_hash))
@@ -49,7 +54,10 @@ def main(pex, main_loader, main_file):
     run(pex, plan, verbose)
 
 
-def run(pex, plan, verbose):
+def run(pex, plan, verbose, venv_python=None, in_venv=None):
+    """Runs the program. `venv_python`: re-execute the PEX under this venv python
+    instead (venv mode, first process); `in_venv`: running under the PEX's venv, whose
+    site-packages already holds the PEX's entries."""
     info = plan["info"]
     env = os.environ
     from . import interpreter
@@ -58,14 +66,19 @@ def run(pex, plan, verbose):
     if mode[0] == "interpreter":
         # Decides whether the options need a re-exec of python before any work is done.
         request = interpreter.parse(sys.argv[1:])
-        interpreter.reexec_if_needed(request, pex)
-    pex_path_entries = []
-    for other in _pex_path(info, env):
-        pex_path_entries.extend(activate_other(other, verbose))
-    inherit = env.get("PEX_INHERIT_PATH") or info.get("inherit_path") or "false"
-    if inherit in ("0", "False"):
-        inherit = "false"
-    setup_sys_path(pex, plan["paths"] + pex_path_entries, inherit)
+        interpreter.reexec_if_needed(request, pex, venv_python)
+    if venv_python:
+        interpreter.reexec_program(venv_python)
+    if in_venv:
+        _venv_sys_path(pex, plan)
+    else:
+        pex_path_entries = []
+        for other in _pex_path(info, env):
+            pex_path_entries.extend(activate_other(other, verbose))
+        inherit = env.get("PEX_INHERIT_PATH") or info.get("inherit_path") or "false"
+        if inherit in ("0", "False"):
+            inherit = "false"
+        setup_sys_path(pex, plan["paths"] + pex_path_entries, inherit)
     if verbose:
         _log("sys.path: %r" % (sys.path,))
     env.pop("_CP_PEX_PYTHON_SELECTED", None)
@@ -126,6 +139,16 @@ def setup_sys_path(pex, entries, inherit):
         if site_dirs:
             _scrub_site_modules(site_dirs)
     sys.path[:] = new
+
+
+def _venv_sys_path(pex, plan):
+    # The venv's site-packages (.pth) put the PEX's entries on sys.path; only the PEX
+    # file python added as sys.path[0] goes, as in the zipapp mode. When site did not
+    # run (-S) the entries are added here (a zipapp PEX imports its deps under -S too).
+    if sys.path and _same_file(sys.path[0], pex):
+        del sys.path[0]
+    if sys.flags.no_site:
+        sys.path.extend(e for e in plan["paths"] if e not in sys.path)
 
 
 def activate_other(other, verbose):
@@ -208,6 +231,12 @@ def _pex_hash(info_bytes):
     end = info_bytes.find(b'"', start)
     value = info_bytes[start:end].decode("ascii", "replace")
     return value if value and all(c in "0123456789abcdef" for c in value) else None
+
+
+def _sha1(data):
+    import hashlib
+
+    return hashlib.sha1(data).hexdigest()
 
 
 def _pex_path(info, env):

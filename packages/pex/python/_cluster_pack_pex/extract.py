@@ -49,7 +49,7 @@ def prepare(pex, info_bytes, root, fallback_root, verbose):
             "%s: no wheel of %s in this PEX is compatible with this interpreter (%s %s at %s, best tag %s); the PEX holds %s. Rebuild the PEX with a wheel for this interpreter or run it with a matching Python."
             % (pex, project, _impl(), _version(), sys.executable, tags.sys_tags()[0], ", ".join(sorted(wheels)))
         )
-    root = _writable_root(root, fallback_root)
+    root = writable_root(root, fallback_root)
     base = os.path.join(root, "cp")
     source = _open_source(pex, info)
     try:
@@ -98,7 +98,7 @@ class _DirSource(object):
             with zipfile.ZipFile(src) as zf:
                 _extract_members(zf, zf.infolist(), "", tmp)
 
-        _ensure(target, fill)
+        ensure(target, fill)
         return target
 
     def close(self):
@@ -135,7 +135,7 @@ class _ZipSource(object):
         members = self.groups.get("")
         if not members or all(m.filename.endswith("/") for m in members):
             return None
-        _ensure(target, lambda tmp: _extract_members(self.zf, members, "", tmp))
+        ensure(target, lambda tmp: _extract_members(self.zf, members, "", tmp))
         return target
 
     def dist_dir(self, wheel, target):
@@ -143,7 +143,7 @@ class _ZipSource(object):
         members = self.groups.get(prefix)
         if not members:
             sys.exit("%s: PEX-INFO lists %s but the archive has no %s; the PEX is damaged, rebuild it." % (sys.argv[0], wheel, prefix))
-        _ensure(target, lambda tmp: _extract_members(self.zf, members, prefix, tmp))
+        ensure(target, lambda tmp: _extract_members(self.zf, members, prefix, tmp))
         return target
 
     def close(self):
@@ -199,9 +199,11 @@ def _open_source(pex, info):
     return _DirSource(pex) if os.path.isdir(pex) else _ZipSource(pex, info)
 
 
-def _ensure(target, fill):
-    """Makes `target` exist with the content `fill(tmp_dir)` writes, exactly once."""
-    if os.path.isdir(target):
+def ensure(target, fill, valid=os.path.isdir):
+    """Makes `target` exist with the content `fill(tmp_dir)` writes, exactly once.
+    `valid(target)` says whether an existing target can be used; one that cannot (a
+    venv whose extraction directories were removed) is replaced under the lock."""
+    if valid(target):
         return
     parent = os.path.dirname(target)
     _makedirs(parent)
@@ -209,17 +211,23 @@ def _ensure(target, fill):
     try:
         if fcntl is not None:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        if os.path.isdir(target):
+        if valid(target):
             return
         _remove_stale(target)
         tmp = "%s.tmp-%d-%s" % (target, os.getpid(), binascii.hexlify(os.urandom(4)).decode("ascii"))
         os.mkdir(tmp)
         try:
             fill(tmp)
+            if os.path.lexists(target):
+                # Invalid leftover: moved aside first (a rename over a non-empty
+                # directory fails), then removed.
+                old = tmp + ".old"
+                os.rename(target, old)
+                shutil.rmtree(old, ignore_errors=True)
             os.rename(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
-            if os.path.isdir(target):  # another process won the race without the lock
+            if valid(target):  # another process won the race without the lock
                 return
             raise
     finally:
@@ -320,7 +328,7 @@ def _write_plan(path, plan):
             pass
 
 
-def _writable_root(root, fallback):
+def writable_root(root, fallback):
     for candidate in (root, fallback):
         try:
             _makedirs(os.path.join(candidate, "cp"))

@@ -100,15 +100,16 @@ def parse(argv):
     return req
 
 
-def reexec_if_needed(req, pex):
+def reexec_if_needed(req, pex, executable=None):
     """Re-executes python with the options before the PEX path when there are options,
-    or with -i for a REPL (so that python itself runs its interactive loop)."""
+    or with -i for a REPL (so that python itself runs its interactive loop). With
+    `executable` (venv mode: the venv python) it always re-executes, under that python."""
     extra = list(req.options)
     if req.raw is None and req.mode is None and _stdin_isatty() and not sys.flags.inspect and "-i" not in extra:
         extra.append("-i")
-    if req.raw is None and not extra:
+    if req.raw is None and not extra and executable is None:
         return
-    executable = sys.executable
+    executable = executable or sys.executable
     if not executable:
         sys.exit("%s: cannot apply the interpreter options %s: sys.executable is unknown" % (pex, " ".join(extra)))
     tail = _canonical(req)
@@ -122,6 +123,16 @@ def reexec_if_needed(req, pex):
         except Exception:
             pass
     os.execv(executable, argv)
+
+
+def reexec_program(executable):
+    """Venv mode, entry point or script: the same command line under the venv python."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os.execv(executable, [executable] + _original_options() + sys.argv)
 
 
 def run(req):
