@@ -22,6 +22,8 @@ export interface PexInspection {
   interpreterConstraints: string[];
   inheritPath: string;
   stripPexEnv: boolean;
+  /** Venv execution mode (PEX-INFO venv). */
+  venv: boolean;
   injectArgs: string[];
   injectEnv: Record<string, string>;
   requirements: string[];
@@ -121,6 +123,7 @@ function describe(pex: OpenedPex): PexInspection {
     interpreterConstraints: info.interpreterConstraints,
     inheritPath: info.inheritPath,
     stripPexEnv: info.stripPexEnv,
+    venv: info.venv,
     injectArgs: info.injectArgs,
     injectEnv: info.injectEnv,
     requirements: info.requirements,

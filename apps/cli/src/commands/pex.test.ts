@@ -60,6 +60,19 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(v.stdout).toMatch(/: OK$/m);
   });
 
+  it("--venv builds a venv-mode PEX whose sys.executable subprocesses import its wheels", async () => {
+    const out = path.join(tmp, "venv.pex");
+    const b = await cli("pex", "build", wheelDir, "-o", out, "--venv");
+    expect(b.code).toBe(0);
+    const root = path.join(tmp, "venv-root");
+    const code = "import subprocess, sys; print(sys.executable); subprocess.check_call([sys.executable, '-c', 'import six'])";
+    const r = spawnSync(out, ["-c", code], { encoding: "utf8", env: { ...process.env, PEX_ROOT: root } });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().startsWith(path.join(root, "venvs") + path.sep)).toBe(true);
+    expect((await cli("pex", "inspect", out)).stdout).toMatch(/venv true/);
+    expect(JSON.parse((await cli("pex", "inspect", out, "--json")).stdout).venv).toBe(true);
+  });
+
   it("exits 1 when verification fails and 2 on bad input", async () => {
     const out = path.join(tmp, "bad.pex");
     expect((await cli("pex", "build", wheelDir, "-D", path.join(tmp, "src"), "-o", out, "--no-compress")).code).toBe(0);

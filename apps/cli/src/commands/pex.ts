@@ -23,6 +23,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--inject-env <NAME=value>", "set this variable (unless already set) before user code runs (repeatable)", collect, [] as string[])
     .option("--inject-args <arg>", "prepend this argument to sys.argv[1:] of the entry point (repeatable)", collect, [] as string[])
     .option("--no-strip-pex-env", "keep PEX_* variables in the environment of user code")
+    .option("--venv", "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions")
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
     .addOption(new Option("--layout <layout>", "a single file, or pex's packed directory").choices(["zipapp", "packed"]).default("zipapp"))
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
@@ -42,7 +43,8 @@ Examples:
   cluster-pack pex build wheels/ -D src -e app.main:main -o app.pex --interpreter-constraint 'CPython>=3.9'
   cluster-pack pex build numpy pandas -o env.pex --python-shebang '/usr/bin/env python3.11'
   cluster-pack pex build wheels/ -c tqdm -o tqdm.pex --inject-env TQDM_DISABLE=0
-  cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress`,
+  cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress
+  cluster-pack pex build ray boto3 smart_open -o ray.pex --venv   # Ray starts workers with sys.executable`,
     )
     .action(async (inputs: string[], opts: BuildCliOptions) => {
       const { wheels, requirements } = await classifyInputs(inputs);
@@ -77,6 +79,7 @@ Examples:
         injectEnv: parseEnv(opts.injectEnv),
         injectArgs: opts.injectArgs,
         stripPexEnv: opts.stripPexEnv,
+        venv: opts.venv ?? false,
         compress: opts.compress,
         pythonShebang: opts.pythonShebang,
         layout: opts.layout as "zipapp" | "packed",
@@ -151,6 +154,7 @@ interface BuildCliOptions {
   injectEnv: string[];
   injectArgs: string[];
   stripPexEnv: boolean;
+  venv?: boolean;
   compress: boolean;
   layout: string;
   structure: string;
@@ -207,7 +211,7 @@ function renderInspection(i: PexInspection): string {
     `bootstrap     ${i.bootstrapHash ?? "-"}`,
     `entry point   ${i.entryPoint ?? (i.script ? `script ${i.script}` : "none (runs like python)")}`,
     `interpreters  ${i.interpreterConstraints.length ? i.interpreterConstraints.join(" or ") : "any"}`,
-    `inherit_path  ${i.inheritPath}   strip_pex_env ${i.stripPexEnv}`,
+    `inherit_path  ${i.inheritPath}   strip_pex_env ${i.stripPexEnv}   venv ${i.venv}`,
   ];
   if (i.injectArgs.length) lines.push(`inject_args   ${i.injectArgs.join(" ")}`);
   for (const [k, v] of Object.entries(i.injectEnv)) lines.push(`inject_env    ${k}=${v}`);
