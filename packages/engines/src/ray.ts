@@ -61,9 +61,12 @@ export function rayRuntimeEnvFor(env: PythonEnvironment, options: RayRuntimeEnvO
     );
   }
   const vars = { ...env.env, ...(options.envVars ?? {}) };
-  if (env.kind === "pex" || env.kind === "pex-large") {
+  if (isPex(env)) {
     // Workers start in per-job directories: an absolute PEX_ROOT keeps one cache per node.
     if (vars.PEX_ROOT === "./.pex" && options.localisedAt) vars.PEX_ROOT = `${options.localisedAt.replace(/\/+$/, "")}/.pex`;
+    // A worker started as `<env.pex> default_worker.py` must run in venv mode too, or the
+    // processes it starts with sys.executable lose the PEX's distributions.
+    if (out.py_executable && !options.pyExecutable) vars.PEX_VENV = requireVenvMode(vars, "rayRuntimeEnvFor envVars");
   }
   if (Object.keys(vars).length) out.env_vars = vars;
   return out;
@@ -116,10 +119,32 @@ export function rayStartCommand(env: PythonEnvironment, options: RayStartOptions
   }
   if (options.resources && Object.keys(options.resources).length) argv.push("--resources", JSON.stringify(options.resources));
   // Code archives reach workers through runtime_env py_modules, not the node's PYTHONPATH.
-  return { argv, env: { ...env.env, ...(options.env ?? {}), RAY_USAGE_STATS_ENABLED: "0" } };
+  const vars = { ...env.env, ...(options.env ?? {}) };
+  // Ray starts every worker, agent and monitor as `sys.executable ...`
+  // (ray/_private/services.py). In a zipapp PEX that is the bare interpreter, which cannot
+  // import ray: the PEX must run in venv mode (PEX_VENV=1, honoured by cluster-pack's and
+  // pex's runtimes), whose sys.executable is a venv python that has the PEX's
+  // distributions. PEX_ROOT=./.pex is made absolute by the runtime in the node's directory.
+  if (isPex(env)) vars.PEX_VENV = requireVenvMode(vars, "rayStartCommand env");
+  return { argv, env: { ...vars, RAY_USAGE_STATS_ENABLED: "0" } };
 }
 
 // Helpers.
+
+function isPex(env: PythonEnvironment): boolean {
+  return env.kind === "pex" || env.kind === "pex-large";
+}
+
+function requireVenvMode(vars: Record<string, string>, where: string): string {
+  const value = vars.PEX_VENV;
+  if (value !== undefined && /^\s*(0|false|no|)\s*$/i.test(value)) {
+    throw new InvalidInputError(
+      `${where}: PEX_VENV=${JSON.stringify(value)} turns off the PEX's venv mode, but Ray starts its workers as sys.executable, ` +
+        `which outside venv mode is the bare interpreter without ray: remove PEX_VENV (cluster-pack sets PEX_VENV=1 for Ray) or build the PEX with --venv.`,
+    );
+  }
+  return value ?? "1";
+}
 
 function checkPort(port: number): number {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidInputError(`Ray port ${port} is not a TCP port (1-65535).`);

@@ -155,8 +155,13 @@ describe("ray runtime_env", () => {
       working_dir: "s3://b/job.zip",
       py_modules: ["s3://b/code/mylib.zip"],
       py_executable: "/mnt/envs/app.pex",
-      env_vars: { PEX_ROOT: "/mnt/envs/.pex", X: "1" },
+      // Workers are started as `<py_executable> default_worker.py`: the PEX in venv mode.
+      env_vars: { PEX_ROOT: "/mnt/envs/.pex", X: "1", PEX_VENV: "1" },
     });
+    // Nodes started from the PEX (rayStartCommand) already run its venv python.
+    expect(rayRuntimeEnvFor(env, { nodesRunEnvironment: true })).toEqual({ py_modules: ["s3://b/code/mylib.zip"], env_vars: { PEX_ROOT: "./.pex" } });
+    // An explicit interpreter is the caller's: no PEX variables added.
+    expect(rayRuntimeEnvFor(env, { pyExecutable: "/opt/py/bin/python" }).env_vars).toEqual({ PEX_ROOT: "./.pex" });
     const conda = pythonEnvironment("s3://b/e.tar.gz");
     expect(rayRuntimeEnvFor(conda, { localisedAt: "/opt/e" })).toEqual({ py_executable: "/opt/e/pyenv/bin/python" });
     expect(rayRuntimeEnvFor(conda, { pyExecutable: "/usr/bin/python3", workingDir: "./src" })).toEqual({ working_dir: "./src", py_executable: "/usr/bin/python3" });
@@ -173,6 +178,8 @@ describe("ray runtime_env", () => {
     // Found by running Ray 2.58: a local .zip in py_modules is refused by Ray itself.
     expect(() => rayRuntimeEnvFor(pythonEnvironment("s3://b/e.tar.gz", { codeArchives: ["/tmp/c.zip"] }), { nodesRunEnvironment: true })).toThrow(/local \.zip/);
     expect(() => rayRuntimeEnvFor(env, { nodesRunEnvironment: true, workingDir: "/jobs/tool.py" })).toThrow(/directory or a \.zip/);
+    const pex = pythonEnvironment("s3://b/envs/app.pex");
+    expect(() => rayRuntimeEnvFor(pex, { localisedAt: "/x", envVars: { PEX_VENV: "0" } })).toThrow(/PEX_VENV="0" turns off the PEX's venv mode.*build the PEX with --venv/);
   });
 });
 
@@ -182,17 +189,21 @@ describe("rayStartCommand", () => {
   it("starts a head or a worker node through the environment's interpreter", () => {
     expect(rayStartCommand(env, { head: true, port: 6379, numCpus: 2, resources: { gpu_node: 1 }, tempDir: "/tmp/r" })).toEqual({
       argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--head", "--port", "6379", "--include-dashboard=false", "--temp-dir", "/tmp/r", "--dashboard-agent-listen-port", "0", "--num-cpus", "2", "--resources", '{"gpu_node":1}'],
-      env: { PEX_ROOT: "./.pex", RAY_USAGE_STATS_ENABLED: "0" },
+      // Ray starts workers as sys.executable: the PEX runs in venv mode.
+      env: { PEX_ROOT: "./.pex", PEX_VENV: "1", RAY_USAGE_STATS_ENABLED: "0" },
     });
     expect(rayStartCommand(env, { address: "10.0.0.1:6379", nodeIpAddress: "10.0.0.2", env: { X: "1" } })).toEqual({
       argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--address", "10.0.0.1:6379", "--dashboard-agent-listen-port", "0", "--node-ip-address", "10.0.0.2"],
-      env: { PEX_ROOT: "./.pex", X: "1", RAY_USAGE_STATS_ENABLED: "0" },
+      env: { PEX_ROOT: "./.pex", X: "1", PEX_VENV: "1", RAY_USAGE_STATS_ENABLED: "0" },
     });
+    const conda = pythonEnvironment("s3://b/e.tar.gz");
+    expect(rayStartCommand(conda, { head: true }).env).toEqual({ RAY_USAGE_STATS_ENABLED: "0" });
   });
   it("refuses a worker without head address, a head with one, bad ports and cpus", () => {
     expect(() => rayStartCommand(env, {})).toThrow(/host:port/);
     expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(/give port, not address/);
     expect(() => rayStartCommand(env, { head: true, port: 70000 })).toThrow(/not a TCP port/);
     expect(() => rayStartCommand(env, { address: "h:1", numCpus: -1 })).toThrow(/numCpus/);
+    expect(() => rayStartCommand(env, { head: true, env: { PEX_VENV: "false" } })).toThrow(/Ray starts its workers as sys.executable.*remove PEX_VENV/);
   });
 });

@@ -20,6 +20,7 @@ def probe(x):
     out["square"] = x * x
     out["env_var"] = os.environ.get("CP_ENGINES_RAY")
     out["node_id"] = ray.get_runtime_context().get_node_id()
+    out["ray_file"] = os.path.realpath(ray.__file__)
     return out
 
 
