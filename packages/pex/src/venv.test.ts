@@ -53,6 +53,7 @@ let entryPex = "";
 let zipPex = "";
 let barePex = "";
 let fallbackPex = "";
+let preferPex = "";
 
 beforeAll(async () => {
   if (skipReason) return;
@@ -66,6 +67,7 @@ beforeAll(async () => {
   entryPex = (await buildPex(path.join(tmp, "entry.pex"), { ...common, venv: true, entryPoint: "app.probe:main", injectArgs: ["--injected"], injectEnv: { CP_INJECTED: "yes" } })).path;
   zipPex = (await buildPex(path.join(tmp, "zip.pex"), common)).path;
   fallbackPex = (await buildPex(path.join(tmp, "fallback.pex"), { ...common, venv: true, inheritPath: "fallback" })).path;
+  preferPex = (await buildPex(path.join(tmp, "prefer.pex"), { ...common, venv: true, inheritPath: "prefer" })).path;
   barePex = (await buildPex(path.join(tmp, "bare.pex"), { venv: true })).path;
 });
 
@@ -174,17 +176,28 @@ suite("venv mode behaviour", () => {
     expect(fs.readFileSync(path.join(venv, "bin", "tqdm"), "utf8").startsWith(`#!${cwd}/.pex/`)).toBe(true);
   });
 
-  it("inherit_path fallback includes the host site-packages after the PEX's, false does not", async () => {
+  it("inherit_path: fallback puts the host site-packages after the PEX's entries, prefer before, false leaves them out", async () => {
     const { root, env } = rootEnv("inherit");
-    // pip is in every pyenv interpreter's own site-packages, never in the PEX.
-    const code = "import importlib.util as u, json, sys; print(json.dumps({'pip': u.find_spec('pip') is not None, 'six': u.find_spec('six').origin}))";
+    // pip is in every pyenv interpreter's own site-packages, never in the PEX. `order`: is
+    // the host's pip directory on sys.path before the PEX's six (in the subprocess too)?
+    const code = [
+      "import importlib.util as u, json, os, subprocess, sys",
+      "def order(path):",
+      "    six = [i for i, p in enumerate(path) if os.path.isfile(os.path.join(p, 'six.py'))][0]",
+      "    pip = [i for i, p in enumerate(path) if os.path.isdir(os.path.join(p, 'pip'))]",
+      "    return 'none' if not pip else 'host first' if pip[0] < six else 'pex first'",
+      "sub = subprocess.check_output([sys.executable, '-c', 'import json, sys; print(json.dumps(sys.path))'])",
+      "print(json.dumps({'pip': u.find_spec('pip') is not None, 'six': u.find_spec('six').origin, 'order': order(sys.path), 'sub': order(json.loads(sub))}))",
+    ].join("\n");
     const fallback = json(await run(python, [fallbackPex, "-c", code], { env, cwd: tmp }));
+    const prefer = json(await run(python, [preferPex, "-c", code], { env, cwd: tmp }));
     const isolated = json(await run(python, [venvPex, "-c", code], { env, cwd: tmp }));
-    expect(fallback.pip).toBe(true);
-    expect(isolated.pip).toBe(false);
-    for (const out of [fallback, isolated]) expect((out.six as string).startsWith(path.join(root, "cp"))).toBe(true);
+    expect([fallback.pip, prefer.pip, isolated.pip]).toEqual([true, true, false]);
+    expect([fallback.order, prefer.order, isolated.order]).toEqual(["pex first", "host first", "none"]);
+    expect([fallback.sub, prefer.sub, isolated.sub]).toEqual(["pex first", "host first", "none"]);
+    for (const out of [fallback, prefer, isolated]) expect((out.six as string).startsWith(path.join(root, "cp"))).toBe(true);
     const cfgs = venvDirs(root).map((d) => fs.readFileSync(path.join(d, "pyvenv.cfg"), "utf8").match(/include-system-site-packages = (\w+)/)![1]);
-    expect(cfgs.sort()).toEqual(["false", "true"]);
+    expect(cfgs.sort()).toEqual(["false", "true", "true"]);
   });
 
   it("50 concurrent cold starts all succeed and share one venv", async () => {
@@ -218,6 +231,23 @@ suite("venv mode behaviour", () => {
     expect(fs.existsSync(path.join(venv, "pex-plan.marshal"))).toBe(true);
     expect(fs.readdirSync(path.dirname(venv)).filter((n) => n.includes(".tmp-"))).toEqual([]);
     expect(venvDirs(root)).toEqual([venv]);
+  });
+
+  it("PEX_PYTHON selects the interpreter the venv is made for; PEX_PATH PEXes join the venv", async () => {
+    if (pythons.length < 2) return console.warn("skipped: fewer than two pyenv Pythons");
+    const { env } = rootEnv("pex-python");
+    const [a, b] = [pythons[0]!, pythons[pythons.length - 1]!];
+    const code = "import json, os, sys, six; print(json.dumps({'executable': sys.executable, 'version': list(sys.version_info[:2]), 'vars': sorted(k for k in os.environ if 'PEX' in k)}))";
+    const out = json(await run(a.python, [venvPex, "-c", code], { env: { ...env, PEX_PYTHON: b.python }, cwd: tmp }));
+    expect(out.version).toEqual(b.version.split(".").slice(0, 2).map(Number));
+    expect(fs.realpathSync(out.executable as string)).toBe(fs.realpathSync(b.python));
+    expect(out.vars).toEqual(["PEX"]);
+    // tqdm only in the zipapp PEX named by PEX_PATH: importable in the venv and in its subprocesses.
+    const withPath = `import subprocess, sys, tqdm; print(tqdm.__version__); subprocess.check_call([sys.executable, "-c", "import tqdm"])`;
+    const joined = await run(python, [barePex, "-c", withPath], { env: { ...env, PEX_PATH: zipPex }, cwd: tmp });
+    expect({ status: joined.status, stdout: joined.stdout, stderr: joined.stderr }).toEqual({ status: 0, stdout: "4.70.1\n", stderr: "" });
+    const alone = await run(python, [barePex, "-c", "import tqdm"], { env, cwd: tmp });
+    expect(alone.stderr).toContain("No module named 'tqdm'");
   });
 
   it("two interpreters get two venvs", async () => {
