@@ -4,8 +4,9 @@
 // every file), against baselines measured in the same run on the same tree:
 //   - `tar cf`            the I/O floor (no compression);
 //   - `tar cf - | gzip -4` single-threaded tar.gz at conda-pack's default level;
-// and our formats: tar (no compression), tar.gz level 4 at 1 and 2 threads, zip level 4,
-// tar.zst level 4 at 2 threads. Wall and CPU seconds; the tar.gz pair is run twice,
+//   - `zip -r -4` single-threaded zip at the same level;
+// and our formats: tar (no compression), tar.gz level 4 at 1 and 2 threads, zip level 4
+// at 1 and 2 threads (checked byte-identical), tar.zst level 4 at 2 threads. Wall and CPU seconds; the tar.gz pair is run twice,
 // interleaved, best of two, since the machine may be shared.
 // Goal: our tar.gz at 2 threads faster than `tar czf`.
 // The generated environment is kept in $TMPDIR/cp-bench-conda-env between runs.
@@ -82,7 +83,7 @@ async function ours(format, level, threads) {
   const t0 = process.hrtime.bigint();
   const r = await conda.packCondaEnvironment({ prefix, output: out, format, compressLevel: level, threads });
   const c = process.cpuUsage(c0);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6, size: r.size };
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6, size: r.size, sha256: r.sha256 };
 }
 
 makeEnv();
@@ -113,13 +114,15 @@ const gz1 = await ours("tar.gz", 4, 1);
 add("ours: tar.gz level 4, 1 thread", gz1, gz1.size);
 const gz2 = best(gzOurs1, gzOurs2);
 add("ours: tar.gz level 4, 2 threads", gz2, gz2.size);
-for (const [format, level, threads] of [
-  ["zip", 4, 2],
-  ["tar.zst", 4, 2],
-]) {
-  const r = await ours(format, level, threads);
-  add(`ours: ${format} level ${level}, ${threads} threads`, r, r.size);
-}
+// zip: `zip -r` (symlinks kept, no extra fields) as the single-threaded peer.
+const zipOut = path.join(outDir, "base.zip");
+add("baseline: zip -r -4 (1 thread)", sh(`cd "${prefix}" && zip -q -r -4 -y -X "${zipOut}" .`), fs.statSync(zipOut).size);
+const zip1 = await ours("zip", 4, 1);
+add("ours: zip level 4, 1 thread", zip1, zip1.size);
+const zip2 = await ours("zip", 4, 2);
+add("ours: zip level 4, 2 threads", zip2, zip2.size);
+const zst = await ours("tar.zst", 4, 2);
+add("ours: tar.zst level 4, 2 threads", zst, zst.size);
 const load1 = os.loadavg()[0];
 
 const baseGz = rows[1].seconds;
@@ -130,6 +133,12 @@ for (const r of rows) {
 }
 console.log("(cpu s of ours: this process, its worker threads and libuv's pool; the zstd child process is not counted)");
 const ours2 = rows.find((r) => r.name === "ours: tar.gz level 4, 2 threads");
+const zipBase = rows.find((r) => r.name.startsWith("baseline: zip"));
+const ratio = (a, b) => Math.round((a / b) * 100) / 100;
+console.log(
+  `zip: 2 threads vs 1: ${ratio(zip1.seconds, zip2.seconds)}x faster (cpu/wall ${ratio(zip2.cpu, zip2.seconds)} vs ${ratio(zip1.cpu, zip1.seconds)}); ` +
+    `vs zip -r: 1 thread ${ratio(zipBase.seconds, zip1.seconds)}x, 2 threads ${ratio(zipBase.seconds, zip2.seconds)}x; byte-identical: ${zip1.sha256 === zip2.sha256}`,
+);
 console.log(
   JSON.stringify({
     bench: "conda",
@@ -138,6 +147,7 @@ console.log(
     loadAverage: [round(load0), round(load1)],
     rows,
     goalTarGz2ThreadsFasterThanTarCzf: ours2.seconds < baseGz,
+    zip: { speedup2vs1: ratio(zip1.seconds, zip2.seconds), vsZipR1: ratio(zipBase.seconds, zip1.seconds), vsZipR2: ratio(zipBase.seconds, zip2.seconds), identical: zip1.sha256 === zip2.sha256 },
   }),
 );
 fs.rmSync(outDir, { recursive: true, force: true });

@@ -4,7 +4,7 @@ import path from "node:path";
 import { hasErrorCode } from "@cluster-pack/errors";
 import { packCondaEnvironment } from "./pack-conda";
 import { packVenv } from "./venv";
-import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, tempDir, type CondaEnvKit } from "./test-kit";
+import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, rejection, tempDir, type CondaEnvKit } from "./test-kit";
 
 jest.setTimeout(120_000);
 
@@ -22,15 +22,6 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 /** Only the expected outputs: no temporary file or directory left beside them. */
 function leftovers(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith(".tmp"));
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
 }
 
 test("a directory without conda-meta is not a conda environment", async () => {

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { AbortError, hasErrorCode } from "@cluster-pack/errors";
 import { packCondaEnvironment } from "./pack-conda";
-import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
+import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, rejection, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
 import { crashError, LARGE_FILE, ZipDeflater, type ZipDeflateItem, zipOrder } from "./zip-deflate";
 
 jest.setTimeout(180_000);
@@ -56,15 +56,6 @@ function write(dir: string, rel: string, content: string | Buffer): void {
 function seeded(seed: number): () => number {
   let s = seed;
   return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a rejection");
 }
 
 d("packCondaEnvironment zip -j N", () => {

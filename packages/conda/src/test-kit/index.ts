@@ -418,3 +418,13 @@ export function treeDigest(dir: string): Record<string, string> {
   walk(dir);
   return out;
 }
+
+/** The error `p` rejects with (fails the test when it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected a rejection");
+}
