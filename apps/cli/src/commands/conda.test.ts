@@ -67,6 +67,19 @@ describe("cluster-pack conda pack", () => {
     expect((await cli("conda", "pack", "-p", prefix, "-o", out, "--force")).code).toBe(0);
   });
 
+  it("zip with -j 2 (worker threads) gives the same archive as -j 1", async () => {
+    const sha = async (threads: string) => {
+      const out = path.join(root, `threads-${threads}.zip`);
+      const r = await cli("--json", "conda", "pack", "-p", prefix, "-o", out, "-j", threads, "--compress-level", "6");
+      expect(r.code).toBe(0);
+      execFileSync("unzip", ["-tq", out]);
+      return JSON.parse(r.out).sha256 as string;
+    };
+    const one = await sha("1");
+    expect(one).toMatch(/^[0-9a-f]{64}$/);
+    expect(await sha("2")).toBe(one);
+  });
+
   it("relocates at pack time with --dest-prefix", async () => {
     const dest = path.join(root, "dest", "env");
     const out = path.join(root, "dest.tar");
