@@ -6,8 +6,9 @@
 //   - `tar cf - | gzip -4` single-threaded tar.gz at conda-pack's default level;
 //   - `zip -r -4` single-threaded zip at the same level;
 // and our formats: tar (no compression), tar.gz level 4 at 1 and 2 threads, zip level 4
-// at 1 and 2 threads (checked byte-identical), tar.zst level 4 at 2 threads. Wall and CPU seconds; the tar.gz pair is run twice,
-// interleaved, best of two, since the machine may be shared.
+// at 1 and 2 threads (checked byte-identical), tar.zst level 4 at 2 threads. Wall and CPU
+// seconds; the tar.gz and zip pairs run twice, interleaved, best of two, since the machine
+// may be shared.
 // Goal: our tar.gz at 2 threads faster than `tar czf`.
 // The generated environment is kept in $TMPDIR/cp-bench-conda-env between runs.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -117,9 +118,14 @@ add("ours: tar.gz level 4, 2 threads", gz2, gz2.size);
 // zip: `zip -r` (symlinks kept, no extra fields) as the single-threaded peer.
 const zipOut = path.join(outDir, "base.zip");
 add("baseline: zip -r -4 (1 thread)", sh(`cd "${prefix}" && zip -q -r -4 -y -X "${zipOut}" .`), fs.statSync(zipOut).size);
-const zip1 = await ours("zip", 4, 1);
+// Also run twice, interleaved, best of two: the 1-vs-2-thread ratio is the figure of interest.
+const zipA1 = await ours("zip", 4, 1);
+const zipA2 = await ours("zip", 4, 2);
+const zipB1 = await ours("zip", 4, 1);
+const zipB2 = await ours("zip", 4, 2);
+const zip1 = best(zipA1, zipB1);
+const zip2 = best(zipA2, zipB2);
 add("ours: zip level 4, 1 thread", zip1, zip1.size);
-const zip2 = await ours("zip", 4, 2);
 add("ours: zip level 4, 2 threads", zip2, zip2.size);
 const zst = await ours("tar.zst", 4, 2);
 add("ours: tar.zst level 4, 2 threads", zst, zst.size);
@@ -137,7 +143,7 @@ const zipBase = rows.find((r) => r.name.startsWith("baseline: zip"));
 const ratio = (a, b) => Math.round((a / b) * 100) / 100;
 console.log(
   `zip: 2 threads vs 1: ${ratio(zip1.seconds, zip2.seconds)}x faster (cpu/wall ${ratio(zip2.cpu, zip2.seconds)} vs ${ratio(zip1.cpu, zip1.seconds)}); ` +
-    `vs zip -r: 1 thread ${ratio(zipBase.seconds, zip1.seconds)}x, 2 threads ${ratio(zipBase.seconds, zip2.seconds)}x; byte-identical: ${zip1.sha256 === zip2.sha256}`,
+    `vs zip -r: 1 thread ${ratio(zipBase.seconds, zip1.seconds)}x, 2 threads ${ratio(zipBase.seconds, zip2.seconds)}x; byte-identical: ${[zipA2, zipB1, zipB2].every((r) => r.sha256 === zipA1.sha256)}`,
 );
 console.log(
   JSON.stringify({
@@ -147,7 +153,7 @@ console.log(
     loadAverage: [round(load0), round(load1)],
     rows,
     goalTarGz2ThreadsFasterThanTarCzf: ours2.seconds < baseGz,
-    zip: { speedup2vs1: ratio(zip1.seconds, zip2.seconds), vsZipR1: ratio(zipBase.seconds, zip1.seconds), vsZipR2: ratio(zipBase.seconds, zip2.seconds), identical: zip1.sha256 === zip2.sha256 },
+    zip: { speedup2vs1: ratio(zip1.seconds, zip2.seconds), vsZipR1: ratio(zipBase.seconds, zip1.seconds), vsZipR2: ratio(zipBase.seconds, zip2.seconds), identical: [zipA2, zipB1, zipB2].every((r) => r.sha256 === zipA1.sha256) },
   }),
 );
 fs.rmSync(outDir, { recursive: true, force: true });
