@@ -233,7 +233,7 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
   try {
     if (parallel) {
       const d = new ZipDeflater(
-        files.map((f) => (f.load ? { name: f.name, load: f.load } : { name: f.name, source: f.source!, size: f.size! })),
+        files.map((f) => (f.load ? { name: f.name, load: f.load, ...(f.size !== undefined ? { size: f.size } : {}) } : { name: f.name, source: f.source!, size: f.size! })),
         { level: options.level, threads: options.threads, ...(options.signal ? { signal: options.signal } : {}) },
       );
       deflater = d;

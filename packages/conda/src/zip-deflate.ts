@@ -2,8 +2,12 @@ import { AbortError, ClusterPackError } from "@cluster-pack/errors";
 import { entryDeflateOptions, type PrecompressedEntry, WorkerPool, type WorkerErrorDetail } from "@cluster-pack/zip";
 import { changedError, sourceError } from "./source-errors";
 
-/** A file for the zip archive: its content is loaded on demand (relocated), or read from `source` (which must still be `size` bytes). */
-export type ZipDeflateItem = { name: string; load: () => Promise<Buffer> } | { name: string; source: string; size: number };
+/**
+ * A file for the zip archive: its content loaded on demand (relocated; `size` is an
+ * estimate for the window, 64 KiB when absent), or read from `source` (which must still be
+ * `size` bytes).
+ */
+export type ZipDeflateItem = { name: string; load: () => Promise<Buffer>; size?: number } | { name: string; source: string; size: number };
 
 export interface ZipDeflaterOptions {
   level: number;
@@ -46,7 +50,7 @@ export class ZipDeflater {
     this.window = options.windowBytes ?? Math.max(WINDOW_BYTES, 2 * options.threads * BATCH_BYTES);
     let cur: Batch | undefined;
     for (const item of items) {
-      const bytes = ("size" in item ? item.size : UNKNOWN_SIZE) + ENTRY_OVERHEAD;
+      const bytes = (item.size ?? UNKNOWN_SIZE) + ENTRY_OVERHEAD;
       if (!cur || cur.bytes >= BATCH_BYTES || cur.items.length >= BATCH_ENTRIES) {
         cur = { items: [], bytes: 0, taken: 0, started: false, result: undefined };
         this.batches.push(cur);
@@ -114,6 +118,10 @@ export class ZipDeflater {
     for (const item of batch.items) {
       if ("load" in item) {
         const data = await item.load();
+        // The window counts what was loaded, not the estimate.
+        const actual = data.length - (item.size ?? UNKNOWN_SIZE);
+        batch.bytes += actual;
+        this.inWindow += actual;
         // A copy the worker can own (loaded content may be a view into a larger buffer).
         const copy = new Uint8Array(data).buffer;
         transfer.push(copy);

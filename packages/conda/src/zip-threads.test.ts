@@ -154,6 +154,37 @@ describe("ZipDeflater", () => {
     }
   });
 
+  test("the window is bounded by bytes: content is loaded only a window ahead of what was taken", async () => {
+    const content = (i: number) => Buffer.from(`loaded ${i}\n`.repeat(30_000)); // ~300 KB each
+    let loaded = 0;
+    // Sizes are estimates (as for relocated files: the size before relocation).
+    const list: ZipDeflateItem[] = Array.from({ length: 40 }, (_, i) => ({
+      name: `l${i}`,
+      size: 290_000,
+      load: async () => {
+        loaded++;
+        return content(i);
+      },
+    }));
+    const window = 1024 * 1024;
+    const z = new ZipDeflater(list, { level: 1, threads: 2, windowBytes: window });
+    try {
+      let most = 0;
+      for (let i = 0; i < list.length; i++) {
+        await new Promise((r) => setTimeout(r, 5)); // let the deflater run ahead as far as it will
+        most = Math.max(most, loaded - i);
+        const e = await z.take(i);
+        expect(require("node:zlib").inflateRawSync(e.data).equals(content(i))).toBe(true);
+      }
+      // Ahead of the writer: at most the window (plus the batch that crosses it), never all 40.
+      expect(most).toBeGreaterThan(0);
+      expect(most * 300_000).toBeLessThan(window + 2 * 1024 * 1024);
+      expect(loaded).toBe(40);
+    } finally {
+      await z.close();
+    }
+  });
+
   test("a file vanishing mid-pack (after earlier entries were written) fails its entry by name", async () => {
     const list = items();
     const z = new ZipDeflater(list, { level: 4, threads: 2, windowBytes: 1 });
