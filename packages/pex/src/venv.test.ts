@@ -176,6 +176,15 @@ suite("venv mode behaviour", () => {
     expect(fs.readFileSync(path.join(venv, "bin", "tqdm"), "utf8").startsWith(`#!${cwd}/.pex/`)).toBe(true);
   });
 
+  it("console scripts of a venv whose path is too long for a shebang start through the /bin/sh trampoline", async () => {
+    const { root, env } = rootEnv(`long-${"x".repeat(120)}`);
+    json(await run(python, [venvPex, "-c", "import json; print(json.dumps({}))"], { env, cwd: tmp }));
+    const script = path.join(venvDirs(root)[0]!, "bin", "tqdm");
+    expect(fs.readFileSync(script, "utf8").split("\n")[0]).toBe("#!/bin/sh");
+    const r = await run(script, ["--version"], { env: cleanEnv() });
+    expect({ status: r.status, stdout: r.stdout.trim(), stderr: r.stderr }).toEqual({ status: 0, stdout: "4.70.1", stderr: "" });
+  });
+
   it("inherit_path: fallback puts the host site-packages after the PEX's entries, prefer before, false leaves them out", async () => {
     const { root, env } = rootEnv("inherit");
     // pip is in every pyenv interpreter's own site-packages, never in the PEX. `order`: is
