@@ -158,6 +158,14 @@ suite("venv mode behaviour", () => {
     expect({ status: interp.status, stdout: interp.stdout, stderr: interp.stderr }).toEqual({ status: 0, stdout: "['-c', 'q'] True\n", stderr: "" });
   });
 
+  it("works for the packed layout (a PEX directory)", async () => {
+    const { root, env } = rootEnv("packed");
+    const packed = (await buildPex(path.join(tmp, "packed_venv"), { wheels, sourceDirectories: [src], venv: true, layout: "packed" })).path;
+    const out = json(await run(python, [packed, "-c", CHECK], { env, cwd: tmp }));
+    expect(out.executable).toBe(path.join(venvDirs(root)[0]!, "bin", "python"));
+    expect((out.sub as unknown[]).slice(0, 1)).toEqual([0]);
+  });
+
   it("PEX_VENV=1 turns venv mode on for a PEX built without it", async () => {
     const { root, env } = rootEnv("pex-venv-env");
     const plain = json(await run(python, [zipPex, "-c", "import json, sys; print(json.dumps({'executable': sys.executable}))"], { env, cwd: tmp }));
