@@ -8,7 +8,7 @@ import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from 
 import { ZipWriter } from "@cluster-pack/zip";
 import { createCompressor, type TarCompression } from "./compress";
 import { changedError, sourceError } from "./source-errors";
-import { LARGE_FILE, ZipDeflater, zipOrder } from "./zip-deflate";
+import { ZipDeflater, zipOrder } from "./zip-deflate";
 
 export { sourceError } from "./source-errors";
 
@@ -221,12 +221,13 @@ function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: 
 }
 
 async function writeZip(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
-  // One thread: the zip writer deflates `concurrency` entries at once (small ones on the
-  // main thread, larger ones on libuv's pool). More: worker threads deflate every file up
-  // to LARGE_FILE ahead of the writer (same bytes); larger files stream through the writer.
+  // `threads` worker threads deflate every file ahead of the writer, one job each at a time
+  // (the bytes the writer's own deflate would give, whatever the count), so the thread
+  // count is what compresses; the main thread only reads, lays out and writes. Level 0
+  // stores: nothing to compress.
   const zip = new ZipWriter({ compressionLevel: options.level, compress: options.level > 0, concurrency: options.threads });
-  const parallel = options.threads > 1 && options.level > 0;
-  const viaWorkers = (item: ArchiveItem) => parallel && item.type === "file" && (!!item.load || (item.size !== undefined && item.size <= LARGE_FILE));
+  const parallel = options.threads >= 1 && options.level > 0;
+  const viaWorkers = (item: ArchiveItem) => parallel && item.type === "file" && (!!item.load || item.size !== undefined);
   const files = items.filter(viaWorkers).sort((a, b) => zipOrder(a.name, b.name));
   const tmp = tempName(out);
   let deflater: ZipDeflater | undefined;
@@ -234,7 +235,7 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
     if (parallel) {
       const d = new ZipDeflater(
         files.map((f) => (f.load ? { name: f.name, load: f.load, ...(f.size !== undefined ? { size: f.size } : {}) } : { name: f.name, source: f.source!, size: f.size! })),
-        { level: options.level, threads: options.threads, ...(options.signal ? { signal: options.signal } : {}) },
+        { level: options.level, threads: options.threads, spoolDir: path.dirname(out), ...(options.signal ? { signal: options.signal } : {}) },
       );
       deflater = d;
       files.forEach((f, i) => zip.addPrecompressed(f.name, () => d.take(i), { mode: f.mode }));

@@ -1,3 +1,7 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { AbortError, ClusterPackError } from "@cluster-pack/errors";
 import { entryDeflateOptions, type PrecompressedEntry, WorkerPool, type WorkerErrorDetail } from "@cluster-pack/zip";
 import { changedError, sourceError } from "./source-errors";
@@ -12,6 +16,8 @@ export type ZipDeflateItem = { name: string; load: () => Promise<Buffer>; size?:
 export interface ZipDeflaterOptions {
   level: number;
   threads: number;
+  /** Where files above LARGE_FILE are deflated to (spool files, handed to the writer, which removes them); default: the OS temp dir. */
+  spoolDir?: string;
   signal?: AbortSignal;
   /** Uncompressed bytes being compressed or waiting for the writer at once (default 32 MiB, at least two 1 MiB batches per thread). */
   windowBytes?: number;
@@ -27,8 +33,10 @@ export interface ZipDeflaterOptions {
  * Memory stays bounded by bytes, not entries: consecutive entries are cut into batches
  * (one worker message each, about BATCH_BYTES), and new batches start only while the
  * batches started and not yet fully taken hold less than the window. Files are read by the
- * workers; relocated content is loaded here just before its batch starts. Callers keep
- * large files (beyond LARGE_FILE) on the writer's streaming path.
+ * workers; relocated content is loaded here just before its batch starts. A file above
+ * LARGE_FILE is a batch of its own: its worker streams it through zlib into a spool file
+ * (never held whole), as the writer's own streaming path does, and the writer copies that.
+ * So every byte is compressed by one of `threads` workers, one job each at a time.
  */
 export class ZipDeflater {
   private readonly batches: Batch[] = [];
@@ -42,17 +50,22 @@ export class ZipDeflater {
   private next = 0;
   private inWindow = 0;
   private failure: Error | undefined;
+  private readonly spoolDir: string;
+  /** Spool files made and not yet handed to the writer (removed on close). */
+  private readonly spools = new Set<string>();
 
   /** `items` must be in the order the writer writes them (see `zipOrder`). */
   constructor(items: readonly ZipDeflateItem[], options: ZipDeflaterOptions) {
     this.level = options.level;
     this.signal = options.signal;
     this.window = options.windowBytes ?? Math.max(WINDOW_BYTES, 2 * options.threads * BATCH_BYTES);
+    this.spoolDir = options.spoolDir ?? os.tmpdir();
     let cur: Batch | undefined;
     for (const item of items) {
       const bytes = (item.size ?? UNKNOWN_SIZE) + ENTRY_OVERHEAD;
-      if (!cur || cur.bytes >= BATCH_BYTES || cur.items.length >= BATCH_ENTRIES) {
-        cur = { items: [], bytes: 0, taken: 0, started: false, result: undefined };
+      const large = isLarge(item);
+      if (!cur || large || cur.large || cur.bytes >= BATCH_BYTES || cur.items.length >= BATCH_ENTRIES) {
+        cur = { items: [], bytes: 0, taken: 0, started: false, result: undefined, large };
         this.batches.push(cur);
       }
       this.where.push({ batch: cur, index: cur.items.length });
@@ -84,13 +97,19 @@ export class ZipDeflater {
       this.inWindow -= at.batch.bytes;
       this.pump();
     }
+    if (m.spool) {
+      this.spools.delete(m.spool); // the writer's now
+      return { method: m.method, crc32: m.crc, uncompressedSize: m.size, spool: { path: m.spool, compressedSize: m.length } };
+    }
     return { method: m.method, crc32: m.crc, uncompressedSize: m.size, data: Buffer.from(result.data, m.offset, m.length) };
   }
 
-  /** Terminates the workers (pending entries reject). */
+  /** Terminates the workers (pending entries reject) and removes spool files never taken. */
   async close(): Promise<void> {
     this.signal?.removeEventListener("abort", this.onAbort);
     await this.pool.close();
+    await Promise.all([...this.spools].map((f) => fs.promises.rm(f, { force: true }).catch(() => undefined)));
+    this.spools.clear();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -126,6 +145,11 @@ export class ZipDeflater {
         const copy = new Uint8Array(data).buffer;
         transfer.push(copy);
         entries.push({ name: item.name, data: copy, size: data.length, deflate: entryDeflateOptions(data.length, this.level) });
+      } else if (item.size > LARGE_FILE) {
+        // The writer's streaming deflate: its level, zlib's default window, always method 8.
+        const spool = path.join(this.spoolDir, `.zip-spool-${crypto.randomBytes(6).toString("hex")}`);
+        this.spools.add(spool);
+        entries.push({ name: item.name, path: item.source, size: item.size, deflate: { level: this.level, windowBits: 15 }, spool });
       } else {
         // The options depend on the length only: the worker checks the file still has it.
         entries.push({ name: item.name, path: item.source, size: item.size, deflate: entryDeflateOptions(item.size, this.level) });
@@ -144,11 +168,15 @@ export class ZipDeflater {
 }
 
 /**
- * Files above this stay on the writer's streaming path (never held whole in memory). It is
- * the writer's own in-memory limit: files up to it the writer stores when deflate does not
- * shrink them, as the workers do; larger ones it always deflates.
+ * Files above this are streamed (never held whole in memory). It is the writer's own
+ * in-memory limit: files up to it the writer stores when deflate does not shrink them, as
+ * the workers do; larger ones it always deflates, streaming, as the workers do too.
  */
 export const LARGE_FILE = 4 * 1024 * 1024;
+
+function isLarge(item: ZipDeflateItem): boolean {
+  return "source" in item && item.size > LARGE_FILE;
+}
 
 /** The writer's output order for file names (it sorts entries by their UTF-8 bytes). */
 export function zipOrder(a: string, b: string): number {
@@ -180,6 +208,8 @@ interface Batch {
   started: boolean;
   /** Set while started and not fully taken. */
   result: Promise<DeflateResult> | undefined;
+  /** One file above LARGE_FILE, streamed to a spool file. */
+  large: boolean;
 }
 
 interface JobEntry {
@@ -190,6 +220,8 @@ interface JobEntry {
   size: number;
   /** The writer's zlib options for this length; null: stored. */
   deflate: { level: number; windowBits: number } | null;
+  /** Stream the file through zlib into this new file (files above LARGE_FILE). */
+  spool?: string;
 }
 
 export interface DeflateJob {
@@ -199,7 +231,7 @@ export interface DeflateJob {
 interface DeflateResult {
   /** Every entry's output, back to back. */
   data: ArrayBuffer;
-  entries: Array<{ method: 0 | 8; crc: number; size: number; offset: number; length: number }>;
+  entries: Array<{ method: 0 | 8; crc: number; size: number; offset: number; length: number; spool?: string }>;
 }
 
 function jobError(d: WorkerErrorDetail, job: DeflateJob): ClusterPackError {
@@ -209,11 +241,42 @@ function jobError(d: WorkerErrorDetail, job: DeflateJob): ClusterPackError {
   return new ClusterPackError("ERR_COMPRESSION", `compressing ${entry?.name ?? job.entries[0]?.name ?? "a zip entry"} failed: ${d.message}`);
 }
 
-// Reads, checksums and deflates a batch; one transferred buffer holds all its outputs.
+// Reads, checksums and deflates a batch; one transferred buffer holds all its outputs. A
+// large file is streamed to its spool file instead (zlib's stream work runs on libuv's
+// pool, one piece at a time per worker, awaited here).
 const ZIP_DEFLATE_WORKER = `
 const fs = require("node:fs");
 const zlib = require("node:zlib");
-function handle({ entries }, transfer) {
+const { Transform } = require("node:stream");
+const { pipeline } = require("node:stream/promises");
+async function spoolLarge(e) {
+  let crc = 0;
+  let n = 0;
+  const counter = new Transform({
+    transform(chunk, _enc, cb) {
+      crc = zlib.crc32(chunk, crc);
+      n += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const input = fs.createReadStream(e.path, { highWaterMark: 1 << 20 });
+  try {
+    await pipeline(input, counter, zlib.createDeflateRaw({ level: e.deflate.level }), fs.createWriteStream(e.spool, { flags: "wx", mode: 0o600 }));
+    if (n !== e.size) {
+      const err = new Error(e.path + " (" + e.name + ") changed size: " + n + " bytes, " + e.size + " expected");
+      err.code = "ESIZE";
+      throw err;
+    }
+  } catch (err) {
+    fs.rmSync(e.spool, { force: true });
+    err.path = e.path;
+    throw err;
+  }
+  const length = fs.statSync(e.spool).size;
+  return { data: new ArrayBuffer(0), entries: [{ method: 8, crc, size: n, offset: 0, length, spool: e.spool }] };
+}
+async function handle({ entries }, transfer) {
+  if (entries.length === 1 && entries[0].spool) return spoolLarge(entries[0]);
   const parts = [];
   const out = [];
   let offset = 0;

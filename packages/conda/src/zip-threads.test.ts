@@ -3,6 +3,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, hasErrorCode } from "@cluster-pack/errors";
+import { ZipWriter } from "@cluster-pack/zip";
 import { packCondaEnvironment } from "./pack-conda";
 import { describeWithKit, extractArchive, findKitInterpreter, makeCondaEnv, rejection, tempDir, treeDigest, type CondaEnvKit } from "./test-kit";
 import { crashError, LARGE_FILE, ZipDeflater, type ZipDeflateItem, zipOrder } from "./zip-deflate";
@@ -225,6 +226,60 @@ describe("ZipDeflater", () => {
     expect(err.code).toBe("ERR_WORKER_CRASHED");
     expect(err.message).toContain("lib/a.so (or one of 1 entries after it)");
     expect(err.message).toContain("out of memory");
+  });
+
+  test("workers give the writer's own bytes, large files (streamed to spool files) included, and leave no spool behind", async () => {
+    const src = path.join(root, "own-bytes");
+    const rnd = seeded(11);
+    write(src, "a-small.txt", "small text\n".repeat(300));
+    write(src, "b-tiny.txt", "x".repeat(20));
+    write(src, "c-random.bin", crypto.randomBytes(200_000));
+    write(src, "d-large-text.txt", Array.from({ length: 1_200_000 }, () => (rnd() < 0.5 ? "lib " : "site\n")).join(""));
+    write(src, "e-large-random.bin", crypto.randomBytes(LARGE_FILE + 12_345));
+    write(src, "f-at-limit.bin", Buffer.alloc(LARGE_FILE, 7));
+    const list = fs.readdirSync(src).sort(zipOrder).map((f) => ({ name: f, source: path.join(src, f), size: fs.statSync(path.join(src, f)).size }));
+    expect(list.filter((f) => f.size > LARGE_FILE)).toHaveLength(2);
+    const out = path.join(root, "own-bytes-out");
+    fs.mkdirSync(out);
+    for (const level of [1, 6]) {
+      const own = new ZipWriter({ compressionLevel: level });
+      for (const f of list) own.addFile(f.name, f.source);
+      const expected = await own.writeTo(path.join(out, `own-${level}.zip`));
+      for (const threads of [1, 2]) {
+        const z = new ZipDeflater(list, { level, threads, spoolDir: out });
+        const viaWorkers = new ZipWriter({ compressionLevel: level, concurrency: threads });
+        list.forEach((f, i) => viaWorkers.addPrecompressed(f.name, () => z.take(i)));
+        try {
+          expect((await viaWorkers.writeTo(path.join(out, `workers-${level}-${threads}.zip`))).sha256).toBe(expected.sha256);
+        } finally {
+          await z.close();
+        }
+      }
+    }
+    expect(fs.readdirSync(out).filter((f) => f.includes("spool"))).toEqual([]);
+  });
+
+  test("a large file that changed size fails by name and leaves neither archive nor spool file", async () => {
+    const src = path.join(root, "large-changed");
+    write(src, "big.bin", crypto.randomBytes(LARGE_FILE + 100));
+    write(src, "small.txt", "ok\n");
+    const list = [
+      { name: "big.bin", source: path.join(src, "big.bin"), size: LARGE_FILE + 50 }, // the scan saw another size
+      { name: "small.txt", source: path.join(src, "small.txt"), size: 3 },
+    ];
+    const out = path.join(root, "large-changed-out");
+    fs.mkdirSync(out);
+    const z = new ZipDeflater(list, { level: 4, threads: 2, spoolDir: out });
+    const w = new ZipWriter({ compressionLevel: 4 });
+    list.forEach((f, i) => w.addPrecompressed(f.name, () => z.take(i)));
+    try {
+      const err = await rejection(w.writeTo(path.join(out, "x.zip")));
+      expect(err.code).toBe("ERR_FILE_CHANGED");
+      expect(err.message).toContain("big.bin");
+    } finally {
+      await z.close();
+    }
+    expect(fs.readdirSync(out)).toEqual([]);
   });
 
   test("zipOrder is the order of UTF-8 bytes, not of UTF-16 code units", () => {

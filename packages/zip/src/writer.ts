@@ -296,6 +296,11 @@ export class ZipWriter {
       return (async () => {
         await header;
         await writePayload(sink, entry, p, signal);
+        if (p.spool) {
+          // Written (queued to the sink, read in full): its disk space is no longer needed.
+          ctx.spools.delete(p.spool);
+          await fs.promises.rm(p.spool, { force: true });
+        }
         finish();
       })();
     };
@@ -553,6 +558,8 @@ interface Prepared {
   recheck?: boolean;
   /** Runs alongside the copy (raw entries' verify callback). */
   verify?: () => Promise<void>;
+  /** A spool file holding the data, removed once the entry is written. */
+  spool?: string;
 }
 
 interface PrepareContext {
@@ -589,7 +596,7 @@ async function prepare(entry: PendingEntry, ctx: PrepareContext): Promise<Prepar
     case "buffer":
       return prepareBuffer(src.data, entry.compress, ctx);
     case "precompressed":
-      return checkPrecompressed(entry.name, await src.produce());
+      return checkPrecompressed(entry.name, await src.produce(), ctx);
     case "span":
       return prepareSpan(entry.name, src, ctx.signal);
     case "raw": {
@@ -677,6 +684,7 @@ async function prepareLarge(entry: PendingEntry, open: () => Promise<Readable>, 
     compressedSize,
     uncompressedSize: size,
     open: async () => fs.createReadStream(spool, { highWaterMark: 1 << 20 }),
+    spool,
   };
 }
 
@@ -1102,14 +1110,18 @@ function asAbort(err: unknown, signal: AbortSignal | undefined): unknown {
 // ---------------------------------------------------------------------------------------
 // Entries compressed by the caller (addPrecompressed).
 
-/** A file's content compressed by the caller: raw deflate (method 8) or stored (method 0). */
-export interface PrecompressedEntry {
+/**
+ * A file's content compressed by the caller: raw deflate (method 8) or stored (method 0),
+ * in memory (`data`) or, for large files, in a spool file (`spool`), which the writer then
+ * owns: it is read when the entry is written and removed right after, or when the write
+ * fails.
+ */
+export type PrecompressedEntry = {
   method: 0 | 8;
   /** CRC-32 of the uncompressed content. */
   crc32: number;
   uncompressedSize: number;
-  data: Buffer;
-}
+} & ({ data: Buffer; spool?: undefined } | { data?: undefined; spool: { path: string; compressedSize: number } });
 
 /**
  * The zlib options addBuffer (and addFile, for files up to 4 MiB) deflates an entry of
@@ -1125,10 +1137,21 @@ function deflateWindowBits(length: number): number {
   return Math.min(15, Math.max(9, Math.ceil(Math.log2(length + 262))));
 }
 
-function checkPrecompressed(name: string, p: PrecompressedEntry): Prepared {
-  const { method, crc32: crc, uncompressedSize, data } = p;
-  if ((method !== 0 && method !== 8) || !Number.isSafeInteger(uncompressedSize) || uncompressedSize < 0 || (method === 0 && data.length !== uncompressedSize)) {
-    throw new InvalidInputError(`Entry ${name}: precompressed data is inconsistent (method ${method}, ${data.length} bytes for ${uncompressedSize} declared); pass method 0 or 8 and the uncompressed size.`, { code: "ERR_INVALID_ENTRY" });
+function checkPrecompressed(name: string, p: PrecompressedEntry, ctx: PrepareContext): Prepared {
+  const { method, crc32: crc, uncompressedSize, data, spool } = p;
+  if (spool) ctx.spools.add(spool.path); // ours now, whatever happens next
+  const compressedSize = data ? data.length : spool?.compressedSize;
+  if (
+    (method !== 0 && method !== 8) ||
+    !Number.isSafeInteger(uncompressedSize) ||
+    uncompressedSize < 0 ||
+    !Number.isSafeInteger(compressedSize) ||
+    compressedSize! < 0 ||
+    (method === 0 && compressedSize !== uncompressedSize)
+  ) {
+    throw new InvalidInputError(`Entry ${name}: precompressed data is inconsistent (method ${method}, ${compressedSize} bytes for ${uncompressedSize} declared); pass method 0 or 8 and the uncompressed size.`, { code: "ERR_INVALID_ENTRY" });
   }
-  return { method, crc: crc >>> 0, compressedSize: data.length, uncompressedSize, data };
+  if (data) return { method, crc: crc >>> 0, compressedSize: data.length, uncompressedSize, data };
+  const file = spool!.path;
+  return { method, crc: crc >>> 0, compressedSize: compressedSize!, uncompressedSize, open: async () => fs.createReadStream(file, { highWaterMark: 1 << 20 }), spool: file };
 }
