@@ -315,9 +315,7 @@ suite("venv mode behaves like python", () => {
       expect(r.stderr).toMatch(/import time:.*\| json$/m);
     });
 
-    // Once: Python 3.13's new REPL is slow to drive on a pty here (minutes under load), and
-    // interpreter.test.ts drives it on every Python in zipapp mode.
-    (python === ends[0]?.python ? it : it.skip)("starts the REPL on a terminal", async () => {
+    it("starts the REPL on a terminal", async () => {
       const { env } = rootEnv("differential");
       const r = await run(python, ["-c", REPL_DRIVER, python, barePex], { cwd: work, env });
       expect(r.stdout).toContain("R [''] 42");

@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
 export interface RunResult {
   status: number | null;
@@ -37,9 +40,25 @@ export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) 
   return results;
 }
 
-/** An environment without PEX_* / PYTHON* variables from the test runner. */
+/**
+ * An environment without PEX_* / PYTHON* variables from the test runner, and with a
+ * throwaway HOME: interactive runs (REPL, `-i`) load and rewrite `~/.python_history`
+ * through readline, and a user's history must neither slow tests down (it grew to 2 GiB
+ * on a shared machine, several seconds per interactive start) nor collect test input.
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("PEX") && !k.startsWith("PYTHON")) env[k] = v;
-  return { ...env, ...extra };
+  return { ...env, HOME: testHome(), ...extra };
+}
+
+let home: string | undefined;
+
+function testHome(): string {
+  if (!home) {
+    home = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pex-home-"));
+    const dir = home;
+    process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+  }
+  return home;
 }
