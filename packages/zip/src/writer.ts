@@ -6,6 +6,7 @@ import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { promisify } from "node:util";
+import { setMaxListeners } from "node:events";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { crc32, entryKey, normalizeMode, unsafeReason } from "./names";
 import type { ZipEntry, ZipReader } from "./reader";
@@ -258,10 +259,12 @@ export class ZipWriter {
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
     const signal = internal.signal;
+    const ahead = Math.max(1, this.options.concurrency ?? 32);
+    // Each entry being prepared ahead may listen on it (a stream's abort): bounded by `ahead`.
+    setMaxListeners(ahead + 16, signal);
     const sorted = [...this.entries.values()].sort((a, b) => Buffer.compare(a.nameBytes, b.nameBytes));
     const forceZip64 = !!this.options.forceZip64;
     const ctx: PrepareContext = { level: this.options.compressionLevel ?? 6, spoolDir, signal, spools: new Set() };
-    const ahead = Math.max(1, this.options.concurrency ?? 32);
     const items = groupItems(sorted);
     const prepared: Array<Promise<Prepared | Buffer> | undefined> = [];
     const start = (k: number) => {
