@@ -39,13 +39,24 @@ describe.each(matrix)("a PEX behaves like python $version", ({ python }) => {
     expect(r.stderr).toMatch(/import time:.*\| json$/m);
   });
 
-  it("starts the REPL on a terminal like python does", async () => {
-    const plain = await run(python, ["-c", REPL_DRIVER, python], { cwd: work, env });
-    const viaPex = await run(python, ["-c", REPL_DRIVER, python, pex], { cwd: work, env });
-    for (const r of [plain, viaPex]) {
+  it("starts the REPL on a terminal like python does, and keeps ~/.python_history as python does", async () => {
+    // The history readline loads and rewrites: a REPL through the PEX must add what was
+    // typed, once (a second interactive hook doubled the file on 3.13 at every session).
+    const home = fs.mkdtempSync(path.join(tmp, "home-"));
+    const history = path.join(home, ".python_history");
+    const session = async (args: string[]) => {
+      fs.writeFileSync(history, "import os\nprint(1)\nx = 2\n");
+      const r = await run(python, ["-c", REPL_DRIVER, ...args], { cwd: work, env: { ...env, HOME: home } });
+      return { r, history: fs.readFileSync(history, "utf8") };
+    };
+    const plain = await session([python]);
+    const viaPex = await session([python, pex]);
+    for (const { r } of [plain, viaPex]) {
       expect(r.stdout).toContain("R [''] 42");
       expect(r.stdout).toContain('Type "help", "copyright", "credits" or "license" for more information.');
       expect(r.stdout).toContain("EXIT 0");
     }
+    expect(plain.history).toContain("import sys; print('R', sys.argv, 6 * 7)");
+    expect(viaPex.history).toBe(plain.history);
   });
 });

@@ -247,8 +247,11 @@ def _exec_file(script, main, args, set_argv0=None, skip_first_line=False):
 
 def _prepare_repl(main):
     # Runs inside `python -i env.pex`: python enters its interactive loop with
-    # sys.modules["__main__"] (our fresh module) once we return. Plain `python` prints
-    # the banner; `python -i script` does not, so print it here.
+    # sys.modules["__main__"] (our fresh module) once we return, and runs
+    # sys.__interactivehook__ itself first (readline, history), so it must not run here
+    # too: on 3.13 a second call loads ~/.python_history into the new REPL twice, and the
+    # file doubles at every session. Plain `python` prints the banner and runs
+    # PYTHONSTARTUP; `python -i script` does neither, so do both here.
     if not sys.flags.quiet:
         sys.stderr.write(
             'Python %s on %s\nType "help", "copyright", "credits" or "license" for more information.\n' % (sys.version, sys.platform)
@@ -257,9 +260,6 @@ def _prepare_repl(main):
     if startup and os.path.isfile(startup):
         with open(startup, "rb") as fp:
             _guard(lambda: exec(compile(fp.read(), startup, "exec"), main.__dict__))
-    hook = getattr(sys, "__interactivehook__", None)
-    if hook is not None:
-        hook()
 
 
 def _guard(fn):
