@@ -210,11 +210,16 @@ export abstract class FileSystem {
     if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory; download files one by one");
     const tmp = tempSibling(localFile);
     await fs.promises.mkdir(pathDirname(localFile), { recursive: true });
+    let out: fs.WriteStream | undefined;
     try {
       const src = await this.readStream(path, { signal: options.signal });
-      await pipeline(src, progressCounter(st.size, options.onProgress), fs.createWriteStream(tmp), { signal: options.signal });
+      out = fs.createWriteStream(tmp);
+      await pipeline(src, progressCounter(st.size, options.onProgress), out, { signal: options.signal });
       await fs.promises.rename(tmp, localFile);
     } catch (err) {
+      // An abort can reject before the temporary file is even opened: wait until the
+      // stream has closed its descriptor, or the file would appear after its removal.
+      if (out && !out.closed) await new Promise<void>((resolve) => out!.once("close", () => resolve()));
       await fs.promises.rm(tmp, { force: true });
       if (options.signal?.aborted) throw toAbortError(options.signal, err);
       throw err;
