@@ -91,13 +91,14 @@ export async function writeArchive(items: readonly ArchiveItem[], output: string
   if (format === "zip") return writeZip(items, out, options);
   if (format === "no-archive") return writeDirectory(items, out, options);
   const tmp = tempName(out);
+  let sink: fs.WriteStream | undefined;
   try {
     const compression: TarCompression = ({ tar: "none", "tar.gz": "gzip", "tar.bz2": "bzip2", "tar.xz": "xz", "tar.zst": "zstd" } as const)[format];
     const compressor = createCompressor(compression, { level: options.level, threads: options.threads });
     const hash = crypto.createHash("sha256");
     let size = 0;
     const pack = tarStream.pack();
-    const sink = fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 });
+    sink = fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 });
     const written = pipeline(
       pack,
       coalesce,
@@ -133,6 +134,10 @@ export async function writeArchive(items: readonly ArchiveItem[], output: string
     await commitFile(tmp, out, options.force);
     return { size, sha256: hash.digest("hex") };
   } catch (err) {
+    // An abort can end the pipeline before the file is even opened: remove it only once
+    // the stream has closed, or it would appear after its removal.
+    const s = sink;
+    if (s && !s.closed) await new Promise<void>((resolve) => s.once("close", () => resolve()));
     await fsp.rm(tmp, { force: true });
     throw normalizeAbort(err, signal);
   }

@@ -678,7 +678,15 @@ async function prepareLarge(entry: PendingEntry, open: () => Promise<Readable>, 
       cb(null, chunk);
     },
   });
-  await pipeline(input, counter, zlib.createDeflateRaw({ level: ctx.level }), fs.createWriteStream(spool, { flags: "wx", mode: 0o600 }), ...(signal ? [{ signal }] : []));
+  const out = fs.createWriteStream(spool, { flags: "wx", mode: 0o600 });
+  try {
+    await pipeline(input, counter, zlib.createDeflateRaw({ level: ctx.level }), out, ...(signal ? [{ signal }] : []));
+  } catch (err) {
+    // Aborted before the spool was even opened: it must exist or be gone for good before
+    // the final cleanup removes it.
+    if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+    throw err;
+  }
   if (n !== size) throw changed(entry.name, what, size, n);
   const compressedSize = (await fs.promises.stat(spool)).size;
   return {

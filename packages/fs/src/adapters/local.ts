@@ -91,11 +91,15 @@ export class LocalFileSystem extends FileSystem {
     await this.mkdirParent("write", abs);
     const tmp = tempSibling(abs);
     const { stream, size } = bodyToStream(body);
+    const out = fs.createWriteStream(tmp, { flags: "wx" });
     try {
-      await pipeline(stream, progressCounter(size, options.onProgress), fs.createWriteStream(tmp, { flags: "wx" }), { signal: options.signal });
+      await pipeline(stream, progressCounter(size, options.onProgress), out, { signal: options.signal });
       await this.commit(tmp, abs, options.overwrite !== false, "write");
     } catch (err) {
       stream.destroy();
+      // An abort can reject before the temporary file is even opened: remove it only once
+      // the stream has closed, or it would appear after its removal.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await fs.promises.rm(tmp, { force: true });
       if (options.signal?.aborted) throw toAbortError(options.signal, err);
       throw this.mapError(err, "write", abs);
