@@ -46,7 +46,9 @@ d("PexBuilder with real wheels", () => {
     const stored = await buildPex(path.join(tmp, "stored.pex"), { wheels: [six], compress: false });
     const deflated = await buildPex(path.join(tmp, "deflated.pex"), { wheels: [six] });
     expect(stored.size).toBeGreaterThan(deflated.size);
-    expect(stored.distributions).toEqual(deflated.distributions);
+    // Whether a wheel was replayed from a cached install plan depends on earlier builds.
+    const facts = (d: typeof stored.distributions) => d.map(({ planReplayed: _, ...rest }) => rest);
+    expect(facts(stored.distributions)).toEqual(facts(deflated.distributions));
   });
 
   it("runs the entry point with injected args and env, exports PEX, strips PEX_*", async () => {
