@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { ZipWriter } from "@cluster-pack/zip";
@@ -136,8 +136,7 @@ export async function writeArchive(items: readonly ArchiveItem[], output: string
   } catch (err) {
     // An abort can end the pipeline before the file is even opened: remove it only once
     // the stream has closed, or it would appear after its removal.
-    const s = sink;
-    if (s && !s.closed) await new Promise<void>((resolve) => s.once("close", () => resolve()));
+    if (sink) await finished(sink).catch(() => undefined);
     await fsp.rm(tmp, { force: true });
     throw normalizeAbort(err, signal);
   }

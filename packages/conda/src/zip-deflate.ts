@@ -145,7 +145,7 @@ export class ZipDeflater {
         const copy = new Uint8Array(data).buffer;
         transfer.push(copy);
         entries.push({ name: item.name, data: copy, size: data.length, deflate: entryDeflateOptions(data.length, this.level) });
-      } else if (item.size > LARGE_FILE) {
+      } else if (isLarge(item)) {
         // The writer's streaming deflate: its level, zlib's default window, always method 8.
         const spool = path.join(this.spoolDir, `.zip-spool-${crypto.randomBytes(6).toString("hex")}`);
         this.spools.add(spool);

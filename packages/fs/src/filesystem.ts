@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PassThrough, Readable, Transform, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import { InvalidInputError } from "@cluster-pack/errors";
 import { FsError, type FsErrorCode, checkAborted, isFsError, toAbortError } from "./errors";
 
@@ -219,7 +219,7 @@ export abstract class FileSystem {
     } catch (err) {
       // An abort can reject before the temporary file is even opened: wait until the
       // stream has closed its descriptor, or the file would appear after its removal.
-      if (out && !out.closed) await new Promise<void>((resolve) => out!.once("close", () => resolve()));
+      if (out) await finished(out).catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
       if (options.signal?.aborted) throw toAbortError(options.signal, err);
       throw err;

@@ -27,6 +27,7 @@ export {
   type AddWheelToZipOptions,
   type ZipInstalledWheel,
   type AddedZipEntry,
+  type WheelZipFacts,
 } from "./install";
-export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelZipFacts, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
+export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
 export { WheelVerifier, defaultVerifiedWheelsDir, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";

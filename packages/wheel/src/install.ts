@@ -62,7 +62,8 @@ export interface AddWheelToZipOptions extends InstallCommonOptions {
   deferVerification?: boolean;
 }
 
-export interface ZipInstalledWheel {
+/** What a PEX build needs of a wheel added to a zip (also what a cached plan replays). */
+export interface WheelZipFacts {
   metadata: WheelMetadata;
   /** The RECORD text written into the chroot (every file with its hash and size). */
   recordText: string;
@@ -74,6 +75,9 @@ export interface ZipInstalledWheel {
   files: number;
   /** Uncompressed bytes of all installed files. */
   bytes: number;
+}
+
+export interface ZipInstalledWheel extends WheelZipFacts {
   /** The raw entries copied from the wheel with their RECORD rows (verified inline unless `deferVerification`). */
   checks: RecordCheck[];
   /** What was added to the writer, in order, names relative to the prefix (what a plan cache records). */

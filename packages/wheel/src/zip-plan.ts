@@ -3,23 +3,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
-import type { AddWheelToZipOptions, ZipInstalledWheel } from "./install";
-import type { WheelMetadata } from "./metadata";
+import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
 
 /**
  * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
  * RECORD rewriting) or when the plan file changes: older plans are then never read.
  */
 const PLAN_FORMAT = 2;
-
-/** What a warm PEX build needs of a wheel, without reading its central directory. */
-export interface WheelZipFacts {
-  metadata: WheelMetadata;
-  recordText: string;
-  fingerprint: string;
-  files: number;
-  bytes: number;
-}
 
 /** A verified wheel's addWheelToZip result, replayable against the same file bytes. */
 export interface WheelZipPlan extends WheelZipFacts {

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { promisify } from "node:util";
 import { setMaxListeners } from "node:events";
@@ -684,7 +684,7 @@ async function prepareLarge(entry: PendingEntry, open: () => Promise<Readable>, 
   } catch (err) {
     // Aborted before the spool was even opened: it must exist or be gone for good before
     // the final cleanup removes it.
-    if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+    await finished(out).catch(() => undefined);
     throw err;
   }
   if (n !== size) throw changed(entry.name, what, size, n);
@@ -938,6 +938,9 @@ class FileSink extends Sink {
   /** Every byte before this offset has been written. */
   private writtenTo = 0;
   private readonly waiting: { at: number; done: () => void }[] = [];
+  /** Bytes handed to fdatasync so far, and whether one is running (startWriteback). */
+  private syncedTo = 0;
+  private syncing = false;
 
   override whenWritten(done: () => void): void {
     if (this.position <= this.writtenTo) done();
@@ -1003,9 +1006,6 @@ class FileSink extends Sink {
     this.syncing = true;
     this.inFlight.add(p);
   }
-
-  private syncedTo = 0;
-  private syncing = false;
 
   private advance(): void {
     while (this.blocks.length && this.blocks[0]!.done) this.writtenTo = this.blocks.shift()!.end;

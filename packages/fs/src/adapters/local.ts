@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, pipeline } from "node:stream/promises";
 import {
   FileSystem,
   bodyToStream,
@@ -99,7 +99,7 @@ export class LocalFileSystem extends FileSystem {
       stream.destroy();
       // An abort can reject before the temporary file is even opened: remove it only once
       // the stream has closed, or it would appear after its removal.
-      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
+      await finished(out).catch(() => undefined);
       await fs.promises.rm(tmp, { force: true });
       if (options.signal?.aborted) throw toAbortError(options.signal, err);
       throw this.mapError(err, "write", abs);
