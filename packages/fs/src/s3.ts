@@ -30,7 +30,7 @@ import {
 } from "./filesystem";
 import { FsError, checkAborted, toAbortError } from "./errors";
 import { resumableStream } from "./resumable";
-import { isTransientError, withRetry, type RetryOptions } from "./retry";
+import { Limiter, forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
 
 export interface S3FileSystemOptions {
   /** A ready client; when given, region/endpoint/credentials options are ignored. */
@@ -213,7 +213,7 @@ export class S3FileSystem extends FileSystem {
     if (isObject) return;
     const children = under.filter((k) => k !== `${key}/`);
     if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "prefix not empty; pass recursive");
-    await runLimited(under, 8, (k) => this.send("rm", `/${bucket}/${k}`, options.signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }), o)));
+    await forEachLimit(under, 8, (k) => this.send("rm", `/${bucket}/${k}`, options.signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }), o)));
   }
 
   async mkdirp(p: string, options: OpOptions = {}): Promise<void> {
@@ -280,34 +280,45 @@ export class S3FileSystem extends FileSystem {
     const inner = new AbortController();
     const onAbort = () => inner.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const take = async (): Promise<{ n: number; buf: Buffer } | null> => {
-      const buf = queued.shift() ?? (await parts.next());
-      return buf ? { n: nextNumber++, buf } : null;
+    // Parts are read one after another and uploaded `concurrency` at a time: the next part
+    // is read only once a slot is free, so memory stays under (concurrency + 1) x partSize.
+    const slots = new Limiter(this.concurrency);
+    const uploads = new Set<Promise<void>>();
+    let failure: unknown;
+    const upload = async (n: number, buf: Buffer) => {
+      const r = await withRetry(
+        () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
+        isTransientError,
+        { ...this.retry, signal: inner.signal },
+      );
+      if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
+      done.push({ PartNumber: n, ETag: r.ETag });
+      bytesDone += buf.length;
+      options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
     };
     try {
-      const worker = async () => {
-        for (let item = await take(); item; item = await take()) {
-          const { n, buf } = item;
-          const r = await withRetry(
-            () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
-            isTransientError,
-            { ...this.retry, signal: inner.signal },
-          );
-          if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
-          done.push({ PartNumber: n, ETag: r.ETag });
-          bytesDone += buf.length;
-          options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
+      try {
+        for (let buf = queued.shift() ?? (await parts.next()); buf && failure === undefined; buf = queued.shift() ?? (await parts.next())) {
+          const release = await slots.acquire(inner.signal);
+          const n = nextNumber++;
+          const p = upload(n, buf)
+            .catch((err) => {
+              // The first real failure wins over the AbortErrors it triggers in the other uploads.
+              if (failure === undefined || (failure as { code?: string }).code === "ABORT_ERR") failure = err;
+              inner.abort(err); // stop the other uploads at once
+            })
+            .finally(() => {
+              release();
+              uploads.delete(p);
+            });
+          uploads.add(p);
         }
-      };
-      const workers = Array.from({ length: this.concurrency }, () =>
-        worker().catch((err) => {
-          inner.abort(err); // stop the other workers at once
-          throw err;
-        }),
-      );
-      const results = await Promise.allSettled(workers);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failed) throw firstRealError(results, failed.reason);
+      } catch (err) {
+        failure ??= err;
+        inner.abort(err);
+      }
+      await Promise.all(uploads);
+      if (failure !== undefined) throw failure;
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.send("write", norm, options.signal, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
     } catch (err) {
@@ -429,20 +440,6 @@ class PartReader {
   }
 }
 
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
-
-/** Prefer the error that caused the failure over the AbortErrors it triggered in sibling workers. */
-function firstRealError(results: PromiseSettledResult<unknown>[], fallback: unknown): unknown {
-  for (const r of results) if (r.status === "rejected" && (r.reason as { code?: string })?.code !== "ABORT_ERR") return r.reason;
-  return fallback;
-}
 
 function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
   return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
