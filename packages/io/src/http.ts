@@ -32,7 +32,7 @@ export interface HttpResponse {
  * How a range source, a page fetcher or a downloader sends a GET: pip injects its
  * authenticated, retrying client, fs its store's own; `httpGet` is the plain default.
  */
-export type HttpTransport = (url: string, init: { headers?: Record<string, string>; signal?: AbortSignal }) => Promise<HttpResponse>;
+export type HttpTransport = (url: string, init: { method?: string; headers?: Record<string, string>; signal?: AbortSignal }) => Promise<HttpResponse>;
 
 /** No byte arrived for the whole idle timeout. Retryable (code ETIMEDOUT). */
 export class HttpTimeoutError extends Error {
@@ -199,7 +199,7 @@ export function retryingTransport(transport: HttpTransport, retry: RetryOptions 
 }
 
 /** A GET through `httpRequestFollowing`: the default transport of the range source and downloads. */
-export const httpGet: HttpTransport = (url, init) => httpRequestFollowing(url, { headers: init.headers, signal: init.signal });
+export const httpGet: HttpTransport = (url, init) => httpRequestFollowing(url, init);
 
 /** A header's value (the first, when repeated). */
 export function responseHeader(res: HttpResponse, name: string): string | undefined {

@@ -23,6 +23,7 @@ export {
   type PublishOptions,
   type TempContext,
   publishFile,
+  withTempFile,
   publishDirectory,
   writeFileAtomic,
   writeFileAtomicSync,

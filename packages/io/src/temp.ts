@@ -42,11 +42,30 @@ export interface TempContext {
  */
 export async function publishFile<T>(target: string, fill: (temp: string, ctx: TempContext) => Promise<T>, options: PublishOptions = {}): Promise<T> {
   const abs = path.resolve(target);
+  return withTempFile(
+    abs,
+    async (temp, ctx) => {
+      const value = await fill(temp, ctx);
+      if (options.fsync) await fsyncPath(temp);
+      throwIfAborted(options.signal);
+      await moveIntoPlace(temp, abs, { overwrite: options.overwrite });
+      return value;
+    },
+    options,
+  );
+}
+
+/**
+ * The general form, for a file whose final place is known only once it is written (a
+ * content-addressed cache entry): `fn` gets a registered temporary sibling of `near`
+ * (whose directory is created and swept) and publishes it itself with `moveIntoPlace`.
+ * Whatever `fn` leaves at the temporary path is removed, on success as on failure.
+ */
+export async function withTempFile<T>(near: string, fn: (temp: string, ctx: TempContext) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+  const abs = path.resolve(near);
   await prepareDirectory(path.dirname(abs));
-  return withTemp(tempPath(abs), "file", fill, options, async (temp) => {
-    if (options.fsync) await fsyncPath(temp);
-    throwIfAborted(options.signal);
-    await moveIntoPlace(temp, abs, { overwrite: options.overwrite });
+  return withTemp(tempPath(abs), "file", fn, options, async (temp) => {
+    await fs.promises.rm(temp, { force: true });
   });
 }
 
@@ -277,7 +296,7 @@ async function withTemp<T>(
   temp: string,
   kind: "file" | "directory",
   fill: (temp: string, ctx: TempContext) => Promise<T>,
-  options: PublishOptions,
+  options: { signal?: AbortSignal },
   publish: (temp: string) => Promise<void>,
 ): Promise<T> {
   throwIfAborted(options.signal);
