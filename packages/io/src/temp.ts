@@ -282,12 +282,14 @@ export function isNoSpaceError(err: unknown): boolean {
 }
 
 /**
- * A write failure as the user should read it: a full disk becomes ERR_NO_SPACE naming
- * the file and the fix; anything else is returned unchanged.
+ * A write failure as the user should read it: a full disk (wherever it was hit: the
+ * temporary, a spool file, a worker) becomes one ERR_NO_SPACE naming the output and the
+ * fix; anything else is returned unchanged. The outermost caller names the output.
  */
 export function describeWriteError(err: unknown, target: string): unknown {
-  if (!isNoSpaceError(err) || (err as { code?: unknown }).code === "ERR_NO_SPACE") return err;
-  return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while writing ${target}; free some space there or write to another directory.`, { cause: err });
+  if (!isNoSpaceError(err)) return err;
+  const cause = (err as { code?: unknown }).code === "ERR_NO_SPACE" ? ((err as { cause?: unknown }).cause ?? err) : err;
+  return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while writing ${target}; free some space there or write to another directory.`, { cause });
 }
 
 // ---------------------------------------------------------------------------------------
