@@ -14,7 +14,7 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
-import { InvalidInputError } from "@cluster-pack/errors";
+import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import {
   FileSystem,
   isReopenable,
@@ -270,9 +270,15 @@ export class S3FileSystem extends FileSystem {
     metadata: Record<string, string>,
     options: WriteOptions,
   ): Promise<void> {
-    const created = await this.send("write", norm, options.signal, (o) => this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }), o));
+    // Not cancelled midway: an abort while the answer is on its way would leave an upload
+    // whose id we never learn, so nobody could abort it. It is short; the abort is checked after.
+    const created = await this.send("write", norm, undefined, (o) => this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }), o));
     const uploadId = created.UploadId;
     if (!uploadId) throw this.error("EIO", "write", norm, "the store returned no UploadId for the multipart upload");
+    if (options.signal?.aborted) {
+      await this.abortUpload(bucket, key, norm, uploadId, undefined);
+      throw toAbortError(options.signal);
+    }
     const done: { PartNumber: number; ETag: string }[] = [];
     const queued = [...firstParts];
     let nextNumber = 1;
@@ -320,7 +326,9 @@ export class S3FileSystem extends FileSystem {
       await Promise.all(uploads);
       if (failure !== undefined) throw failure;
       done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.send("write", norm, options.signal, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
+      throwIfAborted(options.signal);
+      // Not cancelled midway either: the object is then either complete or the upload aborted below.
+      await this.send("write", norm, undefined, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
     } catch (err) {
       await this.abortUpload(bucket, key, norm, uploadId, err);
       throw err;
