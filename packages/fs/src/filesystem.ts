@@ -3,7 +3,7 @@ import path from "node:path";
 import { PassThrough, Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { checkRange, publishFile, tempSiblingName, type RandomAccessSource } from "@cluster-pack/io";
+import { checkRange, isStaleTemp, publishFile, tempSiblingName, type RandomAccessSource } from "@cluster-pack/io";
 import { FsError, type FsErrorCode, checkAborted, isFsError, toAbortError } from "./errors";
 
 /** What `stat` and `list` return. `path` is in the adapter's own path space. */
@@ -290,6 +290,7 @@ export abstract class FileSystem {
       return;
     }
     if (!this.capabilities.rename) throw this.error("ENOTSUP", "publish", path, "this store can neither rename nor write atomically");
+    await this.sweepStaleTemps(path.slice(0, Math.max(1, path.lastIndexOf("/"))), options.signal);
     const tmp = tempSiblingName(path);
     try {
       await this.write(tmp, body, { ...options, overwrite: false });
@@ -301,6 +302,19 @@ export abstract class FileSystem {
       throw err;
     }
   }
+
+  /**
+   * Removes the temporaries a dead process of this host left in `dir` (a killed publish),
+   * once per directory per filesystem object: one listing, then the next write goes on.
+   */
+  protected async sweepStaleTemps(dir: string, signal?: AbortSignal): Promise<void> {
+    if (this.swept.has(dir)) return;
+    this.swept.add(dir);
+    const entries = await this.list(dir, { signal }).catch(() => [] as FileStat[]);
+    await Promise.all(entries.filter((e) => isStaleTemp(e.name)).map((e) => this.rm(e.path, { recursive: true, force: true, signal }).catch(() => undefined)));
+  }
+
+  private readonly swept = new Set<string>();
 
   /** Builds an FsError prefixed with this driver's name. */
   protected error(code: FsErrorCode, op: string, p: string, message: string, cause?: unknown): FsError {
