@@ -240,10 +240,15 @@ export function splitUrlCredentials(url: string): { url: string; authorization?:
     return { url };
   }
   if (!u.username && !u.password) return { url };
-  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString("base64")}`;
+  const authorization = basicAuthorization(decodeURIComponent(u.username), decodeURIComponent(u.password));
   u.username = "";
   u.password = "";
   return { url: u.toString(), authorization };
+}
+
+/** The `Authorization` value of HTTP Basic credentials (from a URL, .netrc, configuration). */
+export function basicAuthorization(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 }
 
 /**

@@ -16,6 +16,7 @@ export {
   readBody,
   discardBody,
   splitUrlCredentials,
+  basicAuthorization,
 } from "./http";
 export { type RetryOptions, DEFAULT_RETRY, withRetry, retryDelay, parseRetryAfter, sleep, isTransientError, isTransientStatus } from "./retry";
 export { type ForEachLimitOptions, Limiter, forEachLimit } from "./limiter";

@@ -7,12 +7,14 @@ import { AbortError, ClusterPackError, redactUrl } from "@cluster-pack/errors";
 import {
   HttpTimeoutError,
   Limiter,
+  basicAuthorization,
   discardBody,
   httpRangeSource,
   httpRequestFollowing,
   isTransientError,
   isTransientStatus,
   parseRetryAfter,
+  readBody,
   responseHeader,
   splitUrlCredentials,
   withRetry,
@@ -295,7 +297,7 @@ export class HttpClient {
   private netrcCredential(hostname: string): string | undefined {
     if (this.netrc === undefined) this.netrc = this.netrcPath ? parseNetrc(this.netrcPath) : new Map();
     const e = this.netrc.get(hostname) ?? this.netrc.get("default");
-    return e ? `Basic ${Buffer.from(`${e.login}:${e.password}`).toString("base64")}` : undefined;
+    return e ? basicAuthorization(e.login, e.password) : undefined;
   }
 
   /**
@@ -360,23 +362,14 @@ export class HttpClient {
   }
 
   private async readBody(res: HttpResponse, url: string, signal?: AbortSignal, maxBytes = 256 << 20): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let total = 0;
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        total += chunk.length;
-        if (total > maxBytes) {
-          res.body.destroy();
-          throw new NetworkError(`${redactUrl(url)}: response larger than ${maxBytes} bytes; refusing to buffer it.`, url);
-        }
-        chunks.push(chunk);
-      }
+      return await readBody(res.body, maxBytes);
     } catch (err) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
       if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the response stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
-      throw err instanceof NetworkError ? err : new NetworkError(`${redactUrl(url)}: reading the response failed: ${(err as Error).message}`, url, undefined, { cause: err });
+      if ((err as { code?: string }).code === "ERR_RESPONSE_TOO_LARGE") throw new NetworkError(`${redactUrl(url)}: response larger than ${maxBytes} bytes; refusing to buffer it.`, url, undefined, { cause: err });
+      throw new NetworkError(`${redactUrl(url)}: reading the response failed: ${(err as Error).message}`, url, undefined, { cause: err });
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   }
 }
 
