@@ -83,6 +83,19 @@ describe("publishFile", () => {
     expect(list()).toEqual([]);
   });
 
+  it("a stream that fill left open is closed before the temporary is removed", async () => {
+    const target = path.join(dir, "left-open.bin");
+    await expect(
+      publishFile(target, async (temp, ctx) => {
+        const out = ctx.track(fs.createWriteStream(temp, { flags: "wx" }));
+        out.write("some bytes");
+        throw new Error("gave up halfway");
+      }),
+    ).rejects.toThrow("gave up halfway");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(list()).toEqual([]);
+  });
+
   it("with overwrite: false refuses an existing target and keeps it", async () => {
     const target = path.join(dir, "once.txt");
     await writeFileAtomic(target, "first", { overwrite: false });

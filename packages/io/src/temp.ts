@@ -316,8 +316,15 @@ async function withTemp<T>(
     await publish(temp);
     return value;
   } catch (err) {
-    // A stream can open its file after an abort rejected the pipeline: wait for it to close.
-    await Promise.all(streams.map((s) => finished(s).catch(() => undefined)));
+    // A stream can open its file after an abort rejected the pipeline: end it and wait
+    // for it to close (a stream left open by `fill` would otherwise keep writing, or never close).
+    await Promise.all(
+      streams.map((s) => {
+        const stream = s as NodeJS.ReadableStream & { destroy?(): void; closed?: boolean };
+        if (!stream.closed) stream.destroy?.();
+        return finished(s).catch(() => undefined);
+      }),
+    );
     await fs.promises.rm(temp, { recursive: true, force: true }).catch(() => undefined);
     if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: options.signal.reason });
     throw describeWriteError(err, path.join(path.dirname(temp), targetName(temp)));
