@@ -20,7 +20,7 @@ import { createRequire } from "node:module";
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
 const tsc = path.join(root, "node_modules/typescript/bin/tsc");
-for (const p of ["errors", "zip", "conda"]) execFileSync(process.execPath, [tsc, "-p", path.join(root, `packages/${p}/tsconfig.build.json`)], { stdio: "inherit" });
+for (const p of ["errors", "io", "zip", "conda"]) execFileSync(process.execPath, [tsc, "-p", path.join(root, `packages/${p}/tsconfig.build.json`)], { stdio: "inherit" });
 const conda = require(path.join(root, "packages/conda/dist/index.js"));
 
 const SOURCE = ["/root/.pyenv/versions/3.11.7/lib/python3.11", "/usr/lib/python3.11", "/usr/lib/python3/dist-packages"].find((d) => fs.existsSync(d));

@@ -22,6 +22,7 @@ const size = MB * 1024 * 1024;
 // Build the package, and the S3 test kit (excluded from the package build) into a temp dir.
 const tsc = path.join(root, "node_modules", ".bin", "tsc");
 execFileSync(tsc, ["-p", path.join(root, "packages/errors/tsconfig.build.json")], { stdio: "inherit" });
+execFileSync(tsc, ["-p", path.join(root, "packages/io/tsconfig.build.json")], { stdio: "inherit" });
 execFileSync(tsc, ["-p", path.join(root, "packages/fs/tsconfig.build.json")], { stdio: "inherit" });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-fs-"));
 const kitOut = path.join(work, "kit");

@@ -13,7 +13,7 @@ import { createRequire } from "node:module";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
-const r0 = spawnSync("npx", ["tsc", "-p", "packages/pex/tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+const r0 = spawnSync("npx", ["turbo", "run", "build", "--filter=@cluster-pack/pex...", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
 if (r0.status !== 0) process.exit(1);
 const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
 

@@ -21,8 +21,8 @@ const SETS = {
   "larger (10 roots)": ["ray", "pandas", "pyarrow", "scikit-learn", "boto3", "dask", "matplotlib", "fastapi", "transformers", "sqlalchemy"],
 };
 
-// zip first: pip's dist loads @cluster-pack/zip's dist.
-for (const pkg of ["zip", "pip"]) execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, `packages/${pkg}/tsconfig.build.json`)], { stdio: "inherit" });
+// pip and every package it loads (errors, io, zip, wheel), in dependency order.
+execFileSync("npx", ["turbo", "run", "build", "--filter=@cluster-pack/pip...", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
 const pip = await import(path.join(root, "packages/pip/dist/index.js"));
 
 // --- the mirror on loopback ---------------------------------------------------------------

@@ -26,6 +26,8 @@ const quick = args.includes("--quick");
 const peers = !args.includes("--no-peers");
 const only = opt("--only", undefined);
 
+// zip's dist loads @cluster-pack/io's.
+if (!fs.existsSync(path.join(root, "packages/io/dist/index.js")) && spawnSync("npx", ["tsc", "-p", "packages/io/tsconfig.build.json"], { cwd: root, stdio: "inherit" }).status !== 0) process.exit(1);
 const dist = path.join(root, "packages/zip/dist/index.js");
 if (!fs.existsSync(dist) || fs.statSync(dist).mtimeMs < newestSource(path.join(root, "packages/zip/src"))) {
   const r = spawnSync("npx", ["tsc", "-p", "packages/zip/tsconfig.build.json"], { cwd: root, stdio: "inherit" });

@@ -8,15 +8,17 @@ export const EXIT = {
   FAILURE: 1,
   /** Bad usage or bad input: an unknown option, a missing file, a malformed requirement. */
   USAGE: 2,
-  /** Interrupted by SIGINT / SIGTERM. */
+  /** Interrupted by SIGINT (128 + 2), or cancelled through the caller's AbortSignal. */
   INTERRUPTED: 130,
+  /** Terminated by SIGTERM (128 + 15). */
+  TERMINATED: 143,
 } as const;
 
 /** What every command gets: where to write, whether to print JSON, how to show progress. */
 export interface CommandContext {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Aborted on SIGINT/SIGTERM; pass it to every library call. */
+  /** Aborted on SIGINT/SIGTERM; pass it to every library call (they remove their temporaries). */
   signal: AbortSignal;
   /** Prints a result: as JSON when --json was given, else via the human renderer. */
   output(result: unknown, human: (result: any) => string): void;

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+import { isNoSpaceError } from "@cluster-pack/io";
 import { EXIT, type CommandContext, type CommandModule } from "./context";
 import { createProgress } from "./progress";
 
@@ -10,7 +11,12 @@ Exit codes:
   0    success
   1    the operation failed (network, storage, build, resolution)
   2    bad usage or bad input (the message names it and the fix)
-  130  interrupted
+  130  interrupted (SIGINT)
+  143  terminated (SIGTERM)
+
+On SIGINT or SIGTERM the running operation is cancelled: temporary files are removed,
+S3 multipart uploads are aborted, nothing half-written is published. A second signal
+exits at once.
 
 Every command accepts --json (machine-readable result on stdout) and shows progress
 bars only when stderr is a terminal.`;
@@ -72,10 +78,26 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   const stderr = options.stderr ?? process.stderr;
   const ac = new AbortController();
   if (options.signal) options.signal.addEventListener("abort", () => ac.abort(options.signal?.reason), { once: true });
-  const onSignal = () => ac.abort(new Error("interrupted"));
+  // The first signal cancels the operation (it cleans up, then main returns 130 / 143);
+  // a second one, or cleanup taking too long, exits at once (the exit handler of
+  // @cluster-pack/io still removes the registered temporaries).
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = signal === "SIGTERM" ? EXIT.TERMINATED : EXIT.INTERRUPTED;
+    if (received) {
+      stderr.write(`cluster-pack: ${signal} again; exiting now\n`);
+      process.exit(code);
+    }
+    received = signal;
+    ac.abort(new Error(`interrupted by ${signal}`));
+    setTimeout(() => {
+      stderr.write(`cluster-pack: interrupted by ${signal}; cleanup took longer than ${CLEANUP_GRACE_MS / 1000} s, exiting\n`);
+      process.exit(code);
+    }, CLEANUP_GRACE_MS).unref();
+  };
   if (!options.signal) {
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
   }
   const state = { json: false, quiet: false };
   const ctx: CommandContext = {
@@ -100,22 +122,34 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     await program.parseAsync(argv);
     return EXIT.OK;
   } catch (err) {
-    return reportError(err, ctx, state.json);
+    return reportError(err, ctx, state.json, received);
   } finally {
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
 }
 
-function reportError(err: unknown, ctx: CommandContext, json: boolean): number {
+/** How long the operation may take to wind down after SIGINT / SIGTERM before the process exits anyway. */
+const CLEANUP_GRACE_MS = 10_000;
+
+function reportError(err: unknown, ctx: CommandContext, json: boolean, signal: NodeJS.Signals | undefined): number {
   if (err instanceof CommanderError) {
     // --help and --version end through here with exit code 0.
     if (err.exitCode === 0) return EXIT.OK;
     return EXIT.USAGE;
   }
-  const code = ctx.signal.aborted ? EXIT.INTERRUPTED : err instanceof InvalidInputError ? EXIT.USAGE : EXIT.FAILURE;
-  const message = err instanceof Error ? err.message : String(err);
-  const errCode = err instanceof ClusterPackError ? err.code : undefined;
+  const code = signal === "SIGTERM" ? EXIT.TERMINATED : ctx.signal.aborted ? EXIT.INTERRUPTED : err instanceof InvalidInputError ? EXIT.USAGE : EXIT.FAILURE;
+  let message = err instanceof Error ? err.message : String(err);
+  let errCode = err instanceof ClusterPackError ? err.code : undefined;
+  if (signal) {
+    // Whatever the aborted operation threw, the user pressed Ctrl-C or the job was killed.
+    message = `interrupted by ${signal}; unfinished outputs were removed`;
+    errCode = "ERR_INTERRUPTED";
+  } else if (isNoSpaceError(err) && errCode !== "ERR_NO_SPACE" && (err as { driver?: unknown }).driver === undefined) {
+    // A bare ENOSPC that no layer described (a compressor, a stream): one clean line.
+    message = `no space left on the device (${firstLine(message)}); free some space or write elsewhere`;
+    errCode = "ERR_NO_SPACE";
+  }
   if (json) {
     ctx.stdout.write(`${JSON.stringify({ error: { code: errCode ?? "ERR_UNKNOWN", message } }, null, 2)}\n`);
   }

@@ -1,7 +1,8 @@
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import lockfile from "proper-lockfile";
-import { AbortError, throwIfAborted } from "@cluster-pack/errors";
+import { throwIfAborted } from "@cluster-pack/errors";
+import { sleep } from "@cluster-pack/io";
 
 /**
  * Runs `fn` while holding a cross-process lock for one lock hash, so concurrent
@@ -51,18 +52,4 @@ export async function withBuildLock<T>(
       void compromised;
     });
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new AbortError(undefined, { cause: signal?.reason }));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

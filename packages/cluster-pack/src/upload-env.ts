@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
-import { promises as fsp } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { withTempDir } from "@cluster-pack/io";
 import { pythonEnvironment } from "@cluster-pack/engines";
 import { defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
@@ -161,9 +160,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
         return;
       }
       // Built in the cache directory rather than /tmp: environments can be gigabytes.
-      await fsp.mkdir(path.join(cacheDir, "build"), { recursive: true });
-      const work = await fsp.mkdtemp(path.join(cacheDir, "build", "cluster-pack-build-"));
-      try {
+      await withTempDir("cluster-pack-build", async (work) => {
         const local = path.join(work, `${envName}.${build.extension}`);
         const archive = await build.build(local);
         throwIfAborted(signal);
@@ -176,9 +173,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
           onProgress: (p) => options.onProgress?.({ phase: "upload", done: p.bytesDone, total: p.bytesTotal ?? archive.size, unit: "bytes" }),
         });
         uploaded = true;
-      } finally {
-        await fsp.rm(work, { recursive: true, force: true });
-      }
+      }, { parent: path.join(cacheDir, "build") });
     });
   }
 
@@ -233,8 +228,7 @@ async function isRemoteUpToDate(
 }
 
 async function shipEditable(store: Store, name: string, dir: string, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
-  const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-editable-"));
-  try {
+  return withTempDir("cluster-pack-editable", async (work) => {
     const zip = await zipPath(dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal });
     const meta = { [SHA_METADATA_KEY]: zip.sha256 };
     if ((await store.isUpToDate(remote, { metadata: meta, size: zip.size }, { signal })).upToDate) {
@@ -242,9 +236,7 @@ async function shipEditable(store: Store, name: string, dir: string, remote: str
     }
     await store.publish(zip.path, remote, { signal, metadata: meta });
     return { name, packagePath: remote, sha256: zip.sha256, uploaded: true };
-  } finally {
-    await fsp.rm(work, { recursive: true, force: true });
-  }
+  });
 }
 
 /** `<dir>/<env name>_editable/<package>.zip`: beside the environment, one directory per env. */

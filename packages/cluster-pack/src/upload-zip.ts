@@ -1,11 +1,11 @@
 import { createWriteStream, promises as fsp } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { locateLastZip, sliceSource } from "@cluster-pack/pex";
-import { ZipReader, fileSource, type RandomAccessSource } from "@cluster-pack/zip";
+import { discardBody, fileSource, httpGet, publishFile, responseHeader, retryingTransport, sliceSource, splitUrlCredentials, withTempDir, type HttpResponse, type RandomAccessSource } from "@cluster-pack/io";
+import { locateLastZip } from "@cluster-pack/pex";
+import { ZipReader } from "@cluster-pack/zip";
 import { defaultPackagePath, getDefaultFs, getUser, sidecarPath } from "./naming";
 import { openStore, type StoreOptions } from "./store";
 
@@ -47,8 +47,7 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
   if (!/\.pex(\.zip)?$/.test(packagePath)) {
     throw new InvalidInputError(`packagePath ${packagePath} has the wrong extension: a PEX is uploaded as .pex (or .pex.zip for a large one).`);
   }
-  const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-upload-zip-"));
-  try {
+  return withTempDir("cluster-pack-upload-zip", async (work) => {
     let local = zipFile;
     if (isUrl) {
       local = path.join(work, fileName);
@@ -74,9 +73,7 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
     // The sidecar described the archive uploadEnv built; it no longer does.
     await store.rm(sidecarPath(packagePath), { signal });
     return { packagePath, pexHash, uploaded: true };
-  } finally {
-    await fsp.rm(work, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Reads `pex_hash` from a PEX's PEX-INFO through any byte-range source. */
@@ -99,21 +96,24 @@ export async function readPexHash(source: RandomAccessSource, name: string, sign
 }
 
 async function download(url: string, local: string, options: UploadZipOptions): Promise<void> {
-  // A plain streamed GET (like cluster-pack's urlretrieve): any HTTP server works, memory stays bounded.
-  let response: Response;
+  // A plain streamed GET (like cluster-pack's urlretrieve): any HTTP server works, memory
+  // stays bounded. The project's HTTP layer: redirects keep the URL's credentials on its
+  // own origin only, transient failures are retried.
+  const { url: clean, authorization } = splitUrlCredentials(url);
+  let response: HttpResponse;
   try {
-    response = await fetch(url, { signal: options.signal, redirect: "follow" });
+    response = await retryingTransport(httpGet)(clean, { headers: authorization ? { authorization } : {}, signal: options.signal });
   } catch (err) {
     throwIfAborted(options.signal);
     throw new ClusterPackError("ERR_DOWNLOAD", `Cannot download ${redactUrl(url)}: ${(err as Error).message}. Check the URL and the network.`, { cause: err });
   }
-  if (!response.ok || !response.body) {
-    await response.body?.cancel().catch(() => undefined);
+  if (response.status !== 200) {
+    discardBody(response);
     const fix = response.status === 404 ? "Check the URL." : "Retry later or check the server.";
     const message = `Cannot download ${redactUrl(url)}: HTTP ${response.status}. ${fix}`;
     throw response.status >= 400 && response.status < 500 ? new InvalidInputError(message) : new ClusterPackError("ERR_DOWNLOAD", message);
   }
-  const total = Number(response.headers.get("content-length") ?? "") || undefined;
+  const total = Number(responseHeader(response, "content-length") ?? "") || undefined;
   let done = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -122,5 +122,5 @@ async function download(url: string, local: string, options: UploadZipOptions): 
       cb(null, chunk);
     },
   });
-  await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), counter, createWriteStream(local), { signal: options.signal });
+  await publishFile(local, (tmp, ctx) => pipeline(response.body, counter, ctx.track(createWriteStream(tmp, { flags: "wx" })), { signal: options.signal }), { signal: options.signal });
 }

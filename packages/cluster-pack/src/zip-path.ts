@@ -2,6 +2,7 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { publishFile } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 
 export interface ZipPathOptions {
@@ -40,8 +41,9 @@ export async function zipPath(dir: string, options: ZipPathOptions = {}): Promis
   if (prefix) writer.addDirectory(prefix);
   await addTree(writer, root, prefix, new Set([await fsp.realpath(root)]), options.signal);
   const output = options.output ?? path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-zip-")), `${base}.zip`);
-  const result = await writer.writeTo(output, { signal: options.signal });
-  return { path: result.path, sha256: result.sha256, size: result.size, entries: result.entries };
+  const target = path.resolve(output);
+  const result = await publishFile(target, (tmp) => writer.writeTo(tmp, { signal: options.signal }), { signal: options.signal });
+  return { path: target, sha256: result.sha256, size: result.size, entries: result.entries };
 }
 
 async function addTree(writer: ZipWriter, dir: string, prefix: string, seen: Set<string>, signal?: AbortSignal): Promise<void> {

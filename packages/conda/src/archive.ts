@@ -2,9 +2,10 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import fsp from "node:fs/promises";
 import path from "node:path";
-import { finished, pipeline } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { publishDirectory, publishFile } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { createCompressor, type TarCompression } from "./compress";
 import { changedError, sourceError } from "./source-errors";
@@ -90,56 +91,53 @@ export async function writeArchive(items: readonly ArchiveItem[], output: string
   const out = path.resolve(output);
   if (format === "zip") return writeZip(items, out, options);
   if (format === "no-archive") return writeDirectory(items, out, options);
-  const tmp = tempName(out);
-  let sink: fs.WriteStream | undefined;
-  try {
-    const compression: TarCompression = ({ tar: "none", "tar.gz": "gzip", "tar.bz2": "bzip2", "tar.xz": "xz", "tar.zst": "zstd" } as const)[format];
-    const compressor = createCompressor(compression, { level: options.level, threads: options.threads });
-    const hash = crypto.createHash("sha256");
-    let size = 0;
-    const pack = tarStream.pack();
-    sink = fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 });
-    const written = pipeline(
-      pack,
-      coalesce,
-      compressor,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          hash.update(chunk);
-          size += chunk.length;
-          yield chunk;
-        }
-      },
-      sink,
-      signal ? { signal } : {},
-    );
-    // If the pipeline fails early (disk full, compressor died), stop feeding entries.
-    let failed: unknown = null;
-    written.catch((err) => {
-      failed = err;
-    });
-    try {
-      await forEachLoaded(items, signal, options.onProgress, async (item, data) => {
-        if (failed) throw failed;
-        await tarEntry(pack, item, data, options.mtime);
+  const compression: TarCompression = ({ tar: "none", "tar.gz": "gzip", "tar.bz2": "bzip2", "tar.xz": "xz", "tar.zst": "zstd" } as const)[format];
+  return publishFile(
+    out,
+    async (tmp, ctx) => {
+      const compressor = createCompressor(compression, { level: options.level, threads: options.threads });
+      const hash = crypto.createHash("sha256");
+      let size = 0;
+      const pack = tarStream.pack();
+      const sink = ctx.track(fs.createWriteStream(tmp, { flags: "wx", mode: 0o644 }));
+      const written = pipeline(
+        pack,
+        coalesce,
+        compressor,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            hash.update(chunk);
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        sink,
+        signal ? { signal } : {},
+      );
+      // If the pipeline fails early (disk full, compressor died), stop feeding entries.
+      let failed: unknown = null;
+      written.catch((err) => {
+        failed = err;
       });
-      pack.finalize();
-    } catch (err) {
-      pack.destroy(err as Error);
-      await written.catch(() => {});
-      throw err;
-    }
-    await written;
-    await fsyncFile(tmp);
-    await commitFile(tmp, out, options.force);
-    return { size, sha256: hash.digest("hex") };
-  } catch (err) {
-    // An abort can end the pipeline before the file is even opened: remove it only once
-    // the stream has closed, or it would appear after its removal.
-    if (sink) await finished(sink).catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
+      try {
+        await forEachLoaded(items, signal, options.onProgress, async (item, data) => {
+          if (failed) throw failed;
+          await tarEntry(pack, item, data, options.mtime);
+        });
+        pack.finalize();
+      } catch (err) {
+        pack.destroy(err as Error);
+        await written.catch(() => {});
+        // The sink's failure (a full disk) is the cause when it stopped the entries.
+        throw failed ?? err;
+      }
+      await written;
+      return { size, sha256: hash.digest("hex") };
+    },
+    { overwrite: !!options.force, fsync: true, signal },
+  ).catch((err) => {
     throw normalizeAbort(err, signal);
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -233,7 +231,6 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
   const parallel = options.threads >= 1 && options.level > 0;
   const viaWorkers = (item: ArchiveItem) => parallel && item.type === "file" && (!!item.load || item.size !== undefined);
   const files = items.filter(viaWorkers).sort((a, b) => zipOrder(a.name, b.name));
-  const tmp = tempName(out);
   let deflater: ZipDeflater | undefined;
   try {
     if (parallel) {
@@ -254,14 +251,17 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
     }
     // The zip writer is atomic on its own; writing to our temporary name lets the final
     // step refuse to clobber an output that appeared meanwhile.
-    const result = await zip.writeTo(tmp, {
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    await commitFile(tmp, out, options.force);
+    const result = await publishFile(
+      out,
+      (tmp) =>
+        zip.writeTo(tmp, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        }),
+      { overwrite: !!options.force, signal: options.signal },
+    );
     return { size: result.size, sha256: result.sha256 };
   } catch (err) {
-    await fsp.rm(tmp, { force: true });
     // The zip writer reports unreadable sources with its own code; a vanished file is ours.
     const cause = (err as { cause?: NodeJS.ErrnoException })?.cause ?? (err as NodeJS.ErrnoException);
     if ((err as ClusterPackError).code === "ERR_FILE_NOT_READABLE" && cause?.code === "ENOENT" && typeof cause.path === "string") {
@@ -275,48 +275,41 @@ async function writeZip(items: readonly ArchiveItem[], out: string, options: Wri
 
 /** no-archive: a plain copy. Never hardlinks, so rewriting the copy can never reach a package cache. */
 async function writeDirectory(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
-  const tmp = tempName(out);
   let size = 0;
   try {
-    await fsp.mkdir(tmp, { mode: 0o755 });
-    await forEachLoaded(items, options.signal, options.onProgress, async (item, data) => {
-      const dest = path.join(tmp, item.name);
-      if (item.type === "directory") {
-        await fsp.mkdir(dest, { recursive: true, mode: 0o755 });
-        return;
-      }
-      await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
-      if (item.type === "symlink") {
-        await fsp.symlink(item.linkTarget!, dest);
-      } else if (Buffer.isBuffer(data)) {
-        await fsp.writeFile(dest, data, { mode: item.mode, flag: "wx" });
-        size += data.length;
-      } else if (data && "stream" in data) {
-        // A real copy (or a copy-on-write clone, which is still a separate file).
-        try {
-          await fsp.copyFile(data.stream, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
-        } catch (err) {
-          throw sourceError(data.stream, item.name, err);
-        }
-        await fsp.chmod(dest, item.mode);
-        size += data.size;
-      }
-    });
-    // Directories were created with default modes before their contents: set them last.
-    for (const item of items) if (item.type === "directory") await fsp.chmod(path.join(tmp, item.name), item.mode);
-    const old = await fsp.lstat(out).catch(() => null);
-    if (old && !options.force) throw outputExists(out);
-    if (old) {
-      const trash = tempName(out);
-      await fsp.rename(out, trash);
-      await fsp.rename(tmp, out);
-      await fsp.rm(trash, { recursive: true, force: true });
-    } else {
-      await fsp.rename(tmp, out);
-    }
+    await publishDirectory(
+      out,
+      async (tmp) => {
+        await forEachLoaded(items, options.signal, options.onProgress, async (item, data) => {
+          const dest = path.join(tmp, item.name);
+          if (item.type === "directory") {
+            await fsp.mkdir(dest, { recursive: true, mode: 0o755 });
+            return;
+          }
+          await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+          if (item.type === "symlink") {
+            await fsp.symlink(item.linkTarget!, dest);
+          } else if (Buffer.isBuffer(data)) {
+            await fsp.writeFile(dest, data, { mode: item.mode, flag: "wx" });
+            size += data.length;
+          } else if (data && "stream" in data) {
+            // A real copy (or a copy-on-write clone, which is still a separate file).
+            try {
+              await fsp.copyFile(data.stream, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+            } catch (err) {
+              throw sourceError(data.stream, item.name, err);
+            }
+            await fsp.chmod(dest, item.mode);
+            size += data.size;
+          }
+        });
+        // Directories were created with default modes before their contents: set them last.
+        for (const item of items) if (item.type === "directory") await fsp.chmod(path.join(tmp, item.name), item.mode);
+      },
+      { overwrite: !!options.force, signal: options.signal },
+    );
     return { size, sha256: null };
   } catch (err) {
-    await fsp.rm(tmp, { recursive: true, force: true });
     throw normalizeAbort(err, options.signal);
   }
 }
@@ -346,42 +339,8 @@ async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer>
   if (size > 0) yield Buffer.concat(parts, size);
 }
 
-/**
- * Moves a finished temporary file to `out`: a rename when replacing is allowed, else a
- * hard link (which fails if `out` exists, atomically) and removal of the temporary name.
- */
-async function commitFile(tmp: string, out: string, force: boolean | undefined): Promise<void> {
-  if (force) {
-    await fsp.rename(tmp, out);
-    return;
-  }
-  try {
-    await fsp.link(tmp, out);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExists(out);
-    // Filesystems without hard links: fall back to rename after a last check.
-    if (await fsp.lstat(out).catch(() => null)) throw outputExists(out);
-    await fsp.rename(tmp, out);
-    return;
-  }
-  await fsp.rm(tmp, { force: true });
-}
-
 function outputExists(out: string): InvalidInputError {
   return new InvalidInputError(`${out} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
-}
-
-function tempName(out: string): string {
-  return path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`);
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await fsp.open(file, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 function normalizeAbort(err: unknown, signal: AbortSignal | undefined): unknown {

@@ -2,6 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { forEachLimit } from "@cluster-pack/io";
 import { replaceBinary, replaceText, type FileMode } from "./relocate";
 import { walkTree, type EnvEntry, type Relocation } from "./walk";
 import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
@@ -308,11 +309,10 @@ export function parseHasPrefixLine(line: string): { placeholder: string; mode: F
 async function verifyCacheCopies(entries: EnvEntry[], prefix: string, signal: AbortSignal | undefined): Promise<string[]> {
   const todo = entries.filter((e) => e.relocation.kind === "placeholder" && e.relocation.source !== e.absolute);
   const diverged: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < todo.length) {
-      throwIfAborted(signal);
-      const entry = todo[next++]!;
+  await forEachLimit(
+    todo,
+    8,
+    async (entry) => {
       const rel = entry.relocation as Extract<Relocation, { kind: "placeholder" }>;
       const [cached, actual] = await Promise.all([fs.readFile(rel.source), fs.readFile(entry.absolute)]);
       let linked: Buffer | null;
@@ -325,9 +325,9 @@ async function verifyCacheCopies(entries: EnvEntry[], prefix: string, signal: Ab
         entry.relocation = { kind: "placeholder", placeholder: prefix, mode: rel.mode, source: entry.absolute };
         diverged.push(entry.path);
       }
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
+    },
+    { signal },
+  );
   return diverged.sort();
 }
 

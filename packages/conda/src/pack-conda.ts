@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { InvalidInputError } from "@cluster-pack/errors";
+import { forEachLimit } from "@cluster-pack/io";
 import { checkOutput, formatFromName, parseFormat, readSource, sourceError, writeArchive, type ArchiveFormat, type ArchiveItem } from "./archive";
 import { LEVELS } from "./compress";
 import { readCondaEnvironment, type ReadCondaEnvironmentOptions } from "./conda-env";
@@ -295,17 +296,16 @@ async function scanForPrefix(
   const todo = entries.filter((e) => e.type === "file" && e.relocation.kind === "scan");
   const needle = Buffer.from(prefix);
   const found = new Set<string>();
-  let i = 0;
   let done = 0;
-  const worker = async () => {
-    while (i < todo.length) {
-      throwIfAborted(signal);
-      const entry = todo[i++]!;
+  await forEachLimit(
+    todo,
+    SCAN_CONCURRENCY,
+    async (entry) => {
       if (await containsPrefixAsText(entry, needle)) found.add(entry.path);
       onProgress?.({ phase: "scan", done: ++done, total: todo.length });
-    }
-  };
-  await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, worker));
+    },
+    { signal },
+  );
   return found;
 }
 

@@ -1,4 +1,5 @@
 import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+import { isNoSpaceError } from "@cluster-pack/io";
 
 /** The error for a file that could not be read while packing: vanished, or unreadable. */
 export function sourceError(file: string, name: string, cause: unknown): ClusterPackError {
@@ -9,6 +10,8 @@ export function sourceError(file: string, name: string, cause: unknown): Cluster
       code: "ERR_FILE_VANISHED",
     });
   }
+  // A full disk surfaces through the copy of a file too: it is the output's failure, not the source's.
+  if (isNoSpaceError(cause)) return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while copying ${name}`, { cause });
   return new ClusterPackError("ERR_READ", `cannot read ${file} (${name}): ${(cause as Error)?.message}`, { cause });
 }
 

@@ -1,8 +1,8 @@
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, ClusterPackError } from "@cluster-pack/errors";
+import { tempPath, trackTemp } from "@cluster-pack/io";
 import { entryDeflateOptions, type PrecompressedEntry, WorkerPool, type WorkerErrorDetail } from "@cluster-pack/zip";
 import { changedError, sourceError } from "./source-errors";
 
@@ -53,6 +53,7 @@ export class ZipDeflater {
   private readonly spoolDir: string;
   /** Spool files made and not yet handed to the writer (removed on close). */
   private readonly spools = new Set<string>();
+  private readonly untrack: Array<() => void> = [];
 
   /** `items` must be in the order the writer writes them (see `zipOrder`). */
   constructor(items: readonly ZipDeflateItem[], options: ZipDeflaterOptions) {
@@ -110,6 +111,7 @@ export class ZipDeflater {
     await this.pool.close();
     await Promise.all([...this.spools].map((f) => fs.promises.rm(f, { force: true }).catch(() => undefined)));
     this.spools.clear();
+    for (const u of this.untrack.splice(0)) u();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -147,8 +149,10 @@ export class ZipDeflater {
         entries.push({ name: item.name, data: copy, size: data.length, deflate: entryDeflateOptions(data.length, this.level) });
       } else if (isLarge(item)) {
         // The writer's streaming deflate: its level, zlib's default window, always method 8.
-        const spool = path.join(this.spoolDir, `.zip-spool-${crypto.randomBytes(6).toString("hex")}`);
+        // A temporary of this process: removed at exit if never handed over, or by the next run.
+        const spool = tempPath(path.join(this.spoolDir, "zip-spool"));
         this.spools.add(spool);
+        this.untrack.push(trackTemp(spool, "file"));
         entries.push({ name: item.name, path: item.source, size: item.size, deflate: { level: this.level, windowBits: 15 }, spool });
       } else {
         // The options depend on the length only: the worker checks the file still has it.
@@ -237,6 +241,8 @@ interface DeflateResult {
 function jobError(d: WorkerErrorDetail, job: DeflateJob): ClusterPackError {
   const entry = job.entries.find((e) => e.path !== undefined && e.path === d.path);
   if (d.code === "ESIZE" && entry?.path) return changedError(entry.path, entry.name);
+  // A full disk while spooling is a write failure, not an unreadable source.
+  if (d.code === "ENOSPC" || d.code === "EDQUOT") return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while compressing ${entry?.name ?? "a zip entry"}: ${d.message}`, { cause: Object.assign(new Error(d.message), { code: d.code }) });
   if (entry?.path) return sourceError(entry.path, entry.name, Object.assign(new Error(d.message), { code: d.code, path: d.path }));
   return new ClusterPackError("ERR_COMPRESSION", `compressing ${entry?.name ?? job.entries[0]?.name ?? "a zip entry"} failed: ${d.message}`);
 }

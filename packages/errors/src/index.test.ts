@@ -30,4 +30,14 @@ describe("redactUrl", () => {
   it("leaves non-URLs alone", () => {
     expect(redactUrl("/local/path")).toBe("/local/path");
   });
+  it("cannot fail open on a URL that does not parse", () => {
+    expect(() => new URL("http://user:pw@[bad/simple")).toThrow();
+    expect(redactUrl("http://user:pw@[bad/simple")).toBe("http://***@[bad/simple");
+    // A password with a "/" makes the parser read "user" as the host and fail on the port.
+    const slashed = redactUrl("https://user:p/ss@idx.example:bad/simple");
+    expect(slashed).not.toContain("p/ss");
+    expect(slashed).not.toContain("user");
+    expect(redactUrl("https://idx example/simple?token=abc&page=2")).toBe("https://idx example/simple?token=***&page=2");
+    expect(redactUrl("not a url at all")).toBe("not a url at all");
+  });
 });

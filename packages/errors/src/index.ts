@@ -51,14 +51,16 @@ const SECRET_QUERY_KEYS = /^(x-amz-signature|x-amz-credential|x-amz-security-tok
 
 /**
  * Strips what must never be printed from a URL: user info (`user:pass@`), and query
- * parameters that carry signatures or tokens. Non-URLs are returned unchanged.
+ * parameters that carry signatures or tokens. It cannot fail open: a string that does not
+ * parse as a URL (`http://user:pw@[bad/simple`) still loses everything between `//` and
+ * the last `@`, and its secret-looking query values.
  */
 export function redactUrl(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return url;
+    return redactUnparsed(url);
   }
   if (parsed.username || parsed.password) {
     parsed.username = parsed.username ? "***" : "";
@@ -68,4 +70,11 @@ export function redactUrl(url: string): string {
     if (SECRET_QUERY_KEYS.test(key)) parsed.searchParams.set(key, "***");
   }
   return parsed.toString();
+}
+
+/** Redaction by pattern alone, for strings the URL parser refuses: removes too much rather than too little. */
+function redactUnparsed(text: string): string {
+  return text
+    .replace(/\/\/[^]*@/, "//***@")
+    .replace(/([?&;])([^=&#\s]+)=([^&#\s]*)/g, (all, sep: string, key: string) => (SECRET_QUERY_KEYS.test(key) ? `${sep}${key}=***` : all));
 }

@@ -14,6 +14,7 @@ export type FsErrorCode =
   | "EROFS"
   | "ENOTSUP"
   | "EINVAL"
+  | "ENOSPC"
   | "EIO";
 
 /**

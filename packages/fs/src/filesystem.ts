@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PassThrough, Readable, Transform, Writable } from "node:stream";
-import { finished, pipeline } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
 import { InvalidInputError } from "@cluster-pack/errors";
+import { checkRange, isStaleTemp, publishFile, tempSiblingName, type RandomAccessSource } from "@cluster-pack/io";
 import { FsError, type FsErrorCode, checkAborted, isFsError, toAbortError } from "./errors";
 
 /** What `stat` and `list` return. `path` is in the adapter's own path space. */
@@ -84,13 +84,8 @@ export interface FileSystemCapabilities {
   writable: boolean;
 }
 
-/** Structural contract shared with @cluster-pack/zip: anything that serves byte ranges. */
-export interface RandomAccessSource {
-  readonly name: string;
-  readonly size: number;
-  read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer>;
-  close?(): Promise<void>;
-}
+/** Anything that serves byte ranges (the zip reader's input): @cluster-pack/io's type. */
+export type { RandomAccessSource };
 
 export interface PublishOptions extends OpOptions {
   metadata?: Record<string, string>;
@@ -208,22 +203,14 @@ export abstract class FileSystem {
   async get(path: string, localFile: string, options: OpOptions & { onProgress?: (p: TransferProgress) => void } = {}): Promise<void> {
     const st = await this.stat(path, options);
     if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory; download files one by one");
-    const tmp = tempSibling(localFile);
-    await fs.promises.mkdir(pathDirname(localFile), { recursive: true });
-    let out: fs.WriteStream | undefined;
-    try {
-      const src = await this.readStream(path, { signal: options.signal });
-      out = fs.createWriteStream(tmp);
-      await pipeline(src, progressCounter(st.size, options.onProgress), out, { signal: options.signal });
-      await fs.promises.rename(tmp, localFile);
-    } catch (err) {
-      // An abort can reject before the temporary file is even opened: wait until the
-      // stream has closed its descriptor, or the file would appear after its removal.
-      if (out) await finished(out).catch(() => undefined);
-      await fs.promises.rm(tmp, { force: true });
-      if (options.signal?.aborted) throw toAbortError(options.signal, err);
-      throw err;
-    }
+    await publishFile(
+      localFile,
+      async (tmp, ctx) => {
+        const src = await this.readStream(path, { signal: options.signal });
+        await pipeline(src, progressCounter(st.size, options.onProgress), ctx.track(fs.createWriteStream(tmp, { flags: "wx" })), { signal: options.signal });
+      },
+      { signal: options.signal },
+    );
   }
 
   /**
@@ -282,9 +269,7 @@ export abstract class FileSystem {
       name,
       size: st.size,
       read: async (offset, length, signal) => {
-        if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > st.size) {
-          throw new InvalidInputError(`[${this.driver}] read of ${length} bytes at ${offset} is outside ${name} (${st.size} bytes)`);
-        }
+        checkRange(name, st.size, offset, length);
         if (length === 0) return Buffer.alloc(0);
         const buf = await this.read(path, { offset, length, signal, maxBytes: length });
         if (buf.length !== length) throw this.error("EIO", "read", path, `short read: ${buf.length} of ${length} bytes at ${offset}`);
@@ -305,7 +290,8 @@ export abstract class FileSystem {
       return;
     }
     if (!this.capabilities.rename) throw this.error("ENOTSUP", "publish", path, "this store can neither rename nor write atomically");
-    const tmp = tempSibling(path);
+    await this.sweepStaleTemps(path.slice(0, Math.max(1, path.lastIndexOf("/"))), options.signal);
+    const tmp = tempSiblingName(path);
     try {
       await this.write(tmp, body, { ...options, overwrite: false });
       checkAborted(options.signal);
@@ -316,6 +302,19 @@ export abstract class FileSystem {
       throw err;
     }
   }
+
+  /**
+   * Removes the temporaries a dead process of this host left in `dir` (a killed publish),
+   * once per directory per filesystem object: one listing, then the next write goes on.
+   */
+  protected async sweepStaleTemps(dir: string, signal?: AbortSignal): Promise<void> {
+    if (this.swept.has(dir)) return;
+    this.swept.add(dir);
+    const entries = await this.list(dir, { signal }).catch(() => [] as FileStat[]);
+    await Promise.all(entries.filter((e) => isStaleTemp(e.name)).map((e) => this.rm(e.path, { recursive: true, force: true, signal }).catch(() => undefined)));
+  }
+
+  private readonly swept = new Set<string>();
 
   /** Builds an FsError prefixed with this driver's name. */
   protected error(code: FsErrorCode, op: string, p: string, message: string, cause?: unknown): FsError {
@@ -385,13 +384,6 @@ export function progressCounter(total: number | undefined, onProgress?: (p: Tran
   });
 }
 
-/** A hidden temporary sibling, unique per writer so concurrent publishers never share one. */
-export function tempSibling(p: string): string {
-  const slash = p.lastIndexOf("/");
-  const dir = p.slice(0, slash + 1);
-  return `${dir}.${p.slice(slash + 1)}.cp-tmp-${process.pid}-${randomBytes(6).toString("hex")}`;
-}
-
 /** A Readable that opens its source on first read (so unread parts cost nothing). */
 export function lazyReadable(open: () => Promise<Readable>): Readable {
   let src: Readable | undefined;
@@ -420,8 +412,4 @@ export function lazyReadable(open: () => Promise<Readable>): Readable {
 export function normalizeStorePath(p: string): string {
   const out = path.posix.normalize(`/${p}`);
   return out.length > 1 && out.endsWith("/") ? out.slice(0, -1) : out;
-}
-
-function pathDirname(p: string): string {
-  return path.dirname(p);
 }

@@ -6,6 +6,7 @@ export { WebHdfsFileSystem, type WebHdfsOptions } from "./adapters/webhdfs";
 export { HttpFileSystem, type HttpFileSystemOptions } from "./adapters/http";
 export { loadHadoopConfig, parseHadoopXml, resolveViewFs, webHdfsEndpointFor, type HadoopConfig, type WebHdfsEndpoint } from "./hadoop-config";
 export { resolveFileSystem, publish, isUpToDate, openRandomAccess, type ResolveOptions, type ResolvedLocation } from "./resolve";
-export { withRetry, isTransientError, type RetryOptions } from "./retry";
+// The retry policy is @cluster-pack/io's (one for the whole project), re-exported for adapters' options.
+export { withRetry, isTransientError, type RetryOptions } from "@cluster-pack/io";
 // The S3 adapter itself is `@cluster-pack/fs/s3` (loaded lazily by resolveFileSystem: the AWS SDK is heavy).
 export type { S3FileSystemOptions } from "./s3";

@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { Readable } from "node:stream";
+import { DEFAULT_RETRY, isTransientError, retryDelay, sleep, withRetry, type RetryOptions } from "@cluster-pack/io";
 import { toAbortError } from "./errors";
-import { DEFAULT_RETRY, isTransientError, withRetry, type RetryOptions } from "./retry";
 
 export interface OpenedRange {
   stream: Readable;
@@ -72,11 +71,7 @@ export async function resumableStream(
       if (!isTransientError(err) || failures >= attempts) throw err;
       reopening = true;
       current.stream.destroy();
-      try {
-        await sleep(Math.random() * Math.min(DEFAULT_RETRY.maxDelayMs, (options.retry?.baseDelayMs ?? DEFAULT_RETRY.baseDelayMs) * 2 ** failures), undefined, { signal });
-      } catch {
-        throw toAbortError(signal, err);
-      }
+      await sleep(retryDelay(err, failures + 1, options.retry) ?? 0, signal);
       current = await withRetry(() => open(pos, end, signal), isTransientError, { ...options.retry, signal });
       reopening = false;
       attach(current);

@@ -14,7 +14,7 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
-import { InvalidInputError } from "@cluster-pack/errors";
+import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import {
   FileSystem,
   isReopenable,
@@ -30,7 +30,7 @@ import {
 } from "./filesystem";
 import { FsError, checkAborted, toAbortError } from "./errors";
 import { resumableStream } from "./resumable";
-import { isTransientError, withRetry, type RetryOptions } from "./retry";
+import { Limiter, forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
 
 export interface S3FileSystemOptions {
   /** A ready client; when given, region/endpoint/credentials options are ignored. */
@@ -213,7 +213,7 @@ export class S3FileSystem extends FileSystem {
     if (isObject) return;
     const children = under.filter((k) => k !== `${key}/`);
     if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "prefix not empty; pass recursive");
-    await runLimited(under, 8, (k) => this.send("rm", `/${bucket}/${k}`, options.signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }), o)));
+    await forEachLimit(under, 8, (k) => this.send("rm", `/${bucket}/${k}`, options.signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }), o)));
   }
 
   async mkdirp(p: string, options: OpOptions = {}): Promise<void> {
@@ -270,9 +270,15 @@ export class S3FileSystem extends FileSystem {
     metadata: Record<string, string>,
     options: WriteOptions,
   ): Promise<void> {
-    const created = await this.send("write", norm, options.signal, (o) => this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }), o));
+    // Not cancelled midway: an abort while the answer is on its way would leave an upload
+    // whose id we never learn, so nobody could abort it. It is short; the abort is checked after.
+    const created = await this.send("write", norm, undefined, (o) => this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata }), o));
     const uploadId = created.UploadId;
     if (!uploadId) throw this.error("EIO", "write", norm, "the store returned no UploadId for the multipart upload");
+    if (options.signal?.aborted) {
+      await this.abortUpload(bucket, key, norm, uploadId, undefined);
+      throw toAbortError(options.signal);
+    }
     const done: { PartNumber: number; ETag: string }[] = [];
     const queued = [...firstParts];
     let nextNumber = 1;
@@ -280,36 +286,49 @@ export class S3FileSystem extends FileSystem {
     const inner = new AbortController();
     const onAbort = () => inner.abort(options.signal?.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const take = async (): Promise<{ n: number; buf: Buffer } | null> => {
-      const buf = queued.shift() ?? (await parts.next());
-      return buf ? { n: nextNumber++, buf } : null;
+    // Parts are read one after another and uploaded `concurrency` at a time: the next part
+    // is read only once a slot is free, so memory stays under (concurrency + 1) x partSize.
+    const slots = new Limiter(this.concurrency);
+    const uploads = new Set<Promise<void>>();
+    let failure: unknown;
+    const upload = async (n: number, buf: Buffer) => {
+      const r = await withRetry(
+        () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
+        isTransientError,
+        { ...this.retry, signal: inner.signal },
+      );
+      if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
+      done.push({ PartNumber: n, ETag: r.ETag });
+      bytesDone += buf.length;
+      options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
     };
     try {
-      const worker = async () => {
-        for (let item = await take(); item; item = await take()) {
-          const { n, buf } = item;
-          const r = await withRetry(
-            () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
-            isTransientError,
-            { ...this.retry, signal: inner.signal },
-          );
-          if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
-          done.push({ PartNumber: n, ETag: r.ETag });
-          bytesDone += buf.length;
-          options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
+      try {
+        for (let buf = queued.shift() ?? (await parts.next()); buf && failure === undefined; buf = queued.shift() ?? (await parts.next())) {
+          const release = await slots.acquire(inner.signal);
+          const n = nextNumber++;
+          const p = upload(n, buf)
+            .catch((err) => {
+              // The first real failure wins over the AbortErrors it triggers in the other uploads.
+              if (failure === undefined || (failure as { code?: string }).code === "ABORT_ERR") failure = err;
+              inner.abort(err); // stop the other uploads at once
+            })
+            .finally(() => {
+              release();
+              uploads.delete(p);
+            });
+          uploads.add(p);
         }
-      };
-      const workers = Array.from({ length: this.concurrency }, () =>
-        worker().catch((err) => {
-          inner.abort(err); // stop the other workers at once
-          throw err;
-        }),
-      );
-      const results = await Promise.allSettled(workers);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failed) throw firstRealError(results, failed.reason);
+      } catch (err) {
+        failure ??= err;
+        inner.abort(err);
+      }
+      await Promise.all(uploads);
+      if (failure !== undefined) throw failure;
       done.sort((a, b) => a.PartNumber - b.PartNumber);
-      await this.send("write", norm, options.signal, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
+      throwIfAborted(options.signal);
+      // Not cancelled midway either: the object is then either complete or the upload aborted below.
+      await this.send("write", norm, undefined, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
     } catch (err) {
       await this.abortUpload(bucket, key, norm, uploadId, err);
       throw err;
@@ -429,20 +448,6 @@ class PartReader {
   }
 }
 
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
-
-/** Prefer the error that caused the failure over the AbortErrors it triggered in sibling workers. */
-function firstRealError(results: PromiseSettledResult<unknown>[], fallback: unknown): unknown {
-  for (const r of results) if (r.status === "rejected" && (r.reason as { code?: string })?.code !== "ABORT_ERR") return r.reason;
-  return fallback;
-}
 
 function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
   return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
+import { sliceSource } from "@cluster-pack/io";
 import { fileSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
 import { parsePexInfo, type PexInfo } from "./pex-info";
 
@@ -102,18 +103,8 @@ export function depsArchive(info: PexInfo): { length: number } | undefined {
   return typeof length === "number" && Number.isSafeInteger(length) && length > 0 ? { length } : undefined;
 }
 
-/** A window of another source: what yauzl needs to read a zip that does not start at 0. */
-export function sliceSource(source: RandomAccessSource, start: number, length: number): RandomAccessSource {
-  return {
-    name: source.name,
-    size: length,
-    read: (offset, len, signal) => {
-      if (offset < 0 || offset + len > length) return Promise.reject(new IntegrityError(`${source.name}: read past the end of the archive window`));
-      return source.read(start + offset, len, signal);
-    },
-    ...(source.createReadStream ? { createReadStream: (offset: number, len: number, signal?: AbortSignal) => source.createReadStream!(start + offset, len, signal) } : {}),
-  };
-}
+/** A window of another source (yauzl reads a zip that does not start at 0 through it): @cluster-pack/io's. */
+export { sliceSource };
 
 /**
  * Finds the last end-of-central-directory record, like Python's zipimport, and returns

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { publishDirectory, publishFile } from "@cluster-pack/io";
 import {
   addPlannedWheelToZip,
   addWheelToZip,
@@ -415,59 +416,51 @@ function addBootEntries(writer: ZipWriter, info: PexInfo, boot: BootFile[]): voi
   for (const f of boot) writer.addBuffer(`.bootstrap/${f.name}`, f.data, { mode: 0o644 });
 }
 
-function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.cp-${randomBytes(6).toString("hex")}`);
-}
-
 type Verified = () => Promise<WheelVerification[]>;
 
 async function writeFlat(output: string, bulk: ZipWriter, info: PexInfo, installed: WheelZipFacts[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
   info.pexHash = computePexHash(info);
   addBootEntries(bulk, info, boot);
   const target = path.resolve(output);
-  const temp = tempSibling(target);
-  try {
-    const res = await bulk.writeTo(temp, { mode: 0o755, digest: false, ...progress(options) });
-    const checked = await verified();
-    throwIfAborted(options.signal);
-    await fs.promises.rename(temp, target);
-    return result(target, "zipapp", res.size, res.entries, info, installed, checked);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true });
-    throw err;
-  }
+  // Nothing is renamed into place before every wheel is verified.
+  return publishFile(
+    target,
+    async (temp) => {
+      const res = await bulk.writeTo(temp, { mode: 0o755, digest: false, ...progress(options) });
+      const checked = await verified();
+      return result(target, "zipapp", res.size, res.entries, info, installed, checked);
+    },
+    { signal: options.signal },
+  );
 }
 
 async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, installed: WheelZipFacts[], boot: BootFile[], options: PexBuildOptions, verified: Verified): Promise<PexBuildResult> {
   const target = path.resolve(output);
-  const temp = tempSibling(target);
-  try {
-    const first = await bulk.writeTo(temp, { mode: 0o600, digest: false, ...progress(options) });
-    info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), deps_archive: { length: first.size } } };
-    info.pexHash = computePexHash(info);
-    const writer = new ZipWriter({ compress: false });
-    addBootEntries(writer, info, boot);
-    const out = fs.createWriteStream(temp, { flags: "a" });
-    const opened = new Promise<void>((resolve, reject) => out.once("open", () => resolve()).once("error", reject));
-    await opened;
-    const second = await writer.writeToStream(out, { digest: false, ...(options.signal ? { signal: options.signal } : {}) });
-    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    const fd = await fs.promises.open(temp, "r+");
-    try {
-      await fd.sync();
-      await fd.chmod(0o755);
-    } finally {
-      await fd.close();
-    }
-    const checked = await verified();
-    throwIfAborted(options.signal);
-    await fs.promises.rename(temp, target);
-    return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed, checked);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true });
-    if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
-    throw err;
-  }
+  return publishFile(
+    target,
+    async (temp, ctx) => {
+      const first = await bulk.writeTo(temp, { mode: 0o600, digest: false, ...progress(options) });
+      info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), deps_archive: { length: first.size } } };
+      info.pexHash = computePexHash(info);
+      const writer = new ZipWriter({ compress: false });
+      addBootEntries(writer, info, boot);
+      const out = ctx.track(fs.createWriteStream(temp, { flags: "a" }));
+      const opened = new Promise<void>((resolve, reject) => out.once("open", () => resolve()).once("error", reject));
+      await opened;
+      const second = await writer.writeToStream(out, { digest: false, ...(options.signal ? { signal: options.signal } : {}) });
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      const fd = await fs.promises.open(temp, "r+");
+      try {
+        await fd.sync();
+        await fd.chmod(0o755);
+      } finally {
+        await fd.close();
+      }
+      const checked = await verified();
+      return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed, checked);
+    },
+    { signal: options.signal },
+  );
 }
 
 async function writePacked(
@@ -482,68 +475,58 @@ async function writePacked(
   verified: Verified,
 ): Promise<PexBuildResult> {
   const target = path.resolve(output);
-  const temp = tempSibling(target);
   const signalOpt = options.signal ? { signal: options.signal } : {};
-  try {
-    await fs.promises.mkdir(path.join(temp, ".deps"), { recursive: true });
-    info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), layout: "packed" } };
-    info.pexHash = computePexHash(info);
-    let size = 0;
-    let entries = 0;
-    const bootZip = new ZipWriter({ compress: o.compress ?? true });
-    for (const f of boot) bootZip.addBuffer(f.name, f.data, { mode: 0o644 });
-    const b = await bootZip.writeTo(path.join(temp, ".bootstrap"), signalOpt);
-    size += b.size;
-    entries += b.entries;
-    let done = 0;
-    for (const d of deps) {
-      const r = await d.writer.writeTo(path.join(temp, ".deps", d.name), { ...signalOpt, digest: false });
-      size += r.size;
-      entries += r.entries;
-      options.onProgress?.(++done, deps.length + userFiles.length);
-    }
-    const infoText = formatPexInfo(info);
-    await fs.promises.writeFile(path.join(temp, "PEX-INFO"), infoText, { mode: 0o644 });
-    // A shebang makes `<dir>/__main__.py` executable on its own: engines launch a packed PEX
-    // shipped as an archive that way (cluster-pack's `pyenv/__main__.py` interpreter).
-    const main = Buffer.concat([Buffer.from(shebang(o.pythonShebang)), mainStub()]);
-    await fs.promises.writeFile(path.join(temp, "__main__.py"), main, { mode: 0o755 });
-    size += Buffer.byteLength(infoText) + main.length;
-    for (const f of userFiles) {
-      throwIfAborted(options.signal);
-      const dest = path.join(temp, ...f.name.split("/"));
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      await fs.promises.copyFile(f.path, dest);
-      await fs.promises.chmod(dest, f.mode);
-      size += (await fs.promises.stat(dest)).size;
-      options.onProgress?.(++done, deps.length + userFiles.length);
-    }
-    const checked = await verified();
-    throwIfAborted(options.signal);
-    await replaceDirectory(temp, target);
-    return result(target, "packed", size, entries + 2 + userFiles.length, info, installed, checked);
-  } catch (err) {
-    await fs.promises.rm(temp, { recursive: true, force: true });
-    if (options.signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
-    throw err;
-  }
+  // The target is always either the old or the new complete PEX (see publishDirectory).
+  return publishDirectory(
+    target,
+    async (temp) => {
+      await fs.promises.mkdir(path.join(temp, ".deps"), { recursive: true });
+      info.raw = { ...info.raw, cluster_pack: { ...(info.raw.cluster_pack as object), layout: "packed" } };
+      info.pexHash = computePexHash(info);
+      let size = 0;
+      let entries = 0;
+      const bootZip = new ZipWriter({ compress: o.compress ?? true });
+      for (const f of boot) bootZip.addBuffer(f.name, f.data, { mode: 0o644 });
+      const b = await bootZip.writeTo(path.join(temp, ".bootstrap"), signalOpt);
+      size += b.size;
+      entries += b.entries;
+      let done = 0;
+      for (const d of deps) {
+        const r = await d.writer.writeTo(path.join(temp, ".deps", d.name), { ...signalOpt, digest: false });
+        size += r.size;
+        entries += r.entries;
+        options.onProgress?.(++done, deps.length + userFiles.length);
+      }
+      const infoText = formatPexInfo(info);
+      await fs.promises.writeFile(path.join(temp, "PEX-INFO"), infoText, { mode: 0o644 });
+      // A shebang makes `<dir>/__main__.py` executable on its own: engines launch a packed PEX
+      // shipped as an archive that way (cluster-pack's `pyenv/__main__.py` interpreter).
+      const main = Buffer.concat([Buffer.from(shebang(o.pythonShebang)), mainStub()]);
+      await fs.promises.writeFile(path.join(temp, "__main__.py"), main, { mode: 0o755 });
+      size += Buffer.byteLength(infoText) + main.length;
+      for (const f of userFiles) {
+        throwIfAborted(options.signal);
+        const dest = path.join(temp, ...f.name.split("/"));
+        await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+        await fs.promises.copyFile(f.path, dest);
+        await fs.promises.chmod(dest, f.mode);
+        size += (await fs.promises.stat(dest)).size;
+        options.onProgress?.(++done, deps.length + userFiles.length);
+      }
+      const checked = await verified();
+      await refuseNonPexDirectory(target);
+      return result(target, "packed", size, entries + 2 + userFiles.length, info, installed, checked);
+    },
+    { signal: options.signal },
+  );
 }
 
-// rename(2) cannot replace a non-empty directory: move the old one aside first, so the
-// target is always either the old or the new complete PEX.
-async function replaceDirectory(temp: string, target: string): Promise<void> {
-  const old = `${temp}.old`;
+/** A packed PEX replaces an earlier PEX directory (or a file), never another directory. */
+async function refuseNonPexDirectory(target: string): Promise<void> {
   const existing = await fs.promises.lstat(target).catch(() => undefined);
-  if (existing?.isDirectory()) {
-    if (!(await fs.promises.access(path.join(target, "PEX-INFO")).then(() => true, () => false))) {
-      throw new InvalidInputError(`${target} exists and is not a PEX directory; refusing to replace it. Choose another output path.`);
-    }
-    await fs.promises.rename(target, old);
-  } else if (existing) {
-    await fs.promises.rm(target, { force: true });
+  if (existing?.isDirectory() && !(await fs.promises.access(path.join(target, "PEX-INFO")).then(() => true, () => false))) {
+    throw new InvalidInputError(`${target} exists and is not a PEX directory; refusing to replace it. Choose another output path.`);
   }
-  await fs.promises.rename(temp, target);
-  await fs.promises.rm(old, { recursive: true, force: true });
 }
 
 function result(p: string, layout: PexLayout, size: number, entries: number, info: PexInfo, installed: WheelZipFacts[], checked: WheelVerification[]): PexBuildResult {

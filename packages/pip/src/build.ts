@@ -1,5 +1,4 @@
 import { execFile } from "node:child_process";
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +6,7 @@ import zlib from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { makeTempDir, publishDirectory, removeTemp } from "@cluster-pack/io";
 import { ZipReader } from "@cluster-pack/zip";
 import { installDistributions } from "./install";
 import { parseSdistFilename, parseWheelFilename } from "./tags";
@@ -55,7 +55,7 @@ export class SdistBuilder {
     const sdistName = path.basename(sdistPath);
     const parsed = parseSdistFilename(sdistName);
     const python = this.options.python ?? (await findPython(target));
-    const work = await fs.promises.mkdtemp(path.join(os.tmpdir(), "cp-build-"));
+    const work = await makeTempDir("cp-build");
     try {
       const src = await unpackSdist(sdistPath, path.join(work, "src"), signal);
       const pyproject = await fs.promises.readFile(path.join(src, "pyproject.toml"), "utf8").catch(() => null);
@@ -101,17 +101,13 @@ export class SdistBuilder {
         throw new IntegrityError(`${sdistName} built ${wheelName}, which is another project or version; the sdist is mislabelled.`, { code: "ERR_BUILD_MISMATCH" });
       }
       // Publish atomically: the whole directory appears at once (a concurrent builder's identical result may win).
-      const staging = path.join(this.options.cacheDir, "built", `.tmp-${crypto.randomBytes(6).toString("hex")}`);
-      await fs.promises.mkdir(staging, { recursive: true });
-      await fs.promises.copyFile(path.join(out, wheelName), path.join(staging, wheelName));
-      await fs.promises.rename(staging, doneDir).catch(async (err: NodeJS.ErrnoException) => {
-        await fs.promises.rm(staging, { recursive: true, force: true });
-        if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
+      await publishDirectory(doneDir, (staging) => fs.promises.copyFile(path.join(out, wheelName), path.join(staging, wheelName)), { overwrite: false, signal }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "ERR_OUTPUT_EXISTS" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
       });
       const final = (await fs.promises.readdir(doneDir)).find((f) => f.endsWith(".whl"))!;
       return path.join(doneDir, final);
     } finally {
-      await fs.promises.rm(work, { recursive: true, force: true });
+      await removeTemp(work);
     }
   }
 

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { moveIntoPlace, publishFile, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import type { HttpClient } from "./http";
 import type { DistributionFile } from "./simple-index";
 
@@ -57,40 +58,44 @@ export class DistributionCache {
 
   private async download(file: DistributionFile, options: { allowed?: string[]; signal?: AbortSignal }): Promise<CachedFile> {
     throwIfAborted(options.signal);
-    const tmpDir = path.join(this.root, "tmp");
-    await fs.promises.mkdir(tmpDir, { recursive: true });
-    const tmp = path.join(tmpDir, `${process.pid}-${crypto.randomBytes(6).toString("hex")}-${file.filename}`);
     const algorithms = new Set(["sha256", ...Object.keys(file.hashes).filter((a) => HASHES.has(a)), ...(options.allowed ?? []).map((h) => h.split(":")[0]!)]);
     const hashers = new Map([...algorithms].map((a) => [a, crypto.createHash(a)]));
-    const out = await fs.promises.open(tmp, "w");
-    let size = 0;
-    try {
-      await this.http.stream(
-        file.url,
-        async (chunk) => {
-          for (const h of hashers.values()) h.update(chunk);
-          size += chunk.length;
-          await out.write(chunk);
-        },
-        { signal: options.signal },
-      );
-      await out.close();
-      const digests = Object.fromEntries([...hashers].map(([a, h]) => [a, h.digest("hex")]));
-      this.check(file, digests.sha256!, digests, options.allowed);
-      if (file.size !== undefined && file.size !== size) {
-        throw new IntegrityError(`${redactUrl(file.url)}: downloaded ${size} bytes but the index says ${file.size}; the transfer was truncated or the file changed.`, { code: "ERR_SIZE_MISMATCH" });
-      }
-      const dest = this.pathFor(digests.sha256!, file.filename);
-      await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-      await fs.promises.rename(tmp, dest);
-      if (!file.hashes.sha256) await this.rememberUrl(file.url, digests.sha256!);
-      return { path: dest, sha256: digests.sha256!, size, hit: false };
-    } catch (err) {
-      await out.close().catch(() => undefined);
-      await fs.promises.rm(tmp, { force: true });
-      if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
-      throw err;
-    }
+    // Downloaded under <root>/tmp (the destination depends on the hash), published by rename.
+    return withTempFile(
+      // basename: the name only labels the temporary, it never picks its directory.
+      path.join(this.root, "tmp", path.basename(file.filename)),
+      async (tmp) => {
+        const out = await fs.promises.open(tmp, "wx");
+        let size = 0;
+        try {
+          await this.http.stream(
+            file.url,
+            async (chunk) => {
+              for (const h of hashers.values()) h.update(chunk);
+              size += chunk.length;
+              await out.write(chunk);
+            },
+            { signal: options.signal },
+          );
+          await out.close();
+          const digests = Object.fromEntries([...hashers].map(([a, h]) => [a, h.digest("hex")]));
+          this.check(file, digests.sha256!, digests, options.allowed);
+          if (file.size !== undefined && file.size !== size) {
+            throw new IntegrityError(`${redactUrl(file.url)}: downloaded ${size} bytes but the index says ${file.size}; the transfer was truncated or the file changed.`, { code: "ERR_SIZE_MISMATCH" });
+          }
+          const dest = this.pathFor(digests.sha256!, file.filename);
+          await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+          await moveIntoPlace(tmp, dest);
+          if (!file.hashes.sha256) await this.rememberUrl(file.url, digests.sha256!);
+          return { path: dest, sha256: digests.sha256!, size, hit: false };
+        } catch (err) {
+          await out.close().catch(() => undefined);
+          if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+          throw err;
+        }
+      },
+      { signal: options.signal },
+    );
   }
 
   /** Verifies index hashes and hash-checking pins; `digests` holds every algorithm computed. */
@@ -129,11 +134,7 @@ export class DistributionCache {
   private async rememberUrl(url: string, sha: string): Promise<void> {
     // Only immutable-looking files are remembered by URL (a local path may be rewritten).
     if (url.startsWith("file:")) return;
-    const f = this.urlFile(url);
-    await fs.promises.mkdir(path.dirname(f), { recursive: true });
-    const tmp = `${f}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`;
-    await fs.promises.writeFile(tmp, sha);
-    await fs.promises.rename(tmp, f);
+    await writeFileAtomic(this.urlFile(url), sha);
   }
 }
 
@@ -141,17 +142,11 @@ const HASHES = new Set(["sha256", "sha384", "sha512", "sha224", "sha1", "md5"]);
 
 /** Copies `src` to `dest` atomically (hard link when possible, else copy to a temp name and rename). */
 export async function placeFile(src: string, dest: string): Promise<void> {
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.${process.pid}.${crypto.randomBytes(4).toString("hex")}.tmp`;
-  try {
+  await publishFile(dest, async (tmp) => {
     try {
       await fs.promises.link(src, tmp);
     } catch {
       await fs.promises.copyFile(src, tmp);
     }
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  }
+  });
 }

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { throwIfAborted } from "@cluster-pack/errors";
+import { forEachLimit } from "@cluster-pack/io";
 import { installWheel, type InstalledWheel, type InstallScheme } from "@cluster-pack/wheel";
 
 /** Where and how to install (a site-packages tree: `<prefix>/lib/pythonX.Y/site-packages`, `<prefix>/bin`). */
@@ -36,12 +36,10 @@ export async function installDistributions(wheels: Array<{ name: string; path: s
   const scheme = options.scheme ?? prefixScheme(options.prefix, options.pythonVersion);
   const interpreter = options.interpreter ?? path.join(options.prefix, "bin", "python");
   const out: InstalledWheel[] = new Array(wheels.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < wheels.length) {
-      throwIfAborted(options.signal);
-      const i = next++;
-      const w = wheels[i]!;
+  await forEachLimit(
+    wheels,
+    options.concurrency ?? 4,
+    async (w, i) => {
       const url = options.directUrls?.get(w.name);
       out[i] = await installWheel(w.path, {
         scheme,
@@ -51,8 +49,8 @@ export async function installDistributions(wheels: Array<{ name: string; path: s
         ...(url ? { directUrl: { url, archive_info: {} } } : {}),
         signal: options.signal,
       });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, wheels.length) }, worker));
+    },
+    { signal: options.signal },
+  );
   return out;
 }

@@ -1,8 +1,8 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
+import { makeTempDir, removeTemp } from "@cluster-pack/io";
 import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
 import { fileSource, peekEntries, readPeekedEntry, type RandomAccessSource } from "@cluster-pack/zip";
 import { canonicalizeName } from "./names";
@@ -94,7 +94,7 @@ export class MetadataFetcher {
     const buf = await this.options.http.getBuffer(file.url, { signal });
     const want = file.hashes.sha256;
     if (want && sha256(buf) !== want) throw new IntegrityError(`${redactUrl(file.url)}: sha256 ${sha256(buf)} does not match the index's ${want}.`, { code: "ERR_HASH_MISMATCH" });
-    const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "cp-dl-"));
+    const dir = await makeTempDir("cp-dl");
     const out = path.join(dir, file.filename);
     await fs.promises.writeFile(out, buf);
     this.temps.push(dir);
@@ -103,7 +103,7 @@ export class MetadataFetcher {
 
   /** Removes temporary downloads (when no downloader was configured). */
   async dispose(): Promise<void> {
-    await Promise.all(this.temps.splice(0).map((d) => fs.promises.rm(d, { recursive: true, force: true })));
+    await Promise.all(this.temps.splice(0).map((d) => removeTemp(d)));
   }
 
   private async fetchText(file: DistributionFile, signal?: AbortSignal): Promise<[string, MetadataOrigin]> {

@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { IntegrityError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import type { DistributionCache } from "./cache";
 import { placeFile } from "./cache";
-import { writeAtomic } from "./http";
+import { writeFileAtomic } from "@cluster-pack/io";
 import { Marker } from "./markers";
 import { canonicalizeName } from "./names";
 import type { Resolution } from "./resolver";
@@ -104,7 +104,7 @@ export function formatPyLock(lock: PyLock): string {
 
 /** Writes pylock.toml atomically. */
 export async function writePyLock(file: string, lock: PyLock): Promise<void> {
-  await writeAtomic(file, formatPyLock(lock));
+  await writeFileAtomic(file, formatPyLock(lock));
 }
 
 /** Reads and validates a pylock.toml; errors name the file and the entry. */

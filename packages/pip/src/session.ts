@@ -246,6 +246,8 @@ export class PipSession {
     for (const f of [...this.settings.findLinks, ...input.findLinks]) {
       if (seen.has(f)) continue;
       seen.add(f);
+      // A configured http(s) location: its credentials and (for http) its origin are the user's choice.
+      if (/^https?:/i.test(f)) this.http.registerUrl(f);
       out.push(new FindLinks(f, this.http));
     }
     if (out.length === 0 && this.direct.size === 0) {

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { writeFileAtomic } from "@cluster-pack/io";
 import type { MarkerEnvironment } from "./markers";
 import { parseTagSet, platformTags, targetTags, TagRanking, type Tag } from "./tags";
 import { Version } from "./version";
@@ -113,12 +114,7 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
     });
   });
   const probe = JSON.parse(out) as ProbeResult;
-  if (cacheFile) {
-    await fs.promises.mkdir(path.dirname(cacheFile), { recursive: true });
-    const tmp = `${cacheFile}.${process.pid}.${Date.now()}.tmp`;
-    await fs.promises.writeFile(tmp, out);
-    await fs.promises.rename(tmp, cacheFile);
-  }
+  if (cacheFile) await writeFileAtomic(cacheFile, out);
   return fromProbe(probe, python);
 }
 

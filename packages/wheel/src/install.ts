@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
-import { AbortError, IntegrityError, throwIfAborted } from "@cluster-pack/errors";
+import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
+import { forEachLimit, publishFile, writeFileAtomic } from "@cluster-pack/io";
 import { isSafeEntryName, ZipReader, type RandomAccessSource, type ZipEntry, type ZipWriter } from "@cluster-pack/zip";
 import { readWheelMetadata, type WheelMetadata } from "./metadata";
 import { formatRecord, parseRecord, recordHash, RecordVerifier, type RecordEntry } from "./record";
@@ -121,7 +122,7 @@ export async function installWheel(wheel: WheelInput, options: InstallWheelOptio
       if (f.content) {
         const content = f.content;
         tasks.push(async () => {
-          await writeFileAtomic(dest, content, f.executable, options.signal);
+          await writeFileAtomic(dest, content, { mode: f.executable ? 0o755 : 0o644, signal: options.signal });
           written.push(dest);
         });
         recordRows.push({ path: rel, hash: recordHash(content), size: content.length });
@@ -135,11 +136,11 @@ export async function installWheel(wheel: WheelInput, options: InstallWheelOptio
         recordRows.push({ path: rel, hash: rec.hash!, size: rec.size ?? entry.uncompressedSize });
       }
     }
-    await runLimited(tasks, options.concurrency ?? 8, options.signal);
+    await forEachLimit(tasks, options.concurrency ?? 8, (task) => task(), { signal: options.signal });
     const recordPath = path.join(distInfoBase, ...plan.metadata.distInfoDir.split("/"), "RECORD");
     recordRows.push({ path: toPosix(path.relative(distInfoBase, recordPath)) });
     recordRows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    await writeFileAtomic(recordPath, Buffer.from(formatRecord(recordRows)), false, options.signal);
+    await writeFileAtomic(recordPath, formatRecord(recordRows), { signal: options.signal });
     written.push(recordPath);
     return { metadata: plan.metadata, files: written.slice(), scripts, record: recordRows };
   } catch (err) {
@@ -339,64 +340,30 @@ function assertInside(root: string, dest: string, wheel: string, rel: string): v
   if (r.startsWith("..") || path.isAbsolute(r)) throw new IntegrityError(`${wheel}: ${rel} would be installed outside ${root}; the wheel is malicious or malformed.`);
 }
 
-async function writeFileAtomic(dest: string, data: Buffer, executable: boolean, signal?: AbortSignal): Promise<void> {
-  throwIfAborted(signal);
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.cp-tmp-${randomBytes(6).toString("hex")}`;
-  try {
-    await fs.promises.writeFile(tmp, data, { mode: executable ? 0o755 : 0o644, signal });
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 async function writeEntryAtomic(reader: ZipReader, entry: ZipEntry, dest: string, executable: boolean, verifier: RecordVerifier, signal?: AbortSignal): Promise<void> {
   throwIfAborted(signal);
-  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.cp-tmp-${randomBytes(6).toString("hex")}`;
-  try {
-    const input = await reader.openEntryStream(entry, signal ? { signal } : {});
-    const out = fs.createWriteStream(tmp, { mode: executable ? 0o755 : 0o644 });
-    const tee = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        verifier.update(chunk);
-        if (!out.write(chunk)) out.once("drain", () => cb());
-        else cb();
-      },
-      final(cb) {
-        out.end(() => cb());
-      },
-      destroy(err, cb) {
-        out.destroy();
-        cb(err);
-      },
-    });
-    await pipeline(input, tee, signal ? { signal } : {});
-    verifier.check();
-    await fs.promises.rename(tmp, dest);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
-    throw err;
-  }
-}
-
-async function runLimited(tasks: (() => Promise<void>)[], limit: number, signal?: AbortSignal): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (next < tasks.length && failed === undefined) {
-      throwIfAborted(signal);
-      const task = tasks[next++]!;
-      try {
-        await task();
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, tasks.length)) }, worker));
-  if (failed !== undefined) throw failed;
+  await publishFile(
+    dest,
+    async (tmp, ctx) => {
+      const input = await reader.openEntryStream(entry, signal ? { signal } : {});
+      const out = ctx.track(fs.createWriteStream(tmp, { flags: "wx", mode: executable ? 0o755 : 0o644 }));
+      const tee = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          verifier.update(chunk);
+          if (!out.write(chunk)) out.once("drain", () => cb());
+          else cb();
+        },
+        final(cb) {
+          out.end(() => cb());
+        },
+        destroy(err, cb) {
+          out.destroy();
+          cb(err);
+        },
+      });
+      await pipeline(input, tee, signal ? { signal } : {});
+      verifier.check();
+    },
+    { signal },
+  );
 }

@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
+import { writeFileAtomic } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
 
@@ -172,13 +173,7 @@ async function isFile(p: string): Promise<boolean> {
   );
 }
 
+/** Best effort: a cache file that could not be written only costs a recomputation. */
 async function writeAtomic(target: string, text: string): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}-${crypto.randomBytes(6).toString("hex")}`;
-  try {
-    await fs.promises.mkdir(path.dirname(target), { recursive: true });
-    await fs.promises.writeFile(tmp, text, { flag: "wx", mode: 0o644 });
-    await fs.promises.rename(tmp, target);
-  } catch {
-    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-  }
+  await writeFileAtomic(target, text).catch(() => undefined);
 }

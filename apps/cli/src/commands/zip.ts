@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
+import { publishFile } from "@cluster-pack/io";
 import { fileSource, httpRangeSource, ZipReader, ZipWriter, type RandomAccessSource, type ZipEntry } from "@cluster-pack/zip";
 import type { CommandContext } from "../context";
 
@@ -47,7 +48,9 @@ export function register(program: Command, ctx: CommandContext): void {
       for (const input of inputs) addInput(writer, input);
       const bar = ctx.progress("zip", writer.size, "items");
       try {
-        const result = await writer.writeTo(output, { signal: ctx.signal, onProgress: (done) => bar.update(done), mode: opts.executable ? 0o755 : 0o644 });
+        const target = path.resolve(output);
+        const written = await publishFile(target, (tmp) => writer.writeTo(tmp, { signal: ctx.signal, onProgress: (done) => bar.update(done), mode: opts.executable ? 0o755 : 0o644 }), { signal: ctx.signal });
+        const result = { ...written, path: target };
         bar.stop();
         ctx.output(result, (r: typeof result) => `${r.path}: ${r.entries} entries, ${r.size} bytes, sha256 ${r.sha256}`);
       } finally {

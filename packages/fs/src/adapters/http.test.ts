@@ -28,12 +28,13 @@ async function serve(files: Record<string, Buffer>) {
       return;
     }
     const headers = { etag: '"v1"', "last-modified": new Date(0).toUTCString(), "accept-ranges": "bytes", "x-amz-meta-lock": "abc" };
-    const m = /^bytes=(\d+)-(\d*)$/.exec(String(req.headers.range ?? ""));
+    const m = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ""));
     let start = 0;
     let end = body.length - 1;
     if (m && !state.ignoreRange) {
-      start = Number(m[1]);
-      end = m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
+      // bytes=N-M, bytes=N- and the suffix form bytes=-N, as real servers serve them.
+      start = m[1] === "" ? Math.max(0, body.length - Number(m[2])) : Number(m[1]);
+      end = m[1] !== "" && m[2] ? Math.min(Number(m[2]), body.length - 1) : body.length - 1;
       if (start >= body.length) {
         res.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
         return;

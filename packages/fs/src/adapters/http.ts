@@ -1,5 +1,6 @@
 import { Readable } from "node:stream";
 import { redactUrl } from "@cluster-pack/errors";
+import { httpRangeSource, httpRequest, readBody, retryingTransport, type HttpResponse, type HttpTransport, type RandomAccessSource, type RetryOptions } from "@cluster-pack/io";
 import {
   FileSystem,
   type FileStat,
@@ -10,9 +11,7 @@ import {
   type WriteOptions,
 } from "../filesystem";
 import { type FsErrorCode, toAbortError } from "../errors";
-import { httpRequest, readBody, type HttpResponse } from "../http-request";
 import { resumableStream } from "../resumable";
-import { isTransientError, withRetry, type RetryOptions } from "../retry";
 
 export interface HttpFileSystemOptions {
   /** Sent with every request (e.g. Authorization); never printed. */
@@ -33,6 +32,8 @@ export class HttpFileSystem extends FileSystem {
   private readonly headers: Record<string, string>;
   private readonly retry: RetryOptions;
   private readonly timeoutMs: number;
+  /** One request, redirects not followed (a 3xx is reported with its target), 429/5xx retried. */
+  private readonly transport: HttpTransport;
 
   /** `origin` is `https://host:port`; anything after it is ignored. */
   constructor(origin: string, options: HttpFileSystemOptions = {}) {
@@ -41,6 +42,7 @@ export class HttpFileSystem extends FileSystem {
     this.headers = options.headers ?? {};
     this.retry = options.retry ?? {};
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    this.transport = retryingTransport((url, init) => httpRequest(url, { ...init, timeoutMs: this.timeoutMs }), this.retry);
   }
 
   url(p: string): string {
@@ -119,23 +121,33 @@ export class HttpFileSystem extends FileSystem {
     return { metadata, ...(Number.isFinite(size) ? { size } : {}), ...(etag ? { etag } : {}), ...(lm ? { mtimeMs: Date.parse(lm) } : {}) };
   }
 
+  /**
+   * The one HTTP range source of @cluster-pack/io over this adapter's transport: the size
+   * and the tail in one request, later reads pinned to the ETag.
+   */
+  override async openRandomAccess(p: string, options: OpOptions = {}): Promise<RandomAccessSource> {
+    try {
+      return await httpRangeSource(this.fullUrl(p), { transport: this.transport, headers: this.headers, signal: options.signal, statusError: (status) => this.statusError(status, "open", p) });
+    } catch (err) {
+      throw this.mapFailure(err, "open", p, options.signal);
+    }
+  }
+
   private async request(method: string, p: string, signal: AbortSignal | undefined, headers: Record<string, string>): Promise<HttpResponse> {
-    return withRetry(
-      async () => {
-        const res = await httpRequest(this.fullUrl(p), { method, signal, headers: { ...this.headers, ...headers }, timeoutMs: this.timeoutMs });
-        if (res.status === 429 || res.status >= 500) {
-          res.body.resume();
-          throw Object.assign(this.error("EIO", method, p, `HTTP ${res.status}`), { transient: true });
-        }
-        return res;
-      },
-      isTransientError,
-      { ...this.retry, signal },
-    ).catch((err) => {
-      if (signal?.aborted) throw toAbortError(signal, err);
-      if ((err as { driver?: string }).driver) throw err;
-      throw this.error("EIO", method, p, (err as Error).message, err);
+    return this.transport(this.fullUrl(p), { method, signal, headers: { ...this.headers, ...headers } }).catch((err) => {
+      throw this.mapFailure(err, method, p, signal);
     });
+  }
+
+  private mapFailure(err: unknown, op: string, p: string, signal: AbortSignal | undefined): Error {
+    if (signal?.aborted) return toAbortError(signal, err);
+    if ((err as { driver?: string }).driver || (err as { code?: string }).code === "ERR_HTTP_RANGE_UNSUPPORTED") return err as Error;
+    return this.error("EIO", op, p, (err as Error).message, err);
+  }
+
+  private statusError(status: number, op: string, p: string, detail = ""): Error {
+    const code: FsErrorCode = status === 404 || status === 410 ? "ENOENT" : status === 401 || status === 403 ? "EACCES" : "EIO";
+    return this.error(code, op, p, `HTTP ${status}${code === "EACCES" ? " (check the credentials or headers given for this URL)" : ""}${detail}`);
   }
 
   private async check(res: HttpResponse, op: string, p: string): Promise<void> {
@@ -145,9 +157,7 @@ export class HttpFileSystem extends FileSystem {
       throw this.error("EIO", op, p, `redirected to ${redactUrl(String(res.headers.location))}; use that URL`);
     }
     const text = res.status === 304 ? "" : (await readBody(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString("utf8");
-    const code: FsErrorCode = res.status === 404 || res.status === 410 ? "ENOENT" : res.status === 401 || res.status === 403 ? "EACCES" : "EIO";
-    const hint = code === "EACCES" ? " (check the credentials or headers given for this URL)" : "";
-    throw this.error(code, op, p, `HTTP ${res.status}${hint}${text ? `: ${text.slice(0, 200)}` : ""}`);
+    throw this.statusError(res.status, op, p, text ? `: ${text.slice(0, 200)}` : "");
   }
 
   private fullUrl(p: string): string {

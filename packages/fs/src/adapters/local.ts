@@ -2,12 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Readable } from "node:stream";
-import { finished, pipeline } from "node:stream/promises";
+import { pipeline } from "node:stream/promises";
+import { isNoSpaceError, moveIntoPlace, publishFile, writeFileAtomic } from "@cluster-pack/io";
 import {
   FileSystem,
   bodyToStream,
   progressCounter,
-  tempSibling,
   validateMetadata,
   type FileStat,
   type ObjectHead,
@@ -89,18 +89,18 @@ export class LocalFileSystem extends FileSystem {
     const abs = path.resolve(p);
     const metadata = validateMetadata(options.metadata);
     await this.mkdirParent("write", abs);
-    const tmp = tempSibling(abs);
     const { stream, size } = bodyToStream(body);
-    const out = fs.createWriteStream(tmp, { flags: "wx" });
     try {
-      await pipeline(stream, progressCounter(size, options.onProgress), out, { signal: options.signal });
-      await this.commit(tmp, abs, options.overwrite !== false, "write");
+      if ((await fs.promises.stat(abs).catch(() => null))?.isDirectory()) throw this.error("EISDIR", "write", abs, "destination is a directory");
+      await publishFile(
+        abs,
+        async (tmp, ctx) => {
+          await pipeline(stream, progressCounter(size, options.onProgress), ctx.track(fs.createWriteStream(tmp, { flags: "wx" })), { signal: options.signal });
+        },
+        { overwrite: options.overwrite !== false, signal: options.signal },
+      );
     } catch (err) {
       stream.destroy();
-      // An abort can reject before the temporary file is even opened: remove it only once
-      // the stream has closed, or it would appear after its removal.
-      await finished(out).catch(() => undefined);
-      await fs.promises.rm(tmp, { force: true });
       if (options.signal?.aborted) throw toAbortError(options.signal, err);
       throw this.mapError(err, "write", abs);
     }
@@ -182,12 +182,7 @@ export class LocalFileSystem extends FileSystem {
   private async commit(tmp: string, dst: string, overwrite: boolean, op: string): Promise<void> {
     const dstSt = await fs.promises.stat(dst).catch(() => null);
     if (dstSt?.isDirectory()) throw this.error("EISDIR", op, dst, "destination is a directory");
-    if (overwrite) {
-      await this.wrap(op, dst, () => fs.promises.rename(tmp, dst));
-    } else {
-      await this.wrap(op, dst, () => fs.promises.link(tmp, dst));
-      await fs.promises.unlink(tmp);
-    }
+    await this.wrap(op, dst, () => moveIntoPlace(tmp, dst, { overwrite }));
   }
 
   private async writeMeta(abs: string, metadata: Record<string, string>): Promise<void> {
@@ -198,9 +193,7 @@ export class LocalFileSystem extends FileSystem {
     }
     const st = await this.wrap("write", abs, () => fs.promises.stat(abs));
     const rec: MetaRecord = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, metadata };
-    const tmp = tempSibling(mp);
-    await fs.promises.writeFile(tmp, JSON.stringify(rec));
-    await fs.promises.rename(tmp, mp);
+    await writeFileAtomic(mp, JSON.stringify(rec));
   }
 
   private async wrap<T>(op: string, p: string, fn: () => Promise<T>): Promise<T> {
@@ -214,10 +207,11 @@ export class LocalFileSystem extends FileSystem {
   private mapError(err: unknown, op: string, p: string): Error {
     if (typeof err === "object" && err !== null && (err as { driver?: unknown }).driver !== undefined) return err as Error;
     if ((err as { code?: unknown })?.code === "ABORT_ERR") return err as Error;
+    if (isNoSpaceError(err)) return this.error("ENOSPC", op, p, "no space left on the device; free some space or write elsewhere", err);
     const code = (err as NodeJS.ErrnoException)?.code;
     const known: FsErrorCode[] = ["ENOENT", "EEXIST", "EACCES", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EROFS", "EINVAL"];
-    const mapped: FsErrorCode = code === "EPERM" ? "EACCES" : known.includes(code as FsErrorCode) ? (code as FsErrorCode) : "EIO";
-    return this.error(mapped, op, p, (err as Error)?.message ?? String(err), err);
+    const mapped: FsErrorCode = code === "ERR_OUTPUT_EXISTS" ? "EEXIST" : code === "EPERM" ? "EACCES" : known.includes(code as FsErrorCode) ? (code as FsErrorCode) : "EIO";
+    return this.error(mapped, op, p, mapped === "EEXIST" ? "destination exists" : ((err as Error)?.message ?? String(err)), err);
   }
 }
 

@@ -1,6 +1,8 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { tempSiblingName } from "@cluster-pack/io";
 import { WebHdfsFileSystem } from "./webhdfs";
 import { runConformanceSuite } from "../test-kit/conformance";
 import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
@@ -102,5 +104,18 @@ describe("WebHdfsFileSystem protocol details", () => {
     nn.requests.length = 0;
     expect(await hdfs.isUpToDate("/envs/env.pex", { metadata: { "lock-sha256": "feed" } })).toMatchObject({ upToDate: true });
     expect(nn.requests.map((r) => r.op)).toEqual(["GETXATTRS"]);
+  });
+
+  it("publish removes the temporaries a dead process of this host left beside the target", async () => {
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "tok-123" });
+    const dead = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
+    const stale = tempSiblingName("/stale/env.pex").replace(`-${process.pid}-`, `-${dead}-`);
+    const alive = tempSiblingName("/stale/env.pex").replace(`-${process.pid}-`, `-${process.ppid}-`);
+    await hdfs.write(stale, "half an archive");
+    await hdfs.write(alive, "another run still writing");
+    const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "cp-hdfs-")), "env.pex");
+    fs.writeFileSync(local, "pex bytes");
+    await hdfs.publish(local, "/stale/env.pex");
+    expect((await hdfs.list("/stale")).map((e) => e.path).sort()).toEqual([alive, "/stale/env.pex"].sort());
   });
 });

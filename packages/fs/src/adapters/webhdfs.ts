@@ -17,9 +17,8 @@ import {
   type WriteOptions,
 } from "../filesystem";
 import { FsError, type FsErrorCode, toAbortError } from "../errors";
-import { httpRequest, readBody, type HttpResponse } from "../http-request";
+import { httpRequest, isTransientError, readBody, withRetry, type HttpResponse, type RetryOptions } from "@cluster-pack/io";
 import { resumableStream } from "../resumable";
-import { isTransientError, withRetry, type RetryOptions } from "../retry";
 
 export interface WebHdfsOptions {
   /** Namenode HTTP(S) base URLs (`http://nn1:9870`); several for HA, tried in order with failover. */
