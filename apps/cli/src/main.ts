@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError } from "commander";
-import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+import { ClusterPackError, InvalidInputError, hasErrorCode } from "@cluster-pack/errors";
+import { explainDerivation, numberLines, type ResolutionImpossibleError } from "@cluster-pack/pip";
 import { EXIT, type CommandContext, type CommandModule } from "./context";
 import { createProgress } from "./progress";
 
@@ -116,10 +117,15 @@ function reportError(err: unknown, ctx: CommandContext, json: boolean): number {
   const code = ctx.signal.aborted ? EXIT.INTERRUPTED : err instanceof InvalidInputError ? EXIT.USAGE : EXIT.FAILURE;
   const message = err instanceof Error ? err.message : String(err);
   const errCode = err instanceof ClusterPackError ? err.code : undefined;
+  // A failed resolution carries its derivation: shown as numbered steps, and as data with --json.
+  const derivation = hasErrorCode(err, "ERR_RESOLUTION_IMPOSSIBLE") ? (err as ResolutionImpossibleError).derivation : undefined;
+  const steps = derivation ? explainDerivation(derivation) : undefined;
   if (json) {
-    ctx.stdout.write(`${JSON.stringify({ error: { code: errCode ?? "ERR_UNKNOWN", message } }, null, 2)}\n`);
+    const error = { code: errCode ?? "ERR_UNKNOWN", message, ...(derivation ? { explanation: steps, derivation } : {}) };
+    ctx.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
   }
-  ctx.stderr.write(`cluster-pack: ${firstLine(message)}\n`);
+  if (steps) ctx.stderr.write(`cluster-pack: ${message.split("\n")[0]}\n${numberLines(steps).map((l) => `  ${l}\n`).join("")}`);
+  else ctx.stderr.write(`cluster-pack: ${firstLine(message)}\n`);
   if (process.env.CLUSTER_PACK_DEBUG && err instanceof Error && err.stack) ctx.stderr.write(`${err.stack}\n`);
   return code;
 }
