@@ -8,6 +8,7 @@ import type { DerivationWords } from "./pubgrub/report";
 import { fullSet, versionSet, type Term } from "./pubgrub/term";
 import type { ResolvedPackage, Resolution, ResolveOptions } from "./resolution";
 import { SpecifierSet } from "./specifiers";
+import type { Version } from "./version";
 import { AllowedYanks } from "./yanks";
 
 const ROOT = "<root>";
@@ -184,10 +185,7 @@ export class IndexProvider implements DependencyProvider<string, string>, Deriva
   }
 
   private setFor(info: PackageInfo, spec: SpecifierSet, label: string): bigint {
-    let set = 0n;
-    info.candidates.forEach((c, i) => {
-      if (spec.contains(c.version)) set |= versionSet(i);
-    });
+    const set = matchingSet(spec, info.candidates.map((c) => c.version));
     if (label && !info.labels.has(set)) info.labels.set(set, label);
     return set;
   }
@@ -387,6 +385,15 @@ interface PackageInfo {
 }
 
 type DepResult = { kind: "ok"; requirements: Requirement[] } | { kind: "unavailable"; reason: string };
+
+/** The version set (bit i: versions[i]) that a specifier allows. */
+export function matchingSet(spec: SpecifierSet, versions: readonly Version[]): bigint {
+  let set = 0n;
+  versions.forEach((v, i) => {
+    if (spec.contains(v)) set |= versionSet(i);
+  });
+  return set;
+}
 
 function depKey(info: PackageInfo, cand: Candidate): string {
   return `${info.name}@${cand.version}`;

@@ -1,3 +1,4 @@
+import { matchingSet } from "../index-provider";
 import type { Incompatibility } from "../pubgrub/incompatibility";
 import type { Dependencies, DependencyProvider } from "../pubgrub/provider";
 import type { DerivationWords } from "../pubgrub/report";
@@ -65,11 +66,7 @@ export class MemoryDependencyProvider implements DependencyProvider<string, stri
   private setFor(pkg: string, spec: string): bigint {
     const versions = this.versionsOf.get(pkg) ?? [];
     if (!this.versionsOf.has(pkg)) this.versionsOf.set(pkg, versions);
-    const specifiers = new SpecifierSet(spec);
-    let set = 0n;
-    versions.forEach((v, i) => {
-      if (specifiers.contains(v)) set |= versionSet(i);
-    });
+    const set = matchingSet(new SpecifierSet(spec), versions);
     let labels = this.labels.get(pkg);
     if (!labels) this.labels.set(pkg, (labels = new Map()));
     if (spec && !labels.has(set)) labels.set(set, spec);
