@@ -1,6 +1,6 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { CandidateSelector } from "./candidate-selector";
-import { requiresPythonOk, type Candidate, type CandidateFinder, type CandidateReport } from "./finder";
+import { requiresPythonOk, type Candidate, type CandidateReport } from "./finder";
 import { formatRequirement, type Requirement } from "./markers";
 import type { Incompatibility } from "./pubgrub/incompatibility";
 import type { Constraint, Dependencies, Dependency, DependencyProvider, PendingPackage, SolutionView } from "./pubgrub/provider";

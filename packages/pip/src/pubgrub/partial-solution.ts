@@ -27,10 +27,6 @@ export class PartialSolution<P, M> implements SolutionView<P> {
 
   constructor(private readonly universe: (pkg: P) => bigint) {}
 
-  get level(): number {
-    return this.currentLevel;
-  }
-
   decision(pkg: P): number | undefined {
     return this.decided.get(pkg);
   }
@@ -38,11 +34,6 @@ export class PartialSolution<P, M> implements SolutionView<P> {
   /** Every decided package and its version, in decision order. */
   decisions(): ReadonlyMap<P, number> {
     return this.decided;
-  }
-
-  /** What the assignments say about `pkg` so far. */
-  term(pkg: P): Term<P> | undefined {
-    return this.accumulated.get(pkg);
   }
 
   /** Undecided packages that must be selected, in the order they were met. */
