@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError } from "commander";
-import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
+import { ClusterPackError, InvalidInputError, hasErrorCode } from "@cluster-pack/errors";
 import { isNoSpaceError } from "@cluster-pack/io";
+import { explainDerivation, numberLines, type ResolutionImpossibleError } from "@cluster-pack/pip";
 import { EXIT, type CommandContext, type CommandModule } from "./context";
 import { createProgress } from "./progress";
 
@@ -150,10 +151,15 @@ function reportError(err: unknown, ctx: CommandContext, json: boolean, signal: N
     message = `no space left on the device (${firstLine(message)}); free some space or write elsewhere`;
     errCode = "ERR_NO_SPACE";
   }
+  // A failed resolution carries its derivation: shown as numbered steps, and as data with --json.
+  const derivation = !signal && hasErrorCode(err, "ERR_RESOLUTION_IMPOSSIBLE") ? (err as ResolutionImpossibleError).derivation : undefined;
+  const steps = derivation ? explainDerivation(derivation) : undefined;
   if (json) {
-    ctx.stdout.write(`${JSON.stringify({ error: { code: errCode ?? "ERR_UNKNOWN", message } }, null, 2)}\n`);
+    const error = { code: errCode ?? "ERR_UNKNOWN", message, ...(derivation ? { explanation: steps, derivation } : {}) };
+    ctx.stdout.write(`${JSON.stringify({ error }, null, 2)}\n`);
   }
-  ctx.stderr.write(`cluster-pack: ${firstLine(message)}\n`);
+  if (steps) ctx.stderr.write(`cluster-pack: ${message.split("\n")[0]}\n${numberLines(steps).map((l) => `  ${l}\n`).join("")}`);
+  else ctx.stderr.write(`cluster-pack: ${firstLine(message)}\n`);
   if (process.env.CLUSTER_PACK_DEBUG && err instanceof Error && err.stack) ctx.stderr.write(`${err.stack}\n`);
   return code;
 }

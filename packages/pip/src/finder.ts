@@ -1,10 +1,11 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { canonicalizeName } from "./names";
-import type { MetadataFetcher, DistributionMetadata } from "./metadata";
+import type { DistributionMetadata } from "./metadata";
 import type { DistributionFile, PackageSource } from "./simple-index";
 import { SpecifierSet } from "./specifiers";
 import { rankingFor, type TargetEnvironment } from "./target";
 import { compareVersions, type Version } from "./version";
+import { versionYank } from "./yanks";
 
 /** One version of a project that can be installed on the target, with the file to use. */
 export interface Candidate {
@@ -32,10 +33,24 @@ export interface CandidateReport {
   failures: string[];
 }
 
+/**
+ * What the resolver asks of a finder: a project's candidates for the target, and a
+ * candidate's metadata. PackageFinder reads package indexes; tests may hand in their own.
+ */
+export interface CandidateFinder {
+  candidates(name: string, signal?: AbortSignal): Promise<CandidateReport>;
+  metadata(candidate: Candidate, signal?: AbortSignal): Promise<DistributionMetadata>;
+}
+
+/** Where a finder gets a file's metadata: the MetadataFetcher, or memory in tests. */
+export interface MetadataSource {
+  get(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata>;
+}
+
 export interface FinderOptions {
   sources: PackageSource[];
   target: TargetEnvironment;
-  metadata: MetadataFetcher;
+  metadata: MetadataSource;
   /** pip's --only-binary / --no-binary: names, ":all:", ":none:". */
   onlyBinary?: string[];
   noBinary?: string[];
@@ -48,7 +63,7 @@ export interface FinderOptions {
  * tags and Requires-Python fit, picks the best wheel per version (tag rank, then build tag),
  * falls back to an sdist when no wheel fits and the binary policy allows it.
  */
-export class PackageFinder {
+export class PackageFinder implements CandidateFinder {
   private readonly memo = new Map<string, Promise<CandidateReport>>();
   constructor(readonly options: FinderOptions) {}
 
@@ -125,10 +140,9 @@ export class PackageFinder {
       slot.wheels.sort((a, b) => a.rank - b.rank || (b.f.wheel!.build?.[0] ?? -1) - (a.f.wheel!.build?.[0] ?? -1));
       const files = [...slot.wheels.map((w) => w.f), ...slot.sdists];
       if (files.length === 0) continue;
-      // PEP 592: a version is yanked when every one of its files is.
-      const yanked = files.every((f) => f.yanked !== false);
-      const c: Candidate = { name, version: slot.version, file: files[0]!, files, yanked };
-      if (yanked && typeof files[0]!.yanked === "string" && files[0]!.yanked) c.yankedReason = files[0]!.yanked;
+      const yank = versionYank(files);
+      const c: Candidate = { name, version: slot.version, file: files[0]!, files, yanked: yank.yanked };
+      if (yank.reason !== undefined) c.yankedReason = yank.reason;
       report.candidates.push(c);
     }
     report.candidates.sort((a, b) => compareVersions(b.version, a.version));

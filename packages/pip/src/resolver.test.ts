@@ -1,163 +1,244 @@
-import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { PipSession } from "./session";
+import { InvalidInputError } from "@cluster-pack/errors";
+import { PackageFinder, type FinderOptions } from "./finder";
+import { parseRequirement } from "./markers";
+import { resolve, ResolutionImpossibleError, type Resolution, type ResolveOptions } from "./resolver";
 import { explicitTarget } from "./target";
-import { writeWheel, type FakeDist } from "./test-kit/wheels";
-import { ResolutionImpossibleError } from "./resolver";
-import { startIndexServer } from "./test-kit/index-server";
+import { MemoryIndex, type MemoryDist } from "./test-kit/memory-index";
 
-let tmp: string;
-let links: string;
-beforeEach(() => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-resolve-"));
-  links = path.join(tmp, "links");
-});
-afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// Solver logic through the real finder, index provider and PubGrub core, on an index held
+// in memory: no wheels, no server (session.test.ts and scenarios.test.ts cover the I/O).
+const target = explicitTarget({ python: "3.11" });
 
-async function index(dists: FakeDist[]): Promise<void> {
-  for (const d of dists) await writeWheel(links, d);
+interface Run extends Partial<Omit<ResolveOptions, "constraints" | "finder">> {
+  constraints?: string[];
+  finder?: Partial<FinderOptions>;
 }
 
-function session(extra: Partial<ConstructorParameters<typeof PipSession>[0]> = {}): PipSession {
-  return new PipSession({ pipConfig: false, noIndex: true, findLinks: [links], cacheDir: path.join(tmp, "cache"), target: explicitTarget({ python: "3.11" }), ...extra });
+function run(index: MemoryIndex | MemoryDist[], reqs: string[], options: Run = {}): Promise<Resolution> {
+  const source = Array.isArray(index) ? new MemoryIndex(index) : index;
+  const finder = new PackageFinder({ sources: [source], metadata: source, target, ...options.finder });
+  return resolve(reqs.map(parseRequirement), { target, ...options, finder, constraints: options.constraints?.map(parseRequirement) });
 }
 
-async function pins(reqs: string[], extra: Partial<ConstructorParameters<typeof PipSession>[0]> = {}, files: string[] = []): Promise<string[]> {
-  const s = session(extra);
-  const r = await s.resolve(await s.readInput({ requirements: reqs, files }));
+async function pins(index: MemoryIndex | MemoryDist[], reqs: string[], options: Run = {}): Promise<string[]> {
+  const r = await run(index, reqs, options);
   return r.packages.map((p) => `${p.name}==${p.version}${p.extras.length ? `[${p.extras.join(",")}]` : ""}`);
 }
 
-describe("resolver behaviour", () => {
-  test("backtracks to a compatible combination", async () => {
-    await index([
+async function failure(index: MemoryIndex | MemoryDist[], reqs: string[], options: Run = {}): Promise<ResolutionImpossibleError> {
+  const err = await run(index, reqs, options).then(
+    (r) => new Error(`expected no solution, got ${r.packages.map((p) => `${p.name}==${p.version}`).join(" ")}`),
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ResolutionImpossibleError)) throw err;
+  if (process.env.SHOW) console.log(err.explanation);
+  return err;
+}
+
+describe("resolver behaviour (in-memory index)", () => {
+  test("backtracks to a compatible combination; the resolution lists edges and direct requirements", async () => {
+    const index: MemoryDist[] = [
       { name: "a", version: "2.0", requires: ["b<1"] },
       { name: "a", version: "1.0", requires: ["b>=1"] },
       { name: "b", version: "0.9" },
       { name: "b", version: "1.5" },
       { name: "c", version: "1.0", requires: ["b>=1"] },
+    ];
+    const r = await run(index, ["a", "c"]);
+    expect(r.packages.map((p) => [p.name, p.version.toString(), p.dependencies, p.direct])).toEqual([
+      ["a", "1.0", ["b"], true],
+      ["b", "1.5", [], false],
+      ["c", "1.0", ["b"], true],
     ]);
-    expect(await pins(["a", "c"])).toEqual(["a==1.0", "b==1.5", "c==1.0"]);
+    expect(r.packages[0]!.candidate.file.filename).toBe("a-1.0-py3-none-any.whl");
   });
 
-  test("impossible sets are explained step by step", async () => {
-    await index([
-      { name: "a", version: "2.0", requires: ["b<1"] },
-      { name: "b", version: "0.9" },
-      { name: "b", version: "2.0" },
-      { name: "c", version: "1.0", requires: ["b>=2"] },
+  test("impossible sets are explained step by step, and the derivation is data", async () => {
+    const err = await failure(
+      [
+        { name: "a", version: "2.0", requires: ["b<1"] },
+        { name: "b", version: "0.9" },
+        { name: "b", version: "2.0" },
+        { name: "c", version: "1.0", requires: ["b>=2"] },
+      ],
+      ["a==2.0", "c"],
+    );
+    expect(err.explanation.split("\n")).toEqual([
+      "1. Because c depends on b>=2 and a==2.0 depends on b<1, c is incompatible with a==2.0.",
+      "2. And because you require a==2.0 and you require c, the requirements are unsatisfiable.",
     ]);
-    const err = await pins(["a==2.0", "c"]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ResolutionImpossibleError);
-    const text = (err as ResolutionImpossibleError).explanation;
-    if (process.env.SHOW) console.log(text);
-    expect(text).toMatch(/a==2\.0 depends on b<1/);
-    expect(text).toMatch(/c depends on b>=2|c==1\.0 depends on b>=2/);
-    expect(text).toMatch(/you require a==2\.0/);
-    expect((err as Error).message).toMatch(/^No solution satisfies the requirements:/);
+    expect(err.message).toBe(`No solution satisfies the requirements:\n${err.explanation}`);
+    expect(err.code).toBe("ERR_RESOLUTION_IMPOSSIBLE");
+    const nodes = err.derivation.nodes;
+    expect(nodes.filter((n) => !n.causes).map((n) => `${n.kind}: ${n.text}`).sort()).toEqual([
+      "dependency: a==2.0 depends on b<1",
+      "dependency: c depends on b>=2",
+      "requirement: you require a==2.0",
+      "requirement: you require c",
+    ]);
+    expect(nodes[nodes.length - 1]).toMatchObject({ kind: "derived", terms: [], text: "the requirements are unsatisfiable" });
+    expect(nodes.find((n) => n.text === "a==2.0 depends on b<1")!.terms).toEqual([
+      { package: "a", versions: "==2.0", positive: true },
+      { package: "b", versions: "<1", positive: false },
+    ]);
+  });
+
+  test("a conclusion used twice is explained once and cited by its line", async () => {
+    const err = await failure(
+      [
+        { name: "a", version: "1.0", requires: ["b"] },
+        { name: "b", version: "2.0", requires: ["c", "x==2"] },
+        { name: "b", version: "1.0", requires: ["c", "x==1"] },
+        { name: "c", version: "1.0", requires: ["ghost"] },
+        { name: "x", version: "1.0" },
+        { name: "x", version: "2.0" },
+      ],
+      ["a"],
+    );
+    expect(err.explanation.split("\n")).toEqual([
+      "1. Because b==1.0 depends on c and a depends on b, if a then c or b==2.0.",
+      "2. And because b==2.0 depends on c, a depends on c.",
+      "3. Because c depends on ghost, but ghost has no usable version (searched memory://index/), c cannot be used.",
+      "4. And because a depends on c (2), a cannot be used.",
+      "5. And because you require a, the requirements are unsatisfiable.",
+    ]);
   });
 
   test("missing packages are named with the sources searched", async () => {
-    await index([{ name: "a", version: "1.0", requires: ["ghost>=1"] }]);
-    const err = (await pins(["a"]).catch((e: unknown) => e)) as ResolutionImpossibleError;
-    if (process.env.SHOW) console.log(err.explanation);
-    expect(err.explanation).toMatch(/ghost.*(not found|no usable version).*searched/s);
+    const err = await failure([{ name: "a", version: "1.0", requires: ["ghost>=1"] }], ["a"]);
+    expect(err.explanation).toMatch(/ghost has no usable version \(searched memory:\/\/index\/\)/);
   });
 
   test("extras stay on the base version and pull their dependencies", async () => {
-    await index([
+    const index: MemoryDist[] = [
       { name: "web", version: "2.0", extras: { socks: ["pysocks>=1"] } },
       { name: "web", version: "1.0", extras: { socks: ["pysocks>=1"] } },
       { name: "pysocks", version: "1.7" },
       { name: "app", version: "1.0", requires: ["web[socks]<2"] },
-    ]);
-    expect(await pins(["app", "web"])).toEqual(["app==1.0", "pysocks==1.7", "web==1.0[socks]"]);
-    expect(await pins(["web[Socks]"])).toEqual(["pysocks==1.7", "web==2.0[socks]"]);
+    ];
+    expect(await pins(index, ["app", "web"])).toEqual(["app==1.0", "pysocks==1.7", "web==1.0[socks]"]);
+    expect(await pins(index, ["web[Socks]"])).toEqual(["pysocks==1.7", "web==2.0[socks]"]);
+  });
+
+  test("an extra the version does not provide is a warning", async () => {
+    const r = await run([{ name: "web", version: "1.0" }], ["web[nope]"]);
+    expect(r.packages.map((p) => [p.name, p.extras])).toEqual([["web", ["nope"]]]);
+    expect(r.warnings).toEqual(['web 1.0 does not provide the extra "nope"']);
   });
 
   test("markers select dependencies for the target", async () => {
-    await index([
+    const index: MemoryDist[] = [
       { name: "a", version: "1.0", requires: ["winonly; sys_platform == 'win32'", "py311; python_version >= '3.11'"] },
       { name: "py311", version: "1.0" },
-    ]);
-    expect(await pins(["a"])).toEqual(["a==1.0", "py311==1.0"]);
-    expect(await pins(["a; python_version < '3'"])).toEqual([]);
+    ];
+    expect(await pins(index, ["a"])).toEqual(["a==1.0", "py311==1.0"]);
+    expect(await pins(index, ["a; python_version < '3'"])).toEqual([]);
   });
 
-  test("constraints limit versions but never add packages", async () => {
-    await index([
+  test("constraints limit versions but never add packages; a URL constraint is refused", async () => {
+    const index: MemoryDist[] = [
       { name: "a", version: "2.0" },
       { name: "a", version: "1.0" },
       { name: "b", version: "1.0" },
-    ]);
-    fs.writeFileSync(path.join(tmp, "c.txt"), "a<2\nb==1.0\nunused==9\n");
-    expect(await pins(["a"], { constraintFiles: [path.join(tmp, "c.txt")] })).toEqual(["a==1.0"]);
+    ];
+    expect(await pins(index, ["a"], { constraints: ["a<2", "b==1.0", "unused==9"] })).toEqual(["a==1.0"]);
+    const err = await failure(index, ["a>=2"], { constraints: ["a<2"] });
+    expect(err.explanation).toBe("1. Because the constraint a<2 forbids a>=2 and you require a>=2, the requirements are unsatisfiable.");
+    expect(err.derivation.nodes.find((n) => n.kind === "constraint")).toMatchObject({ reason: "a<2" });
+    await expect(run(index, ["a"], { constraints: ["a @ https://example.org/a-1.0-py3-none-any.whl"] })).rejects.toThrow(InvalidInputError);
   });
 
-  test("pre-release policy: stable preferred, pre-release only when necessary or with --pre", async () => {
-    await index([
+  test("pre-release policy: stable preferred, pre-release only when necessary, allowed, or never", async () => {
+    const index: MemoryDist[] = [
       { name: "a", version: "1.0" },
       { name: "a", version: "2.0b1" },
       { name: "onlypre", version: "1.0a1" },
+    ];
+    expect(await pins(index, ["a>=1.0a1"])).toEqual(["a==1.0"]);
+    expect(await pins(index, ["a>1.0"])).toEqual(["a==2.0b1"]);
+    expect(await pins(index, ["onlypre"])).toEqual(["onlypre==1.0a1"]);
+    expect(await pins(index, ["a"], { prereleases: "allow" })).toEqual(["a==2.0b1"]);
+    expect(await pins(index, ["a"], { prereleases: "disallow" })).toEqual(["a==1.0"]);
+    await failure(index, ["onlypre"], { prereleases: "disallow" });
+  });
+
+  test("yanked versions: ignored unless pinned with == (requirement or constraint), and the explanation says so", async () => {
+    const index: MemoryDist[] = [
+      { name: "y", version: "1.0" },
+      { name: "y", version: "2.0", yanked: "broken build" },
+    ];
+    expect(await pins(index, ["y"])).toEqual(["y==1.0"]);
+    expect(await pins(index, ["y==2.0"])).toEqual(["y==2.0"]);
+    expect(await pins(index, ["y"], { constraints: ["y==2.0"] })).toEqual(["y==2.0"]);
+    const r = await run(index, ["y==2.0"]);
+    expect(r.packages[0]!.candidate).toMatchObject({ yanked: true, yankedReason: "broken build" });
+    const err = await failure(index, ["y>1"]);
+    expect(err.explanation).toMatch(/1 yanked version\(s\) ignored \(pin one with == to use it\)/);
+  });
+
+  test("a version whose METADATA Requires-Python excludes the target is skipped, with the reason", async () => {
+    // No requires-python on the index listing: only METADATA says so.
+    const meta = new MemoryIndex([
+      { name: "a", version: "2.0", requiresPython: ">=3.12" },
+      { name: "a", version: "1.0", requiresPython: ">=3.8" },
     ]);
-    expect(await pins(["a>=1.0a1"])).toEqual(["a==1.0"]);
-    expect(await pins(["a>1.0"])).toEqual(["a==2.0b1"]);
-    expect(await pins(["onlypre"])).toEqual(["onlypre==1.0a1"]);
-    expect(await pins(["a"], { pre: true })).toEqual(["a==2.0b1"]);
+    const listing = { ...meta, projectFiles: async (name: string) => (await meta.projectFiles(name)).map((f) => ({ ...f, requiresPython: null })), description: meta.description };
+    const finder = new PackageFinder({ sources: [listing], metadata: meta, target });
+    expect((await resolve([parseRequirement("a")], { finder, target })).packages.map((p) => p.version.toString())).toEqual(["1.0"]);
+    const err = await resolve([parseRequirement("a==2.0")], { finder, target }).catch((e: ResolutionImpossibleError) => e);
+    expect((err as ResolutionImpossibleError).explanation).toMatch(/a==2\.0 cannot be used: it requires Python >=3\.12 \(the target has 3\.11(\.0)?\)/);
+    expect((err as ResolutionImpossibleError).derivation.nodes.find((n) => n.kind === "unavailable")).toMatchObject({ reason: expect.stringMatching(/^requires Python >=3\.12/) });
   });
 
-  test("yanked versions: ignored unless pinned with ==, and the explanation says so", async () => {
-    const served = path.join(tmp, "served");
-    await writeWheel(served, { name: "y", version: "1.0" });
-    await writeWheel(served, { name: "y", version: "2.0" });
-    const server = await startIndexServer(new Map([["y", fs.readdirSync(served).sort().map((f) => ({ path: path.join(served, f), yanked: f.includes("2.0") ? "broken build" : false }))]]));
-    try {
-      const opts = { noIndex: false, indexUrl: server.url, findLinks: [] };
-      expect(await pins(["y"], opts)).toEqual(["y==1.0"]);
-      expect(await pins(["y==2.0"], opts)).toEqual(["y==2.0"]);
-      const err = (await pins(["y>1"], opts).catch((e: unknown) => e)) as ResolutionImpossibleError;
-      expect(err.explanation).toMatch(/1 yanked version\(s\) ignored \(pin one with == to use it\)/);
-    } finally {
-      await server.close();
-    }
+  test("an sdist whose metadata needs a build is unavailable when builds are off", async () => {
+    const index: MemoryDist[] = [
+      { name: "a", version: "2.0", dynamic: true },
+      { name: "a", version: "1.0" },
+    ];
+    expect(await pins(index, ["a"])).toEqual(["a==1.0"]);
+    const err = await failure(index, ["a==2.0"]);
+    expect(err.explanation).toMatch(/a==2\.0 cannot be used: it only a source distribution is available \(a-2\.0\.tar\.gz\), and building sdists is disabled/);
   });
 
-  test("direct references: a local wheel path is the only candidate", async () => {
-    await index([{ name: "a", version: "2.0" }]);
-    const own = await writeWheel(path.join(tmp, "own"), { name: "a", version: "1.5" });
-    expect(await pins([own])).toEqual(["a==1.5"]);
-    expect(await pins([`a @ file://${own}`])).toEqual(["a==1.5"]);
+  test("resolution strategies: lowest, lowest-direct", async () => {
+    const index: MemoryDist[] = [
+      { name: "a", version: "1.0", requires: ["b"] },
+      { name: "a", version: "2.0", requires: ["b"] },
+      { name: "b", version: "1.0" },
+      { name: "b", version: "2.0" },
+    ];
+    expect(await pins(index, ["a"])).toEqual(["a==2.0", "b==2.0"]);
+    expect(await pins(index, ["a"], { resolution: "lowest" })).toEqual(["a==1.0", "b==1.0"]);
+    expect(await pins(index, ["a"], { resolution: "lowest-direct" })).toEqual(["a==1.0", "b==2.0"]);
   });
 
-  test("hash-checking mode requires every package pinned and hashed", async () => {
-    await index([{ name: "a", version: "1.0", requires: ["b"] }, { name: "b", version: "1.0" }]);
-    const digest = (n: string) => crypto.createHash("sha256").update(fs.readFileSync(path.join(links, n))).digest("hex");
-    fs.writeFileSync(path.join(tmp, "r1.txt"), "a>=1 --hash=sha256:" + digest("a-1.0-py3-none-any.whl") + "\n");
-    const s1 = session();
-    await expect(s1.resolve(await s1.readInput({ files: [path.join(tmp, "r1.txt")] }))).rejects.toThrow(/Hash-checking mode needs every requirement pinned with ==/);
-    fs.writeFileSync(path.join(tmp, "r2.txt"), `a==1.0 --hash=sha256:${digest("a-1.0-py3-none-any.whl")}\n`);
-    const s2 = session();
-    const in2 = await s2.readInput({ files: [path.join(tmp, "r2.txt")] });
-    const res2 = await s2.resolve(in2);
-    await expect(s2.download(res2, in2)).rejects.toThrow(/b==1.0 is not pinned with --hash/);
-    fs.writeFileSync(path.join(tmp, "r3.txt"), `a==1.0 --hash=sha256:${digest("a-1.0-py3-none-any.whl")}\nb==1.0 --hash=sha256:${"0".repeat(64)}\n`);
-    const s3 = session();
-    const in3 = await s3.readInput({ files: [path.join(tmp, "r3.txt")] });
-    await expect(s3.download(await s3.resolve(in3), in3)).rejects.toThrow(/b-1.0-py3-none-any.whl: sha256:[0-9a-f]{64} matches none of the pinned hashes/);
+  test("an unreachable index is a warning when another source answers, an error when none does", async () => {
+    const good = new MemoryIndex([{ name: "a", version: "1.0" }]);
+    const down = new MemoryIndex([], { unreachable: true, name: "down" });
+    const r = await run(good, ["a"], { finder: { sources: [good, down] } });
+    expect(r.packages.map((p) => p.name)).toEqual(["a"]);
+    expect(r.warnings).toEqual([expect.stringMatching(/^memory:\/\/down\/ could not be read \(connection refused/)]);
+    await expect(run(down, ["a"], { finder: { sources: [down] } })).rejects.toMatchObject({ code: "ERR_INDEX_UNREACHABLE" });
   });
 
-  test("download -d copies verified files; an aborted resolution stops with AbortError", async () => {
-    await index([{ name: "a", version: "1.0", requires: ["b"] }, { name: "b", version: "1.0" }]);
-    const s = session();
-    const input = await s.readInput({ requirements: ["a"] });
-    const files = await s.download(await s.resolve(input), input, path.join(tmp, "out"));
-    expect(fs.readdirSync(path.join(tmp, "out")).sort()).toEqual(["a-1.0-py3-none-any.whl", "b-1.0-py3-none-any.whl"]);
-    expect(files.every((f) => f.sha256.length === 64)).toBe(true);
+  test("metadata is fetched ahead in parallel, and nothing runs once resolve() settles", async () => {
+    const dists: MemoryDist[] = [{ name: "root-app", version: "1.0", requires: Array.from({ length: 8 }, (_, i) => `dep${i}`) }];
+    for (let i = 0; i < 8; i++) dists.push({ name: `dep${i}`, version: "1.0", requires: [`leaf${i}`] }, { name: `leaf${i}`, version: "1.0" });
+    const index = new MemoryIndex(dists, { latency: 20 });
+    expect((await pins(index, ["root-app"])).length).toBe(17);
+    expect(index.active).toBe(0);
+    // The eight dependencies are listed at once, not one after another.
+    expect(index.peak).toBeGreaterThanOrEqual(8);
+    const failing = new MemoryIndex([{ name: "a", version: "1.0", requires: ["b", "ghost"] }, { name: "b", version: "1.0", requires: ["c"] }, { name: "c", version: "1.0" }], { latency: 20 });
+    await failure(failing, ["a"]);
+    expect(failing.active).toBe(0);
+  });
+
+  test("an aborted resolution stops with AbortError", async () => {
     const ac = new AbortController();
-    ac.abort();
-    const aborted = session({ signal: ac.signal });
-    await expect(aborted.resolve(await aborted.readInput({ requirements: ["a"] }))).rejects.toMatchObject({ code: "ABORT_ERR" });
+    const index = new MemoryIndex([{ name: "a", version: "1.0", requires: ["b"] }, { name: "b", version: "1.0" }], { latency: 50 });
+    setTimeout(() => ac.abort(), 10);
+    await expect(run(index, ["a"], { signal: ac.signal })).rejects.toMatchObject({ code: "ABORT_ERR" });
+    expect(index.active).toBe(0);
   });
 });

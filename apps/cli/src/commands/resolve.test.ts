@@ -36,9 +36,33 @@ describe("cluster-pack resolve", () => {
     expect(none.err).toMatch(/Nothing to resolve/);
     const impossible = await cli("resolve", "app", "lib<2", ...common);
     expect(impossible.code).toBe(1);
-    expect(impossible.err).toMatch(/No solution satisfies the requirements: Because .*app.* depends on lib>=2/);
+    expect(impossible.err.trimEnd().split("\n")).toEqual([
+      "cluster-pack: No solution satisfies the requirements:",
+      "  1. Because app depends on lib>=2 and you require app, you require lib>=2.",
+      "  2. And because you require lib<2, the requirements are unsatisfiable.",
+    ]);
+  });
+
+  test("--json gives an impossible resolution's steps and its derivation tree as data", async () => {
     const json = await cli("--json", "resolve", "app", "lib<2", ...common);
-    expect(JSON.parse(json.out).error.code).toBe("ERR_RESOLUTION_IMPOSSIBLE");
+    expect(json.code).toBe(1);
+    const { error } = JSON.parse(json.out) as { error: { code: string; explanation: string[]; derivation: { nodes: Array<{ id: number; kind: string; text: string; terms: unknown[]; causes?: number[] }> } } };
+    expect(error.code).toBe("ERR_RESOLUTION_IMPOSSIBLE");
+    expect(error.explanation).toEqual(["Because app depends on lib>=2 and you require app, you require lib>=2.", "And because you require lib<2, the requirements are unsatisfiable."]);
+    const nodes = error.derivation.nodes;
+    const top = nodes[nodes.length - 1]!;
+    expect(top).toMatchObject({ kind: "derived", text: "the requirements are unsatisfiable", terms: [] });
+    // Causes come before the conclusions drawn from them, and the leaves are the facts.
+    for (const n of nodes) for (const c of n.causes ?? []) expect(c).toBeLessThan(n.id);
+    expect(nodes.filter((n) => !n.causes).map((n) => [n.kind, n.text]).sort()).toEqual([
+      ["dependency", "app depends on lib>=2"],
+      ["requirement", "you require app"],
+      ["requirement", "you require lib<2"],
+    ]);
+    expect(nodes.find((n) => n.text === "app depends on lib>=2")!.terms).toEqual([
+      { package: "app", versions: "", positive: true },
+      { package: "lib", versions: ">=2", positive: false },
+    ]);
   });
 
 

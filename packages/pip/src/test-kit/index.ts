@@ -1,4 +1,6 @@
-export { writeWheel, writeSdist, writeCliFixture, wheelFilename, metadataText, type FakeDist } from "./wheels";
+export { writeWheel, writeSdist, writeCliFixture, wheelFilename, sdistFilename, metadataText, type FakeDist } from "./wheels";
+export { MemoryIndex, type MemoryDist, type MemoryIndexOptions } from "./memory-index";
+export { MemoryDependencyProvider, type MemoryVersions } from "./memory-provider";
 export { startIndexServer, type IndexServer, type IndexServerOptions, type ServedFile } from "./index-server";
 export { startStaticServer } from "./static-server";
 export { askPackaging, findPackagingPython, rng } from "./oracle";

@@ -21,6 +21,11 @@ export function wheelFilename(d: FakeDist): string {
   return `${escape(d.name)}-${d.version}-${d.tag ?? "py3-none-any"}.whl`;
 }
 
+/** The file name a FakeDist's sdist is written under. */
+export function sdistFilename(d: FakeDist): string {
+  return `${escape(d.name).toLowerCase()}-${d.version}.tar.gz`;
+}
+
 /** The METADATA text of a FakeDist. */
 export function metadataText(d: FakeDist): string {
   const lines = ["Metadata-Version: 2.1", `Name: ${d.name}`, `Version: ${d.version}`];
@@ -65,7 +70,7 @@ function escape(name: string): string {
 export async function writeSdist(dir: string, d: FakeDist, options: { staticMetadata?: boolean } = {}): Promise<string> {
   const { default: tar } = await import("tar-stream");
   const zlib = await import("node:zlib");
-  const base = `${escape(d.name).toLowerCase()}-${d.version}`;
+  const base = sdistFilename(d).slice(0, -".tar.gz".length);
   const pack = tar.pack();
   const pkgInfo = metadataText(d).replace("Metadata-Version: 2.1", options.staticMetadata === false ? "Metadata-Version: 2.1" : "Metadata-Version: 2.2");
   const entries: [string, string][] = [
@@ -78,7 +83,7 @@ export async function writeSdist(dir: string, d: FakeDist, options: { staticMeta
   const chunks: Buffer[] = [];
   for await (const c of pack.pipe(zlib.createGzip())) chunks.push(c as Buffer);
   fs.mkdirSync(dir, { recursive: true });
-  const out = path.join(dir, `${base}.tar.gz`);
+  const out = path.join(dir, sdistFilename(d));
   fs.writeFileSync(out, Buffer.concat(chunks));
   return out;
 }
