@@ -10,11 +10,13 @@ variable, a damaged or crafted PEX-INFO) print one line and exit 2.
 import os
 import sys
 
-from . import dirs, interpreter, pex_info, plan, syspath, variables
+from . import dirs, pex_info, plan, variables
+
+_MAIN_FILE = []  # the PEX's __main__.py, whose frames tracebacks leave out
 
 
 def main(pex, main_loader, main_file):
-    interpreter.RUNTIME_FILES.add(main_file)
+    _MAIN_FILE.append(main_file)
     try:
         env = variables.Variables()
     except ValueError as err:
@@ -23,9 +25,7 @@ def main(pex, main_loader, main_file):
         from . import select_python
 
         select_python.reexec(env.python, env, sys.argv[0])
-    from . import layout
-
-    info_bytes = layout.read_pex_info(pex, main_loader)
+    info_bytes = pex_info.read(pex, main_loader)
     info = None
     if env.python_path and not env.python and not env.selected_by:
         from . import select_python
@@ -92,6 +92,10 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
     """Runs the program. `venv_python`: re-execute the PEX under this venv python
     instead (venv mode, first process); `in_venv`: running under the PEX's venv, whose
     site-packages already holds the PEX's entries."""
+    package = sys.modules[__package__]
+    interpreter = plan.module(package, "interpreter", boot_plan)
+    syspath = plan.module(package, "syspath", boot_plan)
+    interpreter.RUNTIME_FILES.update(_MAIN_FILE)
     info = boot_plan["info"]
     environ = os.environ
     mode = _select_mode(info, env)
@@ -169,10 +173,8 @@ def _prepare(pex, info, pex_hash, root, fallback, env, search=True):
 
 def _other_plan(other, env):
     """The boot plan of a PEX named by PEX_PATH / pex_path (extracted when needed)."""
-    from . import layout
-
     other = os.path.abspath(other)
-    info_bytes = layout.read_pex_info(other)
+    info_bytes = pex_info.read(other)
     pex_hash = pex_info.pex_hash(info_bytes)
     info = None
     if pex_hash is None:

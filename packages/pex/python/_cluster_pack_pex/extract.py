@@ -67,7 +67,7 @@ def prepare(pex, info, pex_hash, root, fallback, verbose):
             prefixes.append(prefix)
     finally:
         source.close()
-    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]))
+    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]), sys.modules[__package__])
     atomic.write_file(dirs.plan_file(root, pex_hash), plan.encode(made))
     if verbose:
         sys.stderr.write("pex: cold start: extracted %d distributions under %s\n" % (len(chosen), root))

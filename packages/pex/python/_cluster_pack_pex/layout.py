@@ -9,32 +9,19 @@
 A distribution is `.deps/<wheel file name>/`, an installed-wheel chroot: its importable
 root at the top, and its scripts, headers and data under STASH, outside the importable
 root (PEX_CHROOT_SCHEME in packages/wheel/src/install.ts writes it). Imports nothing from
-the runtime (a leaf); zipfile only when something is read.
+the runtime (a leaf); only imported on the cold path (PEX-INFO itself is read by
+pex_info.read, on the warm path).
 """
 import os
-import shutil
 import stat
 
-PEX_INFO = "PEX-INFO"
+PEX_INFO = "PEX-INFO"  # read on the warm path by pex_info.read
 MAIN = "__main__.py"
 BOOTSTRAP = ".bootstrap"
 DEPS = ".deps"
 STASH = ".prefix"
 # Top-level names that are the PEX's own, not user code.
 _NOT_CODE = (PEX_INFO, MAIN, "__main__.pyc", "__pex__")
-
-
-def read_pex_info(pex, loader=None):
-    """PEX-INFO's bytes: from the directory, or through the zip importer that loaded
-    __main__ (already open, so the warm path does not open the zip again)."""
-    if os.path.isdir(pex):
-        with open(os.path.join(pex, PEX_INFO), "rb") as fp:
-            return fp.read()
-    if loader is None:
-        import zipimport
-
-        loader = zipimport.zipimporter(pex)
-    return loader.get_data(PEX_INFO)
 
 
 def open_source(pex, info):
@@ -57,6 +44,8 @@ class Members(object):
         """Writes every member below `dest`; `place(rel)` gives a member's path below
         `dest` as a list of components (default: where it is). Refuses members that
         escape `dest` and symbolic links, naming them."""
+        import shutil
+
         made = set()
         for member in self.members:
             rel = member.filename[len(self.prefix) :]

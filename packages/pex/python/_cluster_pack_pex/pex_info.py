@@ -16,6 +16,22 @@ _HEX = frozenset("0123456789abcdef")
 _PEX_HASH = b'"pex_hash": "'
 
 
+def read(pex, loader=None):
+    """PEX-INFO's bytes: from the directory (packed and loose layouts), or through the zip
+    importer that loaded __main__ (already open, so the warm path does not open the zip
+    again)."""
+    import os
+
+    if os.path.isdir(pex):
+        with open(os.path.join(pex, "PEX-INFO"), "rb") as fp:
+            return fp.read()
+    if loader is None:
+        import zipimport
+
+        loader = zipimport.zipimporter(pex)
+    return loader.get_data("PEX-INFO")
+
+
 def is_hash(value):
     return isinstance(value, str) and len(value) == HASH_LENGTH and _HEX.issuperset(value)
 

@@ -10,7 +10,11 @@ fastest stdlib loader and imports nothing):
 - `prefixes`: for each distribution entry, its installed prefix (scripts in `bin/`);
 - `pth`: [(entry, file name)] of the .pth files in those entries, in the order a venv
   runs them (by file name, as site does within one site-packages);
-- `info`: the checked PEX-INFO; `console_scripts`: [(entry, {name: value})].
+- `info`: the checked PEX-INFO; `console_scripts`: [(entry, {name: value})];
+- `code`: the compiled code of the runtime modules the warm path needs after the plan
+  (WARM_MODULES): zipimport compiles a module's source at every start (a zip has no
+  __pycache__), so the plan, already made for this PEX's runtime (pex_hash covers its
+  files) and this interpreter, carries them; `module` imports from it.
 
 Imports nothing from the runtime (a leaf).
 """
@@ -19,9 +23,19 @@ import os
 import sys
 
 VERSION = 2
+WARM_MODULES = ("interpreter", "syspath")
 
 
-def new(paths, prefixes, pth, info, console_scripts):
+def new(paths, prefixes, pth, info, console_scripts, package):
+    """A plan; `package` is the runtime package (its loaders compile WARM_MODULES)."""
+    finder = sys.modules["_frozen_importlib_external"].PathFinder
+    code = {}
+    for name in WARM_MODULES:
+        full = "%s.%s" % (package.__name__, name)
+        try:
+            code[name] = finder.find_spec(full, package.__path__).loader.get_code(full)
+        except Exception:  # no loader with get_code: those modules are imported as usual
+            pass
     return {
         "version": VERSION,
         "executable": sys.executable,
@@ -31,6 +45,7 @@ def new(paths, prefixes, pth, info, console_scripts):
         "pth": list(pth),
         "info": info,
         "console_scripts": list(console_scripts),
+        "code": code,
     }
 
 
@@ -58,3 +73,28 @@ def load(path, executable=True):
         if not os.path.isdir(entry):
             return None
     return plan
+
+
+def module(package, name, boot_plan=None):
+    """The runtime module `name` (one of WARM_MODULES), from the plan's compiled code when
+    it has it, else imported as usual."""
+    full = "%s.%s" % (package.__name__, name)
+    found = sys.modules.get(full)
+    if found is not None:
+        return found
+    code = boot_plan.get("code", {}).get(name) if boot_plan else None
+    if code is None:
+        __import__(full)
+        return sys.modules[full]
+    mod = type(sys)(full)
+    mod.__file__ = code.co_filename
+    mod.__package__ = package.__name__
+    mod.__spec__ = sys.modules["_frozen_importlib"].ModuleSpec(full, None, origin=code.co_filename)
+    sys.modules[full] = mod
+    try:
+        exec(code, mod.__dict__)
+    except BaseException:
+        del sys.modules[full]
+        raise
+    setattr(package, name, mod)
+    return mod

@@ -19,7 +19,7 @@ this module only knows venvs.
 import os
 import sys
 
-from . import atomic, dirs, plan, variables
+from . import dirs, plan, variables
 
 VENV_PLAN = "pex-plan.marshal"
 # The venv format: part of every venv's key, so a new format gets new directories.
@@ -79,6 +79,8 @@ def create(vdir, boot_plan, others, inherit, verbose):
     """Makes `vdir` a complete venv for `boot_plan` and the plans of the PEX_PATH PEXes
     (`others`), exactly once across processes (atomic.directory). A stale venv (its plan
     no longer loads) is replaced the same way."""
+    from . import atomic
+
     atomic.directory(vdir, lambda tmp: _populate(tmp, vdir, boot_plan, others, inherit), valid=lambda target: load_plan(target) is not None)
     if verbose:
         sys.stderr.write("pex: venv mode: created %s\n" % vdir)

@@ -6,6 +6,7 @@ import tempfile
 import threading
 import unittest
 
+import _cluster_pack_pex
 from _cluster_pack_pex import atomic, dirs, plan
 
 
@@ -34,7 +35,7 @@ class Plans(Temp):
     def test_round_trip_and_checks(self):
         entry = os.path.join(self.tmp, "entry")
         os.mkdir(entry)
-        made = plan.new([entry], [self.tmp], [(entry, "a.pth")], {"x": 1}, [])
+        made = plan.new([entry], [self.tmp], [(entry, "a.pth")], {"x": 1}, [], _cluster_pack_pex)
         path = os.path.join(self.tmp, "p.marshal")
         atomic.write_file(path, plan.encode(made))
         self.assertEqual(plan.load(path), made)
@@ -51,6 +52,25 @@ class Plans(Temp):
             fp.write(b"\x00garbage")
         self.assertIsNone(plan.load(path))
         self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp-" in n], [])
+
+
+class WarmModules(unittest.TestCase):
+    def test_the_plan_carries_the_compiled_warm_modules(self):
+        made = plan.new([], [], [], {}, [], _cluster_pack_pex)
+        self.assertEqual(sorted(made["code"]), sorted(plan.WARM_MODULES))
+        # Imported from the plan's code when not imported yet; the same module otherwise.
+        name = "_cluster_pack_pex.syspath"
+        saved = sys.modules.pop(name, None)
+        try:
+            mod = plan.module(_cluster_pack_pex, "syspath", made)
+            self.assertIs(sys.modules[name], mod)
+            self.assertEqual(mod.__file__, made["code"]["syspath"].co_filename)
+            self.assertTrue(callable(mod.activate))
+            self.assertIs(plan.module(_cluster_pack_pex, "syspath", made), mod)
+        finally:
+            if saved is not None:
+                sys.modules[name] = saved
+                _cluster_pack_pex.syspath = saved
 
 
 class AtomicDirectory(Temp):
