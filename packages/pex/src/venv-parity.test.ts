@@ -5,7 +5,7 @@ import path from "node:path";
 import { writeWheel } from "@cluster-pack/pip/test-kit";
 import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
 import { buildPex } from "./index";
-import { cleanEnv, run } from "./test-kit/run";
+import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
 // Differential tests: the same distributions pip-installed into a real venv (`python -m
 // venv`, pip from the interpreter, the wheels from the configured mirror and two made
@@ -83,7 +83,7 @@ function venvOf(python: string, wheels: string[], name: string): string {
   // RECORD paths; --python is pip >= 22.3 only): run it with the venv's site-packages.
   r = spawnSync(path.join(venv, "bin", "python"), ["-c", "import runpy, sys; sys.path.extend(sys.argv[1:2]); sys.argv[:] = ['pip'] + sys.argv[2:]; runpy.run_module('pip', run_name='__main__')", pipDir(python), "install", "-q", "--no-deps", "--no-index", "--ignore-installed", "--no-compile", "--ignore-requires-python", "--disable-pip-version-check", ...wheels], {
     encoding: "utf8",
-    env: { ...cleanEnv(), PIP_CONFIG_FILE: os.devnull },
+    env: { ...cleanEnv(), PIP_CONFIG_FILE: os.devNull },
   });
   if (r.status !== 0) throw new Error(`pip install into ${venv} failed: ${r.stderr}`);
   return venv;
@@ -94,10 +94,7 @@ function pipDir(python: string): string {
   return r.stdout.trim();
 }
 
-function json(r: { status: number | null; stdout: string; stderr: string }): Record<string, unknown> {
-  if (r.status !== 0 || r.stderr) throw new Error(`exit ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-}
+const json = (r: RunResult) => jsonLine(r, { quiet: true });
 
 suite("a PEX behaves like a venv of the same distributions", () => {
   describe.each(pythons)("python $version", ({ version, python }) => {

@@ -42,7 +42,7 @@ def select(pex, info, env, why=None):
     if env.python_path:
         where, candidates = "PEX_PYTHON_PATH=" + env.python_path_raw, _interpreters(env.python_path, files=True)
     else:
-        where, candidates = "PATH", _interpreters([d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d], files=False)
+        where, candidates = "PATH", _interpreters(_path_dirs(), files=False)
     here = os.path.realpath(sys.executable) if sys.executable else None
     if why is None and here in [os.path.realpath(c) for c in candidates]:
         try:
@@ -100,7 +100,7 @@ def resolve(pex_python, env):
             sys.exit("%s: PEX_PYTHON=%s does not exist or is not executable; set PEX_PYTHON to a Python interpreter path or a name on PATH." % (sys.argv[0], pex_python))
         return path
     where = "PEX_PYTHON_PATH=%s" % env.python_path_raw if env.python_path else "PATH"
-    search = env.python_path or [os.path.abspath(os.path.expanduser(e)) for e in os.environ.get("PATH", os.defpath).split(os.pathsep) if e]
+    search = env.python_path or _path_dirs()
     for entry in search:
         # PEX_PYTHON_PATH may list interpreter files as well as directories.
         candidate = entry if os.path.basename(entry) == pex_python and not os.path.isdir(entry) else os.path.join(entry, pex_python)
@@ -152,6 +152,10 @@ def _interpreters(entries, files):
                 seen.add(real)
                 out.append(path)
     return out
+
+
+def _path_dirs():
+    return [os.path.abspath(os.path.expanduser(e)) for e in os.environ.get("PATH", os.defpath).split(os.pathsep) if e]
 
 
 def _executable(path):
