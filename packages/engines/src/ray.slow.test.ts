@@ -136,7 +136,7 @@ function expectInPex(r: TaskReport, node: string): void {
   expect(r.prefix).toBe(path.dirname(path.dirname(r.executable)));
   expect(r.pex).toBe(path.join(node, "ray.pex"));
   expect(r.marker_file.startsWith(`${pexRoot}/cp/code/`)).toBe(true);
-  expect(r.ray_file).toMatch(new RegExp(`^${escape(pexRoot)}/cp/installed_wheels/[0-9a-f]+/ray-2\\.58\\.0-cp311-cp311-[^/]+\\.whl/ray/__init__\\.py$`));
+  expect(r.ray_file).toMatch(new RegExp(`^${escape(pexRoot)}/cp/installed_wheels\\.2/[0-9a-f]+/ray-2\\.58\\.0-cp311-cp311-[^/]+\\.whl/lib/python/site-packages/ray/__init__\\.py$`));
 }
 
 function escape(s: string): string {

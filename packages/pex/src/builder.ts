@@ -9,6 +9,7 @@ import {
   defaultVerifiedWheelsDir,
   parseEntryPointValue,
   parseWheelFilename,
+  PEX_CHROOT_SCHEME,
   WheelPlanCache,
   WheelVerifier,
   type WheelFileIdentity,
@@ -316,8 +317,8 @@ export function contentHash(files: [string, string][]): string {
   return h.digest("hex");
 }
 
-/** addWheelToZip options (besides the prefix) of every build: what cached plans are keyed by. */
-const PLAN_OPTIONS = {};
+/** addWheelToZip options (besides the prefix) of every build: what cached plans are keyed by (the scheme too, so a new chroot layout never replays plans of the old one). */
+const PLAN_OPTIONS = { chrootScheme: PEX_CHROOT_SCHEME };
 
 interface OpenedWheel {
   name: string;

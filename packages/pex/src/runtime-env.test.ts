@@ -107,7 +107,7 @@ three("PEX_PYTHON_PATH without PEX_PYTHON", () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(
-      `${constrained}: no interpreter on PEX_PYTHON_PATH=${last.python} satisfies the interpreter constraints (CPython==${dotted(first.version)}.*); tried ${last.python} (cpython ${last.version}). Add a matching Python to PEX_PYTHON_PATH.\n`,
+      `${constrained}: no interpreter on PEX_PYTHON_PATH=${last.python} can run this PEX; tried ${last.python} (cpython ${last.version}: does not satisfy the PEX's interpreter constraints (CPython==${dotted(first.version)}.*)). Add a matching Python to PEX_PYTHON_PATH.\n`,
     );
   });
 });

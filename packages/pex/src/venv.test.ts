@@ -4,7 +4,7 @@ import path from "node:path";
 import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
 import { buildPex, readPexInfo } from "./index";
 import { differential, REPL_DRIVER, writeInterpreterWorkdir } from "./test-kit/interpreter-cases";
-import { cleanEnv, run } from "./test-kit/run";
+import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
 // Venv execution mode (PEX-INFO venv / PEX_VENV), through real interpreters and real
 // wheels from the configured index: the PEX re-executes a venv python, so sys.executable
@@ -76,10 +76,7 @@ function rootEnv(name: string, extra: Record<string, string> = {}) {
   return { root, env: cleanEnv({ PEX_ROOT: root, ...extra }) };
 }
 
-function json(r: { status: number | null; stdout: string; stderr: string }): Record<string, unknown> {
-  if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-}
+const json = (r: RunResult) => jsonLine(r);
 
 /** The venv directories under PEX_ROOT: venvs/<pex_hash>/<interpreter key>. */
 function venvDirs(root: string): string[] {

@@ -94,8 +94,14 @@ export interface AddedZipEntry {
   content?: Buffer;
 }
 
-/** The installed-wheel chroot layout of a PEX's `.deps/<wheel>/` (relative to the prefix). */
-export const PEX_CHROOT_SCHEME: InstallScheme = { purelib: "", platlib: "", scripts: "bin", headers: "include", data: "" };
+/**
+ * The installed-wheel chroot layout of a PEX's `.deps/<wheel>/` (relative to the prefix),
+ * pex's: the importable root at the top, scripts, headers and data under `.prefix/`, where
+ * they are not importable (`import bin` must fail as in a venv). The PEX runtime extracts
+ * `.prefix/` as a venv-like prefix three levels above the importable root, so RECORD's
+ * paths become the `../../../bin/...` a venv has (packages/pex/python/_cluster_pack_pex/extract.py).
+ */
+export const PEX_CHROOT_SCHEME: InstallScheme = { purelib: "", platlib: "", scripts: ".prefix/bin", headers: ".prefix/include/site/pythonX.Y", data: ".prefix" };
 
 /**
  * Installs a wheel into a directory scheme (a site-packages tree, a venv, a target dir).

@@ -12,9 +12,11 @@ only when options were given (Spark's `-m pyspark.daemon` never pays for it).
 import os
 import sys
 
-from .boot import RUNTIME_FILES
-
-RUNTIME_FILES.add(__file__)
+# Frames of these files are removed from tracebacks shown to the user, so that errors
+# look exactly as they do under plain python: the runtime's package and the PEX's
+# __main__.py (boot adds it).
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+RUNTIME_FILES = set()
 
 # Short options of CPython 3.8-3.13 that take an argument (attached or separated).
 _WITH_ARG = "WX"
@@ -113,26 +115,26 @@ def reexec_if_needed(req, pex, executable=None):
     if not executable:
         sys.exit("%s: cannot apply the interpreter options %s: sys.executable is unknown" % (pex, " ".join(extra)))
     tail = _canonical(req)
-    argv = [executable] + _original_options() + extra + [sys.argv[0]] + tail
+    argv = [executable] + original_options() + extra + [sys.argv[0]] + tail
     if req.raw is not None:
         # Let python report the usage error exactly as it would.
-        argv = [executable] + _original_options() + list(req.raw)
+        argv = [executable] + original_options() + list(req.raw)
+    execv(executable, argv)
+
+
+def reexec_program(executable):
+    """Venv mode, entry point or script: the same command line under the venv python."""
+    execv(executable, [executable] + original_options() + sys.argv)
+
+
+def execv(executable, argv):
+    """os.execv, with what was printed so far flushed first (it would be lost)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
     os.execv(executable, argv)
-
-
-def reexec_program(executable):
-    """Venv mode, entry point or script: the same command line under the venv python."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
-    os.execv(executable, [executable] + _original_options() + sys.argv)
 
 
 def run(req):
@@ -193,13 +195,15 @@ def run_entry_point(entry_point):
 
 def run_script_entry(name, plan):
     """PEX_SCRIPT / script: a console script of one of the distributions, else a file
-    under a distribution's bin/ directory, run as a script."""
+    in a distribution's scripts directory (its prefix's bin/), run as a script."""
     for dist_dir, scripts in plan.get("console_scripts", []):
         if name in scripts:
             value = scripts[name].split("[", 1)[0].strip().replace(" ", "")
             return run_entry_point(value)
-    for dist_dir in plan["paths"]:
-        candidate = os.path.join(dist_dir, "bin", name)
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        sys.exit("%s: %r is not a script name; name a console script or a file in a distribution's scripts" % (sys.argv[0], name))
+    for prefix in plan["prefixes"]:
+        candidate = os.path.join(prefix, "bin", name)
         if os.path.isfile(candidate):
             main = _fresh_main()
             return _exec_file(candidate, main, sys.argv[1:], set_argv0=sys.argv[0])
@@ -271,7 +275,7 @@ def _guard(fn):
         raise
     except BaseException as exc:  # noqa: B902 - we mirror the interpreter's top level
         tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_code.co_filename in RUNTIME_FILES:
+        while tb is not None and _is_runtime(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
         exc.__traceback__ = tb
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
@@ -292,6 +296,10 @@ def _guard(fn):
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
         sys.exit(1)
+
+
+def _is_runtime(filename):
+    return filename in RUNTIME_FILES or os.path.dirname(filename) == RUNTIME_DIR
 
 
 def _fresh_main():
@@ -323,7 +331,7 @@ def _canonical(req):
     return list(req.args)
 
 
-def _original_options():
+def original_options():
     """Options given to python before the PEX path (`python3 -u env.pex ...`)."""
     orig = getattr(sys, "orig_argv", None)
     if orig:

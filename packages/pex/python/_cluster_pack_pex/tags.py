@@ -2,7 +2,9 @@
 
 A stdlib-only rendition of what `packaging.tags.sys_tags()` computes, in the same
 priority order, so that a PEX holding several wheels of one project (one per Python or
-platform) picks the one pip would pick. Only used on the cold path.
+platform) picks the one pip would pick. Only used on the cold path (and by the
+interpreter search's probe, in the candidate interpreter). Imports nothing from the
+runtime.
 """
 import os
 import platform
@@ -74,41 +76,28 @@ def platform_tags():
         yield sysconfig.get_platform().replace("-", "_").replace(".", "_")
 
 
-def best_wheels(wheel_names):
-    """Groups wheel file names by project and picks, per project, the best-ranked
-    compatible wheel. Returns (chosen names, {project: [names]} with no compatible one)."""
+def best_wheels(wheels):
+    """Picks, per project, the best-ranked compatible wheel of `wheels`, the
+    [(file name, project, [tag triples])] that pex_info.load parsed. Returns (chosen file
+    names, {project: [file names]} of projects with no compatible wheel)."""
     rank = {}
     for i, tag in enumerate(sys_tags()):
         rank.setdefault(tag, i)
     projects = {}
-    for name in wheel_names:
-        parsed = parse_wheel_name(name)
-        if parsed is None:
-            continue
-        projects.setdefault(parsed[0], []).append((name, parsed[1]))
+    for name, project, wheel_tags in wheels:
+        projects.setdefault(project, []).append((name, wheel_tags))
     chosen, missing = [], {}
-    for project, wheels in sorted(projects.items()):
+    for project, candidates in sorted(projects.items()):
         best = None
-        for name, tags in wheels:
-            r = min([rank[t] for t in tags if t in rank] or [None], key=lambda x: float("inf") if x is None else x)
-            if r is not None and (best is None or r < best[0]):
-                best = (r, name)
+        for name, wheel_tags in candidates:
+            ranks = [rank[t] for t in wheel_tags if t in rank]
+            if ranks and (best is None or min(ranks) < best[0]):
+                best = (min(ranks), name)
         if best is None:
-            missing[project] = [w[0] for w in wheels]
+            missing[project] = [c[0] for c in candidates]
         else:
             chosen.append(best[1])
     return chosen, missing
-
-
-def parse_wheel_name(name):
-    if not name.endswith(".whl"):
-        return None
-    parts = name[:-4].split("-")
-    if len(parts) not in (5, 6):
-        return None
-    project = re.sub(r"[-_.]+", "-", parts[0]).lower()
-    tags = ["%s-%s-%s" % (p, a, t) for p in parts[-3].split(".") for a in parts[-2].split(".") for t in parts[-1].split(".")]
-    return project, tags
 
 
 def check_constraints(constraints, impl=None, version=None):

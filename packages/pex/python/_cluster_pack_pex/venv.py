@@ -13,64 +13,20 @@ program exactly as the zipapp mode does (entry point, interpreter emulation, inj
 without touching sys.path: the venv's site-packages already has everything.
 
 Only imported when venv mode is on; the warm path costs one extra interpreter start
-(the exec), one hashlib sha1 and one marshal load per process.
+(the exec), one hashlib sha1 and one marshal load per process. boot.py orchestrates;
+this module only knows venvs.
 """
-import marshal
 import os
 import sys
 
-from . import boot
+from . import dirs, plan, variables
 
 VENV_PLAN = "pex-plan.marshal"
-# Bumped when the venv layout changes, so old venvs are not reused by a new runtime.
-LAYOUT_VERSION = "1"
-_MARKER = "_CP_PEX_VENV"
+# The venv format: part of every venv's key, so a new format gets new directories.
+LAYOUT = "2"
 
 
-def main(pex, info_bytes, pex_hash, root, fallback_root, verbose):
-    """Runs the PEX in its venv: creates the venv when missing and re-executes its
-    python, or (already running under it) runs the program."""
-    # Set by the process that re-executed us under the venv python: if we are not in the
-    # venv now, something (PYTHONHOME, a wrapper) defeated pyvenv.cfg; stop, not loop.
-    expected = os.environ.pop(_MARKER, None)
-    key = venv_key(pex_hash)
-    # The venv this process runs in, from the executable's location as python itself
-    # finds pyvenv.cfg (sys.prefix is only set to the venv by site, which -S skips).
-    here = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable or "."))))
-    plan = None
-    for candidate_root in (root, fallback_root):
-        vdir = os.path.join(candidate_root, "venvs", pex_hash, key)
-        plan = load_venv_plan(vdir)
-        if plan is not None:
-            break
-    if plan is not None and os.path.realpath(vdir) == here:
-        if verbose:
-            boot._log("venv mode: running in %s" % vdir)
-        boot.run(pex, plan, verbose, in_venv=vdir)
-        return
-    if expected:
-        sys.exit(
-            "%s: re-executed under the venv python %s/bin/python but it did not start in that venv (sys.prefix is %s, sys.executable %s); unset PYTHONHOME or run the PEX with a plain python."
-            % (sys.argv[0], expected, sys.prefix, sys.executable)
-        )
-    if plan is None:
-        plan = boot.load_plan(root, pex_hash) or (fallback_root and boot.load_plan(fallback_root, pex_hash))
-        from . import extract
-
-        if not plan:
-            plan = extract.prepare(pex, info_bytes, root, fallback_root, verbose)
-        actual_root = extract.writable_root(root, fallback_root)
-        vdir = os.path.join(actual_root, "venvs", pex_hash, key)
-        others = [p for other in boot._pex_path(plan["info"], os.environ) for p in boot.activate_other(other, verbose)]
-        create(vdir, plan, others, _inherit(plan["info"]), verbose)
-    elif verbose:
-        boot._log("venv mode: warm start, venv %s" % vdir)
-    python = os.path.join(vdir, "bin", "python")
-    os.environ[_MARKER] = vdir
-    boot.run(pex, plan, verbose, venv_python=python)
-
-
-def venv_key(pex_hash):
+def key(pex_hash, env):
     """The interpreter's share of the venv directory name: the real path of the base
     interpreter (a venv python resolves to the same one, so the re-executed process finds
     its own venv), its exact version and build, and the runtime inputs that change the
@@ -79,53 +35,58 @@ def venv_key(pex_hash):
 
     identity = "\0".join(
         [
-            LAYOUT_VERSION,
+            LAYOUT,
             pex_hash,
             os.path.realpath(sys.executable or ""),
             "%x" % sys.hexversion,
             sys.implementation.cache_tag or "",
-            os.environ.get("PEX_INHERIT_PATH", ""),
-            os.environ.get("PEX_PATH", ""),
+            env.inherit_path or "",
+            os.pathsep.join(env.pex_path),
         ]
     )
     return hashlib.sha1(identity.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
-def load_venv_plan(vdir):
+def find(roots, pex_hash, venv_key):
+    """(venv directory, its plan) of the first complete venv under `roots`, else (None, None)."""
+    for root in roots:
+        vdir = dirs.venv(root, pex_hash, venv_key)
+        found = load_plan(vdir)
+        if found is not None:
+            return vdir, found
+    return None, None
+
+
+def running_in(vdir):
+    """Whether this process runs the venv's python: found from the executable's location,
+    as python itself finds pyvenv.cfg (sys.prefix is only set to the venv by site, which
+    -S skips)."""
+    here = os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(sys.executable or "."))))
+    return os.path.realpath(vdir) == here
+
+
+def python(vdir):
+    return os.path.join(vdir, "bin", "python")
+
+
+def load_plan(vdir):
     """The boot plan stored in a complete venv, or None (absent, other interpreter, or an
     extraction directory it points to was removed)."""
-    try:
-        with open(os.path.join(vdir, VENV_PLAN), "rb") as fp:
-            plan = marshal.load(fp)
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(plan, dict) or plan.get("version") != boot.PLAN_VERSION or plan.get("hexversion") != sys.hexversion:
-        return None
-    for entry in plan["paths"]:
-        if not os.path.isdir(entry):
-            return None
-    return plan
+    return plan.load(os.path.join(vdir, VENV_PLAN), executable=False)
 
 
-def create(vdir, plan, other_paths, inherit, verbose):
-    """Makes `vdir` a complete venv, exactly once across processes: built in a temporary
-    sibling under a lock and renamed into place (a killed creator leaves only a `*.tmp-*`
-    directory, which the next creator removes). A stale venv (its plan no longer loads)
-    is replaced the same way."""
-    from . import extract
+def create(vdir, boot_plan, others, inherit, verbose):
+    """Makes `vdir` a complete venv for `boot_plan` and the plans of the PEX_PATH PEXes
+    (`others`), exactly once across processes (atomic.directory). A stale venv (its plan
+    no longer loads) is replaced the same way."""
+    from . import atomic
 
-    def fill(tmp):
-        _populate(tmp, vdir, plan, other_paths, inherit)
-
-    def valid(target):
-        return load_venv_plan(target) is not None
-
-    extract.ensure(vdir, fill, valid=valid)
+    atomic.directory(vdir, lambda tmp: _populate(tmp, vdir, boot_plan, others, inherit), valid=lambda target: load_plan(target) is not None)
     if verbose:
-        boot._log("venv mode: created %s" % vdir)
+        sys.stderr.write("pex: venv mode: created %s\n" % vdir)
 
 
-def _populate(tmp, final, plan, other_paths, inherit):
+def _populate(tmp, final, boot_plan, others, inherit):
     base = os.path.realpath(sys.executable)
     major, minor = sys.version_info[:2]
     bindir = os.path.join(tmp, "bin")
@@ -134,40 +95,31 @@ def _populate(tmp, final, plan, other_paths, inherit):
     os.makedirs(site_packages)
     if sys.maxsize > 2**32 and sys.platform != "darwin":
         os.symlink("lib", os.path.join(tmp, "lib64"))  # as `python -m venv` does
-    system_site = inherit in ("prefer", "fallback")
     with open(os.path.join(tmp, "pyvenv.cfg"), "w") as fp:
         fp.write("home = %s\n" % os.path.dirname(base))
-        fp.write("include-system-site-packages = %s\n" % ("true" if system_site else "false"))
+        fp.write("include-system-site-packages = %s\n" % ("true" if inherit in ("prefer", "fallback") else "false"))
         fp.write("version = %d.%d.%d\n" % sys.version_info[:3])
         fp.write("executable = %s\n" % base)
-        fp.write("cluster-pack-pex = %s\n" % LAYOUT_VERSION)
+        fp.write("cluster-pack-pex = %s\n" % LAYOUT)
     for name in ("python", "python3", "python%d.%d" % (major, minor)):
         os.symlink(base, os.path.join(bindir, name))
-    # site-packages gets one .pth listing the extracted directories rather than symlinks
-    # or copies of their content: no merging of directories two distributions share
-    # (namespace packages stay PEP 420 / pkgutil portions on separate path entries, as in
-    # the zipapp mode), importlib.metadata finds each .dist-info on its entry, module
-    # __file__s stay in the PEX's extraction, and creation costs one small file. A
-    # directory that ships its own *.pth files (which site only reads in site dirs) is
-    # added with site.addsitedir so those run as they would in an installed venv.
-    lines = ["# Written by the cluster-pack PEX runtime: the PEX's code and distributions."]
-    if inherit == "prefer":
-        # Host site-packages before the PEX's entries (pex's inherit_path=prefer).
-        lines.append("import site, sys; [site.addsitedir(d) for d in site.getsitepackages([sys.base_prefix])]")
-    for entry in list(plan["paths"]) + list(other_paths):
-        if "\n" in entry or "\r" in entry:
-            sys.exit("%s: cannot put %r in a venv: the path contains a newline; set PEX_ROOT to a plainer path." % (sys.argv[0], entry))
-        if _has_pth(entry):
-            lines.append("import site; site.addsitedir(%r)" % entry)
-        else:
-            lines.append(entry)
+    entries = list(boot_plan["paths"])
+    prefixes = list(boot_plan["prefixes"])
+    pth_lists = [boot_plan["pth"]]
+    for other in others:
+        entries += [e for e in other["paths"] if e not in entries]
+        prefixes += other["prefixes"]
+        pth_lists.append(other["pth"])
+    from .syspath import merge_pth
+
+    pth = merge_pth(pth_lists)
     with open(os.path.join(site_packages, "_cluster_pack_pex.pth"), "w") as fp:
-        fp.write("\n".join(lines) + "\n")
+        fp.write(pth_text(entries, pth, inherit))
     # Scripts: console-script launchers and `.data/scripts` of every distribution, with
     # the venv python in the shebang; the first distribution listed wins a name.
-    python = os.path.join(final, "bin", "python")
-    for entry in list(plan["paths"]) + list(other_paths):
-        src_bin = os.path.join(entry, "bin")
+    venv_python = python(final)
+    for prefix in prefixes:
+        src_bin = os.path.join(prefix, "bin")
         try:
             names = sorted(os.listdir(src_bin))
         except OSError:
@@ -179,21 +131,39 @@ def _populate(tmp, final, plan, other_paths, inherit):
                 continue
             with open(src, "rb") as fp:
                 data = fp.read()
-            data = _rewrite_shebang(data, python)
             with open(dest, "wb") as fp:
-                fp.write(data)
+                fp.write(_rewrite_shebang(data, venv_python))
             os.chmod(dest, 0o755)
-    stored = dict(plan)
-    stored["venv"] = final
+    stored = dict(boot_plan, paths=entries, prefixes=prefixes, pth=pth, venv=final)
     with open(os.path.join(tmp, VENV_PLAN), "wb") as fp:
-        marshal.dump(stored, fp)
+        fp.write(plan.encode(stored))
 
 
-def _has_pth(entry):
-    try:
-        return any(n.endswith(".pth") for n in os.listdir(entry))
-    except OSError:
-        return False
+def pth_text(entries, pth, inherit):
+    """The venv's one .pth file: what the zipapp mode does to sys.path (syspath.activate),
+    done by site when the venv python starts, so subprocesses get it too. It lists the
+    PEX's entries (rather than links or copies of their content: namespace packages stay
+    portions on separate entries, each .dist-info is found on its entry, module __file__s
+    stay in the extraction), runs their .pth files in venv order with site's own reader,
+    and appends PEX_EXTRA_SYS_PATH (kept for subprocesses under a private name, as pex
+    does). `import` lines run in site.addpackage's frame: no comprehension or lambda may
+    refer to names they import (those resolve in site's globals: NameError)."""
+    lines = ["# Written by the cluster-pack PEX runtime: the PEX's code and distributions."]
+    if inherit == "prefer":
+        # The host's site-packages before the PEX's entries.
+        lines.append("import site, sys; list(map(site.addsitedir, site.getsitepackages([sys.base_prefix])))")
+    for entry in entries:
+        if "\n" in entry or "\r" in entry:
+            raise ValueError("cannot put %r in a venv: the path contains a newline; set PEX_ROOT to a plainer path" % entry)
+        lines.append(entry)
+    if pth:
+        dirs_, names = [e for e, _ in pth], [n for _, n in pth]
+        lines.append("import site; list(map(site.addpackage, %r, %r, [None] * %d))" % (dirs_, names, len(pth)))
+    lines.append(
+        "import os, sys; sys.path.extend(filter(None, (os.environ.get(%r, '') + os.pathsep + os.environ.get(%r, '')).split(os.pathsep)))"
+        % ("PEX_EXTRA_SYS_PATH", variables.EXTRA_SYS_PATH)
+    )
+    return "\n".join(lines) + "\n"
 
 
 def _rewrite_shebang(data, python):
@@ -218,13 +188,3 @@ def _rewrite_shebang(data, python):
         return b"#!" + target + b"\n" + rest
     quoted = b"'" + target.replace(b"'", b"'\\''") + b"'"
     return b"#!/bin/sh\n'''exec' " + quoted + b' "$0" "$@"\n\' \'\'\'\n' + rest
-
-
-def _inherit(info):
-    inherit = os.environ.get("PEX_INHERIT_PATH") or info.get("inherit_path") or "false"
-    if inherit in ("0", "False", False):
-        return "false"
-    if inherit in (True, "1", "True", "true"):
-        return "prefer"
-    return inherit
-

@@ -62,3 +62,9 @@ function testHome(): string {
   }
   return home;
 }
+
+/** The last stdout line of a successful run, parsed as JSON (throws with stderr otherwise; `quiet`: stderr must be empty too). */
+export function jsonLine(r: RunResult, options: { quiet?: boolean } = {}): Record<string, unknown> {
+  if (r.status !== 0 || (options.quiet && r.stderr)) throw new Error(`exit ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+}

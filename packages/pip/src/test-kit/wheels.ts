@@ -14,6 +14,8 @@ export interface FakeDist {
   tag?: string;
   /** console_scripts entry points: name -> "module:function". */
   scripts?: Record<string, string>;
+  /** More files, by path in the wheel (`x.pth`, `<name>-<version>.data/scripts/tool`, ...). */
+  files?: Record<string, string>;
 }
 
 /** The file name a FakeDist is written under. */
@@ -51,6 +53,7 @@ export async function writeWheel(dir: string, d: FakeDist): Promise<string> {
     files[0]![1] += `\ndef main():\n    print("hello from ${d.name} ${d.version}")\n`;
     files.push([`${distInfo}/entry_points.txt`, `[console_scripts]\n${Object.entries(d.scripts).map(([n, t]) => `${n} = ${t}`).join("\n")}\n`]);
   }
+  for (const [n, c] of Object.entries(d.files ?? {})) files.push([n, c]);
   const record = files.map(([n, c]) => `${n},sha256=${crypto.createHash("sha256").update(c).digest("base64url")},${Buffer.byteLength(c)}`);
   record.push(`${distInfo}/RECORD,,`);
   files.push([`${distInfo}/RECORD`, `${record.join("\n")}\n`]);

@@ -1,0 +1,74 @@
+"""The PEX_ROOT directory table: every path the runtime makes under PEX_ROOT is built here
+(pex's cache/dirs.py).
+
+An entry's name carries its format version: change what an entry holds and bump the
+version in its name, so that runtimes of different versions never read each other's
+entries (they share PEX_ROOT). Components passed in (hashes, wheel names) must have been
+checked by pex_info first. Imports nothing from the runtime (a leaf).
+"""
+import os
+import sys
+
+# Boot plans: <pex_hash>.<cache tag>.marshal (the format is plan.VERSION, checked on load).
+PLANS = os.path.join("cp", "plans")
+# Installed wheels: <fingerprint>/<wheel file name>/ is a prefix like a venv's: scripts in
+# bin/, headers in include/, data files where the wheel puts them, and the importable root
+# at SITE_PACKAGES, three levels down, so that RECORD's ../../../bin/... paths resolve as
+# in a venv. Version 2: version 1 had the importable root at the top.
+INSTALLED_WHEELS = os.path.join("cp", "installed_wheels.2")
+SITE_PACKAGES = ("lib", "python", "site-packages")
+# User code: <code_hash>/, the PEX's own top-level files.
+USER_CODE = os.path.join("cp", "code")
+# Venvs: <pex_hash>/<key>/; the key hashes venv.LAYOUT (its format version) with the
+# interpreter, so a new layout gets new directories under the same name.
+VENVS = "venvs"
+# Used when PEX_ROOT is not writable: a per-user directory under the temp dir.
+FALLBACK = "cluster-pack-pex-root-%d"
+
+
+def roots(env_root, info_root):
+    """(PEX_ROOT, fallback): PEX_ROOT from the environment, else PEX-INFO's pex_root, else
+    the user cache dir; the fallback is used when that is not writable."""
+    root = env_root or info_root
+    if not root:
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(cache, "pex")
+    root = os.path.abspath(os.path.expanduser(root))
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return root, os.path.join(tmp, FALLBACK % uid)
+
+
+def plan_file(root, pex_hash):
+    return os.path.join(root, PLANS, "%s.%s.marshal" % (pex_hash, sys.implementation.cache_tag or "py"))
+
+
+def installed_wheel(root, fingerprint, wheel):
+    return os.path.join(root, INSTALLED_WHEELS, fingerprint, wheel)
+
+
+def site_packages(prefix):
+    return os.path.join(prefix, *SITE_PACKAGES)
+
+
+def user_code(root, code_hash):
+    return os.path.join(root, USER_CODE, code_hash)
+
+
+def venv(root, pex_hash, key):
+    return os.path.join(root, VENVS, pex_hash, key)
+
+
+def writable_root(root, fallback, argv0):
+    """The first of PEX_ROOT and its fallback that can be written, or exit with one line."""
+    for candidate in (root, fallback):
+        probe = os.path.join(candidate, "cp")
+        try:
+            os.makedirs(probe, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(probe, os.W_OK | os.X_OK):
+            if candidate != root:
+                sys.stderr.write("pex: PEX_ROOT %s is not writable; using %s instead (slower first starts).\n" % (root, candidate))
+            return candidate
+    sys.exit("%s: neither PEX_ROOT %s nor %s is writable; set PEX_ROOT to a writable directory." % (argv0, root, fallback))

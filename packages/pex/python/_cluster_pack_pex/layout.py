@@ -1,0 +1,192 @@
+"""Where things are inside a PEX, for each of its layouts (pex's layout.py).
+
+- zipapp: one file. With cluster-pack's split structure the bulk (`.deps/`, user code)
+  is a ZIP64 archive occupying the first `cluster_pack.deps_archive.length` bytes and the
+  zip python imports from is a small classic one after it; flat: one zip.
+- packed: a directory; `.bootstrap` and each `.deps/<wheel>` are zip files.
+- loose: a directory; `.deps/<wheel>` are directories.
+
+A distribution is `.deps/<wheel file name>/`, an installed-wheel chroot: its importable
+root at the top, and its scripts, headers and data under STASH, outside the importable
+root (PEX_CHROOT_SCHEME in packages/wheel/src/install.ts writes it). Imports nothing from
+the runtime (a leaf); only imported on the cold path (PEX-INFO itself is read by
+pex_info.read, on the warm path).
+"""
+import os
+import stat
+
+PEX_INFO = "PEX-INFO"  # read on the warm path by pex_info.read
+MAIN = "__main__.py"
+BOOTSTRAP = ".bootstrap"
+DEPS = ".deps"
+STASH = ".prefix"
+# Top-level names that are the PEX's own, not user code.
+_NOT_CODE = (PEX_INFO, MAIN, "__main__.pyc", "__pex__")
+
+
+def open_source(pex, info):
+    """The PEX's user code and distributions, to extract: DirSource or ZipSource."""
+    return DirSource(pex) if os.path.isdir(pex) else ZipSource(pex, info)
+
+
+class Members(object):
+    """Entries of a zip under `prefix`, extracted together."""
+
+    def __init__(self, zf, members, prefix):
+        self.zf = zf
+        self.members = members
+        self.prefix = prefix
+
+    def names(self):
+        return [m.filename[len(self.prefix) :] for m in self.members]
+
+    def extract(self, dest, place=None):
+        """Writes every member below `dest`; `place(rel)` gives a member's path below
+        `dest` as a list of components (default: where it is). Refuses members that
+        escape `dest` and symbolic links, naming them."""
+        import shutil
+
+        made = set()
+        for member in self.members:
+            rel = member.filename[len(self.prefix) :]
+            if not rel:
+                continue
+            if not safe_name(rel):
+                raise ValueError("refusing to extract %r: it escapes the extraction directory" % member.filename)
+            mode = member.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise ValueError("refusing to extract the symbolic link %r" % member.filename)
+            parts = place(rel.rstrip("/")) if place else rel.rstrip("/").split("/")
+            path = os.path.join(dest, *parts)
+            if member.filename.endswith("/"):
+                if path not in made:
+                    os.makedirs(path, exist_ok=True)
+                    made.add(path)
+                continue
+            parent = os.path.dirname(path)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            with self.zf.open(member) as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            if mode & 0o111:
+                os.chmod(path, 0o755)
+
+
+def safe_name(rel):
+    """A relative `/`-separated name that stays below the directory it is extracted to."""
+    if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or (len(rel) > 1 and rel[1] == ":"):
+        return False
+    return all(part not in ("..", ".", "") for part in rel.rstrip("/").split("/"))
+
+
+class DirSource(object):
+    """A packed or loose PEX directory."""
+
+    def __init__(self, pex):
+        self.pex = pex
+        self._open = []
+
+    def code(self):
+        """The user code: a directory usable in place (the PEX itself), or None."""
+        names = [n for n in os.listdir(self.pex) if not n.startswith(".") and n not in _NOT_CODE]
+        return self.pex if names else None
+
+    def wheel(self, wheel):
+        """A directory usable in place (loose), or Members to extract (packed)."""
+        src = os.path.join(self.pex, DEPS, wheel)
+        if os.path.isdir(src):
+            return src
+        import zipfile
+
+        zf = zipfile.ZipFile(src)
+        self._open.append(zf)
+        return Members(zf, zf.infolist(), "")
+
+    def close(self):
+        for zf in self._open:
+            zf.close()
+
+
+class ZipSource(object):
+    """A single-file PEX (split or flat structure)."""
+
+    def __init__(self, pex, info):
+        import zipfile
+
+        deps = (info.get("cluster_pack") or {}).get("deps_archive")
+        self._file = _Slice(pex, deps["length"]) if deps else open(pex, "rb")
+        self.zf = zipfile.ZipFile(self._file)
+        self.groups = {}
+        for member in self.zf.infolist():
+            name = member.filename
+            if name.startswith(DEPS + "/"):
+                end = name.find("/", len(DEPS) + 1)
+                key = name[: end + 1] if end > 0 else name
+            elif name.startswith(BOOTSTRAP + "/") or name.split("/", 1)[0] in _NOT_CODE:
+                continue
+            else:
+                key = ""
+            self.groups.setdefault(key, []).append(member)
+
+    def code(self):
+        """Members of the user code, or None when there is none."""
+        members = self.groups.get("")
+        if not members or all(m.filename.endswith("/") for m in members):
+            return None
+        return Members(self.zf, members, "")
+
+    def wheel(self, wheel):
+        prefix = "%s/%s/" % (DEPS, wheel)
+        members = self.groups.get(prefix)
+        if not members:
+            raise ValueError("PEX-INFO lists %s but the archive has no %s" % (wheel, prefix))
+        return Members(self.zf, members, prefix)
+
+    def close(self):
+        self.zf.close()
+        self._file.close()
+
+
+class _Slice(object):
+    """The first `length` bytes of a file, as a seekable file object for zipfile."""
+
+    def __init__(self, path, length):
+        self._f = open(path, "rb")
+        self._length = length
+        self._pos = 0
+
+    def seek(self, offset, whence=0):
+        if whence == 0:
+            pos = offset
+        elif whence == 1:
+            pos = self._pos + offset
+        else:
+            pos = self._length + offset
+        if pos < 0:
+            raise ValueError("negative seek position %d" % pos)
+        self._pos = pos
+        return pos
+
+    def tell(self):
+        return self._pos
+
+    def read(self, n=-1):
+        remaining = self._length - self._pos
+        if n is None or n < 0 or n > remaining:
+            n = remaining
+        if n <= 0:
+            return b""
+        self._f.seek(self._pos)
+        data = self._f.read(n)
+        self._pos += len(data)
+        return data
+
+    def seekable(self):
+        return True
+
+    def readable(self):
+        return True
+
+    def close(self):
+        self._f.close()
