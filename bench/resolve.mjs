@@ -21,8 +21,8 @@ const SETS = {
   "larger (10 roots)": ["ray", "pandas", "pyarrow", "scikit-learn", "boto3", "dask", "matplotlib", "fastapi", "transformers", "sqlalchemy"],
 };
 
-// zip first: pip's dist loads @cluster-pack/zip's dist.
-for (const pkg of ["zip", "pip"]) execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, `packages/${pkg}/tsconfig.build.json`)], { stdio: "inherit" });
+// In dependency order: pip's dist loads the dists of the packages before it.
+for (const pkg of ["errors", "packaging", "zip", "wheel", "pip"]) execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, `packages/${pkg}/tsconfig.build.json`)], { stdio: "inherit" });
 const pip = await import(path.join(root, "packages/pip/dist/index.js"));
 
 // --- the mirror on loopback ---------------------------------------------------------------
@@ -45,8 +45,9 @@ const child = path.join(work, "child.mjs");
 fs.writeFileSync(
   child,
   `const pip = await import(${JSON.stringify(path.join(root, "packages/pip/dist/index.js"))});
+const { Version } = await import(${JSON.stringify(path.join(root, "packages/packaging/dist/index.js"))});
 const [mode, cacheDir, lockFile, targetJson, optsJson, ...reqs] = process.argv.slice(2);
-const target = JSON.parse(targetJson, (k, v) => (k === "pythonVersion" ? pip.Version.parse(v) : v));
+const target = JSON.parse(targetJson, (k, v) => (k === "pythonVersion" ? Version.parse(v) : v));
 const opts = JSON.parse(optsJson);
 const t0 = performance.now();
 let n;

@@ -2,12 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { isValidHexDigest, parseWheelFilename } from "@cluster-pack/packaging";
 import {
   addPlannedWheelToZip,
   addWheelToZip,
   defaultVerifiedWheelsDir,
   parseEntryPointValue,
-  parseWheelFilename,
   WheelPlanCache,
   WheelVerifier,
   type WheelFileIdentity,
@@ -136,9 +136,9 @@ export class PexBuilder {
 
   addWheel(wheel: string | PexWheel): this {
     const w = typeof wheel === "string" ? { path: wheel } : { ...wheel };
-    const name = parseWheelFilename(w.path).filename;
+    const name = parseWheelFilename(path.basename(w.path)).filename;
     if (this.wheels.some((x) => path.basename(x.path) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
-    if (w.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
+    if (w.sha256 !== undefined && !isValidHexDigest("sha256", w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
     this.wheels.push(w);
     return this;
   }

@@ -1,10 +1,8 @@
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { formatRequirement, type Requirement, SpecifierSet, type Version } from "@cluster-pack/packaging";
 import type { Candidate, CandidateReport, PackageFinder } from "./finder";
 import { requiresPythonOk } from "./finder";
-import { formatRequirement, type Requirement } from "./markers";
-import { SpecifierSet } from "./specifiers";
 import type { TargetEnvironment } from "./target";
-import type { Version } from "./version";
 
 /** One pinned package of a resolution. */
 export interface ResolvedPackage {
