@@ -176,17 +176,22 @@ diff("file names differential against packaging", () => {
     }
   };
 
-  test("wheel names", () => {
-    const theirs = askPackaging<{ name: string; version: string; build: unknown[]; tags: string[] } | { error: string }>(python!, "wheel_filename", wheels);
-    const disagreements: string[] = [];
-    wheels.forEach((w, i) => {
-      const mine = ours(() => parseWheelFilename(w));
+  /** Compares our parse with packaging's on each name; returns where only one side accepts. */
+  const disagreements = (op: string, names: string[], parse: (name: string) => ReturnType<typeof ours>): string[] => {
+    const theirs = askPackaging<Record<string, unknown>>(python!, op, names);
+    const out: string[] = [];
+    names.forEach((n, i) => {
+      const mine = parse(n);
       const t = theirs[i]!;
-      if (mine && "error" in t) disagreements.push(`${w}: only we accept`);
-      else if (!mine && !("error" in t)) disagreements.push(`${w}: only packaging accepts`);
+      if (mine && "error" in t) out.push(`${n}: only we accept`);
+      else if (!mine && !("error" in t)) out.push(`${n}: only packaging accepts`);
       else if (mine) expect(mine).toEqual(t);
     });
-    expect(disagreements).toEqual([
+    return out;
+  };
+
+  test("wheel names", () => {
+    expect(disagreements("wheel_filename", wheels, (w) => ours(() => parseWheelFilename(w)))).toEqual([
       "foo__bar-1.0-py3-none-any.whl: only we accept",
       "_private-1.0-py3-none-any.whl: only packaging accepts",
       "foo-1.0-py3-none-any.x/../../evil.whl: only packaging accepts",
@@ -196,15 +201,6 @@ diff("file names differential against packaging", () => {
   });
 
   test("sdist names", () => {
-    const theirs = askPackaging<{ name: string; version: string } | { error: string }>(python!, "sdist_filename", sdists);
-    const disagreements: string[] = [];
-    sdists.forEach((s, i) => {
-      const mine = ours(() => parseSdistFilename(s));
-      const t = theirs[i]!;
-      if (mine && "error" in t) disagreements.push(`${s}: only we accept`);
-      else if (!mine && !("error" in t)) disagreements.push(`${s}: only packaging accepts`);
-      else if (mine) expect(mine).toEqual(t);
-    });
-    expect(disagreements).toEqual(["_x-1.0.tar.gz: only packaging accepts", "a/b-1.0.tar.gz: only packaging accepts"]);
+    expect(disagreements("sdist_filename", sdists, (n) => ours(() => parseSdistFilename(n)))).toEqual(["_x-1.0.tar.gz: only packaging accepts", "a/b-1.0.tar.gz: only packaging accepts"]);
   });
 });
