@@ -1,6 +1,6 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { canonicalizeName, isValidName } from "./names";
-import { isValidTagList, parseTagSet, type Tag } from "./tags";
+import { InvalidTagError, parseTagSet, type Tag } from "./tags";
 import { Version } from "./version";
 
 /**
@@ -101,9 +101,15 @@ export function parseWheelFilename(filename: string): WheelFilename {
     if (!m) bad(`invalid build tag ${show(parts[2]!)}: it must start with a digit, then letters, digits or '_'`);
     build = [Number(m![1]), m![2]!];
   }
-  const tagParts = parts.slice(-3);
-  if (!tagParts.every(isValidTagList)) bad(`invalid compatibility tags ${show(tagParts.join("-"))}: each tag is letters, digits and '_'`);
-  return { kind: "wheel", filename, name: canonicalizeName(namePart), version: version!, build, tags: parseTagSet(tagParts.join("-")) };
+  const tagText = parts.slice(-3).join("-");
+  let tags: Tag[];
+  try {
+    tags = parseTagSet(tagText);
+  } catch (err) {
+    if (!(err instanceof InvalidTagError)) throw err;
+    return bad(`invalid compatibility tags ${show(tagText)}: each tag is letters, digits and '_'`);
+  }
+  return { kind: "wheel", filename, name: canonicalizeName(namePart), version: version!, build, tags };
 }
 
 /**
@@ -150,7 +156,8 @@ export function unsafeComponentReason(name: string): string | null {
   if (name.includes("\\")) return "contains '\\'";
   if (/[\u0000-\u001f\u007f]/.test(name)) return "contains a control character";
   if (name.startsWith(".")) return "starts with '.'";
-  if (utf8Length(name) > 255) return "is longer than 255 bytes";
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only long names need counting.
+  if (name.length > 85 && utf8Length(name) > 255) return "is longer than 255 bytes";
   return null;
 }
 

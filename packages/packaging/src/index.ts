@@ -5,7 +5,6 @@ export { Marker, InvalidMarkerError, type MarkerEnvironment, type MarkerValues, 
 export { parseRequirement, formatRequirement, InvalidRequirementError, type Requirement } from "./requirement";
 export {
   parseTagSet,
-  isValidTagList,
   tagToString,
   targetTags,
   platformTags,

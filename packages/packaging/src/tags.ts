@@ -30,11 +30,6 @@ export function parseTagSet(text: string): Tag[] {
   return out;
 }
 
-/** True when `text` is one `.`-separated list of tags (one part of a compressed tag set). */
-export function isValidTagList(text: string): boolean {
-  return TAG_LIST.test(text);
-}
-
 /** A compatibility tag that is not `interpreter-abi-platform` made of `[A-Za-z0-9_]` tags. */
 export class InvalidTagError extends InvalidInputError {
   constructor(text: string) {
