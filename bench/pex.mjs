@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
-for (const p of ["errors", "io", "zip", "wheel", "pex"]) {
+for (const p of ["errors", "packaging", "io", "zip", "wheel", "pex"]) {
   if (!fs.existsSync(path.join(root, "packages", p, "dist", "index.js"))) {
     const r = spawnSync("npx", ["tsc", "-p", `packages/${p}/tsconfig.build.json`], { cwd: root, stdio: "inherit" });
     if (r.status !== 0) process.exit(1);

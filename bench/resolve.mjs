@@ -45,8 +45,9 @@ const child = path.join(work, "child.mjs");
 fs.writeFileSync(
   child,
   `const pip = await import(${JSON.stringify(path.join(root, "packages/pip/dist/index.js"))});
+const { Version } = await import(${JSON.stringify(path.join(root, "packages/packaging/dist/index.js"))});
 const [mode, cacheDir, lockFile, targetJson, optsJson, ...reqs] = process.argv.slice(2);
-const target = JSON.parse(targetJson, (k, v) => (k === "pythonVersion" ? pip.Version.parse(v) : v));
+const target = JSON.parse(targetJson, (k, v) => (k === "pythonVersion" ? Version.parse(v) : v));
 const opts = JSON.parse(optsJson);
 const t0 = performance.now();
 let n;

@@ -1,5 +1,5 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import { canonicalizeName as normalizeName } from "@cluster-pack/pip";
+import { canonicalizeName, isValidName } from "@cluster-pack/packaging";
 
 /** cluster-pack's package edits, applied to the installed set before packing. */
 export interface PackageEdits {
@@ -26,21 +26,21 @@ export interface EditedPackages {
 /** Applies onlyPackages, then ignoredPackages, then additionalPackages to `installed` (name -> version). */
 export function applyPackageEdits(installed: Record<string, string>, edits: PackageEdits = {}): EditedPackages {
   const current = new Map<string, { name: string; spec: string }>();
-  for (const [name, version] of Object.entries(installed)) current.set(normalizeName(name), { name, spec: pinOf(name, version) });
+  for (const [name, version] of Object.entries(installed)) current.set(canonicalizeName(name), { name, spec: pinOf(name, version) });
   const unmatched: string[] = [];
   const additional = new Map<string, { name: string; spec: string }>();
   for (const [name, version] of Object.entries(edits.additionalPackages ?? {})) {
     checkName(name, "additionalPackages");
-    additional.set(normalizeName(name), { name, spec: pinOf(name, version) });
+    additional.set(canonicalizeName(name), { name, spec: pinOf(name, version) });
   }
   if (edits.onlyPackages) {
-    const keep = new Set(edits.onlyPackages.map((n) => (checkName(n, "onlyPackages"), normalizeName(n))));
+    const keep = new Set(edits.onlyPackages.map((n) => (checkName(n, "onlyPackages"), canonicalizeName(n))));
     for (const n of keep) if (!current.has(n) && !additional.has(n)) unmatched.push(n);
     for (const n of [...current.keys()]) if (!keep.has(n)) current.delete(n);
   }
   for (const raw of edits.ignoredPackages ?? []) {
     checkName(raw, "ignoredPackages");
-    const n = normalizeName(raw);
+    const n = canonicalizeName(raw);
     if (additional.has(n)) {
       throw new InvalidInputError(`Package "${raw}" is both in ignoredPackages and additionalPackages: remove it from one of them.`);
     }
@@ -60,8 +60,8 @@ export function pinOf(name: string, version: string): string {
 }
 
 function checkName(name: string, option: string): void {
-  // PEP 508 names: letters/digits, inner . _ -; anything else is a typo or an injection.
-  if (!/^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/.test(name)) {
+  // Anything but a PEP 508 name is a typo or an injection.
+  if (!isValidName(name)) {
     throw new InvalidInputError(`Invalid package name "${name}" in ${option}: use a PEP 508 project name such as "scikit-learn".`);
   }
 }

@@ -3,7 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { canonicalizeName as normalizeName } from "@cluster-pack/pip";
+import { canonicalizeName } from "@cluster-pack/packaging";
 
 /** An installed Python environment, read from its files (no `pip list`). */
 export interface InstalledEnvironment {
@@ -290,7 +290,7 @@ async function readDistInfo(dir: string, pth: PthInfo): Promise<InstalledDistrib
       throw new InvalidInputError(`${path.join(dir, "direct_url.json")} is not valid JSON. Reinstall ${name} (pip install --force-reinstall).`, { cause: err });
     }
   }
-  const dist: InstalledDistribution = { name, normalizedName: normalizeName(name), version, metadataPath: dir, format: "dist-info", topLevel };
+  const dist: InstalledDistribution = { name, normalizedName: canonicalizeName(name), version, metadataPath: dir, format: "dist-info", topLevel };
   if (installer) dist.installer = installer;
   if (directUrl) dist.directUrl = directUrl;
   if (directUrl?.dir_info?.editable && directUrl.url.startsWith("file:")) {
@@ -320,7 +320,7 @@ async function readEggInfo(p: string): Promise<InstalledDistribution | undefined
   if (!name || !version) return undefined;
   const topLevel = stat.isDirectory() ? splitLines(await readText(path.join(p, "top_level.txt"))) : [];
   const installer = stat.isDirectory() ? (await readText(path.join(p, "INSTALLER")))?.trim() || undefined : undefined;
-  const dist: InstalledDistribution = { name, normalizedName: normalizeName(name), version, metadataPath: p, format: "egg-info", topLevel };
+  const dist: InstalledDistribution = { name, normalizedName: canonicalizeName(name), version, metadataPath: p, format: "egg-info", topLevel };
   if (installer) dist.installer = installer;
   return dist;
 }
@@ -332,7 +332,7 @@ async function readEggLink(file: string): Promise<InstalledDistribution | undefi
   const eggName = path.basename(file, ".egg-link");
   let dist: InstalledDistribution | undefined;
   for (const entry of (await fsp.readdir(root).catch(() => [] as string[])).sort()) {
-    if (entry.endsWith(".egg-info") && normalizeName(splitMetadataDirName(entry.slice(0, -9)).name) === normalizeName(eggName)) {
+    if (entry.endsWith(".egg-info") && canonicalizeName(splitMetadataDirName(entry.slice(0, -9)).name) === canonicalizeName(eggName)) {
       dist = await readEggInfo(path.join(root, entry));
       break;
     }

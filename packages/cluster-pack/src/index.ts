@@ -11,7 +11,6 @@ export {
 export { applyPackageEdits, type PackageEdits, type EditedPackages } from "./edits";
 export { getUser, getEnvName, getDefaultFs, defaultPackagePath, sidecarPath, type NamingOptions } from "./naming";
 export { lockHash, makeSidecar, parseSidecar, serializeSidecar, isSidecarUpToDate, type Sidecar, type LockDescription } from "./sidecar";
-export { canonicalizeName as normalizeName } from "@cluster-pack/pip";
 export { zipPath, type ZipPathOptions, type ZipPathResult } from "./zip-path";
 export { addPackagedEnvironment, addEditableRequirements, addS3Params, type SparkConfInput, type SparkHelperOptions } from "./spark";
 export type { PackerName, UploadPhase, UploadProgress, EditableArchive, UploadEnvResult } from "./types";

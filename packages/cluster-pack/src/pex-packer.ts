@@ -1,6 +1,7 @@
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
-import { PipSession, canonicalizeName, fetchLocked, readPyLock, selectFromLock, tagToString, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import { PipSession, fetchLocked, readPyLock, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { pinOf } from "./edits";
 import { sha256File } from "./hash";
 import type { ArchiveBuild, PrepareInput } from "./packers";

@@ -38,6 +38,10 @@ describe("sidecar", () => {
     expect(parseSidecar("{nope")).toBeUndefined();
     expect(parseSidecar('{"package_installed": [1]}')).toBeUndefined();
     expect(parseSidecar("null")).toBeUndefined();
+    // A hash field is kept only when it is one (hex of sha256's length).
+    const withHash = (h: string) => parseSidecar(JSON.stringify({ package_installed: [], archive_sha256: h }))?.archive_sha256;
+    expect(withHash("../../x")).toBeUndefined();
+    expect(withHash("ab".repeat(32))).toBe("ab".repeat(32));
     expect(parseSidecar('["six==1"]')).toEqual({ package_installed: ["six==1"], platform: "", python_version: "" });
   });
 });

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isValidHexDigest } from "@cluster-pack/packaging";
 
 /**
  * The metadata file written beside every archive. The first three keys are cluster-pack's
@@ -85,7 +86,8 @@ export function parseSidecar(data: Buffer | string): Sidecar | undefined {
   };
   if (typeof v.lock_hash === "string") out.lock_hash = v.lock_hash;
   if (typeof v.packer === "string") out.packer = v.packer;
-  if (typeof v.archive_sha256 === "string") out.archive_sha256 = v.archive_sha256;
+  // A claim from the store: kept only when it is a sha256 at all.
+  if (typeof v.archive_sha256 === "string" && isValidHexDigest("sha256", v.archive_sha256)) out.archive_sha256 = v.archive_sha256;
   if (typeof v.archive_size === "number") out.archive_size = v.archive_size;
   return out;
 }

@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
+import { canonicalizeName } from "@cluster-pack/packaging";
 import type { EnvEntry } from "./walk";
 
 /** A package whose code is not inside the environment (pip install -e, setup.py develop). */
@@ -23,7 +24,7 @@ const DIRECT_URL = /^(?:lib\/python[^/]+|Lib)\/site-packages\/([^/]+)\.dist-info
 export async function findEditableInstalls(prefix: string, entries: readonly EnvEntry[]): Promise<EditableInstall[]> {
   const found = new Map<string, EditableInstall>();
   const add = (e: EditableInstall) => {
-    const key = normalizeName(e.name);
+    const key = canonicalizeName(e.name);
     if (!found.has(key)) found.set(key, e);
   };
   for (const entry of entries) {
@@ -81,10 +82,6 @@ export function checkEditableInstalls(prefix: string, found: readonly EditableIn
 function isOutside(prefix: string, p: string): boolean {
   const rel = path.relative(prefix, path.resolve(prefix, p));
   return rel.startsWith("..") || path.isAbsolute(rel);
-}
-
-function normalizeName(name: string): string {
-  return name.replace(/[-_.]+/g, "-").toLowerCase();
 }
 
 async function readJson(file: string): Promise<Record<string, unknown> | null> {

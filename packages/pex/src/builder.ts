@@ -3,12 +3,12 @@ import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { publishDirectory, publishFile } from "@cluster-pack/io";
+import { isValidHexDigest, parseWheelFilename } from "@cluster-pack/packaging";
 import {
   addPlannedWheelToZip,
   addWheelToZip,
   defaultVerifiedWheelsDir,
   parseEntryPointValue,
-  parseWheelFilename,
   PEX_CHROOT_SCHEME,
   WheelPlanCache,
   WheelVerifier,
@@ -138,9 +138,9 @@ export class PexBuilder {
 
   addWheel(wheel: string | PexWheel): this {
     const w = typeof wheel === "string" ? { path: wheel } : { ...wheel };
-    const name = parseWheelFilename(w.path).filename;
+    const name = parseWheelFilename(path.basename(w.path)).filename;
     if (this.wheels.some((x) => path.basename(x.path) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
-    if (w.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
+    if (w.sha256 !== undefined && !isValidHexDigest("sha256", w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
     this.wheels.push(w);
     return this;
   }

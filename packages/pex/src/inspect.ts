@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { IntegrityError } from "@cluster-pack/errors";
-import { parseRecord, parseWheelFilename, RecordVerifier } from "@cluster-pack/wheel";
+import { parseWheelFilename, tagToString } from "@cluster-pack/packaging";
+import { parseRecord, RecordVerifier } from "@cluster-pack/wheel";
 import { ZipReader, type ZipEntry } from "@cluster-pack/zip";
 import { openPex, type OpenedPex, type PexLayoutKind } from "./archive";
 import { contentHash } from "./builder";
@@ -130,12 +131,9 @@ function describe(pex: OpenedPex): PexInspection {
     distributions: Object.entries(info.distributions)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([wheel, fingerprint]) => {
-        try {
-          const f = parseWheelFilename(wheel);
-          return { wheel, project: f.name, version: f.version, tags: f.tags, fingerprint };
-        } catch {
-          return { wheel, project: wheel, version: "", tags: [], fingerprint };
-        }
+        // parsePexInfo has checked every key (checkDistributionFilename), so this parses.
+        const f = parseWheelFilename(wheel);
+        return { wheel, project: f.name, version: f.version.toString(), tags: f.tags.map(tagToString), fingerprint };
       }),
     entries: (pex.boot?.entries.length ?? 0) + (pex.bulk && pex.bulk !== pex.boot ? pex.bulk.entries.length : 0),
     info: info.raw,

@@ -58,4 +58,17 @@ describe("PEX-INFO", () => {
     expect(() => parsePexInfo("nope", "x.pex: PEX-INFO")).toThrow(/x.pex: PEX-INFO: PEX-INFO is not valid JSON/);
     expect(() => parsePexInfo('{"requirements": "six"}')).toThrow(/must be a list/);
   });
+
+  it("refuses distributions keys and hashes the runtime would turn into paths outside PEX_ROOT", () => {
+    const sha1 = "ab".repeat(20);
+    const parse = (fields: Record<string, unknown>) => () => parsePexInfo(JSON.stringify(fields), "x.pex: PEX-INFO");
+    expect(parse({ distributions: { "../../../evil-1.0-py3-none-any.whl": sha1 } })).toThrow(
+      `x.pex: PEX-INFO: PEX-INFO distributions key refused: Unsafe distribution file name "../../../evil-1.0-py3-none-any.whl": it contains '/'; a wheel or sdist file name is a single path component. The PEX is damaged or malicious.`,
+    );
+    expect(parse({ distributions: { "six-1.0.tar.gz": sha1 } })).toThrow(/distributions key refused: "six-1.0.tar.gz" is an sdist, not a wheel/);
+    expect(parse({ distributions: { "six-1.16.0-py2.py3-none-any.whl": "../.." } })).toThrow(`x.pex: PEX-INFO: PEX-INFO fingerprint of six-1.16.0-py2.py3-none-any.whl is "../..", not 40 hex digits (sha1). The PEX is damaged or malicious.`);
+    expect(parse({ pex_hash: "../../tmp" })).toThrow(/PEX-INFO field pex_hash is "..\/..\/tmp", not 40 hex digits/);
+    expect(parse({ code_hash: "x" })).toThrow(/field code_hash/);
+    expect(parsePexInfo(JSON.stringify({ distributions: { "six-1.16.0-py2.py3-none-any.whl": sha1 }, pex_hash: sha1 })).pexHash).toBe(sha1);
+  });
 });

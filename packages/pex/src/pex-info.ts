@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { IntegrityError } from "@cluster-pack/errors";
+import { checkDistributionFilename, isValidHexDigest } from "@cluster-pack/packaging";
 
 export type InheritPath = "false" | "prefer" | "fallback";
 
@@ -54,6 +55,17 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
   };
   const distributions = (r.distributions ?? {}) as Record<string, string>;
   if (typeof distributions !== "object" || Array.isArray(distributions)) throw new IntegrityError(`${source}: PEX-INFO field distributions must be an object.`);
+  // The runtime makes paths of these (.deps/<wheel>, installed_wheels/<fingerprint>/<wheel>): each goes through the one check.
+  for (const [wheel, fingerprint] of Object.entries(distributions)) {
+    try {
+      checkDistributionFilename(wheel, { kind: "wheel" });
+    } catch (err) {
+      throw new IntegrityError(`${source}: PEX-INFO distributions key refused: ${(err as Error).message} The PEX is damaged or malicious.`, { code: "ERR_PEX_INFO", cause: err });
+    }
+    if (typeof fingerprint !== "string" || !isValidHexDigest("sha1", fingerprint)) {
+      throw new IntegrityError(`${source}: PEX-INFO fingerprint of ${wheel} is ${JSON.stringify(fingerprint)}, not 40 hex digits (sha1). The PEX is damaged or malicious.`, { code: "ERR_PEX_INFO" });
+    }
+  }
   const inherit = r.inherit_path;
   const inheritPath: InheritPath = inherit === true || inherit === "prefer" ? "prefer" : inherit === "fallback" ? "fallback" : "false";
   const info: PexInfo = {
@@ -81,6 +93,10 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
   for (const [key, field] of optional) {
     const v = str(field);
     if (v !== undefined) (info as unknown as Record<string, unknown>)[key] = v;
+  }
+  for (const field of ["pex_hash", "code_hash", "bootstrap_hash"]) {
+    const v = str(field);
+    if (v !== undefined && !isValidHexDigest("sha1", v)) throw new IntegrityError(`${source}: PEX-INFO field ${field} is ${JSON.stringify(v)}, not 40 hex digits (sha1). The PEX is damaged or malicious.`, { code: "ERR_PEX_INFO" });
   }
   return info;
 }

@@ -7,9 +7,9 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { makeTempDir, publishDirectory, removeTemp } from "@cluster-pack/io";
+import { checkDistributionFilename, DistributionFilenameError, parseSdistFilename, type Version } from "@cluster-pack/packaging";
 import { ZipReader } from "@cluster-pack/zip";
 import { installDistributions } from "./install";
-import { parseSdistFilename, parseWheelFilename } from "./tags";
 import { probeInterpreter, type TargetEnvironment } from "./target";
 import { parseToml } from "./toml";
 
@@ -53,7 +53,8 @@ export class SdistBuilder {
     const existing = (await fs.promises.readdir(doneDir).catch(() => [] as string[])).find((f) => f.endsWith(".whl"));
     if (existing) return path.join(doneDir, existing);
     const sdistName = path.basename(sdistPath);
-    const parsed = parseSdistFilename(sdistName);
+    // What the built wheel must be, when the sdist's own name says (a local file may be named anything).
+    const expected = sdistProject(sdistName);
     const python = this.options.python ?? (await findPython(target));
     const work = await makeTempDir("cp-build");
     try {
@@ -96,9 +97,12 @@ export class SdistBuilder {
       const out = path.join(work, "dist");
       await fs.promises.mkdir(out, { recursive: true });
       const wheelName = JSON.parse(await this.hook(envPython, "build_wheel", src, work, backend, backendPath, hookEnv, sdistName, signal, out)) as string;
-      const wheel = parseWheelFilename(wheelName);
-      if (parsed && (wheel.name !== parsed.name || wheel.version.compare(parsed.version) !== 0)) {
-        throw new IntegrityError(`${sdistName} built ${wheelName}, which is another project or version; the sdist is mislabelled.`, { code: "ERR_BUILD_MISMATCH" });
+      // The backend runs the sdist's code: its answer is a name from outside, checked before it becomes a path.
+      try {
+        checkDistributionFilename(String(wheelName), { ...expected, kind: "wheel" });
+      } catch (err) {
+        if (!(err instanceof DistributionFilenameError)) throw err;
+        throw new IntegrityError(`${sdistName}: the build backend reported ${err.message} The sdist is mislabelled or its backend misbehaves.`, { code: "ERR_BUILD_MISMATCH", cause: err });
       }
       // Publish atomically: the whole directory appears at once (a concurrent builder's identical result may win).
       await publishDirectory(doneDir, (staging) => fs.promises.copyFile(path.join(out, wheelName), path.join(staging, wheelName)), { overwrite: false, signal }).catch((err: NodeJS.ErrnoException) => {
@@ -188,6 +192,16 @@ export async function unpackSdist(file: string, dest: string, signal?: AbortSign
   const tops = (await fs.promises.readdir(dest, { withFileTypes: true })).filter((d) => d.isDirectory());
   if (tops.length !== 1) throw new IntegrityError(`${name}: an sdist must hold exactly one top-level directory (found ${tops.length}).`, { code: "ERR_SDIST_INVALID" });
   return path.join(dest, tops[0]!.name);
+}
+
+function sdistProject(sdistName: string): { name?: string; version?: Version } {
+  try {
+    const { name, version } = parseSdistFilename(sdistName);
+    return { name, version };
+  } catch (err) {
+    if (err instanceof DistributionFilenameError) return {};
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { moveIntoPlace, publishFile, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { isHashAlgorithm, isValidHexDigest, unsafeComponentReason } from "@cluster-pack/packaging";
 import type { HttpClient } from "./http";
 import type { DistributionFile } from "./simple-index";
 
@@ -36,6 +37,9 @@ export class DistributionCache {
 
   /** Where a file with this sha256 lives (whether or not it exists yet). */
   pathFor(sha256: string, filename: string): string {
+    // Entry points validate names (checkDistributionFilename); this keeps a DistributionFile built by hand from escaping the cache.
+    const unsafe = isValidHexDigest("sha256", sha256) ? unsafeComponentReason(filename) : "comes with a sha256 that is not 64 hex digits";
+    if (unsafe) throw new IntegrityError(`Refusing to cache ${JSON.stringify(filename)}: it ${unsafe}.`, { code: "ERR_UNSAFE_FILENAME" });
     return path.join(this.root, "files", "sha256", sha256.slice(0, 2), sha256, filename);
   }
 
@@ -58,7 +62,7 @@ export class DistributionCache {
 
   private async download(file: DistributionFile, options: { allowed?: string[]; signal?: AbortSignal }): Promise<CachedFile> {
     throwIfAborted(options.signal);
-    const algorithms = new Set(["sha256", ...Object.keys(file.hashes).filter((a) => HASHES.has(a)), ...(options.allowed ?? []).map((h) => h.split(":")[0]!)]);
+    const algorithms = new Set(["sha256", ...Object.keys(file.hashes).filter(isHashAlgorithm), ...(options.allowed ?? []).map((h) => h.split(":")[0]!)]);
     const hashers = new Map([...algorithms].map((a) => [a, crypto.createHash(a)]));
     // Downloaded under <root>/tmp (the destination depends on the hash), published by rename.
     return withTempFile(
@@ -128,7 +132,7 @@ export class DistributionCache {
 
   private async urlIndex(url: string): Promise<string | undefined> {
     const s = await fs.promises.readFile(this.urlFile(url), "utf8").catch(() => "");
-    return /^[0-9a-f]{64}$/.test(s) ? s : undefined;
+    return isValidHexDigest("sha256", s) ? s : undefined;
   }
 
   private async rememberUrl(url: string, sha: string): Promise<void> {
@@ -137,8 +141,6 @@ export class DistributionCache {
     await writeFileAtomic(this.urlFile(url), sha);
   }
 }
-
-const HASHES = new Set(["sha256", "sha384", "sha512", "sha224", "sha1", "md5"]);
 
 /** Copies `src` to `dest` atomically (hard link when possible, else copy to a temp name and rename). */
 export async function placeFile(src: string, dest: string): Promise<void> {

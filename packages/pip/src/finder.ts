@@ -1,10 +1,8 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import { canonicalizeName } from "./names";
+import { canonicalizeName, compareVersions, SpecifierSet, type Version } from "@cluster-pack/packaging";
 import type { DistributionMetadata } from "./metadata";
 import type { DistributionFile, PackageSource } from "./simple-index";
-import { SpecifierSet } from "./specifiers";
 import { rankingFor, type TargetEnvironment } from "./target";
-import { compareVersions, type Version } from "./version";
 import { versionYank } from "./yanks";
 
 /** One version of a project that can be installed on the target, with the file to use. */

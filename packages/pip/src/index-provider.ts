@@ -1,14 +1,12 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { CandidateSelector } from "./candidate-selector";
 import { requiresPythonOk, type Candidate, type CandidateReport } from "./finder";
-import { formatRequirement, type Requirement } from "./markers";
+import { formatRequirement, type Requirement, SpecifierSet, type Version } from "@cluster-pack/packaging";
 import type { Incompatibility } from "./pubgrub/incompatibility";
 import type { Constraint, Dependencies, Dependency, DependencyProvider, PendingPackage, SolutionView } from "./pubgrub/provider";
 import type { DerivationWords } from "./pubgrub/report";
 import { fullSet, versionSet, type Term } from "./pubgrub/term";
 import type { ResolvedPackage, Resolution, ResolveOptions } from "./resolution";
-import { SpecifierSet } from "./specifiers";
-import type { Version } from "./version";
 import { AllowedYanks } from "./yanks";
 
 const ROOT = "<root>";

@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Version } from "@cluster-pack/packaging";
 import { metadataHeaders, toDistributionMetadata } from "./metadata";
 import { PipSession } from "./session";
 import { explicitTarget } from "./target";
-import { Version } from "./version";
 import { writeWheel } from "./test-kit/wheels";
 
 let tmp: string;

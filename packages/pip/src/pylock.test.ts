@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { InvalidInputError } from "@cluster-pack/errors";
 import { PipSession } from "./session";
 import { explicitTarget } from "./target";
 import { writeWheel } from "./test-kit/wheels";
@@ -56,5 +57,44 @@ describe("PEP 751 pylock.toml", () => {
     await expect(readPyLock(f)).rejects.toThrow(/packages\[0\] \(a\) wheels\[0\] has no hashes/);
     fs.writeFileSync(f, "not toml [");
     await expect(readPyLock(f)).rejects.toThrow(/Cannot read lock file/);
+  });
+
+  test("every file name, URL and hash of a lock goes through the choke point before a path is made of it", async () => {
+    const f = path.join(tmp, "pylock.toml");
+    const SHA = "ab".repeat(32);
+    const lockWith = (file: string, pkg = 'name = "adv"\nversion = "1.0"') => {
+      fs.writeFileSync(f, `lock-version = "1.0"\n[[packages]]\n${pkg}\n[[packages.wheels]]\n${file}\n`);
+      return readPyLock(f);
+    };
+    const refused = async (file: string, message: string, pkg?: string) => {
+      const err = (await lockWith(file, pkg).catch((e: unknown) => e)) as Error & { code: string };
+      expect(err).toBeInstanceOf(InvalidInputError);
+      expect(err.code).toBe("ERR_LOCK_INVALID");
+      expect(err.message).toBe(`${f}: ${message}`);
+    };
+    const hashes = `hashes = { sha256 = "${SHA}" }`;
+    await refused(
+      `name = "adv-1.0-py3-none-any.x/../../../some/dir/evil.whl"\nurl = "https://x/adv-1.0-py3-none-any.whl"\n${hashes}`,
+      `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../../some/dir/evil.whl": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.`,
+    );
+    // Without a name, the URL's last segment (percent-decoded) is the name.
+    await refused(`url = "https://x/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../evil.whl": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.`);
+    await refused(`name = "evilpkg-1.0-py3-none-any.whl"\nurl = "https://x/e.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv. Lock again, or fix the entry.`);
+    await refused(`name = "adv-2.0-py3-none-any.whl"\nurl = "https://x/a.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-2.0-py3-none-any.whl" is version 2.0, not 1.0. Lock again, or fix the entry.`);
+    await refused(`name = "adv-1.0.tar.gz"\nurl = "https://x/a.tgz"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-1.0.tar.gz" is an sdist, not a wheel as expected. Lock again, or fix the entry.`);
+    await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "https://x/a.whl"\nhashes = { sha256 = "../../x" }`, `packages[0] (adv) wheels[0] hashes: the sha256 hash "../../x" is not 64 hex digits.`);
+    await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "https://x/a.whl"\nhashes = { blake2b = "00" }`, `packages[0] (adv) wheels[0] has no hashes (md5, sha1, sha224, sha256, sha384, sha512); locks must pin every file by hash.`);
+    await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "ftp://x/a.whl"\n${hashes}`, `packages[0] (adv) wheels[0] url "ftp://x/a.whl" is not an http(s):// or file:// URL.`);
+    await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "https://x/a.whl"\nsize = -1\n${hashes}`, `packages[0] (adv) wheels[0] size -1 is not a byte count.`);
+    await refused(`url = "https://x/a.whl"\n${hashes}`, `packages[0] name "../adv" is not a valid project name.`, 'name = "../adv"\nversion = "1.0"');
+    await refused(`url = "https://x/a.whl"\n${hashes}`, `packages[0] (adv) version "1.0/../x" is not a PEP 440 version.`, 'name = "adv"\nversion = "1.0/../x"');
+    // Accepted: names compare normalised, versions by PEP 440.
+    const ok = await lockWith(`name = "Adv-1.0.0-py3-none-any.whl"\nurl = "https://x/Adv-1.0.0-py3-none-any.whl"\n${hashes}`);
+    expect(ok.packages[0]!.wheels[0]).toEqual({ name: "Adv-1.0.0-py3-none-any.whl", url: "https://x/Adv-1.0.0-py3-none-any.whl", hashes: { sha256: SHA } });
+  });
+
+  test("selectFromLock holds a lock built in memory to the same check", () => {
+    const lock = { lockVersion: "1.0", environments: [], createdBy: "test", packages: [{ name: "adv", version: "1.0", dependencies: [], wheels: [{ name: "../../adv-1.0-py3-none-any.whl", url: "https://x/a.whl", hashes: { sha256: "ab".repeat(32) } }] }] };
+    expect(() => selectFromLock(lock, explicitTarget({ python: "3.11" }), "mem.toml")).toThrow(`mem.toml: adv 1.0: Unsafe distribution file name "../../adv-1.0-py3-none-any.whl": it contains '/'; a wheel or sdist file name is a single path component.`);
   });
 });

@@ -2,17 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { IntegrityError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { canonicalizeName, checkDistributionFilename, checkHashes, DistributionFilenameError, HASH_HEX_LENGTHS, isValidName, Marker, Version, type WheelFilename } from "@cluster-pack/packaging";
 import type { DistributionCache } from "./cache";
 import { placeFile } from "./cache";
 import { writeFileAtomic } from "@cluster-pack/io";
-import { Marker } from "./markers";
-import { canonicalizeName } from "./names";
 import type { Resolution } from "./resolver";
-import type { DistributionFile } from "./simple-index";
-import { parseSdistFilename, parseWheelFilename } from "./tags";
+import { urlFilename, type DistributionFile } from "./simple-index";
 import { rankingFor, type TargetEnvironment } from "./target";
 import { parseToml, stringifyToml } from "./toml";
-import { Version } from "./version";
 
 /** One artifact in a lock: a wheel or an sdist, by URL or local path, with its hashes. */
 export interface LockedFile {
@@ -122,32 +119,57 @@ export async function readPyLock(file: string): Promise<PyLock> {
   if (typeof lv !== "string" || !/^1\.\d+$/.test(lv)) bad(`lock-version ${JSON.stringify(lv)} is not supported; this reader understands 1.x (PEP 751).`);
   const pkgs = doc.packages;
   if (!Array.isArray(pkgs)) bad("no [[packages]] array");
-  const fileOf = (f: unknown, where: string): LockedFile => {
+  // Every file name, URL and hash is checked here, before selectFromLock/fetchLocked make
+  // cache and destination paths of them: a lock is input from whoever wrote it.
+  const fileOf = (f: unknown, where: string, pkg: { name: string; version: string }, kind: "wheel" | "sdist"): LockedFile => {
     const o = f as Record<string, unknown>;
-    if (!o || typeof o !== "object") bad(`${where} is not a table`);
-    const hashes = o.hashes as Record<string, string> | undefined;
-    if (!hashes || typeof hashes !== "object" || Object.keys(hashes).length === 0) bad(`${where} has no hashes; locks must pin every file by hash.`);
+    if (!o || typeof o !== "object" || Array.isArray(o)) bad(`${where} is not a table`);
+    let hashes: Record<string, string>;
+    try {
+      hashes = checkHashes(o.hashes, `${where} hashes`);
+    } catch (err) {
+      return bad((err as Error).message);
+    }
+    if (Object.keys(hashes).length === 0) bad(`${where} has no hashes (${Object.keys(HASH_HEX_LENGTHS).join(", ")}); locks must pin every file by hash.`);
     const url = typeof o.url === "string" ? o.url : undefined;
     const p = typeof o.path === "string" ? o.path : undefined;
     if (!url && !p) bad(`${where} has neither url nor path`);
-    let name = typeof o.name === "string" ? o.name : undefined;
-    name ??= decodeURIComponent(new URL(url ?? pathToFileURL(p!).href).pathname.split("/").pop() ?? "");
-    const out: LockedFile = { name, hashes: Object.fromEntries(Object.entries(hashes!).map(([k, v]) => [k.toLowerCase(), String(v).toLowerCase()])) };
+    let parsedUrl: URL | undefined;
+    if (url) {
+      parsedUrl = URL.canParse(url) ? new URL(url) : undefined;
+      if (!parsedUrl || !/^(https?|file):$/.test(parsedUrl.protocol)) bad(`${where} url ${JSON.stringify(redactUrl(url))} is not an http(s):// or file:// URL.`);
+    }
+    // PEP 751: `name` is the file name; without it, the URL's (or path's) last component is.
+    const name = typeof o.name === "string" ? o.name : parsedUrl ? urlFilename(parsedUrl) : path.basename(p!);
+    if (name === null) bad(`${where} url ${JSON.stringify(redactUrl(url!))} does not end in a valid percent-encoded file name; add name = "<file name>".`);
+    try {
+      checkDistributionFilename(name!, { name: pkg.name, version: pkg.version, kind });
+    } catch (err) {
+      if (!(err instanceof DistributionFilenameError)) throw err;
+      bad(`${where}: ${err.message} Lock again, or fix the entry.`);
+    }
+    const out: LockedFile = { name: name!, hashes };
     if (url) out.url = url;
     if (p) out.path = path.resolve(path.dirname(file), p);
-    if (typeof o.size === "number") out.size = o.size;
+    if (o.size !== undefined) {
+      if (typeof o.size !== "number" || !Number.isSafeInteger(o.size) || o.size < 0) bad(`${where} size ${JSON.stringify(o.size)} is not a byte count.`);
+      out.size = o.size as number;
+    }
     return out;
   };
   const packages = (pkgs as Array<Record<string, unknown>>).map((p, i): LockedPackage => {
-    const where = `packages[${i}]`;
-    if (typeof p.name !== "string" || typeof p.version !== "string") bad(`${where} needs name and version`);
+    let where = `packages[${i}]`;
+    if (!p || typeof p !== "object" || typeof p.name !== "string" || typeof p.version !== "string") bad(`${where} needs name and version`);
+    if (!isValidName(p.name as string)) bad(`${where} name ${JSON.stringify(p.name)} is not a valid project name.`);
+    if (!Version.tryParse(p.version as string)) bad(`${where} (${p.name}) version ${JSON.stringify(p.version)} is not a PEP 440 version.`);
+    where = `${where} (${p.name})`;
+    const pkg = { name: canonicalizeName(p.name as string), version: p.version as string };
     const out: LockedPackage = {
-      name: canonicalizeName(p.name as string),
-      version: p.version as string,
+      ...pkg,
       dependencies: Array.isArray(p.dependencies) ? (p.dependencies as Array<{ name?: string }>).map((d) => String(d.name)) : [],
-      wheels: Array.isArray(p.wheels) ? (p.wheels as unknown[]).map((w, j) => fileOf(w, `${where} (${p.name}) wheels[${j}]`)) : [],
+      wheels: Array.isArray(p.wheels) ? (p.wheels as unknown[]).map((w, j) => fileOf(w, `${where} wheels[${j}]`, pkg, "wheel")) : [],
     };
-    if (p.sdist) out.sdist = fileOf(p.sdist, `${where} (${p.name}) sdist`);
+    if (p.sdist) out.sdist = fileOf(p.sdist, `${where} sdist`, pkg, "sdist");
     if (typeof p.index === "string") out.index = p.index;
     return out;
   });
@@ -172,17 +194,27 @@ export function selectFromLock(lock: PyLock, target: TargetEnvironment, lockName
   }
   const ranking = rankingFor(target);
   return lock.packages.map((p) => {
+    // Parsed through the same check readPyLock applied, so a PyLock built in memory is held to it too.
+    const parse = (f: LockedFile, kind: "wheel" | "sdist") => {
+      try {
+        return checkDistributionFilename(f.name, { name: p.name, version: p.version, kind });
+      } catch (err) {
+        if (!(err instanceof DistributionFilenameError)) throw err;
+        throw new InvalidInputError(`${lockName}: ${p.name} ${p.version}: ${err.message}`, { code: "ERR_LOCK_INVALID", cause: err });
+      }
+    };
     const wheels = p.wheels
-      .map((w) => ({ w, rank: ranking.bestRank(parseWheelFilename(w.name).tags) }))
+      .map((w) => {
+        const parsed = parse(w, "wheel") as WheelFilename;
+        return { w, parsed, rank: ranking.bestRank(parsed.tags) };
+      })
       .filter((x) => x.rank >= 0)
       .sort((a, b) => a.rank - b.rank);
-    const chosen = wheels[0]?.w ?? p.sdist;
+    const best = wheels[0];
+    const chosen = best?.w ?? p.sdist;
     if (!chosen) throw new InvalidInputError(`${lockName}: ${p.name} ${p.version} has no wheel for ${target.description} and no sdist.`, { code: "ERR_LOCK_TARGET" });
+    const parsed = best?.parsed ?? parse(chosen, "sdist");
     const url = chosen.url ?? pathToFileURL(chosen.path!).href;
-    const version = Version.parse(p.version);
-    const isWheel = chosen.name.endsWith(".whl");
-    const parsed = isWheel ? parseWheelFilename(chosen.name) : null;
-    if (!isWheel && !parseSdistFilename(chosen.name)) throw new InvalidInputError(`${lockName}: ${p.name}: ${chosen.name} is neither a wheel nor an sdist.`, { code: "ERR_LOCK_INVALID" });
     const file: DistributionFile = {
       filename: chosen.name,
       url,
@@ -190,12 +222,12 @@ export function selectFromLock(lock: PyLock, target: TargetEnvironment, lockName
       requiresPython: null,
       yanked: false,
       coreMetadata: false,
-      source: redactUrl(url),
-      kind: isWheel ? "wheel" : "sdist",
+      source: `${lockName} (${redactUrl(url)})`,
+      kind: parsed.kind,
       name: p.name,
-      version,
+      version: parsed.version,
     };
-    if (parsed) file.wheel = parsed;
+    if (parsed.kind === "wheel") file.wheel = parsed;
     if (chosen.size !== undefined) file.size = chosen.size;
     return { name: p.name, version: p.version, file };
   });

@@ -2,9 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { parseRequirement, type Requirement } from "./markers";
-import { canonicalizeName } from "./names";
-import { parseSdistFilename, parseWheelFilename } from "./tags";
+import { canonicalizeName, checkDistributionFilename, DistributionFilenameError, isValidHexDigest, parseRequirement, STRONG_HASH_ALGORITHMS, type Requirement } from "@cluster-pack/packaging";
+import { urlFilename } from "./simple-index";
 
 /** A requirement with where it came from and its `--hash` pins. */
 export interface SourcedRequirement {
@@ -145,9 +144,10 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
         let m = /^--hash=(.+)$/.exec(o);
         if (!m && o === "--hash") m = ["", opts[++i] ?? ""] as unknown as RegExpExecArray;
         if (!m) fail(`unsupported per-requirement option ${o}; only --hash=<algorithm>:<hex> is supported`);
-        const h = /^(sha256|sha384|sha512):([0-9a-fA-F]+)$/.exec(m![1]!);
-        if (!h) fail(`invalid --hash ${JSON.stringify(m![1])}; use --hash=sha256:<64 hex digits>`);
-        hashes.push(`${h![1]}:${h![2]!.toLowerCase()}`);
+        const [alg, hex] = m![1]!.split(/:(.*)/s) as [string, string | undefined];
+        const strong = (STRONG_HASH_ALGORITHMS as readonly string[]).includes(alg);
+        if (hex === undefined || !strong || !isValidHexDigest(alg, hex)) fail(`invalid --hash ${JSON.stringify(m![1])}; use --hash=sha256:<64 hex digits> (or sha384, sha512)`);
+        hashes.push(`${alg}:${hex!.toLowerCase()}`);
       }
     }
     let requirement: Requirement;
@@ -177,12 +177,14 @@ export function parseRequirementLine(text: string, baseDir: string, where: strin
     if (fs.statSync(p).isDirectory()) throw new InvalidInputError(`${where}: ${loc} is a directory; build it into a wheel first (python -m build) and list the wheel.`, { code: "ERR_REQUIREMENTS_FILE" });
     url = pathToFileURL(p).href;
   }
-  const filename = decodeURIComponent(new URL(url).pathname.split("/").pop() ?? "");
-  const egg = /#egg=([^&]+)/.exec(url)?.[1];
-  let name: string | undefined = egg;
+  let name: string | undefined = /#egg=([^&]+)/.exec(url)?.[1];
   if (!name) {
-    if (filename.endsWith(".whl")) name = parseWheelFilename(filename).name;
-    else name = parseSdistFilename(filename)?.name;
+    const filename = urlFilename(new URL(url));
+    try {
+      if (filename !== null) name = checkDistributionFilename(filename).name;
+    } catch (err) {
+      if (!(err instanceof DistributionFilenameError)) throw err;
+    }
   }
   if (!name) throw new InvalidInputError(`${where}: cannot tell the project name of ${loc}; use "name @ ${loc}".`, { code: "ERR_REQUIREMENTS_FILE" });
   return parseRequirement(`${canonicalizeName(name)} @ ${url}${marker ? ` ; ${marker}` : ""}`);

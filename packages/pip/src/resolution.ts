@@ -1,7 +1,6 @@
 import type { Candidate, CandidateFinder } from "./finder";
-import type { Requirement } from "./markers";
+import { type Requirement, type Version } from "@cluster-pack/packaging";
 import type { TargetEnvironment } from "./target";
-import type { Version } from "./version";
 
 /** One pinned package of a resolution. */
 export interface ResolvedPackage {

@@ -1,6 +1,6 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { PackageFinder, type FinderOptions } from "./finder";
-import { parseRequirement } from "./markers";
+import { parseRequirement } from "@cluster-pack/packaging";
 import { resolve, ResolutionImpossibleError, type Resolution, type ResolveOptions } from "./resolver";
 import { explicitTarget } from "./target";
 import { MemoryIndex, type MemoryDist } from "./test-kit/memory-index";

@@ -1,6 +1,6 @@
 import { ClusterPackError } from "@cluster-pack/errors";
+import type { Requirement } from "@cluster-pack/packaging";
 import { IndexProvider } from "./index-provider";
-import type { Requirement } from "./markers";
 import { buildDerivation, explainDerivation, type Derivation } from "./pubgrub/report";
 import { solve } from "./pubgrub/solver";
 import type { Resolution, ResolveOptions } from "./resolution";

@@ -3,16 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { parseToml } from "./toml";
 import { hasErrorCode } from "@cluster-pack/errors";
+import { canonicalizeName, parseRequirement } from "@cluster-pack/packaging";
 import { HttpClient } from "./http";
 import { MetadataFetcher } from "./metadata";
 import { PackageFinder } from "./finder";
-import { parseRequirement } from "./markers";
 import { resolve, ResolutionImpossibleError } from "./resolver";
 import { SimpleIndex } from "./simple-index";
 import { explicitTarget } from "./target";
 import { startIndexServer, type ServedFile } from "./test-kit/index-server";
 import { metadataText, writeSdist, writeWheel, type FakeDist } from "./test-kit/wheels";
-import { canonicalizeName } from "./names";
 
 const ROOT = process.env.CP_SCENARIOS ?? path.join(__dirname, "..", "..", "..", "..", "shared", "scenarios");
 const available = fs.existsSync(ROOT);

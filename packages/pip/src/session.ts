@@ -1,17 +1,16 @@
 import fs from "node:fs";
 import path from "node:path";
-import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { ClusterPackError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { checkDistributionFilename, DistributionFilenameError, formatRequirement, SpecifierSet, type DistributionFilename, type Requirement } from "@cluster-pack/packaging";
 import { SdistBuilder } from "./build";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
 import { PackageFinder } from "./finder";
 import { HttpClient, readJson, sha256 } from "./http";
-import { formatRequirement, type Requirement } from "./markers";
 import { MetadataFetcher } from "./metadata";
 import { emptyRequirementsInput, parseRequirementArgs, readRequirementsFile, type RequirementsInput, type SourcedRequirement } from "./reqfile";
 import { resolve, type Resolution, type ResolveOptions } from "./resolver";
-import { FindLinks, SimpleIndex, checkIndexUrl, parseProjectPage, type DistributionFile, type PackageSource } from "./simple-index";
-import { SpecifierSet } from "./specifiers";
+import { FindLinks, SimpleIndex, checkIndexUrl, fragmentHashes, urlFilename, type DistributionFile, type PackageSource } from "./simple-index";
 import { resolveTarget, type TargetEnvironment } from "./target";
 
 /** Options shared by resolve, download and lock. Unset values come from pip's configuration. */
@@ -142,7 +141,8 @@ export class PipSession {
     const signal = this.options.signal;
     const target = this.options.target ?? (await resolveTarget({}, { signal, cacheDir: this.cacheDir }));
     this.currentTarget = target;
-    const sources = this.sources(input);
+    const refusals: ClusterPackError[] = [];
+    const sources = this.sources(input).map((source) => watchRefusals(source, refusals));
     for (const r of input.requirements) if (r.requirement.url) this.direct.set(r.requirement.key, directFile(r.requirement));
     const finder = new PackageFinder({
       sources,
@@ -162,7 +162,8 @@ export class PipSession {
       this.http.preload(pack.pages ?? {});
       this.metadata.preload(pack.metadata ?? {});
     }
-    let resolution: Resolution;
+    let resolution: Resolution | undefined;
+    let failure: unknown;
     try {
       resolution = await resolve(
         input.requirements.map((r) => r.requirement),
@@ -175,10 +176,15 @@ export class PipSession {
           signal,
         },
       );
+    } catch (err) {
+      failure = err;
     } finally {
       // Cache writes run in the background; never leave one running after we return or throw.
       await this.http.flush();
     }
+    // A refused source ends the run, whatever the resolver made of it (see watchRefusals).
+    if (refusals.length) throw refusals[0];
+    if (!resolution) throw failure;
     const pages = this.http.savedPages();
     const metadata = this.metadata.savedEntries();
     // Entries reused from the pack are the very objects it held: unchanged means identical, no serialising to compare.
@@ -278,18 +284,52 @@ export async function resolveAndDownload(requirements: string[], options: PipSes
 
 // ---------------------------------------------------------------------------------------
 
+/** The file of a `name @ url` requirement, through the same checks as an index's files (it is user input: errors exit 2). */
 function directFile(r: Requirement): DistributionFile {
-  const url = r.url!;
-  const frag = /#(sha256|sha384|sha512)=([0-9a-fA-F]+)/.exec(url);
-  const clean = url.replace(/#.*$/, "");
-  const filename = decodeURIComponent(new URL(clean).pathname.split("/").pop() ?? "");
-  const link = `<a href="${clean.replace(/"/g, "&quot;")}${frag ? `#${frag[1]}=${frag[2]}` : ""}">${filename}</a>`;
-  const [file] = parseProjectPage(`<html><body>${link}</body></html>`, "text/html", clean, `direct URL ${redactUrl(clean)}`);
-  if (!file) throw new InvalidInputError(`${formatRequirement(r)}: ${redactUrl(clean)} is not a wheel or sdist file name (name-version-tags.whl or name-version.tar.gz).`, { code: "ERR_INVALID_REQUIREMENT" });
-  if (file.name !== r.key) throw new InvalidInputError(`${formatRequirement(r)}: the file ${filename} is for project ${file.name}, not ${r.key}.`, { code: "ERR_INVALID_REQUIREMENT" });
-  if (!clean.startsWith("file:") && !/^https?:/.test(clean)) throw new InvalidInputError(`${formatRequirement(r)}: only http(s) and file URLs are supported (no VCS URLs).`, { code: "ERR_INVALID_REQUIREMENT" });
-  if (clean.startsWith("file:") && !fs.existsSync(new URL(clean))) throw new InvalidInputError(`${formatRequirement(r)}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });
+  const what = formatRequirement(r);
+  const hashAt = r.url!.indexOf("#");
+  const clean = hashAt >= 0 ? r.url!.slice(0, hashAt) : r.url!;
+  if (!clean.startsWith("file:") && !/^https?:/.test(clean)) throw new InvalidInputError(`${what}: only http(s) and file URLs are supported (no VCS URLs).`, { code: "ERR_INVALID_REQUIREMENT" });
+  let url: URL;
+  try {
+    url = new URL(clean);
+  } catch {
+    throw new InvalidInputError(`${what}: ${JSON.stringify(redactUrl(clean))} is not a valid URL.`, { code: "ERR_INVALID_REQUIREMENT" });
+  }
+  const filename = urlFilename(url);
+  if (filename === null) throw new InvalidInputError(`${what}: the file name in the URL is not valid percent-encoding.`, { code: "ERR_INVALID_REQUIREMENT" });
+  let parsed: DistributionFilename;
+  try {
+    parsed = checkDistributionFilename(filename, { name: r.key });
+  } catch (err) {
+    if (!(err instanceof DistributionFilenameError)) throw err;
+    throw new InvalidInputError(`${what}: ${err.message} Give the URL of a wheel or sdist of ${r.key} (name-version-tags.whl or name-version.tar.gz).`, { code: "ERR_INVALID_REQUIREMENT", cause: err });
+  }
+  const hashes = fragmentHashes(hashAt >= 0 ? r.url!.slice(hashAt + 1) : "", `${what}: the URL fragment hash`);
+  if (url.protocol === "file:" && !fs.existsSync(url)) throw new InvalidInputError(`${what}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });
+  const file: DistributionFile = { filename, url: url.href, hashes, requiresPython: null, yanked: false, coreMetadata: false, source: `direct URL ${redactUrl(clean)}`, kind: parsed.kind, name: parsed.name, version: parsed.version };
+  if (parsed.kind === "wheel") file.wheel = parsed;
   return file;
+}
+
+/** The codes of a source's answers that mean "broken or hostile", not "unreachable". */
+const REFUSALS = new Set(["ERR_UNSAFE_FILENAME", "ERR_INVALID_HASH"]);
+
+/**
+ * The finder reads any failing source as unreachable and resolves from the others. A page
+ * that lists a file name that is not one path component, or a malformed hash, is not
+ * unreachable but broken or hostile: its error is kept here and rethrown by resolve(), so
+ * the run stops with it (exit 1) even when other sources could have answered.
+ */
+function watchRefusals(source: PackageSource, refusals: ClusterPackError[]): PackageSource {
+  return {
+    description: source.description,
+    projectFiles: (name, signal) =>
+      source.projectFiles(name, signal).catch((err: unknown) => {
+        if (err instanceof ClusterPackError && REFUSALS.has(err.code)) refusals.push(err);
+        throw err;
+      }),
+  };
 }
 
 interface Pack {

@@ -2,9 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { IntegrityError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
-import { canonicalizeName } from "./names";
-import { parseSdistFilename, parseWheelFilename, type WheelFilename } from "./tags";
-import { Version } from "./version";
+import { canonicalizeName, checkDistributionFilename, checkHash, checkHashes, DistributionFilenameError, isHashAlgorithm, InvalidHashError, type Version, type WheelFilename } from "@cluster-pack/packaging";
 import type { HttpClient } from "./http";
 
 /** One file of a project, as an index or a find-links location lists it. */
@@ -55,7 +53,7 @@ export class SimpleIndex implements PackageSource {
     const page = await this.http.getText(url, { accept: ACCEPT, signal });
     if (page.status === 404 || page.status === 410) return [];
     if (page.status !== 200) throw new IntegrityError(`${redactUrl(url)}: HTTP ${page.status} for the project page.`, { code: "ERR_INDEX" });
-    return parseProjectPage(page.body, page.contentType, page.url, this.description);
+    return parseProjectPage(page.body, page.contentType, page.url, this.description, name);
   }
 }
 
@@ -85,13 +83,14 @@ export class FindLinks implements PackageSource {
       if (!st) return [];
       if (st.isDirectory()) {
         const out: DistributionFile[] = [];
+        // Names from readdir are real single components; any that is not a distribution (README, .DS_Store) is skipped.
         for (const f of (await fs.promises.readdir(dir)).sort()) {
-          const d = fileEntry(f, pathToFileURL(path.join(dir, f)).href, {}, null, false, false, this.description);
+          const d = localEntry(f, pathToFileURL(path.join(dir, f)).href, this.description);
           if (d) out.push(d);
         }
         return out;
       }
-      const d = fileEntry(path.basename(dir), pathToFileURL(dir).href, {}, null, false, false, this.description);
+      const d = localEntry(path.basename(dir), pathToFileURL(dir).href, this.description);
       if (d) return [d];
       return parseProjectPage(await fs.promises.readFile(dir, "utf8"), "text/html", pathToFileURL(dir).href, this.description);
     }
@@ -103,9 +102,14 @@ export class FindLinks implements PackageSource {
 
 /**
  * Parses a project page, JSON (PEP 691) or HTML (PEP 503), into the files it lists.
- * Links that are not wheels or sdists are ignored; a page that is neither parses to an error.
+ * Every file name goes through checkDistributionFilename: links that are not wheels or
+ * sdists, or (with `project`) are files of another project, are skipped, as pip does; a
+ * name that is not a single path component, or a malformed hash, is an IntegrityError
+ * naming the file and the page (an index that sends those is broken or hostile).
+ * A page that is neither JSON nor HTML is an error.
  */
-export function parseProjectPage(body: string, contentType: string, pageUrl: string, source: string): DistributionFile[] {
+export function parseProjectPage(body: string, contentType: string, pageUrl: string, source: string, project?: string): DistributionFile[] {
+  const page = { url: pageUrl, source, project };
   if (/json/i.test(contentType) || (/^\s*\{/.test(body) && !/html/i.test(contentType))) {
     let doc: { files?: unknown };
     try {
@@ -116,19 +120,18 @@ export function parseProjectPage(body: string, contentType: string, pageUrl: str
     if (!Array.isArray(doc.files)) throw new IntegrityError(`${redactUrl(pageUrl)}: the JSON page has no "files" list; it is not a PEP 691 project page.`, { code: "ERR_INDEX_GARBAGE" });
     const out: DistributionFile[] = [];
     for (const f of doc.files as Array<Record<string, unknown>>) {
-      if (typeof f?.filename !== "string" || typeof f.url !== "string") continue;
+      if (typeof f?.filename !== "string" || f.filename === "" || typeof f.url !== "string") continue;
+      const url = resolveUrl(f.url, pageUrl);
+      if (url === null) continue;
       const meta = f["core-metadata"] ?? f["dist-info-metadata"];
-      const d = fileEntry(
-        f.filename,
-        new URL(f.url, pageUrl).href,
-        lowerHashes(f.hashes),
-        typeof f["requires-python"] === "string" ? f["requires-python"] : null,
-        f.yanked === true ? "" : typeof f.yanked === "string" ? f.yanked : false,
-        meta === true ? true : meta && typeof meta === "object" ? lowerHashes(meta) : false,
-        source,
-      );
+      const d = pageEntry(page, f.filename, url.href, () => ({
+        hashes: checkHashes(f.hashes, `the file ${JSON.stringify(f.filename)}`),
+        requiresPython: typeof f["requires-python"] === "string" ? f["requires-python"] : null,
+        yanked: f.yanked === true ? "" : typeof f.yanked === "string" ? f.yanked : false,
+        coreMetadata: meta === true ? true : meta && typeof meta === "object" ? checkHashes(meta, `the core metadata of the file ${JSON.stringify(f.filename)}`) : false,
+      }));
       if (d) {
-        if (typeof f.size === "number") d.size = f.size;
+        if (typeof f.size === "number" && Number.isSafeInteger(f.size) && f.size >= 0) d.size = f.size;
         out.push(d);
       }
     }
@@ -139,31 +142,27 @@ export function parseProjectPage(body: string, contentType: string, pageUrl: str
   }
   let base = pageUrl;
   const baseTag = /<base\s[^>]*href\s*=\s*("([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(body);
-  if (baseTag) base = new URL(unescapeHtml(baseTag[2] ?? baseTag[3] ?? baseTag[4] ?? ""), pageUrl).href;
+  if (baseTag) base = resolveUrl(unescapeHtml(baseTag[2] ?? baseTag[3] ?? baseTag[4] ?? ""), pageUrl)?.href ?? pageUrl;
   const out: DistributionFile[] = [];
   // PEP 503 pages are flat lists of anchors; a scanner for <a ...>text</a> is all they need.
   for (const m of body.matchAll(/<a\s([^>]*)>([\s\S]*?)<\/a\s*>/gi)) {
     const attrs = parseAttributes(m[1]!);
     const href = attrs.href;
     if (!href) continue;
-    let url: URL;
-    try {
-      url = new URL(href, base);
-    } catch {
-      continue;
-    }
-    const hashes: Record<string, string> = {};
-    const frag = /^#?([a-z0-9_]+)=([0-9a-fA-F]+)$/.exec(url.hash);
-    if (frag) hashes[frag[1]!.toLowerCase()] = frag[2]!.toLowerCase();
+    const url = resolveUrl(href, base);
+    if (url === null) continue;
+    const fragment = url.hash.replace(/^#/, "");
     url.hash = "";
-    const filename = decodeURIComponent(url.pathname.split("/").pop() ?? "");
-    const metaAttr = attrs["data-core-metadata"] ?? attrs["data-dist-info-metadata"];
-    let coreMetadata: DistributionFile["coreMetadata"] = false;
-    if (metaAttr !== undefined) {
-      const mh = /^([a-z0-9_]+)=([0-9a-fA-F]+)$/.exec(metaAttr);
-      coreMetadata = mh ? { [mh[1]!.toLowerCase()]: mh[2]!.toLowerCase() } : metaAttr.toLowerCase() !== "false";
-    }
-    const d = fileEntry(filename, url.href, hashes, attrs["data-requires-python"] ?? null, attrs["data-yanked"] !== undefined ? attrs["data-yanked"] : false, coreMetadata, source);
+    // The file name is the last path segment, percent-decoded: "%2F" becomes a "/" here, and is refused below.
+    const filename = urlFilename(url);
+    // No name (a directory link such as "../", or malformed percent-encoding): not a file.
+    if (!filename) continue;
+    const d = pageEntry(page, filename, url.href, () => ({
+      hashes: fragmentHashes(fragment, `the file ${JSON.stringify(filename)}`),
+      requiresPython: attrs["data-requires-python"] ?? null,
+      yanked: attrs["data-yanked"] !== undefined ? attrs["data-yanked"] : false,
+      coreMetadata: metadataAttribute(attrs["data-core-metadata"] ?? attrs["data-dist-info-metadata"], filename),
+    }));
     if (d) out.push(d);
   }
   return out;
@@ -192,35 +191,97 @@ export function unescapeHtml(s: string): string {
   });
 }
 
-function fileEntry(
-  filename: string,
-  url: string,
-  hashes: Record<string, string>,
-  requiresPython: string | null,
-  yanked: false | string,
-  coreMetadata: DistributionFile["coreMetadata"],
-  source: string,
-): DistributionFile | null {
-  if (filename.endsWith(".whl")) {
-    let wheel: WheelFilename;
-    try {
-      wheel = parseWheelFilename(filename);
-    } catch {
-      return null;
-    }
-    return { filename, url, hashes, requiresPython: requiresPython?.trim() || null, yanked, coreMetadata, source, kind: "wheel", name: wheel.name, version: wheel.version, wheel };
-  }
-  const sdist = parseSdistFilename(filename);
-  if (sdist && /\.(tar\.gz|zip)$/i.test(filename)) {
-    return { filename, url, hashes, requiresPython: requiresPython?.trim() || null, yanked, coreMetadata, source, kind: "sdist", name: sdist.name, version: sdist.version };
-  }
-  return null;
+interface PageFacts {
+  hashes: Record<string, string>;
+  requiresPython: string | null;
+  yanked: false | string;
+  coreMetadata: DistributionFile["coreMetadata"];
 }
 
-function lowerHashes(h: unknown): Record<string, string> {
+/**
+ * One listed file through the choke point: skipped (null) when it is not a distribution of
+ * the page's project, refused when its name or hashes could not be safe. `facts` runs
+ * after the name check, so hash errors name a file that is known to be a distribution.
+ */
+function pageEntry(page: { url: string; source: string; project?: string }, filename: string, url: string, facts: () => PageFacts): DistributionFile | null {
+  let parsed;
+  try {
+    parsed = checkDistributionFilename(filename, page.project !== undefined ? { name: page.project } : {});
+  } catch (err) {
+    if (err instanceof DistributionFilenameError && err.problem !== "unsafe") return null;
+    throw new IntegrityError(`Refusing the index page ${redactUrl(page.url)}: ${(err as Error).message} The index is broken or malicious; nothing was downloaded from this page.`, { code: "ERR_UNSAFE_FILENAME", cause: err });
+  }
+  let f: PageFacts;
+  try {
+    f = facts();
+  } catch (err) {
+    if (!(err instanceof InvalidHashError)) throw err;
+    throw new IntegrityError(`Refusing the index page ${redactUrl(page.url)}: ${err.message} The index is broken or malicious; nothing was downloaded from this page.`, { code: "ERR_INVALID_HASH", cause: err });
+  }
+  const d: DistributionFile = { filename, url, hashes: f.hashes, requiresPython: f.requiresPython?.trim() || null, yanked: f.yanked, coreMetadata: f.coreMetadata, source: page.source, kind: parsed.kind, name: parsed.name, version: parsed.version };
+  if (parsed.kind === "wheel") d.wheel = parsed;
+  return d;
+}
+
+/** A file found in a local find-links directory (or given as one): a distribution, or skipped. */
+function localEntry(filename: string, url: string, source: string): DistributionFile | null {
+  let parsed;
+  try {
+    parsed = checkDistributionFilename(filename);
+  } catch (err) {
+    if (err instanceof DistributionFilenameError) return null;
+    throw err;
+  }
+  const d: DistributionFile = { filename, url, hashes: {}, requiresPython: null, yanked: false, coreMetadata: false, source, kind: parsed.kind, name: parsed.name, version: parsed.version };
+  if (parsed.kind === "wheel") d.wheel = parsed;
+  return d;
+}
+
+/**
+ * The hashes of a URL fragment (`#sha256=<hex>`, PEP 503; `#egg=x&sha256=<hex>` in direct
+ * URLs): a known algorithm must carry a valid digest (else InvalidHashError naming
+ * `what`); other parameters (`egg=`, `subdirectory=`) are not hashes.
+ */
+export function fragmentHashes(fragment: string, what: string): Record<string, string> {
   const out: Record<string, string> = {};
-  if (h && typeof h === "object") for (const [k, v] of Object.entries(h)) if (typeof v === "string") out[k.toLowerCase()] = v.toLowerCase();
+  for (const param of fragment.replace(/^#/, "").split("&")) {
+    const eq = param.indexOf("=");
+    if (eq <= 0 || !isHashAlgorithm(param.slice(0, eq).toLowerCase())) continue;
+    const h = checkHash(param.slice(0, eq), param.slice(eq + 1), what);
+    out[h.algorithm] = h.hex;
+  }
   return out;
+}
+
+/** `data-core-metadata` (PEP 714 / 658): "true", a hash "sha256=<hex>", or absent/"false". */
+function metadataAttribute(value: string | undefined, filename: string): DistributionFile["coreMetadata"] {
+  if (value === undefined) return false;
+  const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(value);
+  if (m && isHashAlgorithm(m[1]!.toLowerCase())) {
+    const h = checkHash(m[1]!, m[2]!, `the core metadata of the file ${JSON.stringify(filename)}`);
+    return { [h.algorithm]: h.hex };
+  }
+  return value.toLowerCase() !== "false";
+}
+
+function resolveUrl(href: string, base: string): URL | null {
+  try {
+    return new URL(href, base);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The file name a URL points at: its last path segment, percent-decoded (so `%2F` yields a
+ * `/`, which checkDistributionFilename then refuses). Null when the encoding is malformed.
+ */
+export function urlFilename(url: URL): string | null {
+  try {
+    return decodeURIComponent(url.pathname.slice(url.pathname.lastIndexOf("/") + 1));
+  } catch {
+    return null;
+  }
 }
 
 /** Validates a URL-ish index location early, so a typo fails with a clear message. */

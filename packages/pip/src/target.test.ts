@@ -1,9 +1,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Marker, parseTagSet, platformTags, tagToString, targetTags } from "@cluster-pack/packaging";
 import { explicitTarget, probeInterpreter, rankingFor } from "./target";
-import { parseTagSet, tagToString, targetTags, platformTags } from "./tags";
-import { Marker } from "./markers";
 
 const PYENV = "/root/.pyenv/versions";
 const interpreters = fs.existsSync(PYENV) ? fs.readdirSync(PYENV).map((v) => path.join(PYENV, v, "bin", "python3")).filter((p) => fs.existsSync(p)) : [];

@@ -3,9 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { writeFileAtomic } from "@cluster-pack/io";
-import type { MarkerEnvironment } from "./markers";
-import { parseTagSet, platformTags, targetTags, TagRanking, type Tag } from "./tags";
-import { Version } from "./version";
+import { type MarkerEnvironment, parseTagSet, platformTags, type Tag, TagRanking, targetTags, Version } from "@cluster-pack/packaging";
 
 /**
  * Everything the resolver needs to know about where the environment will run: marker

@@ -1,7 +1,5 @@
-import type { Requirement } from "./markers";
+import { type Requirement, SpecifierSet, type Version } from "@cluster-pack/packaging";
 import type { DistributionFile } from "./simple-index";
-import { SpecifierSet } from "./specifiers";
-import type { Version } from "./version";
 
 /**
  * PEP 592 yanks, both rules in one place (uv's yanks.rs): a version is yanked when every one

@@ -1,4 +1,3 @@
-export { parseWheelFilename, normalizeName, escapeName, type WheelFilename } from "./filename";
 export { parseRecord, formatRecord, recordHash, RecordVerifier, RECORD_ALGORITHMS, type RecordEntry } from "./record";
 export {
   parseCoreMetadata,

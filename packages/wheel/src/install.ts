@@ -174,7 +174,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
   let bytes = 0;
   for (const f of plan.files) {
     let base = chroot[f.key];
-    if (f.key === "headers") base = joinRel(base, plan.metadata.filename.normalizedName);
+    if (f.key === "headers") base = joinRel(base, plan.metadata.filename.name);
     const rel = joinRel(base, f.rel);
     if (!isSafeEntryName(rel)) throw new IntegrityError(`${name}: ${f.rel} would be installed outside the chroot; the wheel is malicious or malformed.`);
     const mode = f.executable ? 0o755 : 0o644;

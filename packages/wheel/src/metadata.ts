@@ -1,6 +1,6 @@
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
+import { canonicalizeName, escapeName, parseWheelFilename, type WheelFilename } from "@cluster-pack/packaging";
 import type { ZipReader } from "@cluster-pack/zip";
-import { escapeName, normalizeName, parseWheelFilename, type WheelFilename } from "./filename";
 
 /** Core metadata (METADATA / PKG-INFO): headers, multi-valued ones as arrays, the body. */
 export interface CoreMetadata {
@@ -131,8 +131,9 @@ export function parseEntryPointValue(value: string, source = "entry point"): Ent
 }
 
 /**
- * Reads METADATA, WHEEL and entry_points.txt from an open wheel. Finds the `.dist-info`
- * directory the way installers do: the one whose name matches the file name's project.
+ * Reads METADATA, WHEEL and entry_points.txt from an open wheel (`wheelName` is its file
+ * name, not a path). Finds the `.dist-info` directory the way installers do: the one whose
+ * name matches the file name's project.
  */
 export async function readWheelMetadata(reader: ZipReader, wheelName: string, options: { signal?: AbortSignal } = {}): Promise<WheelMetadata> {
   const filename = parseWheelFilename(wheelName);
@@ -149,7 +150,7 @@ export async function readWheelMetadata(reader: ZipReader, wheelName: string, op
   const wheelText = (await read("WHEEL", true))!;
   const epText = await read("entry_points.txt", false);
   const metadata = parseCoreMetadata(metadataText, `${filename.filename}: METADATA`);
-  if (normalizeName(metadata.name) !== filename.normalizedName) {
+  if (canonicalizeName(metadata.name) !== filename.name) {
     throw new IntegrityError(`${filename.filename}: METADATA names "${metadata.name}" but the file name says "${filename.name}"; the wheel is mislabelled.`);
   }
   return {
@@ -168,7 +169,7 @@ function findDistInfoDir(reader: ZipReader, filename: WheelFilename): string {
     const top = e.name.split("/", 1)[0]!;
     if (top.endsWith(".dist-info") && e.name.includes("/")) dirs.add(top);
   }
-  const matching = [...dirs].filter((d) => normalizeName(d.slice(0, -".dist-info".length).split("-")[0]!) === filename.normalizedName);
+  const matching = [...dirs].filter((d) => canonicalizeName(d.slice(0, -".dist-info".length).split("-")[0]!) === filename.name);
   if (matching.length === 1) return matching[0]!;
   if (matching.length === 0) {
     throw new IntegrityError(`${filename.filename}: no ${escapeName(filename.name)}-${filename.version}.dist-info directory in the wheel; it is not a valid wheel.`);

@@ -14,6 +14,19 @@ export interface ServedFile {
   metadata?: string;
   /** Lie about the sha256 in the index (to test verification). */
   wrongHash?: boolean;
+  /** List this sha256 text instead (malformed-hash tests). */
+  listedSha256?: string;
+  /** The file name the page lists, and serves the file under (default: the file's own). Anchors percent-encode it, so a "/" in it becomes "%2F". */
+  filename?: string;
+}
+
+/** The name a served file is listed and downloaded under. */
+function listedName(f: ServedFile): string {
+  return f.filename ?? path.basename(f.path);
+}
+
+function listedHash(f: ServedFile, hashOf: (p: string) => string): string {
+  return f.listedSha256 ?? (f.wrongHash ? "0".repeat(64) : hashOf(f.path));
 }
 
 export interface IndexServerOptions {
@@ -110,7 +123,7 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
       const name = decodeURIComponent(f[1]!);
       const all = [...projects.values()].flat();
       if (name.endsWith(".metadata")) {
-        const sf = all.find((x) => path.basename(x.path) === name.slice(0, -".metadata".length) && x.metadata);
+        const sf = all.find((x) => listedName(x) === name.slice(0, -".metadata".length) && x.metadata);
         if (!sf) {
           log(404);
           res.writeHead(404).end();
@@ -120,7 +133,7 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
         res.writeHead(200).end(sf.metadata);
         return;
       }
-      const sf = all.find((x) => path.basename(x.path) === name);
+      const sf = all.find((x) => listedName(x) === name);
       if (!sf) {
         log(404);
         res.writeHead(404).end();
@@ -174,8 +187,8 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
 
 function htmlPage(files: ServedFile[], hashOf: (p: string) => string): string {
   const links = files.map((f) => {
-    const name = path.basename(f.path);
-    const hash = f.wrongHash ? "0".repeat(64) : hashOf(f.path);
+    const name = listedName(f);
+    const hash = listedHash(f, hashOf);
     let attrs = `href="../../files/${encodeURIComponent(name)}#sha256=${hash}"`;
     if (f.requiresPython) attrs += ` data-requires-python="${f.requiresPython.replace(/</g, "&lt;").replace(/>/g, "&gt;")}"`;
     if (f.yanked) attrs += ` data-yanked="${typeof f.yanked === "string" ? f.yanked : ""}"`;
@@ -190,8 +203,8 @@ function jsonPage(project: string, files: ServedFile[], hashOf: (p: string) => s
     meta: { "api-version": "1.1" },
     name: project,
     files: files.map((f) => {
-      const name = path.basename(f.path);
-      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: { sha256: f.wrongHash ? "0".repeat(64) : hashOf(f.path) } };
+      const name = listedName(f);
+      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: { sha256: listedHash(f, hashOf) } };
       if (f.requiresPython) out["requires-python"] = f.requiresPython;
       if (f.yanked) out.yanked = f.yanked;
       if (f.metadata) out["core-metadata"] = { sha256: crypto.createHash("sha256").update(f.metadata).digest("hex") };

@@ -3,4 +3,3 @@ export { MemoryIndex, type MemoryDist, type MemoryIndexOptions } from "./memory-
 export { MemoryDependencyProvider, type MemoryVersions } from "./memory-provider";
 export { startIndexServer, type IndexServer, type IndexServerOptions, type ServedFile } from "./index-server";
 export { startStaticServer } from "./static-server";
-export { askPackaging, findPackagingPython, rng } from "./oracle";

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { IntegrityError } from "@cluster-pack/errors";
 import type { MetadataSource } from "../finder";
 import { toDistributionMetadata, type DistributionMetadata } from "../metadata";
-import { canonicalizeName } from "../names";
+import { canonicalizeName } from "@cluster-pack/packaging";
 import { parseProjectPage, type DistributionFile, type PackageSource } from "../simple-index";
 import { metadataText, sdistFilename, wheelFilename, type FakeDist } from "./wheels";
 

@@ -3,8 +3,7 @@ import type { Incompatibility } from "../pubgrub/incompatibility";
 import type { Dependencies, DependencyProvider } from "../pubgrub/provider";
 import type { DerivationWords } from "../pubgrub/report";
 import { countVersions, fullSet, versionSet, type Term } from "../pubgrub/term";
-import { SpecifierSet } from "../specifiers";
-import { compareVersions, Version } from "../version";
+import { compareVersions, SpecifierSet, Version } from "@cluster-pack/packaging";
 
 /** version -> its dependencies (name -> PEP 440 specifier, "" for any), or a string: why it cannot be used. */
 export type MemoryVersions = Record<string, Record<string, string> | string>;

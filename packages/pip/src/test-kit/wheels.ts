@@ -1,6 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { escapeName } from "@cluster-pack/packaging";
 import { ZipWriter } from "@cluster-pack/zip";
 
 /** A distribution to generate for tests. */
@@ -20,7 +21,7 @@ export interface FakeDist {
 
 /** The file name a FakeDist is written under. */
 export function wheelFilename(d: FakeDist): string {
-  return `${escape(d.name)}-${d.version}-${d.tag ?? "py3-none-any"}.whl`;
+  return `${escapeName(d.name)}-${d.version}-${d.tag ?? "py3-none-any"}.whl`;
 }
 
 /** The file name a FakeDist's sdist is written under. */
@@ -42,8 +43,8 @@ export function metadataText(d: FakeDist): string {
 
 /** Writes a real wheel (module, METADATA, WHEEL, RECORD with hashes) into `dir`; returns its path. */
 export async function writeWheel(dir: string, d: FakeDist): Promise<string> {
-  const distInfo = `${escape(d.name)}-${d.version}.dist-info`;
-  const mod = escape(d.name).toLowerCase();
+  const distInfo = `${escapeName(d.name)}-${d.version}.dist-info`;
+  const mod = escapeName(d.name).toLowerCase();
   const files: [string, string][] = [
     [`${mod}/__init__.py`, `__version__ = ${JSON.stringify(d.version)}\n`],
     [`${distInfo}/METADATA`, metadataText(d)],
@@ -65,10 +66,6 @@ export async function writeWheel(dir: string, d: FakeDist): Promise<string> {
   return out;
 }
 
-function escape(name: string): string {
-  return name.replace(/[-_.]+/g, "_");
-}
-
 /** Writes a .tar.gz sdist with static PKG-INFO (Metadata-Version 2.2) and a pyproject.toml. */
 export async function writeSdist(dir: string, d: FakeDist, options: { staticMetadata?: boolean } = {}): Promise<string> {
   const { default: tar } = await import("tar-stream");
@@ -79,7 +76,7 @@ export async function writeSdist(dir: string, d: FakeDist, options: { staticMeta
   const entries: [string, string][] = [
     [`${base}/PKG-INFO`, pkgInfo],
     [`${base}/pyproject.toml`, `[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = ${JSON.stringify(d.name)}\nversion = ${JSON.stringify(d.version)}\n${d.requiresPython ? `requires-python = ${JSON.stringify(d.requiresPython)}\n` : ""}dependencies = ${JSON.stringify(d.requires ?? [])}\n`],
-    [`${base}/${escape(d.name).toLowerCase()}/__init__.py`, `__version__ = ${JSON.stringify(d.version)}\n`],
+    [`${base}/${escapeName(d.name).toLowerCase()}/__init__.py`, `__version__ = ${JSON.stringify(d.version)}\n`],
   ];
   for (const [name, content] of entries) pack.entry({ name, mtime: new Date(0), mode: 0o644 }, content);
   pack.finalize();

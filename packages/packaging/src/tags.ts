@@ -1,6 +1,4 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import { canonicalizeName } from "./names";
-import { Version } from "./version";
 
 /** One PEP 425 tag triple. */
 export interface Tag {
@@ -14,11 +12,16 @@ export function tagToString(t: Tag): string {
   return `${t.interpreter}-${t.abi}-${t.platform}`;
 }
 
-/** Expands a compressed tag set (`py2.py3-none-any`, `cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64`). */
+/**
+ * Expands a compressed tag set (`py2.py3-none-any`,
+ * `cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64`) into its triples, lower-cased.
+ * Each tag is letters, digits and `_` (the spec replaces every other character with `_`),
+ * so a tag can never carry a path separator or a dot segment.
+ */
 export function parseTagSet(text: string): Tag[] {
   const parts = text.split("-");
-  if (parts.length !== 3 || parts.some((p) => p === "")) {
-    throw new InvalidInputError(`Invalid compatibility tag ${JSON.stringify(text)}: expected interpreter-abi-platform, for example cp311-cp311-manylinux_2_17_x86_64.`);
+  if (parts.length !== 3 || !parts.every((p) => TAG_LIST.test(p))) {
+    throw new InvalidTagError(text);
   }
   const out: Tag[] = [];
   for (const interpreter of parts[0]!.toLowerCase().split("."))
@@ -27,48 +30,16 @@ export function parseTagSet(text: string): Tag[] {
   return out;
 }
 
-/** The parts of a wheel file name (PEP 427 / 491). */
-export interface WheelFilename {
-  filename: string;
-  /** PEP 503 name. */
-  name: string;
-  version: Version;
-  /** Build tag as [number, rest] (empty when absent); it breaks ties between equal versions. */
-  build: [number, string] | null;
-  tags: Tag[];
-}
-
-/** Parses `name-ver(-build)?-py-abi-plat.whl`; throws InvalidInputError naming the file. */
-export function parseWheelFilename(filename: string): WheelFilename {
-  const bad = (why: string): never => {
-    throw new InvalidInputError(`Invalid wheel file name ${JSON.stringify(filename)}: ${why}. Wheel names look like name-1.0-py3-none-any.whl (PEP 427).`, { code: "ERR_INVALID_WHEEL_NAME" });
-  };
-  if (!filename.endsWith(".whl")) bad("it does not end in .whl");
-  const stem = filename.slice(0, -4);
-  const parts = stem.split("-");
-  if (parts.length !== 5 && parts.length !== 6) bad("wrong number of '-'-separated parts");
-  const namePart = parts[0]!;
-  if (namePart.includes("__") || !/^[\w.]*$/u.test(namePart)) bad("invalid project name");
-  const version = Version.tryParse(parts[1]!);
-  if (!version) bad("invalid version");
-  let build: [number, string] | null = null;
-  if (parts.length === 6) {
-    const m = /^(\d+)(.*)$/.exec(parts[2]!);
-    if (!m) bad("the build tag must start with a digit");
-    build = [Number(m![1]), m![2]!];
+/** A compatibility tag that is not `interpreter-abi-platform` made of `[A-Za-z0-9_]` tags. */
+export class InvalidTagError extends InvalidInputError {
+  constructor(text: string) {
+    super(`Invalid compatibility tag ${JSON.stringify(text)}: expected interpreter-abi-platform of letters, digits and '_', for example cp311-cp311-manylinux_2_17_x86_64.`, {
+      code: "ERR_INVALID_TAG",
+    });
   }
-  const tags = parseTagSet(parts.slice(-3).join("-"));
-  return { filename, name: canonicalizeName(namePart), version: version!, build, tags };
 }
 
-/** The parts of an sdist file name (`name-1.0.tar.gz`, or legacy `.zip`). Null when not an sdist name. */
-export function parseSdistFilename(filename: string): { name: string; version: Version } | null {
-  const m = /^(.+)-([^-]+)\.(tar\.gz|zip|tar\.bz2|tgz)$/i.exec(filename);
-  if (!m) return null;
-  const version = Version.tryParse(m[2]!);
-  if (!version) return null;
-  return { name: canonicalizeName(m[1]!), version };
-}
+const TAG_LIST = /^[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*$/;
 
 /** Description of a target interpreter used to compute its supported tags. */
 export interface TagTarget {
@@ -140,12 +111,7 @@ export function platformTags(platform: string): string[] {
     arch = m[2]!;
   }
   if (glibc) return [...manylinuxPlatforms(glibc, arch), `linux_${arch}`];
-  if ((m = /^musllinux_(\d+)_(\d+)_(.+)$/.exec(p))) {
-    const out: string[] = [];
-    for (let minor = Number(m[2]); minor >= 0; minor--) out.push(`musllinux_${m[1]}_${minor}_${m[3]}`);
-    out.push(`linux_${m[3]}`);
-    return out;
-  }
+  if ((m = /^musllinux_(\d+)_(\d+)_(.+)$/.exec(p))) return [...musllinuxPlatforms([Number(m[1]), Number(m[2])], m[3]!), `linux_${m[3]}`];
   if ((m = /^macosx_(\d+)_(\d+)_(.+)$/.exec(p))) return macPlatforms([Number(m[1]), Number(m[2])], m[3]!);
   return [p];
 }
@@ -161,6 +127,13 @@ export function manylinuxPlatforms(glibc: [number, number], arch: string): strin
     const legacy = glibc[0] === 2 ? LEGACY_MANYLINUX[`2_${minor}`] : undefined;
     if (legacy) out.push(`${legacy}_${arch}`);
   }
+  return out;
+}
+
+/** PEP 656: `musllinux_X_Y_arch` for Y from musl's minor down to 0. */
+export function musllinuxPlatforms(musl: [number, number], arch: string): string[] {
+  const out: string[] = [];
+  for (let minor = musl[1]; minor >= 0; minor--) out.push(`musllinux_${musl[0]}_${minor}_${arch}`);
   return out;
 }
 

@@ -1,6 +1,7 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { canonicalizeName } from "./names";
-import { Specifier, specifierPattern } from "./specifiers";
+import { Specifier } from "./specifiers";
+import { Cursor } from "./tokenizer";
 
 /** The marker variables of PEP 508 (and `extras`/`dependency_groups` of PEP 751 lock files). */
 export interface MarkerEnvironment {
@@ -43,9 +44,9 @@ export class Marker {
 
   constructor(text: string | MarkerList) {
     if (typeof text === "string") {
-      const p = new Parser(text);
-      this.tree = p.parseMarker();
-      p.expectEnd("end of marker expression");
+      const c = new Cursor(text, InvalidMarkerError);
+      this.tree = parseMarkerAt(c);
+      c.expectEnd("end of marker expression");
     } else {
       this.tree = text;
     }
@@ -88,225 +89,68 @@ export class InvalidMarkerError extends InvalidInputError {
   }
 }
 
-/** A parsed PEP 508 requirement: `name[extra1,extra2] (>=1,<2) ; marker` or `name @ url ; marker`. */
-export interface Requirement {
-  /** The name as written. */
-  name: string;
-  /** PEP 503 normalised name. */
-  key: string;
-  /** PEP 685-normalised extras, sorted, without duplicates. */
-  extras: string[];
-  /** The specifier text ("" when none), e.g. ">=1.0,<2". */
-  specifier: string;
-  url: string | null;
-  marker: Marker | null;
-}
-
-/** Parses a PEP 508 requirement string; throws InvalidRequirementError naming the problem and its column. */
-export function parseRequirement(text: string): Requirement {
-  const p = new Parser(text);
-  p.ws();
-  const nameTok = p.expect(IDENTIFIER, "package name at the start of dependency specifier");
-  p.ws();
-  const extras: string[] = [];
-  if (p.peek("[")) {
-    p.pos++;
-    p.ws();
-    const first = p.match(IDENTIFIER);
-    if (first !== null) {
-      extras.push(first);
-      for (;;) {
-        p.ws();
-        if (p.match(IDENTIFIER) !== null) p.fail("Expected comma between extra names");
-        if (!p.peek(",")) break;
-        p.pos++;
-        p.ws();
-        extras.push(p.expect(IDENTIFIER, "extra name after comma"));
-      }
-    }
-    p.ws();
-    p.expectLiteral("]", "matching right bracket for extras");
-  }
-  p.ws();
-  let url: string | null = null;
-  let specifier = "";
-  let marker: Marker | null = null;
-  if (p.peek("@")) {
-    p.pos++;
-    p.ws();
-    url = p.expect(/[^ \t]+/y, "URL after @");
-    if (!p.atEnd()) {
-      if (p.match(/[ \t]+/y) === null) p.fail("Expected whitespace after URL");
-      if (!p.atEnd()) {
-        if (!p.peek(";")) p.fail("Expected semicolon (after URL and whitespace) or end");
-        p.pos++;
-        marker = new Marker(p.parseMarker());
-        p.ws();
-      }
-    }
-  } else {
-    const paren = p.peek("(");
-    if (paren) p.pos++;
-    p.ws();
-    for (;;) {
-      const s = p.match(SPECIFIER_TOKEN);
-      if (s === null) break;
-      if (p.lookingAt(/\.\*/y)) p.fail(".* suffix can only be used with `==` or `!=` operators");
-      if (p.lookingAt(/\+[a-z0-9]+(?:[-_.][a-z0-9]+)*/y)) p.fail("Local version label can only be used with `==` or `!=` operators");
-      specifier += s;
-      p.ws();
-      if (!p.peek(",")) break;
-      p.pos++;
-      specifier += ",";
-      p.ws();
-    }
-    p.ws();
-    if (paren) p.expectLiteral(")", "matching right parenthesis for version specifier");
-    p.ws();
-    if (!p.atEnd()) {
-      if (!p.peek(";")) {
-        p.fail(`Expected ${specifier ? "comma (within version specifier), semicolon (after version specifier)" : "semicolon (after name with no version specifier)"} or end`);
-      }
-      p.pos++;
-      marker = new Marker(p.parseMarker());
-      p.ws();
-    }
-  }
-  p.expectEnd("end of dependency specifier");
-  // Validate each specifier's version strictly (the token regex is permissive about trailing text).
-  for (const s of specifier.split(",")) if (s.trim()) new Specifier(s);
-  return {
-    name: nameTok,
-    key: canonicalizeName(nameTok),
-    extras: [...new Set(extras.map(canonicalizeName))].sort(),
-    specifier,
-    url,
-    marker,
-  };
-}
-
-/** Formats a requirement back to PEP 508 text. */
-export function formatRequirement(r: Requirement): string {
-  let s = r.name;
-  if (r.extras.length) s += `[${r.extras.join(",")}]`;
-  if (r.url) s += ` @ ${r.url}`;
-  else if (r.specifier) s += r.specifier;
-  if (r.marker) s += `${r.url ? " " : ""}; ${r.marker.toString()}`;
-  return s;
-}
-
-/** A requirement string that is not PEP 508. */
-export class InvalidRequirementError extends InvalidInputError {
-  constructor(message: string) {
-    super(message, { code: "ERR_INVALID_REQUIREMENT" });
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 
 const MARKERS_REQUIRING_VERSION = new Set(["implementation_version", "platform_release", "python_full_version", "python_version"]);
 const MARKERS_ALLOWING_SET = new Set(["extras", "dependency_groups"]);
-const IDENTIFIER = /\b[a-zA-Z0-9][a-zA-Z0-9._-]*\b/y;
 const VARIABLE =
   /\b(python_version|python_full_version|os[._]name|sys[._]platform|platform_(release|system)|platform[._](version|machine|python_implementation)|python_implementation|implementation_(name|version)|extras?|dependency_groups)\b/y;
 const OP = /(===|==|~=|!=|<=|>=|<|>)/y;
-// packaging's specifier token; each one is validated by Specifier afterwards.
-const SPECIFIER_TOKEN = new RegExp(specifierPattern(false), "iy");
 
-class Parser {
-  pos = 0;
-  constructor(readonly src: string) {}
+/** Parses a marker expression at the cursor (also used for the `; marker` part of a requirement). */
+export function parseMarkerAt(c: Cursor): MarkerList {
+  const expr: MarkerList = [parseAtom(c)];
+  for (;;) {
+    const op = c.match(/\b(or|and)\b/y);
+    if (op === null) break;
+    expr.push(op as "and" | "or", parseAtom(c));
+  }
+  return expr;
+}
 
-  ws(): void {
-    while (this.pos < this.src.length && (this.src[this.pos] === " " || this.src[this.pos] === "\t")) this.pos++;
+function parseAtom(c: Cursor): MarkerList | MarkerCompare {
+  c.ws();
+  let node: MarkerList | MarkerCompare;
+  if (c.peek("(")) {
+    c.pos++;
+    c.ws();
+    node = parseMarkerAt(c);
+    c.ws();
+    c.expectLiteral(")", "matching right parenthesis for marker expression");
+  } else {
+    c.ws();
+    const left = parseVar(c);
+    c.ws();
+    const op = parseOp(c);
+    c.ws();
+    const right = parseVar(c);
+    node = normalizeExtraCompare({ kind: "compare", left, op, right });
   }
-  peek(lit: string): boolean {
-    return this.src.startsWith(lit, this.pos);
-  }
-  atEnd(): boolean {
-    return this.pos >= this.src.length;
-  }
-  lookingAt(re: RegExp): boolean {
-    re.lastIndex = this.pos;
-    return re.test(this.src);
-  }
-  match(re: RegExp): string | null {
-    re.lastIndex = this.pos;
-    const m = re.exec(this.src);
-    if (!m) return null;
-    this.pos += m[0].length;
-    return m[0];
-  }
-  expect(re: RegExp, what: string): string {
-    const m = this.match(re);
-    if (m === null) this.fail(`Expected ${what}`);
-    return m;
-  }
-  expectLiteral(lit: string, what: string): void {
-    if (!this.peek(lit)) this.fail(`Expected ${what}`);
-    this.pos += lit.length;
-  }
-  expectEnd(what: string): void {
-    if (!this.atEnd()) this.fail(`Expected ${what}`);
-  }
-  fail(message: string): never {
-    throw new InvalidRequirementError(`${message} at column ${this.pos + 1} of ${JSON.stringify(this.src)}`);
-  }
+  c.ws();
+  return node;
+}
 
-  parseMarker(): MarkerList {
-    const expr: MarkerList = [this.parseAtom()];
-    for (;;) {
-      const op = this.match(/\b(or|and)\b/y);
-      if (op === null) break;
-      expr.push(op as "and" | "or", this.parseAtom());
-    }
-    return expr;
+function parseVar(c: Cursor): MarkerOperand {
+  const v = c.match(VARIABLE);
+  if (v !== null) {
+    const name = v.replace(".", "_");
+    return { variable: name === "python_implementation" ? "platform_python_implementation" : name };
   }
+  const q = c.match(/('[^']*')|("[^"]*")/y);
+  if (q !== null) return { value: unescapePython(q.slice(1, -1)) };
+  c.fail("Expected a marker variable or quoted string");
+}
 
-  private parseAtom(): MarkerList | MarkerCompare {
-    this.ws();
-    let node: MarkerList | MarkerCompare;
-    if (this.peek("(")) {
-      this.pos++;
-      this.ws();
-      node = this.parseMarker();
-      this.ws();
-      this.expectLiteral(")", "matching right parenthesis for marker expression");
-    } else {
-      this.ws();
-      const left = this.parseVar();
-      this.ws();
-      const op = this.parseOp();
-      this.ws();
-      const right = this.parseVar();
-      node = normalizeExtraCompare({ kind: "compare", left, op, right });
-    }
-    this.ws();
-    return node;
+function parseOp(c: Cursor): string {
+  if (c.match(/\bin\b/y) !== null) return "in";
+  if (c.match(/\bnot\b/y) !== null) {
+    if (c.match(/[ \t]+/y) === null) c.fail("Expected whitespace after 'not'");
+    if (c.match(/\bin\b/y) === null) c.fail("Expected 'in' after 'not'");
+    return "not in";
   }
-
-  private parseVar(): MarkerOperand {
-    const v = this.match(VARIABLE);
-    if (v !== null) {
-      const name = v.replace(".", "_");
-      return { variable: name === "python_implementation" ? "platform_python_implementation" : name };
-    }
-    const q = this.match(/('[^']*')|("[^"]*")/y);
-    if (q !== null) return { value: unescapePython(q.slice(1, -1)) };
-    this.fail("Expected a marker variable or quoted string");
-  }
-
-  private parseOp(): string {
-    if (this.match(/\bin\b/y) !== null) return "in";
-    if (this.match(/\bnot\b/y) !== null) {
-      if (this.match(/[ \t]+/y) === null) this.fail("Expected whitespace after 'not'");
-      if (this.match(/\bin\b/y) === null) this.fail("Expected 'in' after 'not'");
-      return "not in";
-    }
-    const op = this.match(OP);
-    if (op !== null) return op;
-    this.fail("Expected marker operator, one of <=, <, !=, ==, >=, >, ~=, ===, in, not in");
-  }
+  const op = c.match(OP);
+  if (op !== null) return op;
+  c.fail("Expected marker operator, one of <=, <, !=, ==, >=, >, ~=, ===, in, not in");
 }
 
 function normalizeExtraCompare(c: MarkerCompare): MarkerCompare {

@@ -9,6 +9,7 @@ from packaging import tags
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import Specifier, SpecifierSet
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
 
@@ -52,6 +53,12 @@ def one(op, item):
         if op == "mac_platforms":
             ver, arch = item
             return list(tags.mac_platforms(tuple(ver), arch))
+        if op == "wheel_filename":
+            name, version, build, tag_set = parse_wheel_filename(item)
+            return {"name": name, "version": str(version), "build": list(build), "tags": sorted(str(t) for t in tag_set)}
+        if op == "sdist_filename":
+            name, version = parse_sdist_filename(item)
+            return {"name": name, "version": str(version)}
         raise ValueError("unknown op " + op)
     except Exception as e:  # noqa: BLE001 - the error kind is the answer
         return err(e)

@@ -1,7 +1,8 @@
 import { canonicalizeName, isValidName } from "./names";
 import { Version, compareVersions } from "./version";
 import { Specifier, SpecifierSet } from "./specifiers";
-import { Marker, parseRequirement, type MarkerValues } from "./markers";
+import { Marker, type MarkerValues } from "./markers";
+import { parseRequirement } from "./requirement";
 import { askPackaging, findPackagingPython, rng } from "./test-kit/oracle";
 
 const python = findPackagingPython();
