@@ -119,7 +119,10 @@ describe("rebuildInstalledWheel", () => {
     const text = await fsp.readFile(six, "utf8");
     await fsp.writeFile(six, text.replace("__version__", "__VERSION__"));
     for (const options of [{ cacheDir }, { outputDir: path.join(tmp, "changed-out") }]) {
-      const err = await rebuildInstalledWheel(distInfo, { layout: copy.layout, ...options }).catch((e: unknown) => e as Error & { code?: string });
+      const err = (await rebuildInstalledWheel(distInfo, { layout: copy.layout, ...options }).then(
+        () => new Error("rebuilt a changed distribution"),
+        (e: unknown) => e as Error,
+      )) as Error & { code?: string };
       expect(err).toMatchObject({ code: ERR_NOT_REBUILDABLE });
       expect(err.message).toContain("six 1.17.0");
       expect(err.message).toContain("six.py changed since it was installed");
