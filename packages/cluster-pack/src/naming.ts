@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { InvalidInputError } from "@cluster-pack/errors";
 import { loadHadoopConfig } from "@cluster-pack/fs";
 import type { InstalledEnvironment } from "./environment";
 
@@ -10,10 +11,17 @@ export interface NamingOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** cluster-pack's user: `C_PACK_USER`, else the login name. */
+/** cluster-pack's user: `C_PACK_USER` (blanks stripped; empty means unset), else the login name. */
 export function getUser(options: NamingOptions = {}): string {
   const env = options.env ?? process.env;
-  if (env.C_PACK_USER) return env.C_PACK_USER;
+  const given = env.C_PACK_USER?.trim();
+  if (given) {
+    // It becomes a path segment of every default package path.
+    if (!/^[A-Za-z0-9._@][A-Za-z0-9._@$-]*$/.test(given) || /^\.\.?$/.test(given)) {
+      throw new InvalidInputError(`C_PACK_USER "${given}" is not a user name (letters, digits, ".", "_", "-", "@", "$"; no "/" or blanks inside): fix or unset it.`);
+    }
+    return given;
+  }
   try {
     return os.userInfo().username;
   } catch {
@@ -23,11 +31,13 @@ export function getUser(options: NamingOptions = {}): string {
 }
 
 /**
- * cluster-pack's environment name: `<basename>_<sha1(real path)[:7]>` for a venv or conda
- * env (so many projects' `.venv` never collide), `default` without one.
+ * cluster-pack's environment name: `<basename>_<sha1(real path)[:7]>` for a venv packed as
+ * a PEX (so many projects' `.venv` never collide), the conda env's own name (the prefix's
+ * basename, as its conda packer) for the conda packer, `default` without one.
  */
-export function getEnvName(env: InstalledEnvironment | undefined): string {
+export function getEnvName(env: InstalledEnvironment | undefined, packer?: string): string {
   if (!env || env.kind === "system") return "default";
+  if (packer === "conda") return path.basename(env.prefix);
   const short = createHash("sha1").update(env.prefix, "utf8").digest("hex").slice(0, 7);
   return `${path.basename(env.prefix)}_${short}`;
 }

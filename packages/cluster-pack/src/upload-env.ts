@@ -4,14 +4,14 @@ import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { pythonEnvironment } from "@cluster-pack/engines";
-import { defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
+import { canonicalizeName, defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
 import { applyPackageEdits, type PackageEdits } from "./edits";
 import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
 import { prepareArchiveBuild, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers";
-import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar } from "./sidecar";
+import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar, specFileHash, type LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";
 
@@ -26,8 +26,17 @@ export interface UploadEnvOptions extends PackageEdits {
   requirementsFile?: string;
   /** A PEP 751 pylock.toml to pack exactly, without resolution. */
   lockFile?: string;
-  /** "pex" (default): a PEX built from wheels; "conda" / "venv": the environment itself, relocatable. */
+  /**
+   * "pex": a PEX built from wheels; "conda" / "venv": the environment itself, relocatable.
+   * Default: "conda" for a conda environment (as cluster-pack's detect_packer_from_env), else "pex".
+   */
   packer?: PackerName;
+  /**
+   * PEX packer: resolve the installed pins against the index instead of packing the
+   * distributions as installed (the default when the target is the environment's own
+   * interpreter; other targets always use the index).
+   */
+  fromIndex?: boolean;
   /** Target interpreter/platform (default: the environment's own interpreter). */
   target?: TargetOptions;
   /** Where the archive goes (default: cluster-pack's `<default fs>/user/<user>/envs/<env name>.<ext>`). */
@@ -72,9 +81,8 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const { signal } = options;
   throwIfAborted(signal);
   const environ = options.environ ?? process.env;
-  const packer = options.packer ?? "pex";
-  if (!["pex", "conda", "venv"].includes(packer)) {
-    throw new InvalidInputError(`Unknown packer "${String(packer)}": use "pex", "conda" or "venv".`);
+  if (options.packer !== undefined && !["pex", "conda", "venv"].includes(options.packer)) {
+    throw new InvalidInputError(`Unknown packer "${String(options.packer)}": use "pex", "conda" or "venv" (--packer).`);
   }
   const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
   if (sources.length > 1) {
@@ -91,6 +99,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     installed = await findEnvironment({ path: options.env, python: options.python, env: environ, signal });
     dists = await readInstalledDistributions(installed, { signal });
   }
+  const packer: PackerName = options.packer ?? (installed?.kind === "conda" ? "conda" : "pex");
   if (packer !== "pex" && !installed) {
     throw new InvalidInputError(`The ${packer} packer packs an installed environment: pass env (a prefix) instead of requirements, or use packer "pex".`);
   }
@@ -101,18 +110,43 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     throw new InvalidInputError(`${installed?.prefix} is not a virtualenv (no pyvenv.cfg): use packer "conda" or "pex".`);
   }
 
+  if (packer !== "pex" && hasEdits(options)) {
+    // The environment is packed file for file: a package edit cannot be applied to it.
+    throw new InvalidInputError(
+      `The ${packer} packer packs ${installed?.prefix} as it is, so package edits (additionalPackages/ignoredPackages/onlyPackages; --additional/--ignore/--only) cannot be applied: ` +
+        `install or remove the packages in the environment, or use the pex packer (--packer pex).`,
+    );
+  }
+
   const editables = options.includeEditable ? dists.filter((d) => d.editable) : [];
   let pins: string[] | undefined;
+  let asInstalled: InstalledDistribution[] | undefined;
+  let clusterPack: LockDescription["clusterPack"];
   if (installed) {
     const nonEditable: Record<string, string> = {};
+    const all: Record<string, string> = {};
     for (const d of dists) {
       if (d.editable) continue;
+      all[d.name] = d.version;
       if (!options.keepSeedPackages && packer === "pex" && SEED_PACKAGES.has(d.normalizedName)) continue;
       nonEditable[d.name] = d.version;
     }
     const edited = applyPackageEdits(nonEditable, options);
     if (edited.unmatched.length) log(`not installed in ${installed.prefix}, ignored: ${edited.unmatched.join(", ")}`);
     pins = edited.requirements;
+    // What cluster-pack records for this environment: `pip list --exclude-editable` (seed
+    // packages included) after the same edits, with the environment's Python version.
+    clusterPack = { packages: applyPackageEdits(all, options).requirements, pythonVersion: installed.pythonVersion };
+    if (packer === "pex" && !options.fromIndex && isOwnTarget(options.target, installed)) {
+      if (Object.keys(options.additionalPackages ?? {}).length) {
+        log("additionalPackages are not installed: packing from the index");
+      } else {
+        const kept = new Set(pins.map((p) => canonicalizeName(p.split("==")[0]!)));
+        asInstalled = dists.filter((d) => !d.editable && kept.has(d.normalizedName));
+      }
+    }
+  } else if (options.requirementsFile) {
+    clusterPack = { packages: [specFileHash(await fsp.readFile(options.requirementsFile, "utf8").catch(() => ""))], pythonVersion: "" };
   }
 
   // 2. The build plan: the lock that decides "up to date", and how to build the archive.
@@ -129,14 +163,16 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     pex: options.pex,
     packagePath: options.packagePath,
     includeEditable: Boolean(options.includeEditable),
+    ...(asInstalled ? { asInstalled } : {}),
     cacheDir,
     signal,
     onProgress: options.onProgress,
   });
+  if (clusterPack) build.lock.clusterPack = { packages: clusterPack.packages, pythonVersion: clusterPack.pythonVersion || build.lock.pythonVersion };
   const hash = lockHash(build.lock);
 
   // 3. Names: cluster-pack's defaults, checked extension.
-  const envName = installed ? getEnvName(installed) : requirementsEnvName(options);
+  const envName = installed ? getEnvName(installed, packer) : requirementsEnvName(options);
   let packagePath = options.packagePath;
   if (!packagePath) {
     packagePath = defaultPackagePath(await getDefaultFs({ env: environ }), getUser({ env: environ }), envName, build.extension);
@@ -148,15 +184,16 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const metadataPath = sidecarPath(packagePath);
   const expected = { [LOCK_METADATA_KEY]: hashHex(hash) };
 
-  // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash).
+  // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash), and
+  // one on the sidecar beside it, concurrently (a deleted sidecar is written again).
   let uploaded = false;
-  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal))) {
+  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal, log))) {
     log(`${packagePath} is up to date (lock ${hash.slice(0, 19)})`);
   } else {
     // One lock per (lock, destination): same env to two paths need not wait for each other.
     await withBuildLock(cacheDir, createHash("sha256").update(`${hash}\0${packagePath}`).digest("hex"), { signal }, async () => {
       // Another process may have published while we waited for the lock.
-      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal))) {
+      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal, log))) {
         log(`${packagePath} was published by a concurrent caller`);
         return;
       }
@@ -219,10 +256,23 @@ async function isRemoteUpToDate(
   metadataPath: string,
   build: ArchiveBuild,
   expected: Record<string, string>,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  log: (message: string) => void,
 ): Promise<boolean> {
-  const check = await store.isUpToDate(packagePath, { metadata: expected }, { signal });
-  if (check.upToDate) return true;
+  const [check, sidecarHead] = await Promise.all([
+    store.isUpToDate(packagePath, { metadata: expected }, { signal }),
+    store.isUpToDate(metadataPath, {}, { signal }),
+  ]);
+  if (check.upToDate) {
+    const sha256 = check.head?.metadata[SHA_METADATA_KEY];
+    if (!sidecarHead.head && sha256 && check.head?.size !== undefined) {
+      // cluster-pack (and people) read the sidecar: the archive is ours and current, so its
+      // description can be written again from the lock and the archive's own metadata.
+      log(`${metadataPath} is missing beside the up-to-date archive: writing it again`);
+      await store.publishSmall(serializeSidecar(makeSidecar(build.lock, { sha256, size: check.head.size })), metadataPath, { signal });
+    }
+    return true;
+  }
   if (check.head && Object.keys(check.head.metadata).length === 0) {
     // An archive without our metadata (uploaded by Python cluster-pack): its own rule,
     // from the sidecar, costs a second round trip only in that case.
@@ -230,6 +280,17 @@ async function isRemoteUpToDate(
     return sidecar?.lock_hash === undefined && isSidecarUpToDate(sidecar, build.lock);
   }
   return false;
+}
+
+function hasEdits(edits: PackageEdits): boolean {
+  return Object.keys(edits.additionalPackages ?? {}).length > 0 || (edits.ignoredPackages ?? []).length > 0 || edits.onlyPackages !== undefined;
+}
+
+/** No target, or the environment's own interpreter: its installed wheels fit. */
+function isOwnTarget(target: UploadEnvOptions["target"], env: InstalledEnvironment): boolean {
+  if (!target) return true;
+  if (target.python || target.platform || target.implementation) return false;
+  return target.interpreter === undefined || path.resolve(target.interpreter) === path.resolve(env.python);
 }
 
 async function shipEditable(store: Store, name: string, dir: string, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
