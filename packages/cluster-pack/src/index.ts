@@ -13,7 +13,7 @@ export { getUser, getEnvName, getDefaultFs, defaultPackagePath, sidecarPath, typ
 export { lockHash, makeSidecar, parseSidecar, serializeSidecar, isSidecarUpToDate, type Sidecar, type LockDescription } from "./sidecar";
 export { canonicalizeName as normalizeName } from "@cluster-pack/pip";
 export { zipPath, type ZipPathOptions, type ZipPathResult } from "./zip-path";
-export { addPackagedEnvironment, addEditableRequirements, addS3Params, type SparkConfInput, type SparkHelperOptions } from "./spark";
+export { addPackagedEnvironment, addEditableRequirements, addS3Params, pysparkEnvironment, type SparkConfInput, type SparkHelperOptions } from "./spark";
 export type { PackerName, UploadPhase, UploadProgress, EditableArchive, UploadEnvResult } from "./types";
 export { uploadEnv, defaultCacheDir, LOCK_METADATA_KEY, type UploadEnvOptions } from "./upload-env";
 export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } from "./upload-zip";
