@@ -106,4 +106,18 @@ describe("uploadEnv with the venv and conda packers", () => {
     if (fx) await expect(uploadEnv(base({ env: fx.venv, packer: "conda", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a conda environment/);
     await expect(uploadEnv(base({ env: env.prefix, packer: "conda", packagePath: `file://${tmp}/x.pex` }))).rejects.toThrow(/no archive extension/);
   });
+
+  it("conda: detected as such and packed with the conda packer by default, at cluster-pack's <env name>.tar.gz; package edits are refused, never ignored", async () => {
+    const kit = condaKit();
+    if (!kit.findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
+    const env = kit.makeCondaEnv({ root: path.join(tmp, "conda-default"), pipPackage: false });
+    const r = await uploadEnv(base({ env: env.prefix, environ: { C_PACK_USER: "me", XDG_DATA_HOME: path.join(tmp, "data"), PATH: process.env.PATH, HOME: process.env.HOME } }));
+    expect(r).toMatchObject({ environment: { kind: "conda" }, envName: path.basename(env.prefix) });
+    expect(r.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/${path.basename(env.prefix)}.tar.gz`);
+    for (const edit of [{ ignoredPackages: ["six"] }, { additionalPackages: { six: "1.17.0" } }, { onlyPackages: ["python"] }]) {
+      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toThrow(
+        /The conda packer packs .* as it is, so package edits .*--additional\/--ignore\/--only.* cannot be applied.*--packer pex/,
+      );
+    }
+  });
 });

@@ -21,6 +21,8 @@ export interface Store {
   isUpToDate(url: string, expected: { metadata?: Record<string, string>; size?: number }, options: { signal?: AbortSignal }): Promise<{ upToDate: boolean; head: ObjectHead | null }>;
   /** Publishes small content (a sidecar) atomically, as `publish` does a file. */
   publishSmall(content: Buffer | string, url: string, options: { signal?: AbortSignal }): Promise<void>;
+  /** Downloads a file to a local path (atomically); false when it does not exist. */
+  get(url: string, local: string, options: { signal?: AbortSignal }): Promise<boolean>;
   /** A small file's bytes, or undefined when it does not exist. */
   readSmall(url: string, options: { signal?: AbortSignal }): Promise<Buffer | undefined>;
   /** Byte-range access to a remote file, or undefined when it does not exist. */
@@ -46,6 +48,7 @@ export function openStore(options: StoreOptions = {}): Store {
       }),
     isUpToDate: wrap("check", store.isUpToDate),
     readSmall: wrap("read", store.readSmall),
+    get: wrap("download", store.get),
     openRandomAccess: wrap("read", store.openRandomAccess),
     rm: wrap("remove", store.rm),
   };
@@ -102,6 +105,16 @@ function rawStore(options: StoreOptions): Store {
     async isUpToDate(url, expected, o) {
       const { fs, path } = await at(url);
       return fs.isUpToDate(path, expected, o);
+    },
+    async get(url, local, o) {
+      const { fs, path: p } = await at(url);
+      try {
+        await fs.get(p, local, { signal: o.signal });
+        return true;
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
     },
     async readSmall(url, o) {
       const { fs, path } = await at(url);

@@ -2,7 +2,11 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { readPexInfo } from "@cluster-pack/pex";
+import { parseWheelFilename } from "@cluster-pack/wheel";
+import { sha256File } from "./hash";
+import { downloadTo } from "./upload-zip";
 import { pythonEnvironment } from "@cluster-pack/engines";
 import { canonicalizeName, defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
@@ -159,7 +163,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     lockFile: options.lockFile,
     edits: installed ? undefined : options,
     target: options.target,
-    index: options.index,
+    index: indexOptions(options.index, environ),
     pex: options.pex,
     packagePath: options.packagePath,
     includeEditable: Boolean(options.includeEditable),
@@ -202,7 +206,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
       const work = await fsp.mkdtemp(path.join(cacheDir, "build", "cluster-pack-build-"));
       try {
         const local = path.join(work, `${envName}.${build.extension}`);
-        const archive = await build.build(local);
+        const archive = (build.kind === "pex" && !options.forceUpload && (await fromFallback(environ, build, local, store, log, signal))) || (await build.build(local));
         throwIfAborted(signal);
         const sidecar = serializeSidecar(makeSidecar(build.lock, archive));
         log(`uploading ${packagePath} (${archive.size} bytes)`);
@@ -280,6 +284,49 @@ async function isRemoteUpToDate(
     return sidecar?.lock_hash === undefined && isSidecarUpToDate(sidecar, build.lock);
   }
   return false;
+}
+
+/** cluster-pack's `C_PACK_PYPI_URL`: the index, unless the caller names one. */
+function indexOptions(index: IndexOptions | undefined, environ: NodeJS.ProcessEnv): IndexOptions | undefined {
+  const url = environ.C_PACK_PYPI_URL?.trim();
+  if (!url || index?.indexUrl) return index;
+  return { ...index, indexUrl: url };
+}
+
+/**
+ * cluster-pack's `C_PACK_ENV_FALLBACK_PATH`: a prebuilt PEX (local path, store URL or
+ * http(s)) used instead of building when its distributions are the lock's pins (pip,
+ * setuptools and wheel aside, names normalised). Undefined: build as usual.
+ */
+async function fromFallback(
+  environ: NodeJS.ProcessEnv,
+  build: ArchiveBuild,
+  local: string,
+  store: Store,
+  log: (message: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ sha256: string; size: number } | undefined> {
+  const fallback = environ.C_PACK_ENV_FALLBACK_PATH?.trim();
+  if (!fallback) return undefined;
+  if (/^https?:\/\//i.test(fallback)) await downloadTo(fallback, local, { signal });
+  else if (!(await store.get(fallback, local, { signal }))) {
+    log(`C_PACK_ENV_FALLBACK_PATH ${redactUrl(fallback)} does not exist: building`);
+    return undefined;
+  }
+  const info = await readPexInfo(local, { signal }).catch(() => undefined);
+  const key = (name: string, version: string) => `${canonicalizeName(name)}==${version}`;
+  const theirs = info ? Object.keys(info.distributions).map((w) => parseWheelFilename(w)).map((w) => key(w.name, w.version)) : [];
+  const ours = build.lock.requirements.map((r) => r.split("==")).map(([n, v]) => key(n!, v ?? ""));
+  const keep = (r: string) => !SEED_PACKAGES.has(r.split("==")[0]!);
+  const same = (a: string[], b: string[]) => JSON.stringify([...new Set(a.filter(keep))].sort()) === JSON.stringify([...new Set(b.filter(keep))].sort());
+  if (!info || !same(theirs, ours)) {
+    log(`the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH) does not have this environment's requirements: building`);
+    await fsp.rm(local, { force: true });
+    return undefined;
+  }
+  log(`using the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH): same requirements`);
+  const st = await fsp.stat(local);
+  return { sha256: await sha256File(local), size: st.size };
 }
 
 function hasEdits(edits: PackageEdits): boolean {
