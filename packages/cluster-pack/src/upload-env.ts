@@ -7,6 +7,7 @@ import { readPexInfo } from "@cluster-pack/pex";
 import { parseWheelFilename } from "@cluster-pack/wheel";
 import { sha256File } from "./hash";
 import { downloadTo } from "./upload-zip";
+import { uploadRunningPex } from "./running-pex";
 import { pythonEnvironment } from "@cluster-pack/engines";
 import { canonicalizeName, defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
@@ -49,6 +50,8 @@ export interface UploadEnvOptions extends PackageEdits {
   forceUpload?: boolean;
   /** Ship editable installs as zips beside the environment (default false, as cluster-pack). */
   includeEditable?: boolean;
+  /** Inside a PEX: where cluster-pack's `editable_packages_index` is read (default: the current directory). */
+  cwd?: string;
   /** Keep pip/setuptools/wheel (seeded into every venv, rarely needed at run time). */
   keepSeedPackages?: boolean;
   /** Package index options (default: pip's own configuration). */
@@ -94,6 +97,22 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   }
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
+  const fromPex = (pex: string) =>
+    uploadRunningPex(pex, {
+      ...(options.packagePath ? { packagePath: options.packagePath } : {}),
+      forceUpload: Boolean(options.forceUpload),
+      includeEditable: Boolean(options.includeEditable),
+      ...(options.store ? { store: options.store } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      environ,
+      ...(signal ? { signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      onLog: log,
+      ship: (name, source, remote) => shipEditable(openStore({ env: environ, ...options.store }), name, source, remote, signal),
+    });
+  // Inside a PEX (a job launching more work), cluster-pack uploads the running PEX.
+  const runningPex = sources.length === 0 ? environ.PEX?.trim() : undefined;
+  if (runningPex) return fromPex(runningPex);
 
   // 1. What is packed: an installed environment, or requirements.
   const fromRequirements = options.requirements !== undefined || options.requirementsFile !== undefined || options.lockFile !== undefined;
@@ -101,6 +120,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   let dists: InstalledDistribution[] = [];
   if (!fromRequirements) {
     installed = await findEnvironment({ path: options.env, python: options.python, env: environ, signal });
+    if (installed.pex) return fromPex(installed.pex);
     dists = await readInstalledDistributions(installed, { signal });
   }
   const packer: PackerName = options.packer ?? (installed?.kind === "conda" ? "conda" : "pex");
@@ -229,7 +249,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   for (const dist of editables) {
     for (const [name, dir] of Object.entries(dist.editable!.packages)) {
       throwIfAborted(signal);
-      editableArchives.push(await shipEditable(store, name, dir, editablePath(packagePath, envName, name), signal));
+      editableArchives.push(await shipEditable(store, name, { dir }, editablePath(packagePath, envName, name), signal));
     }
   }
 
@@ -340,10 +360,14 @@ function isOwnTarget(target: UploadEnvOptions["target"], env: InstalledEnvironme
   return target.interpreter === undefined || path.resolve(target.interpreter) === path.resolve(env.python);
 }
 
-async function shipEditable(store: Store, name: string, dir: string, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
+/** Ships a package directory (zipped, deterministically) or a code zip as is, unless the remote one is the same. */
+async function shipEditable(store: Store, name: string, source: { dir: string } | { zip: string }, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-editable-"));
   try {
-    const zip = await zipPath(dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal });
+    const zip =
+      "dir" in source
+        ? await zipPath(source.dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal })
+        : { path: source.zip, sha256: await sha256File(source.zip), size: (await fsp.stat(source.zip)).size };
     const meta = { [SHA_METADATA_KEY]: zip.sha256 };
     if ((await store.isUpToDate(remote, { metadata: meta, size: zip.size }, { signal })).upToDate) {
       return { name, packagePath: remote, sha256: zip.sha256, uploaded: false };
