@@ -237,17 +237,30 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
 /** Checks every copied file of the plan against RECORD (cache hits). */
 async function verifyAll(plan: RebuildPlan, signal?: AbortSignal): Promise<void> {
   const copied = plan.files.filter((f) => f.source);
-  // A few files at a time: reads overlap, descriptors stay bounded.
-  for (let i = 0; i < copied.length; i += 16) {
+  // A few files at a time: reads overlap, descriptors stay bounded. Most files are small:
+  // one read and one hash each (a stream per file costs more than its bytes).
+  for (let i = 0; i < copied.length; i += 32) {
     throwIfAborted(signal);
     await Promise.all(
-      copied.slice(i, i + 16).map(async (f) => {
+      copied.slice(i, i + 32).map(async (f) => {
+        if (f.size <= SMALL_FILE) {
+          const v = checking(plan, f);
+          await new Promise<void>((resolve, reject) => {
+            // resume(): the pass-through's output is not needed, only its end-of-input check.
+            v.on("error", reject).on("end", resolve).resume();
+            fs.promises.readFile(f.source!).then((data) => v.end(data), reject);
+          });
+          return;
+        }
         const stream = fs.createReadStream(f.source!).pipe(checking(plan, f));
         for await (const _chunk of stream) void _chunk;
       }),
     );
   }
 }
+
+/** Files up to this size are read whole when only checked. */
+const SMALL_FILE = 1 << 20;
 
 /** A pass-through that fails at the end when the bytes are not the ones RECORD lists. */
 function checking(plan: RebuildPlan, f: PlannedFile): Transform {
