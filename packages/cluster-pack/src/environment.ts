@@ -18,6 +18,8 @@ export interface InstalledEnvironment {
   pythonVersion: string;
   /** The environment's own site-packages directories (not the base interpreter's). */
   sitePackages: string[];
+  /** Set when the probed interpreter is a running PEX (the `PEX` variable it exports): its path. */
+  pex?: string;
 }
 
 /** One installed distribution (a `*.dist-info` or `*.egg-info`). */
@@ -196,11 +198,13 @@ for key in ("purelib", "platlib"):
     p = sysconfig.get_paths()[key]
     if p not in paths:
         paths.append(p)
-print(json.dumps({"prefix": sys.prefix, "base_prefix": getattr(sys, "base_prefix", sys.prefix), "version": platform.python_version(), "site": paths, "conda": __import__("os").path.isdir(sys.prefix + "/conda-meta")}))`;
+print(json.dumps({"prefix": sys.prefix, "base_prefix": getattr(sys, "base_prefix", sys.prefix), "version": platform.python_version(), "site": paths, "conda": __import__("os").path.isdir(sys.prefix + "/conda-meta"), "pex": __import__("os").environ.get("PEX")}))`;
 
 async function probeInterpreter(python: string, signal?: AbortSignal): Promise<InstalledEnvironment> {
   const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(python, ["-I", "-c", PROBE], { signal, timeout: 60_000, maxBuffer: 1 << 20 }, (err, out, stderr) => {
+    // Without an inherited PEX: only a PEX interpreter itself sets it (see `pex` below).
+    const { PEX: _inherited, ...env } = process.env;
+    execFile(python, ["-I", "-c", PROBE], { env, signal, timeout: 60_000, maxBuffer: 1 << 20 }, (err, out, stderr) => {
       if (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code === "ENOENT" || e.code === "EACCES") {
@@ -211,12 +215,13 @@ async function probeInterpreter(python: string, signal?: AbortSignal): Promise<I
       } else resolve(String(out));
     });
   });
-  const info = JSON.parse(stdout) as { prefix: string; base_prefix: string; version: string; site: string[]; conda: boolean };
+  const info = JSON.parse(stdout) as { prefix: string; base_prefix: string; version: string; site: string[]; conda: boolean; pex?: string | null };
   const prefix = await fsp.realpath(info.prefix).catch(() => info.prefix);
   const kind = info.conda ? "conda" : info.prefix !== info.base_prefix ? "venv" : "system";
   const sitePackages: string[] = [];
   for (const s of info.site) if (await isDirectory(s)) sitePackages.push(s);
-  return { prefix, kind, name: path.basename(prefix), python, pythonVersion: info.version, sitePackages };
+  // A PEX exports its own path to the code it runs: probing one tells it apart from python.
+  return { prefix, kind, name: path.basename(prefix), python, pythonVersion: info.version, sitePackages, ...(typeof info.pex === "string" && info.pex ? { pex: info.pex } : {}) };
 }
 
 async function findSitePackages(prefix: string): Promise<string[]> {

@@ -12,7 +12,7 @@ export { applyPackageEdits, type PackageEdits, type EditedPackages } from "./edi
 export { getUser, getEnvName, getDefaultFs, defaultPackagePath, sidecarPath, type NamingOptions } from "./naming";
 export { lockHash, makeSidecar, parseSidecar, serializeSidecar, isSidecarUpToDate, type Sidecar, type LockDescription } from "./sidecar";
 export { zipPath, type ZipPathOptions, type ZipPathResult } from "./zip-path";
-export { addPackagedEnvironment, addEditableRequirements, addS3Params, type SparkConfInput, type SparkHelperOptions } from "./spark";
+export { addPackagedEnvironment, addEditableRequirements, addS3Params, pysparkEnvironment, type SparkConfInput, type SparkHelperOptions } from "./spark";
 export type { PackerName, UploadPhase, UploadProgress, EditableArchive, UploadEnvResult } from "./types";
 export { uploadEnv, defaultCacheDir, LOCK_METADATA_KEY, type UploadEnvOptions } from "./upload-env";
 export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } from "./upload-zip";

@@ -95,7 +95,8 @@ describe("uploadEnv with the venv and conda packers", () => {
     const env = kit.makeCondaEnv({ root: path.join(tmp, "conda"), pipPackage: false });
     const packagePath = `file://${tmp}/store/conda.tar.gz`;
     const r = await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }));
-    expect(r).toMatchObject({ uploaded: true, envName: expect.stringMatching(/_[0-9a-f]{7}$/), environment: { kind: "conda", interpreter: "pyenv/bin/python" } });
+    // cluster-pack's conda packer names the archive after the environment itself.
+    expect(r).toMatchObject({ uploaded: true, envName: path.basename(env.prefix), environment: { kind: "conda", interpreter: "pyenv/bin/python" } });
     expect((await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }))).uploaded).toBe(false);
     const work = path.join(tmp, "conda-work");
     kit.extractArchive(path.join(tmp, "store", "conda.tar.gz"), path.join(work, "pyenv"));
@@ -104,5 +105,19 @@ describe("uploadEnv with the venv and conda packers", () => {
     await expect(uploadEnv(base({ env: env.prefix, packer: "venv", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a virtualenv/);
     if (fx) await expect(uploadEnv(base({ env: fx.venv, packer: "conda", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a conda environment/);
     await expect(uploadEnv(base({ env: env.prefix, packer: "conda", packagePath: `file://${tmp}/x.pex` }))).rejects.toThrow(/no archive extension/);
+  });
+
+  it("conda: detected as such and packed with the conda packer by default, at cluster-pack's <env name>.tar.gz; package edits are refused, never ignored", async () => {
+    const kit = condaKit();
+    if (!kit.findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
+    const env = kit.makeCondaEnv({ root: path.join(tmp, "conda-default"), pipPackage: false });
+    const r = await uploadEnv(base({ env: env.prefix, environ: { C_PACK_USER: "me", XDG_DATA_HOME: path.join(tmp, "data"), PATH: process.env.PATH, HOME: process.env.HOME } }));
+    expect(r).toMatchObject({ environment: { kind: "conda" }, envName: path.basename(env.prefix) });
+    expect(r.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/${path.basename(env.prefix)}.tar.gz`);
+    for (const edit of [{ ignoredPackages: ["six"] }, { additionalPackages: { six: "1.17.0" } }, { onlyPackages: ["python"] }]) {
+      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toThrow(
+        /The conda packer packs .* as it is, so package edits .*--additional\/--ignore\/--only.* cannot be applied.*--packer pex/,
+      );
+    }
   });
 });

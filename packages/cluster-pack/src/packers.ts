@@ -51,6 +51,11 @@ export interface PrepareInput {
   /** Archive format for conda/venv, from the package path (default tar.gz). */
   packagePath: string | undefined;
   includeEditable: boolean;
+  /**
+   * PEX only: the installed distributions to pack as installed (wheels rebuilt from their
+   * RECORD, no index). Undefined: the pins are resolved against the index.
+   */
+  asInstalled?: InstalledDistribution[];
   cacheDir: string;
   signal: AbortSignal | undefined;
   onProgress: ((p: UploadProgress) => void) | undefined;

@@ -1,11 +1,17 @@
-import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
+import path from "node:path";
+import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, fetchLocked, readPyLock, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
 import { pinOf } from "./edits";
+import type { InstalledDistribution, InstalledEnvironment } from "./environment";
 import { sha256File } from "./hash";
 import type { ArchiveBuild, PrepareInput } from "./packers";
 import type { LockDescription } from "./sidecar";
+import { zipPath } from "./zip-path";
 
 /** Where packages come from; unset values come from pip's own configuration (pip.conf, PIP_*). */
 export interface IndexOptions {
@@ -29,23 +35,36 @@ export interface PexOptions {
   /** `module` or `module:function` to run on start (default: none, the PEX behaves like python). */
   entryPoint?: string;
   interpreterConstraints?: string[];
+  /** pex's venv execution mode: the PEX installs itself into a venv on first run and re-executes its python. */
+  venv?: boolean;
+  /**
+   * cluster-pack's `allow_large_pex`: pex's `packed` layout zipped as `<name>.pex.zip`,
+   * unpacked by the engine (`pyenv/`) and run as `pyenv/__main__.py`; for environments
+   * too large for one file, or engines that want a directory.
+   */
+  allowLargePex?: boolean;
 }
 
 /**
  * Plans a PEX build. From an installed environment the lock is its pins (no network: the
  * no-op path costs nothing but the store's one round trip); from requirements, the
- * resolution's pins. The build resolves the pins against the index (so every wheel is
- * the target's), downloads them through the content-addressed cache and builds the PEX.
+ * resolution's pins. When the target is the environment's own interpreter, the build
+ * packs the distributions as installed (wheels rebuilt from each RECORD, no index);
+ * otherwise (or with `fromIndex`) it resolves the pins against the index (so every
+ * wheel is the target's), downloads them through the content-addressed cache and builds.
  */
 export async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
   const { target, signal } = input;
+  const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
+  const extension = pex.allowLargePex ? "pex.zip" : "pex";
+  const kind = pex.allowLargePex ? "pex-large" : "pex";
+  if (input.asInstalled && input.installed) return asInstalledBuild(input, input.installed, input.asInstalled, pex, extension, kind);
   const session = new PipSession({
     ...input.index,
     target,
     signal,
     cacheDir: input.cacheDir,
   });
-  const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
   const progress = (phase: "resolve" | "download", done: number) => input.onProgress?.({ phase, done, total: 1, unit: "items" });
 
   let resolved: { resolution: Resolution; input: RequirementsInput } | undefined;
@@ -85,15 +104,15 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
   };
   return {
     lock,
-    extension: "pex",
-    kind: "pex",
+    extension,
+    kind,
     async build(output) {
       if (locked) {
         throwIfAborted(signal);
         progress("download", 0);
         const fetched = await fetchLocked(locked, session.cache, { signal });
         input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
-        return buildFrom(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output);
+        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress });
       }
       if (!resolved) {
         progress("resolve", 0);
@@ -105,34 +124,130 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
       progress("download", 0);
       const files = await session.download(resolved.resolution, resolved.input);
       input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
-      return buildFrom(files, output);
+      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress });
     },
   };
+}
 
-  async function buildFrom(files: { filename: string; path: string; sha256: string }[], output: string): Promise<{ sha256: string; size: number }> {
-    const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
-    if (sdists.length) {
-      throw new InvalidInputError(
-        `No wheel for ${target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
-        { code: "ERR_NO_WHEEL" },
-      );
-    }
-    const builder = new PexBuilder({
-      // The cache verified each file's sha256: passing it lets the builder skip re-hashing
-      // wheels whose RECORD it has already verified.
-      wheels: files.map((f) => ({ path: f.path, sha256: f.sha256 })),
-      requirements: pins,
-      compress: pex.compress,
-      inheritPath: pex.inheritPath,
-      ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
-      ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
-      ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
-    });
-    const result = await builder.build(output, {
-      signal,
-      onProgress: (done, total) => input.onProgress?.({ phase: "build", done, total, unit: "items" }),
-    });
+/** The directory rebuilt wheels are cached in (by the RECORD they were rebuilt from). */
+const REBUILT_WHEELS_DIR = "rebuilt-wheels-v1";
+
+/**
+ * The installed distributions packed as they are: the lock is their pins plus a digest of
+ * each RECORD (a local build reinstalled under the same version rebuilds), the build
+ * rebuilds each wheel from its RECORD (checked against the installed files) and builds
+ * the PEX from those. No index is contacted.
+ */
+async function asInstalledBuild(
+  input: PrepareInput & { target: TargetEnvironment },
+  env: InstalledEnvironment,
+  dists: InstalledDistribution[],
+  pex: PexSettings,
+  extension: string,
+  kind: "pex" | "pex-large",
+): Promise<ArchiveBuild> {
+  const { target, signal } = input;
+  if (dists.length === 0) {
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax onlyPackages/ignoredPackages (--only/--ignore).");
+  }
+  const records: Record<string, string> = {};
+  for (const d of dists) {
+    const text = await fsp.readFile(path.join(d.metadataPath, "RECORD")).catch(() => undefined);
+    records[d.normalizedName] = text ? createHash("sha256").update(text).digest("hex") : "missing";
+  }
+  const pins = dists.map((d) => `${d.name}==${d.version}`);
+  const lock: LockDescription = {
+    requirements: pins,
+    platform: target.tags[0] ? tagToString(target.tags[0]) : target.description,
+    pythonVersion: target.markers.python_full_version,
+    packer: "pex",
+    extra: { pex, implementation: target.markers.implementation_name, source: "installed", records },
+  };
+  const layout = installedLayout(env);
+  return {
+    lock,
+    extension,
+    kind,
+    async build(output) {
+      const wheels: { filename: string; path: string }[] = [];
+      let done = 0;
+      input.onProgress?.({ phase: "rebuild", done, total: dists.length, unit: "items" });
+      for (const d of dists) {
+        throwIfAborted(signal);
+        if (d.format !== "dist-info") {
+          throw new ClusterPackError(
+            ERR_NOT_REBUILDABLE,
+            `${d.name} ${d.version} (${d.metadataPath}) cannot be packed as installed: it is an .egg-info installation, which lists no files with hashes; reinstall it with pip (pip install --force-reinstall --no-deps "${d.name}==${d.version}"), or pack from the index (--from-index / fromIndex).`,
+          );
+        }
+        const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });
+        wheels.push({ filename: wheel.filename, path: wheel.path });
+        input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
+      }
+      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress });
+    },
+  };
+}
+
+/** Where pip put each part of a wheel in this environment (venv and conda layouts). */
+function installedLayout(env: InstalledEnvironment): InstalledLayout {
+  const [major, minor] = env.pythonVersion.split(".");
+  return {
+    prefix: env.prefix,
+    sitePackages: env.sitePackages,
+    scripts: path.join(env.prefix, "bin"),
+    headers: path.join(env.prefix, "include", "site", `python${major}.${minor}`),
+    data: env.prefix,
+  };
+}
+
+type PexSettings = PexOptions & { compress: boolean; inheritPath: InheritPath };
+
+interface PexBuildContext {
+  pex: PexSettings;
+  pins: string[];
+  target: TargetEnvironment;
+  signal: AbortSignal | undefined;
+  onProgress: PrepareInput["onProgress"];
+}
+
+/** Builds the PEX (or, with allowLargePex, the zipped packed layout) from wheel files. */
+async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<{ sha256: string; size: number }> {
+  const { pex, signal } = ctx;
+  const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
+  if (sdists.length) {
+    throw new InvalidInputError(
+      `No wheel for ${ctx.target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
+      { code: "ERR_NO_WHEEL" },
+    );
+  }
+  const builder = new PexBuilder({
+    // A download cache verified each file's sha256: passing it lets the builder skip
+    // re-hashing wheels whose RECORD it has already verified (rebuilt wheels are identified by the builder).
+    wheels: files.map((f) => (f.sha256 ? { path: f.path, sha256: f.sha256 } : { path: f.path })),
+    requirements: ctx.pins,
+    compress: pex.compress,
+    inheritPath: pex.inheritPath,
+    ...(pex.venv ? { venv: true } : {}),
+    ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
+    ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
+    ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
+    ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
+  });
+  const onProgress = (done: number, total: number) => ctx.onProgress?.({ phase: "build", done, total, unit: "items" });
+  if (!pex.allowLargePex) {
+    const result = await builder.build(output, { signal, onProgress });
     return { sha256: await sha256File(result.path), size: result.size };
+  }
+  // cluster-pack zips pex's packed directory: `__main__.py`, PEX-INFO, `.bootstrap` and one
+  // zip per wheel under `.deps/`, stored (they are compressed already).
+  const dir = `${output}.packed`;
+  try {
+    await builder.build(dir, { signal, onProgress });
+    const zipped = await zipPath(dir, { includeBaseName: false, compress: false, output, signal });
+    return { sha256: zipped.sha256, size: zipped.size };
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
+import os from "node:os";
 import { isValidHexDigest } from "@cluster-pack/packaging";
 
 /**
- * The metadata file written beside every archive. The first three keys are cluster-pack's
- * own format (so its `_is_archive_up_to_date` still reads it); `lock_hash` and the
+ * The metadata file written beside every archive. The first three keys are exactly what
+ * cluster-pack's `_dump_archive_metadata` writes (its package list, `platform.uname()`'s
+ * `system-release` of the building machine, the environment's Python version), so its
+ * `_is_archive_up_to_date` judges our archives as it judges its own; `lock_hash` and the
  * archive facts are ours. No timestamps: the same inputs give the same bytes.
  */
 export interface Sidecar {
@@ -28,6 +31,12 @@ export interface LockDescription {
   packer: string;
   /** Anything else that changes the archive's bytes (builder settings, conda records...). */
   extra?: Record<string, unknown>;
+  /**
+   * What cluster-pack itself records for the same source (default: `requirements` and
+   * `pythonVersion`): every non-editable installed `name==version` (pip and setuptools
+   * included, as `pip list` shows them), or `[sha1 of the requirements file]` for a spec.
+   */
+  clusterPack?: { packages: string[]; pythonVersion: string };
 }
 
 /** Version of the lock-hash recipe: bump when archives built by older code must be rebuilt. */
@@ -46,12 +55,20 @@ export function lockHash(lock: LockDescription): string {
   return `sha256:${createHash("sha256").update(canonical).digest("hex")}`;
 }
 
+/**
+ * cluster-pack's `platform` value: `f"{system}-{release}"` of `platform.uname()` on the
+ * machine that builds (it compares it with its own when deciding "up to date").
+ */
+export function hostPlatform(): string {
+  return `${os.type()}-${os.release()}`;
+}
+
 /** Builds the sidecar for an archive. */
 export function makeSidecar(lock: LockDescription, archive: { sha256: string; size: number }): Sidecar {
   return {
-    package_installed: sortedRequirements(lock.requirements),
-    platform: lock.platform,
-    python_version: lock.pythonVersion,
+    package_installed: clusterPackForm(lock).packages,
+    platform: hostPlatform(),
+    python_version: clusterPackForm(lock).pythonVersion,
     lock_hash: lockHash(lock),
     packer: lock.packer,
     archive_sha256: archive.sha256,
@@ -59,9 +76,17 @@ export function makeSidecar(lock: LockDescription, archive: { sha256: string; si
   };
 }
 
-/** Sidecar bytes: sorted keys, 4-space indent like cluster-pack, trailing newline. */
+/**
+ * Sidecar bytes as Python's `json.dumps(metadata_dict, indent=4)` writes cluster-pack's
+ * (its three keys first, in its order; no trailing newline; non-ASCII escaped), then our
+ * keys sorted.
+ */
 export function serializeSidecar(sidecar: Sidecar): Buffer {
-  return Buffer.from(`${JSON.stringify(sortKeys(sidecar), null, 4)}\n`, "utf8");
+  const { package_installed, platform, python_version, ...ours } = sidecar;
+  const ordered = { package_installed, platform, python_version, ...(sortKeys(ours) as object) };
+  // ensure_ascii: non-ASCII only occurs inside strings, so escaping it in the text is exact.
+  const text = JSON.stringify(ordered, null, 4).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return Buffer.from(text, "utf8");
 }
 
 /** Parses sidecar bytes; undefined when they are not a sidecar (a stale or foreign file means "rebuild"). */
@@ -94,20 +119,25 @@ export function parseSidecar(data: Buffer | string): Sidecar | undefined {
 
 /**
  * The skip rule. Our sidecars: the lock hash must be equal. Sidecars written by Python
- * cluster-pack (no lock hash): its own rule, equal sorted package lists, platform and
- * Python version.
+ * cluster-pack (no lock hash): its own `_is_archive_up_to_date`, equal sorted package
+ * lists, this machine's platform and the environment's Python version.
  */
 export function isSidecarUpToDate(sidecar: Sidecar | undefined, lock: LockDescription): boolean {
   if (!sidecar) return false;
   if (sidecar.lock_hash !== undefined) return sidecar.lock_hash === lockHash(lock);
-  const a = sortedRequirements(sidecar.package_installed);
-  const b = sortedRequirements(lock.requirements);
-  return (
-    a.length === b.length &&
-    a.every((x, i) => x === b[i]) &&
-    sidecar.platform === lock.platform &&
-    sidecar.python_version === lock.pythonVersion
-  );
+  const expected = clusterPackForm(lock);
+  const a = [...sidecar.package_installed].sort();
+  const b = [...expected.packages].sort();
+  return a.length === b.length && a.every((x, i) => x === b[i]) && sidecar.platform === hostPlatform() && sidecar.python_version === expected.pythonVersion;
+}
+
+/** sha1 of a requirements file as cluster-pack's upload_spec hashes it (text mode: universal newlines). */
+export function specFileHash(text: string): string {
+  return createHash("sha1").update(text.replace(/\r\n?/g, "\n"), "utf8").digest("hex");
+}
+
+function clusterPackForm(lock: LockDescription): { packages: string[]; pythonVersion: string } {
+  return lock.clusterPack ?? { packages: sortedRequirements(lock.requirements), pythonVersion: lock.pythonVersion };
 }
 
 function sortedRequirements(reqs: string[]): string[] {

@@ -1,5 +1,5 @@
 import { isDocumentedSparkKey } from "@cluster-pack/engines";
-import { addEditableRequirements, addPackagedEnvironment, addS3Params } from "./spark";
+import { addEditableRequirements, addPackagedEnvironment, addS3Params, pysparkEnvironment } from "./spark";
 
 describe("Spark helpers (cluster-pack's add_* functions)", () => {
   it("add_packaged_environment: a PEX on YARN as a file, PEX_ROOT set, user keys first", () => {
@@ -35,5 +35,22 @@ describe("Spark helpers (cluster-pack's add_* functions)", () => {
     expect(JSON.stringify(conf)).not.toContain("SK");
     expect(addS3Params({}, { accessKeyId: "AK", secretAccessKey: "SK", includeSecrets: true })["spark.hadoop.fs.s3a.secret.key"]).toBe("SK");
     expect(() => addS3Params({ "spark.hadoop.fs.s3a.endpoint": "http://other" }, { endpoint: "http://127.0.0.1:9000" })).toThrow(/fs\.s3a\.endpoint/);
+  });
+
+  it("honours the given conf's master and deploy mode: a local[1] conf gets no YARN keys, the PEX on spark.files", () => {
+    const conf = addPackagedEnvironment({ "spark.master": "local[1]" }, "/home/me/envs/env.pex");
+    expect(Object.keys(conf).filter((k) => k.startsWith("spark.yarn."))).toEqual([]);
+    expect(conf["spark.files"]).toBe("/home/me/envs/env.pex");
+    expect(conf["spark.pyspark.python"]).toBe("/home/me/envs/env.pex");
+    const cluster = addPackagedEnvironment({ "spark.master": "yarn", "spark.submit.deployMode": "cluster" }, "hdfs://nn/envs/env.pex");
+    expect(cluster["spark.pyspark.driver.python"]).toBe("./env.pex");
+    expect(() => addPackagedEnvironment({ "spark.master": "local[1]" }, "hdfs://nn/envs/env.pex", { master: "yarn" })).toThrow(/spark.master=local\[1\]/);
+  });
+
+  it("pysparkEnvironment: what an in-process session must set (PYSPARK_DRIVER_PYTHON in client mode only)", () => {
+    const conf = addPackagedEnvironment({}, "hdfs://nn/envs/env.pex", { driverPython: "/usr/bin/python3" });
+    expect(pysparkEnvironment(conf)).toEqual({ PYSPARK_PYTHON: "./env.pex", PYSPARK_DRIVER_PYTHON: "/usr/bin/python3" });
+    const cluster = addPackagedEnvironment({ "spark.submit.deployMode": "cluster" }, "hdfs://nn/envs/env.pex");
+    expect(pysparkEnvironment(cluster)).toEqual({ PYSPARK_PYTHON: "./env.pex" });
   });
 });

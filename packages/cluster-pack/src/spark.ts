@@ -1,6 +1,7 @@
 import {
   mergeSparkConf,
   pythonEnvironment,
+  pysparkEnv,
   s3aConf,
   sparkConfigFor,
   toS3a,
@@ -15,7 +16,7 @@ import type { EditableArchive, UploadEnvResult } from "./types";
 export type SparkConfInput = Record<string, string> | ReadonlyArray<readonly [string, string]>;
 
 export interface SparkHelperOptions extends Omit<SparkConfigOptions, "existing" | "master"> {
-  /** Default `yarn`, as cluster-pack. */
+  /** Default: the conf's `spark.master`, else `yarn` as cluster-pack. */
   master?: string;
 }
 
@@ -32,8 +33,26 @@ export function addPackagedEnvironment(
   const description = typeof env === "string" ? pythonEnvironment(env) : "environment" in env ? env.environment : env;
   // Code archives are added by addEditableRequirements, as in cluster-pack.
   const withoutCode: PythonEnvironment = { ...description, codeArchives: [] };
-  const { master = "yarn", ...rest } = options;
-  return Object.fromEntries(sparkConfigFor(withoutCode, { ...rest, master, existing: entriesOf(conf) }).conf);
+  const existing = entriesOf(conf);
+  const { master = existing.some(([k]) => k === "spark.master") ? undefined : "yarn", ...rest } = options;
+  return Object.fromEntries(sparkConfigFor(withoutCode, { ...rest, ...(master ? { master } : {}), existing }).conf);
+}
+
+/**
+ * The variables a Python process must set before it creates its own SparkSession with
+ * `conf` (a notebook, a script run with plain `python`): PySpark's SparkContext takes the
+ * executors' interpreter from `PYSPARK_PYTHON`, not from `spark.pyspark.python`. Client
+ * mode (the conf's `spark.submit.deployMode`, default) also gets `PYSPARK_DRIVER_PYTHON`.
+ *
+ * ```python
+ * os.environ.update(env)  # env = pysparkEnvironment(conf), e.g. passed as JSON
+ * spark = SparkSession.builder.config(map=conf).getOrCreate()
+ * ```
+ */
+export function pysparkEnvironment(conf: SparkConfInput): Record<string, string> {
+  const entries = entriesOf(conf);
+  const mode = entries.find(([k]) => k === "spark.submit.deployMode")?.[1] === "cluster" ? "cluster" : "client";
+  return pysparkEnv({ conf: entries, deployMode: mode });
 }
 
 /**

@@ -1,3 +1,6 @@
+import { promises as fsp } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { ClusterPackError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { resolveFileSystem, type ObjectHead, type RandomAccessSource, type ResolveOptions, type ResolvedLocation, type TransferProgress } from "@cluster-pack/fs";
 
@@ -16,6 +19,10 @@ export interface Store {
   ): Promise<void>;
   /** One round trip: does `url` exist with this metadata (and size)? */
   isUpToDate(url: string, expected: { metadata?: Record<string, string>; size?: number }, options: { signal?: AbortSignal }): Promise<{ upToDate: boolean; head: ObjectHead | null }>;
+  /** Publishes small content (a sidecar) atomically, as `publish` does a file. */
+  publishSmall(content: Buffer | string, url: string, options: { signal?: AbortSignal }): Promise<void>;
+  /** Downloads a file to a local path (atomically); false when it does not exist. */
+  get(url: string, local: string, options: { signal?: AbortSignal }): Promise<boolean>;
   /** A small file's bytes, or undefined when it does not exist. */
   readSmall(url: string, options: { signal?: AbortSignal }): Promise<Buffer | undefined>;
   /** Byte-range access to a remote file, or undefined when it does not exist. */
@@ -35,8 +42,13 @@ export function openStore(options: StoreOptions = {}): Store {
       });
   return {
     publish: wrap("upload to", store.publish),
+    publishSmall: (content, url, o) =>
+      store.publishSmall(content, url, o).catch((err: unknown) => {
+        throw storeError(err, "upload to", url);
+      }),
     isUpToDate: wrap("check", store.isUpToDate),
     readSmall: wrap("read", store.readSmall),
+    get: wrap("download", store.get),
     openRandomAccess: wrap("read", store.openRandomAccess),
     rm: wrap("remove", store.rm),
   };
@@ -79,9 +91,30 @@ function rawStore(options: StoreOptions): Store {
       const sidecar = o.sidecar ? { content: o.sidecar.content, path: (await at(o.sidecar.path)).path } : undefined;
       await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress });
     },
+    async publishSmall(content, url, o) {
+      const { fs, path: p } = await at(url);
+      const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-small-"));
+      try {
+        const local = path.join(work, "content");
+        await fsp.writeFile(local, content);
+        await fs.publish(local, p, { signal: o.signal });
+      } finally {
+        await fsp.rm(work, { recursive: true, force: true });
+      }
+    },
     async isUpToDate(url, expected, o) {
       const { fs, path } = await at(url);
       return fs.isUpToDate(path, expected, o);
+    },
+    async get(url, local, o) {
+      const { fs, path: p } = await at(url);
+      try {
+        await fs.get(p, local, { signal: o.signal });
+        return true;
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
     },
     async readSmall(url, o) {
       const { fs, path } = await at(url);

@@ -1,7 +1,8 @@
 import type { PythonEnvironment } from "@cluster-pack/engines";
 
 export type PackerName = "pex" | "conda" | "venv";
-export type UploadPhase = "resolve" | "download" | "build" | "upload";
+/** `rebuild`: wheels rebuilt from the installed files (packing an environment as installed). */
+export type UploadPhase = "resolve" | "download" | "rebuild" | "build" | "upload";
 
 /** Progress of one phase: `done`/`total` in bytes or items; `total` may be unknown. */
 export interface UploadProgress {

@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
+import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { withTempDir } from "@cluster-pack/io";
+import { canonicalizeName, parseWheelFilename } from "@cluster-pack/packaging";
+import { readPexInfo } from "@cluster-pack/pex";
+import { sha256File } from "./hash";
+import { downloadTo } from "./upload-zip";
+import { uploadRunningPex } from "./running-pex";
 import { pythonEnvironment } from "@cluster-pack/engines";
 import { defaultCacheDir as pipDefaultCacheDir } from "@cluster-pack/pip";
 import { findEnvironment, readInstalledDistributions, type InstalledDistribution, type InstalledEnvironment } from "./environment";
@@ -10,7 +16,7 @@ import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
 import { prepareArchiveBuild, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers";
-import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar } from "./sidecar";
+import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar, specFileHash, type LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";
 
@@ -25,8 +31,17 @@ export interface UploadEnvOptions extends PackageEdits {
   requirementsFile?: string;
   /** A PEP 751 pylock.toml to pack exactly, without resolution. */
   lockFile?: string;
-  /** "pex" (default): a PEX built from wheels; "conda" / "venv": the environment itself, relocatable. */
+  /**
+   * "pex": a PEX built from wheels; "conda" / "venv": the environment itself, relocatable.
+   * Default: "conda" for a conda environment (as cluster-pack's detect_packer_from_env), else "pex".
+   */
   packer?: PackerName;
+  /**
+   * PEX packer: resolve the installed pins against the index instead of packing the
+   * distributions as installed (the default when the target is the environment's own
+   * interpreter; other targets always use the index).
+   */
+  fromIndex?: boolean;
   /** Target interpreter/platform (default: the environment's own interpreter). */
   target?: TargetOptions;
   /** Where the archive goes (default: cluster-pack's `<default fs>/user/<user>/envs/<env name>.<ext>`). */
@@ -35,6 +50,8 @@ export interface UploadEnvOptions extends PackageEdits {
   forceUpload?: boolean;
   /** Ship editable installs as zips beside the environment (default false, as cluster-pack). */
   includeEditable?: boolean;
+  /** Inside a PEX: where cluster-pack's `editable_packages_index` is read (default: the current directory). */
+  cwd?: string;
   /** Keep pip/setuptools/wheel (seeded into every venv, rarely needed at run time). */
   keepSeedPackages?: boolean;
   /** Package index options (default: pip's own configuration). */
@@ -71,9 +88,8 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const { signal } = options;
   throwIfAborted(signal);
   const environ = options.environ ?? process.env;
-  const packer = options.packer ?? "pex";
-  if (!["pex", "conda", "venv"].includes(packer)) {
-    throw new InvalidInputError(`Unknown packer "${String(packer)}": use "pex", "conda" or "venv".`);
+  if (options.packer !== undefined && !["pex", "conda", "venv"].includes(options.packer)) {
+    throw new InvalidInputError(`Unknown packer "${String(options.packer)}": use "pex", "conda" or "venv" (--packer).`);
   }
   const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
   if (sources.length > 1) {
@@ -81,6 +97,22 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   }
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
+  const fromPex = (pex: string) =>
+    uploadRunningPex(pex, {
+      ...(options.packagePath ? { packagePath: options.packagePath } : {}),
+      forceUpload: Boolean(options.forceUpload),
+      includeEditable: Boolean(options.includeEditable),
+      ...(options.store ? { store: options.store } : {}),
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      environ,
+      ...(signal ? { signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      onLog: log,
+      ship: (name, source, remote) => shipEditable(openStore({ env: environ, ...options.store }), name, source, remote, signal),
+    });
+  // Inside a PEX (a job launching more work), cluster-pack uploads the running PEX.
+  const runningPex = sources.length === 0 ? environ.PEX?.trim() : undefined;
+  if (runningPex) return fromPex(runningPex);
 
   // 1. What is packed: an installed environment, or requirements.
   const fromRequirements = options.requirements !== undefined || options.requirementsFile !== undefined || options.lockFile !== undefined;
@@ -88,8 +120,10 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   let dists: InstalledDistribution[] = [];
   if (!fromRequirements) {
     installed = await findEnvironment({ path: options.env, python: options.python, env: environ, signal });
+    if (installed.pex) return fromPex(installed.pex);
     dists = await readInstalledDistributions(installed, { signal });
   }
+  const packer: PackerName = options.packer ?? (installed?.kind === "conda" ? "conda" : "pex");
   if (packer !== "pex" && !installed) {
     throw new InvalidInputError(`The ${packer} packer packs an installed environment: pass env (a prefix) instead of requirements, or use packer "pex".`);
   }
@@ -100,18 +134,43 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     throw new InvalidInputError(`${installed?.prefix} is not a virtualenv (no pyvenv.cfg): use packer "conda" or "pex".`);
   }
 
+  if (packer !== "pex" && hasEdits(options)) {
+    // The environment is packed file for file: a package edit cannot be applied to it.
+    throw new InvalidInputError(
+      `The ${packer} packer packs ${installed?.prefix} as it is, so package edits (additionalPackages/ignoredPackages/onlyPackages; --additional/--ignore/--only) cannot be applied: ` +
+        `install or remove the packages in the environment, or use the pex packer (--packer pex).`,
+    );
+  }
+
   const editables = options.includeEditable ? dists.filter((d) => d.editable) : [];
   let pins: string[] | undefined;
+  let asInstalled: InstalledDistribution[] | undefined;
+  let clusterPack: LockDescription["clusterPack"];
   if (installed) {
     const nonEditable: Record<string, string> = {};
+    const all: Record<string, string> = {};
     for (const d of dists) {
       if (d.editable) continue;
+      all[d.name] = d.version;
       if (!options.keepSeedPackages && packer === "pex" && SEED_PACKAGES.has(d.normalizedName)) continue;
       nonEditable[d.name] = d.version;
     }
     const edited = applyPackageEdits(nonEditable, options);
     if (edited.unmatched.length) log(`not installed in ${installed.prefix}, ignored: ${edited.unmatched.join(", ")}`);
     pins = edited.requirements;
+    // What cluster-pack records for this environment: `pip list --exclude-editable` (seed
+    // packages included) after the same edits, with the environment's Python version.
+    clusterPack = { packages: applyPackageEdits(all, options).requirements, pythonVersion: installed.pythonVersion };
+    if (packer === "pex" && !options.fromIndex && isOwnTarget(options.target, installed)) {
+      if (Object.keys(options.additionalPackages ?? {}).length) {
+        log("additionalPackages are not installed: packing from the index");
+      } else {
+        const kept = new Set(pins.map((p) => canonicalizeName(p.split("==")[0]!)));
+        asInstalled = dists.filter((d) => !d.editable && kept.has(d.normalizedName));
+      }
+    }
+  } else if (options.requirementsFile) {
+    clusterPack = { packages: [specFileHash(await fsp.readFile(options.requirementsFile, "utf8").catch(() => ""))], pythonVersion: "" };
   }
 
   // 2. The build plan: the lock that decides "up to date", and how to build the archive.
@@ -124,18 +183,20 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     lockFile: options.lockFile,
     edits: installed ? undefined : options,
     target: options.target,
-    index: options.index,
+    index: indexOptions(options.index, environ),
     pex: options.pex,
     packagePath: options.packagePath,
     includeEditable: Boolean(options.includeEditable),
+    ...(asInstalled ? { asInstalled } : {}),
     cacheDir,
     signal,
     onProgress: options.onProgress,
   });
+  if (clusterPack) build.lock.clusterPack = { packages: clusterPack.packages, pythonVersion: clusterPack.pythonVersion || build.lock.pythonVersion };
   const hash = lockHash(build.lock);
 
   // 3. Names: cluster-pack's defaults, checked extension.
-  const envName = installed ? getEnvName(installed) : requirementsEnvName(options);
+  const envName = installed ? getEnvName(installed, packer) : requirementsEnvName(options);
   let packagePath = options.packagePath;
   if (!packagePath) {
     packagePath = defaultPackagePath(await getDefaultFs({ env: environ }), getUser({ env: environ }), envName, build.extension);
@@ -147,22 +208,23 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const metadataPath = sidecarPath(packagePath);
   const expected = { [LOCK_METADATA_KEY]: hashHex(hash) };
 
-  // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash).
+  // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash), and
+  // one on the sidecar beside it, concurrently (a deleted sidecar is written again).
   let uploaded = false;
-  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal))) {
+  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal, log))) {
     log(`${packagePath} is up to date (lock ${hash.slice(0, 19)})`);
   } else {
     // One lock per (lock, destination): same env to two paths need not wait for each other.
     await withBuildLock(cacheDir, createHash("sha256").update(`${hash}\0${packagePath}`).digest("hex"), { signal }, async () => {
       // Another process may have published while we waited for the lock.
-      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal))) {
+      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal, log))) {
         log(`${packagePath} was published by a concurrent caller`);
         return;
       }
       // Built in the cache directory rather than /tmp: environments can be gigabytes.
       await withTempDir("cluster-pack-build", async (work) => {
         const local = path.join(work, `${envName}.${build.extension}`);
-        const archive = await build.build(local);
+        const archive = (build.kind === "pex" && !options.forceUpload && (await fromFallback(environ, build, local, store, log, signal))) || (await build.build(local));
         throwIfAborted(signal);
         const sidecar = serializeSidecar(makeSidecar(build.lock, archive));
         log(`uploading ${packagePath} (${archive.size} bytes)`);
@@ -183,7 +245,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   for (const dist of editables) {
     for (const [name, dir] of Object.entries(dist.editable!.packages)) {
       throwIfAborted(signal);
-      editableArchives.push(await shipEditable(store, name, dir, editablePath(packagePath, envName, name), signal));
+      editableArchives.push(await shipEditable(store, name, { dir }, editablePath(packagePath, envName, name), signal));
     }
   }
 
@@ -214,10 +276,23 @@ async function isRemoteUpToDate(
   metadataPath: string,
   build: ArchiveBuild,
   expected: Record<string, string>,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  log: (message: string) => void,
 ): Promise<boolean> {
-  const check = await store.isUpToDate(packagePath, { metadata: expected }, { signal });
-  if (check.upToDate) return true;
+  const [check, sidecarHead] = await Promise.all([
+    store.isUpToDate(packagePath, { metadata: expected }, { signal }),
+    store.isUpToDate(metadataPath, {}, { signal }),
+  ]);
+  if (check.upToDate) {
+    const sha256 = check.head?.metadata[SHA_METADATA_KEY];
+    if (!sidecarHead.head && sha256 && check.head?.size !== undefined) {
+      // cluster-pack (and people) read the sidecar: the archive is ours and current, so its
+      // description can be written again from the lock and the archive's own metadata.
+      log(`${metadataPath} is missing beside the up-to-date archive: writing it again`);
+      await store.publishSmall(serializeSidecar(makeSidecar(build.lock, { sha256, size: check.head.size })), metadataPath, { signal });
+    }
+    return true;
+  }
   if (check.head && Object.keys(check.head.metadata).length === 0) {
     // An archive without our metadata (uploaded by Python cluster-pack): its own rule,
     // from the sidecar, costs a second round trip only in that case.
@@ -227,9 +302,67 @@ async function isRemoteUpToDate(
   return false;
 }
 
-async function shipEditable(store: Store, name: string, dir: string, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
+/** cluster-pack's `C_PACK_PYPI_URL`: the index, unless the caller names one. */
+function indexOptions(index: IndexOptions | undefined, environ: NodeJS.ProcessEnv): IndexOptions | undefined {
+  const url = environ.C_PACK_PYPI_URL?.trim();
+  if (!url || index?.indexUrl) return index;
+  return { ...index, indexUrl: url };
+}
+
+/**
+ * cluster-pack's `C_PACK_ENV_FALLBACK_PATH`: a prebuilt PEX (local path, store URL or
+ * http(s)) used instead of building when its distributions are the lock's pins (pip,
+ * setuptools and wheel aside, names normalised). Undefined: build as usual.
+ */
+async function fromFallback(
+  environ: NodeJS.ProcessEnv,
+  build: ArchiveBuild,
+  local: string,
+  store: Store,
+  log: (message: string) => void,
+  signal: AbortSignal | undefined,
+): Promise<{ sha256: string; size: number } | undefined> {
+  const fallback = environ.C_PACK_ENV_FALLBACK_PATH?.trim();
+  if (!fallback) return undefined;
+  if (/^https?:\/\//i.test(fallback)) await downloadTo(fallback, local, { signal });
+  else if (!(await store.get(fallback, local, { signal }))) {
+    log(`C_PACK_ENV_FALLBACK_PATH ${redactUrl(fallback)} does not exist: building`);
+    return undefined;
+  }
+  const info = await readPexInfo(local, { signal }).catch(() => undefined);
+  const key = (name: string, version: string) => `${canonicalizeName(name)}==${version}`;
+  const theirs = info ? Object.keys(info.distributions).map((w) => parseWheelFilename(w)).map((w) => key(w.name, w.version.toString())) : [];
+  const ours = build.lock.requirements.map((r) => r.split("==")).map(([n, v]) => key(n!, v ?? ""));
+  const keep = (r: string) => !SEED_PACKAGES.has(r.split("==")[0]!);
+  const same = (a: string[], b: string[]) => JSON.stringify([...new Set(a.filter(keep))].sort()) === JSON.stringify([...new Set(b.filter(keep))].sort());
+  if (!info || !same(theirs, ours)) {
+    log(`the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH) does not have this environment's requirements: building`);
+    await fsp.rm(local, { force: true });
+    return undefined;
+  }
+  log(`using the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH): same requirements`);
+  const st = await fsp.stat(local);
+  return { sha256: await sha256File(local), size: st.size };
+}
+
+function hasEdits(edits: PackageEdits): boolean {
+  return Object.keys(edits.additionalPackages ?? {}).length > 0 || (edits.ignoredPackages ?? []).length > 0 || edits.onlyPackages !== undefined;
+}
+
+/** No target, or the environment's own interpreter: its installed wheels fit. */
+function isOwnTarget(target: UploadEnvOptions["target"], env: InstalledEnvironment): boolean {
+  if (!target) return true;
+  if (target.python || target.platform || target.implementation) return false;
+  return target.interpreter === undefined || path.resolve(target.interpreter) === path.resolve(env.python);
+}
+
+/** Ships a package directory (zipped, deterministically) or a code zip as is, unless the remote one is the same. */
+async function shipEditable(store: Store, name: string, source: { dir: string } | { zip: string }, remote: string, signal?: AbortSignal): Promise<EditableArchive> {
   return withTempDir("cluster-pack-editable", async (work) => {
-    const zip = await zipPath(dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal });
+    const zip =
+      "dir" in source
+        ? await zipPath(source.dir, { includeBaseName: true, output: path.join(work, `${name}.zip`), signal })
+        : { path: source.zip, sha256: await sha256File(source.zip), size: (await fsp.stat(source.zip)).size };
     const meta = { [SHA_METADATA_KEY]: zip.sha256 };
     if ((await store.isUpToDate(remote, { metadata: meta, size: zip.size }, { signal })).upToDate) {
       return { name, packagePath: remote, sha256: zip.sha256, uploaded: false };

@@ -51,7 +51,7 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
     let local = zipFile;
     if (isUrl) {
       local = path.join(work, fileName);
-      await download(zipFile, local, options);
+      await downloadTo(zipFile, local, options);
     } else if (!(await fsp.stat(zipFile).catch(() => undefined))?.isFile()) {
       throw new InvalidInputError(`PEX file ${zipFile} does not exist. Pass the path of a built .pex file or an http(s) URL.`);
     }
@@ -95,10 +95,13 @@ export async function readPexHash(source: RandomAccessSource, name: string, sign
   }
 }
 
-async function download(url: string, local: string, options: UploadZipOptions): Promise<void> {
-  // A plain streamed GET (like cluster-pack's urlretrieve): any HTTP server works, memory
-  // stays bounded. The project's HTTP layer: redirects keep the URL's credentials on its
-  // own origin only, transient failures are retried.
+/**
+ * Downloads an http(s) URL to a local file: a plain streamed GET (like cluster-pack's
+ * urlretrieve), so any HTTP server works and memory stays bounded. The project's HTTP
+ * layer: redirects keep the URL's credentials on its own origin only, transient failures
+ * are retried.
+ */
+export async function downloadTo(url: string, local: string, options: Pick<UploadZipOptions, "signal" | "onProgress">): Promise<void> {
   const { url: clean, authorization } = splitUrlCredentials(url);
   let response: HttpResponse;
   try {

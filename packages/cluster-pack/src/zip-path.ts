@@ -13,6 +13,8 @@ export interface ZipPathOptions {
   includeBaseName?: boolean;
   /** Where to write the zip (default: a fresh temporary directory, `<basename>.zip`). */
   output?: string;
+  /** Deflate entries (default true); false stores them (content that is compressed already). */
+  compress?: boolean;
   signal?: AbortSignal;
 }
 
@@ -37,7 +39,7 @@ export async function zipPath(dir: string, options: ZipPathOptions = {}): Promis
   }
   const base = path.basename(root);
   const prefix = options.includeBaseName === false ? "" : `${base}/`;
-  const writer = new ZipWriter();
+  const writer = new ZipWriter({ compress: options.compress ?? true });
   if (prefix) writer.addDirectory(prefix);
   await addTree(writer, root, prefix, new Set([await fsp.realpath(root)]), options.signal);
   const output = options.output ?? path.join(await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-zip-")), `${base}.zip`);

@@ -15,6 +15,8 @@ export {
   sparkConfigFor,
   clusterManagerOf,
   s3aConf,
+  pysparkEnv,
+  s3SettingsFromEnv,
   type SparkConfig,
   type SparkConfigOptions,
   type SparkClusterManager,

@@ -1,4 +1,4 @@
-export { canonicalizeName, canonicalizeExtra, escapeName, isValidName, requireValidName } from "./names";
+export { canonicalizeName, canonicalizeExtra, escapeName, escapeVersion, isValidName, requireValidName } from "./names";
 export { Version, InvalidVersionError, parseVersion, compareVersions } from "./version";
 export { Specifier, SpecifierSet, InvalidSpecifierError, type Operator } from "./specifiers";
 export { Marker, InvalidMarkerError, type MarkerEnvironment, type MarkerValues, type MarkerList, type MarkerCompare, type MarkerOperand } from "./markers";

@@ -16,6 +16,11 @@ export function escapeName(name: string): string {
   return name.replace(/[-_.]+/g, "_");
 }
 
+/** Versions in wheel file names: `-` separates the fields, so it becomes `_` (binary distribution format). */
+export function escapeVersion(version: string): string {
+  return version.replace(/-/g, "_");
+}
+
 const VALID_NAME = /^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$/i;
 
 /** True for a valid PEP 508 distribution name (`numpy`, `zope.interface`), false for `-x`, `_x`, `a b`. */

@@ -30,3 +30,4 @@ export {
 } from "./install";
 export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
 export { WheelVerifier, defaultVerifiedWheelsDir, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";
+export { rebuildInstalledWheel, ERR_NOT_REBUILDABLE, type InstalledLayout, type RebuildInstalledOptions, type RebuiltWheel } from "./rebuild-installed";

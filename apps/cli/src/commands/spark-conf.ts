@@ -6,6 +6,7 @@ import {
   parseSparkDefaults,
   pythonEnvironment,
   redactSparkConf,
+  s3SettingsFromEnv,
   sparkConfigFor,
   sparkDefaultsLines,
   sparkSessionBuilderSnippet,
@@ -13,7 +14,7 @@ import {
   type ConflictPolicy,
   type EnvironmentKind,
   type PythonEnvironment,
-  type S3Settings,
+  type SparkConfig,
   type SparkDeployMode,
 } from "@cluster-pack/engines";
 import type { CommandContext } from "../context";
@@ -26,8 +27,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .description("Print the Spark configuration that runs every Python worker inside a shipped environment.")
     .argument("<archive>", "URL or path of the environment: .pex, .pex.zip, .tar.gz/.tgz/.zip (conda or venv)")
     .argument("[app-args...]", "with --format argv: the application and its arguments, after --")
-    .option("--master <url>", "yarn, k8s://https://host:port, spark://host:port, local[N]", "yarn")
-    .addOption(new Option("--deploy-mode <mode>", "where the driver runs").choices(["client", "cluster"]).default("client"))
+    .option("--master <url>", "yarn, k8s://https://host:port, spark://host:port, local[N] (default: spark.master of your conf, else yarn)")
+    .addOption(new Option("--deploy-mode <mode>", "where the driver runs (default: spark.submit.deployMode of your conf, else client)").choices(["client", "cluster"]))
     .option("--driver-python <path>", "client mode: the driver's local interpreter (default $PYSPARK_DRIVER_PYTHON or python3)")
     .option("--local-python <path>", "local master: an interpreter on this machine with the environment")
     .option("--conf <key=value>", "your Spark conf to merge into (repeatable, as spark-submit --conf)", collect, [])
@@ -52,7 +53,8 @@ export function register(program: Command, ctx: CommandContext): void {
     `
 Formats: conf (key=value lines), argv (spark-submit arguments, one per line), defaults
 (spark-defaults.conf lines), builder (a SparkSession.builder Python snippet, client mode),
-json. Warnings (conflicts resolved by --on-conflict) go to stderr.
+json. Warnings (conflicts resolved by --on-conflict) go to stderr. The builder snippet sets
+PYSPARK_PYTHON (and PYSPARK_DRIVER_PYTHON) first: an in-process SparkContext reads those.
 
 Examples:
   cluster-pack spark-conf hdfs://nn/user/me/envs/app.pex --deploy-mode cluster
@@ -62,22 +64,7 @@ Examples:
   cluster-pack spark-conf hdfs://nn/envs/app.pex --properties-file conf/spark-defaults.conf --on-conflict prefer-generated`,
   );
   cmd.action((archive: string, appArgs: string[], opts: SparkConfCliOptions) => {
-    const env = environmentFromOptions(archive, opts);
-    const existing = [
-      ...(opts.propertiesFile ? parseSparkDefaults(readText(opts.propertiesFile, "--properties-file"), opts.propertiesFile) : []),
-      ...parseConfArgs(opts.conf),
-    ];
-    const config = sparkConfigFor(env, {
-      master: opts.master,
-      deployMode: opts.deployMode,
-      driverPython: opts.driverPython ?? process.env.PYSPARK_DRIVER_PYTHON,
-      localPython: opts.localPython,
-      s3: s3Settings(opts, [archive, ...opts.code, opts.k8sUploadPath ?? ""].some((u) => /^s3[an]?:\/\//i.test(u))),
-      kubernetes: { fileUploadPath: opts.k8sUploadPath, hadoopConfigMap: opts.k8sHadoopConfigMap },
-      kerberos: { principal: opts.principal, keytab: opts.keytab, accessHadoopFileSystems: opts.accessFs },
-      existing,
-      onConflict: opts.onConflict,
-    });
+    const config = sparkConfigFromCli(environmentFromOptions(archive, opts), opts);
     for (const w of config.warnings) ctx.log(`warning: ${w}`);
     const render = { redact: Boolean(opts.redact) };
     const conf = render.redact ? redactSparkConf(config.conf) : config.conf;
@@ -102,6 +89,59 @@ Examples:
         text = conf.map(([k, v]) => `${k}=${v}`).join("\n");
     }
     ctx.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  });
+}
+
+/** The Spark options spark-conf takes (upload-env --spark passes the ones it has). */
+export interface SparkCliOptions {
+  master?: string;
+  deployMode?: SparkDeployMode;
+  driverPython?: string;
+  localPython?: string;
+  conf?: string[];
+  propertiesFile?: string;
+  onConflict?: ConflictPolicy;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean;
+  s3CredentialsProvider?: string;
+  includeSecrets?: boolean;
+  k8sUploadPath?: string;
+  k8sHadoopConfigMap?: string;
+  principal?: string;
+  keytab?: string;
+  accessFs?: string[];
+}
+
+/**
+ * The one way the CLI turns an environment and Spark options into a conf: spark-conf and
+ * upload-env --spark both call it, so the same archive and store settings give the same
+ * conf (S3 settings from the flags, else the AWS variables, when anything is on S3).
+ */
+export function sparkConfigFromCli(env: PythonEnvironment, opts: SparkCliOptions, environ: NodeJS.ProcessEnv = process.env): SparkConfig {
+  const existing = [
+    ...(opts.propertiesFile ? parseSparkDefaults(readText(opts.propertiesFile, "--properties-file"), opts.propertiesFile) : []),
+    ...parseConfArgs(opts.conf ?? []),
+  ];
+  const urls = [env.archive.url, ...env.codeArchives.map((c) => c.url), opts.k8sUploadPath ?? ""];
+  const s3 = s3SettingsFromEnv(environ, urls.some((u) => /^s3[an]?:\/\//i.test(u)), {
+    endpoint: opts.s3Endpoint,
+    region: opts.s3Region,
+    pathStyle: opts.s3PathStyle,
+    credentialsProvider: opts.s3CredentialsProvider,
+    includeSecrets: opts.includeSecrets,
+  });
+  const master = opts.master ?? (existing.some(([k]) => k === "spark.master") ? undefined : "yarn");
+  return sparkConfigFor(env, {
+    ...(master ? { master } : {}),
+    ...(opts.deployMode ? { deployMode: opts.deployMode } : {}),
+    driverPython: opts.driverPython ?? environ.PYSPARK_DRIVER_PYTHON,
+    localPython: opts.localPython,
+    s3,
+    kubernetes: { fileUploadPath: opts.k8sUploadPath, hadoopConfigMap: opts.k8sHadoopConfigMap },
+    kerberos: { principal: opts.principal, keytab: opts.keytab, accessHadoopFileSystems: opts.accessFs ?? [] },
+    existing,
+    onConflict: opts.onConflict ?? "error",
   });
 }
 
@@ -151,48 +191,11 @@ export function intOption(value: string, flag: string): number {
 
 // Helpers.
 
-interface SparkConfCliOptions extends EnvironmentCliOptions {
-  master: string;
-  deployMode: SparkDeployMode;
-  driverPython?: string;
-  localPython?: string;
-  conf: string[];
-  propertiesFile?: string;
-  onConflict: ConflictPolicy;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3PathStyle?: boolean;
-  s3CredentialsProvider?: string;
-  includeSecrets?: boolean;
-  k8sUploadPath?: string;
-  k8sHadoopConfigMap?: string;
-  principal?: string;
-  keytab?: string;
-  accessFs: string[];
+interface SparkConfCliOptions extends Omit<EnvironmentCliOptions, "env">, SparkCliOptions {
+  env: string[];
   redact?: boolean;
   format: (typeof FORMATS)[number];
   appName?: string;
-}
-
-function s3Settings(opts: SparkConfCliOptions, usesS3: boolean): S3Settings | undefined {
-  // Honour the AWS variables users already have, but only when something lives on S3:
-  // an HDFS-only job gets no s3a keys because AWS_REGION happens to be set.
-  const e: NodeJS.ProcessEnv = usesS3 ? process.env : {};
-  const s3: S3Settings = {
-    endpoint: opts.s3Endpoint ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
-    region: opts.s3Region ?? e.AWS_REGION ?? e.AWS_DEFAULT_REGION,
-    pathStyle: opts.s3PathStyle ? true : undefined,
-    credentialsProvider: opts.s3CredentialsProvider,
-  };
-  if (opts.includeSecrets) {
-    const k = process.env;
-    if (!k.AWS_ACCESS_KEY_ID || !k.AWS_SECRET_ACCESS_KEY) {
-      throw new InvalidInputError("--include-secrets reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment: set both.");
-    }
-    Object.assign(s3, { accessKeyId: k.AWS_ACCESS_KEY_ID, secretAccessKey: k.AWS_SECRET_ACCESS_KEY, sessionToken: k.AWS_SESSION_TOKEN, includeSecrets: true });
-  }
-  const any = Object.values(s3).some((v) => v !== undefined);
-  return any ? s3 : undefined;
 }
 
 function readText(file: string, flag: string): string {

@@ -1,7 +1,8 @@
 import { Command, Option } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { addEditableRequirements, addPackagedEnvironment, uploadEnv, type UploadEnvOptions, type UploadEnvResult, type UploadPhase } from "cluster-pack";
+import { uploadEnv, type UploadEnvOptions, type UploadEnvResult, type UploadPhase } from "cluster-pack";
 import type { CommandContext } from "../context";
+import { sparkConfigFromCli } from "./spark-conf";
 import type { Progress } from "../progress";
 
 const EXAMPLES = `
@@ -19,11 +20,15 @@ Examples:
   # replace one package, drop another, and print the Spark conf that uses the result
   $ cluster-pack upload-env --additional torch==2.2.0 --ignore jupyter --spark yarn
 
-  # the active conda env as a relocatable tar.gz
-  $ cluster-pack upload-env --packer conda -o hdfs://root/user/me/envs/env.tar.gz
+  # the active conda env as a relocatable tar.gz (the default packer for a conda env)
+  $ cluster-pack upload-env -o hdfs://root/user/me/envs/env.tar.gz
 
-A second run with nothing changed does no build and no upload: one request to the store
-decides. --json prints { packagePath, envName, environment, editableArchives, uploaded,
+  # a venv's pins resolved against the index rather than packed as installed
+  $ cluster-pack upload-env --env ./.venv --from-index
+
+An installed environment is packed as installed (each wheel rebuilt from its RECORD, no
+index) unless --from-index or another target is given. A second run with nothing changed
+does no build and no upload: one round trip to the store decides. --json prints { packagePath, envName, environment, editableArchives, uploaded,
 requirements, lockHash } (+ sparkConf with --spark).`;
 
 /** `cluster-pack upload-env`: the main job. */
@@ -41,7 +46,10 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--python <interpreter>", "pack the environment of this interpreter")
     .option("-r, --requirement <file>", "a requirements file")
     .option("--lock <file>", "a PEP 751 pylock.toml, packed exactly")
-    .addOption(new Option("--packer <packer>", "archive kind").choices(["pex", "conda", "venv"]).default("pex"))
+    .addOption(new Option("--packer <packer>", "archive kind (default: conda for a conda env, else pex)").choices(["pex", "conda", "venv"]))
+    .option("--from-index", "pex: resolve the installed versions against the index instead of packing them as installed")
+    .option("--allow-large-pex", "pex: a zipped packed PEX (.pex.zip), unpacked by the engine and run as pyenv/__main__.py")
+    .option("--venv-mode", "pex: run in pex's venv mode (a venv built on first run; sys.executable sees the packages)")
     .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)")
     .option("--force", "rebuild and upload even when up to date")
     .option("--include-editable", "ship editable installs as zips beside the environment")
@@ -75,7 +83,14 @@ export function register(program: Command, ctx: CommandContext): void {
       } finally {
         bars.stop();
       }
-      const sparkConf = opts.spark ? addEditableRequirements(addPackagedEnvironment({}, result, { master: opts.spark }), result) : undefined;
+      let sparkConf: Record<string, string> | undefined;
+      if (opts.spark) {
+        // spark-conf's code path, with this upload's archive, code zips and store settings
+        // (an explicit S3 endpoint is used path-style, as the upload did).
+        const config = sparkConfigFromCli(result.environment, { master: opts.spark, ...(opts.s3Endpoint ? { s3Endpoint: opts.s3Endpoint, s3PathStyle: true } : {}) });
+        for (const w of config.warnings) ctx.log(`warning: ${w}`);
+        sparkConf = Object.fromEntries(config.conf);
+      }
       ctx.output(sparkConf ? { ...result, sparkConf } : result, (r: UploadEnvResult & { sparkConf?: Record<string, string> }) => renderHuman(r));
     });
 }
@@ -85,7 +100,10 @@ interface CliOptions {
   python?: string;
   requirement?: string;
   lock?: string;
-  packer: "pex" | "conda" | "venv";
+  packer?: "pex" | "conda" | "venv";
+  fromIndex?: boolean;
+  allowLargePex?: boolean;
+  venvMode?: boolean;
   packagePath?: string;
   force?: boolean;
   includeEditable?: boolean;
@@ -112,7 +130,9 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
     additionalPackages[m[1]!] = m[2] ?? m[3] ?? "";
   }
   const options: UploadEnvOptions = {
-    packer: o.packer,
+    ...(o.packer ? { packer: o.packer } : {}),
+    ...(o.fromIndex ? { fromIndex: true } : {}),
+    ...(o.allowLargePex || o.venvMode ? { pex: { ...(o.allowLargePex ? { allowLargePex: true } : {}), ...(o.venvMode ? { venv: true } : {}) } } : {}),
     forceUpload: Boolean(o.force),
     includeEditable: Boolean(o.includeEditable),
     keepSeedPackages: Boolean(o.keepSeedPackages),

@@ -113,10 +113,11 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
   );
 
   it.each(["pex", "pex-large", "conda", "venv"] as EnvironmentKind[])(
-    "local master (configuration.md spark.pyspark.python): %s uses the local interpreter and ships nothing",
+    "local master (configuration.md spark.pyspark.python): %s uses the local interpreter; a PEX is also shipped with spark.files, as cluster-pack",
     (kind) => {
       const config = sparkConfigFor(ENVS[kind]("hdfs://nn"), { master: "local[2]", localPython: "/opt/env/bin/python" });
       expect(config.conf).toEqual([
+        ...(kind === "pex" ? [["spark.files", ENVS.pex("hdfs://nn").archive.url]] : []),
         ["spark.pyspark.python", "/opt/env/bin/python"],
         ["spark.pyspark.driver.python", "/opt/env/bin/python"],
         ...(kind.startsWith("pex") ? [["spark.executorEnv.PEX_ROOT", "./.pex"]] : []),
@@ -134,8 +135,23 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
 
   it("local master: a local .pex runs as is; a remote archive without localPython is refused", () => {
     const config = sparkConfigFor(pythonEnvironment("/home/u/app.pex"), { master: "local[*]" });
-    expect(config.conf[0]).toEqual(["spark.pyspark.python", "/home/u/app.pex"]);
+    expect(config.conf.slice(0, 2)).toEqual([
+      ["spark.files", "/home/u/app.pex"],
+      ["spark.pyspark.python", "/home/u/app.pex"],
+    ]);
     expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(/pass localPython/);
+  });
+
+  it("master and deploy mode come from the conf merged into; a local[1] conf gets no YARN keys; a disagreement is an error", () => {
+    const env = pythonEnvironment("/home/u/app.pex");
+    const local = sparkConfigFor(env, { existing: [["spark.master", "local[1]"]] });
+    expect(local).toMatchObject({ master: "local[1]", clusterManager: "local", deployMode: "client" });
+    expect(local.conf.filter(([k]) => k.startsWith("spark.yarn."))).toEqual([]);
+    const cluster = sparkConfigFor(pythonEnvironment("hdfs://nn/e.pex"), { existing: [["spark.master", "yarn"], ["spark.submit.deployMode", "cluster"]] });
+    expect(cluster.deployMode).toBe("cluster");
+    expect(cluster.conf).toContainEqual(["spark.pyspark.driver.python", "./e.pex"]);
+    expect(() => sparkConfigFor(env, { master: "yarn", existing: [["spark.master", "local[1]"]] })).toThrow(/master is "yarn" but your conf sets spark.master=local\[1\]/);
+    expect(() => sparkConfigFor(env, {})).toThrow(/No Spark master/);
   });
 
   it("code archives go to spark.submit.pyFiles (configuration.md: .zip/.egg/.py on PYTHONPATH)", () => {

@@ -26,9 +26,12 @@ export interface S3Settings {
 }
 
 export interface SparkConfigOptions {
-  /** `yarn`, `k8s://https://host:port`, `spark://host:7077`, `local`, `local[4]`, `local[*]`. */
-  master: string;
-  /** Where the driver runs; default `client`. */
+  /**
+   * `yarn`, `k8s://https://host:port`, `spark://host:7077`, `local`, `local[4]`, `local[*]`.
+   * Default: the `spark.master` of `existing` (a different value there is an error).
+   */
+  master?: string;
+  /** Where the driver runs; default: `spark.submit.deployMode` of `existing`, else `client`. */
   deployMode?: SparkDeployMode;
   /**
    * Client mode: the interpreter the local driver uses (the shipped one only exists in
@@ -81,8 +84,11 @@ export interface SparkConfig {
  * use cluster deploy mode on standalone clusters; local masters have no cluster mode).
  */
 export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptions): SparkConfig {
-  const clusterManager = clusterManagerOf(options.master);
-  const deployMode = options.deployMode ?? "client";
+  const master = fromConf(options.existing, "spark.master", options.master, "master");
+  if (!master) throw new InvalidInputError("No Spark master: pass master (--master), or put spark.master in the conf you merge into.");
+  const clusterManager = clusterManagerOf(master);
+  const deployMode = (fromConf(options.existing, "spark.submit.deployMode", options.deployMode, "deploy mode") ?? "client") as SparkDeployMode;
+  options = { ...options, master };
   if (deployMode !== "client" && deployMode !== "cluster") {
     throw new InvalidInputError(`Unknown Spark deploy mode "${String(deployMode)}": use "client" or "cluster".`);
   }
@@ -112,6 +118,8 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
           `unpack it and pass localPython (e.g. ./pyenv/bin/python), or pass a local .pex file.`,
       );
     }
+    // cluster-pack ships the PEX with spark.files off YARN, local masters included.
+    if (env.kind === "pex") add("spark.files", archive.url);
     add("spark.pyspark.python", python);
     add("spark.pyspark.driver.python", options.driverPython ?? python);
     if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
@@ -165,13 +173,58 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
 
   const merged = mergeSparkConf(options.existing ?? [], generated, options.onConflict ?? "error");
   return {
-    master: options.master,
+    master,
     deployMode,
     clusterManager,
     conf: merged.conf,
     generated,
     warnings: [...warnings, ...merged.warnings],
   };
+}
+
+/**
+ * The in-process half of a Spark conf: PySpark's SparkContext takes the executors'
+ * interpreter from the `PYSPARK_PYTHON` of the Python process that creates it (not from
+ * `spark.pyspark.python`, which only spark-submit reads), so a notebook or script that
+ * builds its own SparkSession must set these before it does. Client mode also gets
+ * `PYSPARK_DRIVER_PYTHON`. Values come from the merged conf (yours win where you set them).
+ */
+export function pysparkEnv(config: Pick<SparkConfig, "conf" | "deployMode">): Record<string, string> {
+  const conf = new Map(config.conf);
+  const out: Record<string, string> = {};
+  const python = conf.get("spark.pyspark.python");
+  if (python) out.PYSPARK_PYTHON = python;
+  const driver = conf.get("spark.pyspark.driver.python");
+  if (driver && config.deployMode === "client") out.PYSPARK_DRIVER_PYTHON = driver;
+  return out;
+}
+
+/**
+ * The S3 settings a user's environment implies, as spark-conf and upload-env both read
+ * them: explicit values first, then `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`,
+ * `AWS_REGION` / `AWS_DEFAULT_REGION`, but only when something lives on S3 (an HDFS job
+ * gets no s3a keys because AWS_REGION happens to be set). Keys are added with
+ * `includeSecrets` only, from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`.
+ */
+export function s3SettingsFromEnv(
+  environ: NodeJS.ProcessEnv,
+  usesS3: boolean,
+  given: { endpoint?: string; region?: string; pathStyle?: boolean; credentialsProvider?: string; includeSecrets?: boolean } = {},
+): S3Settings | undefined {
+  const e: NodeJS.ProcessEnv = usesS3 ? environ : {};
+  const s3: S3Settings = {
+    endpoint: given.endpoint ?? e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL,
+    region: given.region ?? e.AWS_REGION ?? e.AWS_DEFAULT_REGION,
+    pathStyle: given.pathStyle ? true : undefined,
+    credentialsProvider: given.credentialsProvider,
+  };
+  if (given.includeSecrets) {
+    if (!environ.AWS_ACCESS_KEY_ID || !environ.AWS_SECRET_ACCESS_KEY) {
+      throw new InvalidInputError("--include-secrets reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment: set both.");
+    }
+    Object.assign(s3, { accessKeyId: environ.AWS_ACCESS_KEY_ID, secretAccessKey: environ.AWS_SECRET_ACCESS_KEY, sessionToken: environ.AWS_SESSION_TOKEN, includeSecrets: true });
+  }
+  return Object.values(s3).some((v) => v !== undefined) ? s3 : undefined;
 }
 
 /** The cluster manager a master URL designates (submitting-applications.md "Master URLs"). */
@@ -228,6 +281,16 @@ export function s3aConf(s3: S3Settings, warnings: string[] = []): Array<[string,
 }
 
 // Helpers.
+
+/** An option that may also come from the conf merged into: both given and different is an error. */
+function fromConf(existing: SparkConfEntries | undefined, key: string, given: string | undefined, what: string): string | undefined {
+  let inConf: string | undefined;
+  for (const [k, v] of existing ?? []) if (k === key) inConf = v.trim();
+  if (given !== undefined && inConf !== undefined && inConf !== given) {
+    throw new InvalidInputError(`The Spark ${what} is "${given}" but your conf sets ${key}=${inConf}: drop one of them, or make them agree.`);
+  }
+  return given ?? inConf;
+}
 
 function withAlias(r: ShippedResource): string {
   return `${r.url}#${r.alias}`;

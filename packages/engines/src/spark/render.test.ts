@@ -1,7 +1,10 @@
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { hasErrorCode, InvalidInputError } from "@cluster-pack/errors";
 import { pythonEnvironment } from "../environment";
-import { sparkConfigFor } from "./conf";
+import { pysparkEnv, sparkConfigFor } from "./conf";
 import { localisedName, mergeSparkConf, parseConfArgs, parseSparkDefaults, redactSparkConf } from "./merge";
 import { sparkDefaultsLines, sparkSessionBuilderSnippet, sparkSubmitArgv } from "./render";
 
@@ -202,5 +205,39 @@ describe("renderers", () => {
     expect(check.stderr).toBe("");
     expect(check.stdout.trim()).toBe(`quote " and \\ and 'x'`);
     expect(() => sparkSessionBuilderSnippet(config)).toThrow(/client mode/);
+  });
+
+  it("the builder snippet sets PYSPARK_PYTHON (and the driver's, in client mode) before the session is created", () => {
+    const config = sparkConfigFor(pythonEnvironment("hdfs://nn/e.pex"), { master: "yarn", driverPython: "/usr/bin/python3" });
+    expect(pysparkEnv(config)).toEqual({ PYSPARK_PYTHON: "./e.pex", PYSPARK_DRIVER_PYTHON: "/usr/bin/python3" });
+    expect(pysparkEnv(sparkConfigFor(pythonEnvironment("hdfs://nn/e.pex"), { master: "yarn", deployMode: "cluster" }))).toEqual({ PYSPARK_PYTHON: "./e.pex" });
+    // pyspark is not installed here: a stand-in module records what getOrCreate() sees,
+    // which is what SparkContext reads (os.environ["PYSPARK_PYTHON"]).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pyspark-"));
+    try {
+      fs.mkdirSync(path.join(dir, "pyspark", "sql"), { recursive: true });
+      fs.writeFileSync(path.join(dir, "pyspark", "__init__.py"), "");
+      fs.writeFileSync(
+        path.join(dir, "pyspark", "sql", "__init__.py"),
+        [
+          "import json, os",
+          "class _B:",
+          "    def __init__(self): self.conf = {}",
+          "    def master(self, m): self.conf['spark.master'] = m; return self",
+          "    def appName(self, n): return self",
+          "    def config(self, k, v): self.conf[k] = v; return self",
+          "    def getOrCreate(self):",
+          "        print(json.dumps({k: os.environ.get(k) for k in ('PYSPARK_PYTHON', 'PYSPARK_DRIVER_PYTHON')}))",
+          "class SparkSession:",
+          "    builder = _B()",
+          "",
+        ].join("\n"),
+      );
+      const r = spawnSync("python3", ["-"], { input: sparkSessionBuilderSnippet(config), encoding: "utf8", env: { PATH: process.env.PATH, PYTHONPATH: dir } });
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toEqual({ PYSPARK_PYTHON: "./e.pex", PYSPARK_DRIVER_PYTHON: "/usr/bin/python3" });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

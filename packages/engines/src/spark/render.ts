@@ -1,5 +1,5 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import type { SparkConfig } from "./conf";
+import { pysparkEnv, type SparkConfig } from "./conf";
 import { redactSparkConf } from "./merge";
 
 export interface RenderOptions {
@@ -40,7 +40,9 @@ export function sparkDefaultsLines(config: SparkConfig, options: RenderOptions =
 
 /**
  * A Python snippet building a SparkSession with this conf. A builder starts the driver
- * in the calling Python process, so it is client mode only.
+ * in the calling Python process, so it is client mode only; it first sets
+ * `PYSPARK_PYTHON` / `PYSPARK_DRIVER_PYTHON` (see pysparkEnv), which an in-process
+ * SparkContext reads instead of `spark.pyspark.python`.
  */
 export function sparkSessionBuilderSnippet(config: SparkConfig, options: RenderOptions & { appName?: string } = {}): string {
   if (config.deployMode !== "client") {
@@ -48,7 +50,9 @@ export function sparkSessionBuilderSnippet(config: SparkConfig, options: RenderO
       "A SparkSession.builder runs the driver in the calling Python process (client mode): generate it with deploy mode client, or use the spark-submit argv or spark-defaults.conf for cluster mode.",
     );
   }
-  const lines = ["from pyspark.sql import SparkSession", "", "spark = (", "    SparkSession.builder", `    .master(${py(config.master)})`];
+  const lines = ["import os", "", "from pyspark.sql import SparkSession", ""];
+  for (const [k, v] of Object.entries(pysparkEnv(config))) lines.push(`os.environ[${py(k)}] = ${py(v)}`);
+  lines.push("", "spark = (", "    SparkSession.builder", `    .master(${py(config.master)})`);
   if (options.appName) lines.push(`    .appName(${py(options.appName)})`);
   for (const [k, v] of entries(config, options)) {
     if (k === "spark.master" || k === "spark.submit.deployMode") continue;
