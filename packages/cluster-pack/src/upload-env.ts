@@ -279,10 +279,15 @@ async function isRemoteUpToDate(
   signal: AbortSignal | undefined,
   log: (message: string) => void,
 ): Promise<boolean> {
-  const [check, sidecarHead] = await Promise.all([
+  // Both HEADs at once; when both fail (store down), the archive's error is the one to report.
+  const [archiveHead, sidecarProbe] = await Promise.allSettled([
     store.isUpToDate(packagePath, { metadata: expected }, { signal }),
     store.isUpToDate(metadataPath, {}, { signal }),
   ]);
+  if (archiveHead.status === "rejected") throw archiveHead.reason;
+  if (sidecarProbe.status === "rejected") throw sidecarProbe.reason;
+  const check = archiveHead.value;
+  const sidecarHead = sidecarProbe.value;
   if (check.upToDate) {
     const sha256 = check.head?.metadata[SHA_METADATA_KEY];
     if (!sidecarHead.head && sha256 && check.head?.size !== undefined) {
