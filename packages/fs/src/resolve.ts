@@ -69,15 +69,18 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
       const hopts = options.hdfs ?? {};
       let namenodes: string[];
       let authority: string;
+      let auth: WebHdfsOptions["auth"];
       if (scheme === "hdfs") {
         const conf = loadHadoopConfig({ dir: hopts.hadoopConfDir, env });
         ({ namenodes, authority } = webHdfsEndpointFor(u.host, conf, { httpPort: hopts.httpPort }));
+        // A secure cluster's core-site.xml says so: SPNEGO from the first request, no 401 round trip.
+        if (conf?.get("hadoop.security.authentication")?.toLowerCase() === "kerberos") auth = "kerberos";
       } else {
         if (!u.host) throw new InvalidInputError(`${redactUrl(url)} has no namenode: use ${scheme}://<host>:<http port>/path.`);
         namenodes = [`${scheme === "swebhdfs" ? "https" : "http"}://${u.host}`];
         authority = u.host;
       }
-      const fs = new WebHdfsFileSystem({ env, ...hopts, namenodes: hopts.namenodes ?? namenodes, authority: hopts.authority ?? authority });
+      const fs = new WebHdfsFileSystem({ env, ...(auth ? { auth } : {}), ...hopts, namenodes: hopts.namenodes ?? namenodes, authority: hopts.authority ?? authority });
       const p = decodeURIComponent(u.pathname) || "/";
       return { fs, path: p, url: fs.url(p) };
     }

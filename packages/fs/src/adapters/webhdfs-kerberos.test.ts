@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { WebHdfsFileSystem } from "./webhdfs";
+import { resolveFileSystem } from "../resolve";
 import { decodeHadoopToken, hadoopTokenFile, parseDelegationTokenIdentifier, parseHadoopTokenFile } from "../hadoop-token";
 import { kdcUnavailableReason, startKdc, type TestKdc } from "../test-kit/kdc";
 import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
@@ -83,6 +84,19 @@ maybe(`WebHDFS with Kerberos (SPNEGO against a real MIT KDC)${skipReason ? `: sk
     await hdfs.stat("/user/alice");
     expect(nn.requests).toHaveLength(1);
     expect(String(nn.requests[0]!.headers.authorization)).toMatch(/^Negotiate [A-Za-z0-9+/]+=*$/);
+  });
+
+  it("hdfs:// URLs follow core-site.xml's hadoop.security.authentication=kerberos", async () => {
+    const conf = fs.mkdtempSync(path.join(dir, "conf-"));
+    const prop = (k: string, v: string) => `<property><name>${k}</name><value>${v}</value></property>`;
+    fs.writeFileSync(path.join(conf, "core-site.xml"), `<configuration>${prop("fs.defaultFS", "hdfs://localhost:8020")}${prop("hadoop.security.authentication", "kerberos")}</configuration>`);
+    fs.writeFileSync(path.join(conf, "hdfs-site.xml"), `<configuration>${prop("dfs.namenode.http-address", `localhost:${new URL(nn.namenode).port}`)}</configuration>`);
+    const { fs: hdfs, path: p } = await resolveFileSystem("hdfs:///user/alice", { env: { PATH: process.env.PATH, HADOOP_CONF_DIR: conf, ...kdc.env(aliceCache()) } });
+    clients.push(hdfs as WebHdfsFileSystem);
+    nn.requests.length = 0;
+    expect((await hdfs.stat(p)).isDirectory).toBe(true);
+    expect(nn.requests).toHaveLength(1);
+    expect(String(nn.requests[0]!.headers.authorization)).toMatch(/^Negotiate /);
   });
 
   it("the datanode's own SPNEGO after the 307 uses HTTP/<datanode host>", async () => {
