@@ -20,3 +20,5 @@ export { resolveFileSystem, publish, isUpToDate, openRandomAccess, type ResolveO
 export { withRetry, isTransientError, type RetryOptions } from "./retry";
 // The S3 adapter itself is `@cluster-pack/fs/s3` (loaded lazily by resolveFileSystem: the AWS SDK is heavy).
 export type { S3FileSystemOptions } from "./s3";
+// The Azure adapter is `@cluster-pack/fs/azure` (loaded lazily by resolveFileSystem: @azure/storage-blob is optional).
+export type { AzureBlobFileSystemOptions, AzureScheme, AzureTokenCredential } from "./azure";

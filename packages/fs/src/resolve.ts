@@ -7,6 +7,7 @@ import { WebHdfsFileSystem, type WebHdfsOptions } from "./adapters/webhdfs";
 import type { FileSystem, OpOptions, PublishOptions, PublishResult, RandomAccessSource, UpToDateResult } from "./filesystem";
 import { loadHadoopConfig, resolveViewFs, webHdfsEndpointFor } from "./hadoop-config";
 import type { S3FileSystemOptions } from "./s3";
+import type { AzureBlobFileSystemOptions } from "./azure";
 
 export interface ResolveOptions {
   s3?: S3FileSystemOptions;
@@ -17,7 +18,9 @@ export interface ResolveOptions {
     httpPort?: number;
   };
   http?: HttpFileSystemOptions;
-  /** Where AWS_* / HADOOP_* defaults are read (default process.env). */
+  /** Azure settings (account and container come from the URL; credentials default to AZURE_STORAGE_*). */
+  azure?: Partial<AzureBlobFileSystemOptions>;
+  /** Where AWS_* / HADOOP_* / AZURE_STORAGE_* defaults are read (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -29,13 +32,17 @@ export interface ResolvedLocation {
   url: string;
 }
 
-const SCHEMES = "s3://, s3a://, hdfs://, viewfs://, webhdfs://, swebhdfs://, file://, http(s):// or a local path";
+const SCHEMES = "s3://, s3a://, hdfs://, viewfs://, webhdfs://, swebhdfs://, abfss://, wasbs://, az://, file://, http(s):// or a local path";
+
+/** The Azure SDK version the project was tested with, for install hints. */
+const AZURE_PACKAGE = "@azure/storage-blob@12.32.0";
 
 /**
  * Picks the adapter for a URL and the path inside it: `s3://bucket/key` (also s3a/s3n),
  * `hdfs://nn:8020/path` or `hdfs:///path` (fs.defaultFS), `viewfs://cluster/path`
- * (through the mount table), `webhdfs://host:port/path`, `file:///path`, `/local/path`,
- * `https://...` (read-only). Defaults come from the user's AWS_* / HADOOP_CONF_DIR setup.
+ * (through the mount table), `webhdfs://host:port/path`, `abfss://container@account.dfs.core.windows.net/path`
+ * (also abfs, wasbs, wasb, and fsspec's `az://container/path`), `file:///path`, `/local/path`,
+ * `https://...` (read-only). Defaults come from the user's AWS_* / HADOOP_CONF_DIR / AZURE_STORAGE_* setup.
  */
 export async function resolveFileSystem(url: string, options: ResolveOptions = {}): Promise<ResolvedLocation> {
   const env = options.env ?? process.env;
@@ -87,6 +94,25 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
     case "viewfs": {
       const conf = loadHadoopConfig({ dir: options.hdfs?.hadoopConfDir, env });
       return resolveFileSystem(resolveViewFs(url, conf), options);
+    }
+    case "abfss":
+    case "abfs":
+    case "wasbs":
+    case "wasb":
+    case "az": {
+      let mod: typeof import("./azure");
+      try {
+        // Loaded lazily: the Azure SDK is an optional dependency only Azure users need.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        mod = require("./azure") as typeof import("./azure");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+        throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK: npm install ${AZURE_PACKAGE}.`, { cause: err });
+      }
+      const loc = mod.parseAzureUrl(url, env);
+      const fs = new mod.AzureBlobFileSystem({ env, scheme: loc.scheme, ...(loc.endpointSuffix ? { endpointSuffix: loc.endpointSuffix } : {}), ...options.azure, account: options.azure?.account ?? loc.account });
+      const p = `/${loc.container}${loc.path}`;
+      return { fs, path: p, url: fs.url(p) };
     }
     case "http":
     case "https": {

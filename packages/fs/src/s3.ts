@@ -29,6 +29,7 @@ import {
   type WriteOptions,
 } from "./filesystem";
 import { FsError, checkAborted, toAbortError } from "./errors";
+import { PartReader, runLimited, uploadParts } from "./parts";
 import { resumableStream } from "./resumable";
 import { isTransientError, withRetry, type RetryOptions } from "./retry";
 
@@ -274,47 +275,28 @@ export class S3FileSystem extends FileSystem {
     const uploadId = created.UploadId;
     if (!uploadId) throw this.error("EIO", "write", norm, "the store returned no UploadId for the multipart upload");
     const done: { PartNumber: number; ETag: string }[] = [];
-    const queued = [...firstParts];
-    let nextNumber = 1;
     let bytesDone = 0;
-    const inner = new AbortController();
-    const onAbort = () => inner.abort(options.signal?.reason);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    const take = async (): Promise<{ n: number; buf: Buffer } | null> => {
-      const buf = queued.shift() ?? (await parts.next());
-      return buf ? { n: nextNumber++, buf } : null;
-    };
     try {
-      const worker = async () => {
-        for (let item = await take(); item; item = await take()) {
-          const { n, buf } = item;
+      await uploadParts(parts, firstParts, {
+        concurrency: this.concurrency,
+        signal: options.signal,
+        upload: async (n, buf, signal) => {
           const r = await withRetry(
-            () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
+            () => this.send("write", norm, signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
             isTransientError,
-            { ...this.retry, signal: inner.signal },
+            { ...this.retry, signal },
           );
           if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
           done.push({ PartNumber: n, ETag: r.ETag });
           bytesDone += buf.length;
           options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
-        }
-      };
-      const workers = Array.from({ length: this.concurrency }, () =>
-        worker().catch((err) => {
-          inner.abort(err); // stop the other workers at once
-          throw err;
-        }),
-      );
-      const results = await Promise.allSettled(workers);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failed) throw firstRealError(results, failed.reason);
+        },
+      });
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.send("write", norm, options.signal, (o) => this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: done } }), o));
     } catch (err) {
       await this.abortUpload(bucket, key, norm, uploadId, err);
       throw err;
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -387,61 +369,6 @@ export function createS3Client(options: S3FileSystemOptions = {}): S3Client {
     ...(maxAttempts ? { maxAttempts } : {}),
     ...options.clientConfig,
   });
-}
-
-/** Cuts a stream into parts of exactly `size` bytes (the last may be shorter); callers may race. */
-class PartReader {
-  private readonly iter: AsyncIterator<Buffer>;
-  private carry: Buffer[] = [];
-  private carried = 0;
-  private ended = false;
-  private chain: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    stream: Readable,
-    private readonly size: number,
-  ) {
-    this.iter = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  }
-
-  next(): Promise<Buffer | null> {
-    const p = this.chain.then(() => this.read());
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-
-  private async read(): Promise<Buffer | null> {
-    while (!this.ended && this.carried < this.size) {
-      const r = await this.iter.next();
-      if (r.done) this.ended = true;
-      else {
-        this.carry.push(r.value);
-        this.carried += r.value.length;
-      }
-    }
-    if (this.carried === 0) return null;
-    const all = this.carry.length === 1 ? this.carry[0]! : Buffer.concat(this.carry, this.carried);
-    const part = all.subarray(0, Math.min(this.size, all.length));
-    const rest = all.subarray(part.length);
-    this.carry = rest.length ? [rest] : [];
-    this.carried = rest.length;
-    return part;
-  }
-}
-
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
-
-/** Prefer the error that caused the failure over the AbortErrors it triggered in sibling workers. */
-function firstRealError(results: PromiseSettledResult<unknown>[], fallback: unknown): unknown {
-  for (const r of results) if (r.status === "rejected" && (r.reason as { code?: string })?.code !== "ABORT_ERR") return r.reason;
-  return fallback;
 }
 
 function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
