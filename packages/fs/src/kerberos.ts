@@ -51,13 +51,16 @@ export class SpnegoClient {
   private readonly principal: string | undefined;
   private readonly keytab: string | undefined;
   private helper: Helper | undefined;
+  private readonly modulePath: string | undefined;
 
-  constructor(options: KerberosLogin & { env?: NodeJS.ProcessEnv } = {}) {
+  /** `kerberosModule`: where the helper loads the package from (default: resolved from here); tests point it elsewhere. */
+  constructor(options: KerberosLogin & { env?: NodeJS.ProcessEnv; kerberosModule?: string } = {}) {
     if (options.keytab !== undefined && !options.principal) {
       throw new InvalidInputError(`A keytab login needs the principal too: pass principal (e.g. svc/host@REALM) with keytab ${options.keytab}.`);
     }
     this.principal = options.principal || undefined;
     this.keytab = options.keytab;
+    this.modulePath = options.kerberosModule;
     const base = options.env ?? process.env;
     this.env = this.keytab
       ? // MIT's client keytab: GSSAPI gets (and renews) the TGT from it into this memory cache.
@@ -116,7 +119,7 @@ export class SpnegoClient {
   }
 
   private ensureHelper(): Helper {
-    if (!this.helper || this.helper.dead) this.helper = new Helper(this.env);
+    if (!this.helper || this.helper.dead) this.helper = new Helper(this.env, this.modulePath);
     return this.helper;
   }
 
@@ -217,10 +220,10 @@ class Helper {
   private readonly pending = new Map<number, { resolve: (a: HelperAnswer) => void; reject: (e: unknown) => void }>();
   private stderr = "";
 
-  constructor(env: NodeJS.ProcessEnv) {
+  constructor(env: NodeJS.ProcessEnv, given?: string) {
     let modulePath: string;
     try {
-      modulePath = require.resolve("kerberos");
+      modulePath = given ?? require.resolve("kerberos");
     } catch (err) {
       throw notInstalled(err);
     }

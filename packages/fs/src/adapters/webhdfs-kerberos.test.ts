@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { WebHdfsFileSystem } from "./webhdfs";
+import { SpnegoClient } from "../kerberos";
 import { resolveFileSystem } from "../resolve";
 import { decodeHadoopToken, hadoopTokenFile, parseDelegationTokenIdentifier, parseHadoopTokenFile } from "../hadoop-token";
 import { kdcUnavailableReason, startKdc, type TestKdc } from "../test-kit/kdc";
@@ -171,6 +172,20 @@ maybe(`WebHDFS with Kerberos (SPNEGO against a real MIT KDC)${skipReason ? `: sk
     const err = await job.stat("/").catch((e: Error) => e);
     expect(err).toMatchObject({ code: "EACCES" });
     expect((err as Error).message).not.toContain(urlString);
+  });
+
+  it("without a loadable kerberos package: names the package and how to install it", async () => {
+    // A package that is there but whose native part did not build fails the same way.
+    const broken = path.join(dir, "broken-kerberos.js");
+    fs.writeFileSync(broken, 'throw new Error("Cannot find module \'../build/Release/kerberos.node\'");\n');
+    const spnego = new SpnegoClient({ env: kdc.env(aliceCache()), kerberosModule: broken });
+    try {
+      const err = await spnego.begin("localhost").catch((e: Error) => e);
+      expect(err).toMatchObject({ failure: "not-installed" });
+      expect((err as Error).message).toMatch(/optional package "kerberos".*npm install kerberos@7\.0\.0.*libkrb5-dev/);
+    } finally {
+      spnego.close();
+    }
   });
 
   it('auth "simple" against a Kerberos cluster fails with the fix, not a hang', async () => {
