@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { stopChild } from "./child-process";
 
 export interface TestAzurite {
   /** `http://127.0.0.1:<port>/devstoreaccount1`: Azurite's path-style blob endpoint. */
@@ -57,11 +58,7 @@ export async function startAzurite(): Promise<TestAzurite> {
       await BlobServiceClient.fromConnectionString(connectionString).getContainerClient(name).createIfNotExists();
     },
     async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await exited;
-      }
+      await stopChild(child);
       fs.rmSync(cwd, { recursive: true, force: true });
     },
   };

@@ -4,6 +4,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { freePort, stopChild } from "./child-process";
 
 const run = promisify(execFile);
 
@@ -152,11 +153,7 @@ ${realmBlock(realm)}${realmBlock(otherRealm)}[logging]
       }
     },
     async close() {
-      if (kdc.exitCode === null) {
-        const exited = new Promise((r) => kdc.once("exit", r));
-        kdc.kill("SIGTERM");
-        await exited;
-      }
+      await stopChild(kdc);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -174,17 +171,6 @@ function findTool(name: string): string | undefined {
     }
   }
   return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Waits until the KDC accepts TCP connections (bounded: 200 tries). */

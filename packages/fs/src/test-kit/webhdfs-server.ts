@@ -8,6 +8,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
 import { decodeHadoopToken, encodeDelegationTokenIdentifier, encodeHadoopToken, parseDelegationTokenIdentifier } from "../hadoop-token";
+import { stopChild } from "./child-process";
 
 export interface WebHdfsServerOptions {
   /** Answer every namenode call with StandbyException (an HA standby). */
@@ -561,11 +562,7 @@ function startAcceptor(k: WebHdfsKerberosOptions): { check(service: string, toke
       });
     },
     async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.stdin.end();
-        await exited;
-      }
+      await stopChild(child, () => child.stdin.end());
       fs.rmSync(rcache, { recursive: true, force: true });
     },
   };
