@@ -171,6 +171,17 @@ describe("Azure specifics (Azurite)", () => {
     expect((await z.fs.read(z.path)).toString()).toBe("resolved");
     expect(z.url).toBe("az://specs/resolved/a.txt");
   });
+
+  it("takes the account key Hadoop users keep in core-site.xml (fs.azure.account.key.<host>)", async () => {
+    const conf = fs.mkdtempSync(path.join(os.tmpdir(), "cp-az-conf-"));
+    fs.writeFileSync(path.join(conf, "core-site.xml"), `<configuration><property><name>fs.azure.account.key.${a.account}.dfs.core.windows.net</name><value>${a.accountKey}</value></property></configuration>`);
+    const { fs: az, path: p } = await resolveFileSystem(`abfss://specs@${a.account}.dfs.core.windows.net/from-core-site.txt`, { env: { HADOOP_CONF_DIR: conf }, azure: { endpoint: a.endpoint } });
+    await az.write(p, "hadoop's key");
+    expect((await az.read(p)).toString()).toBe("hadoop's key");
+    // Without it, the same URL has no credentials and says how to give some.
+    const bare = await resolveFileSystem(`abfss://specs@${a.account}.dfs.core.windows.net/x`, { env: {}, azure: { endpoint: a.endpoint, sasToken: "sv=2024-08-04&sig=bad" } });
+    await expect(bare.fs.read(bare.path)).rejects.toMatchObject({ code: "EACCES" });
+  });
 });
 
 describe("Azure URLs and credentials (no server)", () => {

@@ -110,7 +110,14 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
         throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK: npm install ${AZURE_PACKAGE}.`, { cause: err });
       }
       const loc = mod.parseAzureUrl(url, env);
-      const fs = new mod.AzureBlobFileSystem({ env, scheme: loc.scheme, ...(loc.endpointSuffix ? { endpointSuffix: loc.endpointSuffix } : {}), ...options.azure, account: options.azure?.account ?? loc.account });
+      const fs = new mod.AzureBlobFileSystem({
+        env,
+        scheme: loc.scheme,
+        ...(loc.endpointSuffix ? { endpointSuffix: loc.endpointSuffix } : {}),
+        ...azureKeysFromHadoop(loc, options.hdfs?.hadoopConfDir, env),
+        ...options.azure,
+        account: options.azure?.account ?? loc.account,
+      });
       const p = `/${loc.container}${loc.path}`;
       return { fs, path: p, url: fs.url(p) };
     }
@@ -124,6 +131,27 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
     default:
       throw new InvalidInputError(`Unsupported storage URL scheme "${scheme}://" in ${redactUrl(url)}: use ${SCHEMES}.`);
   }
+}
+
+/**
+ * The key or SAS token a Hadoop user already has for this account in core-site.xml
+ * (hadoop-azure: `fs.azure.account.key.<account>.<dfs|blob>.<suffix>`,
+ * `fs.azure.sas.fixed.token.<host>`, WASB's `fs.azure.sas.<container>.<host>`), used when
+ * no AZURE_STORAGE_* variable or option gives one.
+ */
+function azureKeysFromHadoop(loc: { scheme: string; account: string; container: string; endpointSuffix?: string }, dir: string | undefined, env: NodeJS.ProcessEnv): { accountKey?: string; sasToken?: string } {
+  if (env.AZURE_STORAGE_CONNECTION_STRING || env.AZURE_STORAGE_KEY || env.AZURE_STORAGE_ACCOUNT_KEY || env.AZURE_STORAGE_SAS_TOKEN) return {};
+  const conf = loadHadoopConfig({ dir, env });
+  if (!conf) return {};
+  const suffix = loc.endpointSuffix ?? "core.windows.net";
+  for (const service of loc.scheme.startsWith("abfs") ? ["dfs", "blob"] : ["blob", "dfs"]) {
+    const host = `${loc.account}.${service}.${suffix}`;
+    const key = conf.get(`fs.azure.account.key.${host}`);
+    if (key) return { accountKey: key };
+    const sas = conf.get(`fs.azure.sas.fixed.token.${host}`) ?? conf.get(`fs.azure.sas.${loc.container}.${host}`);
+    if (sas) return { sasToken: sas };
+  }
+  return {};
 }
 
 /** `resolveFileSystem` + `FileSystem.publish`: the archive appears complete or not at all. */
