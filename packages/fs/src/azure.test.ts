@@ -42,7 +42,7 @@ runConformanceSuite(
 describe("Azure specifics (Azurite)", () => {
   let a: TestAzurite;
   let requests: { method: string; url: string }[];
-  const counted = () => {
+  const counted = (extra: Partial<ConstructorParameters<typeof AzureBlobFileSystem>[0]> = {}) => {
     // A pipeline policy that records every request the SDK sends (after its retries).
     const pipeline = newPipeline(new StorageSharedKeyCredential(a.account, a.accountKey));
     const counter: RequestPolicyFactory = {
@@ -54,7 +54,7 @@ describe("Azure specifics (Azurite)", () => {
       }),
     };
     pipeline.factories.unshift(counter);
-    return new AzureBlobFileSystem({ account: a.account, client: new BlobServiceClient(a.endpoint, pipeline) });
+    return new AzureBlobFileSystem({ account: a.account, client: new BlobServiceClient(a.endpoint, pipeline), ...extra });
   };
 
   beforeAll(async () => {
@@ -98,6 +98,14 @@ describe("Azure specifics (Azurite)", () => {
     const again = Readable.from([Buffer.alloc(300 * 1024), Buffer.alloc(300 * 1024)]);
     await expect(az.write("/specs/staged.bin", again, { overwrite: false })).rejects.toMatchObject({ code: "EEXIST", driver: "azure" });
     expect((await az.stat("/specs/staged.bin")).size).toBe(8 * 128 * 1024);
+  });
+
+  it("a buffer between the block size and the single-upload threshold goes whole in one Put Blob", async () => {
+    const az = counted({ blockSize: 256 * 1024, singleUploadThreshold: 1024 * 1024 });
+    const body = Buffer.alloc(600 * 1024 + 3, 9);
+    await az.write("/specs/mid.bin", body);
+    expect(requests.filter((r) => r.method === "PUT").map((r) => new URL(r.url).searchParams.get("comp"))).toEqual([null]);
+    expect(await az.read("/specs/mid.bin")).toEqual(body);
   });
 
   it("the up-to-date check is one request; a ranged read is one GET with a Range", async () => {

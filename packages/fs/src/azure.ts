@@ -205,10 +205,12 @@ export class AzureBlobFileSystem extends FileSystem {
       return;
     }
     const stream = typeof body === "string" ? Readable.from([Buffer.from(body)]) : Buffer.isBuffer(body) || body instanceof Uint8Array ? Readable.from(body.byteLength ? [Buffer.from(body)] : []) : isReopenable(body) ? body.open(0, body.size) : body;
-    const parts = new PartReader(stream, this.blockSize);
+    // A body known to fit one Put Blob is read as one part, however many block sizes it spans.
+    const single = size !== undefined && size <= this.threshold;
+    const parts = new PartReader(stream, single ? Math.max(1, size) : this.blockSize);
     try {
       const first = await parts.next();
-      const second = first && first.length === this.blockSize && (size === undefined || size > this.threshold) ? await parts.next() : null;
+      const second = first && !single && first.length === this.blockSize ? await parts.next() : null;
       if (!second) {
         const buf = first ?? Buffer.alloc(0);
         await this.send("write", norm, options.signal, (abortSignal) => blob.upload(buf, buf.length, { metadata, conditions, abortSignal }));

@@ -176,10 +176,12 @@ export class S3FileSystem extends FileSystem {
     }
     const size = typeof body === "string" ? Buffer.byteLength(body) : Buffer.isBuffer(body) || body instanceof Uint8Array ? body.byteLength : isReopenable(body) ? body.size : undefined;
     const stream = typeof body === "string" ? Readable.from([Buffer.from(body)]) : Buffer.isBuffer(body) || body instanceof Uint8Array ? Readable.from(body.byteLength ? [Buffer.from(body)] : []) : isReopenable(body) ? body.open(0, body.size) : body;
-    const parts = new PartReader(stream, this.partSize);
+    // A body known to be under the threshold is one part, however many part sizes it spans.
+    const single = size !== undefined && size < this.threshold;
+    const parts = new PartReader(stream, single ? Math.max(1, size) : this.partSize);
     try {
       const first = await parts.next();
-      const second = first && first.length === this.partSize && (size === undefined || size >= this.threshold) ? await parts.next() : null;
+      const second = first && !single && first.length === this.partSize ? await parts.next() : null;
       if (!second) {
         // One PUT: the object appears complete or not at all.
         const buf = first ?? Buffer.alloc(0);
