@@ -12,6 +12,8 @@ import {
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import {
   FileSystem,
+  bodySize,
+  bodyToStream,
   isReopenable,
   normalizeStorePath,
   validateMetadata,
@@ -196,7 +198,7 @@ export class AzureBlobFileSystem extends FileSystem {
     checkAborted(options.signal);
     const blob = this.blob(container, key);
     const conditions = options.overwrite === false ? { ifNoneMatch: "*" } : {};
-    const size = typeof body === "string" ? Buffer.byteLength(body) : Buffer.isBuffer(body) || body instanceof Uint8Array ? body.byteLength : isReopenable(body) ? body.size : undefined;
+    const size = bodySize(body);
     const progress = (bytesDone: number) => options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
     if (isReopenable(body) && body.size <= this.threshold) {
       // One Put Blob streamed from the source; the SDK reopens it for its own retries.
@@ -204,7 +206,7 @@ export class AzureBlobFileSystem extends FileSystem {
       progress(body.size);
       return;
     }
-    const stream = typeof body === "string" ? Readable.from([Buffer.from(body)]) : Buffer.isBuffer(body) || body instanceof Uint8Array ? Readable.from(body.byteLength ? [Buffer.from(body)] : []) : isReopenable(body) ? body.open(0, body.size) : body;
+    const { stream } = bodyToStream(body);
     // A body known to fit one Put Blob is read as one part, however many block sizes it spans.
     const single = size !== undefined && size <= this.threshold;
     const parts = new PartReader(stream, single ? Math.max(1, size) : this.blockSize);

@@ -17,7 +17,7 @@ import {
 import { InvalidInputError } from "@cluster-pack/errors";
 import {
   FileSystem,
-  isReopenable,
+  bodyToStream,
   normalizeStorePath,
   validateMetadata,
   type FileStat,
@@ -174,8 +174,7 @@ export class S3FileSystem extends FileSystem {
     if (options.overwrite === false && (await this.head(norm, options)) !== null) {
       throw this.error("EEXIST", "write", norm, "object already exists");
     }
-    const size = typeof body === "string" ? Buffer.byteLength(body) : Buffer.isBuffer(body) || body instanceof Uint8Array ? body.byteLength : isReopenable(body) ? body.size : undefined;
-    const stream = typeof body === "string" ? Readable.from([Buffer.from(body)]) : Buffer.isBuffer(body) || body instanceof Uint8Array ? Readable.from(body.byteLength ? [Buffer.from(body)] : []) : isReopenable(body) ? body.open(0, body.size) : body;
+    const { stream, size } = bodyToStream(body);
     // A body known to be under the threshold is one part, however many part sizes it spans.
     const single = size !== undefined && size < this.threshold;
     const parts = new PartReader(stream, single ? Math.max(1, size) : this.partSize);
