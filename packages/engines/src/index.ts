@@ -9,7 +9,7 @@ export {
   type PythonEnvironmentOptions,
   type ShippedResource,
 } from "./environment";
-export { toS3a, toS3, urlScheme } from "./uri";
+export { toS3a, toS3, urlScheme, hadoopFsRoot } from "./uri";
 export { shellQuote, shellJoin, shellExports } from "./shell";
 export {
   sparkConfigFor,
@@ -17,6 +17,8 @@ export {
   s3aConf,
   pysparkEnv,
   s3SettingsFromEnv,
+  kerberosConf,
+  type SparkKerberosOptions,
   type SparkConfig,
   type SparkConfigOptions,
   type SparkClusterManager,
@@ -37,7 +39,8 @@ export {
   type SparkConfEntries,
 } from "./spark/merge";
 export { sparkSubmitArgv, sparkDefaultsLines, sparkSessionBuilderSnippet, type RenderOptions, type SparkSubmitOptions } from "./spark/render";
-export { DOCUMENTED_SPARK_KEYS, DOCUMENTED_S3A_KEYS, isDocumentedSparkKey, documentedSourceOf, type DocumentedKey } from "./spark/documented-keys";
+export { azureConf, azureLocation, type AzureSettings, type AzureLocation } from "./spark/azure";
+export { DOCUMENTED_SPARK_KEYS, DOCUMENTED_S3A_KEYS, DOCUMENTED_AZURE_KEYS, isDocumentedSparkKey, documentedSourceOf, type DocumentedKey } from "./spark/documented-keys";
 export {
   tfConfigFor,
   tfConfigsForCluster,

@@ -37,7 +37,8 @@ describe("skeinSpecFor x archive kind", () => {
       node_label: "gpu",
       max_attempts: 2,
       tags: ["nightly"],
-      file_systems: ["hdfs://other-nn:8020", "s3a://bucket"],
+      // The environment's own HDFS joins the list: YARN needs a token to localise it.
+      file_systems: ["hdfs://other-nn:8020", "s3a://bucket", ...(url.startsWith("hdfs://") ? ["hdfs://nn"] : [])],
       services: {
         worker: {
           instances: 3,

@@ -2,7 +2,8 @@ import { InvalidInputError } from "@cluster-pack/errors";
 import { stringify as yamlStringify } from "yaml";
 import { codePythonPath, type PythonEnvironment } from "./environment";
 import { shellJoin } from "./shell";
-import { toS3a } from "./uri";
+import { hasKerberosSettings } from "./spark/conf";
+import { hadoopFsRoot, toS3a } from "./uri";
 
 /** A file entry of a skein spec (`files: {dest: {source, type}}`). */
 export interface SkeinFile {
@@ -44,6 +45,7 @@ export interface SkeinKerberosOptions {
   /**
    * Hadoop file systems to get delegation tokens for (`file_systems`); skein always gets
    * one for `fs.defaultFS`. The tokens are what containers use, so no ticket is copied.
+   * With any Kerberos setting, the HDFS the environment and code archives live on is added.
    */
   fileSystems?: readonly string[];
 }
@@ -115,7 +117,15 @@ export function skeinSpecFor(env: PythonEnvironment, options: SkeinSpecOptions):
   if (Boolean(kerberos.principal) !== Boolean(kerberos.keytab)) {
     throw new InvalidInputError("Kerberos login needs both a principal and a keytab (or neither, to use the ticket cache from kinit).");
   }
-  if (kerberos.fileSystems?.length) spec.file_systems = kerberos.fileSystems.map(toS3a);
+  // A secure cluster: YARN needs tokens for the file systems the environment and code live on.
+  const fileSystems = (kerberos.fileSystems ?? []).map(toS3a);
+  if (hasKerberosSettings(kerberos)) {
+    for (const r of [env.archive, ...env.codeArchives]) {
+      const root = hadoopFsRoot(r.url);
+      if (root && !fileSystems.includes(root)) fileSystems.push(root);
+    }
+  }
+  if (fileSystems.length) spec.file_systems = fileSystems;
   const client: SkeinSubmission["client"] = {};
   if (kerberos.principal) {
     client.principal = kerberos.principal;

@@ -20,3 +20,15 @@ export function toS3a(url: string): string {
 export function toS3(url: string): string {
   return url.replace(/^s3[an]:\/\//i, "s3://");
 }
+
+/**
+ * `hdfs://nn:8020` for a resource on a named HDFS (or webhdfs/swebhdfs), undefined for
+ * anything else or `hdfs:///path` (the default file system, already covered).
+ */
+export function hadoopFsRoot(url: string): string | undefined {
+  const scheme = urlScheme(url);
+  if (scheme !== "hdfs" && scheme !== "webhdfs" && scheme !== "swebhdfs" && scheme !== "viewfs") return undefined;
+  const m = /^[A-Za-z]+:\/\/([^/?#]+)/.exec(url);
+  if (!m) return undefined;
+  return `${scheme}://${m[1]!.replace(/^[^@]*@/, "")}`;
+}

@@ -343,6 +343,13 @@ export function isReopenable(body: WriteBody): body is ReopenableSource {
   return typeof body === "object" && !Buffer.isBuffer(body) && !(body instanceof Uint8Array) && !(body instanceof Readable) && typeof (body as ReopenableSource).open === "function";
 }
 
+/** The byte count of a body when it is known without reading it (undefined for a plain stream). */
+export function bodySize(body: WriteBody): number | undefined {
+  if (typeof body === "string") return Buffer.byteLength(body);
+  if (Buffer.isBuffer(body) || body instanceof Uint8Array) return body.byteLength;
+  return isReopenable(body) ? body.size : undefined;
+}
+
 /** Turns any body into a Readable plus its size when known. */
 export function bodyToStream(body: WriteBody): { stream: Readable; size?: number } {
   if (typeof body === "string") body = Buffer.from(body);

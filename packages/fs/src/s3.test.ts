@@ -57,3 +57,19 @@ describe("S3 defaults from the user's AWS configuration", () => {
     }
   });
 });
+
+describe("S3 single PUT below a multipart threshold larger than the part size", () => {
+  it("sends the whole body, not its first part", async () => {
+    const kit = await startS3Server({ buckets: ["thresholds"] });
+    const s3 = new S3FileSystem({ ...kit.clientOptions, partSize: 1024 * 1024, multipartThreshold: 4 * 1024 * 1024 });
+    try {
+      const body = Buffer.alloc(2 * 1024 * 1024 + 5, 7);
+      await s3.write("/thresholds/two-parts-worth.bin", body);
+      expect((await s3.stat("/thresholds/two-parts-worth.bin")).size).toBe(body.length);
+      expect(kit.requests.filter((r) => r.method === "POST" && r.query.has("uploads"))).toEqual([]);
+    } finally {
+      s3.client.destroy();
+      await kit.close();
+    }
+  });
+});

@@ -17,7 +17,7 @@ import {
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import {
   FileSystem,
-  isReopenable,
+  bodyToStream,
   normalizeStorePath,
   validateMetadata,
   type FileStat,
@@ -29,6 +29,7 @@ import {
   type WriteOptions,
 } from "./filesystem";
 import { FsError, checkAborted, toAbortError } from "./errors";
+import { PartReader, uploadParts } from "./parts";
 import { resumableStream } from "./resumable";
 import { Limiter, forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
 
@@ -173,12 +174,13 @@ export class S3FileSystem extends FileSystem {
     if (options.overwrite === false && (await this.head(norm, options)) !== null) {
       throw this.error("EEXIST", "write", norm, "object already exists");
     }
-    const size = typeof body === "string" ? Buffer.byteLength(body) : Buffer.isBuffer(body) || body instanceof Uint8Array ? body.byteLength : isReopenable(body) ? body.size : undefined;
-    const stream = typeof body === "string" ? Readable.from([Buffer.from(body)]) : Buffer.isBuffer(body) || body instanceof Uint8Array ? Readable.from(body.byteLength ? [Buffer.from(body)] : []) : isReopenable(body) ? body.open(0, body.size) : body;
-    const parts = new PartReader(stream, this.partSize);
+    const { stream, size } = bodyToStream(body);
+    // A body known to be under the threshold is one part, however many part sizes it spans.
+    const single = size !== undefined && size < this.threshold;
+    const parts = new PartReader(stream, single ? Math.max(1, size) : this.partSize);
     try {
       const first = await parts.next();
-      const second = first && first.length === this.partSize && (size === undefined || size >= this.threshold) ? await parts.next() : null;
+      const second = first && !single && first.length === this.partSize ? await parts.next() : null;
       if (!second) {
         // One PUT: the object appears complete or not at all.
         const buf = first ?? Buffer.alloc(0);
@@ -280,51 +282,23 @@ export class S3FileSystem extends FileSystem {
       throw toAbortError(options.signal);
     }
     const done: { PartNumber: number; ETag: string }[] = [];
-    const queued = [...firstParts];
-    let nextNumber = 1;
     let bytesDone = 0;
-    const inner = new AbortController();
-    const onAbort = () => inner.abort(options.signal?.reason);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    // Parts are read one after another and uploaded `concurrency` at a time: the next part
-    // is read only once a slot is free, so memory stays under (concurrency + 1) x partSize.
-    const slots = new Limiter(this.concurrency);
-    const uploads = new Set<Promise<void>>();
-    let failure: unknown;
-    const upload = async (n: number, buf: Buffer) => {
-      const r = await withRetry(
-        () => this.send("write", norm, inner.signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
-        isTransientError,
-        { ...this.retry, signal: inner.signal },
-      );
-      if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
-      done.push({ PartNumber: n, ETag: r.ETag });
-      bytesDone += buf.length;
-      options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
-    };
     try {
-      try {
-        for (let buf = queued.shift() ?? (await parts.next()); buf && failure === undefined; buf = queued.shift() ?? (await parts.next())) {
-          const release = await slots.acquire(inner.signal);
-          const n = nextNumber++;
-          const p = upload(n, buf)
-            .catch((err) => {
-              // The first real failure wins over the AbortErrors it triggers in the other uploads.
-              if (failure === undefined || (failure as { code?: string }).code === "ABORT_ERR") failure = err;
-              inner.abort(err); // stop the other uploads at once
-            })
-            .finally(() => {
-              release();
-              uploads.delete(p);
-            });
-          uploads.add(p);
-        }
-      } catch (err) {
-        failure ??= err;
-        inner.abort(err);
-      }
-      await Promise.all(uploads);
-      if (failure !== undefined) throw failure;
+      await uploadParts(parts, firstParts, {
+        concurrency: this.concurrency,
+        signal: options.signal,
+        upload: async (n, buf, signal) => {
+          const r = await withRetry(
+            () => this.send("write", norm, signal, (o) => this.client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: buf, ContentLength: buf.length }), o)),
+            isTransientError,
+            { ...this.retry, signal },
+          );
+          if (!r.ETag) throw this.error("EIO", "write", norm, `the store returned no ETag for part ${n}`);
+          done.push({ PartNumber: n, ETag: r.ETag });
+          bytesDone += buf.length;
+          options.onProgress?.({ bytesDone, ...(size === undefined ? {} : { bytesTotal: size }) });
+        },
+      });
       done.sort((a, b) => a.PartNumber - b.PartNumber);
       throwIfAborted(options.signal);
       // Not cancelled midway either: the object is then either complete or the upload aborted below.
@@ -332,8 +306,6 @@ export class S3FileSystem extends FileSystem {
     } catch (err) {
       await this.abortUpload(bucket, key, norm, uploadId, err);
       throw err;
-    } finally {
-      options.signal?.removeEventListener("abort", onAbort);
     }
   }
 
@@ -407,47 +379,6 @@ export function createS3Client(options: S3FileSystemOptions = {}): S3Client {
     ...options.clientConfig,
   });
 }
-
-/** Cuts a stream into parts of exactly `size` bytes (the last may be shorter); callers may race. */
-class PartReader {
-  private readonly iter: AsyncIterator<Buffer>;
-  private carry: Buffer[] = [];
-  private carried = 0;
-  private ended = false;
-  private chain: Promise<unknown> = Promise.resolve();
-
-  constructor(
-    stream: Readable,
-    private readonly size: number,
-  ) {
-    this.iter = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  }
-
-  next(): Promise<Buffer | null> {
-    const p = this.chain.then(() => this.read());
-    this.chain = p.catch(() => undefined);
-    return p;
-  }
-
-  private async read(): Promise<Buffer | null> {
-    while (!this.ended && this.carried < this.size) {
-      const r = await this.iter.next();
-      if (r.done) this.ended = true;
-      else {
-        this.carry.push(r.value);
-        this.carried += r.value.length;
-      }
-    }
-    if (this.carried === 0) return null;
-    const all = this.carry.length === 1 ? this.carry[0]! : Buffer.concat(this.carry, this.carried);
-    const part = all.subarray(0, Math.min(this.size, all.length));
-    const rest = all.subarray(part.length);
-    this.carry = rest.length ? [rest] : [];
-    this.carried = rest.length;
-    return part;
-  }
-}
-
 
 function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
   return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };

@@ -124,7 +124,7 @@ describe("cluster-pack spark-conf", () => {
   it("Kerberos options become spark.kerberos.* keys", async () => {
     const r = await cli("spark-conf", "hdfs://nn/e.pex", "--principal", "me@R", "--keytab", "/k/me.keytab", "--access-fs", "hdfs://other:8020");
     expect(r.code).toBe(0);
-    expect(r.out).toContain("spark.kerberos.principal=me@R\nspark.kerberos.keytab=/k/me.keytab\nspark.kerberos.access.hadoopFileSystems=hdfs://other:8020\n");
+    expect(r.out).toContain("spark.kerberos.principal=me@R\nspark.kerberos.keytab=/k/me.keytab\nspark.kerberos.access.hadoopFileSystems=hdfs://other:8020,hdfs://nn\n");
   });
 
   it("--help shows examples", async () => {

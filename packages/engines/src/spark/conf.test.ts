@@ -2,6 +2,7 @@ import { InvalidInputError } from "@cluster-pack/errors";
 import { pythonEnvironment, type EnvironmentKind } from "../environment";
 import { clusterManagerOf, s3aConf, sparkConfigFor, type SparkDeployMode } from "./conf";
 import { documentedSourceOf, isDocumentedSparkKey } from "./documented-keys";
+import { redactSparkConf } from "./merge";
 
 const ENVS: Record<EnvironmentKind, (base: string) => ReturnType<typeof pythonEnvironment>> = {
   pex: (b) => pythonEnvironment(`${b}/envs/app.pex`),
@@ -177,7 +178,8 @@ describe("Kerberos (running-on-yarn.md 'Kerberos', configuration keys spark.kerb
     expect(config.conf.slice(-3)).toEqual([
       ["spark.kerberos.principal", "me@REALM"],
       ["spark.kerberos.keytab", "/home/me/me.keytab"],
-      ["spark.kerberos.access.hadoopFileSystems", "hdfs://other:8020,s3a://bucket"],
+      // The environment's own HDFS joins the list (YARN localises it with a token).
+      ["spark.kerberos.access.hadoopFileSystems", "hdfs://other:8020,s3a://bucket,hdfs://nn"],
     ]);
     config.conf.forEach(([k]) => generatedKeys.add(k));
   });
@@ -265,6 +267,122 @@ describe("S3 settings -> spark.hadoop.fs.s3a.* (hadoop-aws)", () => {
   });
 });
 
+describe("Kerberos: renewal, relogin, Kubernetes tokens and krb5 (security.md, running-on-yarn.md, running-on-kubernetes.md)", () => {
+  it("renews from the ticket cache on YARN, and adds the environment's HDFS, not hdfs:/// (the default FS)", () => {
+    const env = pythonEnvironment("hdfs://nn1.example:8020/envs/app.pex", { codeArchives: ["hdfs:///code/lib.zip", "webhdfs://nn2.example:9870/code/tool.zip"] });
+    const config = sparkConfigFor(env, { master: "yarn", kerberos: { renewal: "ccache", reloginPeriod: "5m", excludeRenewalFileSystems: ["hdfs://nn2.example:8020"] } });
+    expect(config.generated.filter(([k]) => /kerberos/.test(k))).toEqual([
+      ["spark.kerberos.access.hadoopFileSystems", "hdfs://nn1.example:8020,webhdfs://nn2.example:9870"],
+      ["spark.kerberos.renewal.credentials", "ccache"],
+      ["spark.yarn.kerberos.relogin.period", "5m"],
+      ["spark.yarn.kerberos.renewal.excludeHadoopFileSystems", "hdfs://nn2.example:8020"],
+    ]);
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+    // No Kerberos settings at all: nothing Kerberos-related is generated.
+    expect(sparkConfigFor(env, { master: "yarn", kerberos: { principal: undefined, keytab: undefined } }).generated.some(([k]) => /kerberos/.test(k))).toBe(false);
+  });
+
+  it("ships fetched delegation tokens to Kubernetes through a Secret, with the cluster's krb5.conf", () => {
+    const env = pythonEnvironment("hdfs://nn/envs/env.tar.gz");
+    const config = sparkConfigFor(env, { master: K8S, deployMode: "cluster", kubernetes: { hadoopConfigMap: "hadoop-conf" }, kerberos: { tokenSecret: { name: "hdfs-tokens", itemKey: "tokens.bin" }, krb5: { configMapName: "krb5" } } });
+    expect(config.generated).toEqual(
+      expect.arrayContaining([
+        ["spark.kubernetes.kerberos.tokenSecret.name", "hdfs-tokens"],
+        ["spark.kubernetes.kerberos.tokenSecret.itemKey", "tokens.bin"],
+        ["spark.kubernetes.kerberos.krb5.configMapName", "krb5"],
+        ["spark.kerberos.access.hadoopFileSystems", "hdfs://nn"],
+      ]),
+    );
+    config.conf.forEach(([k]) => generatedKeys.add(k));
+    const withPath = sparkConfigFor(env, { master: K8S, kubernetes: { hadoopConfigMap: "h" }, kerberos: { krb5: { path: "/etc/krb5.conf" } } });
+    expect(withPath.generated).toContainEqual(["spark.kubernetes.kerberos.krb5.path", "/etc/krb5.conf"]);
+    withPath.conf.forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it.each([
+    [{ master: "yarn", kerberos: { renewal: "keytab" as const } }, /renewal "keytab" needs the principal and keytab/],
+    [{ master: "yarn", kerberos: { reloginPeriod: "often" } }, /not a Spark duration/],
+    [{ master: K8S, kerberos: { reloginPeriod: "1m" } }, /YARN setting; the master is kubernetes/],
+    [{ master: "yarn", kerberos: { tokenSecret: { name: "s", itemKey: "k" } } }, /Kubernetes setting; the master is yarn/],
+    [{ master: K8S, kerberos: { tokenSecret: { name: "s", itemKey: "" } } }, /needs both the Secret's name and the item key/],
+    [{ master: K8S, kerberos: { principal: "a@R", keytab: "/k", tokenSecret: { name: "s", itemKey: "k" } } }, /either a Kerberos principal and keytab or a token Secret/],
+    [{ master: K8S, kerberos: { krb5: { path: "/a", configMapName: "b" } } }, /one of path .* or configMapName/],
+  ])("refuses %j", (opts, re) => {
+    expect(() => sparkConfigFor(pythonEnvironment("s3://b/e.tar.gz"), opts as Parameters<typeof sparkConfigFor>[1])).toThrow(re);
+  });
+});
+
+describe("Azure settings -> spark.hadoop.fs.azure.* (hadoop-azure abfs.md, index.md)", () => {
+  const abfs = "abfss://envs@acct1.dfs.core.windows.net/team/app.pex";
+  const key = "c2VjcmV0LWFjY291bnQta2V5LWJ5dGVzLWZvci10ZXN0cw==";
+  const sas = "sv=2024-08-04&sr=c&sp=r&sig=SECRETSIGNATURE%3D";
+
+  it("account key, SAS and service principal for abfss://; secrets only with includeSecrets", () => {
+    const env = pythonEnvironment(abfs, { codeArchives: ["abfss://code@acct2.dfs.core.windows.net/lib.zip"] });
+    const withKey = sparkConfigFor(env, { master: "yarn", azure: { accountKey: key, includeSecrets: true } });
+    expect(withKey.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([
+      ["spark.hadoop.fs.azure.account.auth.type.acct1.dfs.core.windows.net", "SharedKey"],
+      ["spark.hadoop.fs.azure.account.key.acct1.dfs.core.windows.net", key],
+      ["spark.hadoop.fs.azure.account.auth.type.acct2.dfs.core.windows.net", "SharedKey"],
+      ["spark.hadoop.fs.azure.account.key.acct2.dfs.core.windows.net", key],
+    ]);
+    expect(withKey.conf[0]).toEqual(["spark.yarn.dist.files", `${abfs}#app.pex`]);
+    const withSas = sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { sasToken: `?${sas}`, includeSecrets: true } });
+    expect(withSas.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([
+      ["spark.hadoop.fs.azure.account.auth.type.acct1.dfs.core.windows.net", "SAS"],
+      ["spark.hadoop.fs.azure.sas.token.provider.type.acct1.dfs.core.windows.net", "org.apache.hadoop.fs.azurebfs.sas.FixedSASTokenProvider"],
+      ["spark.hadoop.fs.azure.sas.fixed.token.acct1.dfs.core.windows.net", sas],
+    ]);
+    const sp = sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { oauth: { tenantId: "tenant-1", clientId: "app-1", clientSecret: "s3cr3t" }, includeSecrets: true } });
+    expect(sp.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([
+      ["spark.hadoop.fs.azure.account.auth.type.acct1.dfs.core.windows.net", "OAuth"],
+      ["spark.hadoop.fs.azure.account.oauth.provider.type.acct1.dfs.core.windows.net", "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider"],
+      ["spark.hadoop.fs.azure.account.oauth2.client.endpoint.acct1.dfs.core.windows.net", "https://login.microsoftonline.com/tenant-1/oauth2/token"],
+      ["spark.hadoop.fs.azure.account.oauth2.client.id.acct1.dfs.core.windows.net", "app-1"],
+      ["spark.hadoop.fs.azure.account.oauth2.client.secret.acct1.dfs.core.windows.net", "s3cr3t"],
+    ]);
+    [...withKey.conf, ...withSas.conf, ...sp.conf].forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it("never prints a secret: without includeSecrets nothing secret is written and the warning names none", () => {
+    for (const azure of [{ accountKey: key }, { sasToken: sas }, { oauth: { tenantId: "t", clientId: "c", clientSecret: "s3cr3t" } }]) {
+      const config = sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure });
+      const text = JSON.stringify([config.conf, config.warnings]);
+      expect(text).not.toMatch(/c2VjcmV0|SECRETSIGNATURE|s3cr3t/);
+      expect(config.warnings.join("\n")).toMatch(/Azure credentials were not written/);
+    }
+    // What is written with secrets is redacted for display like Spark's UI does.
+    const shown = redactSparkConf(sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { accountKey: key, includeSecrets: true } }).conf);
+    expect(JSON.stringify(shown)).not.toContain(key);
+  });
+
+  it("managed identity needs no secret; wasbs:// takes keys and per-container SAS only", () => {
+    const mi = sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { managedIdentity: { clientId: "uami-1", tenantId: "t-1" } } });
+    expect(mi.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([
+      ["spark.hadoop.fs.azure.account.auth.type.acct1.dfs.core.windows.net", "OAuth"],
+      ["spark.hadoop.fs.azure.account.oauth.provider.type.acct1.dfs.core.windows.net", "org.apache.hadoop.fs.azurebfs.oauth2.MsiTokenProvider"],
+      ["spark.hadoop.fs.azure.account.oauth2.msi.tenant.acct1.dfs.core.windows.net", "t-1"],
+      ["spark.hadoop.fs.azure.account.oauth2.client.id.acct1.dfs.core.windows.net", "uami-1"],
+    ]);
+    expect(mi.warnings).toEqual([]);
+    const wasb = "wasbs://envs@acct3.blob.core.windows.net/e.tar.gz";
+    const w = sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { sasToken: sas, includeSecrets: true } });
+    expect(w.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([["spark.hadoop.fs.azure.sas.envs.acct3.blob.core.windows.net", sas]]);
+    const wk = sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { accountKey: key, includeSecrets: true } });
+    expect(wk.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([["spark.hadoop.fs.azure.account.key.acct3.blob.core.windows.net", key]]);
+    expect(() => sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { managedIdentity: {} } })).toThrow(/wasb:\/\/ .* has no OAuth or managed identity login: use abfss:\/\/envs@acct3\.dfs\.core\.windows\.net/);
+    [...mi.conf, ...w.conf, ...wk.conf].forEach(([k]) => generatedKeys.add(k));
+  });
+
+  it("refuses two ways at once, half a service principal, and URLs Hadoop cannot read", () => {
+    expect(() => sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { accountKey: key, sasToken: sas } })).toThrow(/more than one way/);
+    expect(() => sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { oauth: { tenantId: "t", clientId: "c", clientSecret: "" } } })).toThrow(/needs tenantId, clientId and clientSecret/);
+    expect(() => sparkConfigFor(pythonEnvironment("abfss://acct1.dfs.core.windows.net/e.pex"), { master: "yarn", azure: {} })).toThrow(/abfss:\/\/<container>@<account>/);
+    // No Azure settings: the cluster's own configuration is trusted, nothing is generated.
+    expect(sparkConfigFor(pythonEnvironment(abfs), { master: "yarn" }).generated.some(([k]) => k.includes("azure"))).toBe(false);
+  });
+});
+
 describe("documented keys (docs/configuration.md, running-on-yarn.md, running-on-kubernetes.md, hadoop-aws)", () => {
   it("every key generated above is one Spark documents", () => {
     expect(generatedKeys.size).toBeGreaterThan(15);
@@ -281,6 +399,10 @@ describe("documented keys (docs/configuration.md, running-on-yarn.md, running-on
     expect(isDocumentedSparkKey("spark.hadoop.fs.s3a.bogus")).toBe(false);
     expect(isDocumentedSparkKey("spark.yarn.dist.pyFiles")).toBe(false);
     expect(isDocumentedSparkKey("spark.pyspark.pyhton")).toBe(false);
+    expect(documentedSourceOf("spark.hadoop.fs.azure.account.key.acct1.dfs.core.windows.net")).toMatch(/hadoop-azure.*abfs\.md/);
+    expect(documentedSourceOf("spark.hadoop.fs.azure.sas.envs.acct1.blob.core.windows.net")).toMatch(/hadoop-azure.*index\.md/);
+    expect(isDocumentedSparkKey("spark.hadoop.fs.azure.account.key.acct1.example.com")).toBe(false);
+    expect(isDocumentedSparkKey("spark.hadoop.fs.azure.account.kee.acct1.dfs.core.windows.net")).toBe(false);
   });
 });
 

@@ -1,6 +1,7 @@
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { baseName, type PythonEnvironment, type ShippedResource } from "../environment";
-import { toS3a, urlScheme } from "../uri";
+import { hadoopFsRoot, toS3a, urlScheme } from "../uri";
+import { azureConf, azureLocation, type AzureLocation, type AzureSettings } from "./azure";
 import { mergeSparkConf, type ConflictPolicy, type SparkConfEntries } from "./merge";
 
 export type SparkClusterManager = "yarn" | "kubernetes" | "standalone" | "local";
@@ -50,16 +51,37 @@ export interface SparkConfigOptions {
     /** `spark.kubernetes.hadoop.configMapName`: a ConfigMap with the Hadoop conf pods need for hdfs://. */
     hadoopConfigMap?: string;
   };
+  /** Azure storage (abfss://, wasbs://): how executors authenticate (hadoop-azure); keys only when URLs are on Azure. */
+  azure?: AzureSettings;
   /**
-   * Kerberos (running-on-yarn.md "Kerberos"; security.md): the principal and keytab
-   * spark-submit logs in with to renew tokens, and extra Hadoop file systems to get
-   * delegation tokens for.
+   * A Kerberized cluster (running-on-yarn.md "Kerberos"; security.md). Any setting here
+   * says the cluster is secure: the environment's and code archives' HDFS file systems
+   * are then added to the ones Spark gets delegation tokens for, so YARN can localise them
+   * and executors read them even when they are not fs.defaultFS.
    */
-  kerberos?: { principal?: string; keytab?: string; accessHadoopFileSystems?: readonly string[] };
+  kerberos?: SparkKerberosOptions;
   /** The user's conf to merge into (from spark-defaults.conf or --conf); kept first, in order. */
   existing?: SparkConfEntries;
   /** What wins when the user's conf disagrees with the generated one; default `error`. */
   onConflict?: ConflictPolicy;
+}
+
+export interface SparkKerberosOptions {
+  /** Principal and keytab spark-submit logs in with (and renews tokens from). */
+  principal?: string;
+  keytab?: string;
+  /** More Hadoop file systems to get delegation tokens for (spark.kerberos.access.hadoopFileSystems). */
+  accessHadoopFileSystems?: readonly string[];
+  /** Where renewed tickets come from (spark.kerberos.renewal.credentials): `keytab`, or `ccache` (kinit's ticket cache, KRB5CCNAME). */
+  renewal?: "keytab" | "ccache";
+  /** How often YARN's AM checks the TGT (spark.yarn.kerberos.relogin.period), e.g. `1m`. */
+  reloginPeriod?: string;
+  /** File systems whose tokens YARN's ResourceManager must not renew (spark.yarn.kerberos.renewal.excludeHadoopFileSystems). */
+  excludeRenewalFileSystems?: readonly string[];
+  /** Kubernetes: a Secret holding delegation tokens already fetched (e.g. a Hadoop token file), instead of a login. */
+  tokenSecret?: { name: string; itemKey: string };
+  /** Kubernetes: the krb5.conf pods use, a local file (`path`) or an existing ConfigMap (`configMapName`). */
+  krb5?: { path?: string; configMapName?: string };
 }
 
 export interface SparkConfig {
@@ -155,21 +177,11 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
     }
   }
 
-  const kerberos = options.kerberos ?? {};
-  if (Boolean(kerberos.principal) !== Boolean(kerberos.keytab)) {
-    throw new InvalidInputError("Spark Kerberos login needs both a principal and a keytab (or neither, to use the ticket cache from kinit).");
-  }
-  if (kerberos.principal && clusterManager !== "yarn" && clusterManager !== "kubernetes") {
-    throw new InvalidInputError(`Spark's Kerberos login (spark.kerberos.principal) works on YARN and Kubernetes, not on ${clusterManager}: drop the principal and keytab.`);
-  }
-  if (kerberos.principal) {
-    add("spark.kerberos.principal", kerberos.principal);
-    add("spark.kerberos.keytab", kerberos.keytab as string);
-  }
-  if (kerberos.accessHadoopFileSystems?.length) add("spark.kerberos.access.hadoopFileSystems", kerberos.accessHadoopFileSystems.map(toS3a).join(","));
-
+  if (options.kerberos && hasKerberosSettings(options.kerberos)) generated.push(...kerberosConf(options.kerberos, clusterManager, [archive, ...code]));
   const usesS3 = [archive, ...code].some((r) => urlScheme(r.url) === "s3a") || (uploadPath !== undefined && urlScheme(uploadPath) === "s3a");
   if (options.s3 || usesS3) generated.push(...s3aConf(options.s3 ?? {}, warnings));
+  const onAzure = [archive, ...code].map((r) => azureLocation(r.url)).filter((l): l is AzureLocation => l !== undefined);
+  if (options.azure && onAzure.length) generated.push(...azureConf(onAzure, options.azure, warnings));
 
   const merged = mergeSparkConf(options.existing ?? [], generated, options.onConflict ?? "error");
   return {
@@ -277,6 +289,71 @@ export function s3aConf(s3: S3Settings, warnings: string[] = []): Array<[string,
     );
   }
   if (provider) out.push(["spark.hadoop.fs.s3a.aws.credentials.provider", provider]);
+  return out;
+}
+
+/** Kerberos options with nothing set (a CLI without its flags: undefined values, empty lists) say nothing about the cluster. */
+export function hasKerberosSettings(kerberos: object): boolean {
+  return Object.values(kerberos).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+}
+
+/**
+ * The spark.kerberos.* / spark.yarn.kerberos.* / spark.kubernetes.kerberos.* keys for a
+ * secure cluster (running-on-yarn.md "Kerberos", security.md, running-on-kubernetes.md).
+ * The HDFS file systems the resources live on are added to the ones Spark gets tokens
+ * for; `hdfs:///path` (fs.defaultFS) already is one.
+ */
+export function kerberosConf(kerberos: SparkKerberosOptions, clusterManager: SparkClusterManager, resources: readonly ShippedResource[] = []): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (Boolean(kerberos.principal) !== Boolean(kerberos.keytab)) {
+    throw new InvalidInputError("Spark Kerberos login needs both a principal and a keytab (or neither, to use the ticket cache from kinit).");
+  }
+  if (kerberos.principal && clusterManager !== "yarn" && clusterManager !== "kubernetes") {
+    throw new InvalidInputError(`Spark's Kerberos login (spark.kerberos.principal) works on YARN and Kubernetes, not on ${clusterManager}: drop the principal and keytab.`);
+  }
+  if (kerberos.principal) {
+    out.push(["spark.kerberos.principal", kerberos.principal]);
+    out.push(["spark.kerberos.keytab", kerberos.keytab as string]);
+  }
+  const fileSystems = [...(kerberos.accessHadoopFileSystems ?? []).map(toS3a)];
+  for (const r of resources) {
+    const root = hadoopFsRoot(r.url);
+    if (root && !fileSystems.includes(root)) fileSystems.push(root);
+  }
+  if (fileSystems.length) out.push(["spark.kerberos.access.hadoopFileSystems", fileSystems.join(",")]);
+  if (kerberos.renewal !== undefined) {
+    if (kerberos.renewal !== "keytab" && kerberos.renewal !== "ccache") throw new InvalidInputError(`Unknown Kerberos renewal "${String(kerberos.renewal)}": use "keytab" or "ccache".`);
+    if (kerberos.renewal === "keytab" && !kerberos.keytab) throw new InvalidInputError('Kerberos renewal "keytab" needs the principal and keytab; use renewal "ccache" to renew from the ticket cache.');
+    out.push(["spark.kerberos.renewal.credentials", kerberos.renewal]);
+  }
+  const yarnOnly = (what: string) => {
+    if (clusterManager !== "yarn") throw new InvalidInputError(`${what} is a YARN setting; the master is ${clusterManager}: drop it.`);
+  };
+  if (kerberos.reloginPeriod !== undefined) {
+    yarnOnly("kerberos.reloginPeriod (spark.yarn.kerberos.relogin.period)");
+    if (!/^\d+(ms|s|m|min|h|d)$/.test(kerberos.reloginPeriod)) throw new InvalidInputError(`Kerberos relogin period "${kerberos.reloginPeriod}" is not a Spark duration: use e.g. 30s, 1m or 1h.`);
+    out.push(["spark.yarn.kerberos.relogin.period", kerberos.reloginPeriod]);
+  }
+  if (kerberos.excludeRenewalFileSystems?.length) {
+    yarnOnly("kerberos.excludeRenewalFileSystems (spark.yarn.kerberos.renewal.excludeHadoopFileSystems)");
+    out.push(["spark.yarn.kerberos.renewal.excludeHadoopFileSystems", kerberos.excludeRenewalFileSystems.map(toS3a).join(",")]);
+  }
+  const k8sOnly = (what: string) => {
+    if (clusterManager !== "kubernetes") throw new InvalidInputError(`${what} is a Kubernetes setting; the master is ${clusterManager}: drop it.`);
+  };
+  if (kerberos.tokenSecret) {
+    k8sOnly("kerberos.tokenSecret (spark.kubernetes.kerberos.tokenSecret.*)");
+    if (!kerberos.tokenSecret.name || !kerberos.tokenSecret.itemKey) throw new InvalidInputError("kerberos.tokenSecret needs both the Secret's name and the item key holding the token file.");
+    if (kerberos.principal) throw new InvalidInputError("Give either a Kerberos principal and keytab or a token Secret, not both: Spark uses the Secret's tokens instead of logging in.");
+    out.push(["spark.kubernetes.kerberos.tokenSecret.name", kerberos.tokenSecret.name]);
+    out.push(["spark.kubernetes.kerberos.tokenSecret.itemKey", kerberos.tokenSecret.itemKey]);
+  }
+  if (kerberos.krb5) {
+    k8sOnly("kerberos.krb5 (spark.kubernetes.kerberos.krb5.*)");
+    if (Boolean(kerberos.krb5.path) === Boolean(kerberos.krb5.configMapName)) throw new InvalidInputError("kerberos.krb5 takes one of path (a local krb5.conf) or configMapName (an existing ConfigMap).");
+    if (kerberos.krb5.path) out.push(["spark.kubernetes.kerberos.krb5.path", kerberos.krb5.path]);
+    else out.push(["spark.kubernetes.kerberos.krb5.configMapName", kerberos.krb5.configMapName as string]);
+  }
   return out;
 }
 

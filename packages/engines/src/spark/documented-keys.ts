@@ -2,7 +2,8 @@
  * Spark configuration keys as Spark documents them, copied from the property tables of
  * Spark's own docs (apache/spark docs/configuration.md, running-on-yarn.md,
  * running-on-kubernetes.md, security.md; the 3.x/4.x tables with a "Since Version"
- * column) and from hadoop-aws's s3a documentation for the `spark.hadoop.fs.s3a.*` keys.
+ * column), from hadoop-aws's s3a documentation for the `spark.hadoop.fs.s3a.*` keys and
+ * from hadoop-azure's (abfs.md, index.md) for the `spark.hadoop.fs.azure.*` ones.
  * Only the tables this package can generate keys from are kept (application and runtime
  * environment properties, the YARN and Kubernetes tables, the s3a connector keys), plus
  * a few neighbours users commonly set beside them, so that merges can tell a typo from a
@@ -24,6 +25,11 @@ const K8S = "docs/running-on-kubernetes.md#spark-properties";
 const SECURITY = "docs/security.md#kerberos";
 const EXECUTION = "docs/configuration.md#execution-behavior";
 const S3A = "hadoop-aws: hadoop-tools/hadoop-aws/src/site/markdown/tools/hadoop-aws/index.md (fs.s3a.* in core-default.xml)";
+const YARN_KERBEROS = "docs/running-on-yarn.md#kerberos";
+const TICKET_CACHE = "docs/security.md#using-a-ticket-cache";
+const K8S_KERBEROS = "docs/running-on-kubernetes.md#spark-properties (Kerberos, security.md#secure-interaction-with-kubernetes)";
+const ABFS = "hadoop-azure: hadoop-tools/hadoop-azure/src/site/markdown/abfs.md (Authentication)";
+const WASB = "hadoop-azure: hadoop-tools/hadoop-azure/src/site/markdown/index.md (Configuring Credentials)";
 
 export const DOCUMENTED_SPARK_KEYS: readonly DocumentedKey[] = [
   // Application Properties
@@ -81,6 +87,13 @@ export const DOCUMENTED_SPARK_KEYS: readonly DocumentedKey[] = [
   { key: "spark.kerberos.keytab", source: SECURITY },
   { key: "spark.kerberos.principal", source: SECURITY },
   { key: "spark.kerberos.access.hadoopFileSystems", source: SECURITY },
+  { key: "spark.kerberos.renewal.credentials", source: TICKET_CACHE },
+  { key: "spark.yarn.kerberos.relogin.period", source: YARN_KERBEROS },
+  { key: "spark.yarn.kerberos.renewal.excludeHadoopFileSystems", source: YARN_KERBEROS },
+  { key: "spark.kubernetes.kerberos.krb5.path", source: K8S_KERBEROS },
+  { key: "spark.kubernetes.kerberos.krb5.configMapName", source: K8S_KERBEROS },
+  { key: "spark.kubernetes.kerberos.tokenSecret.name", source: K8S_KERBEROS },
+  { key: "spark.kubernetes.kerberos.tokenSecret.itemKey", source: K8S_KERBEROS },
   // Kubernetes
   { key: "spark.kubernetes.namespace", source: K8S },
   { key: "spark.kubernetes.container.image", source: K8S },
@@ -106,8 +119,26 @@ export const DOCUMENTED_S3A_KEYS: readonly DocumentedKey[] = [
 ];
 
 /**
+ * Hadoop keys for Azure storage accepted after `spark.hadoop.`: per-account keys end with
+ * the account host (`[AccountHost]` = `<account>.dfs.core.windows.net` for ABFS,
+ * `<account>.blob.core.windows.net` for WASB); WASB's SAS keys name the container too.
+ */
+export const DOCUMENTED_AZURE_KEYS: readonly DocumentedKey[] = [
+  { key: "fs.azure.account.auth.type.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.key.[AccountHost]", source: ABFS },
+  { key: "fs.azure.sas.token.provider.type.[AccountHost]", source: ABFS },
+  { key: "fs.azure.sas.fixed.token.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.oauth.provider.type.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.oauth2.client.endpoint.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.oauth2.client.id.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.oauth2.client.secret.[AccountHost]", source: ABFS },
+  { key: "fs.azure.account.oauth2.msi.tenant.[AccountHost]", source: ABFS },
+  { key: "fs.azure.sas.[Container].[AccountHost]", source: WASB },
+];
+
+/**
  * True when `key` is a documented Spark key: listed as is, an instance of a documented
- * family (`spark.executorEnv.PEX_ROOT`), or `spark.hadoop.` + a documented s3a key.
+ * family (`spark.executorEnv.PEX_ROOT`), or `spark.hadoop.` + a documented s3a or Azure key.
  */
 export function isDocumentedSparkKey(key: string): boolean {
   return documentedSourceOf(key) !== undefined;
@@ -118,7 +149,8 @@ export function documentedSourceOf(key: string): string | undefined {
   const exact = EXACT.get(key);
   if (exact) return exact;
   if (key.startsWith("spark.hadoop.")) {
-    return S3A_BY_KEY.get(key.slice("spark.hadoop.".length));
+    const hadoopKey = key.slice("spark.hadoop.".length);
+    return S3A_BY_KEY.get(hadoopKey) ?? AZURE_PATTERNS.find((p) => p.re.test(hadoopKey))?.source;
   }
   for (const { prefix, source } of FAMILIES) {
     const rest = key.slice(prefix.length);
@@ -131,6 +163,15 @@ export function documentedSourceOf(key: string): string | undefined {
 
 const EXACT = new Map(DOCUMENTED_SPARK_KEYS.filter((k) => !k.key.includes("[")).map((k) => [k.key, k.source]));
 const S3A_BY_KEY = new Map(DOCUMENTED_S3A_KEYS.map((k) => [k.key, k.source]));
+const AZURE_PATTERNS = DOCUMENTED_AZURE_KEYS.map((k) => ({
+  source: k.source,
+  re: new RegExp(
+    `^${k.key
+      .replace(/[.]/g, "\\.")
+      .replace("[AccountHost]", "[a-z0-9]{3,24}\\.(dfs|blob)\\.core\\.(windows\\.net|chinacloudapi\\.cn|usgovcloudapi\\.net)")
+      .replace("[Container]", "[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?")}$`,
+  ),
+}));
 const FAMILIES = DOCUMENTED_SPARK_KEYS.filter((k) => k.key.endsWith("[EnvironmentVariableName]")).map((k) => ({
   prefix: k.key.slice(0, k.key.indexOf("[")),
   source: k.source,

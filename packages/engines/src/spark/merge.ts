@@ -96,9 +96,10 @@ export function localisedName(item: string): string {
   return item.slice(item.lastIndexOf("/", end - 1) + 1, end);
 }
 
-/** True for keys whose values Spark redacts by default: `(?i)secret|password|token|access[.]?key`. */
+/** True for keys whose values must not be shown: Spark's default redaction (`(?i)secret|password|token|access[.]?key`) and Azure's key/SAS keys. */
 export function isSecretKey(key: string): boolean {
-  return /secret|password|token|access[.]?key/i.test(key);
+  // Spark's spark.redaction.regex default, plus Azure's account keys and WASB SAS keys (fs.azure.sas.<container>.<host>).
+  return /secret|password|token|access[.]?key|account[.]key|[.]sas[.]/i.test(key);
 }
 
 /** The conf with secret values replaced by `*********(redacted)`, as Spark's UI shows them. */

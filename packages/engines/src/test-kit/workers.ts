@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { ShippedResource } from "../environment";
@@ -218,18 +217,8 @@ function groupAlive(pgid: number): boolean {
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// One free-port finder for every test kit.
+export { freePort } from "@cluster-pack/fs/test-kit";
 
 /** Waits for a process to exit within `ms`, failing with its output otherwise. */
 export async function exitWithin(p: Started, ms: number, what: string): Promise<number | null> {

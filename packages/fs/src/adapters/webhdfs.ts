@@ -18,6 +18,8 @@ import {
 } from "../filesystem";
 import { FsError, type FsErrorCode, toAbortError } from "../errors";
 import { httpRequest, isTransientError, readBody, withRetry, type HttpResponse, type RetryOptions } from "@cluster-pack/io";
+import { decodeHadoopToken, type HadoopToken } from "../hadoop-token";
+import { KerberosError, SpnegoClient, asksForNegotiate, type KerberosLogin, type SpnegoExchange } from "../kerberos";
 import { resumableStream } from "../resumable";
 
 export interface WebHdfsOptions {
@@ -25,10 +27,21 @@ export interface WebHdfsOptions {
   namenodes: string[];
   /** Authority shown in URLs: `hdfs://<authority>/path` (nameservice or host:port). */
   authority?: string;
-  /** `user.name` for simple auth (default HADOOP_USER_NAME, then the login name). Ignored with a token. */
+  /** `user.name` for simple auth (default HADOOP_USER_NAME, then the login name). Ignored with a token or Kerberos. */
   user?: string;
-  /** Delegation token (URL-safe string as WebHDFS expects; default HADOOP_TOKEN). */
+  /** Delegation token (URL-safe string as WebHDFS expects; default HADOOP_TOKEN). Used instead of Kerberos. */
   delegationToken?: string;
+  /**
+   * `auto` (default): simple auth until a server answers 401 `WWW-Authenticate: Negotiate`,
+   * then SPNEGO; `kerberos`: SPNEGO from the first request (core-site.xml's
+   * hadoop.security.authentication=kerberos); `simple`: never SPNEGO.
+   */
+  auth?: "auto" | "simple" | "kerberos";
+  /**
+   * Kerberos login: without it, the ticket cache (KRB5CCNAME or the default) from kinit;
+   * with principal + keytab, a private login that leaves the ticket cache alone.
+   */
+  kerberos?: KerberosLogin;
   retry?: RetryOptions;
   /** Per-request idle timeout (default 60 s). */
   timeoutMs?: number;
@@ -40,6 +53,13 @@ interface HdfsFileStatus {
   type: "FILE" | "DIRECTORY" | "SYMLINK";
   length: number;
   modificationTime: number;
+}
+
+/** What GETDELEGATIONTOKEN returns: the token as `delegation=` takes it, and its decoded fields. */
+export interface WebHdfsDelegationToken {
+  /** The URL-safe string (a secret: never print it). */
+  urlString: string;
+  token: HadoopToken;
 }
 
 /** xattr (under `user.`) holding the byte count written with metadata. */
@@ -73,7 +93,16 @@ export class WebHdfsFileSystem extends FileSystem {
   readonly capabilities = { rename: true, atomicWrite: false, writable: true };
   private readonly namenodes: string[];
   private active = 0;
-  private readonly auth: Record<string, string>;
+  private readonly token: string | undefined;
+  private readonly user: string;
+  private readonly authMode: "auto" | "simple" | "kerberos";
+  /** SPNEGO in use: set by `auth: "kerberos"`, a keytab, or the first 401 Negotiate. */
+  private kerberosActive: boolean;
+  private spnego: SpnegoClient | undefined;
+  private readonly kerberosLogin: KerberosLogin;
+  /** Hadoop's signed `hadoop.auth` cookie per origin: one SPNEGO exchange, then the cookie. */
+  private readonly cookies = new Map<string, { value: string; expires: number }>();
+  private readonly env: NodeJS.ProcessEnv;
   private readonly authority: string;
   private readonly retry: RetryOptions;
   private readonly timeoutMs: number;
@@ -82,9 +111,13 @@ export class WebHdfsFileSystem extends FileSystem {
     super();
     if (!options.namenodes.length) throw new InvalidInputError("[webhdfs] no namenode address: pass namenodes or set dfs.namenode.http-address in hdfs-site.xml");
     this.namenodes = options.namenodes.map((n) => n.replace(/\/+$/, ""));
-    const env = options.env ?? process.env;
-    const token = options.delegationToken ?? env.HADOOP_TOKEN;
-    this.auth = token ? { delegation: token } : { "user.name": options.user ?? env.HADOOP_USER_NAME ?? os.userInfo().username };
+    this.env = options.env ?? process.env;
+    this.token = options.delegationToken ?? this.env.HADOOP_TOKEN;
+    this.user = options.user ?? this.env.HADOOP_USER_NAME ?? os.userInfo().username;
+    this.authMode = options.auth ?? "auto";
+    this.kerberosLogin = options.kerberos ?? {};
+    if (this.authMode === "simple" && this.kerberosLogin.keytab) throw new InvalidInputError("[webhdfs] a Kerberos keytab was given with auth \"simple\": drop the keytab or use auth \"kerberos\".");
+    this.kerberosActive = this.authMode === "kerberos" || Boolean(this.kerberosLogin.keytab);
     this.authority = options.authority ?? new URL(this.namenodes[0]!).host;
     this.retry = options.retry ?? {};
     this.timeoutMs = options.timeoutMs ?? 60_000;
@@ -220,6 +253,39 @@ export class WebHdfsFileSystem extends FileSystem {
     await this.json("PUT", "RENAME", src, { destination: dst, renameoptions: options.overwrite === false ? "NONE" : "OVERWRITE" }, options.signal);
   }
 
+  /** Ends the Kerberos helper process, if one was started (it also ends with this process). */
+  close(): void {
+    this.spnego?.close();
+    this.spnego = undefined;
+  }
+
+  /**
+   * A delegation token for this cluster (WebHDFS GETDELEGATIONTOKEN), to hand to work that
+   * runs without a ticket: write it with `hadoopTokenFile` and point
+   * HADOOP_TOKEN_FILE_LOCATION at the file, or pass `urlString` as another client's
+   * `delegationToken`. Namenodes issue tokens only to Kerberos-authenticated callers.
+   */
+  async getDelegationToken(options: OpOptions & { renewer?: string } = {}): Promise<WebHdfsDelegationToken> {
+    if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one: authenticate with Kerberos (kinit, or principal and keytab) instead");
+    const r = await this.json<{ Token?: { urlString?: string } | null }>("GET", "GETDELEGATIONTOKEN", "/", options.renewer ? { renewer: options.renewer } : {}, options.signal);
+    const urlString = r.Token?.urlString;
+    if (!urlString) {
+      throw this.error("ENOTSUP", "getDelegationToken", "/", "the namenode issued no token: security is off on this cluster (simple authentication), where user.name is all a job needs");
+    }
+    let token: HadoopToken;
+    try {
+      token = decodeHadoopToken(urlString);
+    } catch (err) {
+      throw this.error("EIO", "getDelegationToken", "/", `the namenode answered with an unreadable token (${(err as Error).message})`, err);
+    }
+    return { urlString, token };
+  }
+
+  /** Cancels a token from `getDelegationToken` (CANCELDELEGATIONTOKEN) once the work that used it is done. */
+  async cancelDelegationToken(urlString: string, options: OpOptions = {}): Promise<void> {
+    await this.json("PUT", "CANCELDELEGATIONTOKEN", "/", { token: urlString }, options.signal);
+  }
+
   /** A namenode call answering JSON, with HA failover and bounded retries. */
   private async json<T>(method: string, op: string, p: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<T> {
     return withRetry(
@@ -268,11 +334,14 @@ export class WebHdfsFileSystem extends FileSystem {
     let lastErr: unknown;
     for (let i = 0; i < this.namenodes.length; i++) {
       const idx = (this.active + i) % this.namenodes.length;
-      const url = new URL(`${this.namenodes[idx]}/webhdfs/v1${encodePath(p)}`);
-      url.searchParams.set("op", op);
-      for (const [k, v] of Object.entries({ ...params, ...this.auth })) url.searchParams.set(k, v);
+      const url = () => {
+        const u = new URL(`${this.namenodes[idx]}/webhdfs/v1${encodePath(p)}`);
+        u.searchParams.set("op", op);
+        for (const [k, v] of Object.entries({ ...params, ...this.authParams() })) u.searchParams.set(k, v);
+        return u;
+      };
       try {
-        const res = await httpRequest(url, { method, signal, timeoutMs: this.timeoutMs });
+        const res = await this.authedRequest(url, { method }, signal, op, p);
         if (res.status === 403 && this.namenodes.length > 1) {
           const text = (await readBody(res.body)).toString("utf8");
           if (/StandbyException/.test(text)) {
@@ -294,9 +363,97 @@ export class WebHdfsFileSystem extends FileSystem {
   }
 
   private async dataRequest(method: string, location: string, body: Readable | undefined, signal: AbortSignal | undefined, op: string, p: string, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    const res = await httpRequest(location, { method, body, signal, headers, timeoutMs: this.timeoutMs });
+    const res = await this.authedRequest(() => new URL(location), { method, body, headers }, signal, op, p);
     if (res.status >= 200 && res.status < 300) return res;
     throw this.remoteError(res.status, (await readBody(res.body)).toString("utf8"), op, p);
+  }
+
+  /** Query parameters that authenticate a namenode call: the delegation token, or user.name for simple auth. */
+  private authParams(): Record<string, string> {
+    if (this.token) return { delegation: this.token };
+    return this.kerberosActive ? {} : { "user.name": this.user };
+  }
+
+  /**
+   * One request with Hadoop's HTTP authentication (hadoop-auth's AuthenticatedURL): a
+   * URL carrying a delegation token needs nothing else; otherwise the `hadoop.auth`
+   * cookie when one is held, else SPNEGO for `HTTP/<host of this URL>` (the namenode's,
+   * or the datanode's after a 307) once Kerberos is known to be in use. A 401 Negotiate
+   * switches to Kerberos and replays the request when it has no body; a body already
+   * sent cannot be replayed, so that failure is marked transient for the caller's retry.
+   */
+  private async authedRequest(url: () => URL, req: { method: string; body?: Readable; headers?: Record<string, string> }, signal: AbortSignal | undefined, op: string, p: string): Promise<HttpResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const u = url();
+      const headers: Record<string, string> = { ...req.headers };
+      let exchange: SpnegoExchange | undefined;
+      const byToken = u.searchParams.has("delegation");
+      const cookie = byToken ? undefined : this.cookies.get(u.origin);
+      if (cookie && cookie.expires > Date.now()) headers.cookie = `hadoop.auth=${cookie.value}`;
+      else if (!byToken && this.kerberosActive) {
+        exchange = await this.spnegoClient().begin(u.hostname, signal).catch((err: unknown) => {
+          throw this.kerberosFailure(err, op, p);
+        });
+        headers.authorization = exchange.header;
+      }
+      const res = await httpRequest(u, { method: req.method, body: req.body, signal, headers, timeoutMs: this.timeoutMs });
+      const www = res.headers["www-authenticate"];
+      if (res.status === 401 && !byToken && asksForNegotiate(www)) {
+        const text = (await readBody(res.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        if (exchange) throw this.error("EACCES", op, p, `${u.host} refused the Kerberos ticket from ${this.spnegoClient().describe()}: ${authMessage(text)}; check that the ticket is valid (klist) and its principal may use the cluster`);
+        if (this.authMode === "simple") throw this.error("EACCES", op, p, `${u.host} requires Kerberos (SPNEGO) and auth is "simple": use auth "kerberos" (or "auto") after kinit, or a delegation token`);
+        this.cookies.delete(u.origin);
+        this.kerberosActive = true;
+        if (req.body !== undefined || attempt > 0) {
+          throw Object.assign(this.error("EACCES", op, p, `${u.host} asked for Kerberos after the request body was sent`), { transient: true });
+        }
+        continue;
+      }
+      if (exchange && res.status === 403 && !isRemoteException(res.headers["content-type"])) {
+        // hadoop-auth's AuthenticationFilter answers 403 for a token it cannot verify.
+        const text = (await readBody(res.body).catch(() => Buffer.alloc(0))).toString("utf8");
+        throw this.error("EACCES", op, p, `${u.host} refused the Kerberos ticket from ${this.spnegoClient().describe()}: ${authMessage(text)}`);
+      }
+      if (exchange) {
+        try {
+          await exchange.finish(www);
+        } catch (err) {
+          res.body.destroy();
+          throw this.kerberosFailure(err, op, p);
+        }
+      }
+      this.keepCookie(u.origin, res.headers["set-cookie"]);
+      return res;
+    }
+  }
+
+  private spnegoClient(): SpnegoClient {
+    this.spnego ??= new SpnegoClient({ ...this.kerberosLogin, env: this.env });
+    return this.spnego;
+  }
+
+  /** Remembers a `hadoop.auth` cookie until its `e=` expiry (an empty one clears it). The cookie is a credential: never printed. */
+  private keepCookie(origin: string, setCookie: string[] | undefined): void {
+    for (const c of setCookie ?? []) {
+      const m = /^\s*hadoop\.auth=("[^"]*"|[^;]*)/.exec(c);
+      if (!m) continue;
+      const value = m[1]!;
+      if (value === "" || value === '""') {
+        this.cookies.delete(origin);
+        continue;
+      }
+      const e = /(?:^|[&"])e=(\d+)/.exec(value);
+      // Renegotiate a little before the server's expiry.
+      this.cookies.set(origin, { value, expires: e ? Number(e[1]) - 30_000 : Date.now() + 60_000 });
+    }
+  }
+
+  private kerberosFailure(err: unknown, op: string, p: string): FsError {
+    if (err instanceof FsError) return err;
+    if (!(err instanceof KerberosError)) return this.error("EACCES", op, p, `Kerberos: ${(err as Error)?.message ?? err}`, err);
+    const code: FsErrorCode = err.failure === "not-installed" ? "ENOTSUP" : err.failure === "kdc-unreachable" ? "EIO" : "EACCES";
+    const mapped = this.error(code, op, p, `Kerberos: ${err.message}`, err);
+    return err.failure === "kdc-unreachable" ? Object.assign(mapped, { transient: true }) : mapped;
   }
 
   /** Maps a RemoteException JSON answer (or a bare HTTP status) to an FsError. */
@@ -310,11 +467,21 @@ export class WebHdfsFileSystem extends FileSystem {
     const exception = remote.exception ?? "";
     const code: FsErrorCode =
       EXCEPTION_CODES[exception] ?? (status === 404 ? "ENOENT" : status === 401 || status === 403 ? (exception ? "EIO" : "EACCES") : "EIO");
-    const hint = code === "EACCES" ? "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions" : "";
+    const hint = code !== "EACCES" ? "" : this.token ? "; check the delegation token (HADOOP_TOKEN) and the path's permissions" : this.kerberosActive ? `; check the Kerberos principal (${this.spnegoClient().describe()}) and the path's permissions` : "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions";
     const err = this.error(code, op, p, `${exception || `HTTP ${status}`}: ${remote.message ?? text.slice(0, 200)}${hint}`, Object.assign(new Error(remote.message ?? text.slice(0, 200)), { status, remote }));
     const transient = status >= 500 || exception === "RetriableException" || exception === "StandbyException";
     return transient ? Object.assign(err, { transient: true }) : err;
   }
+}
+
+/** hadoop-auth errors come as HTML or text pages; keep one short line. */
+function authMessage(text: string): string {
+  const plain = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  return plain.slice(0, 200) || "no reason given";
+}
+
+function isRemoteException(contentType: string | undefined): boolean {
+  return /json/i.test(contentType ?? "");
 }
 
 function toStat(p: string, s: HdfsFileStatus, name: string): FileStat {

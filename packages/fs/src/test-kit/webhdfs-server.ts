@@ -1,9 +1,14 @@
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { pipeline } from "node:stream/promises";
+import { decodeHadoopToken, encodeDelegationTokenIdentifier, encodeHadoopToken, parseDelegationTokenIdentifier } from "../hadoop-token";
+import { stopChild } from "./child-process";
 
 export interface WebHdfsServerOptions {
   /** Answer every namenode call with StandbyException (an HA standby). */
@@ -14,6 +19,27 @@ export interface WebHdfsServerOptions {
   tokens?: Record<string, string>;
   /** Serve this directory instead of a fresh temporary one (two namenodes, one namespace). */
   root?: string;
+  /** A secure cluster: hadoop-auth's SPNEGO filter in front of the namenode (and datanode). */
+  kerberos?: WebHdfsKerberosOptions;
+}
+
+export interface WebHdfsKerberosOptions {
+  /** Keytab holding `HTTP/<namenodeHost>` (and `HTTP/<datanodeHost>`) of `realm`. */
+  keytab: string;
+  /** krb5.conf the acceptor reads (the test KDC's). */
+  krb5Config: string;
+  realm: string;
+  /** Host clients must use for the namenode; its principal is `HTTP/<host>` (default "localhost"). */
+  namenodeHost?: string;
+  /** Host in the 307 to the datanode (default "127.0.0.1", principal `HTTP/127.0.0.1`). */
+  datanodeHost?: string;
+  /**
+   * The datanode asks for SPNEGO itself. Default false: like Hadoop, the namenode puts a
+   * delegation token for the user in the redirect and the datanode checks that.
+   */
+  datanodeSpnego?: boolean;
+  /** Validity of the signed `hadoop.auth` cookie (default 10 h, hadoop-auth's token.validity). */
+  cookieTtlMs?: number;
 }
 
 export interface TestWebHdfsServer {
@@ -23,9 +49,13 @@ export interface TestWebHdfsServer {
   datanode: string;
   /** Backing directory: HDFS `/a/b` is `<root>/a/b`. */
   root: string;
-  requests: { server: "namenode" | "datanode"; method: string; op: string; path: string; query: URLSearchParams }[];
+  requests: { server: "namenode" | "datanode"; method: string; op: string; path: string; query: URLSearchParams; headers: http.IncomingHttpHeaders }[];
+  /** Every SPNEGO token checked: the service it was for and who it proved, or why it was refused. */
+  negotiations: { server: "namenode" | "datanode"; service: string; principal?: string; error?: string }[];
   /** Switch between active and standby (HA failover tests). */
   setStandby(standby: boolean): void;
+  /** The HDFS owner of a path (who the server authenticated when it was created). */
+  ownerOf(hdfsPath: string): string;
   /** chmod/chown a path in the namespace (permission tests). */
   setPermission(hdfsPath: string, mode: number, owner?: string): void;
   close(): Promise<void>;
@@ -136,26 +166,110 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     for (const k of [...inodes.keys()]) if (k === p || k.startsWith(`${p}/`)) inodes.delete(k);
   };
 
-  const authenticate = (q: URLSearchParams): string => {
-    const token = q.get("delegation");
-    if (options.tokens) {
-      const user = token ? options.tokens[token] : undefined;
-      if (!user) throw new RemoteError(401, "SecurityException", "java.lang.SecurityException", token ? "Failed to obtain user group information: token is invalid" : "Authentication required");
-      return user;
+  const kerberos = options.kerberos;
+  const tokenSecret = randomBytes(32);
+  const cancelled = new Set<string>();
+  let tokenSeq = 0;
+  const negotiations: TestWebHdfsServer["negotiations"] = [];
+  const acceptor = kerberos ? startAcceptor(kerberos) : undefined;
+  const nnHost = kerberos?.namenodeHost ?? "localhost";
+  const dnHost = kerberos?.datanodeHost ?? "127.0.0.1";
+
+  /** A delegation token as a namenode issues one: identifier fields, HMAC password, WebHDFS kind. */
+  const issueToken = (owner: string, renewer: string): string => {
+    const now = Date.now();
+    const identifier = encodeDelegationTokenIdentifier({ owner, renewer, realUser: "", issueDate: now, maxDate: now + 7 * 24 * 3600_000, sequenceNumber: ++tokenSeq, masterKeyId: 1 });
+    const password = createHmac("sha1", tokenSecret).update(identifier).digest();
+    return encodeHadoopToken({ identifier, password, kind: "WEBHDFS delegation", service: `127.0.0.1:${nnPortOf()}` });
+  };
+  /** The short user of a token this server issued and did not cancel, else undefined. */
+  const tokenUser = (urlString: string): string | undefined => {
+    if (options.tokens?.[urlString]) return options.tokens[urlString];
+    if (cancelled.has(urlString)) return undefined;
+    try {
+      const t = decodeHadoopToken(urlString);
+      const expected = createHmac("sha1", tokenSecret).update(t.identifier).digest();
+      if (t.password.length !== expected.length || !timingSafeEqual(t.password, expected)) return undefined;
+      const id = parseDelegationTokenIdentifier(t.identifier);
+      return id.maxDate > Date.now() ? shortName(id.owner) : undefined;
+    } catch {
+      return undefined;
     }
+  };
+  const cookieSign = (payload: string) => createHmac("sha256", tokenSecret).update(payload).digest("base64");
+
+  /**
+   * hadoop-auth's AuthenticationFilter with the Kerberos handler: a valid signed
+   * `hadoop.auth` cookie, else `Authorization: Negotiate` checked by GSSAPI (the
+   * principal's realm must be the cluster's), else 401 `WWW-Authenticate: Negotiate`.
+   * Returns the principal, or null when it has answered the request itself.
+   */
+  const spnego = async (req: http.IncomingMessage, res: http.ServerResponse, server: "namenode" | "datanode", host: string): Promise<string | null> => {
+    const cookie = /(?:^|;\s*)hadoop\.auth="?([^";]*)"?/.exec(req.headers.cookie ?? "")?.[1];
+    if (cookie) {
+      const at = cookie.lastIndexOf("&s=");
+      const payload = at > 0 ? cookie.slice(0, at) : "";
+      const fields = new URLSearchParams(payload);
+      if (at > 0 && cookie.slice(at + 3) === cookieSign(payload) && Number(fields.get("e")) > Date.now() && fields.get("p")) return fields.get("p")!;
+    }
+    const auth = /^Negotiate\s+(\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    if (!auth) {
+      res.writeHead(401, { "www-authenticate": "Negotiate", "set-cookie": 'hadoop.auth=""; Path=/; HttpOnly', "content-type": "text/html", "content-length": "37" });
+      res.end("<html><h2>401 Unauthorized</h2></html>");
+      return null;
+    }
+    const service = `HTTP@${host}`;
+    const answer = await acceptor!.check(service, auth);
+    negotiations.push({ server, service, ...(answer.principal ? { principal: answer.principal } : {}), ...(answer.error ? { error: answer.error } : {}) });
+    const realmOk = answer.principal?.endsWith(`@${kerberos!.realm}`);
+    if (!answer.principal || !realmOk) {
+      const text = answer.principal ? `No rules applied to ${answer.principal}` : `GSSException: ${answer.error}`;
+      res.writeHead(403, { "content-type": "text/html", "content-length": String(Buffer.byteLength(text)) });
+      res.end(text);
+      return null;
+    }
+    const payload = `u=${shortName(answer.principal)}&p=${answer.principal}&t=kerberos&e=${Date.now() + (kerberos!.cookieTtlMs ?? 36_000_000)}`;
+    res.setHeader("set-cookie", `hadoop.auth="${payload}&s=${cookieSign(payload)}"; Path=/; HttpOnly`);
+    if (answer.token) res.setHeader("www-authenticate", `Negotiate ${answer.token}`);
+    return answer.principal;
+  };
+
+  /** `{ user, via }` for a namenode call; throws RemoteError for a bad token or missing user.name. */
+  const authenticate = (q: URLSearchParams, principal: string | null): { user: string; via: "token" | "kerberos" | "simple" } => {
+    const token = q.get("delegation");
+    if (token) {
+      const user = tokenUser(token);
+      if (!user) throw new RemoteError(401, "SecurityException", "java.lang.SecurityException", "Failed to obtain user group information: token is invalid");
+      return { user, via: "token" };
+    }
+    if (principal) return { user: shortName(principal), via: "kerberos" };
+    if (options.tokens) throw new RemoteError(401, "SecurityException", "java.lang.SecurityException", "Authentication required");
     const user = q.get("user.name");
     if (!user) throw new RemoteError(401, "SecurityException", "java.lang.SecurityException", "Failed to obtain user group information: user.name is missing");
-    return user;
+    return { user, via: "simple" };
   };
 
   let dnPort = 0;
-  const namenode = http.createServer((req, res) => {
+  let nnPort = 0;
+  const nnPortOf = () => nnPort;
+  const namenode = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const p = decodeHdfsPath(url.pathname);
     const q = url.searchParams;
     const op = (q.get("op") ?? "").toUpperCase();
-    requests.push({ server: "namenode", method: req.method ?? "GET", op, path: p ?? url.pathname, query: q });
+    requests.push({ server: "namenode", method: req.method ?? "GET", op, path: p ?? url.pathname, query: q, headers: req.headers });
     req.resume();
+    let principal: string | null = null;
+    if (kerberos && !q.has("delegation")) {
+      try {
+        principal = await spnego(req, res, "namenode", nnHost);
+      } catch (err) {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(String(err));
+        return;
+      }
+      if (principal === null) return;
+    }
     const send = (status: number, body?: unknown, headers: Record<string, string> = {}) => {
       const text = body === undefined ? "" : JSON.stringify(body);
       res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)), ...headers });
@@ -164,13 +278,15 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     try {
       if (standby) throw new RemoteError(403, "StandbyException", "org.apache.hadoop.ipc.StandbyException", `Operation category ${req.method === "GET" ? "READ" : "WRITE"} is not supported in state standby`);
       if (p === null) throw new RemoteError(400, "IllegalArgumentException", "java.lang.IllegalArgumentException", `Invalid path: ${url.pathname}`);
-      const user = authenticate(q);
+      const { user, via } = authenticate(q, principal);
       const st = statOf(p);
       const redirect = () => {
-        const loc = new URL(`http://127.0.0.1:${dnPort}/webhdfs/v1${encodeHdfsPath(p)}`);
+        const loc = new URL(`http://${kerberos ? dnHost : "127.0.0.1"}:${dnPort}/webhdfs/v1${encodeHdfsPath(p)}`);
         for (const [k, v] of q) loc.searchParams.set(k, v);
-        loc.searchParams.set("user.name", user);
         loc.searchParams.delete("delegation");
+        // A secure namenode hands the datanode a token for the user, not a user name.
+        if (!kerberos) loc.searchParams.set("user.name", user);
+        else if (!kerberos.datanodeSpnego) loc.searchParams.set("delegation", issueToken(`${user}@${kerberos.realm}`, user));
         loc.searchParams.set("namenoderpcaddress", "127.0.0.1:8020");
         send(307, undefined, { location: loc.toString() });
       };
@@ -279,6 +395,17 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
           dropInodes(p);
           return send(200, { boolean: true });
         }
+        case "GET GETDELEGATIONTOKEN": {
+          if (!kerberos) return send(200, { Token: null });
+          if (via !== "kerberos") throw new RemoteError(403, "IOException", "java.io.IOException", "Delegation Token can be issued only with kerberos or web authentication");
+          return send(200, { Token: { urlString: issueToken(principal!, q.get("renewer") ?? user) } });
+        }
+        case "PUT CANCELDELEGATIONTOKEN": {
+          const token = q.get("token") ?? "";
+          if (!tokenUser(token)) throw new RemoteError(403, "InvalidToken", "org.apache.hadoop.security.token.SecretManager$InvalidToken", "Token not found");
+          cancelled.add(token);
+          return send(200);
+        }
         default:
           throw new RemoteError(400, "IllegalArgumentException", "java.lang.IllegalArgumentException", `Invalid value for webhdfs parameter "op": No enum constant ${op} for ${req.method}`);
       }
@@ -294,7 +421,7 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     const p = decodeHdfsPath(url.pathname);
     const q = url.searchParams;
     const op = (q.get("op") ?? "").toUpperCase();
-    requests.push({ server: "datanode", method: req.method ?? "GET", op, path: p ?? url.pathname, query: q });
+    requests.push({ server: "datanode", method: req.method ?? "GET", op, path: p ?? url.pathname, query: q, headers: req.headers });
     const fail = (e: RemoteError) => {
       if (res.headersSent) {
         res.destroy();
@@ -306,7 +433,21 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     };
     try {
       if (p === null || !q.get("namenoderpcaddress")) throw new RemoteError(400, "IllegalArgumentException", "java.lang.IllegalArgumentException", "namenoderpcaddress is not specified.");
-      const user = q.get("user.name") ?? "";
+      let user = q.get("user.name") ?? "";
+      if (kerberos) {
+        if (kerberos.datanodeSpnego) {
+          const principal = await spnego(req, res, "datanode", dnHost);
+          if (principal === null) {
+            req.resume();
+            return;
+          }
+          user = shortName(principal);
+        } else {
+          const u = tokenUser(q.get("delegation") ?? "");
+          if (!u) throw new RemoteError(403, "InvalidToken", "org.apache.hadoop.security.token.SecretManager$InvalidToken", "the datanode needs the delegation token the namenode put in the redirect");
+          user = u;
+        }
+      }
       if (req.method === "PUT" && op === "CREATE") {
         const overwrite = q.get("overwrite") === "true";
         mkdirs(user, parentOf(p));
@@ -355,16 +496,20 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     });
   }
   const listen = (s: http.Server) => new Promise<number>((resolve) => s.listen(0, "127.0.0.1", () => resolve((s.address() as AddressInfo).port)));
-  const nnPort = await listen(namenode);
+  nnPort = await listen(namenode);
   dnPort = await listen(datanode);
 
   return {
-    namenode: `http://127.0.0.1:${nnPort}`,
-    datanode: `http://127.0.0.1:${dnPort}`,
+    namenode: `http://${kerberos ? nnHost : "127.0.0.1"}:${nnPort}`,
+    datanode: `http://${kerberos ? dnHost : "127.0.0.1"}:${dnPort}`,
     root,
     requests,
+    negotiations,
     setStandby(v) {
       standby = v;
+    },
+    ownerOf(hdfsPath) {
+      return inode(hdfsPath).owner;
     },
     setPermission(hdfsPath, mode, owner) {
       const n = inodes.get(hdfsPath) ?? { ...inode(hdfsPath), xattrs: new Map() };
@@ -375,7 +520,50 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all([namenode, datanode].map((s) => new Promise((r) => s.close(r))));
+      await acceptor?.close();
       if (ownsRoot) fs.rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Hadoop's DEFAULT auth_to_local rule: the first component of the principal (`svc/host@R` -> `svc`). */
+function shortName(principal: string): string {
+  return principal.replace(/@.*$/, "").replace(/\/.*$/, "");
+}
+
+/** The Python GSSAPI acceptor (spnego_acceptor.py) as a long-lived helper, one request per line. */
+function startAcceptor(k: WebHdfsKerberosOptions): { check(service: string, token: string): Promise<{ principal?: string; token?: string; error?: string }>; close(): Promise<void> } {
+  const rcache = fs.mkdtempSync(path.join(os.tmpdir(), "cp-spnego-rcache-"));
+  // The replay cache goes to a temporary directory: nothing outside it is written.
+  const child: ChildProcessWithoutNullStreams = spawn("/usr/bin/python3", [path.join(__dirname, "spnego_acceptor.py"), k.keytab], {
+    env: { PATH: process.env.PATH, KRB5_CONFIG: k.krb5Config, KRB5RCACHEDIR: rcache, KRB5_KTNAME: `FILE:${k.keytab}` },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const pending = new Map<number, (a: { principal?: string; token?: string; error?: string }) => void>();
+  let next = 1;
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    const a = JSON.parse(line) as { id: number; principal?: string; token?: string | null; error?: string };
+    const done = pending.get(a.id);
+    pending.delete(a.id);
+    done?.({ ...(a.principal ? { principal: a.principal } : {}), ...(a.token ? { token: a.token } : {}), ...(a.error ? { error: a.error } : {}) });
+  });
+  child.on("exit", () => {
+    for (const done of pending.values()) done({ error: `the SPNEGO acceptor exited: ${stderr.trim()}` });
+    pending.clear();
+  });
+  return {
+    check(service, token) {
+      const id = next++;
+      return new Promise((resolve) => {
+        pending.set(id, resolve);
+        child.stdin.write(`${JSON.stringify({ id, service, token })}\n`);
+      });
+    },
+    async close() {
+      await stopChild(child, () => child.stdin.end());
+      fs.rmSync(rcache, { recursive: true, force: true });
     },
   };
 }
