@@ -94,7 +94,7 @@ export class WheelPlanCache {
   /**
    * Saves the plan of a wheel just added with addWheelToZip (from `reader`, still open)
    * and verified as `sha256`. Reads each raw entry's local header to record where its data
-   * starts.
+   * starts (ZipReader.rawSpan).
    */
   async save(sha256: string, installed: ZipInstalledWheel, reader: ZipReader, options: PlanOptions, signal?: AbortSignal): Promise<void> {
     const entries: PlanEntry[] = [];
@@ -105,9 +105,8 @@ export class WheelPlanCache {
         entries.push(a.content.equals(record) ? [a.rel, a.mode] : [a.rel, a.mode, a.content.toString("base64")]);
         continue;
       }
-      const e = a.entry!;
-      const { dataStart } = await reader.locate(e, signal);
-      entries.push([a.rel, a.mode, e.method, e.crc32 >>> 0, e.compressedSize, e.uncompressedSize, e.localHeaderOffset, dataStart]);
+      const s = await reader.rawSpan(a.entry!, signal ? { signal } : {});
+      entries.push([a.rel, a.mode, s.method, s.crc32, s.compressedSize, s.uncompressedSize, s.headerOffset, s.dataOffset]);
     }
     const { metadata, recordText, fingerprint, files, bytes } = installed;
     const plan = { format: PLAN_FORMAT, sha256, size: reader.source.size, metadata, recordText, fingerprint, files, bytes, entries };
