@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
-import { fileSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
+import { fileSource, locateCentralDirectory, sliceSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
 import { parsePexInfo, type PexInfo } from "./pex-info";
 
 export type PexLayoutKind = "zipapp" | "zipapp-split" | "packed" | "loose";
@@ -102,45 +102,21 @@ export function depsArchive(info: PexInfo): { length: number } | undefined {
   return typeof length === "number" && Number.isSafeInteger(length) && length > 0 ? { length } : undefined;
 }
 
-/** A window of another source: what yauzl needs to read a zip that does not start at 0. */
-export function sliceSource(source: RandomAccessSource, start: number, length: number): RandomAccessSource {
-  return {
-    name: source.name,
-    size: length,
-    read: (offset, len, signal) => {
-      if (offset < 0 || offset + len > length) return Promise.reject(new IntegrityError(`${source.name}: read past the end of the archive window`));
-      return source.read(start + offset, len, signal);
-    },
-    ...(source.createReadStream ? { createReadStream: (offset: number, len: number, signal?: AbortSignal) => source.createReadStream!(start + offset, len, signal) } : {}),
-  };
-}
-
 /**
- * Finds the last end-of-central-directory record, like Python's zipimport, and returns
- * where that zip's own offsets count from (0 when they are absolute in the file).
- * (openPex lets ZipReader do this; kept for callers that slice sources themselves.)
+ * Where the last zip of a PEX file starts counting its offsets (0 when they are absolute in
+ * the file, as pex and our writer make them; the shebang or bulk archive's length when
+ * they are relative) and where its end record is: @cluster-pack/zip's end-of-directory
+ * locator, the one ZipReader uses. (openPex lets ZipReader do this; kept for callers that
+ * slice sources themselves.)
  */
 export async function locateLastZip(source: RandomAccessSource, name: string, signal?: AbortSignal): Promise<{ start: number; eocd: number }> {
-  const tailLen = Math.min(source.size, 22 + 65535);
-  if (tailLen < 22) throw new InvalidInputError(`${name} is too small to be a zip archive; it is not a PEX.`, { code: "ERR_NOT_A_PEX" });
-  const tail = await source.read(source.size - tailLen, tailLen, signal);
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tail.readUInt32LE(i) !== 0x06054b50) continue;
-    if (i + 22 + tail.readUInt16LE(i + 20) !== tail.length) continue;
-    const eocd = source.size - tailLen + i;
-    const cdSize = tail.readUInt32LE(i + 12);
-    const cdOffset = tail.readUInt32LE(i + 16);
-    if (cdOffset === 0xffffffff || cdSize === 0xffffffff) return { start: 0, eocd }; // ZIP64: offsets absolute in our writer
-    const start = eocd - cdSize - cdOffset;
-    if (start < 0) throw new IntegrityError(`${name}: the central directory points before the start of the file; the archive is damaged.`);
-    // Absolute offsets (our writer, zip -A): the central directory really is at cdOffset.
-    if (start > 0 && cdOffset + 4 <= source.size) {
-      const sig = await source.read(cdOffset, 4, signal);
-      if (sig.readUInt32LE(0) === 0x02014b50 && cdOffset + cdSize === eocd) return { start: 0, eocd };
-    }
-    return { start, eocd };
+  try {
+    const cd = await locateCentralDirectory(source, signal);
+    return { start: cd.shift, eocd: cd.endOffset };
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_NOT_A_ZIP") throw new InvalidInputError(`${name} is not a zip archive (${(err as Error).message}); it is not a PEX.`, { cause: err, code: "ERR_NOT_A_PEX" });
+    throw err;
   }
-  throw new InvalidInputError(`${name} is not a zip archive (no end of central directory record); it is not a PEX.`, { code: "ERR_NOT_A_PEX" });
 }
 
 async function dirSize(dir: string): Promise<number> {

@@ -4,12 +4,14 @@ import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
+import { verifiedMarkerPath } from "./verify";
 
 /**
  * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
- * RECORD rewriting) or when the plan file changes: older plans are then never read.
+ * RECORD rewriting), when the plan file changes, or when planning checks more (3: one
+ * .dist-info, METADATA and WHEEL agree with the file name): older plans are then never read.
  */
-const PLAN_FORMAT = 2;
+const PLAN_FORMAT = 3;
 
 /** A verified wheel's addWheelToZip result, replayable against the same file bytes. */
 export interface WheelZipPlan extends WheelZipFacts {
@@ -80,7 +82,7 @@ export class WheelPlanCache {
 
   /** The plan of a verified wheel for these options, or undefined. */
   async load(sha256: string, options: PlanOptions): Promise<WheelZipPlan | undefined> {
-    if (!(await isFile(path.join(this.dir, sha256.slice(0, 2), sha256)))) return undefined; // not (or no longer) verified
+    if (!(await isFile(verifiedMarkerPath(this.dir, sha256)))) return undefined; // not (or no longer) verified
     const text = await fs.promises.readFile(this.planPath(sha256, options), "utf8").catch(() => undefined);
     if (text === undefined) return undefined;
     try {

@@ -1,8 +1,7 @@
 import { IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { checkMethod, inflateVerified } from "./reader";
 import type { RandomAccessSource } from "./source";
 import { describeEntry, locateCentralDirectory, walkCentralDirectory, type CentralDirectoryLocation } from "./directory";
-import { checkLocalHeader, decodeEntryName, LOCAL_HEADER_SIZE, parseLocalHeader, type CentralHeader } from "./records";
+import { checkLocalHeader, checkMethod, decodeEntryName, inflateVerified, LOCAL_HEADER_SIZE, parseLocalHeader, type CentralHeader } from "./records";
 
 /**
  * Reading one or a few entries of an archive without opening it fully: the use is a

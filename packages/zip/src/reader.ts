@@ -1,12 +1,11 @@
-import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { PassThrough, Readable, Transform, type TransformCallback } from "node:stream";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { crc32, entryKey } from "./names";
+import { entryKey } from "./names";
 import { fileSource, withSignal, type RandomAccessSource } from "./source";
 import { sliceSource } from "./slice";
 import { describeEntry, locateCentralDirectory, walkCentralDirectory } from "./directory";
-import { checkLocalHeader, dataDescriptorLength, FLAG_DATA_DESCRIPTOR, hex, LOCAL_HEADER_SIZE, parseLocalHeader, ZIP64_END_BODY_SIZE, type EntryData, type LocalHeader } from "./records";
+import { checkLocalHeader, checkMethod, dataDescriptorLength, EntryDataCheck, FLAG_DATA_DESCRIPTOR, inflateVerified, LOCAL_HEADER_SIZE, parseLocalHeader, ZIP64_END_BODY_SIZE, type LocalHeader } from "./records";
 import { extract, type ExtractOptions } from "./extract";
 
 /** One entry of an archive, as its central directory describes it. */
@@ -52,7 +51,6 @@ const DEFAULT_MAX_ENTRIES = 1_000_000;
 const DEFAULT_MAX_ENTRY_SIZE = 16 * 1024 ** 3;
 const DEFAULT_MAX_TOTAL_SIZE = 64 * 1024 ** 3;
 const DEFAULT_MAX_READ_BYTES = 256 * 1024 * 1024;
-const inflateRaw = promisify(zlib.inflateRaw);
 
 /**
  * Reads a zip archive through any RandomAccessSource. Untrusted input is checked up front
@@ -526,66 +524,30 @@ function layout(src: RandomAccessSource, entries: ZipEntry[], raws: EntryRecord[
   return records;
 }
 
-/** Refuses methods other than stored and deflate (listed entries may use others; they cannot be read). */
-export function checkMethod(where: string, e: EntryData & { name: string }): void {
-  if (e.method !== 0 && e.method !== 8) {
-    throw new IntegrityError(`${where}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
-  }
-}
-
-/** Below this, inflate on the main thread: a thread-pool round trip costs more than the work. */
-const SYNC_INFLATE_MAX = 1024 * 1024;
-
-/**
- * An entry's whole content from its stored bytes (read in one piece), checked: it must
- * inflate to exactly the declared size and have the declared CRC. Returns a copy (the
- * stored bytes are often a view of a shared read buffer).
- */
-export async function inflateVerified(where: string, e: EntryData & { name: string }, stored: Buffer): Promise<Buffer> {
-  let data = stored;
-  if (e.method === 8) {
-    try {
-      const limit = { maxOutputLength: Math.max(1, e.uncompressedSize + 1) };
-      data = stored.length <= SYNC_INFLATE_MAX ? zlib.inflateRawSync(stored, limit) : await inflateRaw(stored, limit);
-    } catch (err) {
-      throw new IntegrityError(`${where}: entry ${e.name} does not inflate (${(err as Error).message}); the data is corrupt or its size lies.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
-    }
-  }
-  if (data.length !== e.uncompressedSize) {
-    throw new IntegrityError(`${where}: entry ${e.name} has ${data.length}${data.length > e.uncompressedSize ? "+" : ""} bytes, its header declares ${e.uncompressedSize}; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" });
-  }
-  const crc = crc32(data) >>> 0;
-  if (crc !== e.crc32 >>> 0) {
-    throw new IntegrityError(`${where}: entry ${e.name} has CRC ${hex(crc)}, its header declares ${hex(e.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" });
-  }
-  return data === stored ? Buffer.from(data) : data;
-}
-
-/** Counts bytes and CRC of the inflated data and fails at the end when they differ from the entry's. */
+/** Passes the inflated data through, failing (IntegrityError) when its size or CRC are not the entry's. */
 class VerifyStream extends Transform {
-  private crc = 0;
-  private size = 0;
-  constructor(
-    private readonly entry: ZipEntry,
-    private readonly sourceName: string,
-  ) {
+  private readonly check: EntryDataCheck;
+  constructor(entry: ZipEntry, sourceName: string) {
     super({ highWaterMark: 1 << 20 });
+    this.check = new EntryDataCheck(sourceName, entry);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.entry.uncompressedSize) {
-      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} inflates to more than its declared ${this.entry.uncompressedSize} bytes; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" }));
+    try {
+      this.check.update(chunk);
+    } catch (err) {
+      cb(err as Error);
       return;
     }
-    this.crc = crc32(chunk, this.crc);
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    if (this.size !== this.entry.uncompressedSize) {
-      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} has ${this.size} bytes, its header declares ${this.entry.uncompressedSize}; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" }));
-    } else if (this.crc >>> 0 !== this.entry.crc32 >>> 0) {
-      cb(new IntegrityError(`${this.sourceName}: entry ${this.entry.name} has CRC ${hex(this.crc >>> 0)}, its header declares ${hex(this.entry.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" }));
-    } else cb();
+    try {
+      this.check.finish();
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    cb();
   }
 }
 

@@ -1,10 +1,13 @@
+import { promisify } from "node:util";
+import zlib from "node:zlib";
 import yauzl from "yauzl";
 import { IntegrityError } from "@cluster-pack/errors";
+import { crc32 } from "./names";
 
 // The zip record codec (APPNOTE.TXT 6.3.10, sections 4.3.7-4.3.16 and 4.5.3): every byte
 // layout of the format, named once, decoded and encoded here and nowhere else. The reader,
 // the one-entry peek, the writer, the raw-copy path and wheel verification (on worker
-// threads: this module loads nothing but yauzl's name decoder and the error classes) all
+// threads: this module loads nothing but zlib, yauzl's name decoder and the error classes) all
 // use it, so they accept and produce exactly the same records. In the style of yazl's
 // Entry.getLocalFileHeader and yauzl's readLocalFileHeader: one function per record, field
 // by field. No I/O here; the end-of-directory search over a source is in directory.ts.
@@ -484,6 +487,72 @@ export function encodeEndRecords(count: number, centralOffset: number, centralSi
   end.writeUInt16LE(commentBytes.length, END.commentLength);
   parts.push(end, commentBytes);
   return Buffer.concat(parts);
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry data (4.3.8) against its headers: method, inflated size, CRC-32
+
+/** Refuses methods other than stored and deflate (listed entries may use others; they cannot be read). */
+export function checkMethod(where: string, e: EntryData & { name: string }): void {
+  if (e.method !== 0 && e.method !== 8) {
+    throw new IntegrityError(`${where}: entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported.`, { code: "ERR_UNSUPPORTED_ZIP" });
+  }
+}
+
+/** Below this, inflate on the main thread: a thread-pool round trip costs more than the work. */
+const SYNC_INFLATE_MAX = 1024 * 1024;
+const inflateRaw = promisify(zlib.inflateRaw);
+
+/**
+ * An entry's whole content from its stored bytes (read in one piece), checked: it must
+ * inflate to exactly the declared size and have the declared CRC. Returns a copy (the
+ * stored bytes are often a view of a shared read buffer).
+ */
+export async function inflateVerified(where: string, e: EntryData & { name: string }, stored: Buffer): Promise<Buffer> {
+  let data = stored;
+  if (e.method === 8) {
+    try {
+      const limit = { maxOutputLength: Math.max(1, e.uncompressedSize + 1) };
+      data = stored.length <= SYNC_INFLATE_MAX ? zlib.inflateRawSync(stored, limit) : await inflateRaw(stored, limit);
+    } catch (err) {
+      throw new IntegrityError(`${where}: entry ${e.name} does not inflate (${(err as Error).message}); the data is corrupt or its size lies.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
+    }
+  }
+  const check = new EntryDataCheck(where, e);
+  check.update(data);
+  check.finish();
+  return data === stored ? Buffer.from(data) : data;
+}
+
+/**
+ * The same checks on content that arrives in chunks: `update` fails as soon as there is
+ * more than the declared size, `finish` when the size or the CRC differ.
+ */
+export class EntryDataCheck {
+  private crc = 0;
+  private size = 0;
+
+  constructor(
+    private readonly where: string,
+    private readonly entry: EntryData & { name: string },
+  ) {}
+
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.size > this.entry.uncompressedSize) {
+      throw new IntegrityError(`${this.where}: entry ${this.entry.name} inflates to more than its declared ${this.entry.uncompressedSize} bytes; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" });
+    }
+    this.crc = crc32(chunk, this.crc);
+  }
+
+  finish(): void {
+    if (this.size !== this.entry.uncompressedSize) {
+      throw new IntegrityError(`${this.where}: entry ${this.entry.name} has ${this.size} bytes, its header declares ${this.entry.uncompressedSize}; the sizes lie.`, { code: "ERR_SIZE_MISMATCH" });
+    }
+    if (this.crc >>> 0 !== this.entry.crc32 >>> 0) {
+      throw new IntegrityError(`${this.where}: entry ${this.entry.name} has CRC ${hex(this.crc)}, its header declares ${hex(this.entry.crc32)}; the data is corrupt.`, { code: "ERR_CRC_MISMATCH" });
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------
