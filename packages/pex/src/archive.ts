@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
-import { fileSource, locateCentralDirectory, sliceSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
+import { fileSource, isShebangLine, locateCentralDirectory, sliceSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
 import { parsePexInfo, type PexInfo } from "./pex-info";
 
 export type PexLayoutKind = "zipapp" | "zipapp-split" | "packed" | "loose";
@@ -24,9 +24,10 @@ export interface OpenedPex {
 /**
  * Opens a PEX of any layout: a single-file zipapp (pex's, with relative or absolute
  * offsets after the shebang), cluster-pack's split zipapp (bulk ZIP64 archive first,
- * small boot zip last), or a packed/loose directory.
+ * small boot zip last), or a packed/loose directory. With `checkLayout`, a PEX file must
+ * also pass `checkPexLayout` (every byte accounted for).
  */
-export async function openPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<OpenedPex> {
+export async function openPex(pexPath: string, options: { signal?: AbortSignal; checkLayout?: boolean } = {}): Promise<OpenedPex> {
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(pexPath);
@@ -65,7 +66,7 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal }
       bulk = await ZipReader.open(sliceSource(source, 0, deps.length), { maxEntries: 10_000_000, signal: options.signal });
       readers.push(bulk);
     }
-    return {
+    const opened: OpenedPex = {
       path: pexPath,
       layout: deps ? "zipapp-split" : "zipapp",
       info,
@@ -78,10 +79,38 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal }
         await source.close?.();
       },
     };
+    if (options.checkLayout) await checkPexLayout(opened, options.signal);
+    return opened;
   } catch (err) {
     for (const r of readers) await r.close().catch(() => undefined);
     await source.close?.();
     throw err;
+  }
+}
+
+/**
+ * Accounts for every byte of a PEX file, as Python would read it: the zip(s) pass
+ * `ZipReader.checkLayout` (no hidden, unlisted or overlapping data), the file starts with
+ * a `#!` line (or directly with the zip) and nothing else, and in the split layout the boot zip starts exactly where
+ * the bulk archive PEX-INFO names ends (both zips are checked). Directory layouts have
+ * no file to check here (their zips are checked where they are read). Throws IntegrityError.
+ */
+export async function checkPexLayout(pex: OpenedPex, signal?: AbortSignal): Promise<void> {
+  if (!pex.boot) return;
+  await pex.boot.checkLayout({ signal });
+  let first = pex.boot;
+  if (pex.bulk && pex.bulk !== pex.boot) {
+    const deps = depsArchive(pex.info)!;
+    if (pex.boot.prefixLength !== deps.length) {
+      throw new IntegrityError(`${pex.path}: the boot zip starts at byte ${pex.boot.prefixLength} but PEX-INFO says the deps archive before it is ${deps.length} bytes: ${Math.abs(pex.boot.prefixLength - deps.length)} bytes belong to neither. The PEX is corrupt or crafted.`, { code: "ERR_UNLISTED_DATA" });
+    }
+    await pex.bulk.checkLayout({ signal });
+    first = pex.bulk;
+  }
+  if (first.prefixLength === 0) return;
+  const prefix = await first.source.read(0, Math.min(first.prefixLength, 4097), signal);
+  if (prefix.length !== first.prefixLength || !isShebangLine(prefix)) {
+    throw new IntegrityError(`${pex.path}: the ${first.prefixLength} bytes before the first zip entry are not one "#!" line: unlisted data, which some zip readers may take for entries. The PEX is corrupt or crafted.`, { code: "ERR_UNLISTED_DATA" });
   }
 }
 

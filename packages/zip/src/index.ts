@@ -5,5 +5,6 @@ export { type ExtractOptions } from "./extract";
 export { type ZipEntryOptions, type ZipWriterOptions, type ZipWriteResult, type ZipWriteOptions, type PrecompressedEntry, ZipWriter, entryDeflateOptions } from "./writer";
 export { normalizeMode, crc32, isSafeEntryName } from "./names";
 export { type CentralDirectoryLocation, locateCentralDirectory } from "./directory";
+export { type ZipVerification, type VerifyZipOptions, verifyZip, isShebangLine } from "./verify";
 export { type PeekedEntry, type PeekOptions, type ReadPeekedOptions, peekEntries, readPeekedEntry } from "./peek";
 export { type WorkerPoolOptions, type WorkerErrorDetail, WorkerPool } from "./worker-pool";

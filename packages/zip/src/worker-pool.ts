@@ -9,27 +9,17 @@ export interface WorkerErrorDetail {
   path?: string;
 }
 
-export type WorkerPoolOptions<J> = WorkerPoolCommonOptions<J> &
-  (
-    | {
-        /**
-         * The worker's program as a module file (its absolute path, e.g.
-         * `require.resolve("./my-worker")`) exporting `handle(job, transfer)`, which returns or
-         * resolves to the job's result. ArrayBuffers it pushes onto `transfer` are moved to
-         * the caller instead of copied. A throw rejects the job. It may import anything,
-         * workspace packages included.
-         */
-        module: string;
-        source?: undefined;
-      }
-    | {
-        /** Or as CommonJS source text defining `handle` (Node built-ins only). */
-        source: string;
-        module?: undefined;
-      }
-  );
-
-interface WorkerPoolCommonOptions<J> {
+export interface WorkerPoolOptions<J> {
+  /**
+   * The worker's program as a module file (its absolute path, e.g.
+   * `require.resolve("./my-worker")`) exporting `handle(job, transfer)`, which returns or
+   * resolves to the job's result. ArrayBuffers it pushes onto `transfer` are moved to the
+   * caller instead of copied. A throw rejects the job. It may import anything, workspace
+   * packages included.
+   */
+  module?: string;
+  /** Or the program as CommonJS source text defining `handle` (Node built-ins only). Give one of the two. */
+  source?: string;
   /** Most workers at once. Workers start lazily, when a job finds every started one busy. */
   size: number;
   /** Whether a job may start another worker while the started ones are busy (default: yes). */
@@ -66,6 +56,9 @@ export class WorkerPool<J, R> {
   constructor(private readonly options: WorkerPoolOptions<J>) {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new ClusterPackError("ERR_WORKER", `internal: worker pool size ${options.size} is not a whole number >= 1`);
+    }
+    if ((options.module === undefined) === (options.source === undefined)) {
+      throw new ClusterPackError("ERR_WORKER", "internal: a worker pool needs either a module or a source program");
     }
     this.program = `${WORKER_PRELUDE}\n${options.module !== undefined ? loadModule(options.module) : options.source}\n${WORKER_LOOP}`;
   }
