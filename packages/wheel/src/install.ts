@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
+import { finished, pipeline } from "node:stream/promises";
+import { Transform } from "node:stream";
 import { AbortError, IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import { isSafeEntryName, ZipReader, type RandomAccessSource, type ZipEntry, type ZipWriter } from "@cluster-pack/zip";
 import { readWheelMetadata, type WheelMetadata } from "./metadata";
@@ -356,27 +356,23 @@ async function writeEntryAtomic(reader: ZipReader, entry: ZipEntry, dest: string
   throwIfAborted(signal);
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.cp-tmp-${randomBytes(6).toString("hex")}`;
+  let out: fs.WriteStream | undefined;
   try {
     const input = await reader.openEntryStream(entry, signal ? { signal } : {});
-    const out = fs.createWriteStream(tmp, { mode: executable ? 0o755 : 0o644 });
-    const tee = new Writable({
-      write(chunk: Buffer, _enc, cb) {
+    out = fs.createWriteStream(tmp, { mode: executable ? 0o755 : 0o644 });
+    // One pipeline for the three streams: an error anywhere (a CRC that fails at the end of
+    // the entry) reaches every stream's handlers, never an unhandled 'error' on the file.
+    const hash = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
         verifier.update(chunk);
-        if (!out.write(chunk)) out.once("drain", () => cb());
-        else cb();
-      },
-      final(cb) {
-        out.end(() => cb());
-      },
-      destroy(err, cb) {
-        out.destroy();
-        cb(err);
+        cb(null, chunk);
       },
     });
-    await pipeline(input, tee, signal ? { signal } : {});
+    await pipeline(input, hash, out, signal ? { signal } : {});
     verifier.check();
     await fs.promises.rename(tmp, dest);
   } catch (err) {
+    if (out) await finished(out).catch(() => undefined); // closed before it is removed
     await fs.promises.rm(tmp, { force: true });
     if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: err });
     throw err;

@@ -244,3 +244,14 @@ export function replaceBytes(file: Buffer, from: string, to: string): Buffer {
 function zlibCrc32(data: Buffer): number {
   return zlib.crc32(data) >>> 0;
 }
+
+/** Sets the CRC-32 of entry `name` of the last zip, in its local and central headers (the data stays). */
+export function setEntryCrc(file: Buffer, name: string, crc: number): Buffer {
+  const z = lastZip(file);
+  const rec = centralRecordsAt(file, z).find((r) => r.name === name);
+  if (!rec) throw new Error(`no entry ${name}`);
+  const out = Buffer.from(file);
+  out.writeUInt32LE(crc >>> 0, rec.localHeaderOffset + z.shift + 14);
+  out.writeUInt32LE(crc >>> 0, rec.at + 16);
+  return out;
+}
