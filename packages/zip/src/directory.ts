@@ -17,6 +17,7 @@ import {
   parseZip64Locator,
   type CentralHeader,
 } from "./records";
+import type { ZipEntry } from "./reader";
 import type { RandomAccessSource } from "./source";
 
 // Finding and walking a central directory through a source: the one end-of-directory
@@ -154,28 +155,15 @@ export async function walkCentralDirectory(
   if (index !== cd.entries) corrupt(where, `the end record declares ${cd.entries} entries but the central directory holds ${index}`);
 }
 
-/** An entry as its central directory record describes it (offset relative to the zip's start). */
-export interface DescribedEntry {
-  name: string;
-  isDirectory: boolean;
-  isSymlink: boolean;
-  method: number;
-  crc32: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  mode: number;
-  localHeaderOffset: number;
-}
-
 /** Deflate cannot expand data by more than ~1032:1; a declared ratio above this is a lie. */
 const MAX_DEFLATE_RATIO = 1040;
 
 /**
  * The checks every reader applies to an entry it will use: a safe name (ERR_UNSAFE_ENTRY_NAME),
  * not encrypted, sizes deflate can produce (ERR_SIZE_MISMATCH). `name` is the decoded name
- * when the caller already has it.
+ * when the caller already has it. The entry's offset is the zip's own (prefix not included).
  */
-export function describeEntry(where: string, buf: Buffer, h: CentralHeader, name = decodeEntryName(buf, h)): DescribedEntry {
+export function describeEntry(where: string, buf: Buffer, h: CentralHeader, name = decodeEntryName(buf, h)): ZipEntry {
   const reason = unsafeReason(name);
   if (reason) throw new IntegrityError(`${where}: entry ${JSON.stringify(name)} is unsafe: ${reason}. The archive was rejected; do not extract it.`, { code: "ERR_UNSAFE_ENTRY_NAME" });
   if (h.flags & FLAG_ENCRYPTED) throw new IntegrityError(`${where}: entry ${name} is encrypted; encrypted archives are not supported.`, { code: "ERR_UNSUPPORTED_ZIP" });

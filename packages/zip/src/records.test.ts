@@ -91,21 +91,22 @@ describe("central headers", () => {
 
 describe("data descriptors", () => {
   const d = { method: 8, crc32: 0xabcdef01, compressedSize: 10, uncompressedSize: 20 };
+  /** A data descriptor for `d`: signed or not, 4- or 8-byte sizes. */
+  const descriptor = (wide: boolean) => {
+    const width = wide ? 8 : 4;
+    const b = Buffer.alloc(8 + 2 * width);
+    b.writeUInt32LE(0x08074b50, 0);
+    b.writeUInt32LE(d.crc32, 4);
+    b.writeUInt32LE(d.compressedSize, 8);
+    b.writeUInt32LE(d.uncompressedSize, 8 + width);
+    return b;
+  };
   it("are found with or without signature, 4- or 8-byte sizes", () => {
-    const signed = Buffer.alloc(16);
-    signed.writeUInt32LE(0x08074b50, 0);
-    signed.writeUInt32LE(d.crc32, 4);
-    signed.writeUInt32LE(10, 8);
-    signed.writeUInt32LE(20, 12);
-    expect(dataDescriptorLength(signed, 0, d, false)).toBe(16);
-    expect(dataDescriptorLength(signed.subarray(4), 0, d, false)).toBe(12);
-    const wide = Buffer.alloc(24);
-    wide.writeUInt32LE(0x08074b50, 0);
-    wide.writeUInt32LE(d.crc32, 4);
-    wide.writeUInt32LE(10, 8);
-    wide.writeUInt32LE(20, 16);
-    expect(dataDescriptorLength(wide, 0, d, true)).toBe(24);
-    expect(dataDescriptorLength(wide, 0, { ...d, crc32: 1 }, true)).toBeUndefined();
+    expect(dataDescriptorLength(descriptor(false), 0, d, false)).toBe(16);
+    expect(dataDescriptorLength(descriptor(false).subarray(4), 0, d, false)).toBe(12);
+    expect(dataDescriptorLength(descriptor(true), 0, d, true)).toBe(24);
+    expect(dataDescriptorLength(descriptor(true), 0, { ...d, crc32: 1 }, true)).toBeUndefined();
+    expect(dataDescriptorLength(descriptor(false), 0, { ...d, uncompressedSize: 21 }, false)).toBeUndefined();
   });
 });
 

@@ -92,25 +92,9 @@ export interface RawCentralRecord {
   uncompressedSize: number;
 }
 
-/** Lists central directory records of a small non-ZIP64 zip, by walking from the end record. */
+/** Lists central directory records of a small non-ZIP64 zip (the last of the buffer), by walking from the end record. */
 export function centralRecords(zip: Buffer): RawCentralRecord[] {
-  const end = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (end < 0) throw new Error("no end record");
-  const count = zip.readUInt16LE(end + 10);
-  let at = zip.readUInt32LE(end + 16);
-  const out: RawCentralRecord[] = [];
-  for (let i = 0; i < count; i++) {
-    const nameLength = zip.readUInt16LE(at + 28);
-    out.push({
-      at,
-      name: zip.subarray(at + 46, at + 46 + nameLength).toString("utf8"),
-      compressedSize: zip.readUInt32LE(at + 20),
-      uncompressedSize: zip.readUInt32LE(at + 24),
-      localHeaderOffset: zip.readUInt32LE(at + 42),
-    });
-    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
-  }
-  return out;
+  return centralRecordsAt(zip, lastZip(zip));
 }
 
 // ---------------------------------------------------------------------------------------
