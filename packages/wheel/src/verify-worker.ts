@@ -54,13 +54,18 @@ function hashFile(file: string): string {
 
 async function checkEntry(fd: number, file: string, wheel: string, e: VerifyJobEntry): Promise<void> {
   const entry = { name: e.path, method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize };
-  const header = parseLocalHeader(readAt(fd, LOCAL_HEADER_SIZE, e.offset, wheel));
+  // One read for the header and, usually, the data: a local extra field is rarely longer than 64 bytes.
+  const guess = LOCAL_HEADER_SIZE + Buffer.byteLength(e.path) + 64;
+  const whole = e.compressedSize <= WHOLE;
+  const head = readAt(fd, guess + (whole ? e.compressedSize : 0), e.offset, wheel, LOCAL_HEADER_SIZE);
+  const header = parseLocalHeader(head);
   if (!header) throw new IntegrityError(`${wheel}: ${e.path}: no local header at offset ${e.offset}; the wheel is corrupt.`, { code: "ERR_HEADER_MISMATCH" });
   const start = e.offset + header.size;
   const record = new RecordVerifier(wheel, e.record);
-  if (e.compressedSize <= WHOLE) {
+  if (whole) {
     // Inflated size and CRC against the central directory, then RECORD's size and hash.
-    record.update(await inflateVerified(wheel, entry, readAt(fd, e.compressedSize, start, wheel)));
+    const stored = header.size + e.compressedSize <= head.length ? head.subarray(header.size, header.size + e.compressedSize) : readAt(fd, e.compressedSize, start, wheel);
+    await inflateVerified(wheel, entry, stored, { syncUpTo: Infinity, copy: false, each: (slice) => record.update(slice) });
   } else {
     const check = new EntryDataCheck(wheel, entry);
     const input = fs.createReadStream(file, { start, end: start + e.compressedSize - 1, highWaterMark: 1 << 20 });
@@ -82,12 +87,15 @@ async function checkEntry(fd: number, file: string, wheel: string, e: VerifyJobE
   record.check();
 }
 
-function readAt(fd: number, length: number, position: number, wheel: string): Buffer {
+/** `length` bytes at `position`, or fewer at the end of the file when at least `atLeast` are there. */
+function readAt(fd: number, length: number, position: number, wheel: string, atLeast = length): Buffer {
   const buf = Buffer.allocUnsafe(length);
-  for (let done = 0; done < length; ) {
+  let done = 0;
+  while (done < length) {
     const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) throw new IntegrityError(`${wheel}: the file is shorter than its zip directory says (truncated or changed).`, { code: "ERR_SOURCE_CHANGED" });
+    if (n === 0) break;
     done += n;
   }
-  return buf;
+  if (done < atLeast) throw new IntegrityError(`${wheel}: the file is shorter than its zip directory says (truncated or changed).`, { code: "ERR_SOURCE_CHANGED" });
+  return done < length ? buf.subarray(0, done) : buf;
 }

@@ -502,26 +502,42 @@ export function checkMethod(where: string, e: EntryData & { name: string }): voi
 /** Below this, inflate on the main thread: a thread-pool round trip costs more than the work. */
 const SYNC_INFLATE_MAX = 1024 * 1024;
 const inflateRaw = promisify(zlib.inflateRaw);
+const CACHE_SLICE = 128 * 1024;
+const INFLATE_CHUNK_MAX = 16 * 1024 * 1024;
 
 /**
  * An entry's whole content from its stored bytes (read in one piece), checked: it must
  * inflate to exactly the declared size and have the declared CRC. Returns a copy (the
- * stored bytes are often a view of a shared read buffer).
+ * stored bytes are often a view of a shared read buffer) unless `copy: false`. Entries up
+ * to `syncUpTo` compressed bytes (default 1 MiB) inflate on this thread: a worker thread
+ * passes Infinity (the thread pool's chunked round trips cost far more CPU than they save).
+ * `each` receives the content in slices, each right after the CRC pass over it.
  */
-export async function inflateVerified(where: string, e: EntryData & { name: string }, stored: Buffer): Promise<Buffer> {
+export async function inflateVerified(where: string, e: EntryData & { name: string }, stored: Buffer, options: { syncUpTo?: number; copy?: boolean; each?: (slice: Buffer) => void } = {}): Promise<Buffer> {
   let data = stored;
   if (e.method === 8) {
     try {
-      const limit = { maxOutputLength: Math.max(1, e.uncompressedSize + 1) };
-      data = stored.length <= SYNC_INFLATE_MAX ? zlib.inflateRawSync(stored, limit) : await inflateRaw(stored, limit);
+      // Output in one chunk of the declared size (capped: the size is a claim) rather than
+      // zlib's 16 KiB chunks concatenated at the end: a fifth less CPU.
+      const limit = { maxOutputLength: Math.max(1, e.uncompressedSize + 1), chunkSize: Math.max(64, Math.min(e.uncompressedSize + 1, INFLATE_CHUNK_MAX)) };
+      data = stored.length <= (options.syncUpTo ?? SYNC_INFLATE_MAX) ? zlib.inflateRawSync(stored, limit) : await inflateRaw(stored, limit);
     } catch (err) {
       throw new IntegrityError(`${where}: entry ${e.name} does not inflate (${(err as Error).message}); the data is corrupt or its size lies.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
     }
   }
   const check = new EntryDataCheck(where, e);
-  check.update(data);
+  // With `each`, the CRC and the caller's pass (a hash) go over the same cache-sized slices:
+  // the data is read from memory once, not twice.
+  const step = options.each ? CACHE_SLICE : Math.max(1, data.length);
+  let at = 0;
+  do {
+    const slice = step >= data.length ? data : data.subarray(at, at + step);
+    check.update(slice);
+    options.each?.(slice);
+    at += step;
+  } while (at < data.length);
   check.finish();
-  return data === stored ? Buffer.from(data) : data;
+  return data === stored && options.copy !== false ? Buffer.from(data) : data;
 }
 
 /**
