@@ -125,18 +125,28 @@ export function bufferSource(data: Buffer, name = "<buffer>"): RandomAccessSourc
  */
 export function sliceSource(source: RandomAccessSource, start: number, length: number): RandomAccessSource {
   checkRange(source.name, source.size, start, length);
+  const { createReadStream, readSync } = source;
   return {
     name: source.name,
     size: length,
+    ...(source.preferredReadSize !== undefined ? { preferredReadSize: source.preferredReadSize } : {}),
     read: async (offset, len, signal) => {
       checkRange(source.name, length, offset, len);
       return source.read(start + offset, len, signal);
     },
-    ...(source.createReadStream
+    ...(createReadStream
       ? {
           createReadStream: (offset: number, len: number, signal?: AbortSignal) => {
             checkRange(source.name, length, offset, len);
-            return source.createReadStream!(start + offset, len, signal);
+            return createReadStream.call(source, start + offset, len, signal);
+          },
+        }
+      : {}),
+    ...(readSync
+      ? {
+          readSync: (offset: number, len: number, into?: Buffer) => {
+            checkRange(source.name, length, offset, len);
+            return readSync.call(source, start + offset, len, into);
           },
         }
       : {}),

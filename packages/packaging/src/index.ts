@@ -1,5 +1,5 @@
 export { canonicalizeName, canonicalizeExtra, escapeName, escapeVersion, isValidName, requireValidName } from "./names";
-export { Version, InvalidVersionError, parseVersion, compareVersions } from "./version";
+export { Version, InvalidVersionError, parseVersion, compareVersions, sameVersion } from "./version";
 export { Specifier, SpecifierSet, InvalidSpecifierError, type Operator } from "./specifiers";
 export { Marker, InvalidMarkerError, type MarkerEnvironment, type MarkerValues, type MarkerList, type MarkerCompare, type MarkerOperand } from "./markers";
 export { parseRequirement, formatRequirement, InvalidRequirementError, type Requirement } from "./requirement";

@@ -1,5 +1,5 @@
 import { canonicalizeName, isValidName } from "./names";
-import { Version, compareVersions } from "./version";
+import { Version, compareVersions, sameVersion } from "./version";
 import { Specifier, SpecifierSet } from "./specifiers";
 import { Marker, type MarkerValues } from "./markers";
 import { parseRequirement } from "./requirement";
@@ -252,5 +252,22 @@ diff("PEP 508 differential fuzz against packaging", () => {
       })
       .filter((x) => JSON.stringify(x.ours) !== JSON.stringify(x.theirs) && !nestedUnnormalisedExtra(x.s));
     expect(mismatches).toEqual([]);
+  });
+});
+
+describe("sameVersion (a wheel METADATA version against its file name)", () => {
+  it.each([
+    ["1.0", "1.0.0", true],
+    ["1.0-dev", "1.0.dev0", true],
+    ["v1.0rc1", "1.0c1", true],
+    ["2.9.0.post0", "2.9.0-0", true],
+    ["1!2.0", "2.0", false],
+    ["1.0+CPU", "1.0+cpu", true],
+    ["1.0a1", "1.0b1", false],
+    ["1.0", "1.0.post0", false],
+    ["not a version", "not a version", true],
+    ["not a version", "1.0", false],
+  ])("%s == %s: %s", (a, b, same) => {
+    expect(sameVersion(a, b)).toBe(same);
   });
 });

@@ -122,6 +122,17 @@ export function parseVersion(text: string): Version {
 }
 
 /**
+ * PEP 440 equality of two version strings (`1.0` == `1.0.0`, `1.0-dev` == `1.0.dev0`), or
+ * string equality when either is not a PEP 440 version (what a wheel's METADATA may hold).
+ */
+export function sameVersion(a: string, b: string): boolean {
+  if (a === b) return true;
+  const va = Version.tryParse(a);
+  const vb = Version.tryParse(b);
+  return va !== null && vb !== null && va.equals(vb);
+}
+
+/**
  * Total order of PEP 440 (packaging's `_cmpkey`): epoch, release without trailing zeros,
  * then dev-only releases before pre-releases before finals, post, dev, local.
  */

@@ -1,8 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
-import { sliceSource } from "@cluster-pack/io";
-import { fileSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
+import { fileSource, isShebangLine, locateCentralDirectory, sliceSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
 import { parsePexInfo, type PexInfo } from "./pex-info";
 
 export type PexLayoutKind = "zipapp" | "zipapp-split" | "packed" | "loose";
@@ -25,9 +24,10 @@ export interface OpenedPex {
 /**
  * Opens a PEX of any layout: a single-file zipapp (pex's, with relative or absolute
  * offsets after the shebang), cluster-pack's split zipapp (bulk ZIP64 archive first,
- * small boot zip last), or a packed/loose directory.
+ * small boot zip last), or a packed/loose directory. With `checkLayout`, a PEX file must
+ * also pass `checkPexLayout` (every byte accounted for).
  */
-export async function openPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<OpenedPex> {
+export async function openPex(pexPath: string, options: { signal?: AbortSignal; checkLayout?: boolean } = {}): Promise<OpenedPex> {
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(pexPath);
@@ -66,7 +66,7 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal }
       bulk = await ZipReader.open(sliceSource(source, 0, deps.length), { maxEntries: 10_000_000, signal: options.signal });
       readers.push(bulk);
     }
-    return {
+    const opened: OpenedPex = {
       path: pexPath,
       layout: deps ? "zipapp-split" : "zipapp",
       info,
@@ -79,10 +79,38 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal }
         await source.close?.();
       },
     };
+    if (options.checkLayout) await checkPexLayout(opened, options.signal);
+    return opened;
   } catch (err) {
     for (const r of readers) await r.close().catch(() => undefined);
     await source.close?.();
     throw err;
+  }
+}
+
+/**
+ * Accounts for every byte of a PEX file, as Python would read it: the zip(s) pass
+ * `ZipReader.checkLayout` (no hidden, unlisted or overlapping data), the file starts with
+ * a `#!` line (or directly with the zip) and nothing else, and in the split layout the boot zip starts exactly where
+ * the bulk archive PEX-INFO names ends (both zips are checked). Directory layouts have
+ * no file to check here (their zips are checked where they are read). Throws IntegrityError.
+ */
+export async function checkPexLayout(pex: OpenedPex, signal?: AbortSignal): Promise<void> {
+  if (!pex.boot) return;
+  await pex.boot.checkLayout({ signal });
+  let first = pex.boot;
+  if (pex.bulk && pex.bulk !== pex.boot) {
+    const deps = depsArchive(pex.info)!;
+    if (pex.boot.prefixLength !== deps.length) {
+      throw new IntegrityError(`${pex.path}: the boot zip starts at byte ${pex.boot.prefixLength} but PEX-INFO says the deps archive before it is ${deps.length} bytes: ${Math.abs(pex.boot.prefixLength - deps.length)} bytes belong to neither. The PEX is corrupt or crafted.`, { code: "ERR_UNLISTED_DATA" });
+    }
+    await pex.bulk.checkLayout({ signal });
+    first = pex.bulk;
+  }
+  if (first.prefixLength === 0) return;
+  const prefix = await first.source.read(0, Math.min(first.prefixLength, 4097), signal);
+  if (prefix.length !== first.prefixLength || !isShebangLine(prefix)) {
+    throw new IntegrityError(`${pex.path}: the ${first.prefixLength} bytes before the first zip entry are not one "#!" line: unlisted data, which some zip readers may take for entries. The PEX is corrupt or crafted.`, { code: "ERR_UNLISTED_DATA" });
   }
 }
 
@@ -103,35 +131,21 @@ export function depsArchive(info: PexInfo): { length: number } | undefined {
   return typeof length === "number" && Number.isSafeInteger(length) && length > 0 ? { length } : undefined;
 }
 
-/** A window of another source (yauzl reads a zip that does not start at 0 through it): @cluster-pack/io's. */
-export { sliceSource };
-
 /**
- * Finds the last end-of-central-directory record, like Python's zipimport, and returns
- * where that zip's own offsets count from (0 when they are absolute in the file).
- * (openPex lets ZipReader do this; kept for callers that slice sources themselves.)
+ * Where the last zip of a PEX file starts counting its offsets (0 when they are absolute in
+ * the file, as pex and our writer make them; the shebang or bulk archive's length when
+ * they are relative) and where its end record is: @cluster-pack/zip's end-of-directory
+ * locator, the one ZipReader uses. (openPex lets ZipReader do this; kept for callers that
+ * slice sources themselves.)
  */
 export async function locateLastZip(source: RandomAccessSource, name: string, signal?: AbortSignal): Promise<{ start: number; eocd: number }> {
-  const tailLen = Math.min(source.size, 22 + 65535);
-  if (tailLen < 22) throw new InvalidInputError(`${name} is too small to be a zip archive; it is not a PEX.`, { code: "ERR_NOT_A_PEX" });
-  const tail = await source.read(source.size - tailLen, tailLen, signal);
-  for (let i = tail.length - 22; i >= 0; i--) {
-    if (tail.readUInt32LE(i) !== 0x06054b50) continue;
-    if (i + 22 + tail.readUInt16LE(i + 20) !== tail.length) continue;
-    const eocd = source.size - tailLen + i;
-    const cdSize = tail.readUInt32LE(i + 12);
-    const cdOffset = tail.readUInt32LE(i + 16);
-    if (cdOffset === 0xffffffff || cdSize === 0xffffffff) return { start: 0, eocd }; // ZIP64: offsets absolute in our writer
-    const start = eocd - cdSize - cdOffset;
-    if (start < 0) throw new IntegrityError(`${name}: the central directory points before the start of the file; the archive is damaged.`);
-    // Absolute offsets (our writer, zip -A): the central directory really is at cdOffset.
-    if (start > 0 && cdOffset + 4 <= source.size) {
-      const sig = await source.read(cdOffset, 4, signal);
-      if (sig.readUInt32LE(0) === 0x02014b50 && cdOffset + cdSize === eocd) return { start: 0, eocd };
-    }
-    return { start, eocd };
+  try {
+    const cd = await locateCentralDirectory(source, signal);
+    return { start: cd.shift, eocd: cd.endOffset };
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_NOT_A_ZIP") throw new InvalidInputError(`${name} is not a zip archive (${(err as Error).message}); it is not a PEX.`, { cause: err, code: "ERR_NOT_A_PEX" });
+    throw err;
   }
-  throw new InvalidInputError(`${name} is not a zip archive (no end of central directory record); it is not a PEX.`, { code: "ERR_NOT_A_PEX" });
 }
 
 async function dirSize(dir: string): Promise<number> {

@@ -1,5 +1,7 @@
 export { parsePexInfo, formatPexInfo, pexInfoToJson, computePexHash, pythonJsonDumps, type PexInfo, type InheritPath } from "./pex-info";
-export { openPex, readPexInfo, locateLastZip, sliceSource, depsArchive, type OpenedPex, type PexLayoutKind } from "./archive";
+export { openPex, readPexInfo, locateLastZip, depsArchive, type OpenedPex, type PexLayoutKind } from "./archive";
+/** Re-exported from @cluster-pack/zip (where it lives), for callers that imported it from here. */
+export { sliceSource } from "@cluster-pack/zip";
 export {
   PexBuilder,
   buildPex,

@@ -5,8 +5,9 @@ import { IntegrityError } from "@cluster-pack/errors";
 import { parseWheelFilename, tagToString } from "@cluster-pack/packaging";
 import { parseRecord, RecordVerifier } from "@cluster-pack/wheel";
 import { ZipReader, type ZipEntry } from "@cluster-pack/zip";
-import { openPex, type OpenedPex, type PexLayoutKind } from "./archive";
-import { contentHash } from "./builder";
+import { checkPexLayout, openPex, type OpenedPex, type PexLayoutKind } from "./archive";
+import { CLUSTER_PACK_PEX_VERSION, contentHash } from "./builder";
+import { bootstrapFiles, mainStub } from "./runtime";
 import { computePexHash, type PexInfo } from "./pex-info";
 
 export interface PexInspection {
@@ -36,7 +37,9 @@ export interface PexInspection {
 
 /** What a PEX holds: distributions, requirements, hashes, entry point and options. */
 export async function inspectPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexInspection> {
-  const pex = await openPex(pexPath, options);
+  // A PEX whose zips hold bytes their central directories do not list is refused: what
+  // Python runs could differ from what is shown.
+  const pex = await openPex(pexPath, { ...options, checkLayout: true });
   try {
     return describe(pex);
   } finally {
@@ -53,10 +56,13 @@ export interface PexVerification {
 }
 
 /**
- * Checks a PEX: structure (`__main__.py`, PEX-INFO, `.bootstrap/`, every distribution
- * present), `pex_hash` against PEX-INFO, and for PEX files built by cluster-pack every
- * installed file against its chroot's RECORD, each fingerprint, code_hash and
- * bootstrap_hash (every entry is inflated, so CRCs are checked too).
+ * Checks a PEX: every byte of its zips accounted for (both zips of the split layout, the
+ * zips of a packed one: no hidden, unlisted or overlapping data), structure (`__main__.py`,
+ * PEX-INFO, `.bootstrap/`, every distribution present), `pex_hash` against PEX-INFO, and
+ * for PEX files built by cluster-pack every installed file against its chroot's RECORD,
+ * each fingerprint, code_hash and bootstrap_hash, and `.bootstrap/` and `__main__.py`
+ * byte for byte against the runtime PEX-INFO names (every entry is inflated, so CRCs are
+ * checked too).
  */
 export async function verifyPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexVerification> {
   const checks: PexVerification["checks"] = [];
@@ -71,13 +77,29 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
   }
   try {
     const info = pex.info;
+    try {
+      await checkPexLayout(pex, options.signal);
+      check("layout", true);
+    } catch (err) {
+      check("layout", false, (err as Error).message);
+    }
     if (info.pexHash) {
       const expected = computePexHash(info);
       check("pex_hash", expected === info.pexHash, expected === info.pexHash ? undefined : `PEX-INFO says ${info.pexHash}, its content hashes to ${expected}`);
     } else check("pex_hash", false, "PEX-INFO has no pex_hash");
     const ours = info.buildProperties.builder === "cluster-pack";
-    const { files, close } = await listFiles(pex);
+    const { files, close, zips } = await listFiles(pex);
     extraClose = close;
+    for (const [name, reader] of zips) {
+      // A packed PEX's zips are plain zips: every byte listed, nothing before the first entry.
+      try {
+        await reader.checkLayout({ signal: options.signal });
+        if (reader.prefixLength) throw new Error(`${reader.prefixLength} bytes before its first entry belong to no entry`);
+        check(`layout ${name}`, true);
+      } catch (err) {
+        check(`layout ${name}`, false, (err as Error).message);
+      }
+    }
     check("__main__.py", files.has("__main__.py"));
     check(".bootstrap", [...files.keys()].some((n) => n.startsWith(".bootstrap/") || n === ".bootstrap"));
     for (const wheel of Object.keys(info.distributions).sort()) {
@@ -97,8 +119,10 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
       for (const n of bootNames) bootFiles.push([n.slice(".bootstrap/".length), await sha256Of(files.get(n)!, options.signal)]);
       const bootstrapHash = contentHash(bootFiles);
       check("bootstrap_hash", bootstrapHash === info.bootstrapHash, bootstrapHash === info.bootstrapHash ? undefined : `PEX-INFO says ${info.bootstrapHash}, .bootstrap/ hashes to ${bootstrapHash}`);
+      await checkRuntime(pex, info, files, check, options.signal);
     } else {
       check("fingerprints", true, `built by ${builtBy(info)}: fingerprints follow pex's own definition and are not recomputed`);
+      check("runtime", true, `built by ${builtBy(info)}: its .bootstrap/ and __main__.py are pex's own and are not compared`);
     }
   } catch (err) {
     check("read", false, (err as Error).message);
@@ -165,9 +189,10 @@ interface PexFile {
 }
 
 /** Every file of the PEX by name; for directory layouts the zip files inside are opened too (closed by `close`). */
-async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>; close: () => Promise<void> }> {
+async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>; close: () => Promise<void>; zips: [string, ZipReader][] }> {
   const files = new Map<string, PexFile>();
   const opened: ZipReader[] = [];
+  const zips: [string, ZipReader][] = [];
   const addZip = (reader: ZipReader, prefix: string) => {
     for (const e of reader.entries) files.set(prefix + e.name.replace(/\/$/, ""), { isDir: e.isDirectory, reader, entry: e });
   };
@@ -185,16 +210,52 @@ async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>;
       if (f && !f.isDir && f.fsPath) {
         const reader = await ZipReader.open(f.fsPath);
         opened.push(reader);
+        zips.push([name, reader]);
         addZip(reader, `${name}/`);
       }
     }
   }
   return {
     files,
+    zips,
     close: async () => {
       for (const r of opened) await r.close().catch(() => undefined);
     },
   };
+}
+
+/**
+ * `.bootstrap/` and `__main__.py` must be, byte for byte, the runtime PEX-INFO names. Its
+ * bootstrap_hash names it: when that is the hash of this cluster-pack's runtime, every
+ * file is compared with `bootstrapFiles()` and `mainStub()` (a packed PEX's `__main__.py`
+ * has a `#!` line first); a runtime this cluster-pack does not ship cannot be compared, and
+ * fails the check rather than pass unseen (hashes inside the PEX can be rewritten with it).
+ */
+async function checkRuntime(pex: OpenedPex, info: PexInfo, files: Map<string, PexFile>, check: (name: string, ok: boolean, detail?: string) => void, signal?: AbortSignal): Promise<void> {
+  const runtime = await bootstrapFiles();
+  const ours = contentHash(runtime.map((f) => [f.name, createHash("sha256").update(f.data).digest("hex")]));
+  if (info.bootstrapHash !== ours) {
+    const version = String(info.buildProperties.cluster_pack_version ?? "unknown");
+    check("runtime", false, `PEX-INFO names a runtime (bootstrap_hash ${info.bootstrapHash ?? "none"}, cluster-pack ${version}) that this cluster-pack (${CLUSTER_PACK_PEX_VERSION}, bootstrap_hash ${ours}) does not ship, so .bootstrap/ and __main__.py cannot be compared with known bytes; verify it with the cluster-pack that built it, or rebuild it`);
+    return;
+  }
+  const problems: string[] = [];
+  const expected = new Map(runtime.map((f) => [`.bootstrap/${f.name}`, f.data]));
+  for (const [name, f] of files) {
+    if (!name.startsWith(".bootstrap/") || f.isDir) continue;
+    const want = expected.get(name);
+    if (!want) problems.push(`${name} is not part of the runtime`);
+    else if (!(await readAll(f, signal)).equals(want)) problems.push(`${name} differs from the runtime's`);
+    expected.delete(name);
+  }
+  for (const missing of expected.keys()) problems.push(`${missing} is missing`);
+  const main = files.get("__main__.py");
+  if (main && !main.isDir) {
+    let data = await readAll(main, signal);
+    if (!pex.boot && data[0] === 0x23 && data[1] === 0x21) data = data.subarray(data.indexOf(0x0a) + 1); // packed: a shebang line first
+    if (!data.equals(mainStub())) problems.push("__main__.py differs from the runtime's boot stub");
+  }
+  check("runtime", problems.length === 0, problems.length ? `${problems.join("; ")} (runtime of cluster-pack ${CLUSTER_PACK_PEX_VERSION}); the PEX was modified` : undefined);
 }
 
 async function verifyDistribution(

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
+import { Transform } from "node:stream";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit, publishFile, writeFileAtomic } from "@cluster-pack/io";
 import { isSafeEntryName, ZipReader, type RandomAccessSource, type ZipEntry, type ZipWriter } from "@cluster-pack/zip";
@@ -353,21 +353,15 @@ async function writeEntryAtomic(reader: ZipReader, entry: ZipEntry, dest: string
     async (tmp, ctx) => {
       const input = await reader.openEntryStream(entry, signal ? { signal } : {});
       const out = ctx.track(fs.createWriteStream(tmp, { flags: "wx", mode: executable ? 0o755 : 0o644 }));
-      const tee = new Writable({
-        write(chunk: Buffer, _enc, cb) {
+      // One pipeline for the three streams: an error anywhere (a CRC that fails at the end of
+      // the entry) reaches every stream's handlers, never an unhandled 'error' on the file.
+      const hash = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
           verifier.update(chunk);
-          if (!out.write(chunk)) out.once("drain", () => cb());
-          else cb();
-        },
-        final(cb) {
-          out.end(() => cb());
-        },
-        destroy(err, cb) {
-          out.destroy();
-          cb(err);
+          cb(null, chunk);
         },
       });
-      await pipeline(input, tee, signal ? { signal } : {});
+      await pipeline(input, hash, out, signal ? { signal } : {});
       verifier.check();
     },
     { signal },

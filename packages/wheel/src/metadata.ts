@@ -1,5 +1,5 @@
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
-import { canonicalizeName, escapeName, parseWheelFilename, type WheelFilename } from "@cluster-pack/packaging";
+import { canonicalizeName, escapeName, parseTagSet, parseWheelFilename, sameVersion, tagToString, type WheelFilename } from "@cluster-pack/packaging";
 import type { ZipReader } from "@cluster-pack/zip";
 
 /** Core metadata (METADATA / PKG-INFO): headers, multi-valued ones as arrays, the body. */
@@ -131,17 +131,21 @@ export function parseEntryPointValue(value: string, source = "entry point"): Ent
 }
 
 /**
- * Reads METADATA, WHEEL and entry_points.txt from an open wheel (`wheelName` is its file
- * name, not a path). Finds the `.dist-info` directory the way installers do: the one whose
- * name matches the file name's project.
+ * Reads METADATA, WHEEL and entry_points.txt from an open wheel, and refuses a wheel whose
+ * content disagrees with its file name (the name every resolver and installer selects it
+ * by): exactly one `.dist-info` directory, named for the file's project and version (pip
+ * refuses several); METADATA's Name and Version equal to the file name's (normalised: PEP
+ * 503 names, PEP 440 versions); every tag of the file name covered by a WHEEL `Tag`.
+ * Errors (IntegrityError) name the wheel and the entry.
  */
 export async function readWheelMetadata(reader: ZipReader, wheelName: string, options: { signal?: AbortSignal } = {}): Promise<WheelMetadata> {
   const filename = parseWheelFilename(wheelName);
+  const file = filename.filename;
   const distInfoDir = findDistInfoDir(reader, filename);
   const read = async (rel: string, required: boolean): Promise<string | undefined> => {
     const entry = reader.getEntry(`${distInfoDir}/${rel}`);
     if (!entry) {
-      if (required) throw new IntegrityError(`${filename.filename}: ${distInfoDir}/${rel} is missing; the wheel is malformed.`);
+      if (required) throw new IntegrityError(`${file}: ${distInfoDir}/${rel} is missing; the wheel is malformed.`);
       return undefined;
     }
     return (await reader.readEntry(entry, { maxBytes: 64 * 1024 * 1024, signal: options.signal })).toString("utf8");
@@ -149,32 +153,87 @@ export async function readWheelMetadata(reader: ZipReader, wheelName: string, op
   const metadataText = (await read("METADATA", true))!;
   const wheelText = (await read("WHEEL", true))!;
   const epText = await read("entry_points.txt", false);
-  const metadata = parseCoreMetadata(metadataText, `${filename.filename}: METADATA`);
+  const metadata = parseCoreMetadata(metadataText, `${file}: METADATA`);
   if (canonicalizeName(metadata.name) !== filename.name) {
-    throw new IntegrityError(`${filename.filename}: METADATA names "${metadata.name}" but the file name says "${filename.name}"; the wheel is mislabelled.`);
+    throw new IntegrityError(`${file}: ${distInfoDir}/METADATA names "${metadata.name}" but the file name says "${filename.name}"; the wheel is mislabelled.`, { code: "ERR_WHEEL_MISLABELLED" });
   }
+  if (!sameVersion(metadata.version, filename.version.toString())) {
+    throw new IntegrityError(`${file}: ${distInfoDir}/METADATA says version ${metadata.version} but the file name says ${filename.version}; the wheel is mislabelled (pip refuses it too). Use the wheel under its own name.`, { code: "ERR_WHEEL_MISLABELLED" });
+  }
+  const wheel = parseWheelInfo(wheelText, `${file}: WHEEL`);
+  checkWheelTags(filename, wheel, distInfoDir);
   return {
     filename,
     distInfoDir,
     dataDir: distInfoDir.replace(/\.dist-info$/, ".data"),
     metadata,
-    wheel: parseWheelInfo(wheelText, `${filename.filename}: WHEEL`),
+    wheel,
     entryPoints: epText ? parseEntryPoints(epText) : {},
   };
 }
 
+/** The wheel's one `.dist-info` directory, as pip finds it: any top-level name ending so. */
 function findDistInfoDir(reader: ZipReader, filename: WheelFilename): string {
+  const file = filename.filename;
   const dirs = new Set<string>();
   for (const e of reader.entries) {
     const top = e.name.split("/", 1)[0]!;
-    if (top.endsWith(".dist-info") && e.name.includes("/")) dirs.add(top);
+    if (top.endsWith(".dist-info")) dirs.add(top);
   }
-  const matching = [...dirs].filter((d) => canonicalizeName(d.slice(0, -".dist-info".length).split("-")[0]!) === filename.name);
-  if (matching.length === 1) return matching[0]!;
-  if (matching.length === 0) {
-    throw new IntegrityError(`${filename.filename}: no ${escapeName(filename.name)}-${filename.version}.dist-info directory in the wheel; it is not a valid wheel.`);
+  const expected = `${escapeName(filename.name)}-${filename.version}.dist-info`;
+  if (dirs.size === 0) throw new IntegrityError(`${file}: no ${expected} directory in the wheel; it is not a valid wheel.`, { code: "ERR_WHEEL_MISLABELLED" });
+  if (dirs.size > 1) {
+    throw new IntegrityError(
+      `${file}: the wheel has ${dirs.size} .dist-info directories (${[...dirs].sort().join(", ")}); a wheel holds exactly one (pip refuses it too), the others would install a foreign distribution's metadata. Rebuild the wheel.`,
+      { code: "ERR_WHEEL_MISLABELLED" },
+    );
   }
-  throw new IntegrityError(`${filename.filename}: several .dist-info directories (${matching.join(", ")}); the wheel is malformed.`);
+  const dir = [...dirs][0]!;
+  const stem = dir.slice(0, -".dist-info".length);
+  const dash = stem.indexOf("-");
+  if (dash <= 0 || canonicalizeName(stem.slice(0, dash)) !== filename.name || !sameVersion(stem.slice(dash + 1), filename.version.toString())) {
+    throw new IntegrityError(`${file}: its metadata directory is ${dir}, not ${expected} as the file name says; the wheel is mislabelled.`, { code: "ERR_WHEEL_MISLABELLED" });
+  }
+  return dir;
+}
+
+/**
+ * Every tag the file name claims must be covered by a WHEEL `Tag` (tags expanded; WHEEL's
+ * `any` platform covers every platform and `linux_<arch>` the manylinux/musllinux tags of
+ * that arch, which is how auditwheel-repaired wheels that kept their WHEEL are labelled).
+ * A file name claiming more than the build (a binary wheel renamed `py3-none-any`) would
+ * be selected where it cannot run. Python 2 tags are not checked: no interpreter a PEX or
+ * environment of ours runs can select them. A WHEEL without `Tag` lines claims nothing.
+ */
+function checkWheelTags(filename: WheelFilename, info: WheelInfo, distInfoDir: string): void {
+  if (info.tags.length === 0) return;
+  const declared = info.tags.flatMap(expandTag);
+  const uncovered = filename.tags.map(tagToString).filter((t) => !/^(py|cp|pp|ip|jy)2/.test(t) && !declared.some((d) => covers(d, t)));
+  if (uncovered.length) {
+    throw new IntegrityError(
+      `${filename.filename}: the file name claims the tag${uncovered.length > 1 ? "s" : ""} ${uncovered.join(", ")}, which ${distInfoDir}/WHEEL does not (it lists ${info.tags.join(", ")}); the wheel is mislabelled and could be installed where it cannot work. Use the wheel under the name it was built with.`,
+      { code: "ERR_WHEEL_MISLABELLED" },
+    );
+  }
+}
+
+/** `py2.py3-none-any` -> its python-abi-platform triples, lower-cased (a WHEEL line that is not a tag set claims nothing). */
+function expandTag(tag: string): string[] {
+  try {
+    return parseTagSet(tag.toLowerCase()).map(tagToString);
+  } catch {
+    return [];
+  }
+}
+
+function covers(declared: string, claimed: string): boolean {
+  if (declared === claimed) return true;
+  const [dp, da, dplat] = declared.split("-");
+  const [cp, ca, cplat = ""] = claimed.split("-");
+  if (dp !== cp || da !== ca) return false;
+  if (dplat === "any") return true;
+  const linux = /^linux_(.+)$/.exec(dplat ?? "");
+  return !!linux && /^(manylinux\d+|manylinux_\d+_\d+|musllinux_\d+_\d+)_(.+)$/.exec(cplat)?.[2] === linux[1];
 }
 
 function parseCoreHeaders(text: string): Record<string, string[]> {

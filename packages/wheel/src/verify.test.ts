@@ -5,6 +5,7 @@ import path from "node:path";
 import { IntegrityError } from "@cluster-pack/errors";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { addWheelToZip, formatRecord, recordHash, WheelVerifier, type RecordCheck } from "./index";
+import { verifiedMarkerPath } from "./verify";
 import { downloadWheels, pipUnavailableReason } from "./test-kit/wheels";
 
 jest.setTimeout(120_000);
@@ -49,7 +50,7 @@ describe("WheelVerifier", () => {
       const a = await checksOf(whl);
       expect(a.checks.map((c) => c.record.path).sort()).toEqual(["memo-1.0.dist-info/METADATA", "memo-1.0.dist-info/WHEEL", "memo/__init__.py", "memo/big.py"]);
       expect(await v.verify(whl, "memo-1.0-py3-none-any.whl", a.checks)).toEqual({ sha256: sha(whl), memoised: false });
-      expect(fs.existsSync(path.join(cacheDir, sha(whl).slice(0, 2), sha(whl)))).toBe(true);
+      expect(fs.existsSync(verifiedMarkerPath(cacheDir, sha(whl)))).toBe(true);
       expect(await v.verify(whl, "memo-1.0-py3-none-any.whl", a.checks)).toEqual({ sha256: sha(whl), memoised: true });
       await a.close();
 
@@ -58,7 +59,7 @@ describe("WheelVerifier", () => {
       const b = await checksOf(whl);
       await expect(v.verify(whl, "memo-1.0-py3-none-any.whl", b.checks)).rejects.toThrow(IntegrityError);
       await expect(v.verify(whl, "memo-1.0-py3-none-any.whl", b.checks)).rejects.toThrow(/memo\/__init__.py does not match its RECORD hash/);
-      expect(fs.existsSync(path.join(cacheDir, sha(whl).slice(0, 2), sha(whl)))).toBe(false);
+      expect(fs.existsSync(verifiedMarkerPath(cacheDir, sha(whl)))).toBe(false);
       await b.close();
     } finally {
       await v.close();

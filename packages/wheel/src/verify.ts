@@ -4,7 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
-import { RECORD_ALGORITHMS, type RecordEntry } from "./record";
+import { RecordVerifier, type RecordEntry } from "./record";
+import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
 
 /** One raw wheel entry to check against its RECORD row. */
 export interface RecordCheck {
@@ -37,8 +38,8 @@ export function defaultVerifiedWheelsDir(env: Record<string, string | undefined>
 }
 
 /**
- * Checks raw wheel entries against RECORD on worker threads (inflate + hash off the main
- * thread, in parallel with whatever the caller does meanwhile, e.g. copying the same
+ * Checks raw wheel entries against their zip headers (inflated size, CRC-32) and RECORD
+ * (size, hash) on worker threads (verify-worker.ts: inflate + hash off the main thread, in parallel with whatever the caller does meanwhile, e.g. copying the same
  * entries raw into a PEX), and memoises success per wheel CONTENT: a marker named by the
  * wheel file's sha256. A wheel whose bytes were verified once is not inflated again; a
  * different file at the same path has another sha256 and is verified afresh.
@@ -53,7 +54,7 @@ export function defaultVerifiedWheelsDir(env: Record<string, string | undefined>
  */
 export class WheelVerifier {
   private readonly cacheDir: string | undefined;
-  private readonly pool: WorkerPool<Job, unknown>;
+  private readonly pool: WorkerPool<VerifyJob, unknown>;
   private readonly signal: AbortSignal | undefined;
 
   constructor(options: WheelVerifierOptions = {}) {
@@ -118,24 +119,22 @@ export class WheelVerifier {
   }
 
   private markerPath(sha256: string): string {
-    return path.join(this.cacheDir!, sha256.slice(0, 2), sha256);
+    return verifiedMarkerPath(this.cacheDir!, sha256);
   }
 }
 
-// ---------------------------------------------------------------------------------------
-
-interface JobEntry {
-  path: string;
-  offset: number;
-  method: number;
-  compressedSize: number;
-  uncompressedSize: number;
-  algorithm: string;
-  hash: string;
-  size: number;
+/**
+ * The marker saying the wheel file with this sha256 was verified: `v2/` holds markers of
+ * wheels whose entries were checked against their CRC-32 as well as RECORD (markers of
+ * older versions, which checked RECORD only, sit elsewhere and are never trusted).
+ */
+export function verifiedMarkerPath(cacheDir: string, sha256: string): string {
+  return path.join(cacheDir, MARKER_VERSION, sha256.slice(0, 2), sha256);
 }
 
-type Job = { kind: "hash"; path: string } | { kind: "verify"; path: string; wheel: string; entries: JobEntry[] };
+const MARKER_VERSION = "v2";
+
+// ---------------------------------------------------------------------------------------
 
 /** Entries per worker job: about this many inflated bytes (a few big entries, or many small ones). */
 const BATCH_BYTES = 16 * 1024 * 1024;
@@ -157,110 +156,26 @@ function batches(checks: readonly RecordCheck[]): RecordCheck[][] {
   return out;
 }
 
-function toJobEntry(wheel: string): (c: RecordCheck) => JobEntry {
+function toJobEntry(wheel: string): (c: RecordCheck) => VerifyJobEntry {
   return ({ entry, record }) => {
-    const [algorithm, hash] = splitHash(record.hash ?? "");
-    if (!RECORD_ALGORITHMS.has(algorithm)) {
-      throw new IntegrityError(`${wheel}: RECORD uses the hash algorithm "${algorithm}" for ${record.path}, which PEP 427 forbids or this installer does not know; rebuild the wheel with sha256.`);
-    }
-    return {
-      path: record.path,
-      offset: entry.localHeaderOffset,
-      method: entry.method,
-      compressedSize: entry.compressedSize,
-      uncompressedSize: entry.uncompressedSize,
-      algorithm,
-      hash,
-      size: record.size ?? -1,
-    };
+    // Here rather than in the worker: an unknown algorithm fails before any job is posted.
+    new RecordVerifier(wheel, record);
+    const { method, crc32, compressedSize, uncompressedSize } = entry;
+    return { path: record.path, offset: entry.localHeaderOffset, method, crc32, compressedSize, uncompressedSize, record };
   };
 }
-
-function splitHash(h: string): [string, string] {
-  const i = h.indexOf("=");
-  return [h.slice(0, i), h.slice(i + 1).replace(/=+$/, "")];
-}
-
-// The worker only uses Node built-ins and is passed as source text, so it runs the same
-// from the compiled package and from the TypeScript sources under jest. Bounded memory:
-// files are hashed in 4 MiB reads; entries up to 64 MiB are inflated in one call, larger
-// ones streamed.
-const VERIFY_WORKER = `
-const fs = require("node:fs");
-const zlib = require("node:zlib");
-const crypto = require("node:crypto");
-const { pipeline } = require("node:stream");
-const CHUNK = 4 << 20;
-const WHOLE = 64 << 20;
-const nodeAlg = (a) => a.startsWith("sha3_") ? a.replace("_", "-") : a === "blake2b" ? "blake2b512" : a === "blake2s" ? "blake2s256" : a;
-function readAt(fd, length, position) {
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) throw new Error("the file is shorter than its zip directory says (truncated or changed)");
-    done += n;
-  }
-  return buf;
-}
-function hashFile(p) {
-  const fd = fs.openSync(p, "r");
-  try {
-    const h = crypto.createHash("sha256");
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let pos = 0, n;
-    while ((n = fs.readSync(fd, buf, 0, CHUNK, pos)) > 0) { h.update(buf.subarray(0, n)); pos += n; }
-    return h.digest("hex");
-  } finally { fs.closeSync(fd); }
-}
-async function checkEntry(fd, p, wheel, e) {
-  const head = readAt(fd, 30, e.offset);
-  if (head.readUInt32LE(0) !== 0x04034b50) throw new Error(wheel + ": " + e.path + ": no local header at offset " + e.offset + "; the wheel is corrupt");
-  const start = e.offset + 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
-  const h = crypto.createHash(nodeAlg(e.algorithm));
-  let size = 0;
-  if (e.compressedSize <= WHOLE) {
-    const raw = readAt(fd, e.compressedSize, start);
-    let data = raw;
-    if (e.method === 8) {
-      try { data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.uncompressedSize + 1) }); }
-      catch (err) { throw new Error(wheel + ": " + e.path + " does not inflate to its declared " + e.uncompressedSize + " bytes (" + err.message + "); the wheel is corrupt"); }
-    }
-    size = data.length;
-    h.update(data);
-  } else {
-    const input = fs.createReadStream(p, { start, end: start + e.compressedSize - 1, highWaterMark: 1 << 20 });
-    const stream = e.method === 8 ? pipeline(input, zlib.createInflateRaw(), () => {}) : input;
-    for await (const chunk of stream) {
-      size += chunk.length;
-      if (size > e.uncompressedSize) break;
-      h.update(chunk);
-    }
-    input.destroy();
-  }
-  if (e.size >= 0 && size !== e.size) throw new Error(wheel + ": " + e.path + " is " + size + " bytes but RECORD says " + e.size + "; the wheel is corrupt or was tampered with.");
-  const got = h.digest("base64url");
-  if (got !== e.hash) throw new Error(wheel + ": " + e.path + " does not match its RECORD hash (" + e.algorithm + "=" + e.hash + " expected, " + e.algorithm + "=" + got + " found); the wheel is corrupt or was tampered with.");
-}
-async function handle(job) {
-  if (job.kind === "hash") return hashFile(job.path);
-  const fd = fs.openSync(job.path, "r");
-  try { for (const e of job.entries) await checkEntry(fd, job.path, job.wheel, e); }
-  finally { fs.closeSync(fd); }
-}
-`;
 
 /**
  * The verification workers. Hashing a wheel is cheap next to starting a thread: one worker
  * hashes them all, and more start only for verification (inflating) work. A failed
  * verification job is an integrity failure; a failed hash is an unreadable wheel.
  */
-function verifyPool(size: number): WorkerPool<Job, unknown> {
-  return new WorkerPool<Job, unknown>({
-    source: VERIFY_WORKER,
+function verifyPool(size: number): WorkerPool<VerifyJob, unknown> {
+  return new WorkerPool<VerifyJob, unknown>({
+    module: require.resolve("./verify-worker"),
     size,
     unref: true,
     mayGrow: (job, started) => started === 0 || job.kind === "verify",
-    jobError: (d, job) => (job.kind === "verify" ? new IntegrityError(d.message) : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
+    jobError: (d, job) => (job.kind === "verify" ? new IntegrityError(d.message, d.code ? { code: d.code } : {}) : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
   });
 }

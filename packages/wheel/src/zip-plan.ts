@@ -5,12 +5,14 @@ import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import { writeFileAtomic } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
+import { verifiedMarkerPath } from "./verify";
 
 /**
  * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
- * RECORD rewriting) or when the plan file changes: older plans are then never read.
+ * RECORD rewriting), when the plan file changes, or when planning checks more (3: one
+ * .dist-info, METADATA and WHEEL agree with the file name): older plans are then never read.
  */
-const PLAN_FORMAT = 2;
+const PLAN_FORMAT = 3;
 
 /** A verified wheel's addWheelToZip result, replayable against the same file bytes. */
 export interface WheelZipPlan extends WheelZipFacts {
@@ -81,7 +83,7 @@ export class WheelPlanCache {
 
   /** The plan of a verified wheel for these options, or undefined. */
   async load(sha256: string, options: PlanOptions): Promise<WheelZipPlan | undefined> {
-    if (!(await isFile(path.join(this.dir, sha256.slice(0, 2), sha256)))) return undefined; // not (or no longer) verified
+    if (!(await isFile(verifiedMarkerPath(this.dir, sha256)))) return undefined; // not (or no longer) verified
     const text = await fs.promises.readFile(this.planPath(sha256, options), "utf8").catch(() => undefined);
     if (text === undefined) return undefined;
     try {
@@ -95,7 +97,7 @@ export class WheelPlanCache {
   /**
    * Saves the plan of a wheel just added with addWheelToZip (from `reader`, still open)
    * and verified as `sha256`. Reads each raw entry's local header to record where its data
-   * starts.
+   * starts (ZipReader.rawSpan).
    */
   async save(sha256: string, installed: ZipInstalledWheel, reader: ZipReader, options: PlanOptions, signal?: AbortSignal): Promise<void> {
     const entries: PlanEntry[] = [];
@@ -106,9 +108,8 @@ export class WheelPlanCache {
         entries.push(a.content.equals(record) ? [a.rel, a.mode] : [a.rel, a.mode, a.content.toString("base64")]);
         continue;
       }
-      const e = a.entry!;
-      const { dataStart } = await reader.locate(e, signal);
-      entries.push([a.rel, a.mode, e.method, e.crc32 >>> 0, e.compressedSize, e.uncompressedSize, e.localHeaderOffset, dataStart]);
+      const s = await reader.rawSpan(a.entry!, signal ? { signal } : {});
+      entries.push([a.rel, a.mode, s.method, s.crc32, s.compressedSize, s.uncompressedSize, s.headerOffset, s.dataOffset]);
     }
     const { metadata, recordText, fingerprint, files, bytes } = installed;
     const plan = { format: PLAN_FORMAT, sha256, size: reader.source.size, metadata, recordText, fingerprint, files, bytes, entries };

@@ -111,8 +111,12 @@ with open(sys.argv[2], "wb") as raw:
     expect(await code(readPeekedEntry(s2, (await peekEntries(s2, (n) => n === "a.txt"))[0]!))).toBe("ERR_HEADER_MISMATCH");
 
     const lying = Buffer.from(zip);
-    lying.writeUInt32LE(1, a!.at + 24); // central uncompressed size too small for a stored entry
-    const s3 = bufferSource(lying);
+    lying.writeUInt32LE(1, a!.at + 24); // central uncompressed size differs from the stored bytes: refused by the directory walk, as by ZipReader
+    expect(await code(peekEntries(bufferSource(lying), (n) => n === "a.txt"))).toBe("ERR_CORRUPT_ZIP");
+    await expect(ZipReader.open(bufferSource(lying))).rejects.toMatchObject({ code: "ERR_CORRUPT_ZIP" });
+    const lyingLocal = Buffer.from(zip);
+    lyingLocal.writeUInt32LE(1, a!.localHeaderOffset + 22); // only the local header lies
+    const s3 = bufferSource(lyingLocal);
     expect(await code(readPeekedEntry(s3, (await peekEntries(s3, (n) => n === "a.txt"))[0]!))).toBe("ERR_HEADER_MISMATCH");
 
     const cdEnd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));

@@ -26,8 +26,7 @@ async function spansOf(file: string): Promise<{ name: string; mode: number; span
     const out = [];
     for (const e of r.entries) {
       if (e.isDirectory) continue;
-      const { dataStart } = await r.locate(e);
-      out.push({ name: e.name, mode: e.mode, span: { headerOffset: e.localHeaderOffset, dataOffset: dataStart, method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize } });
+      out.push({ name: e.name, mode: e.mode, span: await r.rawSpan(e) });
     }
     return out;
   } finally {

@@ -1,3 +1,6 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { ClusterPackError, InvalidInputError } from "@cluster-pack/errors";
 import { WorkerPool } from "./index";
 
@@ -92,4 +95,21 @@ test("mayGrow keeps jobs on the started workers", async () => {
   const threads = await Promise.all(Array.from({ length: 4 }, () => p.run({ op: "thread" })));
   expect(new Set(threads).size).toBe(1);
   expect(p.started).toBe(1);
+});
+
+test("runs a module file's exported handle (what built packages use), which may require other modules", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-worker-module-"));
+  try {
+    fs.writeFileSync(path.join(dir, "helper.js"), "exports.twice = (n) => 2 * n;\n");
+    fs.writeFileSync(path.join(dir, "worker.js"), 'const { twice } = require("./helper");\nexports.handle = async (job) => twice(job.n);\n');
+    const p = new WorkerPool<{ n: number }, number>({ module: path.join(dir, "worker.js"), size: 2 });
+    try {
+      expect(await Promise.all([1, 2, 3].map((n) => p.run({ n })))).toEqual([2, 4, 6]);
+    } finally {
+      await p.close();
+    }
+    expect(() => new WorkerPool({ size: 1 })).toThrow(/either a module or a source/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { ClusterPackError } from "@cluster-pack/errors";
 
@@ -10,12 +11,15 @@ export interface WorkerErrorDetail {
 
 export interface WorkerPoolOptions<J> {
   /**
-   * The worker's program: CommonJS source (Node built-ins only, so it runs alike from the
-   * compiled package and from TypeScript sources under jest) that defines
-   * `handle(job, transfer)`, returning or resolving to the job's result. ArrayBuffers it
-   * pushes onto `transfer` are moved to the caller instead of copied. A throw rejects the job.
+   * The worker's program as a module file (its absolute path, e.g.
+   * `require.resolve("./my-worker")`) exporting `handle(job, transfer)`, which returns or
+   * resolves to the job's result. ArrayBuffers it pushes onto `transfer` are moved to the
+   * caller instead of copied. A throw rejects the job. It may import anything, workspace
+   * packages included.
    */
-  source: string;
+  module?: string;
+  /** Or the program as CommonJS source text defining `handle` (Node built-ins only). Give one of the two. */
+  source?: string;
   /** Most workers at once. Workers start lazily, when a job finds every started one busy. */
   size: number;
   /** Whether a job may start another worker while the started ones are busy (default: yes). */
@@ -34,8 +38,8 @@ export interface WorkerPoolOptions<J> {
 /**
  * A fixed number of worker threads running queued jobs, one at a time each, in queue
  * order: the shared shape of the gzip block pool, the zip entry deflater and the wheel
- * RECORD verifier. Jobs are plain (structured-cloneable) values; the program is source
- * text, so each user keeps its worker beside the code that posts to it.
+ * RECORD verifier. Jobs are plain (structured-cloneable) values; the program is a module
+ * file (or source text) each user keeps beside the code that posts to it.
  */
 export class WorkerPool<J, R> {
   private readonly workers = new Set<Worker>();
@@ -53,7 +57,10 @@ export class WorkerPool<J, R> {
     if (!Number.isInteger(options.size) || options.size < 1) {
       throw new ClusterPackError("ERR_WORKER", `internal: worker pool size ${options.size} is not a whole number >= 1`);
     }
-    this.program = `${WORKER_PRELUDE}\n${options.source}\n${WORKER_LOOP}`;
+    if ((options.module === undefined) === (options.source === undefined)) {
+      throw new ClusterPackError("ERR_WORKER", "internal: a worker pool needs either a module or a source program");
+    }
+    this.program = `${WORKER_PRELUDE}\n${options.module !== undefined ? loadModule(options.module) : options.source}\n${WORKER_LOOP}`;
   }
 
   /** Workers started so far. */
@@ -150,6 +157,20 @@ interface Pending<J, R> {
   job: J;
   resolve: (value: R) => void;
   reject: (err: Error) => void;
+}
+
+/**
+ * The program lines that load a worker module's `handle`. A `.ts` module means the package
+ * runs from its TypeScript sources (the monorepo's jest runs, which transform the main
+ * thread only): the worker then first installs the test kit's loader, which compiles
+ * TypeScript with swc and resolves workspace packages to their sources as jest does. The
+ * built package's modules are `.js`, loaded as they are.
+ */
+function loadModule(file: string): string {
+  const lines: string[] = [];
+  if (file.endsWith(".ts")) lines.push(`require(${JSON.stringify(path.join(__dirname, "test-kit", "ts-worker-loader.cjs"))});`);
+  lines.push(`const { handle } = require(${JSON.stringify(file)});`);
+  return lines.join("\n");
 }
 
 const WORKER_PRELUDE = `"use strict";

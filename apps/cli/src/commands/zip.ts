@@ -3,7 +3,7 @@ import path from "node:path";
 import { Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
 import { publishFile } from "@cluster-pack/io";
-import { fileSource, httpRangeSource, ZipReader, ZipWriter, type RandomAccessSource, type ZipEntry } from "@cluster-pack/zip";
+import { fileSource, httpRangeSource, verifyZip, ZipReader, ZipWriter, type RandomAccessSource, type ZipEntry } from "@cluster-pack/zip";
 import type { CommandContext } from "../context";
 
 const EXAMPLES = `
@@ -80,23 +80,19 @@ export function register(program: Command, ctx: CommandContext): void {
 
   group
     .command("verify")
-    .description("Read every entry: names, sizes, local headers and CRCs must all agree")
+    .description("Check every byte: the central directory accounts for all data (no hidden, unlisted or overlapping entries), names, sizes, local headers and CRCs agree; zips glued one after another (a split PEX) are each checked")
     .argument("<archive>")
     .action(async (archive: string) => {
-      const reader = await ZipReader.open(await openSource(archive, ctx.signal), { signal: ctx.signal });
-      const bar = ctx.progress("verify", reader.entries.length, "items");
+      const source = await openSource(archive, ctx.signal);
+      const bar = ctx.progress("verify", undefined, "items");
       try {
-        let bytes = 0;
-        for (const entry of reader.entries) {
-          for await (const chunk of (await reader.openEntryStream(entry, { signal: ctx.signal })) as AsyncIterable<Buffer>) bytes += chunk.length;
-          bar.increment();
-        }
+        const checked = await verifyZip(source, { signal: ctx.signal, onEntry: () => bar.increment() });
         bar.stop();
-        const result = { archive: reader.source.name, ok: true, entries: reader.entries.length, bytes };
-        ctx.output(result, (r: typeof result) => `${r.archive}: OK (${r.entries} entries, ${r.bytes} bytes checked)`);
+        const result = { archive: checked.archive, ok: true, entries: checked.entries, bytes: checked.bytes, prefixLength: checked.prefixLength, zips: checked.zips };
+        ctx.output(result, (r: typeof result) => `${r.archive}: OK (${r.entries} entries, ${r.bytes} bytes checked${r.zips.length > 1 ? ` in ${r.zips.length} zips` : ""})`);
       } finally {
         bar.stop();
-        await reader.close();
+        await source.close?.();
       }
     });
 

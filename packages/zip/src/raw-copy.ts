@@ -1,0 +1,186 @@
+import { IntegrityError } from "@cluster-pack/errors";
+import type { Sink } from "./sinks";
+import type { RawSpan } from "./reader";
+import { FLAG_DATA_DESCRIPTOR, parseLocalHeader } from "./records";
+import { IN_MEMORY_LIMIT, type PendingEntry, type PrepareContext, type Prepared, type RawSource, type SpanSource } from "./prepare";
+
+// Raw copies: entries of other archives (addRawEntry) and planned spans of a source
+// (addRawSpan) are copied as stored, never inflated. Small ones that lie close together in
+// one source are read in one window (one read for a run of entries, into reused slabs when
+// the source reads synchronously); every local header is checked as it is copied.
+
+/** A raw entry or span prepared on its own (not in a window): its header checked, its bytes in memory or as chunks. */
+export async function prepareRawCopy(entry: PendingEntry, src: RawSource | SpanSource, ctx: PrepareContext): Promise<Prepared> {
+  if (src.kind === "span") return prepareSpan(entry.name, src, ctx.signal);
+  const { reader, access, entry: e, verify } = src;
+  const base = {
+    method: e.method,
+    crc32: e.crc32,
+    compressedSize: e.compressedSize,
+    uncompressedSize: e.uncompressedSize,
+    verify: verify ? async () => verify(await reader.openEntryStream(e, { signal: ctx.signal })) : undefined,
+  };
+  if (e.compressedSize <= IN_MEMORY_LIMIT) {
+    // Read ahead (in parallel with earlier entries being written): header and data in one read.
+    const located = await access.locate(e, ctx.signal);
+    if (located.data) return { ...base, data: located.data };
+    const chunks: Buffer[] = [];
+    for await (const chunk of access.chunks(e, ctx.signal)) chunks.push(chunk);
+    return { ...base, data: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+  }
+  return { ...base, chunks: () => access.chunks(e, ctx.signal) };
+}
+
+/** The stored bytes of the entries of a window, in output order: each checked against its local header in the window's buffer. */
+export function rawCopyIn(entry: PendingEntry, buf: Buffer, bufStart: number): Prepared | undefined {
+  const src = entry.source as RawSource | SpanSource;
+  if (src.kind === "span") return spanIn(entry.name, src, buf, bufStart);
+  const e = src.entry;
+  const data = src.access.dataIn(e, buf, bufStart);
+  return data ? { method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize, data } : undefined;
+}
+
+/** One entry to prepare, or a run of raw entries read from their archive in one window. */
+export interface Item {
+  first: number;
+  count: number;
+  window?: Window;
+}
+
+/** Windows are at most this big (with `concurrency` items ahead, memory stays bounded). */
+const RAW_WINDOW = 4 * 1024 * 1024;
+/** Raw entries up to this size join windows; bigger ones stream on their own. */
+const RAW_GROUP_ENTRY = 1024 * 1024;
+/** Bytes a window may read that no entry of it needs (holes, out-of-order entries). */
+const RAW_WINDOW_SLACK = 256 * 1024;
+
+/**
+ * Groups consecutive (in output order) small raw entries without a verify hook that lie
+ * close together in the same source archive: each group is served by one read instead of
+ * one header read plus one data read per entry, which is what makes copying thousands of
+ * small wheel files run near copy speed. Everything else is prepared one entry at a time.
+ */
+export function groupItems(sorted: PendingEntry[]): Item[] {
+  const items: Item[] = [];
+  let cur: Item | undefined;
+  let needed = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const src = sorted[i]!.source;
+    const raw = src.kind === "raw" && !src.verify && src.entry.compressedSize <= RAW_GROUP_ENTRY;
+    if (!raw && !(src.kind === "span" && src.span.compressedSize <= RAW_GROUP_ENTRY)) {
+      cur = undefined;
+      items.push({ first: i, count: 1 });
+      continue;
+    }
+    const owner = src.kind === "raw" ? src.access : (src as SpanSource).source;
+    const span = src.kind === "raw" ? src.access.span(src.entry) : spanRange((src as SpanSource).span);
+    const w = cur?.window;
+    if (cur && w && w.owner === owner) {
+      const start = Math.min(w.start, span.start);
+      const end = Math.max(w.end, span.end);
+      if (end - start <= RAW_WINDOW && end - start <= needed + span.end - span.start + RAW_WINDOW_SLACK) {
+        w.start = start;
+        w.end = end;
+        needed += span.end - span.start;
+        cur.count++;
+        continue;
+      }
+    }
+    cur = { first: i, count: 1, window: windowOf(src as RawSource | SpanSource, span) };
+    needed = span.end - span.start;
+    items.push(cur);
+  }
+  return items;
+}
+
+/**
+ * Memory for synchronous window reads, carved from a few reused slabs instead of a fresh
+ * buffer per window: reading into fresh memory costs a page fault per 4 KiB and GC work,
+ * about as much as the copy itself. A slab is reused once the sink has written every
+ * byte queued before the slab was left (windows are consumed in order, one at a time).
+ */
+export class WindowBuffers {
+  private readonly free: Buffer[] = [];
+  private slab: Buffer | undefined;
+  private used = 0;
+
+  constructor(private readonly sink: Sink) {}
+
+  take(length: number): Buffer | undefined {
+    if (length > SLAB) return undefined;
+    if (!this.slab || this.used + length > SLAB) {
+      const old = this.slab;
+      if (old) this.sink.whenWritten(() => this.free.length < 4 && this.free.push(old));
+      this.slab = this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+      this.used = 0;
+    }
+    const b = this.slab.subarray(this.used, this.used + length);
+    this.used += length;
+    return b;
+  }
+}
+
+const SLAB = 2 * RAW_WINDOW;
+
+/** A range of one archive (or span source) read once for a run of entries. */
+export interface Window {
+  owner: object;
+  start: number;
+  end: number;
+  read: (start: number, length: number, signal?: AbortSignal) => Promise<Buffer>;
+  /** Present when the source reads synchronously (local files). */
+  readSync?: (start: number, length: number, into?: Buffer) => Buffer;
+}
+
+function windowOf(src: RawSource | SpanSource, span: { start: number; end: number }): Window {
+  if (src.kind === "raw") {
+    const a = src.access;
+    return { owner: a, ...span, read: (s, n, signal) => a.read(s, n, signal), ...(a.readSync ? { readSync: a.readSync } : {}) };
+  }
+  const source = src.source;
+  const readSync = source.readSync?.bind(source);
+  return { owner: source, ...span, read: (s, n, signal) => source.read(s, n, signal), ...(readSync ? { readSync } : {}) };
+}
+
+function spanRange(span: RawSpan): { start: number; end: number } {
+  return { start: span.headerOffset, end: span.dataOffset + span.compressedSize };
+}
+
+/**
+ * A span entry's bytes inside a buffer read from `bufStart`, after checking the local
+ * header there against the span (undefined when the buffer does not hold all of it).
+ */
+function spanIn(name: string, src: SpanSource, buf: Buffer, bufStart: number): Prepared | undefined {
+  const s = src.span;
+  const at = s.headerOffset - bufStart;
+  const end = s.dataOffset - bufStart + s.compressedSize;
+  if (at < 0 || end > buf.length) return undefined;
+  checkSpanHeader(name, src, buf.subarray(at, s.dataOffset - bufStart));
+  return { method: s.method, crc32: s.crc32, compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize, data: buf.subarray(s.dataOffset - bufStart, end) };
+}
+
+function checkSpanHeader(name: string, src: SpanSource, header: Buffer): void {
+  const s = src.span;
+  const h = parseLocalHeader(header);
+  const ok = h !== undefined && h.method === s.method && h.size === header.length && ((h.flags & FLAG_DATA_DESCRIPTOR) !== 0 || h.crc32 === s.crc32);
+  if (!ok) {
+    throw new IntegrityError(`Entry ${name}: ${src.source.name} has no matching local header at offset ${s.headerOffset}; the file changed since the copy was planned. Build again.`, { code: "ERR_SOURCE_CHANGED" });
+  }
+}
+
+async function prepareSpan(name: string, src: SpanSource, signal: AbortSignal | undefined): Promise<Prepared> {
+  const s = src.span;
+  if (s.compressedSize <= IN_MEMORY_LIMIT) {
+    const buf = await src.source.read(s.headerOffset, s.dataOffset + s.compressedSize - s.headerOffset, signal);
+    return spanIn(name, src, buf, s.headerOffset)!;
+  }
+  checkSpanHeader(name, src, await src.source.read(s.headerOffset, s.dataOffset - s.headerOffset, signal));
+  const chunks = async function* (): AsyncGenerator<Buffer> {
+    for (let at = 0; at < s.compressedSize; ) {
+      const n = Math.min(1 << 20, s.compressedSize - at);
+      yield await src.source.read(s.dataOffset + at, n, signal);
+      at += n;
+    }
+  };
+  return { method: s.method, crc32: s.crc32, compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize, chunks };
+}
