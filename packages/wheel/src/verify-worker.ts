@@ -1,14 +1,16 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import zlib from "node:zlib";
 import { IntegrityError } from "@cluster-pack/errors";
-import { EntryDataCheck, inflateVerified, LOCAL_HEADER_SIZE, parseLocalHeader } from "@cluster-pack/zip/records";
+import { inflateVerified, inflateVerifiedPieces, LOCAL_HEADER_SIZE, parseLocalHeader } from "@cluster-pack/zip/records";
 import { RecordVerifier, type RecordEntry } from "./record";
 
 // The program of WheelVerifier's worker threads (one job at a time each): hashes wheel
 // files, and checks raw wheel entries against their central directory record (inflated
-// size, CRC-32) and their RECORD row (size, hash). Memory stays bounded: files are hashed
-// in 4 MiB reads, entries up to 64 MiB are inflated in one call, larger ones streamed.
+// size, CRC-32) and their RECORD row (size, hash). Memory per worker is bounded whatever
+// the wheel: files are hashed in 4 MiB reads into one reused buffer; entries of up to
+// WHOLE bytes (stored and inflated) are read with their header into one reused buffer and
+// inflated in one call on this thread; larger ones stream in 1 MiB pieces
+// (inflateVerifiedPieces), so a 500 MB library never sits in memory whole.
 
 /** One raw wheel entry to check: where it is, what its central directory record says, its RECORD row. */
 export interface VerifyJobEntry {
@@ -26,14 +28,22 @@ export interface VerifyJobEntry {
 export type VerifyJob = { kind: "hash"; path: string } | { kind: "verify"; path: string; wheel: string; entries: VerifyJobEntry[] };
 
 const CHUNK = 4 << 20;
-const WHOLE = 64 << 20;
+/** Entries whose stored and inflated sizes are both at most this are checked in one piece. */
+const WHOLE = 4 << 20;
+
+/** This thread's read buffer, reused by every job (a fresh one per entry costs page faults and GC). */
+let scratch: Buffer | undefined;
+function scratchOf(length: number): Buffer {
+  if (!scratch || scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, CHUNK));
+  return scratch;
+}
 
 /** Runs one job: the wheel file's sha256 (hex), or nothing once every entry checked out. */
 export async function handle(job: VerifyJob): Promise<string | undefined> {
   if (job.kind === "hash") return hashFile(job.path);
   const fd = fs.openSync(job.path, "r");
   try {
-    for (const e of job.entries) await checkEntry(fd, job.path, job.wheel, e);
+    for (const e of job.entries) await checkEntry(fd, job.wheel, e);
   } finally {
     fs.closeSync(fd);
   }
@@ -44,7 +54,7 @@ function hashFile(file: string): string {
   const fd = fs.openSync(file, "r");
   try {
     const h = crypto.createHash("sha256");
-    const buf = Buffer.allocUnsafe(CHUNK);
+    const buf = scratchOf(CHUNK).subarray(0, CHUNK);
     for (let pos = 0, n; (n = fs.readSync(fd, buf, 0, CHUNK, pos)) > 0; pos += n) h.update(buf.subarray(0, n));
     return h.digest("hex");
   } finally {
@@ -52,44 +62,31 @@ function hashFile(file: string): string {
   }
 }
 
-async function checkEntry(fd: number, file: string, wheel: string, e: VerifyJobEntry): Promise<void> {
+async function checkEntry(fd: number, wheel: string, e: VerifyJobEntry): Promise<void> {
   const entry = { name: e.path, method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize };
-  // One read for the header and, usually, the data: a local extra field is rarely longer than 64 bytes.
+  const whole = e.compressedSize <= WHOLE && e.uncompressedSize <= WHOLE;
+  // One read for the header and, for entries checked whole, the data: a local extra field is rarely longer than 64 bytes.
   const guess = LOCAL_HEADER_SIZE + Buffer.byteLength(e.path) + 64;
-  const whole = e.compressedSize <= WHOLE;
-  const head = readAt(fd, guess + (whole ? e.compressedSize : 0), e.offset, wheel, LOCAL_HEADER_SIZE);
+  const length = guess + (whole ? e.compressedSize : 0);
+  const head = readAt(fd, scratchOf(length), length, e.offset, wheel, LOCAL_HEADER_SIZE);
   const header = parseLocalHeader(head);
   if (!header) throw new IntegrityError(`${wheel}: ${e.path}: no local header at offset ${e.offset}; the wheel is corrupt.`, { code: "ERR_HEADER_MISMATCH" });
   const start = e.offset + header.size;
   const record = new RecordVerifier(wheel, e.record);
+  const each = (slice: Buffer) => record.update(slice);
   if (whole) {
     // Inflated size and CRC against the central directory, then RECORD's size and hash.
-    const stored = header.size + e.compressedSize <= head.length ? head.subarray(header.size, header.size + e.compressedSize) : readAt(fd, e.compressedSize, start, wheel);
-    await inflateVerified(wheel, entry, stored, { syncUpTo: Infinity, copy: false, each: (slice) => record.update(slice) });
+    const inPlace = header.size + e.compressedSize <= head.length;
+    const stored = inPlace ? head.subarray(header.size, header.size + e.compressedSize) : readAt(fd, Buffer.allocUnsafe(e.compressedSize), e.compressedSize, start, wheel);
+    await inflateVerified(wheel, entry, stored, { syncUpTo: Infinity, copy: false, each });
   } else {
-    const check = new EntryDataCheck(wheel, entry);
-    const input = fs.createReadStream(file, { start, end: start + e.compressedSize - 1, highWaterMark: 1 << 20 });
-    const inflated = e.method === 8 ? input.pipe(zlib.createInflateRaw()) : input;
-    input.on("error", (err) => inflated.destroy(err));
-    try {
-      for await (const chunk of inflated as AsyncIterable<Buffer>) {
-        check.update(chunk);
-        record.update(chunk);
-      }
-    } catch (err) {
-      if (err instanceof IntegrityError) throw err;
-      throw new IntegrityError(`${wheel}: entry ${e.path} does not inflate (${(err as Error).message}); the wheel is corrupt.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
-    } finally {
-      input.destroy();
-    }
-    check.finish();
+    await inflateVerifiedPieces(wheel, entry, (position, into) => fs.readSync(fd, into, 0, into.length, start + position), { each });
   }
   record.check();
 }
 
-/** `length` bytes at `position`, or fewer at the end of the file when at least `atLeast` are there. */
-function readAt(fd: number, length: number, position: number, wheel: string, atLeast = length): Buffer {
-  const buf = Buffer.allocUnsafe(length);
+/** `length` bytes at `position` into `buf`, or fewer at the end of the file when at least `atLeast` are there. */
+function readAt(fd: number, buf: Buffer, length: number, position: number, wheel: string, atLeast = length): Buffer {
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, buf, done, length - done, position + done);
@@ -97,5 +94,5 @@ function readAt(fd: number, length: number, position: number, wheel: string, atL
     done += n;
   }
   if (done < atLeast) throw new IntegrityError(`${wheel}: the file is shorter than its zip directory says (truncated or changed).`, { code: "ERR_SOURCE_CHANGED" });
-  return done < length ? buf.subarray(0, done) : buf;
+  return buf.subarray(0, done);
 }

@@ -1,4 +1,4 @@
-import { IntegrityError } from "@cluster-pack/errors";
+import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import type { Sink } from "./sinks";
 import type { RawSpan } from "./reader";
 import { FLAG_DATA_DESCRIPTOR, parseLocalHeader } from "./records";
@@ -45,6 +45,56 @@ export interface Item {
   first: number;
   count: number;
   window?: Window;
+  /** A large raw entry or span of a source that reads synchronously: copied at its turn (directCopy), not prepared ahead. */
+  direct?: boolean;
+}
+
+/**
+ * The stored bytes of a large raw entry or span whose source reads synchronously (a local
+ * file), read at its turn in pieces of at most RAW_WINDOW bytes into the writer's recycled
+ * slabs: nothing read ahead, no fresh buffer per piece (which cost page faults and GC work
+ * about as large as the copy), so the memory of a copy does not grow with the entry. The
+ * local header is checked in the first piece, as for windows; undefined when the header
+ * is not there (an unusually long local extra field: the caller prepares it as usual).
+ */
+export function directCopy(entry: PendingEntry, buffers: WindowBuffers, signal: AbortSignal | undefined): Prepared | undefined {
+  const src = entry.source as RawSource | SpanSource;
+  const readSync = src.kind === "raw" ? src.access.readSync! : src.source.readSync!.bind(src.source);
+  // Sources that read synchronously return exactly `length` bytes or throw.
+  const read = (at: number, length: number): Buffer => readSync(at, length, buffers.take(length));
+  let facts: Pick<Prepared, "method" | "crc32" | "compressedSize" | "uncompressedSize">;
+  let first: Buffer;
+  let dataStart: number;
+  if (src.kind === "raw") {
+    const e = src.entry;
+    const span = src.access.span(e);
+    first = read(span.start, Math.min(span.end - span.start, RAW_WINDOW));
+    const at = src.access.dataStartIn(e, first, span.start);
+    if (at === undefined) return undefined;
+    dataStart = at;
+    first = first.subarray(at - span.start);
+    facts = { method: e.method, crc32: e.crc32, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize };
+  } else {
+    const s = src.span;
+    first = read(s.headerOffset, Math.min(s.dataOffset + s.compressedSize - s.headerOffset, RAW_WINDOW));
+    if (first.length < s.dataOffset - s.headerOffset) return undefined;
+    checkSpanHeader(entry.name, src, first.subarray(0, s.dataOffset - s.headerOffset));
+    dataStart = s.dataOffset;
+    first = first.subarray(s.dataOffset - s.headerOffset);
+    facts = { method: s.method, crc32: s.crc32, compressedSize: s.compressedSize, uncompressedSize: s.uncompressedSize };
+  }
+  const size = facts.compressedSize;
+  const head = first.subarray(0, Math.min(first.length, size));
+  async function* chunks(): AsyncGenerator<Buffer> {
+    yield head;
+    for (let at = head.length; at < size; ) {
+      throwIfAborted(signal);
+      const n = Math.min(RAW_WINDOW, size - at);
+      yield read(dataStart + at, n);
+      at += n;
+    }
+  }
+  return { ...facts, chunks };
 }
 
 /** Windows are at most this big (with `concurrency` items ahead, memory stays bounded). */
@@ -69,7 +119,8 @@ export function groupItems(sorted: PendingEntry[]): Item[] {
     const raw = src.kind === "raw" && !src.verify && src.entry.compressedSize <= RAW_GROUP_ENTRY;
     if (!raw && !(src.kind === "span" && src.span.compressedSize <= RAW_GROUP_ENTRY)) {
       cur = undefined;
-      items.push({ first: i, count: 1 });
+      const direct = (src.kind === "raw" && !src.verify && !!src.access.readSync) || (src.kind === "span" && !!src.source.readSync);
+      items.push({ first: i, count: 1, ...(direct ? { direct } : {}) });
       continue;
     }
     const owner = src.kind === "raw" ? src.access : (src as SpanSource).source;

@@ -215,6 +215,8 @@ export interface RawAccess {
    * checks, synchronously. The stored bytes, or undefined when the buffer does not hold them all.
    */
   dataIn(e: ZipEntry, buf: Buffer, bufStart: number): Buffer | undefined;
+  /** Where the stored bytes start (in `read` coordinates), after the same checks, when `buf` holds the local header; else undefined. */
+  dataStartIn(e: ZipEntry, buf: Buffer, bufStart: number): number | undefined;
 }
 
 /** The raw-copy interface of an open reader (package-internal). */
@@ -352,15 +354,21 @@ class ArchiveAccess implements RawAccess {
   }
 
   dataIn(e: ZipEntry, buf: Buffer, bufStart: number): Buffer | undefined {
+    const start = this.dataStartIn(e, buf, bufStart);
+    if (start === undefined || start - bufStart + e.compressedSize > buf.length) return undefined;
+    return buf.subarray(start - bufStart, start - bufStart + e.compressedSize);
+  }
+
+  dataStartIn(e: ZipEntry, buf: Buffer, bufStart: number): number | undefined {
     const r = this.records.get(e)!;
     const at = r.offset - bufStart;
     if (at < 0 || at + LOCAL_HEADER_SIZE > buf.length) return undefined;
     const h = parseLocalHeader(buf, at) ?? this.noLocalHeader(e, r.offset);
     if (r.offset + h.size > r.limit) this.overlapping(e, "its local header runs into the next entry");
     if (r.offset + h.size + e.compressedSize > r.limit) this.overlapping(e, "its data runs past the next entry or the central directory");
-    if (at + h.size + e.compressedSize > buf.length) return undefined;
+    if (at + h.size > buf.length) return undefined;
     checkLocalHeader(this.name, e, r.nameRaw, h, buf.subarray(at, at + h.size));
-    return buf.subarray(at + h.size, at + h.size + e.compressedSize);
+    return r.offset + h.size;
   }
 
   async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {

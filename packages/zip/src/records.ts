@@ -540,6 +540,80 @@ export async function inflateVerified(where: string, e: EntryData & { name: stri
   return data === stored && options.copy !== false ? Buffer.from(data) : data;
 }
 
+/** Stored bytes read per step by inflateVerifiedPieces, and the size of the pieces zlib inflates into. */
+export const VERIFY_PIECE = 1024 * 1024;
+
+/**
+ * inflateVerified's checks for an entry of any size in bounded memory (a few pieces of
+ * VERIFY_PIECE bytes, whatever the entry's size): `read(position, into)` fills `into` with
+ * the stored bytes from `position` (relative to the start of the data) and returns how many
+ * it read (0 at the end of the source). `into` is reused: each piece is consumed by zlib
+ * before the next is read. `each` receives the content in cache-sized slices, each right
+ * after the CRC pass over it. zlib works on the thread pool, one piece at a time; stored
+ * entries never leave this thread.
+ */
+export async function inflateVerifiedPieces(where: string, e: EntryData & { name: string }, read: (position: number, into: Buffer) => number, options: { each?: (slice: Buffer) => void } = {}): Promise<void> {
+  const check = new EntryDataCheck(where, e);
+  const consume = (chunk: Buffer): void => {
+    for (let at = 0; at < chunk.length; at += CACHE_SLICE) {
+      const slice = chunk.length <= CACHE_SLICE ? chunk : chunk.subarray(at, at + CACHE_SLICE);
+      check.update(slice);
+      options.each?.(slice);
+    }
+  };
+  const input = Buffer.allocUnsafe(Math.max(1, Math.min(VERIFY_PIECE, e.compressedSize)));
+  const piece = (at: number): Buffer => {
+    const n = read(at, input.subarray(0, Math.min(input.length, e.compressedSize - at)));
+    if (n <= 0) throw new IntegrityError(`${where}: entry ${e.name}: the source ends inside its data (truncated or changed).`, { code: "ERR_SOURCE_CHANGED" });
+    return input.subarray(0, n);
+  };
+  if (e.method !== 8) {
+    for (let at = 0; at < e.compressedSize; ) {
+      const p = piece(at);
+      consume(p);
+      at += p.length;
+    }
+    check.finish();
+    return;
+  }
+  const inflater = zlib.createInflateRaw({ chunkSize: VERIFY_PIECE });
+  let failure: unknown;
+  inflater.on("data", (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    try {
+      consume(chunk);
+    } catch (err) {
+      failure = err;
+      inflater.destroy();
+    }
+  });
+  // Settles on the end of the output, on an inflate error (after which no write callback
+  // runs) and on our own destroy() after a failed check.
+  const ended = new Promise<void>((resolve, reject) => inflater.once("end", resolve).once("error", reject).once("close", resolve));
+  ended.catch(() => undefined);
+  try {
+    for (let at = 0; at < e.compressedSize && failure === undefined; ) {
+      const p = piece(at);
+      // The callback runs once zlib has consumed the whole piece: `input` may be refilled.
+      await Promise.race([new Promise<void>((resolve, reject) => inflater.write(p, (err) => (err ? reject(err) : resolve()))), ended]);
+      at += p.length;
+    }
+    if (failure === undefined) {
+      inflater.end();
+      await ended;
+    }
+  } catch (err) {
+    failure ??= err;
+  } finally {
+    inflater.destroy();
+  }
+  if (failure instanceof IntegrityError) throw failure;
+  if (failure !== undefined) {
+    throw new IntegrityError(`${where}: entry ${e.name} does not inflate (${(failure as Error).message}); the data is corrupt.`, { cause: failure, code: "ERR_CORRUPT_ENTRY" });
+  }
+  check.finish();
+}
+
 /**
  * The same checks on content that arrives in chunks: `update` fails as soon as there is
  * more than the declared size, `finish` when the size or the CRC differ.

@@ -11,7 +11,7 @@ import { type RandomAccessSource, withSignal } from "./source";
 import { centralHeaderRoom, encodeEndRecords, encodeLocalHeader, FLAG_UTF8, LOCAL_HEADER_SIZE, MAX32, writeCentralHeader } from "./records";
 import { FileSink, StreamSink, type Sink } from "./sinks";
 import { prepareEntry, type EntryKind, type EntrySource, type PendingEntry, type PrecompressedEntry, type PrepareContext, type Prepared } from "./prepare";
-import { groupItems, prepareRawCopy, rawCopyIn, WindowBuffers } from "./raw-copy";
+import { directCopy, groupItems, prepareRawCopy, rawCopyIn, WindowBuffers } from "./raw-copy";
 
 export { entryDeflateOptions, type PrecompressedEntry } from "./prepare";
 export type { RawSpan } from "./reader";
@@ -277,7 +277,7 @@ export class ZipWriter {
       if (k < items.length && !prepared[k]) {
         const item = items[k]!;
         const w = item.window;
-        if (w?.readSync) return; // read when its turn comes (cheaper, no memory ahead)
+        if (w?.readSync || item.direct) return; // read when its turn comes (cheaper, no memory ahead)
         const p = w ? w.read(w.start, w.end - w.start, signal) : prepare(sorted[item.first]!, ctx);
         p.catch(() => undefined); // observed when awaited; avoid unhandled rejections meanwhile.
         prepared[k] = p;
@@ -323,9 +323,15 @@ export class ZipWriter {
         const item = items[k]!;
         const w = item.window;
         const recycled = w?.readSync ? buffers.take(w.end - w.start) : undefined;
-        const got = (w?.readSync ? w.readSync(w.start, w.end - w.start, recycled) : undefined) ?? (await prepared[k]!);
+        const got = item.direct ? undefined : ((w?.readSync ? w.readSync(w.start, w.end - w.start, recycled) : undefined) ?? (await prepared[k]!));
         prepared[k] = undefined;
         start(k + ahead);
+        if (item.direct) {
+          const entry = sorted[item.first]!;
+          const w = emit(entry, directCopy(entry, buffers, signal) ?? (await prepare(entry, ctx)));
+          if (w) await w;
+          continue;
+        }
         if (!item.window) {
           const w = emit(sorted[item.first]!, got as Prepared);
           if (w) await w;
