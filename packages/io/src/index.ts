@@ -19,6 +19,7 @@ export {
   basicAuthorization,
 } from "./http";
 export { type RetryOptions, DEFAULT_RETRY, withRetry, retryDelay, parseRetryAfter, sleep, isTransientError, isTransientStatus } from "./retry";
+export { type FileIdentity, RACY_NS, fileIdentity, identityOf, stillIdentical, hashFile, DigestMemo } from "./identity";
 export { type ForEachLimitOptions, Limiter, forEachLimit } from "./limiter";
 export {
   type PublishOptions,
