@@ -35,14 +35,14 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(s.metadata.stats.build).toBe(1);
     const files = await s.download(res, input, path.join(tmp, "out"));
     expect(files.find((f) => f.name === "only-sdist")!.filename).toBe("only_sdist-0.4-py3-none-any.whl");
-    const built = fs.readdirSync(path.join(tmp, "cache", "built"));
+    const built = fs.readdirSync(path.join(tmp, "cache", "built-v2"));
     expect(built).toHaveLength(1);
     // A second session reuses the built wheel (no second build: the directory is unchanged).
-    const mtime = fs.statSync(path.join(tmp, "cache", "built", built[0]!)).mtimeMs;
+    const mtime = fs.statSync(path.join(tmp, "cache", "built-v2", built[0]!)).mtimeMs;
     const s2 = new PipSession({ ...opts });
     const in2 = await s2.readInput({ requirements: ["only-sdist"] });
     await s2.download(await s2.resolve(in2), in2);
-    expect(fs.statSync(path.join(tmp, "cache", "built", built[0]!)).mtimeMs).toBe(mtime);
+    expect(fs.statSync(path.join(tmp, "cache", "built-v2", built[0]!)).mtimeMs).toBe(mtime);
   }, 180_000);
 
   test("a failing build is a clear error naming the sdist", async () => {

@@ -45,7 +45,7 @@ describe("explicit targets", () => {
     try {
       const py = interpreters[0]!;
       const a = await probeInterpreter(py, { cacheDir: dir });
-      expect(fs.readdirSync(path.join(dir, "probes"))).toHaveLength(1);
+      expect(fs.readdirSync(path.join(dir, "probes-v2"))).toHaveLength(1);
       const b = await probeInterpreter(py, { cacheDir: dir });
       expect(b.tags.map(tagToString)).toEqual(a.tags.map(tagToString));
     } finally {
