@@ -14,6 +14,12 @@ export interface ServedFile {
   metadata?: string;
   /** Lie about the sha256 in the index (to test verification). */
   wrongHash?: boolean;
+  /** List no hash at all (an index without hashes). */
+  noHash?: boolean;
+  /** Serve only the first N bytes, as a complete (chunked) response without Content-Length. */
+  truncateTo?: number;
+  /** Announce the full Content-Length, send N bytes, then drop the connection. */
+  cutAt?: number;
 }
 
 export interface IndexServerOptions {
@@ -149,6 +155,15 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
         return;
       }
       log(200);
+      if (sf.truncateTo !== undefined) {
+        res.writeHead(200, { etag }).end(data.subarray(0, sf.truncateTo));
+        return;
+      }
+      if (sf.cutAt !== undefined) {
+        res.writeHead(200, { "content-length": data.length, etag });
+        res.write(data.subarray(0, sf.cutAt), () => res.destroy());
+        return;
+      }
       res.writeHead(200, { "content-length": data.length, etag }).end(data);
       return;
     }
@@ -176,7 +191,7 @@ function htmlPage(files: ServedFile[], hashOf: (p: string) => string): string {
   const links = files.map((f) => {
     const name = path.basename(f.path);
     const hash = f.wrongHash ? "0".repeat(64) : hashOf(f.path);
-    let attrs = `href="../../files/${encodeURIComponent(name)}#sha256=${hash}"`;
+    let attrs = `href="../../files/${encodeURIComponent(name)}${f.noHash ? "" : `#sha256=${hash}`}"`;
     if (f.requiresPython) attrs += ` data-requires-python="${f.requiresPython.replace(/</g, "&lt;").replace(/>/g, "&gt;")}"`;
     if (f.yanked) attrs += ` data-yanked="${typeof f.yanked === "string" ? f.yanked : ""}"`;
     if (f.metadata) attrs += ` data-core-metadata="sha256=${crypto.createHash("sha256").update(f.metadata).digest("hex")}"`;
@@ -191,7 +206,7 @@ function jsonPage(project: string, files: ServedFile[], hashOf: (p: string) => s
     name: project,
     files: files.map((f) => {
       const name = path.basename(f.path);
-      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: { sha256: f.wrongHash ? "0".repeat(64) : hashOf(f.path) } };
+      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: f.noHash ? {} : { sha256: f.wrongHash ? "0".repeat(64) : hashOf(f.path) } };
       if (f.requiresPython) out["requires-python"] = f.requiresPython;
       if (f.yanked) out.yanked = f.yanked;
       if (f.metadata) out["core-metadata"] = { sha256: crypto.createHash("sha256").update(f.metadata).digest("hex") };
