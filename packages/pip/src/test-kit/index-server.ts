@@ -35,6 +35,8 @@ export interface IndexServerOptions {
   hang?: boolean;
   /** Answer this many requests with 503 first (retry tests). */
   failFirst?: number;
+  /** Cache-Control of project pages (e.g. "max-age=600", as PyPI sends): warm runs then do not ask again. */
+  pageCacheControl?: string;
 }
 
 export interface IndexServer {
@@ -108,7 +110,7 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
         return;
       }
       log(200);
-      res.writeHead(200, { "content-type": wantsJson ? "application/vnd.pypi.simple.v1+json" : "text/html", etag }).end(body);
+      res.writeHead(200, { "content-type": wantsJson ? "application/vnd.pypi.simple.v1+json" : "text/html", etag, ...(options.pageCacheControl ? { "cache-control": options.pageCacheControl } : {}) }).end(body);
       return;
     }
     const f = /^\/files\/(.+)$/.exec(url.pathname);
