@@ -34,7 +34,7 @@ function damage(file: string, how: "flip" | "same-size-restored-mtime"): void {
   const at = Math.floor(fs.fstatSync(fd).size / 2);
   const b = Buffer.alloc(1);
   fs.readSync(fd, b, 0, 1, at);
-  b[0] ^= 0x20;
+  b[0]! ^= 0x20;
   fs.writeSync(fd, b, 0, 1, at);
   fs.closeSync(fd);
   if (how === "same-size-restored-mtime") execFileSync("touch", ["-r", stamp, file]);

@@ -47,7 +47,7 @@ function damage(file: string, how: "flip" | "truncate" | "replace" | "same-size-
   execFileSync("touch", ["-r", file, stamp]);
   const data = fs.readFileSync(file);
   const flipped = Buffer.from(data);
-  flipped[flipped.length >> 1] ^= 0x01;
+  flipped[flipped.length >> 1]! ^= 0x01;
   fs.chmodSync(file, 0o644);
   if (how === "flip") fs.writeFileSync(file, flipped);
   else if (how === "truncate") fs.truncateSync(file, data.length >> 1);
