@@ -3,7 +3,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { fileIdentity, writeFileAtomic } from "@cluster-pack/io";
-import { sha256 } from "./http";
 import type { MarkerEnvironment } from "./markers";
 import { parseTagSet, platformTags, targetTags, TagRanking, type Tag } from "./tags";
 import { Version } from "./version";
@@ -94,8 +93,7 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
     const id = await fileIdentity(resolved).catch(() => null);
     if (id) {
       racy = id.racy;
-      // The path as given too: a venv's bin/python resolves to its base interpreter but may import another packaging.
-      cacheFile = path.join(options.cacheDir, "probes-v2", `${sha256(`${resolved}\0${id.key}\0${PROBE_VERSION}`)}.json`);
+      cacheFile = path.join(options.cacheDir, "probes-v2", `${id.key}-${PROBE_VERSION}.json`);
       const cached = await fs.promises.readFile(cacheFile, "utf8").catch(() => null);
       if (cached) {
         try {
