@@ -1,8 +1,8 @@
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { hashFile } from "@cluster-pack/io";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, canonicalizeName, fetchLocked, readPyLock, selectFromLock, tagToString, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { pinOf } from "./edits";
-import { sha256File } from "./hash";
 import type { ArchiveBuild, PrepareInput } from "./packers";
 import type { LockDescription } from "./sidecar";
 
@@ -131,7 +131,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
       signal,
       onProgress: (done, total) => input.onProgress?.({ phase: "build", done, total, unit: "items" }),
     });
-    return { sha256: await sha256File(result.path), size: result.size };
+    return { sha256: (await hashFile(result.path)).digests.sha256!, size: result.size };
   }
 }
 

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { fsPath } from "@cluster-pack/io";
+import { fsPath, isPathInside } from "@cluster-pack/io";
 import type { EnvEntry } from "./walk";
 
 /** A package whose code is not inside the environment (pip install -e, setup.py develop). */
@@ -80,8 +80,7 @@ export function checkEditableInstalls(prefix: string, found: readonly EditableIn
 }
 
 function isOutside(prefix: string, p: string): boolean {
-  const rel = path.relative(prefix, path.resolve(prefix, p));
-  return rel.startsWith("..") || path.isAbsolute(rel);
+  return !isPathInside(prefix, path.resolve(prefix, p));
 }
 
 function normalizeName(name: string): string {

@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { decodeFileName, forEachLimit, fsPath, showFileName } from "@cluster-pack/io";
+import { decodeFileName, forEachLimit, fsPath, isPathInside, showFileName } from "@cluster-pack/io";
 import { checkOutput, formatFromName, parseFormat, readSource, sourceError, writeArchive, type ArchiveFormat, type ArchiveItem } from "./archive";
 import { LEVELS } from "./compress";
 import { readCondaEnvironment, type ReadCondaEnvironmentOptions } from "./conda-env";
@@ -191,18 +191,12 @@ export async function checkOutputOutside(prefix: string, output: string): Promis
   const abs = path.resolve(output);
   const dir = await fs.realpath(path.dirname(abs)).catch(() => path.dirname(abs));
   const out = path.join(dir, path.basename(abs));
-  if (isWithin(prefix, out)) {
+  if (isPathInside(prefix, out)) {
     throw new InvalidInputError(`the output ${output} is inside the environment ${prefix}: writing it there would overwrite or add a file of the environment. Write it outside the environment (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
   }
-  if (isWithin(out, prefix)) {
+  if (isPathInside(out, prefix)) {
     throw new InvalidInputError(`the output ${output} contains the environment ${prefix}: replacing it would delete the environment. Choose an output path outside it (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
   }
-}
-
-/** True when `p` is `root` or below it (both absolute, real). */
-function isWithin(root: string, p: string): boolean {
-  const rel = path.relative(root, p);
-  return rel === "" || (!rel.startsWith(`..${path.sep}`) && rel !== ".." && !path.isAbsolute(rel));
 }
 
 /** Applies the filters to files and links; keeps directories that still hold something or were empty. */
@@ -246,7 +240,7 @@ export async function itemFor(entry: EnvEntry, root: string, options: PackOption
   if (entry.type === "file") return { name: entry.path, type: "file", mode: fileMode(entry.mode), source: entry.absolute, size: entry.size };
   const target = entry.linkTarget!;
   const real = await fs.realpath(fsPath(entry.absolute), { encoding: "buffer" }).then(decodeFileName, () => null);
-  const outside = real === null ? symlinkInside(root, entry.path, target) === null : !isWithin(root, real);
+  const outside = real === null ? symlinkInside(root, entry.path, target) === null : !isPathInside(root, real);
   if (options.dereferenceSymlinks || options.followExternalSymlinks) {
     const st = real === null ? null : await fs.stat(fsPath(real)).catch(() => null);
     if (!st && options.dereferenceSymlinks) {

@@ -1,7 +1,7 @@
 import fsSync from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { decodeFileName, fsPath } from "@cluster-pack/io";
+import { decodeFileName, fsPath, isPathInside } from "@cluster-pack/io";
 import type { FileMode } from "./relocate";
 
 /** One entry of an environment, as found on disk. Paths are relative and `/`-separated. */
@@ -106,6 +106,6 @@ export function comparePaths(a: string, b: string): number {
 export function symlinkInside(root: string, entryPath: string, target: string): string | null {
   const abs = path.resolve(path.dirname(path.join(root, entryPath)), target);
   const rel = path.relative(root, abs);
-  if (rel === "" || rel.startsWith("..") || path.isAbsolute(rel)) return null;
+  if (rel === "" || !isPathInside(root, abs)) return null;
   return rel.split(path.sep).join("/");
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { decodeFileName, encodeFileName, fsPath, hasRawBytes, showFileName } from "./fs-names";
+import { decodeFileName, encodeFileName, fsPath, hasRawBytes, isPathInside, showFileName } from "./fs-names";
 
 describe("file names as bytes", () => {
   test("every byte string survives decode -> encode, and distinct names stay distinct", () => {
@@ -39,4 +39,9 @@ describe("file names as bytes", () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+test("isPathInside: the root and what is below it, nothing beside or above", () => {
+  expect(["/env", "/env/a", "/env/..foo", "/env/a/../b"].map((p) => isPathInside("/env", p))).toEqual([true, true, true, true]);
+  expect(["/", "/envx", "/env/..", "/other/env", "/env/../x"].map((p) => isPathInside("/env", p))).toEqual([false, false, false, false, false]);
 });

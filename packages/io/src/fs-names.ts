@@ -1,3 +1,5 @@
+import path from "node:path";
+
 /**
  * File names are bytes; JavaScript strings are UTF-16. Node decodes names it reads with
  * UTF-8, turning every invalid byte into U+FFFD: two different names can become one, and
@@ -77,4 +79,14 @@ function validSequenceLength(b: Buffer, i: number): number {
   if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
   if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
   return 0;
+}
+
+/**
+ * True when the absolute path `p` is `root` or lies below it (compared as paths, after
+ * normalisation: resolve symlinks first when the kernel's view matters). A name such as
+ * `..foo` is inside; `..` and `../x` are not.
+ */
+export function isPathInside(root: string, p: string): boolean {
+  const rel = path.relative(root, p);
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }

@@ -20,7 +20,7 @@ export {
 } from "./http";
 export { type RetryOptions, DEFAULT_RETRY, withRetry, retryDelay, parseRetryAfter, sleep, isTransientError, isTransientStatus } from "./retry";
 export { type FileIdentity, RACY_NS, fileIdentity, identityOf, stillIdentical, hashFile, DigestMemo } from "./identity";
-export { decodeFileName, encodeFileName, hasRawBytes, fsPath, showFileName } from "./fs-names";
+export { decodeFileName, encodeFileName, hasRawBytes, fsPath, showFileName, isPathInside } from "./fs-names";
 export { type ForEachLimitOptions, Limiter, forEachLimit } from "./limiter";
 export {
   type PublishOptions,

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { publishDirectory, publishFile } from "@cluster-pack/io";
+import { hashFile, isPathInside, publishDirectory, publishFile } from "@cluster-pack/io";
 import {
   addPlannedWheelToZip,
   addWheelToZip,
@@ -410,8 +410,7 @@ async function collectSources(dirs: string[], followExternal: boolean, signal?: 
           if (e.isSymbolicLink() && !followExternal) {
             // Where the kernel resolves it, not what the link's text says.
             const real = await fs.promises.realpath(full);
-            const rel = path.relative(root, real);
-            if (rel.startsWith(`..${path.sep}`) || rel === ".." || path.isAbsolute(rel)) {
+            if (!isPathInside(root, real)) {
               throw new InvalidInputError(`${full} is a symlink to ${real}, outside the source directory ${dir}; the PEX would carry that file. Pass --follow-external-symlinks to include it anyway, or remove the link.`, { code: "ERR_SYMLINK_OUTSIDE" });
             }
           }
@@ -570,9 +569,7 @@ function progress(options: PexBuildOptions): { signal?: AbortSignal; onProgress?
 }
 
 async function fileSha256(p: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const chunk of fs.createReadStream(p)) h.update(chunk as Buffer);
-  return h.digest("hex");
+  return (await hashFile(p)).digests.sha256!;
 }
 
 function sha256(data: Buffer): string {
