@@ -59,6 +59,8 @@ export class MetadataFetcher {
   private readonly temps: string[] = [];
   private readonly pack = new Map<string, MetadataEntry>();
   private readonly used = new Map<string, MetadataEntry>();
+  /** Keys evicted by `checkWheel` in this run (for the session's pack). */
+  readonly evicted = new Set<string>();
 
   /** Seeds the cache with entries saved by `savedEntries` of an earlier run (each checked against its sha256 when used). */
   preload(entries: Record<string, MetadataEntry>): void {
@@ -141,9 +143,6 @@ export class MetadataFetcher {
     const file = this.entryFile(key);
     if (file) fs.rmSync(file, { force: true });
   }
-
-  /** Keys evicted by `checkWheel` in this run (for the session's pack). */
-  readonly evicted = new Set<string>();
 
   private entryFile(key: string): string | undefined {
     return this.options.cacheDir ? path.join(this.options.cacheDir, METADATA_DIR, `${key}.json`) : undefined;
@@ -252,7 +251,7 @@ function intactEntry(e: MetadataEntry): boolean {
   return typeof e === "object" && e !== null && typeof e.text === "string" && e.sha256 === sha256(e.text) && typeof e.origin === "string";
 }
 
-/** Where two METADATA texts part (line endings aside), as `index: "..." / wheel: "..."`; null when they agree. */
+/** Where two METADATA texts part (line endings aside), as `line N: index "...", wheel "..."`; null when they agree. */
 function firstDifference(claimed: string, own: string): string | null {
   const a = claimed.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
   const b = own.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");

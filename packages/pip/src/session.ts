@@ -66,6 +66,8 @@ export class PipSession {
   readonly metadata: MetadataFetcher;
   readonly cacheDir: string;
   private readonly direct = new Map<string, DistributionFile>();
+  /** The pack of the last resolution (a METADATA found lying at download time is dropped from it). */
+  private packFile: string | undefined;
 
   constructor(readonly options: PipSessionOptions = {}) {
     const base: PipSettings =
@@ -251,8 +253,6 @@ export class PipSession {
       throw err;
     }
   }
-
-  private packFile: string | undefined;
 
   private sources(input: RequirementsInput): PackageSource[] {
     const noIndex = this.settings.noIndex || input.noIndex;
