@@ -263,14 +263,25 @@ export class HttpClient {
     }
     const declared = responseHeader(res, "content-length");
     const contentLength = declared !== undefined && /^\d+$/.test(declared.trim()) ? Number(declared) : undefined;
+    let received = 0;
+    let sinkError: unknown;
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) await onChunk(chunk);
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        await Promise.resolve(onChunk(chunk)).catch((err: unknown) => {
+          sinkError = err;
+          throw err;
+        });
+      }
       return contentLength === undefined ? {} : { contentLength };
     } catch (err) {
       res.body.destroy();
       if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
       if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the download stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
-      throw err;
+      // The caller's own failure (a full disk) stays as it is; the connection's is named.
+      if (err === sinkError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new NetworkError(`${redactUrl(url)}: the connection broke after ${received}${contentLength === undefined ? "" : ` of ${contentLength}`} bytes (${(err as Error).message}${code ? `, ${code}` : ""}); nothing was kept. Try again.`, url, undefined, { cause: err, transient: true });
     }
   }
 
