@@ -127,14 +127,14 @@ function outDir(name: string): string {
     it("SIGINT mid-download: nothing in the destination or the cache's temporary directory", async () => {
       const dest = outDir("dl-dest");
       const cache = outDir("dl-cache");
-      const cacheTmp = path.join(cache, "tmp");
+      const cacheTmp = path.join(cache, "dists-v2", "tmp");
       const before = { dest: list(dest), tmp: list(cacheTmp) };
       const cli = spawnCli(["download", "slowpkg", "-d", dest, "--isolated", "-i", `${index.origin}/simple`, "--python", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", cache]);
       await interruptWhen(cli, hasTemp(cacheTmp), "SIGINT");
       expect(await cli.exited).toEqual({ code: 130, signal: null });
       expect(cli.stderr()).toMatch(INTERRUPTED);
       expect({ dest: list(dest), tmp: list(cacheTmp) }).toEqual(before);
-      expect(list(path.join(cache, "files"))).toEqual([]);
+      expect(list(path.join(cache, "dists-v2", "sha256"))).toEqual([]);
     });
   });
 

@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { isPathInside } from "@cluster-pack/io";
 import { canonicalizeName } from "@cluster-pack/packaging";
 
 /** An installed Python environment, read from its files (no `pip list`). */
@@ -256,7 +257,7 @@ async function readPthPaths(site: string, names: string[]): Promise<PthInfo> {
         const line = raw.trim();
         if (!line || line.startsWith("#") || /^import[\s\t]/.test(line)) continue;
         const dir = path.resolve(site, line);
-        if (isInside(dir, site) || !(await isDirectory(dir))) continue;
+        if (isPathInside(site, dir) || !(await isDirectory(dir))) continue;
         const real = await fsp.realpath(dir);
         if (!outside.includes(real)) outside.push(real);
       }
@@ -300,14 +301,14 @@ async function readDistInfo(dir: string, pth: PthInfo): Promise<InstalledDistrib
   if (directUrl) dist.directUrl = directUrl;
   if (directUrl?.dir_info?.editable && directUrl.url.startsWith("file:")) {
     const projectDir = fileURLToPath(directUrl.url);
-    const mapped = Object.entries(pth.finderMappings).filter(([, p]) => isInside(p, projectDir));
+    const mapped = Object.entries(pth.finderMappings).filter(([, p]) => isPathInside(projectDir, p));
     if (mapped.length > 0) {
       // Strict/compat editable: setuptools maps each package explicitly, trust that.
       const packages: Record<string, string> = {};
       for (const [pkg, p] of mapped) if (!pkg.includes(".") && (await exists(path.join(p, "__init__.py")))) packages[pkg] = p;
       dist.editable = { projectDir, via: "pep660", roots: [...new Set(mapped.map(([, p]) => path.dirname(p)))], packages };
     } else {
-      const roots = pth.outside.filter((r) => isInside(r, projectDir));
+      const roots = pth.outside.filter((r) => isPathInside(projectDir, r));
       dist.editable = await describeEditable(projectDir, "pep660", roots, topLevel);
     }
   }
@@ -406,11 +407,6 @@ function splitLines(text: string | undefined): string[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== "");
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
 async function readText(p: string): Promise<string | undefined> {

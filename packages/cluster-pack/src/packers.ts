@@ -1,12 +1,12 @@
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
+import { sha256File } from "@cluster-pack/io";
 import { formatFromName, packCondaEnvironment, packVenv, type PackResult } from "@cluster-pack/conda";
 import type { EnvironmentKind } from "@cluster-pack/engines";
 import { resolveTarget, type TargetEnvironment } from "@cluster-pack/pip";
 import type { InstalledDistribution, InstalledEnvironment } from "./environment";
 import type { PackageEdits } from "./edits";
-import { sha256File } from "./hash";
 import type { LockDescription } from "./sidecar";
 import type { PackerName, UploadProgress } from "./types";
 import { resolvePexLock, type IndexOptions, type PexOptions } from "./pex-packer";
@@ -98,7 +98,7 @@ export async function prepareArchiveBuild(input: PrepareInput): Promise<ArchiveB
         input.packer === "conda"
           ? await packCondaEnvironment({ ...common, prefix: env.prefix })
           : await packVenv({ ...common, prefix: env.prefix, ignoreEditablePackages: input.includeEditable });
-      const sha256 = result.sha256 ?? (await sha256File(output));
+      const sha256 = result.sha256 ?? await sha256File(output);
       return { sha256, size: result.size };
     },
   };

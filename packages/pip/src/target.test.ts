@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -44,9 +45,28 @@ describe("explicit targets", () => {
     try {
       const py = interpreters[0]!;
       const a = await probeInterpreter(py, { cacheDir: dir });
-      expect(fs.readdirSync(path.join(dir, "probes"))).toHaveLength(1);
+      expect(fs.readdirSync(path.join(dir, "probes-v2"))).toHaveLength(1);
       const b = await probeInterpreter(py, { cacheDir: dir });
       expect(b.tags.map(tagToString)).toEqual(a.tags.map(tagToString));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test("the probe cache is keyed by the interpreter's identity: a same-size rewrite with its mtime restored is probed again", async () => {
+    const [a, b] = ["3.11.7", "3.12.1"].map((v) => `/root/.pyenv/versions/${v}/bin/python3`);
+    if (!fs.existsSync(a!) || !fs.existsSync(b!)) return console.warn("skipping: needs pyenv 3.11.7 and 3.12.1 (two interpreters whose paths have the same length)");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-probe-"));
+    try {
+      const py = path.join(dir, "python3");
+      fs.writeFileSync(py, `#!/bin/sh\nexec ${a} "$@"\n`, { mode: 0o755 });
+      // A file changed in the last 2 s is not recorded (racy rule): wait it out once.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await probeInterpreter(py, { cacheDir: dir })).markers.python_version).toBe("3.11");
+      expect(fs.readdirSync(path.join(dir, "probes-v2"))).toHaveLength(1);
+      execFileSync("touch", ["-r", py, `${py}.stamp`]);
+      fs.writeFileSync(py, `#!/bin/sh\nexec ${b} "$@"\n`);
+      execFileSync("touch", ["-r", `${py}.stamp`, py]);
+      expect((await probeInterpreter(py, { cacheDir: dir })).markers.python_version).toBe("3.12");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -64,6 +64,7 @@ export interface PackCliOptions {
   compressLevel?: number;
   nThreads?: number;
   dereferenceSymlinks?: boolean;
+  followExternalSymlinks?: boolean;
   force?: boolean;
   alias?: string;
 }
@@ -93,7 +94,8 @@ export function addPackOptions(cmd: Command, filters: PathFilter[]): void {
       filters.push({ include: v });
       return v;
     })
-    .option("--dereference-symlinks", "store what symlinks point to instead of the links")
+    .option("--dereference-symlinks", "store what symlinks to files inside the environment point to instead of the links")
+    .option("--follow-external-symlinks", "also store the files that symlinks leading outside the environment point to (otherwise they stay links)")
     .option("--alias <dir>", "the directory the archive is unpacked into on the cluster (default pyenv), for the printed interpreter")
     .option("-f, --force", "replace the output if it exists");
 }
@@ -106,6 +108,7 @@ export function commonOptions(opts: PackCliOptions, filters: PathFilter[], ctx: 
     ...(opts.nThreads !== undefined ? { threads: opts.nThreads } : {}),
     ...(opts.alias ? { alias: opts.alias } : {}),
     dereferenceSymlinks: Boolean(opts.dereferenceSymlinks),
+    followExternalSymlinks: Boolean(opts.followExternalSymlinks),
     force: Boolean(opts.force),
     filters: [...filters],
     signal: ctx.signal,

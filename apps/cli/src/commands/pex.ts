@@ -17,6 +17,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("-e, --entry-point <module[:function]>", "run this module (or call this function) on start")
     .option("-c, --script <name>", "run this console script of one of the wheels on start")
     .option("-D, --sources-directory <dir>", "add this directory's content as top-level user code (repeatable)", collect, [] as string[])
+    .option("--follow-external-symlinks", "with -D: also include files that symlinks lead to outside the source directory (refused otherwise)")
     .option("--python-shebang <interpreter>", "the shebang interpreter", "/usr/bin/env python3")
     .option("--interpreter-constraint <constraint>", "e.g. 'CPython>=3.8,<3.13' (repeatable; any one must match)", collect, [] as string[])
     .addOption(new Option("--inherit-path <mode>", "use the host's site-packages: false, prefer (before the PEX's) or fallback (after)").choices(["false", "prefer", "fallback"]).default("false"))
@@ -72,6 +73,7 @@ Examples:
       }
       const builder = new PexBuilder({
         sourceDirectories: opts.sourcesDirectory,
+        followExternalSymlinks: Boolean(opts.followExternalSymlinks),
         ...(opts.entryPoint ? { entryPoint: opts.entryPoint } : {}),
         ...(opts.script ? { script: opts.script } : {}),
         interpreterConstraints: opts.interpreterConstraint,
@@ -148,6 +150,7 @@ interface BuildCliOptions {
   entryPoint?: string;
   script?: string;
   sourcesDirectory: string[];
+  followExternalSymlinks?: boolean;
   pythonShebang: string;
   interpreterConstraint: string[];
   inheritPath: string;

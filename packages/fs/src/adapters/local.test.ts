@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,6 +14,27 @@ runConformanceSuite("local", async () => {
 });
 
 describe("LocalFileSystem specifics", () => {
+  it("drops metadata once the file is rewritten, even at the same size with its mtime restored", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fs-local-"));
+    try {
+      const lfs = new LocalFileSystem();
+      const f = path.join(root, "env.tar.gz");
+      await lfs.write(f, "archive-v1", { metadata: { lock: "abc" } });
+      expect((await lfs.head(f))!.metadata).toEqual({ lock: "abc" });
+      // What "upload only when changed" must not be fooled by: same size, same mtime, new bytes.
+      execFileSync("touch", ["-r", f, `${f}.stamp`]);
+      fs.writeFileSync(f, "archive-v2");
+      execFileSync("touch", ["-r", `${f}.stamp`, f]);
+      expect((await lfs.head(f))!.metadata).toEqual({});
+      // A rename carries valid metadata along, and only valid metadata.
+      await lfs.write(f, "archive-v3", { metadata: { lock: "def" } });
+      await lfs.rename(f, path.join(root, "moved.tar.gz"));
+      expect((await lfs.head(path.join(root, "moved.tar.gz")))!.metadata).toEqual({ lock: "def" });
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("hides metadata sidecars and maps permission errors to EACCES", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fs-local-"));
     try {
