@@ -18,3 +18,4 @@ export { uploadEnv, defaultCacheDir, LOCK_METADATA_KEY, type UploadEnvOptions } 
 export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } from "./upload-zip";
 export type { StoreOptions } from "./store";
 export type { TargetOptions, IndexOptions, PexOptions } from "./packers";
+export { CLUSTER_PACK_ERROR_CODES, type ClusterPackErrorCode } from "./error-codes";

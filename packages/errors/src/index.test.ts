@@ -1,4 +1,4 @@
-import { AbortError, ClusterPackError, InvalidInputError, hasErrorCode, redactUrl, throwIfAborted } from "./index";
+import { AbortError, ClusterPackError, errorFromData, errorToData, IntegrityError, InvalidInputError, hasErrorCode, redactUrl, throwIfAborted } from "./index";
 
 describe("ClusterPackError", () => {
   it("keeps code, name and cause", () => {
@@ -39,5 +39,25 @@ describe("redactUrl", () => {
     expect(slashed).not.toContain("user");
     expect(redactUrl("https://idx example/simple?token=abc&page=2")).toBe("https://idx example/simple?token=***&page=2");
     expect(redactUrl("not a url at all")).toBe("not a url at all");
+  });
+});
+
+describe("error data", () => {
+  it("keeps class, code and hint across errorToData/errorFromData (worker threads, JSON)", () => {
+    const original = new InvalidInputError("bad --level 12", { code: "ERR_BAD_LEVEL", hint: "pass --level 0-9" });
+    const back = errorFromData(JSON.parse(JSON.stringify(errorToData(original))));
+    expect(back).toBeInstanceOf(InvalidInputError);
+    expect(back).toMatchObject({ code: "ERR_BAD_LEVEL", hint: "pass --level 0-9", message: "bad --level 12", name: "InvalidInputError" });
+    expect(errorFromData(errorToData(new IntegrityError("x", { code: "ERR_CRC_MISMATCH" })))).toBeInstanceOf(IntegrityError);
+    expect(errorFromData(errorToData(new AbortError()))).toBeInstanceOf(AbortError);
+    const plain = errorFromData(errorToData(Object.assign(new Error("gone"), { code: "ENOENT", path: "/x" })));
+    expect(plain).toBeInstanceOf(ClusterPackError);
+    expect(plain.code).toBe("ENOENT");
+    expect(errorFromData(errorToData("a string")).code).toBe("ERR_WORKER");
+  });
+
+  it("a hint is its own field", () => {
+    expect(new ClusterPackError("ERR_X", "m", { hint: "h" }).hint).toBe("h");
+    expect(new ClusterPackError("ERR_X", "m").hint).toBeUndefined();
   });
 });

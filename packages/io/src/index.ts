@@ -45,3 +45,4 @@ export {
   isNoSpaceError,
   describeWriteError,
 } from "./temp";
+export { IO_ERROR_CODES, type IoErrorCode } from "./error-codes";

@@ -17,3 +17,4 @@ export { lockFromResolution, formatPyLock, writePyLock, readPyLock, selectFromLo
 export { readStaticSdistMetadata } from "./sdist";
 export { installDistributions, prefixScheme, type InstallTreeOptions } from "./install";
 export { SdistBuilder, findPython, unpackSdist, type SdistBuilderOptions, type BuildDependencyInstaller, type BuiltWheel } from "./build";
+export { PIP_ERROR_CODES, type PipErrorCode } from "./error-codes";
