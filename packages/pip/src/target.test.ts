@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { Marker, parseTagSet, platformTags, tagToString, targetTags } from "@cluster-pack/packaging";
 import { explicitTarget, probeInterpreter, rankingFor } from "./target";
 
-const PYENV = "/root/.pyenv/versions";
-const interpreters = fs.existsSync(PYENV) ? fs.readdirSync(PYENV).map((v) => path.join(PYENV, v, "bin", "python3")).filter((p) => fs.existsSync(p)) : [];
+const interpreters = pythonInterpreters({ minimum: "3.0" }).map((p) => p.python);
 
 describe("explicit targets", () => {
   test("linux cp311 from any OS", () => {
