@@ -8,14 +8,14 @@ import os from "node:os";
 import path from "node:path";
 import { S3FileSystem } from "@cluster-pack/fs/s3";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
-import { startHttpServer, type TestHttpServer } from "@cluster-pack/io/test-kit";
+import { pythonInterpreter, startHttpServer, SYSTEM_PYTHON, type TestHttpServer } from "@cluster-pack/io/test-kit";
 import { metadataText, writeWheel } from "@cluster-pack/pip/test-kit";
 import { ZipWriter } from "@cluster-pack/zip";
 import { ensureCliBuilt, interruptWhen, spawnCli } from "./test-kit";
 
 jest.setTimeout(300_000);
 
-const PYTHON = ["/root/.pyenv/versions/3.11.7/bin/python3.11", "/usr/bin/python3"].find((p) => fs.existsSync(p));
+const PYTHON = [pythonInterpreter("3.11")?.python, SYSTEM_PYTHON].find((p) => p && fs.existsSync(p));
 const MiB = 1024 * 1024;
 const INTERRUPTED = /^cluster-pack: interrupted by (SIGINT|SIGTERM); unfinished outputs were removed$/m;
 

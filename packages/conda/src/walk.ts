@@ -95,13 +95,6 @@ export function sortByPath<T>(items: T[], key: (item: T) => string): T[] {
   return keyed.map((x) => x.item);
 }
 
-/** The order of `sortByPath`, for two paths. */
-export function comparePaths(a: string, b: string): number {
-  const x = a.replaceAll("/", "\u0000");
-  const y = b.replaceAll("/", "\u0000");
-  return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /** Resolves where a symlink points, relative to the environment root, or null when outside. */
 export function symlinkInside(root: string, entryPath: string, target: string): string | null {
   const abs = path.resolve(path.dirname(path.join(root, entryPath)), target);

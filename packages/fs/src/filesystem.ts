@@ -172,7 +172,7 @@ export abstract class FileSystem {
    */
   writeStream(path: string, options: WriteOptions = {}): Writable {
     const pass = new PassThrough();
-    let done!: Promise<void>;
+    const done = this.write(path, pass, options);
     const out = new Writable({
       write(chunk: Buffer, _enc, cb) {
         if (pass.write(chunk)) cb();
@@ -187,7 +187,6 @@ export abstract class FileSystem {
         cb(err);
       },
     });
-    done = this.write(path, pass, options);
     done.catch((err: Error) => {
       if (!out.destroyed) out.destroy(err);
     });
@@ -396,6 +395,7 @@ export function lazyReadable(open: () => Promise<Readable>): Readable {
   let src: Readable | undefined;
   let iter: AsyncIterator<Buffer> | undefined;
   return new Readable({
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the whole body is in try/catch, which destroys the stream
     async read() {
       try {
         if (!iter) {

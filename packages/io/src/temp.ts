@@ -354,7 +354,7 @@ function prepareDirectorySync(dir: string): void {
   }
   if (SWEPT.has(dir)) return;
   SWEPT.add(dir);
-  let names: string[] = [];
+  let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {

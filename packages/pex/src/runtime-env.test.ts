@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, readPexInfo } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
@@ -13,7 +13,7 @@ jest.setTimeout(300_000);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pex-runtime-env-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });
-const pythons = pyenvPythons();
+const pythons = pythonInterpreters();
 const SHOW = "import sys; print(sys.version_info[:2], sys.argv)";
 
 let src: string;

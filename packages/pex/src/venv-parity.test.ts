@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { writeWheel } from "@cluster-pack/pip/test-kit";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex } from "./index";
 import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
@@ -15,8 +15,8 @@ import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
 jest.setTimeout(600_000);
 
-const noPip = pipUnavailableReason();
-const pythons = pyenvPythons();
+const noPip = pipIndexUnavailable();
+const pythons = pythonInterpreters();
 const skipReason = noPip ?? (pythons.length ? undefined : "no pyenv Pythons under ~/.pyenv/versions");
 if (skipReason) console.warn(`skipping PEX/venv parity tests: ${skipReason}`);
 const suite = skipReason ? describe.skip : describe;

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, readPexInfo } from "./index";
 import { differential, REPL_DRIVER, writeInterpreterWorkdir } from "./test-kit/interpreter-cases";
 import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
@@ -13,8 +13,8 @@ import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
 jest.setTimeout(300_000);
 
-const noPip = pipUnavailableReason();
-const pythons = pyenvPythons();
+const noPip = pipIndexUnavailable();
+const pythons = pythonInterpreters();
 const skipReason = noPip ?? (pythons.length ? undefined : "no pyenv Pythons under ~/.pyenv/versions");
 if (skipReason) console.warn(`skipping PEX venv-mode tests: ${skipReason}`);
 const suite = skipReason ? describe.skip : describe;

@@ -9,12 +9,13 @@ import { writeSdist, writeWheel } from "./test-kit/wheels";
 import { unpackSdist } from "./build";
 import tar from "tar-stream";
 import zlib from "node:zlib";
+import { pythonInterpreter } from "@cluster-pack/io/test-kit";
 
-const PY = "/root/.pyenv/versions/3.11.7/bin/python3";
+const PY = pythonInterpreter("3.11")?.python ?? "";
 const sha256File = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 const settings = loadPipConfig();
 const mirror = [settings.indexUrl, ...settings.extraIndexUrls].filter((u) => u.startsWith("file:"));
-const ready = fs.existsSync(PY) && mirror.length > 0;
+const ready = PY !== "" && mirror.length > 0;
 if (!ready) console.warn("Skipping sdist build tests: needs Python 3.11 and a file:// index with setuptools in pip's configuration");
 
 let tmp: string;

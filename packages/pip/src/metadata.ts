@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
-import { makeTempDir, removeTemp, writeFileAtomic } from "@cluster-pack/io";
+import { withTempDir, writeFileAtomic } from "@cluster-pack/io";
 import { canonicalizeName, parseRequirement, type Requirement } from "@cluster-pack/packaging";
 import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
 import { fileSource, peekEntries, readPeekedEntry, type RandomAccessSource } from "@cluster-pack/zip";
@@ -55,7 +55,6 @@ export interface MetadataEntry {
 export class MetadataFetcher {
   readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0, build: 0 };
   private readonly memo = new Map<string, Promise<DistributionMetadata>>();
-  private readonly temps: string[] = [];
   private readonly pack = new Map<string, MetadataEntry>();
   private readonly used = new Map<string, MetadataEntry>();
   /** Keys evicted by `checkWheel` in this run (for the session's pack). */
@@ -147,22 +146,20 @@ export class MetadataFetcher {
     return this.options.cacheDir ? path.join(this.options.cacheDir, METADATA_DIR, `${key}.json`) : undefined;
   }
 
-  /** The whole file on disk: through the configured downloader (the wheel cache), else a temp copy. */
-  private async download(file: DistributionFile, signal?: AbortSignal): Promise<string> {
-    if (this.options.download) return this.options.download(file, signal);
+  /**
+   * Runs `use` on the whole file on disk: the configured downloader's copy (the wheel cache,
+   * kept), else a temporary download, removed once `use` is done.
+   */
+  private async withDownload<T>(file: DistributionFile, signal: AbortSignal | undefined, use: (local: string) => Promise<T>): Promise<T> {
+    if (this.options.download) return use(await this.options.download(file, signal));
     const buf = await this.options.http.getBuffer(file.url, { signal });
     const want = file.hashes.sha256;
     if (want && sha256(buf) !== want) throw new IntegrityError(`${redactUrl(file.url)}: sha256 ${sha256(buf)} does not match the index's ${want}.`, { code: "ERR_HASH_MISMATCH" });
-    const dir = await makeTempDir("cp-dl");
-    const out = path.join(dir, file.filename);
-    await fs.promises.writeFile(out, buf);
-    this.temps.push(dir);
-    return out;
-  }
-
-  /** Removes temporary downloads (when no downloader was configured). */
-  async dispose(): Promise<void> {
-    await Promise.all(this.temps.splice(0).map((d) => removeTemp(d)));
+    return withTempDir("cp-dl", async (dir) => {
+      const out = path.join(dir, file.filename);
+      await fs.promises.writeFile(out, buf);
+      return use(out);
+    });
   }
 
   private async fetchText(file: DistributionFile, signal?: AbortSignal): Promise<[string, MetadataOrigin]> {
@@ -179,14 +176,16 @@ export class MetadataFetcher {
     }
     if (file.kind !== "wheel") {
       // PEP 643: an sdist's PKG-INFO is authoritative when nothing we need is Dynamic.
-      const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : await this.download(file, signal);
-      const text = await readStaticSdistMetadata(local, signal);
-      if (text !== null) return [text, "sdist"];
-      if (this.options.build) {
-        const wheel = await this.options.build(file, local, signal);
-        return [await readMetadataEntry(await fileSource(wheel), file, signal), "build"];
-      }
-      throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
+      const fromSdist = async (local: string): Promise<[string, MetadataOrigin]> => {
+        const text = await readStaticSdistMetadata(local, signal);
+        if (text !== null) return [text, "sdist"];
+        if (this.options.build) {
+          const wheel = await this.options.build(file, local, signal);
+          return [await readMetadataEntry(await fileSource(wheel), file, signal), "build"];
+        }
+        throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
+      };
+      return file.url.startsWith("file:") ? fromSdist(fileURLToPath(file.url)) : this.withDownload(file, signal, fromSdist);
     }
     if (file.url.startsWith("file:")) {
       return [await readMetadataEntry(await fileSource(fileURLToPath(file.url)), file, signal), "local-zip"];
@@ -198,8 +197,7 @@ export class MetadataFetcher {
     } catch (err) {
       if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE")) throw err;
     }
-    const local = await this.download(file, signal);
-    return [await readMetadataEntry(await fileSource(local), file, signal), "download"];
+    return this.withDownload(file, signal, async (local) => [await readMetadataEntry(await fileSource(local), file, signal), "download"]);
   }
 }
 

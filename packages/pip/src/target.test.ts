@@ -2,11 +2,11 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pythonInterpreter, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { Marker, parseTagSet, platformTags, tagToString, targetTags } from "@cluster-pack/packaging";
 import { explicitTarget, probeInterpreter, rankingFor } from "./target";
 
-const PYENV = "/root/.pyenv/versions";
-const interpreters = fs.existsSync(PYENV) ? fs.readdirSync(PYENV).map((v) => path.join(PYENV, v, "bin", "python3")).filter((p) => fs.existsSync(p)) : [];
+const interpreters = pythonInterpreters({ minimum: "3.0" }).map((p) => p.python);
 
 describe("explicit targets", () => {
   test("linux cp311 from any OS", () => {
@@ -53,8 +53,9 @@ describe("explicit targets", () => {
     }
   });
   test("the probe cache is keyed by the interpreter's identity: a same-size rewrite with its mtime restored is probed again", async () => {
-    const [a, b] = ["3.11.7", "3.12.1"].map((v) => `/root/.pyenv/versions/${v}/bin/python3`);
-    if (!fs.existsSync(a!) || !fs.existsSync(b!)) return console.warn("skipping: needs pyenv 3.11.7 and 3.12.1 (two interpreters whose paths have the same length)");
+    // Two interpreters whose paths have the same length (a same-size rewrite of the wrapper).
+    const [a, b] = [pythonInterpreter("3.11")?.python, pythonInterpreter("3.12")?.python];
+    if (!a || !b || a.length !== b.length) return console.warn("skipping: needs pyenv 3.11 and 3.12 at paths of the same length");
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-probe-"));
     try {
       const py = path.join(dir, "python3");

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { craftWheel } from "@cluster-pack/wheel/test-kit/craft";
+import { craftWheel } from "@cluster-pack/wheel/test-kit";
 import { addHiddenEntry, replaceBytes } from "@cluster-pack/zip/test-kit";
 import { runCli } from "../test-kit";
 

@@ -416,6 +416,7 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     }
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- every await is inside the try, whose catch answers
   const datanode = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const p = decodeHdfsPath(url.pathname);
