@@ -6,26 +6,55 @@
  */
 export class ClusterPackError extends Error {
   readonly code: string;
+  /**
+   * The options of the library call that the message names, each written in it as
+   * `name` (in backticks): a front end shows them its own way (the CLI as its flags, see
+   * `phraseOptions`), so a library message never has to mention a flag its users lack.
+   */
+  readonly optionNames: readonly string[];
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.optionNames = options?.optionNames ?? [];
     this.name = new.target.name;
   }
 }
 
+export interface ErrorOptions {
+  cause?: unknown;
+  /** Library options the message names as `name`; see ClusterPackError.optionNames. */
+  optionNames?: readonly string[];
+}
+
 /** The input was wrong: a file, an option, a requirement. The message names it and the fix. */
 export class InvalidInputError extends ClusterPackError {
-  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
     super(options?.code ?? "ERR_INVALID_INPUT", message, options);
   }
 }
 
 /** Data read from outside (an archive, an index, a remote store) is not what it claims to be. */
 export class IntegrityError extends ClusterPackError {
-  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+  constructor(message: string, options?: ErrorOptions & { code?: string }) {
     super(options?.code ?? "ERR_INTEGRITY", message, options);
   }
+}
+
+/**
+ * An error's message with each option it names (`name`, listed in `optionNames`) spelled
+ * by `spell`, e.g. as the CLI flag that sets it: "pass `force`" becomes "pass --force".
+ * Names `spell` does not know keep their library spelling.
+ */
+export function phraseOptions(err: unknown, spell: (name: string) => string | undefined): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const names = err instanceof ClusterPackError ? err.optionNames : [];
+  let out = message;
+  for (const name of names) {
+    const flag = spell(name);
+    if (flag !== undefined) out = out.split(`\`${name}\``).join(flag);
+  }
+  return out;
 }
 
 /** The operation was cancelled through an AbortSignal. */

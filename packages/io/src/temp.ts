@@ -384,7 +384,7 @@ async function fsyncPath(p: string): Promise<void> {
 }
 
 function outputExists(target: string): InvalidInputError {
-  return new InvalidInputError(`${target} already exists; choose another output path or pass --force to replace it.`, { code: "ERR_OUTPUT_EXISTS" });
+  return new InvalidInputError(`${target} already exists; choose another output path, or pass \`overwrite\` to replace it.`, { code: "ERR_OUTPUT_EXISTS", optionNames: ["overwrite"] });
 }
 
 function tempBaseName(base: string): string {
