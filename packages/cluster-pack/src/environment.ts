@@ -84,7 +84,7 @@ export async function findEnvironment(options: FindEnvironmentOptions = {}): Pro
     throw new InvalidInputError(
       "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given. " +
         "Activate a virtualenv or conda env, or pass `env` (a venv/conda prefix), `python` (an interpreter), or requirements.",
-      { code: "ERR_NO_ENVIRONMENT" },
+      { code: "ERR_NO_ENVIRONMENT", optionNames: ["env", "python"] },
     );
   }
   let prefix: string;

@@ -1,4 +1,4 @@
-export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal, unreadableFile } from "./source";
+export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal, unreadableFile, sha256File } from "./source";
 export { locationScheme } from "./location";
 export { type HttpRangeSourceOptions, httpRangeSource } from "./http-range";
 export {

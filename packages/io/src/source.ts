@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import type { Readable } from "node:stream";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
@@ -176,4 +177,11 @@ export function withSignal<T extends Readable>(stream: T, signal?: AbortSignal):
   signal.addEventListener("abort", onAbort, { once: true });
   stream.once("close", () => signal.removeEventListener("abort", onAbort));
   return stream;
+}
+
+/** sha256 of a file, streamed (archives can be gigabytes), in hex. */
+export async function sha256File(file: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of fs.createReadStream(file, options.signal ? { signal: options.signal } : {})) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }

@@ -99,9 +99,9 @@ export function formatPyLock(lock: PyLock): string {
   return stringifyToml(doc) + "\n";
 }
 
-/** Writes pylock.toml atomically. */
-export async function writePyLock(file: string, lock: PyLock): Promise<void> {
-  await writeFileAtomic(file, formatPyLock(lock));
+/** Writes pylock.toml atomically; with `overwrite: false` an existing file is ERR_OUTPUT_EXISTS. */
+export async function writePyLock(file: string, lock: PyLock, options: { overwrite?: boolean } = {}): Promise<void> {
+  await writeFileAtomic(file, formatPyLock(lock), options.overwrite === false ? { overwrite: false } : {});
 }
 
 /** Reads and validates a pylock.toml; errors name the file and the entry. */
