@@ -1,9 +1,13 @@
+import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { DistributionCache, HttpClient, defaultCacheDir, fetchLocked, readPyLock, selectFromLock } from "@cluster-pack/pip";
+import type { DistributionFile } from "@cluster-pack/pip";
 import type { CommandContext } from "../context";
-import { addResolverOptions, openSession, targetFromOptions, type ResolverCliOptions } from "./resolve";
+import { OUTPUT_RULE, helpText } from "../help";
+import { lib } from "../lib";
+import { addForceOption, addResolverOptions, outputExists, type ResolverCliOptions } from "../options";
+import { openSession, targetFromOptions } from "../resolver";
 
 export function register(program: Command, ctx: CommandContext): void {
   const cmd = program
@@ -12,31 +16,37 @@ export function register(program: Command, ctx: CommandContext): void {
     .argument("[requirements...]", "PEP 508 requirements, or paths/URLs of wheels and sdists")
     .requiredOption("-d, --dest <dir>", "the directory to fill with wheels/sdists")
     .option("--from-lock <pylock.toml>", "take exact files from this lock: no resolution, hashes enforced");
-  addResolverOptions(cmd);
-  cmd
+  addForceOption(cmd, "files of the same name in --dest");
+  addResolverOptions(cmd)
     .addHelpText(
       "after",
-      `
-Files are fetched once into the content-addressed cache (by sha256) and linked or copied
-into --dest; every file is checked against the index's hashes, --hash pins and lock hashes.
-
-Examples:
-  cluster-pack download pandas pyarrow -d wheels/
-  cluster-pack download -r requirements.txt --require-hashes -d wheels/
-  cluster-pack download --from-lock pylock.toml -d wheels/ --python 3.11 --platform manylinux_2_28_x86_64`,
+      helpText({
+        notes: `Files are fetched once into the content-addressed cache (by sha256) and placed into
+--dest; every file is checked against the index's hashes, --hash pins and lock hashes.
+A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RULE.replace(/^An/, "an")}`,
+        examples: [
+          "cluster-pack download pandas pyarrow -d wheels/",
+          "cluster-pack download -r requirements.txt --require-hashes -d wheels/",
+          "cluster-pack download --from-lock pylock.toml -d wheels/ --python-version 3.11 \\",
+          "    --platform manylinux_2_28_x86_64",
+        ],
+      }),
     )
-    .action(async (requirements: string[], opts: ResolverCliOptions & { dest: string; fromLock?: string }) => {
+    .action(async (requirements: string[], opts: ResolverCliOptions & { dest: string; fromLock?: string; force?: boolean }) => {
       const dest = path.resolve(opts.dest);
+      const pip = lib.pip();
       let files: Array<{ name: string; version: string; path: string; sha256: string }>;
       if (opts.fromLock) {
-        if (requirements.length || opts.requirement.length) throw new InvalidInputError("--from-lock takes the packages from the lock; do not also give requirements.");
-        const lock = await readPyLock(opts.fromLock);
+        if (requirements.length || opts.requirement?.length) throw new InvalidInputError("--from-lock takes the packages from the lock; do not also give requirements.");
+        const lock = await pip.readPyLock(opts.fromLock);
         const target = await targetFromOptions(opts, ctx);
-        const cache = new DistributionCache(opts.cacheDir ?? defaultCacheDir(), new HttpClient({ cacheDir: opts.cacheDir ?? defaultCacheDir() }));
-        const selection = selectFromLock(lock, target, opts.fromLock);
+        const cacheDir = opts.cacheDir ?? pip.defaultCacheDir();
+        const cache = new pip.DistributionCache(cacheDir, new pip.HttpClient({ cacheDir }));
+        const selection = pip.selectFromLock(lock, target, opts.fromLock);
+        await checkDestination(dest, selection.map((s) => s.file), opts.force, ctx.signal);
         const bar = ctx.progress("downloading", selection.length);
         try {
-          files = await fetchLocked(selection, cache, { dest, signal: ctx.signal });
+          files = await pip.fetchLocked(selection, cache, { dest, signal: ctx.signal });
         } finally {
           bar.stop();
         }
@@ -44,6 +54,7 @@ Examples:
         const { session, input } = await openSession(requirements, opts, ctx);
         const resolution = await session.resolve(input);
         for (const w of resolution.warnings) ctx.log(`warning: ${w}`);
+        await checkDestination(dest, resolution.packages.map((p) => p.candidate.file), opts.force, ctx.signal);
         const bar = ctx.progress("downloading", resolution.packages.length);
         try {
           files = await session.download(resolution, input, dest);
@@ -56,4 +67,20 @@ Examples:
         () => files.map((f) => `${path.basename(f.path)}  sha256:${f.sha256}`).join("\n"),
       );
     });
+}
+
+/**
+ * The output rule for a directory of downloads: a file already there is replaced only
+ * with --force, unless it is byte for byte the one expected (its sha256 is the index's or
+ * the lock's), which is no loss. Checked before anything is downloaded.
+ */
+async function checkDestination(dest: string, files: DistributionFile[], force: boolean | undefined, signal: AbortSignal): Promise<void> {
+  if (force) return;
+  for (const file of files) {
+    const target = path.join(dest, file.filename);
+    if (!fs.existsSync(target)) continue;
+    const expected = file.hashes.sha256;
+    if (expected && (await lib.io().sha256File(target, { signal })) === expected) continue;
+    throw outputExists(target);
+  }
 }
