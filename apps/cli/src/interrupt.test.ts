@@ -129,7 +129,7 @@ function outDir(name: string): string {
       const cache = outDir("dl-cache");
       const cacheTmp = path.join(cache, "tmp");
       const before = { dest: list(dest), tmp: list(cacheTmp) };
-      const cli = spawnCli(["download", "slowpkg", "-d", dest, "--isolated", "-i", `${index.origin}/simple`, "--python", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", cache]);
+      const cli = spawnCli(["download", "slowpkg", "-d", dest, "--isolated", "-i", `${index.origin}/simple`, "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", cache]);
       await interruptWhen(cli, hasTemp(cacheTmp), "SIGINT");
       expect(await cli.exited).toEqual({ code: 130, signal: null });
       expect(cli.stderr()).toMatch(INTERRUPTED);

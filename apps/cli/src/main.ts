@@ -134,7 +134,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     return EXIT.OK;
   } catch (err) {
     // A usage error ends before any action ran: --json is read from the arguments then.
-    const json = state.json || (err instanceof CommanderError && argv.slice(2, argv.includes("--") ? argv.indexOf("--") : undefined).includes("--json"));
+    const json = state.json || (state.command === undefined && argv.slice(2, argv.includes("--") ? argv.indexOf("--") : undefined).includes("--json"));
     return reportError(err, ctx, json, received, state.command);
   } finally {
     process.removeListener("SIGINT", onSignal);
@@ -151,7 +151,7 @@ function reportError(err: unknown, ctx: CommandContext, json: boolean, signal: N
     // subcommand has printed its help on stderr: a usage error without another message.
     if (err.exitCode === 0) return EXIT.OK;
     if (err.code === "commander.help" || err.code === "commander.helpDisplayed") return EXIT.USAGE;
-    const message = err.message.replace(/^error: /, "");
+    const message = firstLine(err.message.replace(/^error: /, ""));
     if (json) ctx.stdout.write(`${JSON.stringify({ error: { code: "ERR_USAGE", message } }, null, 2)}\n`);
     ctx.stderr.write(`cluster-pack: ${message}\n`);
     return EXIT.USAGE;

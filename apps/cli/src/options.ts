@@ -299,8 +299,8 @@ export function addPackOptions(cmd: Command, filters: PathFilter[]): Command {
     // declared as choices here, which would load the library for --help.
     .option("--format <format>", "tar.gz, tgz, tar.bz2, tar.xz, tar.zst, tar, zip or no-archive (default: from the output's extension, else tar.gz)")
     .option("--arcroot <dir>", "a directory inside the archive to hold the environment")
-    .option("--compress-level <n>", "compression level (default 4; zstd 1-22, others 0-9)", integer("--compress-level", { min: 0, max: 22 }))
-    .option("-j, --n-threads <n>", "compression threads (default 1; -1 = every CPU)", integer("--n-threads", { min: -1 }))
+    .option("--compress-level <n>", "compression level (default 4; zstd 1-22, others 0-9)", integer("--compress-level"))
+    .option("-j, --n-threads <n>", "compression threads (default 1; -1 = every CPU)", integer("--n-threads"))
     .option("--exclude <pattern>", "leave out files matching this fnmatch pattern (repeatable, applied in order with --include)", (v: string) => {
       filters.push({ exclude: v });
       return v;

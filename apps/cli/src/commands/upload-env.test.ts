@@ -38,7 +38,7 @@ describe("cluster-pack upload-env / upload-zip", () => {
 
   it("packs requirements into a PEX, uploads once, prints JSON and the Spark conf; the second run is up to date", async () => {
     const target = `file://${tmp}/store/user/cli/envs/reqs.pex`;
-    const args = ["upload-env", "six", "python-dateutil", "--target-python", "3.11", "--target-platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(tmp, "cache")];
+    const args = ["upload-env", "six", "python-dateutil", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(tmp, "cache")];
     const first = await cli("--json", ...args, "--spark", "yarn");
     expect(first.code).toBe(0);
     const r = JSON.parse(first.out);
@@ -52,7 +52,7 @@ describe("cluster-pack upload-env / upload-zip", () => {
 
   it("upload-zip: uploads a PEX, then skips it by pex_hash", async () => {
     const pex = path.join(tmp, "store/user/cli/envs/reqs.pex");
-    if (!fs.existsSync(pex)) await cli("upload-env", "six", "--target-python", "3.11", "-o", `file://${pex}`, "--cache-dir", path.join(tmp, "cache"));
+    if (!fs.existsSync(pex)) await cli("upload-env", "six", "--python-version", "3.11", "-o", `file://${pex}`, "--cache-dir", path.join(tmp, "cache"));
     const dest = path.join(tmp, "zip-store", "copy.pex");
     const a = await cli("--json", "upload-zip", pex, "-o", dest);
     if (a.code !== 0) console.error(a.err);
