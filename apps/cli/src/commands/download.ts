@@ -2,7 +2,6 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import type { DistributionFile } from "@cluster-pack/pip";
 import type { CommandContext } from "../context";
 import { OUTPUT_RULE, helpText } from "../help";
 import { lib } from "../lib";
@@ -21,7 +20,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .addHelpText(
       "after",
       helpText({
-        notes: `Files are fetched once into the content-addressed cache (by sha256) and placed into
+        notes: `Files are fetched once into the content-addressed cache (by sha256), then placed into
 --dest; every file is checked against the index's hashes, --hash pins and lock hashes.
 A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RULE.replace(/^An/, "an")}`,
         examples: [
@@ -35,7 +34,8 @@ A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RUL
     .action(async (requirements: string[], opts: ResolverCliOptions & { dest: string; fromLock?: string; force?: boolean }) => {
       const dest = path.resolve(opts.dest);
       const pip = lib.pip();
-      let files: Array<{ name: string; version: string; path: string; sha256: string }>;
+      // Into the cache first (verified), then into --dest once the output rule allows every file.
+      let fetched: Array<{ name: string; version: string; filename: string; path: string; sha256: string }>;
       if (opts.fromLock) {
         if (requirements.length || opts.requirement?.length) throw new InvalidInputError("--from-lock takes the packages from the lock; do not also give requirements.");
         const lock = await pip.readPyLock(opts.fromLock);
@@ -43,10 +43,9 @@ A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RUL
         const cacheDir = opts.cacheDir ?? pip.defaultCacheDir();
         const cache = new pip.DistributionCache(cacheDir, new pip.HttpClient({ cacheDir }));
         const selection = pip.selectFromLock(lock, target, opts.fromLock);
-        await checkDestination(dest, selection.map((s) => s.file), opts.force, ctx.signal);
         const bar = ctx.progress("downloading", selection.length);
         try {
-          files = await pip.fetchLocked(selection, cache, { dest, signal: ctx.signal });
+          fetched = (await pip.fetchLocked(selection, cache, { signal: ctx.signal })).map((f) => ({ ...f, filename: f.file.filename }));
         } finally {
           bar.stop();
         }
@@ -54,33 +53,35 @@ A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RUL
         const { session, input } = await openSession(requirements, opts, ctx);
         const resolution = await session.resolve(input);
         for (const w of resolution.warnings) ctx.log(`warning: ${w}`);
-        await checkDestination(dest, resolution.packages.map((p) => p.candidate.file), opts.force, ctx.signal);
         const bar = ctx.progress("downloading", resolution.packages.length);
         try {
-          files = await session.download(resolution, input, dest);
+          fetched = await session.download(resolution, input);
         } finally {
           bar.stop();
         }
       }
-      ctx.output(
-        { dest, files: files.map((f) => ({ name: f.name, version: f.version, path: f.path, sha256: f.sha256 })) },
-        () => files.map((f) => `${path.basename(f.path)}  sha256:${f.sha256}`).join("\n"),
-      );
+      await checkDestination(dest, fetched, opts.force, ctx.signal);
+      const files: Array<{ name: string; version: string; path: string; sha256: string }> = [];
+      for (const f of fetched) {
+        const out = path.join(dest, f.filename);
+        await pip.placeFile(f.path, out);
+        files.push({ name: f.name, version: f.version, path: out, sha256: f.sha256 });
+      }
+      ctx.output({ dest, files }, () => files.map((f) => `${path.basename(f.path)}  sha256:${f.sha256}`).join("\n"));
     });
 }
 
 /**
  * The output rule for a directory of downloads: a file already there is replaced only
- * with --force, unless it is byte for byte the one expected (its sha256 is the index's or
- * the lock's), which is no loss. Checked before anything is downloaded.
+ * with --force, unless it is byte for byte the verified one (same sha256), which is no
+ * loss. Checked before anything is placed.
  */
-async function checkDestination(dest: string, files: DistributionFile[], force: boolean | undefined, signal: AbortSignal): Promise<void> {
+async function checkDestination(dest: string, files: ReadonlyArray<{ filename: string; sha256: string }>, force: boolean | undefined, signal: AbortSignal): Promise<void> {
   if (force) return;
   for (const file of files) {
     const target = path.join(dest, file.filename);
     if (!fs.existsSync(target)) continue;
-    const expected = file.hashes.sha256;
-    if (expected && (await lib.io().sha256File(target, { signal })) === expected) continue;
+    if ((await lib.io().sha256File(target, { signal })) === file.sha256) continue;
     throw outputExists(target);
   }
 }
