@@ -14,7 +14,8 @@ import { applyPackageEdits, type PackageEdits } from "./edits";
 import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
-import { packerFor, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers";
+// ./packers/index, not ./packers: a dist built before the split still holds a stale packers.js.
+import { packerFor, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers/index";
 import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar, specFileHash, type LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";

@@ -340,7 +340,7 @@ async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer>
 }
 
 function outputExists(out: string): InvalidInputError {
-  return new InvalidInputError(`${out} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
+  return new InvalidInputError(`${out} already exists; choose another output path, or pass \`force\` to replace it`, { code: "ERR_OUTPUT_EXISTS", optionNames: ["force"] });
 }
 
 function normalizeAbort(err: unknown, signal: AbortSignal | undefined): unknown {
