@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { EXIT } from "./context";
-import { runCli } from "./test-kit";
+import { runCli, s3Environment } from "./test-kit";
 
 jest.setTimeout(180_000);
 
@@ -123,6 +123,28 @@ describe("a bad flag: exit 2, one cluster-pack: line (no commander 'error:'), JS
   });
 });
 
+describe("library option names in messages are shown as this command's flags", () => {
+  test.each([
+    [["spark-conf", "hdfs://nn/env.bin"], /or pass --kind \("pex", "pex-large", "conda" or "venv"\)\.$/],
+    [["spark-conf", "hdfs://nn/env.tar.gz", "--master", "local"], /unpack it and pass --local-python \(e\.g\. \.\/pyenv\/bin\/python\)/],
+    [["spark-conf", "./env.tar.gz", "--kind", "pex"], /is a tar archive, not a PEX file: pass --kind "conda" or "venv"/],
+    [["upload-env", "six", "--env", "/somewhere"], /Give at most one source: --env, --python, requirements \(arguments\), -r or --lock\.$/],
+    [["resolve", "six", "--isolated", "--no-index", "--python-version", "3.11"], /No package source: --no-index is set and no --find-links location is given\. Add a find-links location, or drop --no-index\.$/],
+  ])("%j", async (args, expected) => {
+    const cwd = process.cwd();
+    process.chdir(tmp);
+    fs.writeFileSync(path.join(tmp, "env.tar.gz"), "");
+    try {
+      const r = await runCli(...args);
+      expect(r.code).toBe(EXIT.USAGE);
+      expect(r.err.trimEnd()).toMatch(expected);
+      expect(r.err).not.toMatch(/`[a-zA-Z.]+`/);
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+});
+
 describe("operation failures exit 1", () => {
   test("every package source failed (an index that refuses connections)", async () => {
     const r = await runCli("resolve", "six", "--isolated", "-i", "http://127.0.0.1:9/simple", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", path.join(tmp, "cache"));
@@ -136,16 +158,8 @@ describe("operation failures exit 1", () => {
     const saved = { ...process.env };
     beforeAll(async () => {
       server = await startS3Server({ buckets: ["auth"] });
-      Object.assign(process.env, {
-        // s3rver checks the key id (not v4 signatures): an unknown one is refused (403).
-        AWS_ACCESS_KEY_ID: "NOT-A-KEY",
-        AWS_SECRET_ACCESS_KEY: "S3RVER",
-        AWS_REGION: "us-east-1",
-        AWS_ENDPOINT_URL_S3: server.endpoint,
-        AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-        AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
-        AWS_MAX_ATTEMPTS: "1",
-      });
+      // s3rver checks the key id (not v4 signatures): an unknown one is refused (403).
+      Object.assign(process.env, s3Environment(server.endpoint), { AWS_ACCESS_KEY_ID: "NOT-A-KEY", AWS_MAX_ATTEMPTS: "1" });
     });
     afterAll(async () => {
       process.env = saved;

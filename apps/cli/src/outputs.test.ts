@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { EXIT } from "./context";
-import { runCli } from "./test-kit";
+import { runCli, s3Environment } from "./test-kit";
 
 jest.setTimeout(180_000);
 
@@ -90,14 +90,7 @@ describe("a PEX stays executable: ./env.pex runs after", () => {
   const saved = { ...process.env };
   beforeAll(async () => {
     server = await startS3Server({ buckets: ["modes"] });
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      AWS_REGION: "us-east-1",
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-      AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
-    });
+    Object.assign(process.env, s3Environment(server.endpoint));
   });
   afterAll(async () => {
     process.env = saved;

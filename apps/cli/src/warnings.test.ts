@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { writeWheel } from "@cluster-pack/pip/test-kit";
-import { ensureCliBuilt, spawnCli } from "./test-kit";
+import { ensureCliBuilt, s3Environment, spawnCli } from "./test-kit";
 
 jest.setTimeout(600_000);
 
@@ -18,15 +18,7 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cli-warnings-"));
   server = await startS3Server({ buckets: ["quiet"] });
   const { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: _ignored, NODE_NO_WARNINGS: _too, ...rest } = process.env;
-  env = {
-    ...rest,
-    AWS_ACCESS_KEY_ID: "S3RVER",
-    AWS_SECRET_ACCESS_KEY: "S3RVER",
-    AWS_REGION: "us-east-1",
-    AWS_ENDPOINT_URL_S3: server.endpoint,
-    AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-    AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
-  };
+  env = { ...rest, ...s3Environment(server.endpoint) };
 });
 afterAll(async () => {
   await server.close();

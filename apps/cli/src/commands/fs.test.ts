@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
-import { runCli } from "../test-kit";
+import { runCli, s3Environment } from "../test-kit";
 
 jest.setTimeout(120_000);
 
@@ -15,14 +15,7 @@ describe("cluster-pack fs", () => {
   beforeAll(async () => {
     server = await startS3Server({ buckets: ["cli"] });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-cli-fs-"));
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: "S3RVER",
-      AWS_SECRET_ACCESS_KEY: "S3RVER",
-      AWS_REGION: "us-east-1",
-      AWS_ENDPOINT_URL_S3: server.endpoint,
-      AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-      AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
-    });
+    Object.assign(process.env, s3Environment(server.endpoint));
   });
   afterAll(async () => {
     process.env = saved;
