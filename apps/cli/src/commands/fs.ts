@@ -7,12 +7,13 @@ import { asInput } from "../input";
 import { lib } from "../lib";
 import { addForceOption, addStoreOptions, integer, keyValues, outputExists, storeOptions, type StoreCliOptions } from "../options";
 
+/** What a copy does with permission bits: quoted in `fs --help` and `fs cp --help`. */
+const MODE_RULE = "A copy keeps the file's permission bits; from a store without them (S3, HTTP, WebHDFS) a file that starts with #! (a PEX) is made executable.";
+
 const HELP = helpText({
   notes: `URLs: s3:// s3a:// hdfs:// viewfs:// webhdfs:// file:// http(s):// or a local path (a scheme
 without its // is refused: write ./s3:/x for such a local path). Defaults come from AWS_*
-variables / the AWS profile and HADOOP_CONF_DIR. A copy keeps the file's permission bits;
-from a store without them (S3, HTTP, WebHDFS) a file that starts with #! (a PEX) is made
-executable. ${OUTPUT_RULE}`,
+variables / the AWS profile and HADOOP_CONF_DIR. ${MODE_RULE} ${OUTPUT_RULE}`,
   examples: [
     "cluster-pack fs ls s3://bucket/envs/",
     "cluster-pack fs stat hdfs:///user/me/envs/env.pex --json",
@@ -71,6 +72,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .addHelpText(
       "after",
       helpText({
+        notes: `${MODE_RULE} ${OUTPUT_RULE}`,
         examples: ["cluster-pack fs cp ./env.pex s3://bucket/envs/env.pex -m lock-sha256=ab12", "cluster-pack fs cp s3://bucket/envs/env.pex ./env.pex --force"],
       }),
     )

@@ -45,7 +45,10 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--executable", "make the output file executable (0755)")
     .option("--zip64", "always write ZIP64 records");
   addForceOption(create)
-    .addHelpText("after", helpText({ examples: ["cluster-pack zip create app.zip ./src", 'cluster-pack zip create app.pyz ./app --shebang "/usr/bin/env python3" --executable --force'] }))
+    .addHelpText(
+      "after",
+      helpText({ notes: OUTPUT_RULE, examples: ["cluster-pack zip create app.zip ./src", 'cluster-pack zip create app.pyz ./app --shebang "/usr/bin/env python3" --executable --force'] }),
+    )
     .action(async (output: string, inputs: string[], opts: { stored?: boolean; level: number; shebang?: string; executable?: boolean; zip64?: boolean; force?: boolean }) => {
       const target = path.resolve(output);
       checkOutput(target, opts.force);
