@@ -17,6 +17,7 @@ export const CLI_ERROR_CODES = [
   "ERR_INTERRUPTED",
   "ERR_PEX_VERIFY",
   "ERR_UNKNOWN",
+  "ERR_USAGE",
 ] as const;
 
 /** Every code an error from @cluster-pack/cli can carry (its own and its dependencies'). */

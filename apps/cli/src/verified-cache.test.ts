@@ -68,7 +68,7 @@ function damage(file: string, how: "flip" | "same-size-restored-mtime"): void {
   });
   afterAll(() => server?.close());
 
-  const index = () => ["-i", server.url, "--cache-dir", cache, "--python", "3.11", "--platform", "manylinux_2_28_x86_64"];
+  const index = () => ["-i", server.url, "--cache-dir", cache, "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"];
 
   test("download: a damaged cached wheel is fetched again; the file handed out is a copy the user may edit", async () => {
     const dest = path.join(tmp, "d1");

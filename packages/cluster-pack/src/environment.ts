@@ -83,17 +83,17 @@ export async function findEnvironment(options: FindEnvironmentOptions = {}): Pro
   const given = options.path ?? env.VIRTUAL_ENV ?? env.CONDA_PREFIX;
   if (!given) {
     throw new InvalidInputError(
-      "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given. " +
-        "Activate a virtualenv or conda env, or pass `env` (a venv/conda prefix), `python` (an interpreter), or requirements.",
-      { code: "ERR_NO_ENVIRONMENT" },
+      "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given.",
+      { code: "ERR_NO_ENVIRONMENT", hint: "activate a virtualenv or conda env, or pass `env` (a venv/conda prefix), `python` (an interpreter), or requirements.", optionNames: ["env", "python"] },
     );
   }
   let prefix: string;
   try {
     prefix = await fsp.realpath(path.resolve(given));
   } catch (err) {
-    throw new InvalidInputError(`Python environment ${given} does not exist. Pass the prefix of a venv or conda env.`, {
+    throw new InvalidInputError(`Python environment ${given} does not exist.`, {
       code: "ERR_NO_ENVIRONMENT",
+      hint: "pass the prefix of a venv or conda env.",
       cause: err,
     });
   }
@@ -103,8 +103,8 @@ export async function findEnvironment(options: FindEnvironmentOptions = {}): Pro
   const python = path.join(prefix, "bin", "python");
   if (await exists(python)) return probeInterpreter(python, options.signal);
   throw new InvalidInputError(
-    `${prefix} is not a Python environment: it has no pyvenv.cfg, no conda-meta/ and no bin/python. Pass the prefix of a venv or conda env.`,
-    { code: "ERR_NO_ENVIRONMENT" },
+    `${prefix} is not a Python environment: it has no pyvenv.cfg, no conda-meta/ and no bin/python.`,
+    { code: "ERR_NO_ENVIRONMENT", hint: "pass the prefix of a venv or conda env." },
   );
 }
 

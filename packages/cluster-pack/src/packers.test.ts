@@ -113,9 +113,10 @@ describe("uploadEnv with the venv and conda packers", () => {
     expect(r).toMatchObject({ environment: { kind: "conda" }, envName: path.basename(env.prefix) });
     expect(r.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/${path.basename(env.prefix)}.tar.gz`);
     for (const edit of [{ ignoredPackages: ["six"] }, { additionalPackages: { six: "1.17.0" } }, { onlyPackages: ["python"] }]) {
-      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toThrow(
-        /The conda packer packs .* as it is, so package edits .*--additional\/--ignore\/--only.* cannot be applied.*--packer pex/,
-      );
+      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toMatchObject({
+        message: expect.stringMatching(/The conda packer packs .* as it is, so package edits \(`additionalPackages`\/`ignoredPackages`\/`onlyPackages`\) cannot be applied.*`packer` "pex"/),
+        optionNames: ["additionalPackages", "ignoredPackages", "onlyPackages", "packer"],
+      });
     }
   });
 });

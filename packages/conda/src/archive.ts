@@ -5,7 +5,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { encodeFileName, fsPath, hasRawBytes, publishDirectory, publishFile, showFileName } from "@cluster-pack/io";
+import { encodeFileName, fsPath, hasRawBytes, outputExistsError, publishDirectory, publishFile, showFileName } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { createCompressor, type TarCompression } from "./compress";
 import { changedError, sourceError } from "./source-errors";
@@ -75,7 +75,7 @@ export function parseFormat(value: string): ArchiveFormat {
 /** Refuses an existing output unless `force`. */
 export async function checkOutput(output: string, force: boolean | undefined): Promise<void> {
   const st = await fsp.lstat(output).catch(() => null);
-  if (st && !force) throw outputExists(output);
+  if (st && !force) throw outputExistsError(output, "force");
   const dir = path.dirname(path.resolve(output));
   const dst = await fsp.stat(dir).catch(() => null);
   if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist; create it first`, { code: "ERR_BAD_OUTPUT" });
@@ -390,9 +390,6 @@ async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer>
   if (size > 0) yield Buffer.concat(parts, size);
 }
 
-function outputExists(out: string): InvalidInputError {
-  return new InvalidInputError(`${out} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
-}
 
 function normalizeAbort(err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted && !(err instanceof AbortError)) return new AbortError(undefined, { cause: signal.reason });

@@ -1,4 +1,4 @@
-import { AbortError, ClusterPackError, errorFromData, errorToData, IntegrityError, InvalidInputError, hasErrorCode, redactUrl, throwIfAborted } from "./index";
+import { AbortError, ClusterPackError, errorFromData, errorToData, IntegrityError, InvalidInputError, hasErrorCode, phraseOptions, redactUrl, throwIfAborted } from "./index";
 
 describe("ClusterPackError", () => {
   it("keeps code, name and cause", () => {
@@ -10,6 +10,16 @@ describe("ClusterPackError", () => {
     expect(err.cause).toBe(cause);
     expect(hasErrorCode(err, "ERR_INVALID_INPUT")).toBe(true);
     expect(hasErrorCode(new Error("x"), "ERR_INVALID_INPUT")).toBe(false);
+  });
+
+  it("phraseOptions spells the options a message names the front end's way, and only those", () => {
+    const err = new InvalidInputError("out.pex already exists: pass `overwrite` to replace it, or set `kind` (`x` stays)", { optionNames: ["overwrite", "kind", "x"] });
+    expect(err.optionNames).toEqual(["overwrite", "kind", "x"]);
+    const flags: Record<string, string> = { overwrite: "--force", kind: "--kind" };
+    expect(phraseOptions(err, (n) => flags[n])).toBe("out.pex already exists: pass --force to replace it, or set --kind (`x` stays)");
+    // Backticks the error does not list as options are left alone.
+    expect(phraseOptions(new ClusterPackError("ERR_X", "the `overwrite` word"), () => "--force")).toBe("the `overwrite` word");
+    expect(phraseOptions(new Error("plain"), () => "--x")).toBe("plain");
   });
 
   it("throwIfAborted throws only once aborted", () => {

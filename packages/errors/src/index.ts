@@ -8,11 +8,18 @@ export class ClusterPackError extends Error {
   readonly code: string;
   /** What to do about it, in one sentence, kept apart from the message so a front end can show it on its own line. */
   readonly hint: string | undefined;
+  /**
+   * The options of the library call that the message names, each written in it as
+   * `name` (in backticks): a front end shows them its own way (the CLI as its flags, see
+   * `phraseOptions`), so a library message never has to mention a flag its users lack.
+   */
+  readonly optionNames: readonly string[];
 
   constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.hint = options?.hint;
+    this.optionNames = options?.optionNames ?? [];
     this.name = new.target.name;
   }
 }
@@ -22,6 +29,8 @@ export interface ErrorOptions {
   cause?: unknown;
   /** The fix, when the message alone does not say it (flags as the CLI spells them). */
   hint?: string;
+  /** Library options the message names as `name`; see ClusterPackError.optionNames. */
+  optionNames?: readonly string[];
 }
 
 /** The input was wrong: a file, an option, a requirement. The message names it and the fix. */
@@ -36,6 +45,23 @@ export class IntegrityError extends ClusterPackError {
   constructor(message: string, options?: ErrorOptions & { code?: string }) {
     super(options?.code ?? "ERR_INTEGRITY", message, options);
   }
+}
+
+/**
+ * An error's message with each option it names (`name`, listed in `optionNames`) spelled
+ * by `spell`, e.g. as the CLI flag that sets it: "pass `force`" becomes "pass --force".
+ * Names `spell` does not know keep their library spelling. `text` (default: the message)
+ * phrases another text of the error the same way, such as its hint.
+ */
+export function phraseOptions(err: unknown, spell: (name: string) => string | undefined, text?: string): string {
+  const message = text ?? (err instanceof Error ? err.message : String(err));
+  const names = err instanceof ClusterPackError ? err.optionNames : [];
+  let out = message;
+  for (const name of names) {
+    const flag = spell(name);
+    if (flag !== undefined) out = out.split(`\`${name}\``).join(flag);
+  }
+  return out;
 }
 
 /** The operation was cancelled through an AbortSignal. */
@@ -64,6 +90,7 @@ export interface ErrorData {
   message: string;
   code?: string;
   hint?: string;
+  optionNames?: string[];
   path?: string;
 }
 
@@ -75,6 +102,7 @@ export function errorToData(err: unknown): ErrorData {
   if (typeof e.code === "string") data.code = e.code;
   if (typeof e.hint === "string") data.hint = e.hint;
   if (typeof e.path === "string") data.path = e.path;
+  if (Array.isArray(e.optionNames) && e.optionNames.length) data.optionNames = e.optionNames.filter((n): n is string => typeof n === "string");
   return data;
 }
 
@@ -83,7 +111,10 @@ export function errorToData(err: unknown): ErrorData {
  * (an error without a code becomes a ClusterPackError with `fallbackCode`).
  */
 export function errorFromData(data: ErrorData, fallbackCode = "ERR_WORKER"): ClusterPackError {
-  const options: ErrorOptions & { code?: string } = data.hint === undefined ? {} : { hint: data.hint };
+  const options: ErrorOptions & { code?: string } = {
+    ...(data.hint === undefined ? {} : { hint: data.hint }),
+    ...(data.optionNames ? { optionNames: data.optionNames } : {}),
+  };
   const code = data.code ?? fallbackCode;
   switch (data.name) {
     case "InvalidInputError":

@@ -369,15 +369,38 @@ export function createS3Client(options: S3FileSystemOptions = {}): S3Client {
   const endpoint = options.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const maxAttempts = options.maxAttempts ?? (env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined);
-  return new S3Client({
-    ...(region ? { region } : {}),
-    ...(endpoint ? { endpoint } : {}),
-    forcePathStyle: options.forcePathStyle ?? Boolean(endpoint),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.profile ?? env.AWS_PROFILE ? { profile: options.profile ?? env.AWS_PROFILE } : {}),
-    ...(maxAttempts ? { maxAttempts } : {}),
-    ...options.clientConfig,
-  });
+  return withoutNodeVersionWarning(
+    () =>
+      new S3Client({
+        ...(region ? { region } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        forcePathStyle: options.forcePathStyle ?? Boolean(endpoint),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+        ...(options.profile ?? env.AWS_PROFILE ? { profile: options.profile ?? env.AWS_PROFILE } : {}),
+        ...(maxAttempts ? { maxAttempts } : {}),
+        ...options.clientConfig,
+      }),
+  );
+}
+
+/**
+ * The SDK warns (7 lines on stderr, once per process) when a client is made on a Node
+ * older than the one its future releases will need; our `engines` supports Node 20, so
+ * users get nothing to act on. The SDK's documented switch is an environment variable,
+ * read while the client is configured: set only around that construction (the SDK then
+ * remembers it warned and stays quiet for every later client, its credential clients
+ * included), so nothing else in the process sees it changed.
+ */
+function withoutNodeVersionWarning<T>(make: () => T): T {
+  const key = "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED";
+  const saved = process.env[key];
+  if (saved !== undefined) return make();
+  process.env[key] = "true";
+  try {
+    return make();
+  } finally {
+    delete process.env[key];
+  }
 }
 
 function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {

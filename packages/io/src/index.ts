@@ -1,4 +1,5 @@
-export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal } from "./source";
+export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal, unreadableFile } from "./source";
+export { locationScheme } from "./location";
 export { type HttpRangeSourceOptions, httpRangeSource } from "./http-range";
 export {
   type HttpRequestOptions,
@@ -44,5 +45,6 @@ export {
   liveTemps,
   isNoSpaceError,
   describeWriteError,
+  outputExistsError,
 } from "./temp";
 export { IO_ERROR_CODES, type IoErrorCode } from "./error-codes";

@@ -98,6 +98,8 @@ export interface PexWheel {
 
 export interface PexBuildOptions {
   signal?: AbortSignal;
+  /** Replace an existing output (default true); with false it is ERR_OUTPUT_EXISTS, checked as it is published. */
+  overwrite?: boolean;
   /** Entries written so far and the total, as the archive is written. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -445,7 +447,7 @@ async function writeFlat(output: string, bulk: ZipWriter, info: PexInfo, install
       const checked = await verified();
       return result(target, "zipapp", res.size, res.entries, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 
@@ -474,7 +476,7 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
       const checked = await verified();
       return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 
@@ -532,7 +534,7 @@ async function writePacked(
       await refuseNonPexDirectory(target);
       return result(target, "packed", size, entries + 2 + userFiles.length, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 

@@ -253,7 +253,7 @@ export class HttpClient {
   async stream(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: { signal?: AbortSignal } = {}): Promise<{ contentLength?: number }> {
     url = this.prepare(url);
     if (url.startsWith("file:")) {
-      for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: options.signal })) await onChunk(chunk as Buffer);
+      for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: ownSignal(options.signal) })) await onChunk(chunk as Buffer);
       return {};
     }
     const res = await this.request(url, { signal: options.signal });
@@ -326,6 +326,7 @@ export class HttpClient {
    * refuses connections or does not resolve fails at once and is not tried again this run.
    */
   private async request(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
+    init = { ...init, signal: ownSignal(init.signal) };
     const host = safeHost(url);
     const dead = host ? this.deadHosts.get(host) : undefined;
     if (dead) throw new NetworkError(dead.message, url, undefined, { cause: dead });
@@ -487,4 +488,15 @@ function safeHost(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A signal of this request's own that follows the caller's. A session runs dozens of
+ * requests on one caller signal at once (a cold resolve or `pex build`); each listens for
+ * its abort (socket, limiter queue, retry sleep, file stream), and more than ten
+ * listeners on one signal make Node print a MaxListenersExceededWarning. A dependent
+ * signal (AbortSignal.any) is aborted with the caller's without adding a listener to it.
+ */
+function ownSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  return signal && AbortSignal.any([signal]);
 }

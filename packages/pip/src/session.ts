@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { ClusterPackError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { checkDistributionFilename, DistributionFilenameError, formatRequirement, SpecifierSet, type DistributionFilename, type Requirement } from "@cluster-pack/packaging";
 import { SdistBuilder } from "./build";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
@@ -143,8 +143,7 @@ export class PipSession {
     const signal = this.options.signal;
     const target = this.options.target ?? (await resolveTarget({}, { signal, cacheDir: this.cacheDir }));
     this.currentTarget = target;
-    const refusals: ClusterPackError[] = [];
-    const sources = this.sources(input).map((source) => watchRefusals(source, refusals));
+    const sources = this.sources(input);
     for (const r of input.requirements) if (r.requirement.url) this.direct.set(r.requirement.key, directFile(r.requirement));
     const finder = new PackageFinder({
       sources,
@@ -185,8 +184,6 @@ export class PipSession {
       // Cache writes run in the background; never leave one running after we return or throw.
       await this.http.flush();
     }
-    // A refused source ends the run, whatever the resolver made of it (see watchRefusals).
-    if (refusals.length) throw refusals[0];
     if (!resolution) throw failure;
     const pages = this.http.savedPages();
     const metadata = this.metadata.savedEntries();
@@ -279,7 +276,7 @@ export class PipSession {
       out.push(new FindLinks(f, this.http));
     }
     if (out.length === 0 && this.direct.size === 0) {
-      throw new InvalidInputError("No package source: --no-index is set and no --find-links location is given. Add -f <dir> or drop --no-index.", { code: "ERR_NO_SOURCES" });
+      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given. Add a find-links location, or drop `noIndex`.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"] });
     }
     return out;
   }
@@ -332,26 +329,6 @@ function directFile(r: Requirement): DistributionFile {
   const file: DistributionFile = { filename, url: url.href, hashes, requiresPython: null, yanked: false, coreMetadata: false, source: `direct URL ${redactUrl(clean)}`, kind: parsed.kind, name: parsed.name, version: parsed.version };
   if (parsed.kind === "wheel") file.wheel = parsed;
   return file;
-}
-
-/** The codes of a source's answers that mean "broken or hostile", not "unreachable". */
-const REFUSALS = new Set(["ERR_UNSAFE_FILENAME", "ERR_INVALID_HASH"]);
-
-/**
- * The finder reads any failing source as unreachable and resolves from the others. A page
- * that lists a file name that is not one path component, or a malformed hash, is not
- * unreachable but broken or hostile: its error is kept here and rethrown by resolve(), so
- * the run stops with it (exit 1) even when other sources could have answered.
- */
-function watchRefusals(source: PackageSource, refusals: ClusterPackError[]): PackageSource {
-  return {
-    description: source.description,
-    projectFiles: (name, signal) =>
-      source.projectFiles(name, signal).catch((err: unknown) => {
-        if (err instanceof ClusterPackError && REFUSALS.has(err.code)) refusals.push(err);
-        throw err;
-      }),
-  };
 }
 
 /** The pack layout version: v2 pages and METADATA entries carry the sha256 of their text. */

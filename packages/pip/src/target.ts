@@ -108,7 +108,12 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
         const code = (err as NodeJS.ErrnoException).code;
         reject(
           code === "ENOENT"
-            ? new InvalidInputError(`Python interpreter ${JSON.stringify(python)} was not found; pass the path of an existing interpreter or an explicit target (--python 3.11 --platform manylinux_2_28_x86_64).`, { code: "ERR_INTERPRETER_NOT_FOUND", cause: err })
+            ? new InvalidInputError(`Python interpreter ${JSON.stringify(python)} was not found.`, {
+                code: "ERR_INTERPRETER_NOT_FOUND",
+                cause: err,
+                hint: "pass the path of an existing interpreter, or an explicit target (`python` 3.11 with `platform` manylinux_2_28_x86_64).",
+                optionNames: ["python", "platform"],
+              })
             : new ClusterPackError("ERR_INTERPRETER_PROBE", `Probing ${python} failed: ${String(stderr).trim() || err.message}`, { cause: err }),
         );
       } else resolve(stdout);
@@ -123,7 +128,7 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
 /** Parses a CLI-style target: `{python?, platform?, implementation?, interpreter?}` -> a target. */
 export async function resolveTarget(spec: { python?: string; platform?: string; implementation?: string; abis?: string[]; interpreter?: string }, options: ProbeOptions = {}): Promise<TargetEnvironment> {
   if (spec.python || spec.platform) {
-    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe or an explicit target (--python/--platform), not both.", { code: "ERR_INVALID_TARGET" });
+    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe (`interpreter`) or an explicit target (`python`/`platform`), not both.", { code: "ERR_INVALID_TARGET", optionNames: ["interpreter", "python", "platform"] });
     return explicitTarget({ python: spec.python ?? "3.11", platform: spec.platform, implementation: spec.implementation, abis: spec.abis });
   }
   return probeInterpreter(spec.interpreter ?? "python3", options);

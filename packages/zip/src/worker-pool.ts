@@ -184,6 +184,7 @@ parentPort.on("message", async ({ id, job }) => {
     // errors' ErrorData, written out here because the program is source text with built-ins only.
     const error = { message: String(e.message || err) };
     for (const key of ["name", "code", "hint", "path"]) if (typeof e[key] === "string") error[key] = e[key];
+    if (Array.isArray(e.optionNames)) error.optionNames = e.optionNames.filter((n) => typeof n === "string");
     parentPort.postMessage({ id, error });
     return;
   }

@@ -66,7 +66,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(JSON.parse((await cli("pex", "inspect", out, "--json")).stdout).venv).toBe(true);
   });
 
-  it("exits 1 when verification fails and 2 on bad input", async () => {
+  it("exits 2 when verification fails (bad input, as a truncated PEX is everywhere) and on other bad input", async () => {
     const out = path.join(tmp, "bad.pex");
     expect((await cli("pex", "build", wheelDir, "-D", path.join(tmp, "src"), "-o", out, "--no-compress")).code).toBe(0);
     const buf = fs.readFileSync(out);
@@ -74,7 +74,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     buf.write("print('HELLO'", at);
     fs.writeFileSync(out, buf);
     const v = await cli("pex", "verify", out);
-    expect(v.code).toBe(1);
+    expect(v.code).toBe(2);
     expect(v.stdout).toMatch(/FAIL/);
     expect(v.stderr).toMatch(/failed verification/);
     const vj = await cli("pex", "verify", out, "--json");
@@ -86,7 +86,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(bothEntry.code).toBe(2);
     const notPex = await cli("pex", "inspect", path.join(tmp, "src", "hello.py"));
     expect(notPex.code).toBe(2);
-    expect(notPex.stderr).toMatch(/not a zip archive|not a PEX/);
+    expect(notPex.stderr).toMatch(/hello.py: not a readable zip archive/);
   });
 
   it("resolves requirements through @cluster-pack/pip and records them", async () => {

@@ -97,7 +97,8 @@ export class LocalFileSystem extends FileSystem {
       await publishFile(
         abs,
         async (tmp, ctx) => {
-          await pipeline(stream, progressCounter(size, options.onProgress), ctx.track(fs.createWriteStream(tmp, { flags: "wx" })), { signal: options.signal });
+          const out = fs.createWriteStream(tmp, { flags: "wx", ...(options.mode === undefined ? {} : { mode: options.mode }) });
+          await pipeline(stream, progressCounter(size, options.onProgress), ctx.track(out), { signal: options.signal });
         },
         { overwrite: options.overwrite !== false, signal: options.signal },
       );
@@ -212,12 +213,26 @@ export class LocalFileSystem extends FileSystem {
     const code = (err as NodeJS.ErrnoException)?.code;
     const known: FsErrorCode[] = ["ENOENT", "EEXIST", "EACCES", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EROFS", "EINVAL"];
     const mapped: FsErrorCode = code === "ERR_OUTPUT_EXISTS" ? "EEXIST" : code === "EPERM" ? "EACCES" : known.includes(code as FsErrorCode) ? (code as FsErrorCode) : "EIO";
-    return this.error(mapped, op, p, mapped === "EEXIST" ? "destination exists" : ((err as Error)?.message ?? String(err)), err);
+    // Node's message repeats the path ("ENOENT: no such file or directory, stat '/x'"), which FsError names already.
+    return this.error(mapped, op, p, mapped === "EIO" ? ((err as Error)?.message ?? String(err)) : ERRNO_WORDS[mapped], err);
   }
 }
 
+const ERRNO_WORDS: Record<Exclude<FsErrorCode, "EIO">, string> = {
+  ENOENT: "no such file or directory",
+  EEXIST: "destination exists",
+  EACCES: "permission denied",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "is a directory",
+  ENOTEMPTY: "directory not empty",
+  EROFS: "read-only file system",
+  ENOTSUP: "operation not supported",
+  EINVAL: "invalid argument",
+  ENOSPC: "no space left on the device",
+};
+
 function toStat(abs: string, st: fs.Stats): FileStat {
-  return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs };
+  return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs, mode: st.mode & 0o777 };
 }
 
 function metaPath(abs: string): string {
