@@ -160,7 +160,7 @@ def _prepare(pex, info, pex_hash, root, fallback, env, search=True):
     from . import extract
 
     try:
-        return extract.prepare(pex, info, pex_hash, root, fallback, env.verbose)
+        return extract.prepare(pex, info, pex_hash, root, fallback, env.verbose, env.extract_threads)
     except extract.Incompatible as why:
         if search and not env.selected_by:
             from . import select_python
