@@ -44,12 +44,12 @@ def main(pex, main_loader, main_file):
     root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes))
     if pex_info.venv_flag(info_bytes) or env.venv:
         return _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env)
-    boot_plan = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
+    plan_path, boot_plan = _find_plan(root, fallback, pex_hash)
     if boot_plan is None:
-        boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
+        plan_path, boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
     elif env.verbose:
         _log("warm start: boot plan for %s loaded" % pex_hash)
-    _run(pex, boot_plan, env)
+    _run(pex, boot_plan, env, plan_path=plan_path)
 
 
 def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
@@ -65,18 +65,18 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
     if venv_plan is not None and venv.running_in(vdir):
         if env.verbose:
             _log("venv mode: running in %s" % vdir)
-        return _run(pex, venv_plan, env, in_venv=True)
+        return _run(pex, venv_plan, env, in_venv=True, plan_path=venv.plan_file(vdir))
     if expected:
         sys.exit(
             "%s: re-executed under the venv python %s/bin/python but it did not start in that venv (sys.prefix is %s, sys.executable %s); unset PYTHONHOME or run the PEX with a plain python."
             % (sys.argv[0], expected, sys.prefix, sys.executable)
         )
     if venv_plan is None:
-        boot_plan = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
+        boot_plan = _find_plan(root, fallback, pex_hash)[1]
         if boot_plan is None:
-            boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
+            boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)[1]
         vdir = dirs.venv(dirs.writable_root(root, fallback, sys.argv[0]), pex_hash, key)
-        others = [_other_plan(other, env) for other in _pex_path(boot_plan["info"], env)]
+        others = [_other_plan(other, env)[1] for other in _pex_path(boot_plan["info"], env)]
         try:
             venv.create(vdir, boot_plan, others, _guard(env.inherit, boot_plan["info"].get("inherit_path")), env.verbose)
         except ValueError as err:
@@ -88,10 +88,11 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
     _run(pex, venv_plan, env, venv_python=venv.python(vdir))
 
 
-def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
+def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None):
     """Runs the program. `venv_python`: re-execute the PEX under this venv python
     instead (venv mode, first process); `in_venv`: running under the PEX's venv, whose
-    site-packages already holds the PEX's entries."""
+    site-packages already holds the PEX's entries. `plan_path`: where `boot_plan` is
+    stored (its bytecode work is started from here)."""
     package = sys.modules[__package__]
     interpreter = plan.module(package, "interpreter", boot_plan)
     syspath = plan.module(package, "syspath", boot_plan)
@@ -111,12 +112,14 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
     else:
         entries, pth = list(boot_plan["paths"]), [boot_plan["pth"]]
         for other in _pex_path(info, env):
-            other_plan = _other_plan(other, env)
+            other_path, other_plan = _other_plan(other, env)
             entries.extend(e for e in other_plan["paths"] if e not in entries)
             pth.append(other_plan["pth"])
+            _bytecode(other_path, other_plan, env)
         syspath.activate(pex, entries, syspath.merge_pth(pth) if len(pth) > 1 else pth[0], inherit, env.extra_sys_path)
     if env.verbose:
         _log("sys.path: %r" % (sys.path,))
+    _bytecode(plan_path, boot_plan, env)
     environ.pop(variables.SELECTED, None)
     for key, value in sorted((info.get("inject_env") or {}).items()):
         environ.setdefault(key, value)
@@ -137,6 +140,28 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
         interpreter.run_script_entry(mode[1], boot_plan)
     elif mode[0] == "entry":
         interpreter.run_entry_point(mode[1])
+
+
+def _bytecode(plan_path, boot_plan, env):
+    """Starts (or, PEX_BYTECODE=wait, does) the compilation of the plan's directories not
+    compiled yet; once all are, drops them from the stored plan (later starts check nothing)."""
+    todo = boot_plan.get("bytecode")
+    if not todo or env.bytecode == "off" or plan_path is None:
+        return
+    from . import bytecode
+
+    todo = bytecode.pending(todo)
+    if todo and env.bytecode == "wait":
+        bytecode.compile_all(todo, sys.flags.optimize)
+        todo = bytecode.pending(todo)
+    if not todo:
+        from . import atomic
+
+        atomic.write_file(plan_path, plan.encode(dict(boot_plan, bytecode=[])))
+        return
+    pid = bytecode.start(todo)
+    if env.verbose and pid:
+        _log("compiling the bytecode of %d directories in the background (pid %d)" % (len(todo), pid))
 
 
 def _select_mode(info, env):
@@ -171,8 +196,19 @@ def _prepare(pex, info, pex_hash, root, fallback, env, search=True):
         sys.exit("%s: %s; the PEX is damaged, rebuild it." % (os.path.abspath(pex), err))
 
 
+def _find_plan(root, fallback, pex_hash):
+    """(path, plan) of the boot plan stored under PEX_ROOT or its fallback, or (None, None)."""
+    for where in (root, fallback):
+        path = dirs.plan_file(where, pex_hash)
+        found = plan.load(path)
+        if found is not None:
+            return path, found
+    return None, None
+
+
 def _other_plan(other, env):
-    """The boot plan of a PEX named by PEX_PATH / pex_path (extracted when needed)."""
+    """(path, plan) of the boot plan of a PEX named by PEX_PATH / pex_path (extracted when
+    needed)."""
     other = os.path.abspath(other)
     info_bytes = pex_info.read(other)
     pex_hash = pex_info.pex_hash(info_bytes)
@@ -181,8 +217,8 @@ def _other_plan(other, env):
         info = _load(info_bytes, other)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
     root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other))
-    found = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
-    return found or _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
+    found = _find_plan(root, fallback, pex_hash)
+    return found if found[1] is not None else _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
 
 
 def _pex_path(info, env):

@@ -19,6 +19,9 @@ INSTALLED_WHEELS = os.path.join("cp", "installed_wheels.2")
 SITE_PACKAGES = ("lib", "python", "site-packages")
 # User code: <code_hash>/, the PEX's own top-level files.
 USER_CODE = os.path.join("cp", "code")
+# Beside an installed wheel or a user code directory: `<dir>.pyc-<cache tag>[.opt-N]`, made
+# once its bytecode for that interpreter and level is compiled (bytecode.py).
+BYTECODE_MARKER = "%s.pyc-%s%s"
 # Venvs: <pex_hash>/<key>/; the key hashes venv.LAYOUT (its format version) with the
 # interpreter, so a new layout gets new directories under the same name.
 VENVS = "venvs"
@@ -49,6 +52,11 @@ def installed_wheel(root, fingerprint, wheel):
 
 def site_packages(prefix):
     return os.path.join(prefix, *SITE_PACKAGES)
+
+
+def bytecode_marker(target):
+    level = sys.flags.optimize
+    return BYTECODE_MARKER % (target, sys.implementation.cache_tag or "py", ".opt-%d" % level if level else "")
 
 
 def user_code(root, code_hash):

@@ -41,18 +41,21 @@ def describe_interpreter(selected_by=None):
 
 
 def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
-    """Extracts what this interpreter needs and returns (and caches) the boot plan.
-    `threads`: PEX_EXTRACT_THREADS (0: as many as the CPUs this process may use)."""
+    """Extracts what this interpreter needs and caches the boot plan; returns (its path,
+    the plan). `threads`: PEX_EXTRACT_THREADS (0: as many as the CPUs this process may use).
+    The plan lists the extracted directories for bytecode.py, whose work is started by
+    the caller beside the program (never here, on the cold path)."""
     chosen = check(info)
     pex = os.path.abspath(pex)
     root = dirs.writable_root(root, fallback, pex)
     source = layout.open_source(pex, info)
     try:
-        paths, prefixes, jobs = [], [], {}
+        paths, prefixes, jobs, compiled = [], [], {}, []
         code = source.code()
         if isinstance(code, layout.Members):
             target = dirs.user_code(root, info.get("code_hash") or pex_hash)
             jobs[target] = (code, None)
+            compiled.append((dirs.bytecode_marker(target), target))
             code = target
         if code:
             paths.append(code)
@@ -62,6 +65,7 @@ def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
                 prefix = dirs.installed_wheel(root, info["distributions"][wheel], wheel)
                 jobs[prefix] = (got, _wheel_place)
                 entry = dirs.site_packages(prefix)
+                compiled.append((dirs.bytecode_marker(prefix), entry))
             else:  # a loose PEX's chroot, used in place
                 entry, prefix = got, os.path.join(got, layout.STASH)
             paths.append(entry)
@@ -70,11 +74,12 @@ def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
         atomic.directories(list(jobs), lambda pairs: _fill(pairs, jobs, count))
     finally:
         source.close()
-    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]), sys.modules[__package__])
-    atomic.write_file(dirs.plan_file(root, pex_hash), plan.encode(made))
+    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]), sys.modules[__package__], compiled)
+    path = dirs.plan_file(root, pex_hash)
+    atomic.write_file(path, plan.encode(made))
     if verbose:
         sys.stderr.write("pex: cold start: extracted %d distributions under %s (%d extracted here, %d threads)\n" % (len(chosen), root, len(jobs), count))
-    return made
+    return path, made
 
 
 def _wheel_place(rel):

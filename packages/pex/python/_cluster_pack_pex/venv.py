@@ -69,10 +69,14 @@ def python(vdir):
     return os.path.join(vdir, "bin", "python")
 
 
+def plan_file(vdir):
+    return os.path.join(vdir, VENV_PLAN)
+
+
 def load_plan(vdir):
     """The boot plan stored in a complete venv, or None (absent, other interpreter, or an
     extraction directory it points to was removed)."""
-    return plan.load(os.path.join(vdir, VENV_PLAN), executable=False)
+    return plan.load(plan_file(vdir), executable=False)
 
 
 def create(vdir, boot_plan, others, inherit, verbose):
@@ -135,7 +139,7 @@ def _populate(tmp, final, boot_plan, others, inherit):
                 fp.write(_rewrite_shebang(data, venv_python))
             os.chmod(dest, 0o755)
     stored = dict(boot_plan, paths=entries, prefixes=prefixes, pth=pth, venv=final)
-    with open(os.path.join(tmp, VENV_PLAN), "wb") as fp:
+    with open(plan_file(tmp), "wb") as fp:
         fp.write(plan.encode(stored))
 
 
