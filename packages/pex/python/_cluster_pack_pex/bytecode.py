@@ -5,16 +5,17 @@ module at every start (`import numpy, pandas`: 1.4 s against 0.4 s in a venv). T
 path must not pay for it, so a compiler process runs beside the program: started when a
 boot plan lists directories without their marker (the first start, and any later start
 until every directory is done), at the lowest CPU priority, and stopped when the PEX
-process exits (SIGTERM, finishing the file it writes): it never outlives its PEX, so no
-orphan is left on a cluster node or in a directory being removed, and the next start
-resumes where it stopped (compiled files are skipped). PEX_BYTECODE=wait compiles in the
-foreground instead (for building an image), PEX_BYTECODE=0 never.
+process exits (SIGTERM: it stops after the file it writes; SIGKILL after 0.1 s). It never
+outlives its PEX, so no orphan is left on a cluster node or writing into a directory
+being removed, and the next start resumes where it stopped (compiled files are skipped).
+PEX_BYTECODE=wait compiles in the foreground instead (to build an image), 0 never.
 
-Each directory is compiled under its own lock by one process at a time; its marker (dirs.bytecode_marker, made
-only when every file was tried: a file that does not compile is left to the importer, as
-pip does) says it is done. .pyc files are written by py_compile (a temporary file, then a
-rename), timestamp-checked, at the optimisation level of the interpreter that made the plan.
-Imports nothing from the runtime (a leaf); only imported while a plan has work left.
+Each directory is compiled under its own lock by one process at a time; its marker
+(dirs.bytecode_marker, made once every file was tried: a file that does not compile is
+left to the importer, as pip does) says it is done. .pyc files are written by py_compile
+(a temporary file, then a rename; one killed mid-write leaves that temporary, never a
+partial .pyc), timestamp-checked, at the optimisation level of the interpreter that made
+the plan. Imports nothing from the runtime (a leaf); only imported while a plan has work.
 """
 import os
 import sys
@@ -138,10 +139,20 @@ def _try_lock(marker):
 
 
 def _stop(pid, owner, signum):
+    """At exit: asks the compiler to stop after the file it writes, and kills it if it has
+    not within 0.1 s (it runs at the lowest priority on a busy machine): the PEX's exit
+    is not held up."""
     if os.getpid() != owner:  # a forked child of the program exiting: not its compiler
         return
+    import time
+
     try:
         os.kill(pid, signum)
+        for _ in range(20):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.005)
+        os.kill(pid, 9)
         os.waitpid(pid, 0)
     except OSError:  # already gone, or reaped by the program
         pass
