@@ -42,14 +42,28 @@ def main(pex, main_loader, main_file):
         info = info or _load(info_bytes)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
     root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes))
+    # Run by a python of one of this PEX's venvs (its child processes' sys.executable, or
+    # venv mode's): the PEX_ROOT of that venv, unless PEX_ROOT says otherwise (the PEX's
+    # environment strips PEX_ROOT: its children would extract everything again elsewhere).
+    own = dirs.root_of_venv(sys.executable, pex_hash)
+    if own and not env.root:
+        root = own
     if pex_info.venv_flag(info_bytes) or env.venv:
         return _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env)
     plan_path, boot_plan = _find_plan(root, fallback, pex_hash)
+    if boot_plan is None and own:
+        # Run by the python this PEX gives its child processes (its sys.executable): run as
+        # venv mode does under that python, whose site already put the entries on sys.path.
+        from . import venv
+
+        vdir, venv_plan = venv.find((root, fallback), pex_hash, venv.key(pex_hash, env))
+        if venv_plan is not None and venv.running_in(vdir):
+            return _run(pex, venv_plan, env, in_venv=True, plan_path=venv.plan_file(vdir))
     if boot_plan is None:
         plan_path, boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
     elif env.verbose:
         _log("warm start: boot plan for %s loaded" % pex_hash)
-    _run(pex, boot_plan, env, plan_path=plan_path)
+    _run(pex, boot_plan, env, plan_path=plan_path, where=(pex_hash, root, fallback))
 
 
 def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
@@ -88,11 +102,12 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
     _run(pex, venv_plan, env, venv_python=venv.python(vdir))
 
 
-def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None):
+def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None, where=None):
     """Runs the program. `venv_python`: re-execute the PEX under this venv python
     instead (venv mode, first process); `in_venv`: running under the PEX's venv, whose
     site-packages already holds the PEX's entries. `plan_path`: where `boot_plan` is
-    stored (its bytecode work is started from here)."""
+    stored (its bytecode work is started from here). `where`: (pex_hash, PEX_ROOT,
+    fallback) in zipapp mode, for the venv whose python child processes get."""
     package = sys.modules[__package__]
     interpreter = plan.module(package, "interpreter", boot_plan)
     syspath = plan.module(package, "syspath", boot_plan)
@@ -110,16 +125,20 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None):
     if in_venv:
         syspath.in_venv(pex, boot_plan["paths"], env.extra_sys_path)
     else:
-        entries, pth = list(boot_plan["paths"]), [boot_plan["pth"]]
+        entries, pth, others = list(boot_plan["paths"]), [boot_plan["pth"]], []
         for other in _pex_path(info, env):
             other_path, other_plan = _other_plan(other, env)
             entries.extend(e for e in other_plan["paths"] if e not in entries)
             pth.append(other_plan["pth"])
+            others.append(other_plan)
             _bytecode(other_path, other_plan, env)
         syspath.activate(pex, entries, syspath.merge_pth(pth) if len(pth) > 1 else pth[0], inherit, env.extra_sys_path)
     if env.verbose:
         _log("sys.path: %r" % (sys.path,))
-    _bytecode(plan_path, boot_plan, env)
+    child = None if in_venv or where is None else _child_python(boot_plan, plan_path, others, inherit, where, env)
+    _bytecode(plan_path, boot_plan, env)  # before sys.executable changes: compiled by this python
+    if child:
+        _use_child_python(child)
     environ.pop(variables.SELECTED, None)
     for key, value in sorted((info.get("inject_env") or {}).items()):
         environ.setdefault(key, value)
@@ -127,7 +146,7 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None):
     if info.get("strip_pex_env", True):
         for key in [k for k in environ if k.startswith("PEX_")]:
             del environ[key]
-    if in_venv and env.extra_sys_path:
+    if (in_venv or child) and env.extra_sys_path:
         # Subprocesses of the venv python add it too (its .pth reads this), as in pex.
         environ[variables.EXTRA_SYS_PATH] = os.pathsep.join(env.extra_sys_path)
     if mode[0] == "interpreter":
@@ -142,26 +161,32 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None):
         interpreter.run_entry_point(mode[1])
 
 
+def _child_python(boot_plan, plan_path, others, inherit, where, env):
+    """The python child processes get as sys.executable (venv.for_children); the plan
+    remembers it, so a warm start only checks that it exists."""
+    stored = boot_plan.get("child")
+    if stored and stored[0] == (env.inherit_path or "") and stored[1] == os.pathsep.join(env.pex_path) and os.path.exists(stored[2]):
+        return stored[2]
+    from . import venv
+
+    return venv.for_children(boot_plan, plan_path, others, inherit, where, env)
+
+
+def _use_child_python(python):
+    sys.executable = python
+    spawn = sys.modules.get("multiprocessing.spawn")  # imported already (by a .pth file)
+    if spawn is not None:
+        spawn.set_executable(python)
+
+
 def _bytecode(plan_path, boot_plan, env):
-    """Starts (or, PEX_BYTECODE=wait, does) the compilation of the plan's directories not
-    compiled yet; once all are, drops them from the stored plan (later starts check nothing)."""
-    todo = boot_plan.get("bytecode")
-    if not todo or env.bytecode == "off" or plan_path is None:
-        return
-    from . import bytecode
+    """The bytecode of the plan's directories: started beside the program (bytecode.py)."""
+    if boot_plan.get("bytecode") and env.bytecode != "off" and plan_path is not None:
+        from . import bytecode
 
-    todo = bytecode.pending(todo)
-    if todo and env.bytecode == "wait":
-        bytecode.compile_all(todo, sys.flags.optimize)
-        todo = bytecode.pending(todo)
-    if not todo:
-        from . import atomic
-
-        atomic.write_file(plan_path, plan.encode(dict(boot_plan, bytecode=[])))
-        return
-    pid = bytecode.start(todo)
-    if env.verbose and pid:
-        _log("compiling the bytecode of %d directories in the background (pid %d)" % (len(todo), pid))
+        pid, left = bytecode.resume(plan_path, boot_plan, env.bytecode == "wait")
+        if env.verbose and pid:
+            _log("compiling the bytecode of %d directories in the background (pid %d)" % (left, pid))
 
 
 def _select_mode(info, env):

@@ -15,7 +15,7 @@ Each directory is compiled under its own lock by one process at a time; its mark
 left to the importer, as pip does) says it is done. .pyc files are written by py_compile
 (a temporary file, then a rename; one killed mid-write leaves that temporary, never a
 partial .pyc), timestamp-checked, at the optimisation level of the interpreter that made
-the plan. Imports nothing from the runtime (a leaf); only imported while a plan has work.
+the plan. Only imported while a plan has work left.
 """
 import os
 import sys
@@ -28,6 +28,23 @@ except ImportError:
 # The compiler process: a fresh interpreter (-I -S: nothing from the environment or site)
 # importing this module from the runtime it belongs to.
 _CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from _cluster_pack_pex import bytecode; bytecode.main(sys.argv[2:])"
+
+
+def resume(plan_path, boot_plan, wait=False):
+    """Starts the compiler for the plan's directories not compiled yet (or, `wait`,
+    compiles them here); once none is left, stores the plan without them, so later
+    starts check nothing. Returns (the compiler's pid or None, directories left)."""
+    todo = pending(boot_plan["bytecode"])
+    if todo and wait:
+        compile_all(todo, sys.flags.optimize)
+        todo = pending(todo)
+    if todo:
+        return start(todo), len(todo)
+    from . import atomic, plan
+
+    boot_plan["bytecode"] = []
+    atomic.write_file(plan_path, plan.encode(boot_plan))
+    return None, 0
 
 
 def pending(entries):

@@ -67,6 +67,15 @@ def venv(root, pex_hash, key):
     return os.path.join(root, VENVS, pex_hash, key)
 
 
+def root_of_venv(python, pex_hash):
+    """The PEX_ROOT holding the venv of this PEX that `python` belongs to (by its location
+    <root>/venvs/<pex_hash>/<key>/bin/python), or None."""
+    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(python or "."))))
+    if os.path.basename(parent) == pex_hash and os.path.basename(os.path.dirname(parent)) == VENVS:
+        return os.path.dirname(os.path.dirname(parent))
+    return None
+
+
 def writable_root(root, fallback, argv0):
     """The first of PEX_ROOT and its fallback that can be written, or exit with one line."""
     for candidate in (root, fallback):

@@ -143,6 +143,36 @@ def _populate(tmp, final, boot_plan, others, inherit):
         fp.write(plan.encode(stored))
 
 
+def for_children(boot_plan, plan_path, others, inherit, where, env):
+    """The python child processes of a zipapp PEX get as sys.executable: the python of the
+    PEX's venv (this mode's venv, made once per PEX, interpreter, PEX_INHERIT_PATH and
+    PEX_PATH, whose .pth lays out sys.path as syspath.activate does in the zipapp), so that
+    `subprocess.run([sys.executable, ...])`, torchrun's and Ray's workers and
+    multiprocessing see the PEX's distributions, at the cost of one plain interpreter start
+    each, while the PEX process itself pays no second start (venv mode's re-exec). Stored
+    in the plan (`child`) for the environment it was made in. None when no venv can be
+    made (children then get the bare interpreter, as before)."""
+    pex_hash, root, fallback = where
+    venv_key = key(pex_hash, env)
+    vdir, venv_plan = find((root, fallback), pex_hash, venv_key)
+    if venv_plan is None:
+        vdir = dirs.venv(dirs.writable_root(root, fallback, sys.argv[0]), pex_hash, venv_key)
+        try:
+            create(vdir, boot_plan, others, inherit, env.verbose)
+        except (ValueError, OSError) as err:
+            if env.verbose:
+                sys.stderr.write("pex: no venv python for child processes (%s): they get %s\n" % (err, sys.executable))
+            return None
+    child = python(vdir)
+    wanted = [env.inherit_path or "", os.pathsep.join(env.pex_path)]
+    if plan_path and (not boot_plan.get("child") or wanted == ["", ""]):
+        from . import atomic
+
+        boot_plan["child"] = wanted + [child]
+        atomic.write_file(plan_path, plan.encode(boot_plan))
+    return child
+
+
 def pth_text(entries, pth, inherit):
     """The venv's one .pth file: what the zipapp mode does to sys.path (syspath.activate),
     done by site when the venv python starts, so subprocesses get it too. It lists the
