@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
+import { median, printTable, python311 } from "./lib/measure.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
@@ -25,8 +26,7 @@ for (const p of ["errors", "io", "zip", "wheel", "pex"]) {
 const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
 const { installWheel } = require(path.join(root, "packages/wheel/dist/index.js"));
 
-const pyenv311 = fs.existsSync(path.join(os.homedir(), ".pyenv/versions")) ? fs.readdirSync(path.join(os.homedir(), ".pyenv/versions")).find((v) => /^3\.11\.\d+$/.test(v)) : undefined;
-const python = pyenv311 ? path.join(os.homedir(), ".pyenv/versions", pyenv311, "bin/python3") : "python3";
+const python = python311();
 const WARM_RUNS = Number(process.env.BENCH_RUNS ?? 10);
 
 const cacheDir = path.join(root, ".cache", "bench-pex-wheels");
@@ -116,7 +116,6 @@ function cpuTime(cmd, args, env) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Second baseline: what RECORD verification alone costs, i.e. inflating and hashing every
 // file of the wheels once, by CPython's C zipfile + hashlib (one process).
@@ -230,6 +229,5 @@ const rows = [
   ["-c pass CPU time: ./env.pex vs venv python", `${f(result.warmPassCpuMs)} vs ${f(result.plainPassCpuMs)}`],
   ["-c pass wall: ./env.pex vs venv python", `${f(result.warmPassMs)} vs ${f(result.plainPassMs)}`],
 ];
-const w = Math.max(...rows.map((r) => r[0].length));
-for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+printTable(rows);
 console.log(JSON.stringify(result));
