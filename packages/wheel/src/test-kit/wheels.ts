@@ -43,6 +43,16 @@ export function downloadWheels(requirements: string[], options: { deps?: boolean
     .map((f) => path.join(dir, f));
 }
 
+/**
+ * The interpreters a slow per-Python test runs on: the oldest and newest pyenv Python and
+ * 3.11 (the mirror's binary wheels are cp311), or every one with `CP_ALL_PYTHONS=1`. Keeps
+ * a default `npm test` well inside CI's budget; the full matrix stays one variable away.
+ */
+export function pyenvMatrix(pythons = pyenvPythons()): { version: string; python: string }[] {
+  if (process.env.CP_ALL_PYTHONS === "1" || pythons.length <= 2) return pythons;
+  return pythons.filter((p, i) => i === 0 || i === pythons.length - 1 || p.version.startsWith("3.11."));
+}
+
 /** Every pyenv interpreter 3.8+ here (`~/.pyenv/versions/X/bin/python3`), sorted by version. */
 export function pyenvPythons(): { version: string; python: string }[] {
   const root = path.join(os.homedir(), ".pyenv", "versions");
