@@ -19,15 +19,12 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createRequire } from "node:module";
-import { buildPackages, freeBytes, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
+import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
 
 const TORCH = process.env.BENCH_COLD_TORCH === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const python = python311();
 buildPackages("@cluster-pack/pex...");
-const require = createRequire(import.meta.url);
-const { installWheel } = require(path.join(ROOT, "packages/wheel/dist/index.js"));
 
 const SETS = [
   { name: "data-science", requirements: ["numpy", "pandas", "pyarrow", "python-dateutil", "six", "tzdata"], code: "import numpy, pandas, pyarrow", needGiB: 3 },
@@ -197,11 +194,7 @@ async function runSet(set) {
   out.warmCompiled = warm(noWrite);
   out.warm = warm({});
   const venv = path.join(dir, "venv");
-  spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
-  const vpy = path.join(venv, "bin", "python");
-  const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
-  const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
-  for (const f of files) await installWheel(f, { scheme, interpreter: vpy });
+  const { python: vpy, site } = await installedVenv(python, venv, files);
   spawnSync(vpy, ["-m", "compileall", "-q", "-j", "0", site], { stdio: "ignore" }); // as pip compiles at install
   const venvRuns = Array.from({ length: RUNS }, () => measure(vpy, ["-c", set.code], { env: { ...baseEnv, ...noWrite } }));
   out.venvWarm = { wallMs: median(venvRuns.map((r) => r.wallMs)), cpuMs: median(venvRuns.map((r) => r.cpuMs)), maxRssMb: Math.max(...venvRuns.map((r) => r.maxRssMb)) };

@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
-import { median, printTable, python311 } from "./lib/measure.mjs";
+import { installedVenv, median, printTable, python311 } from "./lib/measure.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
@@ -24,7 +24,6 @@ for (const p of ["errors", "io", "zip", "wheel", "pex"]) {
   }
 }
 const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
-const { installWheel } = require(path.join(root, "packages/wheel/dist/index.js"));
 
 const python = python311();
 const WARM_RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -146,11 +145,7 @@ const best = (xs, k) => Math.min(...xs.map((x) => x[k]));
 
 // The same packages installed normally: a venv with the wheels installed by our installer.
 const venv = path.join(work, "venv");
-spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
-const vpy = path.join(venv, "bin", "python");
-const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
-const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
-for (const w of wheels) await installWheel(w, { scheme, interpreter: vpy });
+const { python: vpy } = await installedVenv(python, venv, wheels);
 
 const code = ["-c", "import pandas"];
 const clean = {};

@@ -1,6 +1,7 @@
 // Helpers shared by benchmarks (a directory, so bench/run.mjs does not run it): the
 // reference interpreter, built packages, and one way to measure a process tree.
 import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +43,21 @@ export function measure(cmd, args, { env = process.env, cwd = "", allowFailure =
   if (out.status !== 0 && !allowFailure) throw new Error(`${cmd} ${args.join(" ")} exited ${out.status}: ${r.stderr.slice(-2000)}`);
   out.stderr = r.stderr;
   return out;
+}
+
+/**
+ * A venv of `python` at `venv` with `wheels` installed by our installer (packages/wheel,
+ * built): the "installed normally" baseline. Returns the venv's python and site-packages.
+ */
+export async function installedVenv(python, venv, wheels) {
+  const { installWheel } = createRequire(import.meta.url)(path.join(ROOT, "packages/wheel/dist/index.js"));
+  const made = spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
+  if (made.status !== 0) throw new Error(`${python} -m venv ${venv} failed`);
+  const vpy = path.join(venv, "bin", "python");
+  const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
+  const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
+  for (const w of wheels) await installWheel(w, { scheme, interpreter: vpy });
+  return { python: vpy, site };
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
