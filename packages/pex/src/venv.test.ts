@@ -165,10 +165,15 @@ suite("venv mode behaviour", () => {
 
   it("PEX_VENV=1 turns venv mode on for a PEX built without it", async () => {
     const { root, env } = rootEnv("pex-venv-env");
-    const plain = json(await run(python, [zipPex, "-c", "import json, sys; print(json.dumps({'executable': sys.executable}))"], { env, cwd: tmp }));
-    expect(plain.executable).toBe(python);
-    const venv = json(await run(python, [zipPex, "-c", "import json, sys; print(json.dumps({'executable': sys.executable}))"], { env: { ...env, PEX_VENV: "1" }, cwd: tmp }));
-    expect(venv.executable).toBe(path.join(venvDirs(root)[0]!, "bin", "python"));
+    const show = "import json, sys; print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix}))";
+    const plain = json(await run(python, [zipPex, "-c", show], { env, cwd: tmp }));
+    const venv = json(await run(python, [zipPex, "-c", show], { env: { ...env, PEX_VENV: "1" }, cwd: tmp }));
+    expect(venvDirs(root)).toHaveLength(1);
+    expect(venv).toEqual({ executable: path.join(venvDirs(root)[0]!, "bin", "python"), prefix: venvDirs(root)[0] });
+    // Zipapp mode runs in the host interpreter (no second start) and gives the same venv
+    // python to child processes as sys.executable.
+    const hostPrefix = (await run(python, ["-c", "import sys; print(sys.prefix)"])).stdout.trim();
+    expect(plain).toEqual({ executable: venv.executable, prefix: hostPrefix });
   });
 
   it("makes a relative PEX_ROOT absolute before baking it into the venv", async () => {

@@ -45,6 +45,16 @@ export function pythonInterpreters(options: { minimum?: string } = {}): PythonIn
     .sort((a, b) => compareKeys(versionKey(a.version), versionKey(b.version)));
 }
 
+/**
+ * The interpreters a per-interpreter suite runs on by default: the oldest, 3.11 (the only
+ * one the mirror has every wheel for, coverage's included) and the newest; all of them with
+ * CP_ALL_PYTHONS=1. Keeps the default run short while both ends of the range are tested.
+ */
+export function pythonMatrix(pythons: PythonInterpreter[] = pythonInterpreters()): PythonInterpreter[] {
+  if (process.env.CP_ALL_PYTHONS === "1" || pythons.length <= 2) return pythons;
+  return pythons.filter((p, i) => i === 0 || i === pythons.length - 1 || p.minor === "3.11");
+}
+
 /** The newest pyenv interpreter of a minor version ("3.11"), or undefined. */
 export function pythonInterpreter(minor: string): PythonInterpreter | undefined {
   return pythonInterpreters({ minimum: "3.0" })
