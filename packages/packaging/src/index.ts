@@ -29,3 +29,4 @@ export {
 } from "./filename";
 export { HASH_HEX_LENGTHS, STRONG_HASH_ALGORITHMS, isHashAlgorithm, isValidHexDigest, checkHash, checkHashes, InvalidHashError, type HashAlgorithm } from "./hashes";
 export { PACKAGING_ERROR_CODES, type PackagingErrorCode } from "./error-codes";
+export { ensureAscii } from "./python-json";
