@@ -144,7 +144,7 @@ async function runSet(set) {
   if (dl.status !== 0) return { skipped: `the configured index lacks part of the ${set.name} set (pip download: ${dl.stderr.trim().split("\n").pop()})` };
   const files = fs.readdirSync(wheels).filter((f) => f.endsWith(".whl")).map((f) => path.join(wheels, f));
   const wheelBytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  for (const f of files) fs.readFileSync(f).length; // page cache warm for every contender
+  for (const f of files) fs.readFileSync(f); // page cache warm for every contender
   const out = { wheels: files.length, wheelBytes };
 
   // First build against its floor (and pex's first build where pex is installed).

@@ -29,7 +29,7 @@ describe("--help of every command and group", () => {
   it.each(paths.map((p) => [p.join(" ") || "(program)", p]))("%s: exit 0, at least one $ example, every line within 100 columns, no (default: [])", async (_name, at) => {
     const r = await runCli(...(at as string[]), "--help");
     expect(r.code).toBe(EXIT.OK);
-    expect(r.out).toMatch(/\nExamples:\n(  #.*\n)*  \$ cluster-pack /);
+    expect(r.out).toMatch(/\nExamples:\n( {2}#.*\n)* {2}\$ cluster-pack /);
     const long = r.out.split("\n").filter((l) => l.length > 100);
     expect(long).toEqual([]);
     expect(r.out).not.toContain("(default: [])");

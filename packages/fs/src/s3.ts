@@ -31,7 +31,7 @@ import {
 import { FsError, checkAborted, toAbortError } from "./errors";
 import { PartReader, uploadParts } from "./parts";
 import { resumableStream } from "./resumable";
-import { Limiter, forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
+import { forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
 
 export interface S3FileSystemOptions {
   /** A ready client; when given, region/endpoint/credentials options are ignored. */
