@@ -451,3 +451,13 @@ export function normalizeStorePath(p: string): string {
   const out = path.posix.normalize(`/${p}`);
   return out.length > 1 && out.endsWith("/") ? out.slice(0, -1) : out;
 }
+
+/** The last segment of a store key or path (`envs/a.pex` -> `a.pex`): a FileStat's `name`. */
+export function storeBaseName(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** The optional FileStat/ObjectHead times of an object store's answer. */
+export function objectTimes(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
+  return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
+}

@@ -19,6 +19,8 @@ import {
   FileSystem,
   bodyToStream,
   normalizeStorePath,
+  objectTimes,
+  storeBaseName,
   validateMetadata,
   type FileStat,
   type ObjectHead,
@@ -101,12 +103,12 @@ export class S3FileSystem extends FileSystem {
     }
     try {
       const h = await this.send("stat", norm, options.signal, (o) => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), o));
-      return { path: norm, name: baseName(key), size: h.ContentLength ?? 0, isFile: true, isDirectory: false, ...times(h.LastModified, h.ETag) };
+      return { path: norm, name: storeBaseName(key), size: h.ContentLength ?? 0, isFile: true, isDirectory: false, ...objectTimes(h.LastModified, h.ETag) };
     } catch (err) {
       if ((err as FsError).code !== "ENOENT") throw err;
     }
     const r = await this.send("stat", norm, options.signal, (o) => this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${key}/`, MaxKeys: 1 }), o));
-    if ((r.KeyCount ?? 0) > 0) return { path: norm, name: baseName(key), size: 0, isFile: false, isDirectory: true };
+    if ((r.KeyCount ?? 0) > 0) return { path: norm, name: storeBaseName(key), size: 0, isFile: false, isDirectory: true };
     throw this.error("ENOENT", "stat", norm, "no such object or prefix");
   }
 
@@ -121,7 +123,7 @@ export class S3FileSystem extends FileSystem {
       for (const o of r.Contents ?? []) {
         sawAny = true;
         if (!o.Key || o.Key === prefix) continue; // the directory marker itself
-        out.push({ path: `/${bucket}/${o.Key}`, name: o.Key.slice(prefix.length), size: o.Size ?? 0, isFile: true, isDirectory: false, ...times(o.LastModified, o.ETag) });
+        out.push({ path: `/${bucket}/${o.Key}`, name: o.Key.slice(prefix.length), size: o.Size ?? 0, isFile: true, isDirectory: false, ...objectTimes(o.LastModified, o.ETag) });
       }
       for (const cp of r.CommonPrefixes ?? []) {
         sawAny = true;
@@ -234,7 +236,7 @@ export class S3FileSystem extends FileSystem {
     if (key === "") return null;
     try {
       const h = await this.send("head", norm, options.signal, (o) => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), o));
-      return { metadata: { ...(h.Metadata ?? {}) }, size: h.ContentLength ?? 0, ...times(h.LastModified, h.ETag) };
+      return { metadata: { ...(h.Metadata ?? {}) }, size: h.ContentLength ?? 0, ...objectTimes(h.LastModified, h.ETag) };
     } catch (err) {
       if ((err as FsError).code === "ENOENT") return null;
       throw err;
@@ -401,12 +403,4 @@ function withoutNodeVersionWarning<T>(make: () => T): T {
   } finally {
     delete process.env[key];
   }
-}
-
-function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
-  return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
-}
-
-function baseName(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
 }
