@@ -56,6 +56,13 @@ export interface S3FileSystemOptions {
   concurrency?: number;
   /** Bodies at least this large go multipart (default: partSize). */
   multipartThreshold?: number;
+  /**
+   * Connection and idle-socket timeouts in ms (default 60 000 each, the AWS CLI's
+   * `--cli-connect-timeout` and `--cli-read-timeout`). Without them a store that accepts a
+   * request and never answers holds the write forever; with them the request fails as
+   * transient and is retried. 0 disables one.
+   */
+  timeouts?: { connectMs?: number; idleMs?: number };
   /** Extra S3Client settings (e.g. requestChecksumCalculation for older S3-compatible stores). */
   clientConfig?: Partial<S3ClientConfig>;
   /** Retries of one part / one resumed download on top of the SDK's own (default 3 attempts). */
@@ -65,6 +72,7 @@ export interface S3FileSystemOptions {
 }
 
 const MiB = 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_COPY_SIZE = 5 * 1024 * MiB;
 
 /**
@@ -380,6 +388,7 @@ export function createS3Client(options: S3FileSystemOptions = {}): S3Client {
         ...(options.credentials ? { credentials: options.credentials } : {}),
         ...(options.profile ?? env.AWS_PROFILE ? { profile: options.profile ?? env.AWS_PROFILE } : {}),
         ...(maxAttempts ? { maxAttempts } : {}),
+        requestHandler: { connectionTimeout: options.timeouts?.connectMs ?? DEFAULT_TIMEOUT_MS, socketTimeout: options.timeouts?.idleMs ?? DEFAULT_TIMEOUT_MS },
         ...options.clientConfig,
       }),
   );

@@ -11,7 +11,9 @@ export type S3Fault =
   /** Destroy the connection before answering (a crash / connection reset). */
   | "reset"
   /** Let s3rver answer, but cut the connection after this many body bytes (reset mid-download). */
-  | { resetAfterBytes: number };
+  | { resetAfterBytes: number }
+  /** Read the request, never answer (a stalled server or a black-holed connection). */
+  | "hang";
 
 export interface S3RequestInfo {
   method: string;
@@ -112,6 +114,10 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
         req.socket.destroy();
         return;
       }
+      if (fault === "hang") {
+        req.resume();
+        return;
+      }
       if (fault && "status" in fault) {
         req.resume();
         res.writeHead(fault.status, { "content-type": "application/xml" });
@@ -119,7 +125,15 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
         return;
       }
       if (fault && "resetAfterBytes" in fault) cutAfter(res, fault.resetAfterBytes);
-      if (handleMissingMultipartOps(app.store, info, req, res)) return;
+      try {
+        if (handleMissingMultipartOps(app.store, info, req, res)) return;
+      } catch (err) {
+        // A kit bug must answer like a broken store (500), never crash the test process or leave the client waiting.
+        req.resume();
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/xml" });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>${escapeXml(String((err as Error).message))}</Message></Error>`);
+        return;
+      }
       handler(req, res);
     });
     s.on("connection", (sock) => {
@@ -222,7 +236,13 @@ function handleMissingMultipartOps(store: S3rverStore, info: S3RequestInfo, req:
       res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>`);
       return true;
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Like S3, the abort is one atomic step: the upload leaves `uploads/` by a rename, so a
+    // part still arriving finds no upload (NoSuchUpload) instead of racing the removal
+    // (rmSync of a directory a part is being written into fails with ENOTEMPTY).
+    const grave = path.join(store.getResourcePath(bucket, undefined, "aborted"), `${path.basename(id)}-${randomBytes(4).toString("hex")}`);
+    fs.mkdirSync(path.dirname(grave), { recursive: true });
+    fs.renameSync(dir, grave);
+    fs.rmSync(grave, { recursive: true, force: true, maxRetries: 5 });
     res.writeHead(204);
     res.end();
     return true;
