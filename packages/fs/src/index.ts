@@ -11,6 +11,8 @@ export {
   encodeDelegationTokenIdentifier,
   hadoopTokenFile,
   parseHadoopTokenFile,
+  hdfsTokenServices,
+  selectHdfsToken,
   type HadoopToken,
   type DelegationTokenIdentifier,
 } from "./hadoop-token";
