@@ -1,4 +1,5 @@
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { urlScheme } from "./uri";
 
 /**
  * How a packed environment travels and starts:
@@ -64,22 +65,25 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   if (typeof url !== "string" || url.trim() === "") {
     throw new InvalidInputError("The environment archive URL is empty: pass the path or URL of a .pex, .pex.zip, .tar.gz, .tgz or .zip archive.");
   }
+  // A malformed URL (`s3:/x/env.pex`) is refused here, not shipped as a path.
+  urlScheme(url);
   const name = baseName(url);
   const kind = options.kind ?? guessKind(url);
   if (!kind) {
     throw new InvalidInputError(
       `Cannot tell what kind of environment "${redactUrl(url)}" is from its name "${name}": ` +
-        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass kind ("pex", "pex-large", "conda" or "venv").`,
+        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass \`kind\` ("pex", "pex-large", "conda" or "venv").`,
+      { optionNames: ["kind"] },
     );
   }
   if (kind === "pex" && /\.(tar\.gz|tgz|tar)$/i.test(name)) {
-    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass kind "conda" or "venv", or the .pex file itself.`);
+    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass \`kind\` "conda" or "venv", or the .pex file itself.`, { optionNames: ["kind"] });
   }
   const alias = checkAlias(options.alias ?? (kind === "pex" ? name : DEFAULT_ENV_ALIAS), "alias");
   const interpreter = kind === "pex" ? `./${alias}` : kind === "pex-large" ? `${alias}/__main__.py` : `${alias}/bin/python`;
   const defaults: Record<string, string> = kind === "pex" || kind === "pex-large" ? { PEX_ROOT: "./.pex" } : {};
   const env = { ...defaults, ...checkEnv(options.env ?? {}) };
-  const codeArchives = (options.codeArchives ?? []).map((u) => codeArchive(u));
+  const codeArchives = (options.codeArchives ?? []).map((u) => (urlScheme(u), codeArchive(u)));
   const seen = new Set<string>([alias]);
   for (const c of codeArchives) {
     if (seen.has(c.alias)) {

@@ -15,3 +15,4 @@ export {
 } from "./builder";
 export { inspectPex, verifyPex, type PexInspection, type PexVerification } from "./inspect";
 export { BOOTSTRAP_PACKAGE, RUNTIME_DIR, bootstrapFiles, mainStub } from "./runtime";
+export { PEX_ERROR_CODES, type PexErrorCode } from "./error-codes";

@@ -2,10 +2,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SYSTEM_PYTHON } from "@cluster-pack/io/test-kit";
 import type { ShippedResource } from "../environment";
 
-/** Debian's interpreter, where python3-distributed and python3-torch are installed. */
-export const DEBIAN_PYTHON = "/usr/bin/python3";
+/** Debian's interpreter, where python3-distributed and python3-torch are installed (the shared finder's system Python). */
+export const DEBIAN_PYTHON = SYSTEM_PYTHON;
 
 /**
  * `describe` when `why` is undefined; otherwise the block is skipped and a skipped test
@@ -171,41 +172,6 @@ export async function stop(p: Started | undefined): Promise<void> {
     signal("SIGKILL");
   }
   await p.exited.catch(() => undefined);
-}
-
-/** Python interpreters of the configured pyenv versions, by version prefix ("3.11"). */
-export function pyenvPython(version: string): string | undefined {
-  const root = path.join(os.homedir(), ".pyenv", "versions");
-  if (!fs.existsSync(root)) return undefined;
-  const v = fs.readdirSync(root).filter((d) => d.startsWith(`${version}.`)).sort().pop();
-  const exe = v ? path.join(root, v, "bin", "python3") : undefined;
-  return exe && fs.existsSync(exe) ? exe : undefined;
-}
-
-/**
- * pip index arguments from pip's own configuration (`pip config list`). When only extra
- * indexes are configured, the first becomes --index-url so pip does not wait on pypi.org,
- * which these machines cannot reach. `undefined` when nothing is configured.
- */
-export function configuredPipIndexArgs(python: string): string[] | undefined {
-  const r = spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" });
-  if (r.status !== 0) return undefined;
-  const values = (key: string) =>
-    r.stdout
-      .split("\n")
-      .filter((l) => new RegExp(`^[^=]*\\.${key}=`).test(l))
-      .flatMap((l) => l.slice(l.indexOf("=") + 1).replace(/^'|'$/g, "").split(/\s+/))
-      .filter(Boolean);
-  const index = values("index-url");
-  const extra = values("extra-index-url");
-  const links = values("find-links");
-  const [first, ...rest] = index.length ? [...index, ...extra] : extra;
-  if (!first && !links.length) return undefined;
-  return [
-    ...(first ? ["--index-url", first] : ["--no-index"]),
-    ...rest.flatMap((u) => ["--extra-index-url", u]),
-    ...links.flatMap((l) => ["--find-links", l]),
-  ];
 }
 
 function groupAlive(pgid: number): boolean {
