@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -58,6 +59,26 @@ describe("crafted wheels", () => {
       const message = new RegExp(`memo-1\\.0-py3-none-any\\.whl: entry ${entry.replace(/[./]/g, "\\$&")} has CRC 0x[0-9a-f]{8}, its header declares 0x0badc0de`);
       expect(await install(wheel)).toMatchObject({ code: "ERR_CRC_MISMATCH", message: expect.stringMatching(message) });
       expect(await planAndVerify(wheel)).toMatchObject({ code: "ERR_CRC_MISMATCH", message: expect.stringMatching(message) });
+    }
+  });
+
+  it("checks the CRC-32 and RECORD hash of every byte of entries too big to check in one piece (stored, deflated, many pieces)", async () => {
+    // The verifier checks entries over 4 MiB in 1 MiB pieces: a wrong CRC or a hash that
+    // differs only in the last byte must be found in each shape of large entry.
+    const files = {
+      "memo/__init__.py": "VALUE = 1\n",
+      "memo/random.bin": crypto.randomBytes(6 << 20), // deflated, > 4 MiB stored: many input pieces
+      "memo/stored.bin": crypto.randomBytes(5 << 20), // stored: read in pieces, never inflated
+      "memo/zeros.bin": Buffer.alloc(9 << 20), // deflated to a few KiB: one input piece, many output pieces
+    };
+    const stored = ["memo/stored.bin"];
+    expect(await planAndVerify(await craftWheel(path.join(tmp, "big-ok"), "memo-1.0-py3-none-any.whl", { files, stored }))).toBe("verified");
+    for (const entry of ["memo/random.bin", "memo/stored.bin", "memo/zeros.bin"]) {
+      const name = entry.replace(/[./]/g, "\\$&");
+      const crc = await craftWheel(path.join(tmp, `big-crc-${entry.length}`), "memo-1.0-py3-none-any.whl", { files, stored, wrongCrc: [entry] });
+      expect(await planAndVerify(crc)).toMatchObject({ code: "ERR_CRC_MISMATCH", message: expect.stringMatching(new RegExp(`entry ${name} has CRC`)) });
+      const hash = await craftWheel(path.join(tmp, `big-hash-${entry.length}`), "memo-1.0-py3-none-any.whl", { files, stored, wrongHash: [entry] });
+      expect(await planAndVerify(hash)).toMatchObject({ message: expect.stringMatching(new RegExp(`${name} does not match its RECORD hash`)) });
     }
   });
 

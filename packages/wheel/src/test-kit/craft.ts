@@ -7,7 +7,7 @@ import { formatRecord, recordHash } from "../record";
 
 export interface CraftOptions {
   /** Files besides the .dist-info ones (default: `<name>/__init__.py`). */
-  files?: Record<string, string>;
+  files?: Record<string, string | Buffer>;
   /** METADATA's Name and Version (default: the file name's). */
   metadataName?: string;
   metadataVersion?: string;
@@ -17,6 +17,10 @@ export interface CraftOptions {
   extraDistInfo?: string[];
   /** Entries whose CRC-32 fields (local and central) are set wrong; RECORD stays right. */
   wrongCrc?: string[];
+  /** Entries whose RECORD row has the right size but the hash of the content with its last byte changed. */
+  wrongHash?: string[];
+  /** Entries written stored (method 0) instead of deflated. */
+  stored?: string[];
 }
 
 /**
@@ -26,15 +30,15 @@ export interface CraftOptions {
 export async function craftWheel(dir: string, fileName: string, options: CraftOptions = {}): Promise<string> {
   const [dist, version] = fileName.split("-") as [string, string];
   const di = `${dist}-${version}.dist-info`;
-  const files: Record<string, string> = {
+  const files: Record<string, string | Buffer> = {
     [`${di}/METADATA`]: `Metadata-Version: 2.1\nName: ${options.metadataName ?? dist}\nVersion: ${options.metadataVersion ?? version}\n`,
     [`${di}/WHEEL`]: `Wheel-Version: 1.0\nGenerator: crafted\nRoot-Is-Purelib: true\n${(options.wheelTags ?? ["py3-none-any"]).map((t) => `Tag: ${t}\n`).join("")}`,
     ...(options.files ?? { [`${dist}/__init__.py`]: `VALUE = ${JSON.stringify(`${dist} ${version}`)}\n` }),
   };
   for (const other of options.extraDistInfo ?? []) files[`${other}/METADATA`] = `Metadata-Version: 2.1\nName: ${other.split("-")[0]}\nVersion: ${other.split("-")[1]!.replace(/\.dist-info$/, "")}\n`;
-  const rows = Object.entries(files).map(([p, c]) => ({ path: p, hash: recordHash(c), size: Buffer.byteLength(c) }));
+  const rows = Object.entries(files).map(([p, c]) => ({ path: p, hash: recordHash(options.wrongHash?.includes(p) ? lastByteChanged(c) : c), size: Buffer.byteLength(c) }));
   const w = new ZipWriter();
-  for (const [p, c] of Object.entries(files)) w.addBuffer(p, c);
+  for (const [p, c] of Object.entries(files)) w.addBuffer(p, c, options.stored?.includes(p) ? { compress: false } : {});
   w.addBuffer(`${di}/RECORD`, formatRecord([...rows, { path: `${di}/RECORD` }]));
   fs.mkdirSync(dir, { recursive: true });
   const out = path.join(dir, fileName);
@@ -43,4 +47,10 @@ export async function craftWheel(dir: string, fileName: string, options: CraftOp
   for (const name of options.wrongCrc ?? []) bytes = setEntryCrc(bytes, name, 0x0badc0de);
   fs.writeFileSync(out, bytes);
   return out;
+}
+
+function lastByteChanged(content: string | Buffer): Buffer {
+  const b = Buffer.from(content);
+  if (b.length) b[b.length - 1] ^= 1;
+  return b;
 }

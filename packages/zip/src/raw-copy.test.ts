@@ -1,0 +1,62 @@
+import { WindowBuffers } from "./raw-copy";
+import { Sink } from "./sinks";
+
+// The writer's read slabs: memory handed to the sink is only handed out again once the
+// sink says every byte queued before it was written (a slab reused earlier would overwrite
+// data still waiting in a vectored write).
+
+/** A sink that writes nothing and reports "written" only when the test says so. */
+class HeldSink extends Sink {
+  private readonly held: { at: number; done: () => void }[] = [];
+  written = 0;
+
+  constructor() {
+    super(false);
+  }
+
+  override whenWritten(done: () => void): void {
+    if (this.position <= this.written) done();
+    else this.held.push({ at: this.position, done });
+  }
+
+  /** Everything queued so far counts as written. */
+  release(): void {
+    this.written = this.position;
+    while (this.held.length && this.held[0]!.at <= this.written) this.held.shift()!.done();
+  }
+
+  protected async send(): Promise<void> {}
+}
+
+const MiB = 1 << 20;
+const overlaps = (a: Buffer, b: Buffer) => a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+
+describe("WindowBuffers", () => {
+  it("never hands out memory the sink still holds, and reuses a slab once it is written", () => {
+    const sink = new HeldSink();
+    const buffers = new WindowBuffers(sink);
+    const queued: Buffer[] = [];
+    const take = (n: number) => {
+      const b = buffers.take(n)!;
+      for (const q of queued) expect(overlaps(b, q)).toBe(false);
+      b.fill(queued.length);
+      sink.write(b);
+      queued.push(b);
+      return b;
+    };
+    // 20 pieces of 3 MiB: several slabs, none written yet, so none may be reused.
+    for (let i = 0; i < 20; i++) take(3 * MiB);
+    expect(new Set(queued.map((b) => b.buffer)).size).toBeGreaterThanOrEqual(Math.ceil((20 * 3) / 8));
+    queued.forEach((b, i) => expect(b.every((x) => x === i)).toBe(true));
+    // Once written, the next slab switch reuses one of the old slabs.
+    sink.release();
+    const old = new Set(queued.map((b) => b.buffer));
+    queued.length = 0;
+    const later = [take(3 * MiB), take(3 * MiB), take(3 * MiB)];
+    expect(later.some((b) => old.has(b.buffer))).toBe(true);
+  });
+
+  it("gives no slab memory for a request bigger than a slab (the caller allocates)", () => {
+    expect(new WindowBuffers(new HeldSink()).take(64 * MiB)).toBeUndefined();
+  });
+});
