@@ -5,7 +5,8 @@
 // ~10 minutes here), torch 2.14.1 with its nvidia-* CUDA wheels and pure dependencies.
 // For each set, in the same run:
 //   first build (wheels never seen: every RECORD verified) vs the inflate+sha256 floor of
-//     the same wheels on the same cores (a process per usable core), vs pex when installed;
+//     the same wheels on the same cores (lib/floor.mjs: Node and CPython, the faster), vs
+//     pex when installed;
 //   first start (empty PEX_ROOT; as users run it, and without the background bytecode
 //     compiler, and on one core) vs single-threaded zipfile.extractall of the PEX's bulk
 //     archive vs the warm start; the goal: first <= warm + 1.1 x (extractall / cores);
@@ -19,6 +20,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { measureFloor } from "./lib/floor.mjs";
 import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
 
 const TORCH = process.env.BENCH_COLD_TORCH === "1";
@@ -62,39 +64,6 @@ const { buildPex } = require(${JSON.stringify(path.join(ROOT, "packages/pex/dist
 const [out, dir, memo, shebang] = process.argv.slice(2);
 const wheels = fs.readdirSync(dir).filter((f) => f.endsWith(".whl")).sort().map((f) => path.join(dir, f));
 buildPex(out, { wheels, verifiedWheelsCache: memo, pythonShebang: shebang }).then((r) => console.log(JSON.stringify({ size: r.size, entries: r.entries })), (e) => { console.error(e); process.exit(1); });
-`;
-
-// The build's floor: inflate every member of every wheel and sha256 it, a process per core.
-const BUILD_FLOOR = `
-import hashlib, sys, zipfile
-from multiprocessing import Pool
-
-def check(task):
-    wheel, names = task
-    with zipfile.ZipFile(wheel) as z:
-        for name in names:
-            h = hashlib.sha256()
-            with z.open(name) as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-    return len(names)
-
-if __name__ == "__main__":
-    tasks = []
-    for wheel in sys.argv[2:]:
-        with zipfile.ZipFile(wheel) as z:
-            batch, size = [], 0
-            for info in sorted(z.infolist(), key=lambda i: -i.file_size):
-                batch.append(info.filename)
-                size += info.file_size
-                if size >= 8 << 20:
-                    tasks.append((size, wheel, batch))
-                    batch, size = [], 0
-            if batch:
-                tasks.append((size, wheel, batch))
-    tasks.sort(key=lambda t: -t[0])
-    with Pool(int(sys.argv[1])) as pool:
-        print(sum(pool.imap_unordered(check, [(w, b) for _, w, b in tasks])))
 `;
 
 // The extraction floor: zipfile.extractall of the PEX's bulk archive (the first
@@ -154,7 +123,8 @@ async function runSet(set) {
   const build = measure(process.execPath, [buildScript, pexFile, wheels, path.join(dir, "memo"), python]);
   Object.assign(out, JSON.parse(build.stdout));
   out.firstBuild = pick(build);
-  out.buildFloor = pick(measure(python, ["-c", BUILD_FLOOR, String(cores), ...files]));
+  const floor = await measureFloor(files, { threads: cores, python });
+  out.buildFloor = { wallMs: floor.ms, cpuMs: floor.cpuMs, maxRssMb: floor.maxRssMB, kind: floor.kind, node: floor.node, python: floor.python };
   const pexVersion = pexAvailable();
   out.pex = pexVersion
     ? { version: pexVersion, firstBuild: pick(measure("pex", ["--disable-cache", "--no-pypi", "-f", wheels, "--intransitive", "-o", path.join(dir, "pex-made.pex"), ...set.requirements])) }
@@ -244,7 +214,7 @@ for (const [name, r] of Object.entries(results)) {
   rows.push(
     [`${name}: wheels`, `${r.wheels} files, ${(r.wheelBytes / 2 ** 20).toFixed(0)} MiB; PEX ${(r.size / 2 ** 20).toFixed(0)} MiB, ${r.entries} entries, ${(r.extractedBytes / 2 ** 20).toFixed(0)} MiB extracted`],
     [`${name}: first build (nothing memoised)`, s(r.firstBuild)],
-    [`${name}: baseline: inflate + sha256 every member, ${cores} processes`, `${s(r.buildFloor)}  (build / floor ${r.firstBuildVsFloor.toFixed(2)}x)`],
+    [`${name}: baseline: inflate + sha256 every member on ${cores} cores (${r.buildFloor.kind}, the faster)`, `${s(r.buildFloor)}  (build / floor ${r.firstBuildVsFloor.toFixed(2)}x)`],
     [`${name}: pex first build`, r.pex.skipped ?? `${r.pex.version}: ${s(r.pex.firstBuild)}`],
     [`${name}: first start (empty PEX_ROOT)`, s(r.firstStart)],
     [`${name}: first start, PEX_BYTECODE=0`, s(r.firstStartNoBytecode)],
