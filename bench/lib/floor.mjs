@@ -18,7 +18,7 @@
 //
 //   import { measureFloor } from "./lib/floor.mjs";
 //   const floor = await measureFloor(wheels, { threads: os.availableParallelism(), python });
-//   // { ms, cpuMs, threads, entries, storedBytes, inflatedBytes, node: {...}, python: {...} }
+//   // { ms, cpuMs, maxRssMB, kind, threads, entries, storedBytes, inflatedBytes, node: {...}, python: {...} }
 //
 // Standalone: node bench/lib/floor.mjs [--threads N] [--python PY] WHEEL...
 import { spawn } from "node:child_process";
@@ -49,7 +49,7 @@ export async function measureFloor(wheels, { threads = os.availableParallelism()
   const node = await best("node");
   const py = python ? await best("python") : undefined;
   const floor = py && py.ms < node.ms ? py : node;
-  return { ms: floor.ms, cpuMs: floor.cpuMs, kind: floor.kind, threads, entries: node.entries, storedBytes: node.storedBytes, inflatedBytes: node.inflatedBytes, node, ...(py ? { python: py } : {}) };
+  return { ms: floor.ms, cpuMs: floor.cpuMs, maxRssMB: floor.maxRssMB, kind: floor.kind, threads, entries: node.entries, storedBytes: node.storedBytes, inflatedBytes: node.inflatedBytes, node, ...(py ? { python: py } : {}) };
 }
 
 // ---------------------------------------------------------------------------------------
