@@ -211,6 +211,8 @@ export class PexBuilder {
           }
         }
         try {
+          // Verified once planned: its sha256 (unless given) is computed meanwhile.
+          if (w.sha256 === undefined) verifier.hashAhead(w.path).catch(() => undefined); // a failure shows in verify
           const reader = await ZipReader.open(w.path, { signal });
           readers.push(reader);
           return { name, wheel: w, id, reader };

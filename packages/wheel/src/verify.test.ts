@@ -98,6 +98,32 @@ describe("WheelVerifier", () => {
     }
   });
 
+  it("hashes ahead for the next verify, and refuses (writing no marker) a file that changed after its hash", async () => {
+    const cacheDir = path.join(tmp, "memo-ahead");
+    const whl = path.join(tmp, "ahead", "memo-1.0-py3-none-any.whl");
+    fs.mkdirSync(path.dirname(whl), { recursive: true });
+    await craft(whl, { body: "z = 1\n" });
+    const v = new WheelVerifier({ cacheDir });
+    try {
+      expect(await v.hashAhead(whl)).toBe(sha(whl));
+      const a = await checksOf(whl);
+      expect(await v.verify(whl, "memo-1.0-py3-none-any.whl", a.checks)).toEqual({ sha256: sha(whl), memoised: false });
+      await a.close();
+      // Hashed, then replaced by another (valid) wheel before the checks: the checks pass on
+      // the new bytes, so a marker under the old hash would vouch for bytes never checked.
+      await craft(whl, { body: "z = 2\n" });
+      const before = sha(whl);
+      expect(await v.hashAhead(whl)).toBe(before);
+      await craft(whl, { body: "z = 3\n" });
+      const b = await checksOf(whl);
+      await expect(v.verify(whl, "memo-1.0-py3-none-any.whl", b.checks)).rejects.toMatchObject({ code: "ERR_SOURCE_CHANGED", message: expect.stringContaining("changed while it was being verified") });
+      expect(fs.existsSync(verifiedMarkerPath(cacheDir, before))).toBe(false);
+      await b.close();
+    } finally {
+      await v.close();
+    }
+  });
+
   it("rejects an entry that inflates to another size than RECORD says", async () => {
     const whl = path.join(tmp, "size", "memo-1.0-py3-none-any.whl");
     fs.mkdirSync(path.dirname(whl), { recursive: true });

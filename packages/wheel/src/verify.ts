@@ -2,10 +2,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, errorFromData, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { writeFileAtomic } from "@cluster-pack/io";
+import { fileIdentity, stillIdentical, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
 import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
+
+type Hashed = { id: FileIdentity | undefined; sha256: string };
 
 /** One raw wheel entry to check against its RECORD row. */
 export interface RecordCheck {
@@ -48,9 +50,10 @@ export function defaultVerifiedWheelsDir(env: Record<string, string | undefined>
  * it already knows (e.g. from a content-addressed download cache); a given sha256 is
  * trusted for the memo lookup, and when a wheel must be verified anyway the file's real
  * sha256 is computed and must equal it, so a marker is only ever written under the hash
- * of the bytes actually verified. (The check reads the wheel separately from the copy, as
- * the inline check did: a wheel rewritten in place during a build is not guarded against;
- * wheels in a content-addressed cache never are.)
+ * of the bytes actually verified. The hash and the checks read the file
+ * separately (and separately from a copy made meanwhile): the file's identity (inode,
+ * size, mtime, ctime) must be the same after the last check as before the hash, or the
+ * verification fails.
  */
 export class WheelVerifier {
   private readonly cacheDir: string | undefined;
@@ -68,6 +71,30 @@ export class WheelVerifier {
   }
 
   private readonly onAbort: () => void;
+  /** Hashes started by hashAhead, each taken by the next verify of its path. */
+  private readonly ahead = new Map<string, Promise<Hashed>>();
+
+  /**
+   * Starts hashing the wheel at `wheelPath` now (the caller will verify it once planned
+   * and passes no sha256): the hash and the worker's start overlap the caller's planning
+   * instead of delaying the first verification. The next `verify` of the path uses it.
+   * Resolves to the sha256 (callers need not wait).
+   */
+  hashAhead(wheelPath: string): Promise<string> {
+    let p = this.ahead.get(wheelPath);
+    if (!p) {
+      p = this.hash(wheelPath);
+      p.catch(() => undefined); // observed by verify, or dropped with the verifier
+      this.ahead.set(wheelPath, p);
+    }
+    return p.then((h) => h.sha256);
+  }
+
+  /** The file's sha256, and its identity from before the hash (undefined when it cannot be stat'ed: the hash then fails). */
+  private async hash(wheelPath: string): Promise<Hashed> {
+    const id = await fileIdentity(wheelPath).catch(() => undefined);
+    return { id, sha256: (await this.pool.run({ kind: "hash", path: wheelPath })) as string };
+  }
 
   /** Verifies `checks` of the wheel at `wheelPath` (named `wheelName` in errors) unless its content was verified before. */
   async verify(wheelPath: string, wheelName: string, checks: readonly RecordCheck[], options: { sha256?: string } = {}): Promise<WheelVerification> {
@@ -75,7 +102,9 @@ export class WheelVerifier {
     const hint = options.sha256?.toLowerCase();
     if (hint !== undefined && !/^[0-9a-f]{64}$/.test(hint)) throw new InvalidInputError(`The sha256 given for ${wheelName} ("${options.sha256}") is not 64 hex digits.`);
     if (hint && (await this.isMemoised(hint))) return { sha256: hint, memoised: true };
-    const sha256 = (await this.pool.run({ kind: "hash", path: wheelPath })) as string;
+    const early = this.ahead.get(wheelPath);
+    this.ahead.delete(wheelPath);
+    const { id, sha256 } = await (early ?? this.hash(wheelPath));
     throwIfAborted(this.signal);
     if (hint && sha256 !== hint) {
       throw new IntegrityError(`${wheelName}: its sha256 is ${sha256} but ${hint} was given for it; the file changed or the wrong hash was passed.`);
@@ -87,6 +116,11 @@ export class WheelVerifier {
     const settled = await Promise.allSettled(jobs);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
     if (failed) throw failed.reason;
+    // The hash and the checks read the file separately: a marker names only bytes that
+    // stayed the same from before the hash to after the last check.
+    if (id && !(await stillIdentical(id))) {
+      throw new IntegrityError(`${wheelName}: the file changed while it was being verified (${wheelPath}); build again.`, { code: "ERR_SOURCE_CHANGED" });
+    }
     await this.remember(sha256);
     return { sha256, memoised: false };
   }

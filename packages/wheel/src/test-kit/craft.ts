@@ -51,6 +51,6 @@ export async function craftWheel(dir: string, fileName: string, options: CraftOp
 
 function lastByteChanged(content: string | Buffer): Buffer {
   const b = Buffer.from(content);
-  if (b.length) b[b.length - 1] ^= 1;
+  if (b.length) b[b.length - 1] = b[b.length - 1]! ^ 1;
   return b;
 }
