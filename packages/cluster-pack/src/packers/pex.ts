@@ -3,7 +3,8 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
-import { sha256File } from "@cluster-pack/io";
+import { forEachLimit, sha256File } from "@cluster-pack/io";
+import os from "node:os";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, fetchLocked, readPyLock, resolveTarget, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
@@ -154,11 +155,10 @@ async function asInstalledBuild(
     extension,
     kind,
     async build(output) {
-      const wheels: { filename: string; path: string }[] = [];
+      const wheels: { filename: string; path: string }[] = new Array(dists.length);
       let done = 0;
       input.onProgress?.({ phase: "rebuild", done, total: dists.length, unit: "items" });
       for (const d of dists) {
-        throwIfAborted(signal);
         if (d.format !== "dist-info") {
           throw new ClusterPackError(
             ERR_NOT_REBUILDABLE,
@@ -166,14 +166,26 @@ async function asInstalledBuild(
             { optionNames: ["fromIndex"] },
           );
         }
-        const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });
-        wheels.push({ filename: wheel.filename, path: wheel.path });
-        input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
       }
+      // Distributions rebuilt side by side: one wheel's deflate is mostly one file at a time
+      // (a large extension module is one stream), so one rebuild at a time left cores idle.
+      await forEachLimit(
+        dists,
+        REBUILD_CONCURRENCY,
+        async (d, i) => {
+          const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });
+          wheels[i] = { filename: wheel.filename, path: wheel.path };
+          input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
+        },
+        { signal },
+      );
       return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress });
     },
   };
 }
+
+/** Rebuilds at a time: the usable cores, at most 4 (each holds up to 32 entries in flight). */
+const REBUILD_CONCURRENCY = Math.min(4, Math.max(1, os.availableParallelism()));
 
 /** Where pip put each part of a wheel in this environment (venv and conda layouts). */
 function installedLayout(env: InstalledEnvironment): InstalledLayout {
