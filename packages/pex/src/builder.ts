@@ -66,6 +66,11 @@ export interface PexBuilderOptions {
    * once per (PEX, interpreter) and re-executes its python, so `sys.executable` sees the deps.
    */
   venv?: boolean;
+  /**
+   * pex's --include-tools (PEX-INFO `include_tools`): the PEX run with `PEX_TOOLS=1` offers
+   * `venv DIR [--force]`, which turns it into a virtual environment (as `pex-tools venv`).
+   */
+  includeTools?: boolean;
   /** Requirement strings recorded in PEX-INFO (default: `name==version` of each wheel). */
   requirements?: string[];
   /** Deflate entries (default true); false stores them (bigger, faster to build and boot). */
@@ -297,6 +302,7 @@ export class PexBuilder {
     info.inheritPath = o.inheritPath ?? "false";
     info.stripPexEnv = o.stripPexEnv ?? true;
     info.venv = o.venv ?? false;
+    info.includeTools = o.includeTools ?? false;
     info.injectArgs = [...(o.injectArgs ?? [])];
     info.injectEnv = { ...(o.injectEnv ?? {}) };
     if (o.pexPath) info.pexPath = o.pexPath;

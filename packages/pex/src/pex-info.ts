@@ -25,6 +25,8 @@ export interface PexInfo {
   inheritPath: InheritPath;
   stripPexEnv: boolean;
   venv: boolean;
+  /** pex's --include-tools (PEX-INFO `include_tools`): `PEX_TOOLS=1 ./x.pex venv DIR` is allowed. */
+  includeTools: boolean;
   injectArgs: string[];
   injectEnv: Record<string, string>;
   bootstrapHash?: string;
@@ -76,6 +78,7 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
     inheritPath,
     stripPexEnv: r.strip_pex_env == null ? true : Boolean(r.strip_pex_env),
     venv: Boolean(r.venv),
+    includeTools: Boolean(r.include_tools),
     injectArgs: strList("inject_args"),
     injectEnv: (r.inject_env as Record<string, string>) ?? {},
     depsAreWheelFiles: Boolean(r.deps_are_wheel_files),
@@ -125,6 +128,7 @@ export function pexInfoToJson(info: PexInfo): Record<string, unknown> {
   set("inherit_path", info.inheritPath, "false");
   set("strip_pex_env", info.stripPexEnv, true);
   set("venv", info.venv, false);
+  set("include_tools", info.includeTools, false);
   set("inject_args", info.injectArgs, []);
   set("inject_env", info.injectEnv, {});
   set("bootstrap_hash", info.bootstrapHash);

@@ -42,6 +42,7 @@ export function register(program: Command, ctx: CommandContext): void {
       "--venv",
       "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions",
     )
+    .option("--include-tools", "allow PEX_TOOLS=1 (as pex --include-tools): `PEX_TOOLS=1 ./x.pex venv DIR` makes a virtual environment of the PEX")
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
     .addOption(new Option("--layout <layout>", "a single file, or pex's packed directory").choices(["zipapp", "packed"]).default("zipapp"))
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
@@ -67,6 +68,8 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
           "cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress",
           "# Ray starts its workers with sys.executable: venv mode lets them import the PEX's packages",
           "cluster-pack pex build ray boto3 smart_open -o ray.pex --venv",
+          "# a PEX that can turn itself into a venv (PEX_TOOLS=1 ./tools.pex venv ./venv)",
+          "cluster-pack pex build six -o tools.pex --include-tools",
         ],
       }),
     )
@@ -110,6 +113,7 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
         injectArgs: opts.injectArgs ?? [],
         stripPexEnv: opts.stripPexEnv,
         venv: opts.venv ?? false,
+        includeTools: opts.includeTools ?? false,
         compress: opts.compress,
         pythonShebang: opts.pythonShebang,
         layout: opts.layout as "zipapp" | "packed",
@@ -192,6 +196,7 @@ interface BuildCliOptions extends IndexCliOptions {
   injectArgs?: string[];
   stripPexEnv: boolean;
   venv?: boolean;
+  includeTools?: boolean;
   compress: boolean;
   layout: string;
   structure: string;

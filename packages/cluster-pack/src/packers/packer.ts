@@ -74,6 +74,8 @@ export interface PexOptions {
   interpreterConstraints?: string[];
   /** pex's venv execution mode: the PEX installs itself into a venv on first run and re-executes its python. */
   venv?: boolean;
+  /** cluster-pack's `include_pex_tools` (pex --include-tools): `PEX_TOOLS=1 ./env.pex venv DIR` turns the PEX into a venv. */
+  includeTools?: boolean;
   /**
    * cluster-pack's `allow_large_pex`: pex's `packed` layout zipped as `<name>.pex.zip`,
    * unpacked by the engine (`pyenv/`) and run as `pyenv/__main__.py`; for environments

@@ -227,6 +227,7 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     compress: pex.compress,
     inheritPath: pex.inheritPath,
     ...(pex.venv ? { venv: true } : {}),
+    ...(pex.includeTools ? { includeTools: true } : {}),
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
