@@ -43,3 +43,4 @@ export {
   isNoSpaceError,
   describeWriteError,
 } from "./temp";
+export { type FileIdentity, FileIdentityRecords, sha256File } from "./identity";

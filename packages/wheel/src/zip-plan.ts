@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
-import { writeFileAtomic } from "@cluster-pack/io";
+import { FileIdentityRecords, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
 import { verifiedMarkerPath } from "./verify";
@@ -28,28 +28,19 @@ export interface WheelZipPlan extends WheelZipFacts {
  */
 type PlanEntry = [string, number, number, number, number, number, number, number] | [string, number, string] | [string, number];
 
-/** A wheel file's identity for the sha256 index: what the kernel changes whenever the content changes. */
-export interface WheelFileIdentity {
-  path: string;
-  key: string;
+/** A wheel file's identity for the sha256 index (@cluster-pack/io's FileIdentity, the sha256 as `sha256`). */
+export interface WheelFileIdentity extends FileIdentity {
   /** The sha256 recorded for exactly this identity, when known. */
   sha256?: string;
-  /** Changed too recently for its timestamps to prove the content unchanged (racy, as in git). */
-  racy: boolean;
 }
-
-/** Timestamps this recent may share a coarse kernel tick with a later write (git's "racy" files). */
-const RACY_NS = 2_000_000_000n;
 
 /**
  * The install plans of verified wheels, beside the verification memo (`verified-wheels/`),
  * so that a warm build copies each wheel's entries without opening it as a zip, parsing
  * METADATA and RECORD, or hashing it:
  *
- * - `stat/`: the wheel's sha256 by file identity (real path, device, inode, size, mtime
- *   and ctime in ns). ctime cannot be set by users, so any rewrite of the file changes
- *   the identity (the reasoning of git's index); identities whose timestamps are under 2 s
- *   old are not recorded, since a write in the same kernel tick would not show.
+ * - `stat/`: the wheel's sha256 by file identity (@cluster-pack/io's FileIdentityRecords:
+ *   real path, device, inode, size, mtime and ctime; racy identities are not recorded).
  * - `plans/`: per wheel sha256 and install options, what addWheelToZip added (raw entries
  *   as byte spans of the wheel, generated files as content). Written only for wheels whose
  *   every file was verified against RECORD, read only while the verification marker
@@ -59,26 +50,21 @@ const RACY_NS = 2_000_000_000n;
  * are written to a temporary name and renamed, so readers never see half a file.
  */
 export class WheelPlanCache {
-  constructor(readonly dir: string) {}
+  private readonly identities: FileIdentityRecords;
+
+  constructor(readonly dir: string) {
+    this.identities = new FileIdentityRecords(path.join(dir, "stat"));
+  }
 
   /** Stats the wheel and looks its sha256 up by identity. */
   async identify(wheelPath: string): Promise<WheelFileIdentity> {
-    const real = await fs.promises.realpath(wheelPath);
-    const st = await fs.promises.stat(real, { bigint: true });
-    const key = identityKey(real, st);
-    const now = BigInt(Date.now()) * 1_000_000n;
-    const racy = now - (st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) < RACY_NS;
-    const text = await fs.promises.readFile(this.statPath(key), "utf8").catch(() => "");
-    const sha256 = /^[0-9a-f]{64}\n$/.test(text) ? text.trim() : undefined;
-    return { path: real, key, racy, ...(sha256 ? { sha256 } : {}) };
+    const id = await this.identities.identify(wheelPath);
+    return id.value && /^[0-9a-f]{64}$/.test(id.value) ? { ...id, sha256: id.value } : id;
   }
 
   /** Records `sha256` for the identity, if the file still has it and it is not racy. */
   async rememberSha256(id: WheelFileIdentity, sha256: string): Promise<void> {
-    if (id.racy || id.sha256 === sha256) return;
-    const st = await fs.promises.stat(id.path, { bigint: true }).catch(() => undefined);
-    if (!st || identityKey(id.path, st) !== id.key) return;
-    await writeAtomic(this.statPath(id.key), `${sha256}\n`);
+    await this.identities.remember(id, sha256);
   }
 
   /** The plan of a verified wheel for these options, or undefined. */
@@ -116,10 +102,6 @@ export class WheelPlanCache {
     await writeAtomic(this.planPath(sha256, options), JSON.stringify(plan));
   }
 
-  private statPath(key: string): string {
-    return path.join(this.dir, "stat", key.slice(0, 2), key);
-  }
-
   private planPath(sha256: string, options: PlanOptions): string {
     return path.join(this.dir, "plans", sha256.slice(0, 2), `${sha256}.${optionsKey(options)}.json`);
   }
@@ -145,10 +127,6 @@ export function addPlannedWheelToZip(writer: ZipWriter, source: RandomAccessSour
 }
 
 // Helpers.
-
-function identityKey(real: string, st: fs.BigIntStats): string {
-  return crypto.createHash("sha1").update(`${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest("hex");
-}
 
 function optionsKey(o: PlanOptions): string {
   const parts = [PLAN_FORMAT, o.interpreter ?? "python", o.installer ?? "cluster-pack", o.directUrl ?? null, !!o.requested, o.chrootScheme ?? null];
