@@ -18,3 +18,6 @@ export { uploadEnv, defaultCacheDir, LOCK_METADATA_KEY, type UploadEnvOptions } 
 export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } from "./upload-zip";
 export type { StoreOptions } from "./store";
 export type { TargetOptions, IndexOptions, PexOptions } from "./packers";
+export { gc, parseDuration, DEFAULT_GC_GRACE_MS, type GcOptions, type GcResult, type GcLayer } from "./gc";
+export { diffEnvironments, inspectLocation, type DiffOptions } from "./diff";
+export { publishLayers, defaultLayerStoreUrl, type PublishedLayer, type LocalLayer } from "./layers";

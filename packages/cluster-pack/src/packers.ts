@@ -10,6 +10,7 @@ import { sha256File } from "./hash";
 import type { LockDescription } from "./sidecar";
 import type { PackerName, UploadProgress } from "./types";
 import { resolvePexLock, type IndexOptions, type PexOptions } from "./pex-packer";
+import type { LocalLayer } from "./layers";
 
 export type { IndexOptions, PexOptions };
 
@@ -32,7 +33,14 @@ export interface ArchiveBuild {
   extension: string;
   kind: EnvironmentKind;
   /** Writes the archive to `output` (atomically) and returns its digest and size. */
-  build(output: string): Promise<{ sha256: string; size: number }>;
+  build(output: string): Promise<BuiltArchive>;
+}
+
+/** A built archive; a layered PEX also has its layers (in the local layer store). */
+export interface BuiltArchive {
+  sha256: string;
+  size: number;
+  layers?: LocalLayer[];
 }
 
 export interface PrepareInput {

@@ -9,7 +9,7 @@ import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from
 import { pinOf } from "./edits";
 import type { InstalledDistribution, InstalledEnvironment } from "./environment";
 import { sha256File } from "./hash";
-import type { ArchiveBuild, PrepareInput } from "./packers";
+import type { ArchiveBuild, BuiltArchive, PrepareInput } from "./packers";
 import type { LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 
@@ -43,6 +43,12 @@ export interface PexOptions {
    * too large for one file, or engines that want a directory.
    */
   allowLargePex?: boolean;
+  /**
+   * `layered`: a small PEX whose distributions are layers (one content-addressed zip per
+   * distribution, published once under the layer store and shared by every environment
+   * that needs it); default `zipapp`, one file.
+   */
+  layout?: "zipapp" | "layered";
 }
 
 /**
@@ -112,7 +118,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
         progress("download", 0);
         const fetched = await fetchLocked(locked, session.cache, { signal });
         input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
-        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress });
+        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
       }
       if (!resolved) {
         progress("resolve", 0);
@@ -124,7 +130,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
       progress("download", 0);
       const files = await session.download(resolved.resolution, resolved.input);
       input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
-      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
@@ -184,7 +190,7 @@ async function asInstalledBuild(
         wheels.push({ filename: wheel.filename, path: wheel.path });
         input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
       }
-      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
@@ -209,10 +215,16 @@ interface PexBuildContext {
   target: TargetEnvironment;
   signal: AbortSignal | undefined;
   onProgress: PrepareInput["onProgress"];
+  cacheDir: string;
+}
+
+/** The local layer store of layered builds (under the cache: layers are rebuilt only when their wheel changes). */
+export function localLayerStore(cacheDir: string): string {
+  return path.join(cacheDir, "layers.1");
 }
 
 /** Builds the PEX (or, with allowLargePex, the zipped packed layout) from wheel files. */
-async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<{ sha256: string; size: number }> {
+async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<BuiltArchive> {
   const { pex, signal } = ctx;
   const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
   if (sdists.length) {
@@ -230,6 +242,7 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     inheritPath: pex.inheritPath,
     ...(pex.venv ? { venv: true } : {}),
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
+    ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: localLayerStore(ctx.cacheDir) } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
     ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
@@ -237,7 +250,8 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
   const onProgress = (done: number, total: number) => ctx.onProgress?.({ phase: "build", done, total, unit: "items" });
   if (!pex.allowLargePex) {
     const result = await builder.build(output, { signal, onProgress });
-    return { sha256: await sha256File(result.path), size: result.size };
+    const layers = result.layers?.map((l) => ({ file: l.file, sha256: l.sha256, size: l.size, path: l.path }));
+    return { sha256: await sha256File(result.path), size: result.size, ...(layers ? { layers } : {}) };
   }
   // cluster-pack zips pex's packed directory: `__main__.py`, PEX-INFO, `.bootstrap` and one
   // zip per wheel under `.deps/`, stored (they are compressed already).

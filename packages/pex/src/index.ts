@@ -14,5 +14,6 @@ export {
   type PexWheel,
   type PexLayout,
 } from "./builder";
-export { inspectPex, verifyPex, type PexInspection, type PexVerification } from "./inspect";
+export { inspectPex, inspectPexSource, verifyPex, type PexInspection, type PexVerification, type PexDistribution, type SizeFacts, type InspectOptions } from "./inspect";
 export { BOOTSTRAP_PACKAGE, RUNTIME_DIR, bootstrapFiles, mainStub } from "./runtime";
+export { diffPex, type PexDiff, type DiffSide } from "./diff";
