@@ -118,10 +118,11 @@ Examples:
     .command("inspect")
     .description("Show what a PEX holds: distributions, requirements, hashes, entry point, options.")
     .argument("<pex>", "a .pex file or a packed PEX directory")
-    .addHelpText("after", "\nExamples:\n  cluster-pack pex inspect env.pex\n  cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'")
-    .action(async (file: string) => {
-      const info = await inspectPex(file, { signal: ctx.signal });
-      ctx.output(info, renderInspection);
+    .option("--sizes", "the size of each distribution (shipped and installed), largest first, with bars")
+    .addHelpText("after", "\nExamples:\n  cluster-pack pex inspect env.pex\n  cluster-pack pex inspect env.pex --sizes\n  cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'")
+    .action(async (file: string, opts: { sizes?: boolean }) => {
+      const info = await inspectPex(file, { signal: ctx.signal, sizes: Boolean(opts.sizes) });
+      ctx.output(info, opts.sizes ? renderSizes : renderInspection);
     });
 
   pex
@@ -220,6 +221,28 @@ function renderInspection(i: PexInspection): string {
   const w2 = Math.max(7, ...i.distributions.map((d) => d.version.length));
   lines.push(`  ${"PROJECT".padEnd(w1)}  ${"VERSION".padEnd(w2)}  FINGERPRINT                               WHEEL`);
   for (const d of i.distributions) lines.push(`  ${d.project.padEnd(w1)}  ${d.version.padEnd(w2)}  ${d.fingerprint.padEnd(40)}  ${d.wheel}`);
+  return lines.join("\n");
+}
+
+/** Distributions by shipped size, largest first, each with a bar scaled to the largest. */
+export function renderSizes(i: PexInspection): string {
+  const rows = [...i.distributions.map((d) => ({ name: `${d.project} ${d.version}`, size: d.size })), ...(i.code && i.code.files ? [{ name: "(user code)", size: i.code }] : [])].sort(
+    (a, b) => (b.size?.shipped ?? 0) - (a.size?.shipped ?? 0) || (a.name < b.name ? -1 : 1),
+  );
+  const total = rows.reduce((a, r) => a + (r.size?.shipped ?? 0), 0);
+  const max = Math.max(1, ...rows.map((r) => r.size?.shipped ?? 0));
+  const w = Math.max(12, ...rows.map((r) => r.name.length));
+  const BAR = 30;
+  const lines = [`${i.path}: ${i.distributions.length} distributions, ${formatBytes(total)} shipped`, `  ${"DISTRIBUTION".padEnd(w)}  ${"SHIPPED".padStart(10)}  ${"INSTALLED".padStart(10)}  ${"FILES".padStart(7)}   SHARE`];
+  for (const r of rows) {
+    const shipped = r.size?.shipped ?? 0;
+    const bar = "#".repeat(Math.round((shipped / max) * BAR));
+    const installed = r.size?.installed === undefined ? "?" : formatBytes(r.size.installed);
+    const files = r.size?.files === undefined ? "?" : String(r.size.files);
+    const share = total ? `${((shipped / total) * 100).toFixed(1)}%` : "-";
+    lines.push(`  ${r.name.padEnd(w)}  ${formatBytes(shipped).padStart(10)}  ${installed.padStart(10)}  ${files.padStart(7)}  ${share.padStart(6)} ${bar}`);
+  }
+  if (rows.some((r) => r.size?.installed === undefined)) lines.push("  ? : a layer not beside the PEX (only its size in PEX-INFO is known)");
   return lines.join("\n");
 }
 
