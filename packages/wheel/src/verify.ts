@@ -1,8 +1,8 @@
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { writeFileAtomic } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
 import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
@@ -107,15 +107,7 @@ export class WheelVerifier {
   // Best effort: a cache that cannot be written only means verifying again next time.
   private async remember(sha256: string): Promise<void> {
     if (!this.cacheDir) return;
-    const marker = this.markerPath(sha256);
-    const tmp = `${marker}.tmp-${process.pid}-${crypto.randomBytes(6).toString("hex")}`;
-    try {
-      await fs.promises.mkdir(path.dirname(marker), { recursive: true });
-      await fs.promises.writeFile(tmp, `verified ${sha256}\n`, { flag: "wx", mode: 0o644 });
-      await fs.promises.rename(tmp, marker);
-    } catch {
-      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    }
+    await writeFileAtomic(this.markerPath(sha256), `verified ${sha256}\n`).catch(() => undefined);
   }
 
   private markerPath(sha256: string): string {

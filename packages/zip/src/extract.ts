@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
-import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { forEachLimit, publishDirectory } from "@cluster-pack/io";
 import { entryKey, normalizeMode } from "./names";
 import type { ZipEntry, ZipReader } from "./reader";
 
@@ -33,9 +34,9 @@ export async function extract(reader: ZipReader, dir: string, options: ExtractOp
   if (existing && existing.length > 0) {
     throw new InvalidInputError(`Cannot extract ${reader.source.name} into ${target}: the directory is not empty. Choose a new or empty directory.`, { code: "ERR_TARGET_NOT_EMPTY" });
   }
-  await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const temp = await fs.promises.mkdtemp(path.join(path.dirname(target), `.${path.basename(target)}.tmp-`));
-  try {
+  // Written into a temporary sibling directory, swapped in at the end (the empty target, if
+  // any, is replaced); on failure or abort the temporary is removed.
+  await publishDirectory(target, async (temp) => {
     const prefix = options.stripPrefix ? options.stripPrefix.replace(/\/*$/, "/") : "";
     const jobs: Array<{ entry: ZipEntry; rel: string }> = [];
     for (const entry of reader.entries) {
@@ -94,14 +95,7 @@ export async function extract(reader: ZipReader, dir: string, options: ExtractOp
         changed = true;
       }
     }
-    throwIfAborted(signal);
-    if (existing) await fs.promises.rmdir(target);
-    await fs.promises.rename(temp, target);
-  } catch (err) {
-    await fs.promises.rm(temp, { recursive: true, force: true }).catch(() => undefined);
-    if (signal?.aborted && !(err instanceof AbortError)) throw new AbortError(undefined, { cause: signal.reason });
-    throw err;
-  }
+  }, { signal });
 }
 
 /**
@@ -137,19 +131,3 @@ async function symlinkStaysInside(root: string, linkPath: string, target: string
   return current === root || current.startsWith(root + path.sep);
 }
 
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed !== undefined) throw failed;
-}

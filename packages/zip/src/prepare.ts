@@ -1,4 +1,3 @@
-import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
@@ -6,6 +5,7 @@ import { finished, pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { promisify } from "node:util";
 import { IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { tempPath, trackTemp } from "@cluster-pack/io";
 import { crc32 } from "./names";
 import type { RawAccess, RawSpan, ZipEntry, ZipReader } from "./reader";
 import { type RandomAccessSource, withSignal } from "./source";
@@ -140,7 +140,9 @@ async function prepareLarge(entry: PendingEntry, open: () => Promise<Readable>, 
     return { method: 0, crc32: crc, compressedSize: size, uncompressedSize: size, open, recheck: true };
   }
   // Deflated: compress once into a spool file beside the output, then copy it in.
-  const spool = path.join(ctx.spoolDir, `.zip-spool-${crypto.randomBytes(6).toString("hex")}`);
+  // A registered temporary: removed at exit or on a signal even if the write never ends.
+  const spool = tempPath(path.join(ctx.spoolDir, "zip-spool"));
+  trackTemp(spool, "file");
   ctx.spools.add(spool);
   let crc = 0;
   let n = 0;
@@ -259,7 +261,11 @@ function deflateWindowBits(length: number): number {
 
 export function checkPrecompressed(name: string, p: PrecompressedEntry, ctx: PrepareContext): Prepared {
   const { method, crc32: crc, uncompressedSize, data, spool } = p;
-  if (spool) ctx.spools.add(spool.path); // ours now, whatever happens next
+  if (spool) {
+    // Ours now, whatever happens next.
+    trackTemp(spool.path, "file");
+    ctx.spools.add(spool.path);
+  }
   const compressedSize = data ? data.length : spool?.compressedSize;
   if (
     (method !== 0 && method !== 8) ||

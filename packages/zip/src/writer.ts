@@ -1,4 +1,3 @@
-import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -7,6 +6,7 @@ import { setMaxListeners } from "node:events";
 import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { crc32, entryKey, normalizeMode, unsafeReason } from "./names";
 import { rawAccess, type RawSpan, type ZipEntry, type ZipReader } from "./reader";
+import { publishFile, removeTemp } from "@cluster-pack/io";
 import { type RandomAccessSource, withSignal } from "./source";
 import { centralHeaderRoom, encodeEndRecords, encodeLocalHeader, FLAG_UTF8, LOCAL_HEADER_SIZE, MAX32, writeCentralHeader } from "./records";
 import { FileSink, StreamSink, type Sink } from "./sinks";
@@ -185,25 +185,28 @@ export class ZipWriter {
     await fs.promises.mkdir(dir, { recursive: true }).catch((err: Error) => {
       throw new InvalidInputError(`Cannot create the directory of ${target}: ${err.message}.`, { cause: err, code: "ERR_OUTPUT" });
     });
-    const temp = path.join(dir, `.${path.basename(target)}.tmp-${crypto.randomBytes(6).toString("hex")}`);
-    let handle: fs.promises.FileHandle | undefined;
-    let sink: FileSink | undefined;
     try {
-      handle = await fs.promises.open(temp, "wx", 0o600);
-      sink = new FileSink(handle, options.digest ?? true);
-      const { size, entries, sha256 } = await this.writeAll(sink, dir, options);
-      await sink.flush();
-      await handle.sync();
-      await handle.chmod(options.mode ?? 0o644);
-      await handle.close();
-      handle = undefined;
-      throwIfAborted(options.signal);
-      await fs.promises.rename(temp, target);
-      return { path: target, size, entries, sha256 };
+      return await publishFile(
+        target,
+        async (temp) => {
+          const handle = await fs.promises.open(temp, "wx", 0o600);
+          const sink = new FileSink(handle, options.digest ?? true);
+          try {
+            const { size, entries, sha256 } = await this.writeAll(sink, dir, options);
+            await sink.flush();
+            await handle.sync();
+            await handle.chmod(options.mode ?? 0o644);
+            return { path: target, size, entries, sha256 };
+          } catch (err) {
+            await sink.flush().catch(() => undefined); // let in-flight writes settle before closing
+            throw err;
+          } finally {
+            await handle.close().catch(() => undefined);
+          }
+        },
+        { signal: options.signal },
+      );
     } catch (err) {
-      await sink?.flush().catch(() => undefined); // let in-flight writes settle before closing
-      await handle?.close().catch(() => undefined);
-      await fs.promises.rm(temp, { force: true }).catch(() => undefined);
       throw asAbort(err, options.signal);
     }
   }
@@ -308,7 +311,7 @@ export class ZipWriter {
         if (p.spool) {
           // Written (queued to the sink, read in full): its disk space is no longer needed.
           ctx.spools.delete(p.spool);
-          await fs.promises.rm(p.spool, { force: true });
+          await removeTemp(p.spool);
         }
         finish();
       })();
@@ -351,7 +354,7 @@ export class ZipWriter {
       options.signal?.removeEventListener("abort", onAbort);
       // Settle everything still being prepared, then drop spool files.
       await Promise.allSettled(prepared.filter((p): p is Promise<Prepared | Buffer> => !!p));
-      await Promise.all([...ctx.spools].map((f) => fs.promises.rm(f, { force: true }).catch(() => undefined)));
+      await Promise.all([...ctx.spools].map((f) => removeTemp(f)));
     }
   }
 }
