@@ -41,7 +41,7 @@ def main(pex, main_loader, main_file):
     if pex_hash is None:
         info = info or _load(info_bytes)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes), env.node_root)
     if pex_info.venv_flag(info_bytes) or env.venv:
         return _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env)
     boot_plan = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
@@ -180,7 +180,7 @@ def _other_plan(other, env):
     if pex_hash is None:
         info = _load(info_bytes, other)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other), env.node_root)
     found = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
     return found or _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
 

@@ -12,7 +12,7 @@ the same files.
 import os
 import sys
 
-from . import atomic, dirs, layout, plan, tags
+from . import atomic, dirs, layers, layout, plan, tags, variables
 
 
 class Incompatible(Exception):
@@ -46,6 +46,9 @@ def prepare(pex, info, pex_hash, root, fallback, verbose):
     pex = os.path.abspath(pex)
     root = dirs.writable_root(root, fallback, pex)
     source = layout.open_source(pex, info)
+    if layers.listed(info):  # a layered PEX: distributions from its checked layer files
+        finder = layers.Finder(pex, info, layers.search_dirs(pex, variables.Variables().layers_path), root, verbose)
+        source = layout.LayeredSource(source, finder.path, finder.extracted)
     try:
         paths, prefixes = [], []
         code = source.code()

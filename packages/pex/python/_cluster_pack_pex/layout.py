@@ -5,6 +5,8 @@
   zip python imports from is a small classic one after it; flat: one zip.
 - packed: a directory; `.bootstrap` and each `.deps/<wheel>` are zip files.
 - loose: a directory; `.deps/<wheel>` are directories.
+- layered: a split zipapp without `.deps/`; each distribution is a layer file (the zip the
+  packed layout has as `.deps/<wheel>`) shipped beside it, found and checked by layers.py.
 
 A distribution is `.deps/<wheel file name>/`, an installed-wheel chroot: its importable
 root at the top, and its scripts, headers and data under STASH, outside the importable
@@ -106,6 +108,41 @@ class DirSource(object):
     def close(self):
         for zf in self._open:
             zf.close()
+
+
+class LayeredSource(object):
+    """A layered PEX: user code from the PEX itself, each distribution from its layer file
+    (`path_of(wheel)` finds and checks it; `extracted(wheel)` is told once it was extracted)."""
+
+    def __init__(self, inner, path_of, extracted=None):
+        self.inner = inner
+        self.path_of = path_of
+        self.extracted = extracted
+        self._open = []
+
+    def code(self):
+        return self.inner.code()
+
+    def wheel(self, wheel):
+        import zipfile
+
+        zf = zipfile.ZipFile(self.path_of(wheel))
+        self._open.append(zf)
+        members = Members(zf, zf.infolist(), "")
+        if self.extracted:
+            extract, done = members.extract, self.extracted
+
+            def extract_and_tell(dest, place=None):
+                extract(dest, place)
+                done(wheel)
+
+            members.extract = extract_and_tell
+        return members
+
+    def close(self):
+        for zf in self._open:
+            zf.close()
+        self.inner.close()
 
 
 class ZipSource(object):
