@@ -89,7 +89,9 @@ export function diffPex(a: PexInspection, b: PexInspection): PexDiff {
       if (x.wheel !== y.wheel) what.push("wheel");
       if (x.fingerprint !== y.fingerprint) what.push("fingerprint");
       if ((x.layer?.sha256 ?? null) !== (y.layer?.sha256 ?? null) && x.layer && y.layer) what.push("layer");
-      if (x.size && y.size && x.size.shipped !== y.size.shipped) what.push("size");
+      // Same fingerprint, same installed files: a size difference is the layout's (a layer's
+      // zip headers vs a zipapp's entries, compression), not a change.
+      if (what.length && x.size && y.size && x.size.shipped !== y.size.shipped) what.push("size");
       if (what.length) {
         out.changed.push({ project, what, from: side(x), to: side(y) });
         if (newBytes !== undefined) newBytes += y.size!.shipped;

@@ -25,7 +25,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--no-strip-pex-env", "keep PEX_* variables in the environment of user code")
     .option("--venv", "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions")
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
-    .addOption(new Option("--layout <layout>", "a single file, or pex's packed directory").choices(["zipapp", "packed"]).default("zipapp"))
+    .addOption(new Option("--layout <layout>", "a single file, pex's packed directory, or layered (a small PEX plus one <sha256>.zip layer per distribution)").choices(["zipapp", "packed", "layered"]).default("zipapp"))
+    .option("--layer-store <dir>", "with --layout layered: the directory the layers are written to (default <cluster-pack cache>/layers.1)")
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
     .option("-r, --requirement <file>", "also resolve the requirements of this file (repeatable)", collect, [] as string[])
     .addHelpText(
@@ -82,7 +83,8 @@ Examples:
         venv: opts.venv ?? false,
         compress: opts.compress,
         pythonShebang: opts.pythonShebang,
-        layout: opts.layout as "zipapp" | "packed",
+        layout: opts.layout as "zipapp" | "packed" | "layered",
+        ...(opts.layerStore ? { layerStore: opts.layerStore } : {}),
         structure: opts.structure as "split" | "flat",
         ...(resolvedRequirements.length ? { requirements: resolvedRequirements } : {}),
       });
@@ -108,9 +110,11 @@ Examples:
           entries: result.entries,
           pexHash: result.info.pexHash,
           distributions: result.distributions,
+          ...(result.layers ? { layers: result.layers } : {}),
         },
         () =>
-          `Built ${result.path} (${formatBytes(result.size)}, ${result.entries} entries, ${result.distributions.length} distributions)\npex_hash ${result.info.pexHash}`,
+          `Built ${result.path} (${formatBytes(result.size)}, ${result.entries} entries, ${result.distributions.length} distributions)\npex_hash ${result.info.pexHash}` +
+          (result.layers ? `\nlayers in ${path.dirname(result.layers[0]?.path ?? ".")}: ${result.layers.filter((l) => !l.reused).length} written, ${result.layers.filter((l) => l.reused).length} reused` : ""),
       );
     });
 
@@ -158,6 +162,7 @@ interface BuildCliOptions {
   venv?: boolean;
   compress: boolean;
   layout: string;
+  layerStore?: string;
   structure: string;
   requirement: string[];
 }
