@@ -12,7 +12,7 @@ export interface S3Kit {
     credentials: { accessKeyId: string; secretAccessKey: string };
     clientConfig: Record<string, string>;
   };
-  requests: { method: string; path: string; headers: Record<string, string | string[] | undefined>; bytesIn: number; bytesOut: number }[];
+  requests: { method: string; path: string; query: URLSearchParams; headers: Record<string, string | string[] | undefined>; bytesIn: number; bytesOut: number }[];
   /** Answers a request with an error instead of passing it to s3rver (see @cluster-pack/fs's kit). */
   fault: ((req: { method: string; path: string }) => { status: number; code: string; message?: string } | "reset" | undefined) | undefined;
   stop(): Promise<void>;

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -124,6 +125,44 @@ export async function localise(
       fs.rmSync(tmp);
     }
   }
+}
+
+/**
+ * Localises like YARN's node cache (the NodeManager's filecache): a file resource is
+ * fetched into `nodeCache` once per (URL, version) and symlinked into each container's
+ * working directory; archives are unpacked per container as `localise` does. `version`
+ * says what YARN checks (the file's modification time): a changed object at the same URL
+ * is fetched again. Returns the URLs fetched from the store (not served by the cache).
+ */
+export async function localiseCached(
+  containerDir: string,
+  resources: ShippedResource[],
+  fetch: (url: string, dest: string) => Promise<void>,
+  version: (url: string) => Promise<string>,
+  nodeCache: string,
+): Promise<string[]> {
+  fs.mkdirSync(containerDir, { recursive: true });
+  fs.mkdirSync(nodeCache, { recursive: true });
+  const fetched: string[] = [];
+  for (const r of resources) {
+    if (r.type !== "file") {
+      await localise(containerDir, [r], fetch);
+      fetched.push(r.url);
+      continue;
+    }
+    const key = crypto.createHash("sha256").update(`${r.url}\0${await version(r.url)}`).digest("hex");
+    const cached = path.join(nodeCache, key, r.alias);
+    if (!fs.existsSync(cached)) {
+      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      const tmp = `${cached}.download`;
+      await fetch(r.url, tmp);
+      fs.chmodSync(tmp, 0o755);
+      fs.renameSync(tmp, cached);
+      fetched.push(r.url);
+    }
+    fs.symlinkSync(cached, path.join(containerDir, r.alias));
+  }
+  return fetched;
 }
 
 /** A started process with its output collected. */
