@@ -19,19 +19,11 @@ const require = createRequire(import.meta.url);
 const MB = Number(process.env.BENCH_FS_MB ?? 1024);
 const size = MB * 1024 * 1024;
 
-// Build the package, and the S3 test kit (excluded from the package build) into a temp dir.
-const tsc = path.join(root, "node_modules", ".bin", "tsc");
-execFileSync(tsc, ["-p", path.join(root, "packages/errors/tsconfig.build.json")], { stdio: "inherit" });
-execFileSync(tsc, ["-p", path.join(root, "packages/io/tsconfig.build.json")], { stdio: "inherit" });
-execFileSync(tsc, ["-p", path.join(root, "packages/fs/tsconfig.build.json")], { stdio: "inherit" });
+// Build the package and its dependencies (the S3 test kit is built with it, as dist/test-kit).
+execFileSync("npx", ["turbo", "run", "build", "--filter=@cluster-pack/fs...", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-fs-"));
-const kitOut = path.join(work, "kit");
-execFileSync(tsc, [path.join(root, "packages/fs/src/test-kit/s3-server.ts"), "--outDir", kitOut, "--module", "commonjs", "--target", "es2022", "--esModuleInterop", "--skipLibCheck", "--types", "node"], { stdio: "inherit", cwd: path.join(root, "packages/fs") });
-// The compiled kit must resolve s3rver from the package's node_modules.
-const kitFile = path.join(root, "packages/fs", ".bench-s3-server.cjs");
-fs.copyFileSync(path.join(kitOut, "s3-server.js"), kitFile);
 
-const { startS3Server } = require(kitFile);
+const { startS3Server } = require(path.join(root, "packages/fs/dist/test-kit/s3-server.js"));
 const { S3FileSystem } = require(path.join(root, "packages/fs/dist/s3.js"));
 const { S3Client, GetObjectCommand, HeadObjectCommand } = require(require.resolve("@aws-sdk/client-s3", { paths: [path.join(root, "packages/fs")] }));
 const { Upload } = require(require.resolve("@aws-sdk/lib-storage", { paths: [path.join(root, "packages/fs")] }));
@@ -103,5 +95,4 @@ try {
 } finally {
   await server.close();
   fs.rmSync(work, { recursive: true, force: true });
-  fs.rmSync(kitFile, { force: true });
 }

@@ -10,16 +10,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
+import { buildPackages, median, python311 } from "./lib/measure.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
-const r0 = spawnSync("npx", ["turbo", "run", "build", "--filter=@cluster-pack/pex...", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
-if (r0.status !== 0) process.exit(1);
+buildPackages("@cluster-pack/pex...");
 const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
 
-const versions = path.join(os.homedir(), ".pyenv/versions");
-const pyenv311 = fs.existsSync(versions) ? fs.readdirSync(versions).find((v) => /^3\.11\.\d+$/.test(v)) : undefined;
-const python = pyenv311 ? path.join(versions, pyenv311, "bin/python3") : "python3";
+const python = python311();
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-pex-venv-"));
@@ -42,7 +40,6 @@ try {
   const cases = { plain: [python, ["-c", "pass"]], zipapp: [zipPex, ["-c", "pass"]], venv: [venvPex, ["-c", "pass"]] };
   const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
   for (let i = 0; i < RUNS; i++) for (const [k, [cmd, args]] of Object.entries(cases)) samples[k].push(time(cmd, args)); // interleaved
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows = Object.entries(samples).map(([k, xs]) => ({ mode: k, medianMs: median(xs), minMs: Math.min(...xs), coldMs: cold[k] }));
   console.log(`python ${python}, ${RUNS} interleaved warm runs of '-c pass' each`);
   console.log("mode     warm median   warm min   cold (first start)");

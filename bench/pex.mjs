@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
+import { installedVenv, median, printTable, python311 } from "./lib/measure.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
@@ -23,10 +24,8 @@ for (const p of ["errors", "packaging", "io", "zip", "wheel", "pex"]) {
   }
 }
 const { buildPex } = require(path.join(root, "packages/pex/dist/index.js"));
-const { installWheel } = require(path.join(root, "packages/wheel/dist/index.js"));
 
-const pyenv311 = fs.existsSync(path.join(os.homedir(), ".pyenv/versions")) ? fs.readdirSync(path.join(os.homedir(), ".pyenv/versions")).find((v) => /^3\.11\.\d+$/.test(v)) : undefined;
-const python = pyenv311 ? path.join(os.homedir(), ".pyenv/versions", pyenv311, "bin/python3") : "python3";
+const python = python311();
 const WARM_RUNS = Number(process.env.BENCH_RUNS ?? 10);
 
 const cacheDir = path.join(root, ".cache", "bench-pex-wheels");
@@ -116,7 +115,6 @@ function cpuTime(cmd, args, env) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // Second baseline: what RECORD verification alone costs, i.e. inflating and hashing every
 // file of the wheels once, by CPython's C zipfile + hashlib (one process).
@@ -147,11 +145,7 @@ const best = (xs, k) => Math.min(...xs.map((x) => x[k]));
 
 // The same packages installed normally: a venv with the wheels installed by our installer.
 const venv = path.join(work, "venv");
-spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
-const vpy = path.join(venv, "bin", "python");
-const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
-const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
-for (const w of wheels) await installWheel(w, { scheme, interpreter: vpy });
+const { python: vpy } = await installedVenv(python, venv, wheels);
 
 const code = ["-c", "import pandas"];
 const clean = {};
@@ -230,6 +224,5 @@ const rows = [
   ["-c pass CPU time: ./env.pex vs venv python", `${f(result.warmPassCpuMs)} vs ${f(result.plainPassCpuMs)}`],
   ["-c pass wall: ./env.pex vs venv python", `${f(result.warmPassMs)} vs ${f(result.plainPassMs)}`],
 ];
-const w = Math.max(...rows.map((r) => r[0].length));
-for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
+printTable(rows);
 console.log(JSON.stringify(result));

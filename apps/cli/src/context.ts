@@ -31,9 +31,10 @@ export interface CommandContext {
 }
 
 /**
- * A command module lives in src/commands/<name>.ts and exports `register`.
- * The program discovers every module in that folder, so packages add commands
- * without editing a shared list.
+ * A command module lives in src/commands/<name>.ts and exports `register`, which declares
+ * the command (or group), its options and its --help; it is listed in
+ * src/commands/index.ts, typed, so a module without `register` fails the build. Its
+ * libraries load inside its actions (src/lib.ts), so registering costs commander only.
  */
 export interface CommandModule {
   register(program: Command, ctx: CommandContext): void;

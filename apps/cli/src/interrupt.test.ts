@@ -8,14 +8,14 @@ import os from "node:os";
 import path from "node:path";
 import { S3FileSystem } from "@cluster-pack/fs/s3";
 import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
-import { startHttpServer, type TestHttpServer } from "@cluster-pack/io/test-kit";
+import { pythonInterpreter, startHttpServer, SYSTEM_PYTHON, type TestHttpServer } from "@cluster-pack/io/test-kit";
 import { metadataText, writeWheel } from "@cluster-pack/pip/test-kit";
 import { ZipWriter } from "@cluster-pack/zip";
-import { ensureCliBuilt, interruptWhen, spawnCli } from "./test-kit";
+import { ensureCliBuilt, interruptWhen, s3Environment, spawnCli } from "./test-kit";
 
 jest.setTimeout(300_000);
 
-const PYTHON = ["/root/.pyenv/versions/3.11.7/bin/python3.11", "/usr/bin/python3"].find((p) => fs.existsSync(p));
+const PYTHON = [pythonInterpreter("3.11")?.python, SYSTEM_PYTHON].find((p) => p && fs.existsSync(p));
 const MiB = 1024 * 1024;
 const INTERRUPTED = /^cluster-pack: interrupted by (SIGINT|SIGTERM); unfinished outputs were removed$/m;
 
@@ -127,14 +127,14 @@ function outDir(name: string): string {
     it("SIGINT mid-download: nothing in the destination or the cache's temporary directory", async () => {
       const dest = outDir("dl-dest");
       const cache = outDir("dl-cache");
-      const cacheTmp = path.join(cache, "tmp");
+      const cacheTmp = path.join(cache, "dists-v2", "tmp");
       const before = { dest: list(dest), tmp: list(cacheTmp) };
-      const cli = spawnCli(["download", "slowpkg", "-d", dest, "--isolated", "-i", `${index.origin}/simple`, "--python", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", cache]);
+      const cli = spawnCli(["download", "slowpkg", "-d", dest, "--isolated", "-i", `${index.origin}/simple`, "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", cache]);
       await interruptWhen(cli, hasTemp(cacheTmp), "SIGINT");
       expect(await cli.exited).toEqual({ code: 130, signal: null });
       expect(cli.stderr()).toMatch(INTERRUPTED);
       expect({ dest: list(dest), tmp: list(cacheTmp) }).toEqual(before);
-      expect(list(path.join(cache, "files"))).toEqual([]);
+      expect(list(path.join(cache, "dists-v2", "sha256"))).toEqual([]);
     });
   });
 
@@ -147,12 +147,7 @@ function outDir(name: string): string {
       store = new S3FileSystem(s3.clientOptions);
       env = {
         ...process.env,
-        AWS_ACCESS_KEY_ID: "S3RVER",
-        AWS_SECRET_ACCESS_KEY: "S3RVER",
-        AWS_REGION: "us-east-1",
-        AWS_ENDPOINT_URL_S3: s3.endpoint,
-        AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-        AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+        ...s3Environment(s3.endpoint),
         C_PACK_USER: "sig",
       };
     });

@@ -23,7 +23,7 @@ describe("cluster-pack main", () => {
     const err = capture();
     const code = await main(["node", "cluster-pack", "no-such-command"], { stdout: out.stream, stderr: err.stream, signal: new AbortController().signal });
     expect(code).toBe(2);
-    expect(err.text()).toMatch(/^error: /);
+    expect(err.text()).toBe("cluster-pack: unknown command 'no-such-command'\n");
   });
 });
 

@@ -71,3 +71,19 @@ export async function interruptWhen(cli: SpawnedCli, ready: () => boolean | Prom
 }
 
 const BIN = path.resolve(__dirname, "..", "bin", "cluster-pack.js");
+
+/**
+ * The AWS_* variables that point the CLI at an s3rver test server (`startS3Server` of
+ * @cluster-pack/fs/test-kit): its fixed key, a region, path-style endpoint, and checksums
+ * only when required (s3rver predates the SDK's default ones).
+ */
+export function s3Environment(endpoint: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: "S3RVER",
+    AWS_SECRET_ACCESS_KEY: "S3RVER",
+    AWS_REGION: "us-east-1",
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
+    AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+  };
+}

@@ -57,7 +57,7 @@ describe("findEnvironment", () => {
   });
 
   it("fails with a clear error when no environment is active or given", async () => {
-    await expect(findEnvironment({ env: {} })).rejects.toMatchObject({ code: "ERR_NO_ENVIRONMENT", message: expect.stringMatching(/VIRTUAL_ENV.*Activate/) });
+    await expect(findEnvironment({ env: {} })).rejects.toMatchObject({ code: "ERR_NO_ENVIRONMENT", message: expect.stringMatching(/VIRTUAL_ENV/), hint: expect.stringMatching(/^activate a virtualenv/) });
     await expect(findEnvironment({ path: path.join(tmp, "nope") })).rejects.toMatchObject({ code: "ERR_NO_ENVIRONMENT" });
     await expect(findEnvironment({ path: tmp })).rejects.toThrow(/not a Python environment/);
   });

@@ -3,6 +3,7 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { isPathInside } from "@cluster-pack/io";
 import { canonicalizeName } from "@cluster-pack/packaging";
 
 /** An installed Python environment, read from its files (no `pip list`). */
@@ -82,17 +83,17 @@ export async function findEnvironment(options: FindEnvironmentOptions = {}): Pro
   const given = options.path ?? env.VIRTUAL_ENV ?? env.CONDA_PREFIX;
   if (!given) {
     throw new InvalidInputError(
-      "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given. " +
-        "Activate a virtualenv or conda env, or pass `env` (a venv/conda prefix), `python` (an interpreter), or requirements.",
-      { code: "ERR_NO_ENVIRONMENT" },
+      "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given.",
+      { code: "ERR_NO_ENVIRONMENT", hint: "activate a virtualenv or conda env, or pass `env` (a venv/conda prefix), `python` (an interpreter), or requirements.", optionNames: ["env", "python"] },
     );
   }
   let prefix: string;
   try {
     prefix = await fsp.realpath(path.resolve(given));
   } catch (err) {
-    throw new InvalidInputError(`Python environment ${given} does not exist. Pass the prefix of a venv or conda env.`, {
+    throw new InvalidInputError(`Python environment ${given} does not exist.`, {
       code: "ERR_NO_ENVIRONMENT",
+      hint: "pass the prefix of a venv or conda env.",
       cause: err,
     });
   }
@@ -102,8 +103,8 @@ export async function findEnvironment(options: FindEnvironmentOptions = {}): Pro
   const python = path.join(prefix, "bin", "python");
   if (await exists(python)) return probeInterpreter(python, options.signal);
   throw new InvalidInputError(
-    `${prefix} is not a Python environment: it has no pyvenv.cfg, no conda-meta/ and no bin/python. Pass the prefix of a venv or conda env.`,
-    { code: "ERR_NO_ENVIRONMENT" },
+    `${prefix} is not a Python environment: it has no pyvenv.cfg, no conda-meta/ and no bin/python.`,
+    { code: "ERR_NO_ENVIRONMENT", hint: "pass the prefix of a venv or conda env." },
   );
 }
 
@@ -256,7 +257,7 @@ async function readPthPaths(site: string, names: string[]): Promise<PthInfo> {
         const line = raw.trim();
         if (!line || line.startsWith("#") || /^import[\s\t]/.test(line)) continue;
         const dir = path.resolve(site, line);
-        if (isInside(dir, site) || !(await isDirectory(dir))) continue;
+        if (isPathInside(site, dir) || !(await isDirectory(dir))) continue;
         const real = await fsp.realpath(dir);
         if (!outside.includes(real)) outside.push(real);
       }
@@ -300,14 +301,14 @@ async function readDistInfo(dir: string, pth: PthInfo): Promise<InstalledDistrib
   if (directUrl) dist.directUrl = directUrl;
   if (directUrl?.dir_info?.editable && directUrl.url.startsWith("file:")) {
     const projectDir = fileURLToPath(directUrl.url);
-    const mapped = Object.entries(pth.finderMappings).filter(([, p]) => isInside(p, projectDir));
+    const mapped = Object.entries(pth.finderMappings).filter(([, p]) => isPathInside(projectDir, p));
     if (mapped.length > 0) {
       // Strict/compat editable: setuptools maps each package explicitly, trust that.
       const packages: Record<string, string> = {};
       for (const [pkg, p] of mapped) if (!pkg.includes(".") && (await exists(path.join(p, "__init__.py")))) packages[pkg] = p;
       dist.editable = { projectDir, via: "pep660", roots: [...new Set(mapped.map(([, p]) => path.dirname(p)))], packages };
     } else {
-      const roots = pth.outside.filter((r) => isInside(r, projectDir));
+      const roots = pth.outside.filter((r) => isPathInside(projectDir, r));
       dist.editable = await describeEditable(projectDir, "pep660", roots, topLevel);
     }
   }
@@ -406,11 +407,6 @@ function splitLines(text: string | undefined): string[] {
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l !== "");
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
 }
 
 async function readText(p: string): Promise<string | undefined> {

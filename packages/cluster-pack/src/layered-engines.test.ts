@@ -7,6 +7,7 @@
  * started from the generated commands. The S3 server's request log counts the bytes
  * written by each upload and fetched by each node.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -14,24 +15,24 @@ import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { daskCommands, pythonEnvironment, pythonModuleCommand, shippedResources, skeinSpecFor, torchDistributedEnv, type PythonEnvironment } from "@cluster-pack/engines";
 import {
   DEBIAN_PYTHON,
+  KIT_PYTHON,
   describeUnless,
   exitWithin,
-  freePort,
   lastJson,
   localiseCached,
   missingEngine,
   startIn,
   stop,
   type Started,
-} from "@cluster-pack/engines/test-kit/workers";
-import { pipUnavailableReason } from "@cluster-pack/wheel/test-kit/wheels";
-import { startS3, type S3Kit } from "./test-kit/s3";
+} from "@cluster-pack/engines/test-kit";
+import { pipIndexUnavailable } from "@cluster-pack/io/test-kit";
+import { freePort, startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import type { UploadEnvResult } from "./types";
 
 jest.setTimeout(400_000);
 
-const MARKER = path.join(__dirname, "..", "..", "engines", "src", "test-kit", "python");
+const MARKER = KIT_PYTHON;
 
 interface Report {
   mark: string;
@@ -40,8 +41,8 @@ interface Report {
   modules: Record<string, string>;
 }
 
-describeUnless(missingEngine(["distributed", "torch"]) ?? pipUnavailableReason(), "layered environments: S3 -> node cache -> Dask and torch.distributed", () => {
-  let s3: S3Kit;
+describeUnless(missingEngine(["distributed", "torch"]) ?? pipIndexUnavailable(), "layered environments: S3 -> node cache -> Dask and torch.distributed", () => {
+  let s3: TestS3Server;
   let s3fs: FileSystem;
   let tmp: string;
   let codeUrl: string;
@@ -49,11 +50,11 @@ describeUnless(missingEngine(["distributed", "torch"]) ?? pipUnavailableReason()
 
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-layered-e2e-"));
-    s3 = await startS3(["envs"]);
+    s3 = await startS3Server({ buckets: ["envs"] });
     s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
     // The job modules (cp_engines_marker) ship as a code archive beside the environment.
     const zip = path.join(tmp, "cp_engines_marker.zip");
-    const r = require("node:child_process").spawnSync(DEBIAN_PYTHON, ["-c", "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2], 'cp_engines_marker')", zip, MARKER], { encoding: "utf8" });
+    const r = spawnSync(DEBIAN_PYTHON, ["-c", "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2], 'cp_engines_marker')", zip, MARKER], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(r.stderr);
     await s3fs.put(zip, "/envs/code/cp_engines_marker.zip");
     codeUrl = "s3://envs/code/cp_engines_marker.zip";

@@ -2,25 +2,25 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pipUnavailableReason } from "@cluster-pack/wheel/test-kit/wheels";
+import { pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 import { diffEnvironments } from "./diff";
 import { gc } from "./gc";
 import { publishLayers, restoreLayers } from "./layers";
 import { openStore } from "./store";
-import { startS3, type S3Kit } from "./test-kit/s3";
+import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 
 // Real resolution from the configured index, real builds, a real S3 server, real Python.
 jest.setTimeout(300_000);
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 const d = noPip ? describe.skip : describe;
 if (noPip) console.warn(`skipping layered upload tests: ${noPip}`);
 
 let tmp: string;
-let s3: S3Kit;
+let s3: TestS3Server;
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-layers-"));
-  s3 = await startS3(["envs"]);
+  s3 = await startS3Server({ buckets: ["envs"] });
 });
 afterAll(async () => {
   await s3?.close();

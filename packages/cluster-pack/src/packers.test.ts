@@ -5,7 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { PipSession, explicitTarget, lockFromResolution, writePyLock } from "@cluster-pack/pip";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
-import { condaKit } from "./test-kit/conda";
+import { extractArchive, findKitInterpreter, makeCondaEnv } from "@cluster-pack/conda/test-kit";
 import { sharedVenvFixture, venvFixtureUnavailable, type VenvFixture } from "./test-kit/venv";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
@@ -90,16 +90,15 @@ describe("uploadEnv with the venv and conda packers", () => {
   });
 
   it("conda: a conda env (built without conda) packed as tar.gz; a re-run is a no-op; packer/env mismatches are clear errors", async () => {
-    const kit = condaKit();
-    if (!kit.findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
-    const env = kit.makeCondaEnv({ root: path.join(tmp, "conda"), pipPackage: false });
+    if (!findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
+    const env = makeCondaEnv({ root: path.join(tmp, "conda"), pipPackage: false });
     const packagePath = `file://${tmp}/store/conda.tar.gz`;
     const r = await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }));
     // cluster-pack's conda packer names the archive after the environment itself.
     expect(r).toMatchObject({ uploaded: true, envName: path.basename(env.prefix), environment: { kind: "conda", interpreter: "pyenv/bin/python" } });
     expect((await uploadEnv(base({ env: env.prefix, packer: "conda", packagePath }))).uploaded).toBe(false);
     const work = path.join(tmp, "conda-work");
-    kit.extractArchive(path.join(tmp, "store", "conda.tar.gz"), path.join(work, "pyenv"));
+    extractArchive(path.join(tmp, "store", "conda.tar.gz"), path.join(work, "pyenv"));
     const { stdout } = await run(path.join(work, "pyenv", "bin", "python"), ["-c", "import sys; print(sys.version_info[:2])"]);
     expect(stdout.trim()).toBe(`(${env.pythonVersion.split(".").slice(0, 2).join(", ")})`);
     await expect(uploadEnv(base({ env: env.prefix, packer: "venv", packagePath: `file://${tmp}/x.tar.gz` }))).rejects.toThrow(/not a virtualenv/);
@@ -108,16 +107,16 @@ describe("uploadEnv with the venv and conda packers", () => {
   });
 
   it("conda: detected as such and packed with the conda packer by default, at cluster-pack's <env name>.tar.gz; package edits are refused, never ignored", async () => {
-    const kit = condaKit();
-    if (!kit.findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
-    const env = kit.makeCondaEnv({ root: path.join(tmp, "conda-default"), pipPackage: false });
+    if (!findKitInterpreter()) return console.warn("skipped: no pyenv CPython for the conda kit");
+    const env = makeCondaEnv({ root: path.join(tmp, "conda-default"), pipPackage: false });
     const r = await uploadEnv(base({ env: env.prefix, environ: { C_PACK_USER: "me", XDG_DATA_HOME: path.join(tmp, "data"), PATH: process.env.PATH, HOME: process.env.HOME } }));
     expect(r).toMatchObject({ environment: { kind: "conda" }, envName: path.basename(env.prefix) });
     expect(r.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/${path.basename(env.prefix)}.tar.gz`);
     for (const edit of [{ ignoredPackages: ["six"] }, { additionalPackages: { six: "1.17.0" } }, { onlyPackages: ["python"] }]) {
-      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toThrow(
-        /The conda packer packs .* as it is, so package edits .*--additional\/--ignore\/--only.* cannot be applied.*--packer pex/,
-      );
+      await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toMatchObject({
+        message: expect.stringMatching(/The conda packer packs .* as it is, so package edits \(`additionalPackages`\/`ignoredPackages`\/`onlyPackages`\) cannot be applied.*`packer` "pex"/),
+        optionNames: ["additionalPackages", "ignoredPackages", "onlyPackages", "packer"],
+      });
     }
   });
 });

@@ -39,7 +39,7 @@ export interface RunningPexOptions {
 export async function uploadRunningPex(pex: string, options: RunningPexOptions): Promise<UploadEnvResult> {
   const { signal, environ } = options;
   const st = await fsp.stat(pex).catch(() => undefined);
-  if (!st) throw new InvalidInputError(`The running PEX ${pex} (the PEX variable) does not exist: unset PEX, or pass env/python/requirements (--env/--python).`);
+  if (!st) throw new InvalidInputError(`The running PEX ${pex} (the PEX variable) does not exist: unset PEX, or pass \`env\`, \`python\` or requirements.`, { optionNames: ["env", "python"] });
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-running-pex-"));
   try {
     let file = pex;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import os from "node:os";
-import { isValidHexDigest } from "@cluster-pack/packaging";
+import { ensureAscii, isValidHexDigest } from "@cluster-pack/packaging";
 
 /**
  * The metadata file written beside every archive. The first three keys are exactly what
@@ -84,8 +84,7 @@ export function makeSidecar(lock: LockDescription, archive: { sha256: string; si
 export function serializeSidecar(sidecar: Sidecar): Buffer {
   const { package_installed, platform, python_version, ...ours } = sidecar;
   const ordered = { package_installed, platform, python_version, ...(sortKeys(ours) as object) };
-  // ensure_ascii: non-ASCII only occurs inside strings, so escaping it in the text is exact.
-  const text = JSON.stringify(ordered, null, 4).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const text = ensureAscii(JSON.stringify(ordered, null, 4));
   return Buffer.from(text, "utf8");
 }
 

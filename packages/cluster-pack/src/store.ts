@@ -72,16 +72,24 @@ export function openStore(options: StoreOptions = {}): Store {
   };
 }
 
-const NOT_WRITABLE = new Set(["ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "EEXIST"]);
+/** The path names something that cannot hold the file (a file where a directory must be): the caller's input. */
+const NOT_A_PLACE = new Set(["ENOTDIR", "EISDIR", "EEXIST"]);
+/** The store refused: credentials, permissions, a read-only store (S3 authentication is EACCES). */
+const REFUSED = new Set(["EACCES", "EPERM", "EROFS"]);
 
 function storeError(err: unknown, what: string, url: string): unknown {
   const code = (err as { code?: unknown }).code;
   if (err instanceof InvalidInputError || code === "ABORT_ERR" || typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return err;
   const message = (err as Error).message;
-  if (NOT_WRITABLE.has(code)) {
-    return new InvalidInputError(
-      `Cannot ${what} ${redactUrl(url)}: ${message}. Choose a package path you can write to (a directory you own, or an s3:// / hdfs:// location your credentials may write).`,
-      { code: "ERR_PACKAGE_PATH", cause: err },
+  if (NOT_A_PLACE.has(code)) {
+    return new InvalidInputError(`Cannot ${what} ${redactUrl(url)}: ${message}. Choose a package path you can write to (a directory you own, or an s3:// / hdfs:// location your credentials may write).`, { code: "ERR_PACKAGE_PATH", cause: err });
+  }
+  if (REFUSED.has(code)) {
+    // An operation failure (exit 1), as the store's other failures: the command was right, the access is not.
+    return new ClusterPackError(
+      "ERR_ACCESS_DENIED",
+      `Cannot ${what} ${redactUrl(url)}: ${message}. Check your credentials and permissions, or choose a package path you can write to.`,
+      { cause: err },
     );
   }
   return new ClusterPackError(

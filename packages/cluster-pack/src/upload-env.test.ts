@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { addEditableRequirements, addPackagedEnvironment } from "./spark";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
-import { startS3, startWebHdfs, type S3Kit } from "./test-kit/s3";
+import { startS3Server, startWebHdfsServer, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { sharedVenvFixture, venvFixtureUnavailable, PYTHON311, type VenvFixture } from "./test-kit/venv";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
@@ -17,14 +17,14 @@ const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, "../../..");
 
 let fx: VenvFixture | undefined;
-let s3: S3Kit;
+let s3: TestS3Server;
 let s3fs: FileSystem;
 let tmp: string;
 let skip: string | undefined;
 
 beforeAll(async () => {
   skip = await venvFixtureUnavailable();
-  s3 = await startS3(["envs"]);
+  s3 = await startS3Server({ buckets: ["envs"] });
   s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-env-"));
   if (!skip) fx = await sharedVenvFixture();
@@ -127,7 +127,7 @@ describe("uploadEnv: a real venv to a local S3 server", () => {
 describe("uploadEnv: cluster-pack's default path on the Hadoop default fs (WebHDFS)", () => {
   it("lands in <fs.defaultFS>/user/<user>/envs/<venv>_<sha1>.pex and is a no-op the second time", async () => {
     if (skip) return console.warn(`skipped: ${skip}`);
-    const hdfs = await startWebHdfs({ superuser: "me" });
+    const hdfs = await startWebHdfsServer({ superuser: "me" });
     try {
       const conf = path.join(tmp, "hadoop-conf");
       await fsp.mkdir(conf, { recursive: true });

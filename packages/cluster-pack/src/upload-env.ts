@@ -2,10 +2,9 @@ import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { withTempDir } from "@cluster-pack/io";
+import { locationScheme, sha256File, withTempDir } from "@cluster-pack/io";
 import { canonicalizeName, parseWheelFilename } from "@cluster-pack/packaging";
 import { openPexSource, pexLayers, readPexInfo } from "@cluster-pack/pex";
-import { sha256File } from "./hash";
 import { downloadTo } from "./upload-zip";
 import { uploadRunningPex } from "./running-pex";
 import { pythonEnvironment } from "@cluster-pack/engines";
@@ -16,7 +15,8 @@ import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
 import { defaultLayerStoreUrl, publishLayers, restoreLayers, type PublishedLayer } from "./layers";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
-import { prepareArchiveBuild, type ArchiveBuild, type BuiltArchive, type IndexOptions, type PexOptions, type TargetOptions } from "./packers";
+// ./packers/index, not ./packers: a dist built before the split still holds a stale packers.js.
+import { packerFor, type ArchiveBuild, type BuiltArchive, type IndexOptions, type PexOptions, type TargetOptions } from "./packers/index";
 import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar, specFileHash, type LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";
@@ -97,13 +97,13 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const { signal } = options;
   throwIfAborted(signal);
   const environ = options.environ ?? process.env;
-  if (options.packer !== undefined && !["pex", "conda", "venv"].includes(options.packer)) {
-    throw new InvalidInputError(`Unknown packer "${String(options.packer)}": use "pex", "conda" or "venv" (--packer).`);
-  }
+  if (options.packer !== undefined) packerFor(options.packer);
   const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
   if (sources.length > 1) {
-    throw new InvalidInputError("Give at most one source: env, python, requirements, requirementsFile or lockFile.");
+    throw new InvalidInputError("Give at most one source: `env`, `python`, `requirements`, `requirementsFile` or `lockFile`.", { optionNames: ["env", "python", "requirements", "requirementsFile", "lockFile"] });
   }
+  // A malformed store URL (`s3:/x`) is refused before anything is packed.
+  if (options.packagePath !== undefined) locationScheme(options.packagePath);
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
   if (options.layout !== undefined && options.layout !== "fat" && options.layout !== "layered") {
@@ -141,23 +141,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     dists = await readInstalledDistributions(installed, { signal });
   }
   const packer: PackerName = options.packer ?? (installed?.kind === "conda" ? "conda" : "pex");
-  if (packer !== "pex" && !installed) {
-    throw new InvalidInputError(`The ${packer} packer packs an installed environment: pass env (a prefix) instead of requirements, or use packer "pex".`);
-  }
-  if (packer === "conda" && installed?.kind !== "conda") {
-    throw new InvalidInputError(`${installed?.prefix} is not a conda environment (no conda-meta/): use packer "venv" or "pex".`);
-  }
-  if (packer === "venv" && installed?.kind !== "venv") {
-    throw new InvalidInputError(`${installed?.prefix} is not a virtualenv (no pyvenv.cfg): use packer "conda" or "pex".`);
-  }
-
-  if (packer !== "pex" && hasEdits(options)) {
-    // The environment is packed file for file: a package edit cannot be applied to it.
-    throw new InvalidInputError(
-      `The ${packer} packer packs ${installed?.prefix} as it is, so package edits (additionalPackages/ignoredPackages/onlyPackages; --additional/--ignore/--only) cannot be applied: ` +
-        `install or remove the packages in the environment, or use the pex packer (--packer pex).`,
-    );
-  }
+  packerFor(packer).check({ installed, hasEdits: hasEdits(options) });
 
   const editables = options.includeEditable ? dists.filter((d) => d.editable) : [];
   let pins: string[] | undefined;
@@ -191,7 +175,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   }
 
   // 2. The build plan: the lock that decides "up to date", and how to build the archive.
-  const build: ArchiveBuild = await prepareArchiveBuild({
+  const build: ArchiveBuild = await packerFor(packer).prepare({
     packer,
     installed,
     dists,
@@ -218,7 +202,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   if (!packagePath) {
     packagePath = defaultPackagePath(await getDefaultFs({ env: environ }), getUser({ env: environ }), envName, build.extension);
   } else if (!packagePath.endsWith(`.${build.extension}`)) {
-    throw new InvalidInputError(`packagePath ${packagePath} has the wrong extension: the ${packer} packer writes .${build.extension} files.`);
+    throw new InvalidInputError(`\`packagePath\` ${packagePath} has the wrong extension: the ${packer} packer writes .${build.extension} files.`, { optionNames: ["packagePath"] });
   }
 
   const store = openStore({ env: environ, ...options.store });

@@ -6,14 +6,14 @@ import os from "node:os";
 import path from "node:path";
 import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { PexBuilder } from "@cluster-pack/pex";
-import { startS3, type S3Kit } from "./test-kit/s3";
+import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 import { uploadZip } from "./upload-zip";
 
 // Real builds, interpreters and servers: the root jest config (multi-project) ignores the preset's testTimeout.
 jest.setTimeout(300_000);
 
 let tmp: string;
-let s3: S3Kit;
+let s3: TestS3Server;
 let s3fs: FileSystem;
 let pexA: string;
 let pexB: string;
@@ -22,7 +22,7 @@ let baseUrl: string;
 
 beforeAll(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-upload-zip-"));
-  s3 = await startS3(["envs"]);
+  s3 = await startS3Server({ buckets: ["envs"] });
   s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
   // Two small real PEX files (user code only) that differ in content, so in pex_hash.
   for (const [name, value] of [["a", 1], ["b", 2]] as const) {
@@ -34,6 +34,7 @@ beforeAll(async () => {
   pexA = path.join(tmp, "a.pex");
   pexB = path.join(tmp, "b.pex");
   // A plain HTTP server (no Range support needed: uploadZip downloads with one GET).
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- cannot reject: the one await has its catch
   server = http.createServer(async (req, res) => {
     const file = path.join(tmp, path.basename(req.url ?? ""));
     const data = await fsp.readFile(file).catch(() => undefined);

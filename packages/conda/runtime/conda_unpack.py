@@ -17,13 +17,19 @@ import tempfile
 
 RECORDS = json.loads(r'''[]''')
 
+try:
+    fsencode, fsdecode = os.fsencode, os.fsdecode
+except AttributeError:  # Python 2: file names are byte strings already
+    fsencode = lambda s: s.encode("utf-8") if not isinstance(s, bytes) else s  # noqa: E731
+    fsdecode = lambda b: b  # noqa: E731
+
 
 def binary_replace(data, placeholder, new_prefix, path):
     if len(new_prefix) > len(placeholder):
         raise ValueError(
             "%s: the new prefix is %d bytes but only %d are reserved in this binary file; "
             "unpack into a directory whose absolute path is at most %d bytes"
-            % (path, len(new_prefix), len(placeholder), len(placeholder))
+            % (fsdecode(path), len(new_prefix), len(placeholder), len(placeholder))
         )
     pattern = re.compile(re.escape(placeholder) + b"([^\0]*?)\0")
 
@@ -35,8 +41,17 @@ def binary_replace(data, placeholder, new_prefix, path):
     return pattern.sub(replace, data)
 
 
+class MissingFile(Exception):
+    pass
+
+
 def rewrite(path, placeholder, new_prefix, mode):
-    if os.path.islink(path) or not os.path.isfile(path):
+    if os.path.islink(path):
+        return False
+    if not os.path.lexists(path):
+        # Never skipped in silence: the archive listed it, so unpacking lost it.
+        raise MissingFile(path)
+    if not os.path.isfile(path):
         return False
     with open(path, "rb") as f:
         data = f.read()
@@ -47,7 +62,7 @@ def rewrite(path, placeholder, new_prefix, mode):
     else:
         new = data.replace(placeholder, new_prefix)
     st = os.stat(path)
-    fd, tmp = tempfile.mkstemp(prefix=".conda-unpack-", dir=os.path.dirname(path))
+    fd, tmp = tempfile.mkstemp(prefix=b".conda-unpack-", dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(new)
@@ -67,14 +82,21 @@ def main(argv):
         if arg in ("-h", "--help"):
             print("usage: conda-unpack\n\nRewrites the old prefix to %s in every file that records it." % new_prefix)
             return 0
-    new = new_prefix.encode("utf-8")
+    # Paths and prefixes as bytes: names that are not UTF-8 arrive as surrogate escapes
+    # (JSON \udcXX), which fsencode turns back into the bytes on disk.
+    new = fsencode(new_prefix)
     errors = []
     count = 0
     for path, placeholder, mode in RECORDS:
+        target = os.path.join(fsencode(new_prefix), fsencode(path))
         try:
-            if rewrite(os.path.join(new_prefix, path), placeholder.encode("utf-8"), new, mode):
+            if rewrite(target, fsencode(placeholder), new, mode):
                 count += 1
-        except (OSError, ValueError) as e:
+        except MissingFile:
+            errors.append("%s: listed for relocation but missing; extract the whole archive again" % fsdecode(target))
+        except OSError as e:
+            errors.append("%s: %s" % (fsdecode(target), e.strerror or e))
+        except ValueError as e:
             errors.append(str(e))
     for e in errors:
         sys.stderr.write("conda-unpack: %s\n" % e)

@@ -5,7 +5,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import tarStream from "tar-stream";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { publishDirectory, publishFile } from "@cluster-pack/io";
+import { encodeFileName, fsPath, hasRawBytes, outputExistsError, publishDirectory, publishFile, showFileName } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { createCompressor, type TarCompression } from "./compress";
 import { changedError, sourceError } from "./source-errors";
@@ -75,7 +75,7 @@ export function parseFormat(value: string): ArchiveFormat {
 /** Refuses an existing output unless `force`. */
 export async function checkOutput(output: string, force: boolean | undefined): Promise<void> {
   const st = await fsp.lstat(output).catch(() => null);
-  if (st && !force) throw outputExists(output);
+  if (st && !force) throw outputExistsError(output, "force");
   const dir = path.dirname(path.resolve(output));
   const dst = await fsp.stat(dir).catch(() => null);
   if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist; create it first`, { code: "ERR_BAD_OUTPUT" });
@@ -196,7 +196,7 @@ const READ_SYNC_BELOW = 256 * 1024;
 export async function readSource(file: string, name: string, expectedSize?: number): Promise<Buffer> {
   let data: Buffer;
   try {
-    data = expectedSize !== undefined && expectedSize < READ_SYNC_BELOW ? fs.readFileSync(file) : await fsp.readFile(file);
+    data = expectedSize !== undefined && expectedSize < READ_SYNC_BELOW ? fs.readFileSync(fsPath(file)) : await fsp.readFile(fsPath(file));
   } catch (err) {
     throw sourceError(file, name, err);
   }
@@ -206,6 +206,16 @@ export async function readSource(file: string, name: string, expectedSize?: numb
 
 function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: Date): Promise<void> {
   const base = { name: item.name, mode: item.mode, mtime, uid: 0, gid: 0, uname: "", gname: "" };
+  const link = item.type === "symlink" ? item.linkTarget! : "";
+  if (hasRawBytes(item.name) || hasRawBytes(link)) {
+    // tar-stream encodes names as UTF-8 strings; a name that is not UTF-8 goes in our own
+    // pax header (hdrcharset=BINARY, as POSIX and Python's tarfile write it) just before
+    // the entry, whose ustar fields then hold an ASCII stand-in that pax readers ignore.
+    pack.push(rawPaxHeader(item.type === "directory" ? `${item.name}/` : item.name, link, mtime));
+    const standIn = `@raw-name-${crypto.createHash("sha1").update(encodeFileName(item.name)).digest("hex")}`;
+    item = { ...item, name: standIn, ...(link ? { linkTarget: "@raw-link" } : {}) };
+    base.name = standIn;
+  }
   return new Promise<void>((resolve, reject) => {
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
     // Directory names end with "/", as GNU tar and Python's tarfile write them.
@@ -217,12 +227,52 @@ function tarEntry(pack: tarStream.Pack, item: ArchiveItem, data: Loaded, mtime: 
         if (err && /size mismatch/i.test(err.message)) reject(changedError(data.stream, item.name));
         else cb(err);
       });
-      pipeline(fs.createReadStream(data.stream), entry).catch((err) => reject((err as NodeJS.ErrnoException).code ? sourceError(data.stream, item.name, err) : err));
+      pipeline(fs.createReadStream(fsPath(data.stream)), entry).catch((err) => reject((err as NodeJS.ErrnoException).code ? sourceError(data.stream, item.name, err) : err));
     } else reject(new Error(`internal: no content for ${item.name}`));
   });
 }
 
+/**
+ * A pax extended header (typeflag x) carrying `path` (and `linkpath`) as raw bytes. Records
+ * are "<length> <key>=<value>\n", the length counting the whole record, its digits included.
+ */
+function rawPaxHeader(name: string, link: string, mtime: Date): Buffer {
+  const record = (key: string, value: Buffer) => {
+    const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from("\n")]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    return Buffer.concat([Buffer.from(String(len)), body]);
+  };
+  const data = Buffer.concat([record("hdrcharset", Buffer.from("BINARY")), record("path", encodeFileName(name)), ...(link ? [record("linkpath", encodeFileName(link))] : [])]);
+  const header = Buffer.alloc(512);
+  header.write("PaxHeader/@raw-name", 0, "ascii");
+  header.write("0000644\0", 100, "ascii");
+  header.write("0000000\0", 108, "ascii");
+  header.write("0000000\0", 116, "ascii");
+  header.write(`${data.length.toString(8).padStart(11, "0")}\0`, 124, "ascii");
+  header.write(`${Math.max(0, Math.floor(mtime.getTime() / 1000)).toString(8).padStart(11, "0")}\0`, 136, "ascii");
+  header.write("x", 156, "ascii");
+  header.write("ustar\x0000", 257, "ascii");
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "ascii");
+  return Buffer.concat([header, data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+}
+
+/** Zip names are UTF-8 (or CP437 to readers without the flag): a name that is neither cannot be stored faithfully. */
+function refuseRawNamesInZip(items: readonly ArchiveItem[]): void {
+  const bad = items.find((i) => hasRawBytes(i.name) || (i.linkTarget !== undefined && hasRawBytes(i.linkTarget)));
+  if (!bad) return;
+  const what = hasRawBytes(bad.name) ? `the name of ${showFileName(bad.name)}` : `the target of the symlink ${bad.name} (${showFileName(bad.linkTarget!)})`;
+  throw new InvalidInputError(
+    `${what} is not valid UTF-8, and a zip archive cannot store it faithfully (zip readers decode names as UTF-8 or CP437). Pack into a tar format instead (--format tar.gz), or rename the file.`,
+    { code: "ERR_NAME_NOT_UTF8" },
+  );
+}
+
 async function writeZip(items: readonly ArchiveItem[], out: string, options: WriteArchiveOptions): Promise<WriteArchiveResult> {
+  refuseRawNamesInZip(items);
   // `threads` worker threads deflate every file ahead of the writer, one job each at a time
   // (the bytes the writer's own deflate would give, whatever the count), so the thread
   // count is what compresses; the main thread only reads, lays out and writes. Level 0
@@ -281,21 +331,22 @@ async function writeDirectory(items: readonly ArchiveItem[], out: string, option
       out,
       async (tmp) => {
         await forEachLoaded(items, options.signal, options.onProgress, async (item, data) => {
-          const dest = path.join(tmp, item.name);
+          // Names that are not UTF-8 are written as the bytes they stand for.
+          const dest = fsPath(path.join(tmp, item.name));
           if (item.type === "directory") {
             await fsp.mkdir(dest, { recursive: true, mode: 0o755 });
             return;
           }
-          await fsp.mkdir(path.dirname(dest), { recursive: true, mode: 0o755 });
+          await fsp.mkdir(fsPath(path.dirname(path.join(tmp, item.name))), { recursive: true, mode: 0o755 });
           if (item.type === "symlink") {
-            await fsp.symlink(item.linkTarget!, dest);
+            await fsp.symlink(fsPath(item.linkTarget!), dest);
           } else if (Buffer.isBuffer(data)) {
             await fsp.writeFile(dest, data, { mode: item.mode, flag: "wx" });
             size += data.length;
           } else if (data && "stream" in data) {
             // A real copy (or a copy-on-write clone, which is still a separate file).
             try {
-              await fsp.copyFile(data.stream, dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+              await fsp.copyFile(fsPath(data.stream), dest, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
             } catch (err) {
               throw sourceError(data.stream, item.name, err);
             }
@@ -304,7 +355,7 @@ async function writeDirectory(items: readonly ArchiveItem[], out: string, option
           }
         });
         // Directories were created with default modes before their contents: set them last.
-        for (const item of items) if (item.type === "directory") await fsp.chmod(path.join(tmp, item.name), item.mode);
+        for (const item of items) if (item.type === "directory") await fsp.chmod(fsPath(path.join(tmp, item.name)), item.mode);
       },
       { overwrite: !!options.force, signal: options.signal },
     );
@@ -339,9 +390,6 @@ async function* coalesce(source: AsyncIterable<unknown>): AsyncGenerator<Buffer>
   if (size > 0) yield Buffer.concat(parts, size);
 }
 
-function outputExists(out: string): InvalidInputError {
-  return new InvalidInputError(`${out} already exists; choose another output path or pass force (--force) to replace it`, { code: "ERR_OUTPUT_EXISTS" });
-}
 
 function normalizeAbort(err: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted && !(err instanceof AbortError)) return new AbortError(undefined, { cause: signal.reason });

@@ -93,7 +93,7 @@ d("with a realistic environment", () => {
     fs.writeFileSync(out, "precious");
     const err = await rejection(packCondaEnvironment({ prefix: kit.prefix, output: out }));
     expect(err.code).toBe("ERR_OUTPUT_EXISTS");
-    expect(err.message).toContain("--force");
+    expect((err as { hint?: string }).hint).toBe("choose another output path, or pass `force` to replace it.");
     expect(fs.readFileSync(out, "utf8")).toBe("precious");
     const r = await packCondaEnvironment({ prefix: kit.prefix, output: out, force: true });
     expect(fs.statSync(out).size).toBe(r.size);

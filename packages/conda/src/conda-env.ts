@@ -2,7 +2,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { forEachLimit } from "@cluster-pack/io";
+import { forEachLimit, fsPath } from "@cluster-pack/io";
 import { replaceBinary, replaceText, type FileMode } from "./relocate";
 import { walkTree, type EnvEntry, type Relocation } from "./walk";
 import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
@@ -314,7 +314,7 @@ async function verifyCacheCopies(entries: EnvEntry[], prefix: string, signal: Ab
     8,
     async (entry) => {
       const rel = entry.relocation as Extract<Relocation, { kind: "placeholder" }>;
-      const [cached, actual] = await Promise.all([fs.readFile(rel.source), fs.readFile(entry.absolute)]);
+      const [cached, actual] = await Promise.all([fs.readFile(fsPath(rel.source)), fs.readFile(fsPath(entry.absolute))]);
       let linked: Buffer | null;
       try {
         linked = rel.mode === "binary" ? replaceBinary(cached, rel.placeholder, prefix, entry.path) : replaceText(cached, rel.placeholder, prefix);

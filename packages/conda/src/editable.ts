@@ -1,6 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
+import { fsPath, isPathInside } from "@cluster-pack/io";
 import { canonicalizeName } from "@cluster-pack/packaging";
 import type { EnvEntry } from "./walk";
 
@@ -31,7 +32,7 @@ export async function findEditableInstalls(prefix: string, entries: readonly Env
     if (entry.type !== "file") continue;
     const du = DIRECT_URL.exec(entry.path);
     if (du) {
-      const json = await readJson(entry.absolute);
+      const json = await readJson(fsPath(entry.absolute));
       const dirInfo = json?.dir_info as { editable?: unknown } | undefined;
       if (dirInfo?.editable === true) {
         add({ name: du[1]!.replace(/-[^-]+$/, ""), location: String(json?.url ?? "").replace(/^file:\/\//, ""), evidence: entry.path });
@@ -42,10 +43,10 @@ export async function findEditableInstalls(prefix: string, entries: readonly Env
     if (!m) continue;
     const base = m[1]!;
     if (base.endsWith(".egg-link")) {
-      const first = (await fs.readFile(entry.absolute, "utf8").catch(() => "")).split("\n")[0]?.trim() ?? "";
+      const first = (await fs.readFile(fsPath(entry.absolute), "utf8").catch(() => "")).split("\n")[0]?.trim() ?? "";
       if (first && isOutside(prefix, first)) add({ name: base.slice(0, -".egg-link".length), location: first, evidence: entry.path });
     } else if (base.endsWith(".pth")) {
-      const text = await fs.readFile(entry.absolute, "utf8").catch(() => "");
+      const text = await fs.readFile(fsPath(entry.absolute), "utf8").catch(() => "");
       if (base.startsWith("__editable__")) {
         const name = base.replace(/^__editable__\.?/, "").replace(/\.pth$/, "").replace(/-[^-]*$/, "");
         const dir = text
@@ -80,11 +81,10 @@ export function checkEditableInstalls(prefix: string, found: readonly EditableIn
 }
 
 function isOutside(prefix: string, p: string): boolean {
-  const rel = path.relative(prefix, path.resolve(prefix, p));
-  return rel.startsWith("..") || path.isAbsolute(rel);
+  return !isPathInside(prefix, path.resolve(prefix, p));
 }
 
-async function readJson(file: string): Promise<Record<string, unknown> | null> {
+async function readJson(file: string | Buffer): Promise<Record<string, unknown> | null> {
   try {
     const v = JSON.parse(await fs.readFile(file, "utf8"));
     return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : null;

@@ -8,3 +8,4 @@ export { createCompressor, LEVELS, type TarCompression, type CompressionOptions 
 export { applyPathFilters, fnmatchToRegExp, type PathFilter } from "./fnmatch";
 export { replaceText, replaceBinary, relocate, rewriteShebang, isText, type FileMode } from "./relocate";
 export type { EnvEntry, Relocation } from "./walk";
+export { CONDA_ERROR_CODES, type CondaErrorCode } from "./error-codes";

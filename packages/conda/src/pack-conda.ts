@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { forEachLimit } from "@cluster-pack/io";
+import { decodeFileName, forEachLimit, fsPath, isPathInside, showFileName } from "@cluster-pack/io";
 import { checkOutput, formatFromName, parseFormat, readSource, sourceError, writeArchive, type ArchiveFormat, type ArchiveItem } from "./archive";
 import { LEVELS } from "./compress";
 import { readCondaEnvironment, type ReadCondaEnvironmentOptions } from "./conda-env";
@@ -23,8 +23,18 @@ export interface PackOptionsBase {
   compressLevel?: number;
   /** Compression threads; default 1, -1 or 0 = every CPU. */
   threads?: number;
-  /** Store what symlinks point to instead of the links. Default false. */
+  /**
+   * Store what symlinks to files inside the environment point to, instead of the links.
+   * A link leading outside the environment is then refused (ERR_SYMLINK_OUTSIDE) unless
+   * `followExternalSymlinks` is set too. Default false.
+   */
   dereferenceSymlinks?: boolean;
+  /**
+   * Store the files that symlinks leading outside the environment point to (say, into a
+   * shared package cache). Without it such links are kept as links (with a warning), and
+   * never followed: a link to /etc/shadow must not put /etc/shadow in the archive. Default false.
+   */
+  followExternalSymlinks?: boolean;
   /** Include/exclude fnmatch patterns, applied in order to paths relative to the environment. */
   filters?: PathFilter[];
   /** Replace an existing output. Default false: refuse. */
@@ -76,6 +86,7 @@ export async function packCondaEnvironment(options: PackCondaOptions): Promise<P
     throw new InvalidInputError(`destPrefix "${options.destPrefix}" must be an absolute path (where the environment will be unpacked)`, { code: "ERR_BAD_DEST_PREFIX" });
   }
   const env = await readCondaEnvironment(options.prefix, { ...options, ...(signal ? { signal } : {}) });
+  await checkOutputOutside(env.prefix, options.output);
   const destPrefix = options.destPrefix?.replace(/\/+$/, "") || undefined;
   const warnings = [...env.warnings];
   const selected = selectEntries(env.entries, options.filters ?? []);
@@ -171,6 +182,23 @@ export async function resolveCommon(options: PackOptionsBase): Promise<CommonSet
   return { format, level, threads, mtime, arcroot };
 }
 
+/**
+ * Refuses an output inside the environment (the archive would overwrite or add one of its
+ * files, and be packed into the next archive) or, worse, one that holds it (replacing that
+ * directory would delete the environment). `prefix` is a real path.
+ */
+export async function checkOutputOutside(prefix: string, output: string): Promise<void> {
+  const abs = path.resolve(output);
+  const dir = await fs.realpath(path.dirname(abs)).catch(() => path.dirname(abs));
+  const out = path.join(dir, path.basename(abs));
+  if (isPathInside(prefix, out)) {
+    throw new InvalidInputError(`the output ${output} is inside the environment ${prefix}: writing it there would overwrite or add a file of the environment. Write it outside the environment (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
+  }
+  if (isPathInside(out, prefix)) {
+    throw new InvalidInputError(`the output ${output} contains the environment ${prefix}: replacing it would delete the environment. Choose an output path outside it (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
+  }
+}
+
 /** Applies the filters to files and links; keeps directories that still hold something or were empty. */
 export function selectEntries(entries: readonly EnvEntry[], filters: readonly PathFilter[]): EnvEntry[] {
   if (filters.length === 0) return [...entries];
@@ -194,34 +222,52 @@ export interface LinkNotes {
 export function linkWarnings(notes: LinkNotes): string[] {
   const out: string[] = [];
   const list = (l: string[]) => `${l.slice(0, 3).join(", ")}${l.length > 3 ? `, and ${l.length - 3} more` : ""}`;
-  if (notes.outside.length > 0) out.push(`${notes.outside.length} symlink(s) point outside the environment and only work where their targets exist: ${list(notes.outside)}`);
+  if (notes.outside.length > 0) {
+    out.push(`${notes.outside.length} symlink(s) point outside the environment; they were kept as links (not followed) and only work where their targets exist: ${list(notes.outside)}`);
+  }
   if (notes.dangling.length > 0) out.push(`${notes.dangling.length} dangling symlink(s) left out: ${list(notes.dangling)}`);
   return out;
 }
 
-/** The archive item of an entry (content added by the caller when it must be rewritten). */
+/**
+ * The archive item of an entry (content added by the caller when it must be rewritten).
+ * Symlinks: kept as links unless `dereferenceSymlinks` (targets inside `root`) or
+ * `followExternalSymlinks` (targets outside it) say to store the file they lead to; where
+ * a link leads is judged by the kernel's resolution (realpath), not by its text.
+ */
 export async function itemFor(entry: EnvEntry, root: string, options: PackOptionsBase, notes: LinkNotes): Promise<ArchiveItem | null> {
   if (entry.type === "directory") return { name: entry.path, type: "directory", mode: 0o755 };
   if (entry.type === "file") return { name: entry.path, type: "file", mode: fileMode(entry.mode), source: entry.absolute, size: entry.size };
   const target = entry.linkTarget!;
-  if (options.dereferenceSymlinks) {
-    const st = await fs.stat(entry.absolute).catch(() => null);
-    if (st?.isFile()) return { name: entry.path, type: "file", mode: fileMode(st.mode), source: entry.absolute, size: st.size };
-    if (!st) {
+  const real = await fs.realpath(fsPath(entry.absolute), { encoding: "buffer" }).then(decodeFileName, () => null);
+  const outside = real === null ? symlinkInside(root, entry.path, target) === null : !isPathInside(root, real);
+  if (options.dereferenceSymlinks || options.followExternalSymlinks) {
+    const st = real === null ? null : await fs.stat(fsPath(real)).catch(() => null);
+    if (!st && options.dereferenceSymlinks) {
       notes.dangling.push(entry.path);
       return null;
+    }
+    if (st?.isFile()) {
+      if (outside ? options.followExternalSymlinks : options.dereferenceSymlinks) return { name: entry.path, type: "file", mode: fileMode(st.mode), source: real!, size: st.size };
+      if (outside) {
+        throw new InvalidInputError(
+          `${path.join(root, entry.path)} is a symlink to ${showFileName(real!)}, outside the environment; dereferencing it would put that file in the archive. ` +
+            `Pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.`,
+          { code: "ERR_SYMLINK_OUTSIDE" },
+        );
+      }
     }
     // A link to a directory stays a link: its contents are packed where they live.
   }
   // An absolute link into the environment becomes relative, so it survives the move.
   if (path.isAbsolute(target)) {
     const inside = symlinkInside(root, entry.path, target);
-    if (inside !== null) {
+    if (inside !== null && !outside) {
       const rel = path.posix.relative(path.posix.dirname(entry.path), inside) || ".";
       return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: rel };
     }
-    notes.outside.push(`${entry.path} -> ${target}`);
   }
+  if (outside) notes.outside.push(`${showFileName(entry.path)} -> ${showFileName(target)}`);
   return { name: entry.path, type: "symlink", mode: 0o777, linkTarget: target };
 }
 
@@ -271,7 +317,7 @@ const SCAN_WHOLE_BELOW = 8 * 1024 * 1024;
  */
 async function containsPrefixAsText(entry: EnvEntry, needle: Buffer): Promise<boolean> {
   if (entry.size > SCAN_WHOLE_BELOW) {
-    const fh = await fs.open(entry.absolute, "r").catch((err: unknown) => {
+    const fh = await fs.open(fsPath(entry.absolute), "r").catch((err: unknown) => {
       throw sourceError(entry.absolute, entry.path, err);
     });
     try {

@@ -27,12 +27,13 @@ export function condaUnpackScript(records: readonly UnpackRecord[]): string {
   if (!source.includes(RECORDS_LINE)) throw new Error("internal: runtime/conda_unpack.py lost its RECORDS line");
   // Inside r'''...''': JSON never ends with a backslash, and quotes are escaped so no ''' appears.
   const json = JSON.stringify(records).replace(/'/g, "\\u0027");
-  return PREAMBLE + source.replace(RECORDS_LINE, `RECORDS = json.loads(r'''${json}''')`);
+  // A function replacement: a string one would expand $&, $` and $$ in file names.
+  return PREAMBLE + source.replace(RECORDS_LINE, () => `RECORDS = json.loads(r'''${json}''')`);
 }
 
 /** bin/activate; `prefix` is where it believes the environment is (rewritten by conda-unpack). */
 export function activateScript(prefix: string): string {
-  return readRuntime("activate.sh").replace("@PREFIX@", prefix);
+  return readRuntime("activate.sh").replace("@PREFIX@", () => prefix);
 }
 
 export function deactivateScript(): string {

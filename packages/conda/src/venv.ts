@@ -3,7 +3,7 @@ import path from "node:path";
 import { InvalidInputError } from "@cluster-pack/errors";
 import { readSource, type ArchiveItem } from "./archive";
 import { checkEditableInstalls, findEditableInstalls, type EditableInstall } from "./editable";
-import { fileMode, generated, itemFor, linkWarnings, writeEnvironment, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
+import { checkOutputOutside, fileMode, generated, itemFor, linkWarnings, writeEnvironment, resolveCommon, selectEntries, type LinkNotes, type PackOptionsBase, type PackResult } from "./pack-conda";
 import { isText } from "./relocate";
 import { walkTree, type EnvEntry } from "./walk";
 
@@ -68,6 +68,7 @@ export async function packVenv(options: PackVenvOptions): Promise<PackResult> {
   const { signal } = options;
   const venv = await readVenv(options.prefix);
   const { prefix, pythonVersion } = venv;
+  await checkOutputOutside(prefix, options.output);
   const mode = options.interpreter ?? "path";
   if (mode !== "path" && mode !== "ship" && mode !== "keep") {
     throw new InvalidInputError(`interpreter "${String(mode)}" is not one of path, ship, keep`, { code: "ERR_BAD_OPTION" });
@@ -135,13 +136,13 @@ export function relocateVenvScript(relPath: string, data: Buffer, prefix: string
   if (base === "activate") {
     // bash/zsh/sh: `VIRTUAL_ENV="/old"` or `VIRTUAL_ENV='/old'` (3.12+), possibly exported later.
     const dynamic = `"$(cd "$(dirname -- "\${BASH_SOURCE[0]:-$0}")/.." && pwd)"`;
-    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), dynamic));
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), () => dynamic));
   }
   if (base === "activate.fish") {
-    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), "(dirname (dirname (status -f)))"));
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), () => "(dirname (dirname (status -f)))"));
   }
   if (base === "activate.csh") {
-    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), '"`dirname \\"`dirname \\"$_\\"`\\"`"'));
+    return Buffer.from(text.replace(new RegExp(`(["'])${escapeRegExp(prefix)}\\1`, "g"), () => '"`dirname \\"`dirname \\"$_\\"`\\"`"'));
   }
   const nl = text.indexOf("\n");
   const first = nl < 0 ? text : text.slice(0, nl);

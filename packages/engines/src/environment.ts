@@ -1,4 +1,5 @@
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { urlScheme } from "./uri";
 
 /**
  * How a packed environment travels and starts:
@@ -87,16 +88,19 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   if (typeof url !== "string" || url.trim() === "") {
     throw new InvalidInputError("The environment archive URL is empty: pass the path or URL of a .pex, .pex.zip, .tar.gz, .tgz or .zip archive.");
   }
+  // A malformed URL (`s3:/x/env.pex`) is refused here, not shipped as a path.
+  urlScheme(url);
   const name = baseName(url);
   const kind = options.kind ?? guessKind(url);
   if (!kind) {
     throw new InvalidInputError(
       `Cannot tell what kind of environment "${redactUrl(url)}" is from its name "${name}": ` +
-        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass kind ("pex", "pex-large", "conda" or "venv").`,
+        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass \`kind\` ("pex", "pex-large", "conda" or "venv").`,
+      { optionNames: ["kind"] },
     );
   }
   if (kind === "pex" && /\.(tar\.gz|tgz|tar)$/i.test(name)) {
-    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass kind "conda" or "venv", or the .pex file itself.`);
+    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass \`kind\` "conda" or "venv", or the .pex file itself.`, { optionNames: ["kind"] });
   }
   const alias = checkAlias(options.alias ?? (kind === "pex" ? name : DEFAULT_ENV_ALIAS), "alias");
   const interpreter = kind === "pex" ? `./${alias}` : kind === "pex-large" ? `${alias}/__main__.py` : `${alias}/bin/python`;
@@ -104,11 +108,11 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   const defaults: Record<string, string> = isPex ? pexRootEnv(options.pexRoot ?? "container") : {};
   if (!isPex && options.pexRoot !== undefined) throw new InvalidInputError(`pexRoot applies to PEX files; "${redactUrl(url)}" is a ${kind} archive: drop pexRoot.`);
   const env = { ...defaults, ...checkEnv(options.env ?? {}) };
-  const codeArchives = (options.codeArchives ?? []).map((u) => codeArchive(u));
+  const codeArchives = (options.codeArchives ?? []).map((u) => (urlScheme(u), codeArchive(u)));
   if (options.layers?.length && kind !== "pex") {
     throw new InvalidInputError(`Layers belong to a layered PEX file (kind "pex"), not to a ${kind} environment ("${redactUrl(url)}"): drop layers or pass the layered .pex.`);
   }
-  const layers = (options.layers ?? []).map((u) => ({ url: u, alias: checkAlias(baseName(u), "layer file name"), type: "file" as const }));
+  const layers = (options.layers ?? []).map((u) => (urlScheme(u), { url: u, alias: checkAlias(baseName(u), "layer file name"), type: "file" as const }));
   const seen = new Set<string>([alias]);
   for (const c of [...codeArchives, ...layers]) {
     if (seen.has(c.alias)) {

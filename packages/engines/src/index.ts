@@ -82,3 +82,4 @@ export {
   type DaskSkeinOptions,
 } from "./dask";
 export { rayRuntimeEnvFor, rayStartCommand, type RayRuntimeEnv, type RayRuntimeEnvOptions, type RayStartOptions } from "./ray";
+export { ENGINES_ERROR_CODES, type EnginesErrorCode } from "./error-codes";

@@ -32,7 +32,7 @@ export interface TorchProcessEnv {
  */
 export function torchDistributedEnv(options: TorchDistributedOptions): TorchProcessEnv[] {
   const { masterAddr, masterPort, nodes, procsPerNode } = options;
-  if (typeof masterAddr !== "string" || !/^[A-Za-z0-9_.:\[\]-]+$/.test(masterAddr)) {
+  if (typeof masterAddr !== "string" || !/^[A-Za-z0-9_.:[\]-]+$/.test(masterAddr)) {
     throw new InvalidInputError(`MASTER_ADDR "${String(masterAddr)}" is not a host name or IP address: pass the address of the rank 0 node.`);
   }
   if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) {

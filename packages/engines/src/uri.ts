@@ -1,11 +1,12 @@
+import { locationScheme } from "@cluster-pack/io";
+
 /**
  * The scheme of a URL in lower case (`s3`, `hdfs`, `https`), or `undefined` for a plain
- * path. Windows drive letters are not schemes.
+ * path; a scheme without its `//` (`s3:/x`) is refused (ERR_INVALID_URL). The rule is
+ * @cluster-pack/io's `locationScheme`, shared with the stores that upload the archives.
  */
 export function urlScheme(url: string): string | undefined {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url);
-  if (!m || m[1] === undefined || m[1].length === 1) return undefined;
-  return m[1].toLowerCase();
+  return locationScheme(url);
 }
 
 /**

@@ -4,7 +4,6 @@ import {
   AnonymousCredential,
   BlobServiceClient,
   StorageSharedKeyCredential,
-  type BlobItem,
   type BlockBlobClient,
   type ContainerClient,
   type StoragePipelineOptions,
@@ -16,6 +15,8 @@ import {
   bodyToStream,
   isReopenable,
   normalizeStorePath,
+  objectTimes,
+  storeBaseName,
   validateMetadata,
   type FileStat,
   type ObjectHead,
@@ -127,10 +128,10 @@ export class AzureBlobFileSystem extends FileSystem {
       return { path: norm, name: container, size: 0, isFile: false, isDirectory: true };
     }
     const props = await this.properties(container, key, norm, options.signal);
-    if (props && !props.folder) return { path: norm, name: baseName(key), size: props.size, isFile: true, isDirectory: false, ...props.times };
-    if (props?.folder) return { path: norm, name: baseName(key), size: 0, isFile: false, isDirectory: true };
+    if (props && !props.folder) return { path: norm, name: storeBaseName(key), size: props.size, isFile: true, isDirectory: false, ...props.times };
+    if (props?.folder) return { path: norm, name: storeBaseName(key), size: 0, isFile: false, isDirectory: true };
     const page = await this.send("stat", norm, options.signal, (abortSignal) => this.containerClient(container).listBlobsFlat({ prefix: `${key}/`, abortSignal }).byPage({ maxPageSize: 1 }).next());
-    if (!page.done && page.value.segment.blobItems.length > 0) return { path: norm, name: baseName(key), size: 0, isFile: false, isDirectory: true };
+    if (!page.done && page.value.segment.blobItems.length > 0) return { path: norm, name: storeBaseName(key), size: 0, isFile: false, isDirectory: true };
     throw this.error("ENOENT", "stat", norm, "no such blob or directory");
   }
 
@@ -149,7 +150,7 @@ export class AzureBlobFileSystem extends FileSystem {
         const name = b.name.slice(prefix.length);
         const full = `/${container}/${b.name}`;
         if (isFolder(b.metadata)) byName.set(name, { path: full, name, size: 0, isFile: false, isDirectory: true });
-        else byName.set(name, { path: full, name, size: b.properties.contentLength ?? 0, isFile: true, isDirectory: false, ...times(b) });
+        else byName.set(name, { path: full, name, size: b.properties.contentLength ?? 0, isFile: true, isDirectory: false, ...objectTimes(b.properties.lastModified, b.properties.etag) });
       }
       for (const bp of page.value.segment.blobPrefixes ?? []) {
         sawAny = true;
@@ -311,7 +312,7 @@ export class AzureBlobFileSystem extends FileSystem {
   private async properties(container: string, key: string, norm: string, signal: AbortSignal | undefined): Promise<{ folder: boolean; size: number; metadata: Record<string, string>; times: { mtimeMs?: number; etag?: string } } | null> {
     try {
       const r = await this.send("head", norm, signal, (abortSignal) => this.blob(container, key).getProperties({ abortSignal }));
-      return { folder: isFolder(r.metadata), size: r.contentLength ?? 0, metadata: decodeMetadata(r.metadata), times: times({ properties: { lastModified: r.lastModified, etag: r.etag } }) };
+      return { folder: isFolder(r.metadata), size: r.contentLength ?? 0, metadata: decodeMetadata(r.metadata), times: objectTimes(r.lastModified, r.etag) };
     } catch (err) {
       if ((err as FsError).code === "ENOENT") return null;
       throw err;
@@ -488,14 +489,6 @@ function isFolder(m: Record<string, string> | undefined): boolean {
   return false;
 }
 
-function times(b: Pick<BlobItem, "properties"> | { properties: { lastModified?: Date; etag?: string } }): { mtimeMs?: number; etag?: string } {
-  const { lastModified, etag } = b.properties;
-  return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
-}
-
-function baseName(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
-}
 
 function firstLine(s: string | undefined): string {
   return (s ?? "").split("\n")[0]!.trim().slice(0, 300);

@@ -3,7 +3,7 @@ import path from "node:path";
 import { PassThrough, Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { checkRange, isStaleTemp, publishFile, tempSiblingName, type RandomAccessSource } from "@cluster-pack/io";
+import { checkRange, isStaleTemp, publishFile, tempSiblingName, unreadableFile, type RandomAccessSource } from "@cluster-pack/io";
 import { FsError, type FsErrorCode, checkAborted, isFsError, toAbortError } from "./errors";
 
 /** What `stat` and `list` return. `path` is in the adapter's own path space. */
@@ -17,6 +17,8 @@ export interface FileStat {
   mtimeMs?: number;
   /** Store's version tag (S3 ETag), when there is one. */
   etag?: string;
+  /** Permission bits (0o755), on stores that keep them (local disk). */
+  mode?: number;
 }
 
 /** What one round trip to the store tells about an object: the up-to-date check's input. */
@@ -52,6 +54,8 @@ export interface ReadOptions extends ReadStreamOptions {
 export interface WriteOptions extends OpOptions {
   /** Replace an existing file (default true). With false, an existing file is EEXIST. */
   overwrite?: boolean;
+  /** Permission bits of the new file, on stores that keep them (local disk; others ignore it). */
+  mode?: number;
   /** User metadata stored with the object; keys `[a-z0-9-]`, values printable ASCII. */
   metadata?: Record<string, string>;
   onProgress?: (progress: TransferProgress) => void;
@@ -178,7 +182,7 @@ export abstract class FileSystem {
    */
   writeStream(path: string, options: WriteOptions = {}): Writable {
     const pass = new PassThrough();
-    let done!: Promise<void>;
+    const done = this.write(path, pass, options);
     const out = new Writable({
       write(chunk: Buffer, _enc, cb) {
         if (pass.write(chunk)) cb();
@@ -193,7 +197,6 @@ export abstract class FileSystem {
         cb(err);
       },
     });
-    done = this.write(path, pass, options);
     done.catch((err: Error) => {
       if (!out.destroyed) out.destroy(err);
     });
@@ -205,7 +208,12 @@ export abstract class FileSystem {
     await this.write(path, await fileSource(localFile), options);
   }
 
-  /** Downloads to a local file atomically: a temp file beside it, renamed when complete. */
+  /**
+   * Downloads to a local file atomically: a temp file beside it, renamed when complete.
+   * The copy keeps the source's permission bits where the store has them (local disk);
+   * from a store without modes (S3, HTTP, WebHDFS) a file that starts with `#!` (a PEX, a
+   * zipapp, a script) is made executable, so `./env.pex` runs after the download.
+   */
   async get(path: string, localFile: string, options: OpOptions & { onProgress?: (p: TransferProgress) => void } = {}): Promise<void> {
     const st = await this.stat(path, options);
     if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory; download files one by one");
@@ -213,7 +221,9 @@ export abstract class FileSystem {
       localFile,
       async (tmp, ctx) => {
         const src = await this.readStream(path, { signal: options.signal });
-        await pipeline(src, progressCounter(st.size, options.onProgress), ctx.track(fs.createWriteStream(tmp, { flags: "wx" })), { signal: options.signal });
+        const out = fs.createWriteStream(tmp, { flags: "wx", ...(st.mode === undefined ? {} : { mode: st.mode }) });
+        await pipeline(src, progressCounter(st.size, options.onProgress), ctx.track(out), { signal: options.signal });
+        if (st.mode === undefined && (await startsWithShebang(tmp))) await makeExecutable(tmp);
       },
       { signal: options.signal },
     );
@@ -243,7 +253,9 @@ export abstract class FileSystem {
   async publish(localFile: string, path: string, options: PublishOptions = {}): Promise<PublishResult> {
     if (!this.capabilities.writable) throw this.error("EROFS", "publish", path, "this store is read-only");
     const source = await fileSource(localFile);
-    await this.writeAtomic(path, source, options);
+    // The permission bits go with the file (a PEX stays executable on local disk).
+    const mode = (await fs.promises.stat(localFile)).mode & 0o777;
+    await this.writeAtomic(path, source, { ...options, mode });
     let sidecarPath: string | undefined;
     if (options.sidecar) {
       sidecarPath = options.sidecar.path ?? defaultSidecarPath(path);
@@ -328,13 +340,31 @@ export abstract class FileSystem {
   }
 }
 
+/** True when the file begins with "#!": a script, and so meant to be executable. */
+async function startsWithShebang(file: string): Promise<boolean> {
+  const fh = await fs.promises.open(file, "r");
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === 0x23 && head[1] === 0x21;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** `chmod +x` as the umask allowed reading: execute wherever read is granted (0644 -> 0755, 0600 -> 0700). */
+async function makeExecutable(file: string): Promise<void> {
+  const mode = (await fs.promises.stat(file)).mode & 0o777;
+  await fs.promises.chmod(file, mode | ((mode & 0o444) >> 2));
+}
+
 /** A ReopenableSource over a local file (size taken now). */
 export async function fileSource(localFile: string): Promise<ReopenableSource> {
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(localFile);
   } catch (err) {
-    throw new InvalidInputError(`Cannot read local file ${localFile}: ${(err as Error).message}. Check the path.`, { cause: err });
+    throw unreadableFile(localFile, err);
   }
   if (!st.isFile()) throw new InvalidInputError(`${localFile} is not a regular file; pass the archive's path.`);
   return {
@@ -402,6 +432,7 @@ export function lazyReadable(open: () => Promise<Readable>): Readable {
   let src: Readable | undefined;
   let iter: AsyncIterator<Buffer> | undefined;
   return new Readable({
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the whole body is in try/catch, which destroys the stream
     async read() {
       try {
         if (!iter) {
@@ -425,4 +456,14 @@ export function lazyReadable(open: () => Promise<Readable>): Readable {
 export function normalizeStorePath(p: string): string {
   const out = path.posix.normalize(`/${p}`);
   return out.length > 1 && out.endsWith("/") ? out.slice(0, -1) : out;
+}
+
+/** The last segment of a store key or path (`envs/a.pex` -> `a.pex`): a FileStat's `name`. */
+export function storeBaseName(key: string): string {
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** The optional FileStat/ObjectHead times of an object store's answer. */
+export function objectTimes(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
+  return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
 }

@@ -3,6 +3,8 @@ import {
   encodeDelegationTokenIdentifier,
   encodeHadoopToken,
   hadoopTokenFile,
+  hdfsTokenServices,
+  selectHdfsToken,
   parseDelegationTokenIdentifier,
   parseHadoopTokenFile,
 } from "./hadoop-token";
@@ -57,5 +59,25 @@ describe("Hadoop delegation tokens (Token.encodeToUrlString, WritableUtils vints
     expect(() => parseHadoopTokenFile(Buffer.from("nope"))).toThrow(/HDTS/);
     // A count larger than the bytes that follow is a lie, not an allocation.
     expect(() => parseHadoopTokenFile(Buffer.from([0x48, 0x44, 0x54, 0x53, 0, 0x8c, 0x7f, 0xff, 0xff, 0xff]))).toThrow(/corrupt/);
+  });
+
+  it("names a cluster's token services as Hadoop's selectors do (HA nameservice, RPC and HTTP addresses, by name and IP)", async () => {
+    const lookup = async (host: string) => ({ nn1: ["10.0.0.1"], nn2: ["10.0.0.2", "fd00::2"] })[host] ?? Promise.reject(new Error("ENOTFOUND"));
+    expect(await hdfsTokenServices("magicns", ["http://nn1:9870", "http://nn2:9870"], lookup)).toEqual([
+      "ha-hdfs:magicns", "ha-webhdfs:magicns", "ha-swebhdfs:magicns", "magicns:8020",
+      "nn1:9870", "10.0.0.1:9870", "nn2:9870", "10.0.0.2:9870", "[fd00::2]:9870",
+    ]);
+    expect(await hdfsTokenServices("nn1:8020", ["https://nn1:9871"], lookup)).toEqual(["nn1:8020", "10.0.0.1:8020", "nn1:9871", "10.0.0.1:9871"]);
+  });
+
+  it("picks only an HDFS token of this cluster from a token file: never another cluster's, never KMS or YARN tokens", () => {
+    const hdfs = decodeHadoopToken(HDFS_TOKEN); // service ha-hdfs:magicns
+    const kms = decodeHadoopToken(KMS_TOKEN);
+    const other = { ...hdfs, service: "ha-hdfs:othercluster" };
+    const yarn = { ...hdfs, kind: "YARN_AM_RM_TOKEN", service: "10.0.0.1:8030" };
+    expect(selectHdfsToken([kms, other, yarn, hdfs], ["ha-hdfs:magicns", "10.0.0.1:8030"])).toBe(hdfs);
+    expect(selectHdfsToken([kms, other, yarn], ["ha-hdfs:magicns", "10.0.0.1:8030"])).toBeUndefined();
+    const web = { ...hdfs, kind: "WEBHDFS delegation", service: "10.0.0.1:9870" };
+    expect(selectHdfsToken([other, web], ["nn1:9870", "10.0.0.1:9870"])).toBe(web);
   });
 });

@@ -108,6 +108,43 @@ export function parseHadoopTokenFile(data: Buffer, source = "token file"): Hadoo
   return tokens;
 }
 
+/** Kinds of token a WebHDFS namenode accepts as `delegation=` (its secret manager is HDFS's). */
+const HDFS_TOKEN_KINDS = new Set(["HDFS_DELEGATION_TOKEN", "WEBHDFS delegation", "SWEBHDFS delegation"]);
+
+/**
+ * The token services that name one HDFS cluster, as Hadoop's token selectors match them:
+ * `ha-hdfs:<ns>` (and `ha-webhdfs:`, `ha-swebhdfs:`) for an HA nameservice, else the RPC
+ * address (`hdfs://host[:8020]`) and each namenode's HTTP address, as `host:port` and as
+ * `ip:port` (Hadoop's default, hadoop.security.token.service.use_ip). `lookup` resolves
+ * a host to its addresses; a host that does not resolve is matched by name only.
+ */
+export async function hdfsTokenServices(authority: string, namenodes: readonly string[], lookup: (host: string) => Promise<string[]>): Promise<string[]> {
+  const services = new Set<string>();
+  const addHostPort = async (host: string, port: string) => {
+    services.add(`${host}:${port}`);
+    for (const ip of await lookup(host).catch(() => [])) services.add(`${ip.includes(":") ? `[${ip}]` : ip}:${port}`);
+  };
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(authority);
+  if (m && !m[2]) for (const scheme of ["hdfs", "webhdfs", "swebhdfs"]) services.add(`ha-${scheme}:${m[1]}`);
+  if (m) await addHostPort(m[1]!.replace(/^\[|\]$/g, ""), m[2] ?? "8020");
+  for (const nn of namenodes) {
+    const u = new URL(nn);
+    await addHostPort(u.hostname.replace(/^\[|\]$/g, ""), u.port || (u.protocol === "https:" ? "443" : "80"));
+  }
+  return [...services];
+}
+
+/**
+ * The HDFS delegation token in a token storage file for a cluster known by `services`
+ * (from `hdfsTokenServices`), or undefined. Tokens of other services and kinds (other
+ * clusters, KMS, YARN) are never picked: a token is a credential, and sending one to the
+ * wrong cluster would hand it over.
+ */
+export function selectHdfsToken(tokens: readonly HadoopToken[], services: readonly string[]): HadoopToken | undefined {
+  const wanted = new Set(services);
+  return tokens.find((t) => HDFS_TOKEN_KINDS.has(t.kind) && wanted.has(t.service));
+}
+
 // Helpers: Hadoop's WritableUtils zero-compressed vints and Text, as DataOutput writes them.
 
 function writeToken(w: WritableWriter, t: HadoopToken): void {

@@ -11,6 +11,8 @@ export {
   encodeDelegationTokenIdentifier,
   hadoopTokenFile,
   parseHadoopTokenFile,
+  hdfsTokenServices,
+  selectHdfsToken,
   type HadoopToken,
   type DelegationTokenIdentifier,
 } from "./hadoop-token";
@@ -23,3 +25,4 @@ export { withRetry, isTransientError, type RetryOptions } from "@cluster-pack/io
 export type { S3FileSystemOptions } from "./s3";
 // The Azure adapter is `@cluster-pack/fs/azure` (loaded lazily by resolveFileSystem: @azure/storage-blob is optional).
 export type { AzureBlobFileSystemOptions, AzureScheme, AzureTokenCredential } from "./azure";
+export { FS_ERROR_CODES, type FsErrorCode } from "./error-codes";

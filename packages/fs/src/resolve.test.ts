@@ -100,6 +100,15 @@ describe("resolveFileSystem", () => {
     await expect(resolveFileSystem("s3:///key")).rejects.toThrow(/no bucket/);
   });
 
+  it("refuses a scheme without its two slashes instead of taking it for a local path", async () => {
+    for (const bad of ["s3:/x/env.pex", "s3a:/x", "hdfs:/user/me/env.pex", "webhdfs:/nn/x"]) {
+      await expect(resolveFileSystem(bad)).rejects.toMatchObject({ code: "ERR_INVALID_URL", message: expect.stringContaining(`${bad} is not a valid URL`) });
+    }
+    // Written as a path, the same characters are a local path.
+    expect((await resolveFileSystem("./s3:/x/env.pex")).path).toBe(path.resolve("s3:/x/env.pex"));
+    expect((await resolveFileSystem("file:/tmp/env.pex")).path).toBe("/tmp/env.pex");
+  });
+
   it("publishes to hdfs:/// through fs.defaultFS and a viewfs mount, one GETXATTRS per up-to-date check", async () => {
     const server = await startWebHdfsServer();
     try {

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { locationScheme } from "@cluster-pack/io";
 import { LocalFileSystem } from "./adapters/local";
 import { HttpFileSystem, type HttpFileSystemOptions } from "./adapters/http";
 import { WebHdfsFileSystem, type WebHdfsOptions } from "./adapters/webhdfs";
@@ -43,11 +44,13 @@ const AZURE_PACKAGE = "@azure/storage-blob@12.32.0";
  * (through the mount table), `webhdfs://host:port/path`, `abfss://container@account.dfs.core.windows.net/path`
  * (also abfs, wasbs, wasb, and fsspec's `az://container/path`), `file:///path`, `/local/path`,
  * `https://...` (read-only). Defaults come from the user's AWS_* / HADOOP_CONF_DIR / AZURE_STORAGE_* setup.
+ * A scheme without its `//` (`s3:/bucket/key`) is refused (ERR_INVALID_URL), never taken
+ * for a local path: @cluster-pack/io's `locationScheme` is the rule.
  */
 export async function resolveFileSystem(url: string, options: ResolveOptions = {}): Promise<ResolvedLocation> {
   const env = options.env ?? process.env;
   if (!url) throw new InvalidInputError("Empty storage URL: pass a local path or one of " + SCHEMES + ".");
-  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  const scheme = locationScheme(url);
   if (scheme === undefined) {
     const abs = path.resolve(url);
     return { fs: new LocalFileSystem(), path: abs, url: abs };

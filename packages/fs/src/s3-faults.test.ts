@@ -58,6 +58,33 @@ describe("S3 faults (s3rver behind the kit's fault hook)", () => {
     expect(server.pendingUploads("faults")).toEqual([]);
   });
 
+  it("a part the store never answers times out and is retried; the upload completes", async () => {
+    let parts = 0;
+    server.fault = (r) => (isPart(r) && ++parts === 2 ? "hang" : undefined);
+    s3 = new S3FileSystem({ ...server.clientOptions, partSize: PART, concurrency: 3, maxAttempts: 1, retry: { attempts: 3, baseDelayMs: 10 }, timeouts: { idleMs: 500 } });
+    const t0 = Date.now();
+    await s3.write("/faults/stalled.bin", data);
+    expect(await s3.read("/faults/stalled.bin")).toEqual(data);
+    expect(server.requests.filter(isPart).length).toBe(10); // 9 parts + the stalled one again
+    expect(server.pendingUploads("faults")).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(60_000); // not the 60 s default: the option is used
+  });
+
+  it("aborting while parts are still arriving leaves no upload behind (abort races the part writes)", async () => {
+    // Part 1 fails for good while parts 2 and 3 are still streaming into the store: the
+    // abort must not race their writes (it used to crash the kit with ENOTEMPTY and hang the client).
+    for (let round = 0; round < 5; round++) {
+      server.fault = (r) => (isPart(r) && r.query.get("partNumber") === "1" ? { status: 400, code: "InvalidPart" } : undefined);
+      const err = await s3.write(`/faults/race-${round}.bin`, data).catch((e) => e);
+      expect(err).toMatchObject({ driver: "s3" });
+      server.fault = undefined;
+      // Parts the client had already sent may land after the abort; they are refused, never stored.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(server.pendingUploads("faults")).toEqual([]);
+      expect(await s3.exists(`/faults/race-${round}.bin`)).toBe(false);
+    }
+  });
+
   it("server killed for good: a clear error naming the leftover upload, never a visible object", async () => {
     const before = server.pendingUploads("faults");
     let parts = 0;

@@ -19,6 +19,8 @@ import {
   FileSystem,
   bodyToStream,
   normalizeStorePath,
+  objectTimes,
+  storeBaseName,
   validateMetadata,
   type FileStat,
   type ObjectHead,
@@ -31,7 +33,7 @@ import {
 import { FsError, checkAborted, toAbortError } from "./errors";
 import { PartReader, uploadParts } from "./parts";
 import { resumableStream } from "./resumable";
-import { Limiter, forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
+import { forEachLimit, isTransientError, withRetry, type RetryOptions } from "@cluster-pack/io";
 
 export interface S3FileSystemOptions {
   /** A ready client; when given, region/endpoint/credentials options are ignored. */
@@ -54,6 +56,13 @@ export interface S3FileSystemOptions {
   concurrency?: number;
   /** Bodies at least this large go multipart (default: partSize). */
   multipartThreshold?: number;
+  /**
+   * Connection and idle-socket timeouts in ms (default 60 000 each, the AWS CLI's
+   * `--cli-connect-timeout` and `--cli-read-timeout`). Without them a store that accepts a
+   * request and never answers holds the write forever; with them the request fails as
+   * transient and is retried. 0 disables one.
+   */
+  timeouts?: { connectMs?: number; idleMs?: number };
   /** Extra S3Client settings (e.g. requestChecksumCalculation for older S3-compatible stores). */
   clientConfig?: Partial<S3ClientConfig>;
   /** Retries of one part / one resumed download on top of the SDK's own (default 3 attempts). */
@@ -63,6 +72,7 @@ export interface S3FileSystemOptions {
 }
 
 const MiB = 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 60_000;
 const MAX_COPY_SIZE = 5 * 1024 * MiB;
 
 /**
@@ -101,12 +111,12 @@ export class S3FileSystem extends FileSystem {
     }
     try {
       const h = await this.send("stat", norm, options.signal, (o) => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), o));
-      return { path: norm, name: baseName(key), size: h.ContentLength ?? 0, isFile: true, isDirectory: false, ...times(h.LastModified, h.ETag) };
+      return { path: norm, name: storeBaseName(key), size: h.ContentLength ?? 0, isFile: true, isDirectory: false, ...objectTimes(h.LastModified, h.ETag) };
     } catch (err) {
       if ((err as FsError).code !== "ENOENT") throw err;
     }
     const r = await this.send("stat", norm, options.signal, (o) => this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${key}/`, MaxKeys: 1 }), o));
-    if ((r.KeyCount ?? 0) > 0) return { path: norm, name: baseName(key), size: 0, isFile: false, isDirectory: true };
+    if ((r.KeyCount ?? 0) > 0) return { path: norm, name: storeBaseName(key), size: 0, isFile: false, isDirectory: true };
     throw this.error("ENOENT", "stat", norm, "no such object or prefix");
   }
 
@@ -121,7 +131,7 @@ export class S3FileSystem extends FileSystem {
       for (const o of r.Contents ?? []) {
         sawAny = true;
         if (!o.Key || o.Key === prefix) continue; // the directory marker itself
-        out.push({ path: `/${bucket}/${o.Key}`, name: o.Key.slice(prefix.length), size: o.Size ?? 0, isFile: true, isDirectory: false, ...times(o.LastModified, o.ETag) });
+        out.push({ path: `/${bucket}/${o.Key}`, name: o.Key.slice(prefix.length), size: o.Size ?? 0, isFile: true, isDirectory: false, ...objectTimes(o.LastModified, o.ETag) });
       }
       for (const cp of r.CommonPrefixes ?? []) {
         sawAny = true;
@@ -234,7 +244,7 @@ export class S3FileSystem extends FileSystem {
     if (key === "") return null;
     try {
       const h = await this.send("head", norm, options.signal, (o) => this.client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), o));
-      return { metadata: { ...(h.Metadata ?? {}) }, size: h.ContentLength ?? 0, ...times(h.LastModified, h.ETag) };
+      return { metadata: { ...(h.Metadata ?? {}) }, size: h.ContentLength ?? 0, ...objectTimes(h.LastModified, h.ETag) };
     } catch (err) {
       if ((err as FsError).code === "ENOENT") return null;
       throw err;
@@ -369,21 +379,37 @@ export function createS3Client(options: S3FileSystemOptions = {}): S3Client {
   const endpoint = options.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const maxAttempts = options.maxAttempts ?? (env.AWS_MAX_ATTEMPTS ? Number(env.AWS_MAX_ATTEMPTS) : undefined);
-  return new S3Client({
-    ...(region ? { region } : {}),
-    ...(endpoint ? { endpoint } : {}),
-    forcePathStyle: options.forcePathStyle ?? Boolean(endpoint),
-    ...(options.credentials ? { credentials: options.credentials } : {}),
-    ...(options.profile ?? env.AWS_PROFILE ? { profile: options.profile ?? env.AWS_PROFILE } : {}),
-    ...(maxAttempts ? { maxAttempts } : {}),
-    ...options.clientConfig,
-  });
+  return withoutNodeVersionWarning(
+    () =>
+      new S3Client({
+        ...(region ? { region } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        forcePathStyle: options.forcePathStyle ?? Boolean(endpoint),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+        ...(options.profile ?? env.AWS_PROFILE ? { profile: options.profile ?? env.AWS_PROFILE } : {}),
+        ...(maxAttempts ? { maxAttempts } : {}),
+        requestHandler: { connectionTimeout: options.timeouts?.connectMs ?? DEFAULT_TIMEOUT_MS, socketTimeout: options.timeouts?.idleMs ?? DEFAULT_TIMEOUT_MS },
+        ...options.clientConfig,
+      }),
+  );
 }
 
-function times(lastModified: Date | undefined, etag: string | undefined): { mtimeMs?: number; etag?: string } {
-  return { ...(lastModified ? { mtimeMs: lastModified.getTime() } : {}), ...(etag ? { etag } : {}) };
-}
-
-function baseName(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
+/**
+ * The SDK warns (7 lines on stderr, once per process) when a client is made on a Node
+ * older than the one its future releases will need; our `engines` supports Node 20, so
+ * users get nothing to act on. The SDK's documented switch is an environment variable,
+ * read while the client is configured: set only around that construction (the SDK then
+ * remembers it warned and stays quiet for every later client, its credential clients
+ * included), so nothing else in the process sees it changed.
+ */
+function withoutNodeVersionWarning<T>(make: () => T): T {
+  const key = "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED";
+  const saved = process.env[key];
+  if (saved !== undefined) return make();
+  process.env[key] = "true";
+  try {
+    return make();
+  } finally {
+    delete process.env[key];
+  }
 }

@@ -1,71 +1,114 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { AbortError } from "@cluster-pack/errors";
 import { writeFileAtomic } from "./temp";
 
 /**
- * A file's identity: what the kernel changes whenever its content changes (real path,
- * device, inode, size, mtime and ctime in ns). ctime cannot be set by users, so any
- * rewrite of the file changes the identity (the reasoning of git's index). Timestamps
- * under 2 s old are "racy": a write in the same coarse kernel tick would not show, so
- * nothing is recorded for them.
+ * The one rule for trusting a cached file without reading it (the reasoning of git's
+ * index): a file's identity is its real path, device, inode, size, mtime and ctime in ns.
+ * Users can set mtime but not ctime, and every write, chmod, rename or replacement
+ * changes ctime (or the inode), so a file whose identity is the one recorded right after
+ * its bytes were verified still holds those bytes. One hole remains: a write in the same
+ * kernel tick as the recording would not show, so identities whose timestamps are under
+ * 2 s old are "racy" and never recorded; such a file is hashed again next time.
  */
+
+/** A file's identity at one moment. */
 export interface FileIdentity {
-  /** The real path that was stat'ed. */
+  /** The real path (symlinks resolved). */
   path: string;
-  /** sha1 over the identity fields: the record's name. */
+  /** sha1 over real path, device, inode, size, mtime and ctime (ns). */
   key: string;
   size: number;
-  /** Changed too recently for its timestamps to prove the content unchanged. */
+  /** Changed too recently for its timestamps to prove the content unchanged later. */
   racy: boolean;
-  /** The value recorded for exactly this identity, when there is one. */
-  value?: string;
 }
 
-/** Timestamps this recent may share a kernel tick with a later write (git's "racy" files). */
-const RACY_NS = 2_000_000_000n;
+/** Timestamps this recent may share a coarse kernel tick with a later write. */
+export const RACY_NS = 2_000_000_000n;
+
+/** Stats `file` (following symlinks) and returns its identity. */
+export async function fileIdentity(file: string): Promise<FileIdentity> {
+  const real = await fs.promises.realpath(file);
+  return identityOf(real, await fs.promises.stat(real, { bigint: true }));
+}
+
+/** The identity of `real` from its (bigint) stats. */
+export function identityOf(real: string, st: fs.BigIntStats, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): FileIdentity {
+  const key = crypto.createHash("sha1").update(`${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest("hex");
+  const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return { path: real, key, size: Number(st.size), racy: nowNs - newest < RACY_NS };
+}
+
+/** True while the file at `id.path` still has exactly this identity. */
+export async function stillIdentical(id: FileIdentity): Promise<boolean> {
+  const st = await fs.promises.stat(id.path, { bigint: true }).catch(() => undefined);
+  return st !== undefined && identityOf(id.path, st).key === id.key;
+}
 
 /**
- * Records of facts proven about a file's bytes (its sha256), keyed by the file's
- * identity, so later runs trust the fact without reading the file again: the verified
- * wheels' sha256 index, the local layer store. One small file per identity under `dir`;
- * best effort (a record that cannot be read or written is a miss), published atomically.
+ * Digests of a file, streamed (archives and wheels can be gigabytes). `algorithms` are
+ * Node hash names; the result maps each to its lower-case hex digest.
  */
-export class FileIdentityRecords {
+export async function hashFile(file: string, algorithms: readonly string[] = ["sha256"], options: { signal?: AbortSignal } = {}): Promise<{ digests: Record<string, string>; size: number }> {
+  const hashers = algorithms.map((a) => [a, crypto.createHash(a)] as const);
+  let size = 0;
+  try {
+    for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) })) {
+      for (const [, h] of hashers) h.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+  } catch (err) {
+    if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
+    throw err;
+  }
+  return { digests: Object.fromEntries(hashers.map(([a, h]) => [a, h.digest("hex")])), size };
+}
+
+/** The lower-case hex sha256 of a file, streamed. */
+export async function sha256File(file: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+  return (await hashFile(file, ["sha256"], options)).digests.sha256!;
+}
+
+/**
+ * sha256 digests recorded by file identity, one small file each under `dir`
+ * (`<dir>/<key[0:2]>/<key>` holding the hex digest): the memo behind every cache that hands
+ * out files it verified once. A record is only written for a non-racy identity the file
+ * still has after it was hashed; any change to the file makes its record unreachable.
+ * Best effort: an unreadable or corrupt record is a miss, an unwritable one costs a hash.
+ */
+export class DigestMemo {
   constructor(readonly dir: string) {}
 
-  /** Stats the file and looks up the value recorded for its identity. */
-  async identify(file: string): Promise<FileIdentity> {
-    const real = await fs.promises.realpath(file);
-    const st = await fs.promises.stat(real, { bigint: true });
-    const key = identityKey(real, st);
-    const now = BigInt(Date.now()) * 1_000_000n;
-    const racy = now - (st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) < RACY_NS;
-    const text = await fs.promises.readFile(this.recordPath(key), "utf8").catch(() => "");
-    const value = /^[0-9a-f]{16,128}\n$/.test(text) ? text.trim() : undefined;
-    return { path: real, key, size: Number(st.size), racy, ...(value ? { value } : {}) };
+  /** The file's identity, with the sha256 recorded for exactly it when there is one. Rejects when the file is missing. */
+  async lookup(file: string): Promise<FileIdentity & { sha256?: string }> {
+    const id = await fileIdentity(file);
+    const text = await fs.promises.readFile(this.recordPath(id.key), "utf8").catch(() => "");
+    return /^[0-9a-f]{64}\n$/.test(text) ? { ...id, sha256: text.trim() } : id;
   }
 
-  /** Records `value` (lowercase hex) for the identity, if the file still has it and it is not racy. */
-  async remember(id: FileIdentity, value: string): Promise<void> {
-    if (id.racy || id.value === value || !/^[0-9a-f]{16,128}$/.test(value)) return;
-    const st = await fs.promises.stat(id.path, { bigint: true }).catch(() => undefined);
-    if (!st || identityKey(id.path, st) !== id.key) return;
-    await writeFileAtomic(this.recordPath(id.key), `${value}\n`).catch(() => undefined);
+  /** Records `sha256` for `id` unless it is racy or the file has changed since `id` was taken. */
+  async remember(id: FileIdentity & { sha256?: string }, sha256: string): Promise<void> {
+    if (id.racy || id.sha256 === sha256) return;
+    if (!(await stillIdentical(id))) return;
+    await writeFileAtomic(this.recordPath(id.key), `${sha256}\n`).catch(() => undefined);
+  }
+
+  /**
+   * True when the file's bytes have this sha256: by its identity record, else by hashing
+   * it (then recording the identity, when it matches and is not racy).
+   */
+  async verify(file: string, sha256: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const id = await this.lookup(file);
+    if (id.sha256 === sha256) return true;
+    const { digests } = await hashFile(id.path, ["sha256"], options);
+    if (digests.sha256 !== sha256) return false;
+    await this.remember(id, sha256);
+    return true;
   }
 
   private recordPath(key: string): string {
     return path.join(this.dir, key.slice(0, 2), key);
   }
-}
-
-function identityKey(real: string, st: fs.BigIntStats): string {
-  return crypto.createHash("sha1").update(`${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest("hex");
-}
-
-/** sha256 (hex) of a file, streamed in 1 MiB reads (archives can be gigabytes). */
-export async function sha256File(file: string, options: { signal?: AbortSignal } = {}): Promise<string> {
-  const h = crypto.createHash("sha256");
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20, ...(options.signal ? { signal: options.signal } : {}) })) h.update(chunk as Buffer);
-  return h.digest("hex");
 }

@@ -1,4 +1,5 @@
-export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal } from "./source";
+export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal, unreadableFile } from "./source";
+export { locationScheme } from "./location";
 export { type HttpRangeSourceOptions, httpRangeSource } from "./http-range";
 export {
   type HttpRequestOptions,
@@ -19,6 +20,8 @@ export {
   basicAuthorization,
 } from "./http";
 export { type RetryOptions, DEFAULT_RETRY, withRetry, retryDelay, parseRetryAfter, sleep, isTransientError, isTransientStatus } from "./retry";
+export { type FileIdentity, RACY_NS, fileIdentity, identityOf, stillIdentical, hashFile, sha256File, DigestMemo } from "./identity";
+export { decodeFileName, encodeFileName, hasRawBytes, fsPath, showFileName, isPathInside, toPosix } from "./fs-names";
 export { type ForEachLimitOptions, Limiter, forEachLimit } from "./limiter";
 export {
   type PublishOptions,
@@ -42,5 +45,6 @@ export {
   liveTemps,
   isNoSpaceError,
   describeWriteError,
+  outputExistsError,
 } from "./temp";
-export { type FileIdentity, FileIdentityRecords, sha256File } from "./identity";
+export { IO_ERROR_CODES, type IoErrorCode } from "./error-codes";

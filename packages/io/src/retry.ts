@@ -106,15 +106,18 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /**
- * What is worth another try: connection resets, refused connections, timeouts, HTTP 429
+ * What is worth another try: connection resets, refused connections, timeouts (codes and
+ * `TimeoutError`s), HTTP 429
  * and 5xx (as `status`, or the AWS SDK's `$metadata`), anything marked `transient`, and
  * the same found in a `cause`. Never an abort.
  */
 export function isTransientError(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
-  const e = err as { code?: unknown; status?: unknown; transient?: unknown; cause?: unknown; message?: unknown };
+  const e = err as { code?: unknown; name?: unknown; status?: unknown; transient?: unknown; cause?: unknown; message?: unknown };
   if (e.code === "ABORT_ERR") return false;
   if (e.transient === true) return true;
+  // The AWS SDK's connection/idle-socket timeouts (smithy's node-http-handler) carry only a name.
+  if (e.name === "TimeoutError") return true;
   if (typeof e.code === "string" && TRANSIENT_CODES.has(e.code)) return true;
   if (typeof e.status === "number" && isTransientStatus(e.status)) return true;
   // SDK wrappers ("AWS SDK error wrapper for Error: connect ECONNREFUSED") keep only the message.

@@ -53,13 +53,35 @@ export function checkRange(name: string, size: number, offset: number, length: n
   }
 }
 
+/**
+ * The error for an input file that cannot be opened (`what` says what it is: "requirements
+ * file", "lock file"): one line naming the file once, with the reason in words rather than
+ * Node's "ENOENT: no such file or directory, open '<the path again>'".
+ */
+export function unreadableFile(file: string, err: unknown, options: { what?: string; code?: string } = {}): InvalidInputError {
+  const errno = (err as NodeJS.ErrnoException).code;
+  const subject = options.what ? `${options.what} ${file}` : file;
+  const code = options.code ?? (errno === "ENOENT" ? "ERR_FILE_NOT_FOUND" : "ERR_FILE_NOT_READABLE");
+  const why =
+    errno === "ENOENT"
+      ? "does not exist; check the path"
+      : errno === "EISDIR"
+        ? "is a directory, not a file"
+        : errno === "EACCES" || errno === "EPERM"
+          ? "cannot be read: permission denied"
+          : errno === "ENOTDIR"
+            ? "does not exist: a part of its path is not a directory"
+            : `cannot be read (${errno ?? (err as Error)?.message ?? String(err)})`;
+  return new InvalidInputError(`${subject} ${why}.`, { cause: err, code });
+}
+
 /** A local file, read with positional reads through one file handle. */
 export async function fileSource(path: string): Promise<RandomAccessSource> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(path, "r");
   } catch (err) {
-    throw new InvalidInputError(`Cannot open ${path}: ${(err as Error).message}. Check that the file exists and is readable.`, { cause: err, code: "ERR_FILE_NOT_READABLE" });
+    throw unreadableFile(path, err, { code: "ERR_FILE_NOT_READABLE" });
   }
   const stat = await handle.stat();
   if (!stat.isFile()) {

@@ -89,7 +89,7 @@ export async function publishDirectory<T>(target: string, fill: (temp: string, c
     async () => {
       throwIfAborted(options.signal);
       const old = await fs.promises.lstat(abs).catch(() => null);
-      if (old && options.overwrite === false) throw outputExists(abs);
+      if (old && options.overwrite === false) throw outputExistsError(abs);
       if (!old) {
         await fs.promises.rename(temp, abs);
         return;
@@ -160,11 +160,11 @@ export async function moveIntoPlace(from: string, to: string, options: { overwri
       await fs.promises.rm(from, { force: true });
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExists(to);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExistsError(to);
       if (!LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
     }
   }
-  if (await fs.promises.lstat(to).then(() => true, () => false)) throw outputExists(to);
+  if (await fs.promises.lstat(to).then(() => true, () => false)) throw outputExistsError(to);
   await fs.promises.rename(from, to);
 }
 
@@ -354,7 +354,7 @@ function prepareDirectorySync(dir: string): void {
   }
   if (SWEPT.has(dir)) return;
   SWEPT.add(dir);
-  let names: string[] = [];
+  let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
@@ -367,9 +367,9 @@ function linkNoOverwriteSync(from: string, to: string): void {
   try {
     fs.linkSync(from, to);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExists(to);
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw outputExistsError(to);
     if (!LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
-    if (fs.existsSync(to)) throw outputExists(to);
+    if (fs.existsSync(to)) throw outputExistsError(to);
     fs.renameSync(from, to);
   }
 }
@@ -383,8 +383,17 @@ async function fsyncPath(p: string): Promise<void> {
   }
 }
 
-function outputExists(target: string): InvalidInputError {
-  return new InvalidInputError(`${target} already exists; choose another output path or pass --force to replace it.`, { code: "ERR_OUTPUT_EXISTS" });
+/**
+ * The one "output exists" error (ERR_OUTPUT_EXISTS, bad input): the path in the message,
+ * the fix in the hint, naming `option`, the library option that replaces the output
+ * (a front end spells it as its flag).
+ */
+export function outputExistsError(target: string, option = "overwrite"): InvalidInputError {
+  return new InvalidInputError(`${target} already exists.`, {
+    code: "ERR_OUTPUT_EXISTS",
+    hint: `choose another output path, or pass \`${option}\` to replace it.`,
+    optionNames: [option],
+  });
 }
 
 function tempBaseName(base: string): string {

@@ -154,6 +154,7 @@ export function unsafeComponentReason(name: string): string | null {
   if (name === "." || name === "..") return "is a dot segment";
   if (name.includes("/")) return "contains '/'";
   if (name.includes("\\")) return "contains '\\'";
+  // eslint-disable-next-line no-control-regex -- control characters are what this looks for
   if (/[\u0000-\u001f\u007f]/.test(name)) return "contains a control character";
   if (name.startsWith(".")) return "starts with '.'";
   // A UTF-16 code unit is at most 3 UTF-8 bytes: only long names need counting.

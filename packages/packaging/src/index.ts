@@ -28,3 +28,5 @@ export {
   type ExpectedDistribution,
 } from "./filename";
 export { HASH_HEX_LENGTHS, STRONG_HASH_ALGORITHMS, isHashAlgorithm, isValidHexDigest, checkHash, checkHashes, InvalidHashError, type HashAlgorithm } from "./hashes";
+export { PACKAGING_ERROR_CODES, type PackagingErrorCode } from "./error-codes";
+export { ensureAscii } from "./python-json";

@@ -192,7 +192,7 @@ function evalCompare(n: MarkerCompare, env: Record<string, string | ReadonlySet<
     rhs = typeof rhs === "string" ? canonicalizeName(rhs) : new Set([...rhs].map(canonicalizeName));
   }
   if (MARKERS_REQUIRING_VERSION.has(key) && typeof rhs === "string") {
-    let spec: Specifier | null = null;
+    let spec: Specifier | null;
     try {
       spec = new Specifier(`${n.op}${rhs}`);
     } catch {

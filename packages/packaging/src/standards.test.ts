@@ -3,6 +3,7 @@ import { Version, compareVersions, sameVersion } from "./version";
 import { Specifier, SpecifierSet } from "./specifiers";
 import { Marker, type MarkerValues } from "./markers";
 import { parseRequirement } from "./requirement";
+import { ensureAscii } from "./python-json";
 import { askPackaging, findPackagingPython, rng } from "./test-kit/oracle";
 
 const python = findPackagingPython();
@@ -269,5 +270,12 @@ describe("sameVersion (a wheel METADATA version against its file name)", () => {
     ["not a version", "1.0", false],
   ])("%s == %s: %s", (a, b, same) => {
     expect(sameVersion(a, b)).toBe(same);
+  });
+});
+
+describe("ensureAscii", () => {
+  it("escapes as Python's json.dumps(ensure_ascii=True): DEL and every non-ASCII unit (surrogate pairs too)", () => {
+    // python3 -c 'import json; print(json.dumps("é\x7f😀\u2028\x01"))'
+    expect(ensureAscii(JSON.stringify("é\x7f😀\u2028\x01"))).toBe('"\\u00e9\\u007f\\ud83d\\ude00\\u2028\\u0001"');
   });
 });

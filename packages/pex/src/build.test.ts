@@ -3,13 +3,13 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, inspectPex, PexBuilder, readPexInfo, verifyPex } from "./index";
 import { cleanEnv, mapLimited, run } from "./test-kit/run";
 
 // Real interpreters and wheels: allow for a busy 2-core machine.
 jest.setTimeout(300_000);
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 const d = noPip ? describe.skip : describe;
 if (noPip) console.warn(`skipping PEX build tests: ${noPip}`);
 
@@ -87,7 +87,7 @@ d("PexBuilder with real wheels", () => {
   });
 
   it("imports pure wheels on every pyenv Python 3.8-3.13 (packed and single-file)", async () => {
-    const pythons = pyenvPythons();
+    const pythons = pythonInterpreters();
     if (pythons.length === 0) return console.warn("no pyenv interpreters under ~/.pyenv/versions; matrix skipped");
     const pex = path.join(tmp, "matrix.pex");
     const packed = path.join(tmp, "matrix-packed");
@@ -105,7 +105,7 @@ d("PexBuilder with real wheels", () => {
 
   it("isolates from the host's site-packages unless inherit_path says otherwise", async () => {
     // The pyenv 3.11 here has packages in its site-packages (pip at least).
-    const py = pyenvPythons().find((p) => p.version.startsWith("3.11."))?.python ?? "python3";
+    const py = pythonInterpreters().find((p) => p.version.startsWith("3.11."))?.python ?? "python3";
     const probe = await run(py, ["-c", "import pip; print('host pip')"], { env: cleanEnv() });
     if (probe.status !== 0) return console.warn(`no pip in ${py}'s site-packages; inherit_path test skipped`);
     const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });

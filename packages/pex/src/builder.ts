@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { publishDirectory, publishFile, sha256File } from "@cluster-pack/io";
+import { isPathInside, publishDirectory, publishFile, sha256File } from "@cluster-pack/io";
 import { isValidHexDigest, parseWheelFilename } from "@cluster-pack/packaging";
 import {
   addPlannedWheelToZip,
@@ -47,6 +47,12 @@ export interface PexBuilderOptions {
   verifiedWheelsCache?: string | false;
   /** Directories whose content becomes the PEX's top-level user code. */
   sourceDirectories?: string[];
+  /**
+   * Store the files that symlinks in a source directory point to when they lead outside
+   * it (default false: such a link is refused, so `-D src` with `src/x -> /etc/shadow` never
+   * puts /etc/shadow in the PEX). Links that stay inside are always followed.
+   */
+  followExternalSymlinks?: boolean;
   /** `module` or `module:function` run on start. */
   entryPoint?: string;
   /** A console script (or `bin/` script) of one of the wheels, run on start. */
@@ -101,6 +107,8 @@ export interface PexWheel {
 
 export interface PexBuildOptions {
   signal?: AbortSignal;
+  /** Replace an existing output (default true); with false it is ERR_OUTPUT_EXISTS, checked as it is published. */
+  overwrite?: boolean;
   /** Entries written so far and the total, as the archive is written. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -225,7 +233,7 @@ export class PexBuilder {
       const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (bad) throw bad.reason;
       const opened = settled.map((r) => (r as PromiseFulfilledResult<OpenedWheel>).value);
-      const userFiles = await collectSources(this.sources, signal);
+      const userFiles = await collectSources(this.sources, !!o.followExternalSymlinks, signal);
       const boot = await bootstrapFiles();
       const bulk = new ZipWriter({
         compress: o.compress ?? true,
@@ -397,11 +405,12 @@ function shebang(interpreter: string | undefined): string {
   return `${s.startsWith("#!") ? s : `#!${s}`}\n`;
 }
 
-async function collectSources(dirs: string[], signal?: AbortSignal): Promise<SourceFile[]> {
+async function collectSources(dirs: string[], followExternal: boolean, signal?: AbortSignal): Promise<SourceFile[]> {
   const out = new Map<string, SourceFile>();
   for (const dir of dirs) {
     const st = await fs.promises.stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) throw new InvalidInputError(`Source directory ${dir} does not exist or is not a directory.`);
+    const root = await fs.promises.realpath(dir);
     const walk = async (rel: string): Promise<void> => {
       throwIfAborted(signal);
       const entries = await fs.promises.readdir(path.join(dir, rel), { withFileTypes: true });
@@ -414,6 +423,13 @@ async function collectSources(dirs: string[], signal?: AbortSignal): Promise<Sou
         else if (e.isFile() || e.isSymbolicLink()) {
           const s = await fs.promises.stat(full);
           if (!s.isFile()) continue;
+          if (e.isSymbolicLink() && !followExternal) {
+            // Where the kernel resolves it, not what the link's text says.
+            const real = await fs.promises.realpath(full);
+            if (!isPathInside(root, real)) {
+              throw new InvalidInputError(`${full} is a symlink to ${real}, outside the source directory ${dir}; the PEX would carry that file. Pass --follow-external-symlinks to include it anyway, or remove the link.`, { code: "ERR_SYMLINK_OUTSIDE" });
+            }
+          }
           if (out.has(childRel)) throw new InvalidInputError(`${childRel} is in two source directories; each file may come from one.`);
           out.set(childRel, { name: childRel, path: full, mode: s.mode & 0o111 ? 0o755 : 0o644, sha256: await sha256File(full) });
         }
@@ -444,7 +460,7 @@ async function writeFlat(output: string, bulk: ZipWriter, info: PexInfo, install
       const checked = await verified();
       return result(target, "zipapp", res.size, res.entries, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 
@@ -473,7 +489,7 @@ async function writeSplit(output: string, bulk: ZipWriter, info: PexInfo, instal
       const checked = await verified();
       return result(target, "zipapp", first.size + second.size, first.entries + second.entries, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 
@@ -531,7 +547,7 @@ async function writePacked(
       await refuseNonPexDirectory(target);
       return result(target, "packed", size, entries + 2 + userFiles.length, info, installed, checked);
     },
-    { signal: options.signal },
+    { signal: options.signal, ...(options.overwrite === false ? { overwrite: false } : {}) },
   );
 }
 

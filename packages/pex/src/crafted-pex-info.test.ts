@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
@@ -13,10 +13,10 @@ import { cleanEnv, run } from "./test-kit/run";
 
 jest.setTimeout(300_000);
 
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 if (noPip) console.warn(`skipping crafted PEX-INFO tests: ${noPip}`);
 const suite = noPip ? describe.skip : describe;
-const pythons = pyenvPythons();
+const pythons = pythonInterpreters();
 const ends = pythons.length > 1 ? [pythons[0]!, pythons[pythons.length - 1]!] : pythons.length ? pythons : [{ version: "python3", python: "python3" }];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pex-crafted-"));

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, verifyPex } from "./index";
 import { cleanEnv, mapLimited, run } from "./test-kit/run";
 
@@ -10,9 +10,9 @@ import { cleanEnv, mapLimited, run } from "./test-kit/run";
 // a process killed during extraction leaves nothing that a later start trusts.
 
 jest.setTimeout(600_000);
-const noPip = pipUnavailableReason();
-const py311 = pyenvPythons().find((p) => p.version.startsWith("3.11."));
-const py38 = pyenvPythons().find((p) => p.version.startsWith("3.8."));
+const noPip = pipIndexUnavailable();
+const py311 = pythonInterpreters().find((p) => p.version.startsWith("3.11."));
+const py38 = pythonInterpreters().find((p) => p.version.startsWith("3.8."));
 const skip = noPip ?? (py311 ? undefined : "no CPython 3.11 under ~/.pyenv/versions");
 if (skip) console.warn(`skipping heavy PEX tests: ${skip}`);
 const d = skip ? describe.skip : describe;

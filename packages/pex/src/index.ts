@@ -17,3 +17,4 @@ export {
 export { inspectPex, inspectPexSource, verifyPex, type PexInspection, type PexVerification, type PexDistribution, type SizeFacts, type InspectOptions } from "./inspect";
 export { BOOTSTRAP_PACKAGE, RUNTIME_DIR, bootstrapFiles, mainStub } from "./runtime";
 export { diffPex, type PexDiff, type DiffSide } from "./diff";
+export { PEX_ERROR_CODES, type PexErrorCode } from "./error-codes";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex } from "./index";
 import { differential, REPL_DRIVER, writeInterpreterWorkdir } from "./test-kit/interpreter-cases";
 import { cleanEnv, run } from "./test-kit/run";
@@ -18,7 +18,7 @@ const work = path.join(tmp, "work");
 const pex = path.join(tmp, "env.pex");
 const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });
 
-const pythons = pyenvPythons();
+const pythons = pythonInterpreters();
 
 beforeAll(async () => {
   writeInterpreterWorkdir(work);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, inspectPex } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
@@ -49,7 +49,7 @@ if (skip) console.warn(`skipping: ${skip}`);
     const info = await inspectPex(pex);
     expect(info.layout).toBe("zipapp-split");
 
-    const pythons = pyenvPythons();
+    const pythons = pythonInterpreters();
     expect(pythons.length).toBeGreaterThan(0);
     const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });
     const code = "import os, sys, bigpkg; print(sys.version_info[:2], os.path.getsize(bigpkg.BIG), bigpkg.count())";

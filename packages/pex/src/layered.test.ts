@@ -2,13 +2,13 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 import { buildPex, diffPex, inspectPex, parsePexInfo, pexLayers, readPexInfo, verifyPex, type PexBuildResult } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
 // Real wheels, real interpreters, a busy 2-core machine.
 jest.setTimeout(300_000);
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 const d = noPip ? describe.skip : describe;
 if (noPip) console.warn(`skipping layered PEX tests: ${noPip}`);
 
@@ -153,19 +153,23 @@ d("layered PEX files", () => {
 
   it("refuses crafted layer fields in PEX-INFO (TypeScript and runtime, one rule)", async () => {
     const built = await buildPex(path.join(tmp, "crafted.pex"), { wheels: [six], layout: "layered", layerStore: store });
-    const info = JSON.parse(JSON.stringify((await readPexInfo(built.path)).raw)) as Record<string, any>;
+    // PEX-INFO as JSON, with the one object the cases edit typed.
+    type Layer = { file: string; sha256: string; size: number };
+    type Info = { cluster_pack: { layers: Record<string, Layer | undefined> } };
+    const info = JSON.parse(JSON.stringify((await readPexInfo(built.path)).raw)) as Info;
     const wheel = path.basename(six);
-    const cases: [string, (i: Record<string, any>) => void, RegExp][] = [
-      ["../ in the file name", (i) => (i.cluster_pack.layers[wheel].file = "../evil.zip"), /not one plain file name/],
-      ["a path", (i) => (i.cluster_pack.layers[wheel].file = "a/b.zip"), /not one plain file name/],
-      ["a hidden name", (i) => (i.cluster_pack.layers[wheel].file = ".x.zip"), /not one plain file name/],
-      ["a short hash", (i) => (i.cluster_pack.layers[wheel].sha256 = "ab"), /64 lowercase hex/],
-      ["a negative size", (i) => (i.cluster_pack.layers[wheel].size = -1), /byte count/],
+    const layer = (i: Info) => i.cluster_pack.layers[wheel]!;
+    const cases: [string, (i: Info) => void, RegExp][] = [
+      ["../ in the file name", (i) => (layer(i).file = "../evil.zip"), /not one plain file name/],
+      ["a path", (i) => (layer(i).file = "a/b.zip"), /not one plain file name/],
+      ["a hidden name", (i) => (layer(i).file = ".x.zip"), /not one plain file name/],
+      ["a short hash", (i) => (layer(i).sha256 = "ab"), /64 lowercase hex/],
+      ["a negative size", (i) => (layer(i).size = -1), /byte count/],
       ["an unlisted wheel", (i) => (i.cluster_pack.layers["zz-1.0-py3-none-any.whl"] = i.cluster_pack.layers[wheel]), /not one of its distributions/],
       ["a distribution without layer", (i) => delete i.cluster_pack.layers[wheel], /no layer for/],
     ];
     for (const [what, change, message] of cases) {
-      const copy = JSON.parse(JSON.stringify(info)) as Record<string, any>;
+      const copy = JSON.parse(JSON.stringify(info)) as Info;
       change(copy);
       expect(() => parsePexInfo(JSON.stringify(copy))).toThrow(message);
       const py = await run("python3", ["-c", "import sys, json; sys.path.insert(0, sys.argv[1]); from _cluster_pack_pex import pex_info\ntry:\n  pex_info.load(sys.argv[2].encode())\nexcept ValueError as e:\n  print(e)", path.join(__dirname, "..", "python"), JSON.stringify(copy)]);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { FileIdentityRecords, moveIntoPlace, sha256File, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, moveIntoPlace, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import { defaultVerifiedWheelsDir } from "@cluster-pack/wheel";
 import type { ZipWriter } from "@cluster-pack/zip";
 
@@ -18,7 +18,7 @@ import type { ZipWriter } from "@cluster-pack/zip";
  *   these writer options (`<layer sha256> <size>`), written only once the wheel passed its
  *   RECORD check, so a rebuild that changes one package writes one layer.
  * - `<dir>/stat/`: each layer file's sha256 by file identity (@cluster-pack/io's
- *   FileIdentityRecords): a layer is trusted without rehashing only while its identity is
+ *   DigestMemo): a layer is trusted without rehashing only while its identity is
  *   the one whose bytes were hashed; otherwise it is hashed again (and rewritten when its
  *   bytes are not its name).
  *
@@ -26,10 +26,10 @@ import type { ZipWriter } from "@cluster-pack/zip";
  * same wheel would change, e.g. a new chroot scheme, so old and new never mix).
  */
 export class LocalLayerStore {
-  private readonly identities: FileIdentityRecords;
+  private readonly digests: DigestMemo;
 
   constructor(readonly dir: string = defaultLayerStore()) {
-    this.identities = new FileIdentityRecords(path.join(dir, "stat"));
+    this.digests = new DigestMemo(path.join(dir, "stat"));
   }
 
   layerPath(sha256: string): string {
@@ -52,13 +52,9 @@ export class LocalLayerStore {
   /** Is `<sha256>.zip` in the store with exactly these bytes? */
   async check(sha256: string, size: number, signal?: AbortSignal): Promise<boolean> {
     const file = this.layerPath(sha256);
-    const id = await this.identities.identify(file).catch(() => undefined);
+    const id = await this.digests.lookup(file).catch(() => undefined);
     if (!id || id.size !== size) return false;
-    if (id.value === sha256) return true;
-    const actual = await sha256File(id.path, signal ? { signal } : {});
-    if (actual !== sha256) return false;
-    await this.identities.remember(id, sha256);
-    return true;
+    return this.digests.verify(id.path, sha256, signal ? { signal } : {});
   }
 
   /** Writes a distribution's zip as a layer (named by the sha256 of its bytes). */
@@ -71,8 +67,8 @@ export class LocalLayerStore {
         const target = this.layerPath(r.sha256);
         // Content-addressed: an existing file of this name is either these bytes or damaged; replace it.
         await moveIntoPlace(temp, target);
-        const id = await this.identities.identify(target).catch(() => undefined);
-        if (id) await this.identities.remember(id, r.sha256);
+        const id = await this.digests.lookup(target).catch(() => undefined);
+        if (id) await this.digests.remember(id, r.sha256);
         return { sha256: r.sha256, size: r.size, path: target, reused: false };
       },
       signal ? { signal } : {},
@@ -87,8 +83,8 @@ export class LocalLayerStore {
   /** Records, for layers written while their timestamps were racy, their sha256 by identity. */
   async settle(layers: StoredLayer[]): Promise<void> {
     for (const l of layers) {
-      const id = await this.identities.identify(l.path).catch(() => undefined);
-      if (id && id.size === l.size && id.value === undefined) await this.identities.remember(id, l.sha256);
+      const id = await this.digests.lookup(l.path).catch(() => undefined);
+      if (id && id.size === l.size && id.sha256 === undefined) await this.digests.remember(id, l.sha256);
     }
   }
 

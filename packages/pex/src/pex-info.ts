@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { IntegrityError } from "@cluster-pack/errors";
-import { checkDistributionFilename, isValidHexDigest } from "@cluster-pack/packaging";
+import { checkDistributionFilename, ensureAscii, isValidHexDigest } from "@cluster-pack/packaging";
 
 export type InheritPath = "false" | "prefer" | "fallback";
 
@@ -242,9 +242,7 @@ export function pythonJsonDumps(value: unknown): string {
 }
 
 function pythonString(s: string): string {
-  // JSON.stringify escapes the same control characters as Python (lower-case \u00xx);
-  // Python additionally escapes every non-ASCII UTF-16 unit (ensure_ascii=True).
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => (c === "\u007f" ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return ensureAscii(JSON.stringify(s));
 }
 
 function pythonFloat(n: number): string {

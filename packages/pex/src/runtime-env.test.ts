@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, readPexInfo } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
@@ -13,7 +13,7 @@ jest.setTimeout(300_000);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pex-runtime-env-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const env = cleanEnv({ PEX_ROOT: path.join(tmp, "root") });
-const pythons = pyenvPythons();
+const pythons = pythonInterpreters();
 const SHOW = "import sys; print(sys.version_info[:2], sys.argv)";
 
 let src: string;
@@ -56,8 +56,9 @@ two("PEX_PYTHON", () => {
   });
 
   it("stays in the current interpreter when PEX_PYTHON is it", async () => {
-    const r = await run(first.python, [plain, "-c", "import sys, os; print(sys.executable, sorted(k for k in os.environ if 'PEX_PYTHON' in k))"], { env: { ...env, PEX_PYTHON: first.python } });
-    expect(r.stdout).toBe(`${first.python} []\n`);
+    // (sys.executable is the python of child processes: a venv python of this interpreter.)
+    const r = await run(first.python, [plain, "-c", "import sys, os; print(os.path.realpath(sys.executable), sorted(k for k in os.environ if 'PEX_PYTHON' in k))"], { env: { ...env, PEX_PYTHON: first.python } });
+    expect(r.stdout).toBe(`${fs.realpathSync(first.python)} []\n`);
   });
 
   it("fails with one line when PEX_PYTHON is missing or fails the interpreter constraints", async () => {
@@ -91,8 +92,8 @@ three("PEX_PYTHON_PATH without PEX_PYTHON", () => {
   const dotted = (v: string) => v.split(".").slice(0, 2).join(".");
 
   it("keeps the current interpreter when it is listed and compatible, else picks the oldest compatible one", async () => {
-    const stay = await run(last.python, [plain, "-c", "import sys; print(sys.executable)"], { env: { ...env, PEX_PYTHON_PATH: `${path.dirname(first.python)}${path.delimiter}${last.python}` } });
-    expect(stay.stdout).toBe(`${last.python}\n`);
+    const stay = await run(last.python, [plain, "-c", "import os, sys; print(os.path.realpath(sys.executable))"], { env: { ...env, PEX_PYTHON_PATH: `${path.dirname(first.python)}${path.delimiter}${last.python}` } });
+    expect(stay.stdout).toBe(`${fs.realpathSync(last.python)}\n`);
     const oldest = await run(last.python, [plain, "-c", SHOW], { env: { ...env, PEX_PYTHON_PATH: `${second.python}${path.delimiter}${path.dirname(first.python)}` } });
     expect(oldest.stderr).toBe("");
     expect(oldest.stdout).toBe(`(${minor(first.version)}) ['-c']\n`);

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { downloadWheels, pipUnavailableReason, pyenvPythons } from "@cluster-pack/wheel/test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { buildPex, readPexInfo } from "./index";
 import { differential, REPL_DRIVER, writeInterpreterWorkdir } from "./test-kit/interpreter-cases";
 import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
@@ -13,8 +13,8 @@ import { cleanEnv, jsonLine, run, type RunResult } from "./test-kit/run";
 
 jest.setTimeout(300_000);
 
-const noPip = pipUnavailableReason();
-const pythons = pyenvPythons();
+const noPip = pipIndexUnavailable();
+const pythons = pythonInterpreters();
 const skipReason = noPip ?? (pythons.length ? undefined : "no pyenv Pythons under ~/.pyenv/versions");
 if (skipReason) console.warn(`skipping PEX venv-mode tests: ${skipReason}`);
 const suite = skipReason ? describe.skip : describe;
@@ -165,10 +165,15 @@ suite("venv mode behaviour", () => {
 
   it("PEX_VENV=1 turns venv mode on for a PEX built without it", async () => {
     const { root, env } = rootEnv("pex-venv-env");
-    const plain = json(await run(python, [zipPex, "-c", "import json, sys; print(json.dumps({'executable': sys.executable}))"], { env, cwd: tmp }));
-    expect(plain.executable).toBe(python);
-    const venv = json(await run(python, [zipPex, "-c", "import json, sys; print(json.dumps({'executable': sys.executable}))"], { env: { ...env, PEX_VENV: "1" }, cwd: tmp }));
-    expect(venv.executable).toBe(path.join(venvDirs(root)[0]!, "bin", "python"));
+    const show = "import json, sys; print(json.dumps({'executable': sys.executable, 'prefix': sys.prefix}))";
+    const plain = json(await run(python, [zipPex, "-c", show], { env, cwd: tmp }));
+    const venv = json(await run(python, [zipPex, "-c", show], { env: { ...env, PEX_VENV: "1" }, cwd: tmp }));
+    expect(venvDirs(root)).toHaveLength(1);
+    expect(venv).toEqual({ executable: path.join(venvDirs(root)[0]!, "bin", "python"), prefix: venvDirs(root)[0] });
+    // Zipapp mode runs in the host interpreter (no second start) and gives the same venv
+    // python to child processes as sys.executable.
+    const hostPrefix = (await run(python, ["-c", "import sys; print(sys.prefix)"])).stdout.trim();
+    expect(plain).toEqual({ executable: venv.executable, prefix: hostPrefix });
   });
 
   it("makes a relative PEX_ROOT absolute before baking it into the venv", async () => {

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { bufferSource, verifyZip, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { addHiddenEntry, insertUnlistedBytes, lastZip, python, replaceBytes, replaceStoredEntry, runPython } from "@cluster-pack/zip/test-kit";
-import { craftWheel } from "@cluster-pack/wheel/test-kit/craft";
+import { craftWheel } from "@cluster-pack/wheel/test-kit";
 import { buildPex, computePexHash, contentHash, depsArchive, formatPexInfo, inspectPex, mainStub, parsePexInfo, verifyPex } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 

@@ -104,7 +104,11 @@ describe("PEX builds replaying cached install plans", () => {
     const [planFile] = planFiles(cache);
     const plan = JSON.parse(fs.readFileSync(planFile!, "utf8")) as { entries: (string | number)[][] };
     // Every raw span shifted by one byte: valid JSON, wrong offsets.
-    for (const e of plan.entries) if (e.length === 8) (e[6] as number)++, (e[7] as number)++;
+    for (const e of plan.entries) {
+      if (e.length !== 8) continue;
+      e[6] = (e[6] as number) + 1;
+      e[7] = (e[7] as number) + 1;
+    }
     fs.writeFileSync(planFile!, JSON.stringify(plan));
     const hint = { path: whl, sha256: sha(whl) };
     const rebuilt = await buildPex(out, { wheels: [hint], verifiedWheelsCache: cache });

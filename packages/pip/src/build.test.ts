@@ -1,3 +1,4 @@
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,11 +9,13 @@ import { writeSdist, writeWheel } from "./test-kit/wheels";
 import { unpackSdist } from "./build";
 import tar from "tar-stream";
 import zlib from "node:zlib";
+import { pythonInterpreter } from "@cluster-pack/io/test-kit";
 
-const PY = "/root/.pyenv/versions/3.11.7/bin/python3";
+const PY = pythonInterpreter("3.11")?.python ?? "";
+const sha256File = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 const settings = loadPipConfig();
 const mirror = [settings.indexUrl, ...settings.extraIndexUrls].filter((u) => u.startsWith("file:"));
-const ready = fs.existsSync(PY) && mirror.length > 0;
+const ready = PY !== "" && mirror.length > 0;
 if (!ready) console.warn("Skipping sdist build tests: needs Python 3.11 and a file:// index with setuptools in pip's configuration");
 
 let tmp: string;
@@ -35,15 +38,28 @@ afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(s.metadata.stats.build).toBe(1);
     const files = await s.download(res, input, path.join(tmp, "out"));
     expect(files.find((f) => f.name === "only-sdist")!.filename).toBe("only_sdist-0.4-py3-none-any.whl");
-    const built = fs.readdirSync(path.join(tmp, "cache", "built"));
+    const built = fs.readdirSync(path.join(tmp, "cache", "built-v2"));
     expect(built).toHaveLength(1);
     // A second session reuses the built wheel (no second build: the directory is unchanged).
-    const mtime = fs.statSync(path.join(tmp, "cache", "built", built[0]!)).mtimeMs;
+    const mtime = fs.statSync(path.join(tmp, "cache", "built-v2", built[0]!)).mtimeMs;
     const s2 = new PipSession({ ...opts });
     const in2 = await s2.readInput({ requirements: ["only-sdist"] });
-    await s2.download(await s2.resolve(in2), in2);
-    expect(fs.statSync(path.join(tmp, "cache", "built", built[0]!)).mtimeMs).toBe(mtime);
-  }, 180_000);
+    const again = await s2.download(await s2.resolve(in2), in2);
+    expect(fs.statSync(path.join(tmp, "cache", "built-v2", built[0]!)).mtimeMs).toBe(mtime);
+    // The built wheel is read-only, with its sha256 beside it; a damaged one is never shipped: it is built again.
+    const wheel = again.find((f) => f.name === "only-sdist")!;
+    expect(fs.statSync(wheel.path).mode & 0o222).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, "cache", "built-v2", built[0]!, "SHA256"), "utf8")).toBe(`${wheel.sha256} only_sdist-0.4-py3-none-any.whl\n`);
+    fs.chmodSync(wheel.path, 0o644);
+    fs.appendFileSync(wheel.path, "damage");
+    const damaged = sha256File(wheel.path);
+    const s3 = new PipSession({ ...opts });
+    const in3 = await s3.readInput({ requirements: ["only-sdist"] });
+    const rebuilt = (await s3.download(await s3.resolve(in3), in3)).find((f) => f.name === "only-sdist")!;
+    expect(rebuilt.sha256).not.toBe(damaged);
+    expect(sha256File(rebuilt.path)).toBe(rebuilt.sha256);
+    expect(fs.readFileSync(path.join(tmp, "cache", "built-v2", built[0]!, "SHA256"), "utf8")).toBe(`${rebuilt.sha256} only_sdist-0.4-py3-none-any.whl\n`);
+  }, 300_000);
 
   test("a failing build is a clear error naming the sdist", async () => {
     const links = path.join(tmp, "links");

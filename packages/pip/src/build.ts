@@ -6,18 +6,25 @@ import zlib from "node:zlib";
 import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { makeTempDir, publishDirectory, removeTemp } from "@cluster-pack/io";
+import { DigestMemo, hashFile, isPathInside, makeTempDir, publishDirectory, removeTemp } from "@cluster-pack/io";
 import { checkDistributionFilename, DistributionFilenameError, parseSdistFilename, type Version } from "@cluster-pack/packaging";
 import { ZipReader } from "@cluster-pack/zip";
 import { installDistributions } from "./install";
 import { probeInterpreter, type TargetEnvironment } from "./target";
 import { parseToml } from "./toml";
 
+/** A wheel built from an sdist, in the build cache. */
+export interface BuiltWheel {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
 /** Resolves and downloads build requirements for a build interpreter; returns wheel paths by project. */
 export type BuildDependencyInstaller = (requirements: string[], buildTarget: TargetEnvironment, signal?: AbortSignal) => Promise<Array<{ name: string; path: string }>>;
 
 export interface SdistBuilderOptions {
-  /** Cache root: built wheels live in built/<sdist sha256>/. */
+  /** Cache root: built wheels live in built-v2/<sdist sha256>/. */
   cacheDir: string;
   /** Resolves build requirements with this package (the same sources as the main resolution). */
   installer: BuildDependencyInstaller;
@@ -32,13 +39,18 @@ export interface SdistBuilderOptions {
  * sdist is unpacked (paths checked), a fresh venv without pip is created with a Python that
  * matches the target, the `[build-system]` requirements (and what `get_requires_for_build_wheel`
  * adds) are resolved by this package and installed into it, then `build_wheel` runs. The
- * wheel is cached by the sdist's sha256, so each sdist is built once.
+ * wheel is cached by the sdist's sha256, so each sdist is built once: read-only, with its
+ * own sha256 beside it, and used again only while its bytes are provably those (the
+ * identity rule of @cluster-pack/io's DigestMemo, else a hash); a damaged one is rebuilt.
  */
 export class SdistBuilder {
-  private readonly inflight = new Map<string, Promise<string>>();
-  constructor(private readonly options: SdistBuilderOptions) {}
+  private readonly inflight = new Map<string, Promise<BuiltWheel>>();
+  private readonly memo: DigestMemo;
+  constructor(private readonly options: SdistBuilderOptions) {
+    this.memo = new DigestMemo(path.join(options.cacheDir, BUILT, "stat"));
+  }
 
-  build(sdistPath: string, sha256: string, target: TargetEnvironment, signal?: AbortSignal): Promise<string> {
+  build(sdistPath: string, sha256: string, target: TargetEnvironment, signal?: AbortSignal): Promise<BuiltWheel> {
     let p = this.inflight.get(sha256);
     if (!p) {
       p = this.doBuild(sdistPath, sha256, target, signal);
@@ -48,10 +60,23 @@ export class SdistBuilder {
     return p;
   }
 
-  private async doBuild(sdistPath: string, sha256: string, target: TargetEnvironment, signal?: AbortSignal): Promise<string> {
-    const doneDir = path.join(this.options.cacheDir, "built", sha256);
-    const existing = (await fs.promises.readdir(doneDir).catch(() => [] as string[])).find((f) => f.endsWith(".whl"));
-    if (existing) return path.join(doneDir, existing);
+  /** The cached wheel built from the sdist with this sha256, when it is intact; a damaged one is removed. */
+  private async cached(doneDir: string, signal?: AbortSignal): Promise<BuiltWheel | undefined> {
+    const record = await fs.promises.readFile(path.join(doneDir, SUM_FILE), "utf8").catch(() => null);
+    if (record === null) return undefined;
+    const m = /^([0-9a-f]{64}) ([^/\0\n]+\.whl)\n$/.exec(record);
+    const wheel = m ? path.join(doneDir, m[2]!) : "";
+    const ok = m && (await this.memo.verify(wheel, m[1]!, { signal }).catch(() => false));
+    throwIfAborted(signal);
+    if (ok) return { path: wheel, sha256: m[1]!, size: (await fs.promises.stat(wheel)).size };
+    await fs.promises.rm(doneDir, { recursive: true, force: true });
+    return undefined;
+  }
+
+  private async doBuild(sdistPath: string, sha256: string, target: TargetEnvironment, signal?: AbortSignal): Promise<BuiltWheel> {
+    const doneDir = path.join(this.options.cacheDir, BUILT, sha256);
+    const existing = await this.cached(doneDir, signal);
+    if (existing) return existing;
     const sdistName = path.basename(sdistPath);
     // What the built wheel must be, when the sdist's own name says (a local file may be named anything).
     const expected = sdistProject(sdistName);
@@ -104,12 +129,23 @@ export class SdistBuilder {
         if (!(err instanceof DistributionFilenameError)) throw err;
         throw new IntegrityError(`${sdistName}: the build backend reported ${err.message} The sdist is mislabelled or its backend misbehaves.`, { code: "ERR_BUILD_MISMATCH", cause: err });
       }
-      // Publish atomically: the whole directory appears at once (a concurrent builder's identical result may win).
-      await publishDirectory(doneDir, (staging) => fs.promises.copyFile(path.join(out, wheelName), path.join(staging, wheelName)), { overwrite: false, signal }).catch((err: NodeJS.ErrnoException) => {
+      // Publish atomically: the whole directory appears at once (a concurrent builder's result may win).
+      await publishDirectory(
+        doneDir,
+        async (staging) => {
+          const built = path.join(staging, wheelName);
+          await fs.promises.copyFile(path.join(out, wheelName), built);
+          await fs.promises.chmod(built, 0o444);
+          const { digests } = await hashFile(built, ["sha256"], { signal });
+          await fs.promises.writeFile(path.join(staging, SUM_FILE), `${digests.sha256} ${wheelName}\n`, { mode: 0o444 });
+        },
+        { overwrite: false, signal },
+      ).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== "ERR_OUTPUT_EXISTS" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
       });
-      const final = (await fs.promises.readdir(doneDir)).find((f) => f.endsWith(".whl"))!;
-      return path.join(doneDir, final);
+      const final = await this.cached(doneDir, signal);
+      if (!final) throw new IntegrityError(`The wheel built from ${sdistName} changed in the cache (${doneDir}) as it was stored; build again.`, { code: "ERR_BUILD_FAILED" });
+      return final;
     } finally {
       await removeTemp(work);
     }
@@ -154,7 +190,7 @@ export async function unpackSdist(file: string, dest: string, signal?: AbortSign
     extract.on("entry", (header, stream, next) => {
       const rel = header.name.replace(/^\.\//, "");
       const target = path.resolve(dest, rel);
-      const unsafe = path.isAbsolute(rel) || rel.split("/").includes("..") || !target.startsWith(dest + path.sep);
+      const unsafe = path.isAbsolute(rel) || rel.split("/").includes("..") || !isPathInside(dest, target) || target === dest;
       if (unsafe || (header.type !== "file" && header.type !== "directory")) {
         stream.resume();
         // Unsafe entries are skipped and fail the unpack once the stream is drained.
@@ -205,6 +241,11 @@ function sdistProject(sdistName: string): { name?: string; version?: Version } {
 }
 
 // ---------------------------------------------------------------------------------------
+
+/** Built wheels' layout version (older `built/` entries carry no sha256 and are never read). */
+const BUILT = "built-v2";
+/** Beside each built wheel: `<sha256> <wheel file name>`. */
+const SUM_FILE = "SHA256";
 
 const HOOK_SCRIPT = path.join(__dirname, "..", "python", "pep517_hook.py");
 

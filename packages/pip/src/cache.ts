@@ -2,9 +2,13 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import zlib from "node:zlib";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { moveIntoPlace, publishFile, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, hashFile, moveIntoPlace, publishFile, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import { isHashAlgorithm, isValidHexDigest, unsafeComponentReason } from "@cluster-pack/packaging";
+import { fileSource, peekEntries } from "@cluster-pack/zip";
 import type { HttpClient } from "./http";
 import type { DistributionFile } from "./simple-index";
 
@@ -21,26 +25,50 @@ export interface CachedFile {
   size: number;
   /** True when it was already cached (no transfer). */
   hit: boolean;
+  /** True when a cached copy was found damaged, evicted and fetched again. */
+  repaired?: boolean;
 }
 
 /**
- * Content-addressed store of distribution files: `<root>/files/sha256/ab/<hex>/<filename>`.
- * Writes stream to a unique temporary file beside the destination while hashing, are
- * verified, then renamed into place, so readers never see partial files and concurrent
- * processes storing the same file are safe (the last rename wins with identical bytes).
+ * The store's layout version: entries of `dists-v2` are read-only and trusted only
+ * through an identity record taken after verification (older `files/` entries were
+ * trusted on sight, so they are never read).
+ */
+const LAYOUT = "dists-v2";
+
+/**
+ * Content-addressed store of distribution files: `<root>/dists-v2/sha256/ab/<hex>/<filename>`.
+ *
+ * - Admission: a download streams to a temporary file while it is hashed, and is renamed
+ *   into place only once it matches the index's (or lock's) hashes, the pins, the size the
+ *   index declares and the Content-Length, and is complete as an archive (a zip's end
+ *   record and central directory, a gzip stream to its trailer): a truncated body from an
+ *   index without hashes is never cached as good. Entries are made read-only.
+ * - Hits: an entry is used only when it is byte for byte what was verified: its file
+ *   identity (@cluster-pack/io's DigestMemo: inode, size, mtime and ctime) is the one
+ *   recorded for its sha256, or hashing it again gives that sha256. A damaged entry is
+ *   evicted and fetched again, never used.
+ * - Hand-out: `placeFile` copies (or reflinks) entries; it never hard-links them, so a
+ *   user editing a downloaded file cannot reach the cache.
  */
 export class DistributionCache {
+  private readonly dir: string;
+  private readonly memo: DigestMemo;
+
   constructor(
     readonly root: string,
     private readonly http: HttpClient,
-  ) {}
+  ) {
+    this.dir = path.join(root, LAYOUT);
+    this.memo = new DigestMemo(path.join(this.dir, "stat"));
+  }
 
   /** Where a file with this sha256 lives (whether or not it exists yet). */
   pathFor(sha256: string, filename: string): string {
     // Entry points validate names (checkDistributionFilename); this keeps a DistributionFile built by hand from escaping the cache.
     const unsafe = isValidHexDigest("sha256", sha256) ? unsafeComponentReason(filename) : "comes with a sha256 that is not 64 hex digits";
     if (unsafe) throw new IntegrityError(`Refusing to cache ${JSON.stringify(filename)}: it ${unsafe}.`, { code: "ERR_UNSAFE_FILENAME" });
-    return path.join(this.root, "files", "sha256", sha256.slice(0, 2), sha256, filename);
+    return path.join(this.dir, "sha256", sha256.slice(0, 2), sha256, filename);
   }
 
   /**
@@ -49,30 +77,64 @@ export class DistributionCache {
    */
   async fetch(file: DistributionFile, options: { allowed?: string[]; signal?: AbortSignal } = {}): Promise<CachedFile> {
     const known = file.hashes.sha256 ?? (await this.urlIndex(file.url));
+    let repaired = false;
     if (known) {
       const p = this.pathFor(known, file.filename);
-      const st = await fs.promises.stat(p).catch(() => null);
-      if (st) {
-        this.check(file, known, {}, options.allowed);
-        return { path: p, sha256: known, size: st.size, hit: true };
+      const entry = await this.verifiedEntry(p, known, this.algorithms(file, options.allowed), options.signal);
+      if (entry) {
+        this.check(file, known, entry.digests, options.allowed);
+        return { path: p, sha256: known, size: entry.size, hit: true };
       }
+      // Missing or damaged: a damaged entry is evicted (with its URL record) and fetched again.
+      repaired = entry === null;
+      if (repaired) await this.evict(p, file.url);
     }
-    return this.download(file, options);
+    const got = await this.download(file, options);
+    return repaired ? { ...got, repaired } : got;
+  }
+
+  /**
+   * The digests of a cached entry when its bytes are the ones verified as `sha256`;
+   * `undefined` when there is no entry, `null` when it is damaged (not a regular file, or
+   * other bytes). Only sha256 is memoised by identity: pins in other algorithms hash it.
+   */
+  private async verifiedEntry(p: string, sha256: string, algorithms: string[], signal?: AbortSignal): Promise<{ digests: Record<string, string>; size: number } | null | undefined> {
+    const st = await fs.promises.lstat(p).catch(() => undefined);
+    if (!st) return undefined;
+    if (!st.isFile()) return null;
+    throwIfAborted(signal);
+    const id = await this.memo.lookup(p).catch(() => undefined);
+    if (!id) return undefined;
+    if (id.sha256 === sha256 && algorithms.length === 1) return { digests: { sha256 }, size: id.size };
+    const hashed = await hashFile(id.path, algorithms, { signal });
+    if (hashed.digests.sha256 !== sha256) return null;
+    await this.memo.remember(id, sha256);
+    return hashed;
+  }
+
+  private async evict(p: string, url: string): Promise<void> {
+    await fs.promises.rm(p, { force: true }).catch(() => undefined);
+    await fs.promises.rm(this.urlFile(url), { force: true }).catch(() => undefined);
+  }
+
+  /** sha256 plus every algorithm the index or the pins name (that Node knows). */
+  private algorithms(file: DistributionFile, allowed: string[] | undefined): string[] {
+    return [...new Set(["sha256", ...Object.keys(file.hashes), ...(allowed ?? []).map((h) => h.split(":")[0]!)])].filter(isHashAlgorithm);
   }
 
   private async download(file: DistributionFile, options: { allowed?: string[]; signal?: AbortSignal }): Promise<CachedFile> {
     throwIfAborted(options.signal);
-    const algorithms = new Set(["sha256", ...Object.keys(file.hashes).filter(isHashAlgorithm), ...(options.allowed ?? []).map((h) => h.split(":")[0]!)]);
-    const hashers = new Map([...algorithms].map((a) => [a, crypto.createHash(a)]));
-    // Downloaded under <root>/tmp (the destination depends on the hash), published by rename.
+    const hashers = new Map(this.algorithms(file, options.allowed).map((a) => [a, crypto.createHash(a)]));
+    const what = `${file.filename} from ${redactUrl(file.url)}`;
+    // Downloaded under <dir>/tmp (the destination depends on the hash), published by rename.
     return withTempFile(
       // basename: the name only labels the temporary, it never picks its directory.
-      path.join(this.root, "tmp", path.basename(file.filename)),
+      path.join(this.dir, "tmp", path.basename(file.filename)),
       async (tmp) => {
         const out = await fs.promises.open(tmp, "wx");
         let size = 0;
         try {
-          await this.http.stream(
+          const { contentLength } = await this.http.stream(
             file.url,
             async (chunk) => {
               for (const h of hashers.values()) h.update(chunk);
@@ -83,10 +145,15 @@ export class DistributionCache {
           );
           await out.close();
           const digests = Object.fromEntries([...hashers].map(([a, h]) => [a, h.digest("hex")]));
-          this.check(file, digests.sha256!, digests, options.allowed);
-          if (file.size !== undefined && file.size !== size) {
-            throw new IntegrityError(`${redactUrl(file.url)}: downloaded ${size} bytes but the index says ${file.size}; the transfer was truncated or the file changed.`, { code: "ERR_SIZE_MISMATCH" });
+          if (contentLength !== undefined && contentLength !== size) {
+            throw new IntegrityError(`${what}: received ${size} bytes but the server announced ${contentLength}; the transfer was cut short. Nothing was cached; try again.`, { code: "ERR_SIZE_MISMATCH" });
           }
+          if (file.size !== undefined && file.size !== size) {
+            throw new IntegrityError(`${what}: downloaded ${size} bytes but the index (or lock) says ${file.size}; the transfer was truncated or the file changed. Nothing was cached.`, { code: "ERR_SIZE_MISMATCH" });
+          }
+          this.check(file, digests.sha256!, digests, options.allowed);
+          await checkComplete(tmp, file, what, options.signal);
+          await fs.promises.chmod(tmp, 0o444);
           const dest = this.pathFor(digests.sha256!, file.filename);
           await fs.promises.mkdir(path.dirname(dest), { recursive: true });
           await moveIntoPlace(tmp, dest);
@@ -127,7 +194,7 @@ export class DistributionCache {
   }
 
   private urlFile(url: string): string {
-    return path.join(this.root, "urls", `${crypto.createHash("sha256").update(url).digest("hex")}`);
+    return path.join(this.dir, "urls", `${crypto.createHash("sha256").update(url).digest("hex")}`);
   }
 
   private async urlIndex(url: string): Promise<string | undefined> {
@@ -142,13 +209,39 @@ export class DistributionCache {
   }
 }
 
-/** Copies `src` to `dest` atomically (hard link when possible, else copy to a temp name and rename). */
+/**
+ * Copies `src` (a cache entry) to `dest` atomically, as a reflink where the filesystem
+ * offers one, else a plain copy; never a hard link, which would let an edit of `dest`
+ * change the cache. The copy is writable by its owner, like any downloaded file.
+ */
 export async function placeFile(src: string, dest: string): Promise<void> {
   await publishFile(dest, async (tmp) => {
-    try {
-      await fs.promises.link(src, tmp);
-    } catch {
-      await fs.promises.copyFile(src, tmp);
-    }
+    await fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    await fs.promises.chmod(tmp, 0o644);
   });
+}
+
+/**
+ * Refuses a download that is not a whole archive, whatever its hashes say (an index
+ * without hashes vouches for nothing): a wheel or .zip sdist must end with a zip end
+ * record whose central directory is all there; a .tar.gz must inflate to its gzip trailer.
+ */
+async function checkComplete(file: string, dist: DistributionFile, what: string, signal?: AbortSignal): Promise<void> {
+  const name = dist.filename.toLowerCase();
+  try {
+    if (name.endsWith(".whl") || name.endsWith(".zip")) {
+      const source = await fileSource(file);
+      try {
+        await peekEntries(source, () => false, { signal });
+      } finally {
+        await source.close?.();
+      }
+    } else if (name.endsWith(".tar.gz") || name.endsWith(".tgz")) {
+      const sink = new Writable({ write: (_chunk, _enc, done) => done() });
+      await pipeline(fs.createReadStream(file, { signal }), zlib.createGunzip(), sink);
+    }
+  } catch (err) {
+    throwIfAborted(signal);
+    throw new IntegrityError(`${what} is not a complete archive (${(err as Error).message}); the transfer was cut short or the file is damaged. Nothing was cached; try again, or fix the file on the index.`, { code: "ERR_TRUNCATED", cause: err });
+  }
 }

@@ -1,4 +1,4 @@
-import { InvalidInputError } from "@cluster-pack/errors";
+import { ClusterPackError } from "@cluster-pack/errors";
 import { canonicalizeName, compareVersions, SpecifierSet, type Version } from "@cluster-pack/packaging";
 import type { DistributionMetadata } from "./metadata";
 import type { DistributionFile, PackageSource } from "./simple-index";
@@ -57,6 +57,14 @@ export interface FinderOptions {
 }
 
 /**
+ * Codes of a source's answer that mean "broken or hostile", not "unreachable": a page
+ * listing a file name that is not one path component, or a malformed hash
+ * (`@cluster-pack/packaging`'s checks). Such a source stops the run, even when other
+ * sources could have answered.
+ */
+const REFUSALS = new Set(["ERR_UNSAFE_FILENAME", "ERR_INVALID_HASH"]);
+
+/**
  * Turns index listings into candidates for the target: merges every source, keeps files whose
  * tags and Requires-Python fit, picks the best wheel per version (tag rank, then build tag),
  * falls back to an sdist when no wheel fits and the binary policy allows it.
@@ -88,7 +96,9 @@ export class PackageFinder implements CandidateFinder {
     const lists = await Promise.all(
       sources.map((s) =>
         s.projectFiles(name, signal).catch((err: Error) => {
-          if ((err as { code?: string }).code === "ABORT_ERR") throw err;
+          const code = (err as { code?: string }).code;
+          // A source that answered with a hostile page is not unreachable: the run stops with it.
+          if (code === "ABORT_ERR" || (code !== undefined && REFUSALS.has(code))) throw err;
           // Like pip: one unreachable index is reported, the others still count.
           failures.push(`${s.description} could not be read (${err.message}); resolved from the other sources`);
           return [] as DistributionFile[];
@@ -96,7 +106,11 @@ export class PackageFinder implements CandidateFinder {
       ),
     );
     if (failures.length === sources.length && sources.length > 0) {
-      throw new InvalidInputError(`Cannot list ${name}: every package source failed.\n  ${failures.join("\n  ")}`, { code: "ERR_INDEX_UNREACHABLE" });
+      // The network or the indexes failed, not the user's input: exit 1, as any failed operation.
+      throw new ClusterPackError("ERR_INDEX_UNREACHABLE", `Cannot list ${name}: every package source failed.\n  ${failures.join("\n  ")}`, {
+        hint: "check the network and the index URLs (pip's config, PIP_INDEX_URL, `indexUrl`), or add a local `findLinks` directory.",
+        optionNames: ["indexUrl", "findLinks"],
+      });
     }
     const ranking = rankingFor(target);
     const report: CandidateReport = { candidates: [], seen: 0, incompatibleTags: 0, requiresPython: 0, binaryPolicy: 0, sources: sources.map((s) => s.description), failures };

@@ -1,4 +1,9 @@
 import crypto from "node:crypto";
+import { getEventListeners } from "node:events";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { HttpClient, NetworkError } from "./http";
@@ -44,6 +49,34 @@ async function serve(initial: Buffer) {
 const bytes = crypto.randomBytes(10_000);
 
 describe("HttpClient over node:http", () => {
+  test("dozens of concurrent downloads on one caller signal (a cold pex build) stay under Node's 10-listener warning", async () => {
+    // Node prints MaxListenersExceededWarning when an 11th abort listener is added to one
+    // signal; count the caller signal's listeners while every download is under way.
+    const s = await serve(bytes);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pip-listeners-"));
+    try {
+      fs.writeFileSync(path.join(dir, "f.whl"), bytes);
+      const client = new HttpClient({ retries: 0, concurrency: 16 });
+      const signal = new AbortController().signal;
+      let total = 0;
+      let most = 0;
+      const count = (c: Uint8Array) => {
+        total += c.length;
+        most = Math.max(most, getEventListeners(signal, "abort").length);
+      };
+      // file: URLs (a local mirror, find-links) and http ones, more at once than the limiter runs.
+      await Promise.all([
+        ...Array.from({ length: 24 }, () => client.stream(pathToFileURL(path.join(dir, "f.whl")).href, count, { signal })),
+        ...Array.from({ length: 24 }, (_, i) => client.stream(`${s.url}/f${i}.whl`, count, { signal })),
+      ]);
+      expect(total).toBe(48 * bytes.length);
+      expect(most).toBeLessThanOrEqual(10);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await s.close();
+    }
+  });
+
   test("rangeSource: the tail comes with the first request, earlier ranges are fetched exactly", async () => {
     const s = await serve(bytes);
     try {

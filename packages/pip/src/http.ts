@@ -196,8 +196,10 @@ export class HttpClient {
         throw new NetworkError(`Cannot read ${target}: ${(err as Error).message}`, url, undefined, { cause: err });
       }
     }
-    const cacheFile = this.cacheDir ? path.join(this.cacheDir, "http", `${sha256(url + "\0" + (options.accept ?? ""))}.json`) : undefined;
-    const cached = cacheFile ? (this.pack.get(cacheFile) ?? (await readJson<CachedPage>(cacheFile))) : null;
+    const cacheFile = this.cacheDir ? path.join(this.cacheDir, PAGES, `${sha256(url + "\0" + (options.accept ?? ""))}.json`) : undefined;
+    const stored = cacheFile ? (this.pack.get(cacheFile) ?? (await readJson<CachedPage>(cacheFile))) : null;
+    // A damaged entry is a miss (and is not revalidated: a 304 would confirm bytes the server never sent).
+    const cached = stored && intactPage(stored) ? stored : null;
     if (cached && cacheFile) this.used.set(cacheFile, cached);
     if (cached && cached.maxAge && Date.now() - cached.storedAt < cached.maxAge * 1000) {
       return { url, status: cached.status, contentType: cached.contentType, body: cached.body, fromCache: true };
@@ -222,7 +224,7 @@ export class HttpClient {
     // project missing from one of several indexes costs nothing on a warm run.
     const cacheable = res.status === 200 || (res.status === 404 && maxAge(res) !== undefined);
     if (cacheFile && cacheable && !/no-store/i.test(responseHeader(res, "cache-control") ?? "")) {
-      const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, etag: responseHeader(res, "etag"), lastModified: responseHeader(res, "last-modified"), storedAt: Date.now(), maxAge: maxAge(res) };
+      const page: CachedPage = { status: res.status, contentType: result.contentType, body: result.body, digest: sha256(result.body), etag: responseHeader(res, "etag"), lastModified: responseHeader(res, "last-modified"), storedAt: Date.now(), maxAge: maxAge(res) };
       if (page.etag || page.lastModified || page.maxAge) {
         if (this.pageFiles) this.cacheWrite(cacheFile, JSON.stringify(page));
         this.used.set(cacheFile, page);
@@ -243,25 +245,43 @@ export class HttpClient {
     return this.readBody(res, url, options.signal, options.maxBytes);
   }
 
-  /** Streams a URL's body to `onChunk` (downloads), with the same retries/timeouts for the connection. */
-  async stream(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Streams a URL's body to `onChunk` (downloads), with the same retries/timeouts for the
+   * connection. Returns the Content-Length the server announced, when it did, for the
+   * caller to hold the body against (a body cut short without one looks complete here).
+   */
+  async stream(url: string, onChunk: (chunk: Uint8Array) => void | Promise<void>, options: { signal?: AbortSignal } = {}): Promise<{ contentLength?: number }> {
     url = this.prepare(url);
     if (url.startsWith("file:")) {
-      for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: options.signal })) await onChunk(chunk as Buffer);
-      return;
+      for await (const chunk of fs.createReadStream(fileURLToPath(url), { signal: ownSignal(options.signal) })) await onChunk(chunk as Buffer);
+      return {};
     }
     const res = await this.request(url, { signal: options.signal });
     if (res.status !== 200) {
       discardBody(res);
       throw statusError(url, res.status);
     }
+    const declared = responseHeader(res, "content-length");
+    const contentLength = declared !== undefined && /^\d+$/.test(declared.trim()) ? Number(declared) : undefined;
+    let received = 0;
+    let sinkError: unknown;
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) await onChunk(chunk);
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        await Promise.resolve(onChunk(chunk)).catch((err: unknown) => {
+          sinkError = err;
+          throw err;
+        });
+      }
+      return contentLength === undefined ? {} : { contentLength };
     } catch (err) {
       res.body.destroy();
       if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
       if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the download stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
-      throw err;
+      // The caller's own failure (a full disk) stays as it is; the connection's is named.
+      if (err === sinkError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new NetworkError(`${redactUrl(url)}: the connection broke after ${received}${contentLength === undefined ? "" : ` of ${contentLength}`} bytes (${(err as Error).message}${code ? `, ${code}` : ""}); nothing was kept. Try again.`, url, undefined, { cause: err, transient: true });
     }
   }
 
@@ -306,6 +326,7 @@ export class HttpClient {
    * refuses connections or does not resolve fails at once and is not tried again this run.
    */
   private async request(url: string, init: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<HttpResponse> {
+    init = { ...init, signal: ownSignal(init.signal) };
     const host = safeHost(url);
     const dead = host ? this.deadHosts.get(host) : undefined;
     if (dead) throw new NetworkError(dead.message, url, undefined, { cause: dead });
@@ -429,14 +450,23 @@ export function statusError(url: string, status: number, retryAfterMs?: number):
 
 // ---------------------------------------------------------------------------------------
 
+/** Page cache layout version: v2 entries carry the sha256 of their body, checked on every read. */
+const PAGES = "http-v2";
+
 interface CachedPage {
   status: number;
   contentType: string;
   body: string;
+  /** sha256 of `body`: a flipped byte or a cut entry is a miss, never a listing we trust. */
+  digest: string;
   etag?: string;
   lastModified?: string;
   storedAt: number;
   maxAge?: number;
+}
+
+function intactPage(p: CachedPage): boolean {
+  return typeof p === "object" && p !== null && typeof p.body === "string" && typeof p.status === "number" && p.digest === sha256(p.body);
 }
 
 function maxAge(res: HttpResponse): number | undefined {
@@ -458,4 +488,15 @@ function safeHost(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * A signal of this request's own that follows the caller's. A session runs dozens of
+ * requests on one caller signal at once (a cold resolve or `pex build`); each listens for
+ * its abort (socket, limiter queue, retry sleep, file stream), and more than ten
+ * listeners on one signal make Node print a MaxListenersExceededWarning. A dependent
+ * signal (AbortSignal.any) is aborted with the caller's without adding a listener to it.
+ */
+function ownSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  return signal && AbortSignal.any([signal]);
 }

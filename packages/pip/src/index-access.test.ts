@@ -345,13 +345,13 @@ describe("content-addressed cache", () => {
       const [a] = await new SimpleIndex(server.url, http).projectFiles("a");
       const first = await cache.fetch(a!);
       expect(first.hit).toBe(false);
-      expect(first.path).toContain(path.join("files", "sha256", a!.hashes.sha256!.slice(0, 2), a!.hashes.sha256!));
+      expect(first.path).toContain(path.join("dists-v2", "sha256", a!.hashes.sha256!.slice(0, 2), a!.hashes.sha256!));
       const second = await cache.fetch(a!);
       expect(second.hit).toBe(true);
       await expect(cache.fetch(a!, { allowed: [`sha256:${"1".repeat(64)}`] })).rejects.toThrow(/matches none of the pinned hashes/);
       const [bad] = await new SimpleIndex(server.url, http).projectFiles("bad");
       await expect(cache.fetch(bad!)).rejects.toThrow(/sha256 is [0-9a-f]{64} but the index \(or lock\) lists 0{64}/);
-      const leftovers = fs.readdirSync(path.join(tmp, "cache", "tmp"));
+      const leftovers = fs.readdirSync(path.join(tmp, "cache", "dists-v2", "tmp"));
       expect(leftovers).toEqual([]);
       // Concurrent fetches of the same file (as from several processes) all succeed with identical content.
       const other = new DistributionCache(path.join(tmp, "cache2"), http);

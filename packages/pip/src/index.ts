@@ -16,4 +16,5 @@ export { PipSession, resolveRequirements, resolveAndDownload, type PipSessionOpt
 export { lockFromResolution, formatPyLock, writePyLock, readPyLock, selectFromLock, fetchLocked, targetMarker, type PyLock, type LockedPackage, type LockedFile, type LockedSelection } from "./pylock";
 export { readStaticSdistMetadata } from "./sdist";
 export { installDistributions, prefixScheme, type InstallTreeOptions } from "./install";
-export { SdistBuilder, findPython, unpackSdist, type SdistBuilderOptions, type BuildDependencyInstaller } from "./build";
+export { SdistBuilder, findPython, unpackSdist, type SdistBuilderOptions, type BuildDependencyInstaller, type BuiltWheel } from "./build";
+export { PIP_ERROR_CODES, type PipErrorCode } from "./error-codes";

@@ -35,11 +35,11 @@ describe("warm runs", () => {
     const first = await cold.resolve(await cold.readInput({ requirements: ["a"] }));
     expect(first.packages.map((p) => `${p.name}==${p.version}`).sort()).toEqual(["a==1.0", "b==2.0"]);
     expect(cold.metadata.stats["local-zip"]).toBe(2);
-    const packs = path.join(tmp, "cache", "packs");
+    const packs = path.join(tmp, "cache", "packs-v2");
     const [pack] = fs.readdirSync(packs);
     const stamp = fs.statSync(path.join(packs, pack!)).mtimeMs;
-    const saved = JSON.parse(fs.readFileSync(path.join(packs, pack!), "utf8")) as { metadata: Record<string, string> };
-    expect(Object.values(saved.metadata).every((t) => !/\n\n/.test(t))).toBe(true);
+    const saved = JSON.parse(fs.readFileSync(path.join(packs, pack!), "utf8")) as { metadata: Record<string, { text: string }> };
+    expect(Object.values(saved.metadata).every((e) => !/\n\n/.test(e.text))).toBe(true);
     await new Promise((r) => setTimeout(r, 20));
     const warm = new PipSession(options);
     const second = await warm.resolve(await warm.readInput({ requirements: ["a"] }));
@@ -48,7 +48,7 @@ describe("warm runs", () => {
     expect(warm.metadata.stats["local-zip"]).toBe(0);
     expect(fs.statSync(path.join(packs, pack!)).mtimeMs).toBe(stamp);
     // The session caches in its pack only: one file per cold run, not one per page or METADATA.
-    expect(fs.readdirSync(path.join(tmp, "cache")).sort()).toEqual(["packs"]);
+    expect(fs.readdirSync(path.join(tmp, "cache")).sort()).toEqual(["packs-v2"]);
     // Another requirement set already covered by the pack: nothing to write.
     const subset = new PipSession(options);
     await subset.resolve(await subset.readInput({ requirements: ["b"] }));
@@ -58,8 +58,8 @@ describe("warm runs", () => {
     await writeWheel(links, { name: "c", version: "3.0" });
     const other = new PipSession(options);
     await other.resolve(await other.readInput({ requirements: ["c"] }));
-    const merged = JSON.parse(fs.readFileSync(path.join(packs, pack!), "utf8")) as { metadata: Record<string, string> };
-    expect(Object.values(merged.metadata).map((t) => /^Name: (\w+)$/m.exec(t)?.[1]).sort()).toEqual(["a", "b", "c"]);
+    const merged = JSON.parse(fs.readFileSync(path.join(packs, pack!), "utf8")) as { metadata: Record<string, { text: string }> };
+    expect(Object.values(merged.metadata).map((e) => /^Name: (\w+)$/m.exec(e.text)?.[1]).sort()).toEqual(["a", "b", "c"]);
     const again = new PipSession(options);
     await again.resolve(await again.readInput({ requirements: ["a"] }));
     expect(again.metadata.stats.cache).toBe(2);

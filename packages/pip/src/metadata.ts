@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
-import { makeTempDir, removeTemp } from "@cluster-pack/io";
+import { withTempDir, writeFileAtomic } from "@cluster-pack/io";
 import { canonicalizeName, parseRequirement, type Requirement } from "@cluster-pack/packaging";
 import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
 import { fileSource, peekEntries, readPeekedEntry, type RandomAccessSource } from "@cluster-pack/zip";
@@ -35,24 +35,38 @@ export interface MetadataFetcherOptions {
 }
 
 /**
+ * A cached METADATA (headers only): in its own file under `metadata-v2/` or in a session's
+ * pack. `sha256` is of `text`, checked on every read (a damaged entry is a miss); `origin`
+ * says whether it was read from the file itself or is a claim about it (PEP 658, range).
+ */
+export interface MetadataEntry {
+  text: string;
+  sha256: string;
+  origin: MetadataOrigin;
+}
+
+/**
  * Gets a distribution's METADATA the cheapest way that works: the disk cache, the PEP 658
  * metadata file (hash-checked), the local zip for file: URLs, HTTP range reads of the
- * wheel's central directory and METADATA entry, and finally a full download.
+ * wheel's central directory and METADATA entry, and finally a full download. Metadata
+ * that did not come from the downloaded file is checked against it once the wheel itself
+ * is here (`checkWheel`).
  */
 export class MetadataFetcher {
   readonly stats: Record<MetadataOrigin, number> = { cache: 0, pep658: 0, "local-zip": 0, range: 0, download: 0, sdist: 0, build: 0 };
   private readonly memo = new Map<string, Promise<DistributionMetadata>>();
-  private readonly temps: string[] = [];
-  private readonly pack = new Map<string, string>();
-  private readonly used = new Map<string, string>();
+  private readonly pack = new Map<string, MetadataEntry>();
+  private readonly used = new Map<string, MetadataEntry>();
+  /** Keys evicted by `checkWheel` in this run (for the session's pack). */
+  readonly evicted = new Set<string>();
 
-  /** Seeds the cache with METADATA texts saved by `savedEntries` of an earlier run (content-addressed, so always valid). */
-  preload(entries: Record<string, string>): void {
+  /** Seeds the cache with entries saved by `savedEntries` of an earlier run (each checked against its sha256 when used). */
+  preload(entries: Record<string, MetadataEntry>): void {
     for (const [k, v] of Object.entries(entries)) this.pack.set(k, v);
   }
 
-  /** The METADATA texts this run used, keyed by content address. */
-  savedEntries(): Record<string, string> {
+  /** The METADATA entries this run used, keyed by content address. */
+  savedEntries(): Record<string, MetadataEntry> {
     return Object.fromEntries(this.used);
   }
   constructor(private readonly options: MetadataFetcherOptions) {}
@@ -68,41 +82,84 @@ export class MetadataFetcher {
   }
 
   private async fetch(file: DistributionFile, signal?: AbortSignal): Promise<DistributionMetadata> {
-    const key = file.hashes.sha256 ? `sha256-${file.hashes.sha256}` : `url-${sha256(file.url)}`;
-    const cacheFile = this.options.cacheDir ? path.join(this.options.cacheDir, "metadata", `${key}.json`) : undefined;
+    const key = metadataKey(file);
+    const cacheFile = this.entryFile(key);
     if (cacheFile) {
-      const cached = this.pack.has(key) ? { text: this.pack.get(key)! } : await readJson<{ text: string }>(cacheFile);
-      if (cached) {
-        this.used.set(key, cached.text);
+      const stored = this.pack.get(key) ?? (await readJson<MetadataEntry>(cacheFile));
+      if (stored && intactEntry(stored)) {
+        this.used.set(key, stored);
         this.stats.cache++;
-        return toDistributionMetadata(cached.text, file);
+        return toDistributionMetadata(stored.text, file);
       }
     }
     const [full, origin] = await this.fetchText(file, signal);
     const text = metadataHeaders(full);
     const meta = toDistributionMetadata(text, file);
     this.stats[origin]++;
-    if (cacheFile && this.options.entryFiles !== false) this.options.http.cacheWrite(cacheFile, JSON.stringify({ text }));
-    this.used.set(key, text);
+    const entry: MetadataEntry = { text, sha256: sha256(text), origin };
+    if (cacheFile && this.options.entryFiles !== false) this.options.http.cacheWrite(cacheFile, JSON.stringify(entry));
+    this.used.set(key, entry);
     return meta;
   }
 
-  /** The whole file on disk: through the configured downloader (the wheel cache), else a temp copy. */
-  private async download(file: DistributionFile, signal?: AbortSignal): Promise<string> {
-    if (this.options.download) return this.options.download(file, signal);
+  /**
+   * PEP 658 says a wheel's `.metadata` file is its METADATA; a range read is the METADATA
+   * of the file as it was then. When resolution used such a claim (or a cached one) and the
+   * wheel is now on disk (`wheelPath`, verified as `wheelSha256`), its own METADATA headers
+   * must be the same text: otherwise the dependencies were resolved from metadata that does
+   * not describe the file. A mismatch evicts the cached claim (a fixed index is then read
+   * afresh) and is an IntegrityError naming the wheel and the index. An agreement is
+   * remembered per (wheel sha256, metadata sha256), so warm runs do not open the wheel.
+   */
+  async checkWheel(file: DistributionFile, wheelPath: string, wheelSha256: string, signal?: AbortSignal): Promise<void> {
+    const key = metadataKey(file);
+    const used = this.used.get(key);
+    if (!used || file.kind !== "wheel") return;
+    // Read from these very bytes (content-addressed by the index's sha256): nothing to compare.
+    if ((used.origin === "download" || used.origin === "local-zip") && key.startsWith("sha256-")) return;
+    const agreed = this.options.cacheDir ? path.join(this.options.cacheDir, METADATA_DIR, "agrees", wheelSha256.slice(0, 2), `${wheelSha256}-${used.sha256}`) : undefined;
+    if (agreed && fs.existsSync(agreed)) return;
+    const own = metadataHeaders(await readMetadataEntry(await fileSource(wheelPath), file, signal));
+    const differs = firstDifference(used.text, own);
+    if (differs) {
+      this.evict(key);
+      const claim = used.origin === "pep658" ? "PEP 658 metadata file" : used.origin === "range" ? "METADATA read by range requests" : "metadata";
+      throw new IntegrityError(
+        `${file.filename}: the ${claim} served by ${file.source} differs from the wheel's own METADATA (${differs}); the dependencies were resolved from metadata that does not describe this file. ` +
+          `The index serves inconsistent data: report it to its maintainers, or use another index. The cached metadata was dropped.`,
+        { code: "ERR_METADATA_MISMATCH" },
+      );
+    }
+    if (agreed) await writeFileAtomic(agreed, "").catch(() => undefined);
+  }
+
+  /** Forgets a cached METADATA (its entry file; the session drops it from its pack). */
+  private evict(key: string): void {
+    this.pack.delete(key);
+    this.used.delete(key);
+    this.evicted.add(key);
+    const file = this.entryFile(key);
+    if (file) fs.rmSync(file, { force: true });
+  }
+
+  private entryFile(key: string): string | undefined {
+    return this.options.cacheDir ? path.join(this.options.cacheDir, METADATA_DIR, `${key}.json`) : undefined;
+  }
+
+  /**
+   * Runs `use` on the whole file on disk: the configured downloader's copy (the wheel cache,
+   * kept), else a temporary download, removed once `use` is done.
+   */
+  private async withDownload<T>(file: DistributionFile, signal: AbortSignal | undefined, use: (local: string) => Promise<T>): Promise<T> {
+    if (this.options.download) return use(await this.options.download(file, signal));
     const buf = await this.options.http.getBuffer(file.url, { signal });
     const want = file.hashes.sha256;
     if (want && sha256(buf) !== want) throw new IntegrityError(`${redactUrl(file.url)}: sha256 ${sha256(buf)} does not match the index's ${want}.`, { code: "ERR_HASH_MISMATCH" });
-    const dir = await makeTempDir("cp-dl");
-    const out = path.join(dir, file.filename);
-    await fs.promises.writeFile(out, buf);
-    this.temps.push(dir);
-    return out;
-  }
-
-  /** Removes temporary downloads (when no downloader was configured). */
-  async dispose(): Promise<void> {
-    await Promise.all(this.temps.splice(0).map((d) => removeTemp(d)));
+    return withTempDir("cp-dl", async (dir) => {
+      const out = path.join(dir, file.filename);
+      await fs.promises.writeFile(out, buf);
+      return use(out);
+    });
   }
 
   private async fetchText(file: DistributionFile, signal?: AbortSignal): Promise<[string, MetadataOrigin]> {
@@ -119,14 +176,16 @@ export class MetadataFetcher {
     }
     if (file.kind !== "wheel") {
       // PEP 643: an sdist's PKG-INFO is authoritative when nothing we need is Dynamic.
-      const local = file.url.startsWith("file:") ? fileURLToPath(file.url) : await this.download(file, signal);
-      const text = await readStaticSdistMetadata(local, signal);
-      if (text !== null) return [text, "sdist"];
-      if (this.options.build) {
-        const wheel = await this.options.build(file, local, signal);
-        return [await readMetadataEntry(await fileSource(wheel), file, signal), "build"];
-      }
-      throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
+      const fromSdist = async (local: string): Promise<[string, MetadataOrigin]> => {
+        const text = await readStaticSdistMetadata(local, signal);
+        if (text !== null) return [text, "sdist"];
+        if (this.options.build) {
+          const wheel = await this.options.build(file, local, signal);
+          return [await readMetadataEntry(await fileSource(wheel), file, signal), "build"];
+        }
+        throw new IntegrityError(`${file.filename} is a source distribution without static metadata; its dependencies are only known after building it.`, { code: "ERR_SDIST_METADATA" });
+      };
+      return file.url.startsWith("file:") ? fromSdist(fileURLToPath(file.url)) : this.withDownload(file, signal, fromSdist);
     }
     if (file.url.startsWith("file:")) {
       return [await readMetadataEntry(await fileSource(fileURLToPath(file.url)), file, signal), "local-zip"];
@@ -138,8 +197,7 @@ export class MetadataFetcher {
     } catch (err) {
       if (!hasErrorCode(err, "ERR_HTTP_RANGE_UNSUPPORTED") && !hasErrorCode(err, "ERR_HTTP_RANGE")) throw err;
     }
-    const local = await this.download(file, signal);
-    return [await readMetadataEntry(await fileSource(local), file, signal), "download"];
+    return this.withDownload(file, signal, async (local) => [await readMetadataEntry(await fileSource(local), file, signal), "download"]);
   }
 }
 
@@ -177,6 +235,30 @@ async function readMetadataEntry(source: RandomAccessSource, file: DistributionF
 }
 
 const METADATA_ENTRY = /^[^/]+\.dist-info\/METADATA$/;
+
+/** METADATA cache layout version: v2 entries carry their sha256 and origin. */
+const METADATA_DIR = "metadata-v2";
+
+/** Where a file's METADATA is cached: by the file's sha256 when the index gives one, else by URL. */
+function metadataKey(file: DistributionFile): string {
+  return file.hashes.sha256 ? `sha256-${file.hashes.sha256}` : `url-${sha256(file.url)}`;
+}
+
+function intactEntry(e: MetadataEntry): boolean {
+  return typeof e === "object" && e !== null && typeof e.text === "string" && e.sha256 === sha256(e.text) && typeof e.origin === "string";
+}
+
+/** Where two METADATA texts part (line endings aside), as `line N: index "...", wheel "..."`; null when they agree. */
+function firstDifference(claimed: string, own: string): string | null {
+  const a = claimed.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
+  const b = own.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    if (a[i] === b[i]) continue;
+    const show = (l: string | undefined) => (l === undefined ? "(nothing)" : JSON.stringify(l.length > 160 ? `${l.slice(0, 160)}...` : l));
+    return `line ${i + 1}: index ${show(a[i])}, wheel ${show(b[i])}`;
+  }
+  return null;
+}
 
 /**
  * METADATA without its body (the long description, after the first empty line): resolution

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pythonInterpreter } from "@cluster-pack/io/test-kit";
 import { PipSession, type PipSessionOptions } from "./session";
 import { probeInterpreter, type TargetEnvironment } from "./target";
 import { startIndexServer, type IndexServer, type ServedFile } from "./test-kit/index-server";
@@ -13,9 +14,9 @@ import { startStaticServer } from "./test-kit/static-server";
  * Differential tests against pip itself: the same requirements, the same index, the same
  * interpreter; pip's `install --dry-run --ignore-installed --report` pins must equal ours.
  */
-const PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3";
-const hasPip = fs.existsSync(PYTHON) && spawnSync(PYTHON, ["-m", "pip", "--version"]).status === 0;
-if (!hasPip) console.warn(`Skipping pip differential tests: ${PYTHON} with pip is not available`);
+const PYTHON = pythonInterpreter("3.11")?.python ?? "";
+const hasPip = PYTHON !== "" && spawnSync(PYTHON, ["-m", "pip", "--version"]).status === 0;
+if (!hasPip) console.warn(`Skipping pip differential tests: no pyenv CPython 3.11 with pip${PYTHON ? ` (${PYTHON})` : ""}`);
 const d = hasPip ? describe : describe.skip;
 
 async function pipPins(reqs: string[], args: string[], env: Record<string, string | undefined>): Promise<string[]> {

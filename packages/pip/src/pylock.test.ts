@@ -56,7 +56,8 @@ describe("PEP 751 pylock.toml", () => {
     fs.writeFileSync(f, 'lock-version = "1.0"\n[[packages]]\nname = "a"\nversion = "1"\n[[packages.wheels]]\nurl = "https://x/a-1-py3-none-any.whl"\n');
     await expect(readPyLock(f)).rejects.toThrow(/packages\[0\] \(a\) wheels\[0\] has no hashes/);
     fs.writeFileSync(f, "not toml [");
-    await expect(readPyLock(f)).rejects.toThrow(/Cannot read lock file/);
+    await expect(readPyLock(f)).rejects.toThrow(`${f} is not a valid TOML lock file`);
+    await expect(readPyLock(`${f}.missing`)).rejects.toThrow(`lock file ${f}.missing does not exist; check the path.`);
   });
 
   test("every file name, URL and hash of a lock goes through the choke point before a path is made of it", async () => {

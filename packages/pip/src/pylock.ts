@@ -5,7 +5,7 @@ import { IntegrityError, InvalidInputError, redactUrl } from "@cluster-pack/erro
 import { canonicalizeName, checkDistributionFilename, checkHashes, DistributionFilenameError, HASH_HEX_LENGTHS, isValidName, Marker, Version, type WheelFilename } from "@cluster-pack/packaging";
 import type { DistributionCache } from "./cache";
 import { placeFile } from "./cache";
-import { writeFileAtomic } from "@cluster-pack/io";
+import { unreadableFile, writeFileAtomic } from "@cluster-pack/io";
 import type { Resolution } from "./resolver";
 import { urlFilename, type DistributionFile } from "./simple-index";
 import { rankingFor, type TargetEnvironment } from "./target";
@@ -99,18 +99,24 @@ export function formatPyLock(lock: PyLock): string {
   return stringifyToml(doc) + "\n";
 }
 
-/** Writes pylock.toml atomically. */
-export async function writePyLock(file: string, lock: PyLock): Promise<void> {
-  await writeFileAtomic(file, formatPyLock(lock));
+/** Writes pylock.toml atomically; with `overwrite: false` an existing file is ERR_OUTPUT_EXISTS. */
+export async function writePyLock(file: string, lock: PyLock, options: { overwrite?: boolean } = {}): Promise<void> {
+  await writeFileAtomic(file, formatPyLock(lock), options.overwrite === false ? { overwrite: false } : {});
 }
 
 /** Reads and validates a pylock.toml; errors name the file and the entry. */
 export async function readPyLock(file: string): Promise<PyLock> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, "utf8");
+  } catch (err) {
+    throw unreadableFile(file, err, { what: "lock file", code: "ERR_LOCK_INVALID" });
+  }
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(await fs.promises.readFile(file, "utf8"));
+    doc = parseToml(text);
   } catch (err) {
-    throw new InvalidInputError(`Cannot read lock file ${file}: ${(err as Error).message}`, { code: "ERR_LOCK_INVALID", cause: err });
+    throw new InvalidInputError(`${file} is not a valid TOML lock file: ${(err as Error).message}`, { code: "ERR_LOCK_INVALID", cause: err });
   }
   const bad = (why: string): never => {
     throw new InvalidInputError(`${file}: ${why}`, { code: "ERR_LOCK_INVALID" });

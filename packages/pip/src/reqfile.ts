@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { InvalidInputError } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { unreadableFile } from "@cluster-pack/io";
 import { canonicalizeName, checkDistributionFilename, DistributionFilenameError, isValidHexDigest, parseRequirement, STRONG_HASH_ALGORITHMS, type Requirement } from "@cluster-pack/packaging";
 import { urlFilename } from "./simple-index";
 
@@ -69,7 +70,8 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
       text = await options.fetchText(file);
     } else text = await fs.promises.readFile(file, "utf8");
   } catch (err) {
-    throw new InvalidInputError(`Cannot read requirements file ${file}: ${(err as Error).message}`, { code: "ERR_REQUIREMENTS_FILE", cause: err });
+    if (isUrl) throw new InvalidInputError(`Cannot read requirements file ${redactUrl(file)}: ${(err as Error).message}`, { code: "ERR_REQUIREMENTS_FILE", cause: err });
+    throw unreadableFile(file, err, { what: "requirements file", code: "ERR_REQUIREMENTS_FILE" });
   }
   const dir = isUrl ? null : path.dirname(path.resolve(file));
   const env = options.env ?? process.env;

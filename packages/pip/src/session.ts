@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import { ClusterPackError, InvalidInputError, redactUrl } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl } from "@cluster-pack/errors";
 import { checkDistributionFilename, DistributionFilenameError, formatRequirement, SpecifierSet, type DistributionFilename, type Requirement } from "@cluster-pack/packaging";
 import { SdistBuilder } from "./build";
 import { DistributionCache, defaultCacheDir, placeFile, type CachedFile } from "./cache";
 import { loadPipConfig, type PipConfigOptions, type PipSettings } from "./config";
 import { PackageFinder } from "./finder";
 import { HttpClient, readJson, sha256 } from "./http";
-import { MetadataFetcher } from "./metadata";
+import { MetadataFetcher, type MetadataEntry } from "./metadata";
 import { emptyRequirementsInput, parseRequirementArgs, readRequirementsFile, type RequirementsInput, type SourcedRequirement } from "./reqfile";
 import { resolve, type Resolution, type ResolveOptions } from "./resolver";
 import { FindLinks, SimpleIndex, checkIndexUrl, fragmentHashes, urlFilename, type DistributionFile, type PackageSource } from "./simple-index";
@@ -65,6 +65,8 @@ export class PipSession {
   readonly metadata: MetadataFetcher;
   readonly cacheDir: string;
   private readonly direct = new Map<string, DistributionFile>();
+  /** The pack of the last resolution (a METADATA found lying at download time is dropped from it). */
+  private packFile: string | undefined;
 
   constructor(readonly options: PipSessionOptions = {}) {
     const base: PipSettings =
@@ -119,7 +121,7 @@ export class PipSession {
     const cached = await this.cache.fetch(file, { signal });
     const target = this.currentTarget ?? this.options.target;
     if (!target || !this.builder) throw new InvalidInputError(`Cannot build ${file.filename}: no target environment.`, { code: "ERR_BUILD_FAILED" });
-    return this.builder.build(local === cached.path ? local : cached.path, cached.sha256, target, signal);
+    return (await this.builder.build(local === cached.path ? local : cached.path, cached.sha256, target, signal)).path;
   }
 
   private async resolveAndDownloadInput(input: RequirementsInput): Promise<{ resolution: Resolution; files: DownloadedDistribution[] }> {
@@ -141,8 +143,7 @@ export class PipSession {
     const signal = this.options.signal;
     const target = this.options.target ?? (await resolveTarget({}, { signal, cacheDir: this.cacheDir }));
     this.currentTarget = target;
-    const refusals: ClusterPackError[] = [];
-    const sources = this.sources(input).map((source) => watchRefusals(source, refusals));
+    const sources = this.sources(input);
     for (const r of input.requirements) if (r.requirement.url) this.direct.set(r.requirement.key, directFile(r.requirement));
     const finder = new PackageFinder({
       sources,
@@ -156,7 +157,8 @@ export class PipSession {
     // One "pack" file per set of sources is the cache of its pages and METADATA: a warm run
     // reads one file instead of one per page and per distribution, and a cold run writes
     // one. Runs merge what they used into it (bounded, most recently used first).
-    const packFile = path.join(this.cacheDir, "packs", `${sha256(JSON.stringify(sources.map((s) => s.description)))}.json`);
+    const packFile = path.join(this.cacheDir, PACKS, `${sha256(JSON.stringify(sources.map((s) => s.description)))}.json`);
+    this.packFile = packFile;
     const pack = await readJson<Pack>(packFile);
     if (pack) {
       this.http.preload(pack.pages ?? {});
@@ -182,8 +184,6 @@ export class PipSession {
       // Cache writes run in the background; never leave one running after we return or throw.
       await this.http.flush();
     }
-    // A refused source ends the run, whatever the resolver made of it (see watchRefusals).
-    if (refusals.length) throw refusals[0];
     if (!resolution) throw failure;
     const pages = this.http.savedPages();
     const metadata = this.metadata.savedEntries();
@@ -221,11 +221,13 @@ export class PipSession {
         let size = cached.size;
         if (file.kind === "sdist" && this.builder) {
           // Only an sdist fits: build it (once per sdist hash) and ship the wheel.
-          local = await this.builder.build(cached.path, cached.sha256, resolution.target, signal);
+          const built = await this.builder.build(cached.path, cached.sha256, resolution.target, signal);
+          local = built.path;
           filename = path.basename(local);
-          const buf = await fs.promises.readFile(local);
-          sha = sha256(buf);
-          size = buf.length;
+          sha = built.sha256;
+          size = built.size;
+        } else {
+          await this.checkMetadata(file, cached);
         }
         let out = local;
         if (dest) {
@@ -236,6 +238,23 @@ export class PipSession {
       }),
     );
     return results;
+  }
+
+  /** The wheel's own METADATA against what resolution used; a mismatch also drops the claim from the pack. */
+  private async checkMetadata(file: DistributionFile, cached: CachedFile): Promise<void> {
+    try {
+      await this.metadata.checkWheel(file, cached.path, cached.sha256, this.options.signal);
+    } catch (err) {
+      if (this.packFile && this.metadata.evicted.size) {
+        const pack = await readJson<Pack>(this.packFile);
+        if (pack?.metadata) {
+          for (const k of this.metadata.evicted) delete pack.metadata[k];
+          this.http.cacheWrite(this.packFile, JSON.stringify(pack));
+          await this.http.flush();
+        }
+      }
+      throw err;
+    }
   }
 
   private sources(input: RequirementsInput): PackageSource[] {
@@ -257,7 +276,7 @@ export class PipSession {
       out.push(new FindLinks(f, this.http));
     }
     if (out.length === 0 && this.direct.size === 0) {
-      throw new InvalidInputError("No package source: --no-index is set and no --find-links location is given. Add -f <dir> or drop --no-index.", { code: "ERR_NO_SOURCES" });
+      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given. Add a find-links location, or drop `noIndex`.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"] });
     }
     return out;
   }
@@ -312,29 +331,12 @@ function directFile(r: Requirement): DistributionFile {
   return file;
 }
 
-/** The codes of a source's answers that mean "broken or hostile", not "unreachable". */
-const REFUSALS = new Set(["ERR_UNSAFE_FILENAME", "ERR_INVALID_HASH"]);
-
-/**
- * The finder reads any failing source as unreachable and resolves from the others. A page
- * that lists a file name that is not one path component, or a malformed hash, is not
- * unreachable but broken or hostile: its error is kept here and rethrown by resolve(), so
- * the run stops with it (exit 1) even when other sources could have answered.
- */
-function watchRefusals(source: PackageSource, refusals: ClusterPackError[]): PackageSource {
-  return {
-    description: source.description,
-    projectFiles: (name, signal) =>
-      source.projectFiles(name, signal).catch((err: unknown) => {
-        if (err instanceof ClusterPackError && REFUSALS.has(err.code)) refusals.push(err);
-        throw err;
-      }),
-  };
-}
+/** The pack layout version: v2 pages and METADATA entries carry the sha256 of their text. */
+const PACKS = "packs-v2";
 
 interface Pack {
   pages: Record<string, unknown>;
-  metadata: Record<string, string>;
+  metadata: Record<string, MetadataEntry>;
 }
 
 /** Bounds a pack (JSON characters per part): used entries always stay, older ones fill the rest. */
@@ -346,9 +348,10 @@ function usedUnchanged(pack: Record<string, unknown>, used: Record<string, unkno
   return true;
 }
 
-/** About the JSON size of a pack entry (METADATA text, or a page whose body is most of it). */
+/** About the JSON size of a pack entry (a METADATA text, or a page: the text or body is most of it). */
 function entrySize(key: string, value: unknown): number {
-  return key.length + 256 + (typeof value === "string" ? value.length : String((value as { body?: unknown } | null)?.body ?? "").length);
+  const v = value as { body?: unknown; text?: unknown } | null;
+  return key.length + 256 + String(v?.body ?? v?.text ?? "").length;
 }
 
 /** This run's entries first, then earlier ones not used this time, up to MAX_PACK_PART. */

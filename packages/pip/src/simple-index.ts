@@ -286,6 +286,7 @@ export function urlFilename(url: URL): string | null {
 
 /** Validates a URL-ish index location early, so a typo fails with a clear message. */
 export function checkIndexUrl(url: string, what: string): void {
-  if (/^(https?|file):\/\//i.test(url)) return;
-  throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not an http(s):// or file:// URL.`, { code: "ERR_INVALID_INDEX_URL" });
+  if (!/^(https?|file):\/\//i.test(url)) throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not an http(s):// or file:// URL.`, { code: "ERR_INVALID_INDEX_URL" });
+  // A URL that does not parse is the user's typo (exit 2), not an index that failed (exit 1).
+  if (!URL.canParse(url)) throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not a valid URL; check it for typos.`, { code: "ERR_INVALID_INDEX_URL" });
 }

@@ -1,11 +1,12 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pythonInterpreter, pythonInterpreters } from "@cluster-pack/io/test-kit";
 import { Marker, parseTagSet, platformTags, tagToString, targetTags } from "@cluster-pack/packaging";
 import { explicitTarget, probeInterpreter, rankingFor } from "./target";
 
-const PYENV = "/root/.pyenv/versions";
-const interpreters = fs.existsSync(PYENV) ? fs.readdirSync(PYENV).map((v) => path.join(PYENV, v, "bin", "python3")).filter((p) => fs.existsSync(p)) : [];
+const interpreters = pythonInterpreters({ minimum: "3.0" }).map((p) => p.python);
 
 describe("explicit targets", () => {
   test("linux cp311 from any OS", () => {
@@ -44,9 +45,29 @@ describe("explicit targets", () => {
     try {
       const py = interpreters[0]!;
       const a = await probeInterpreter(py, { cacheDir: dir });
-      expect(fs.readdirSync(path.join(dir, "probes"))).toHaveLength(1);
+      expect(fs.readdirSync(path.join(dir, "probes-v2"))).toHaveLength(1);
       const b = await probeInterpreter(py, { cacheDir: dir });
       expect(b.tags.map(tagToString)).toEqual(a.tags.map(tagToString));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  test("the probe cache is keyed by the interpreter's identity: a same-size rewrite with its mtime restored is probed again", async () => {
+    // Two interpreters whose paths have the same length (a same-size rewrite of the wrapper).
+    const [a, b] = [pythonInterpreter("3.11")?.python, pythonInterpreter("3.12")?.python];
+    if (!a || !b || a.length !== b.length) return console.warn("skipping: needs pyenv 3.11 and 3.12 at paths of the same length");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-probe-"));
+    try {
+      const py = path.join(dir, "python3");
+      fs.writeFileSync(py, `#!/bin/sh\nexec ${a} "$@"\n`, { mode: 0o755 });
+      // A file changed in the last 2 s is not recorded (racy rule): wait it out once.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await probeInterpreter(py, { cacheDir: dir })).markers.python_version).toBe("3.11");
+      expect(fs.readdirSync(path.join(dir, "probes-v2"))).toHaveLength(1);
+      execFileSync("touch", ["-r", py, `${py}.stamp`]);
+      fs.writeFileSync(py, `#!/bin/sh\nexec ${b} "$@"\n`);
+      execFileSync("touch", ["-r", `${py}.stamp`, py]);
+      expect((await probeInterpreter(py, { cacheDir: dir })).markers.python_version).toBe("3.12");
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { writeFileAtomic } from "@cluster-pack/io";
+import { fileIdentity, writeFileAtomic } from "@cluster-pack/io";
 import { type MarkerEnvironment, parseTagSet, platformTags, type Tag, TagRanking, targetTags, Version } from "@cluster-pack/packaging";
 
 /**
@@ -71,7 +71,7 @@ export function explicitTarget(options: ExplicitTargetOptions): TargetEnvironmen
 /** Options of `probeInterpreter`. */
 export interface ProbeOptions {
   signal?: AbortSignal;
-  /** Directory for the probe cache (keyed by the interpreter's path, size and mtime). */
+  /** Directory for the probe cache (keyed by the interpreter file's identity). */
   cacheDir?: string;
 }
 
@@ -84,11 +84,14 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
   throwIfAborted(options.signal);
   const resolved = await resolveExecutable(python);
   let cacheFile: string | undefined;
+  let racy = false;
   if (options.cacheDir && resolved) {
-    const st = await fs.promises.stat(resolved).catch(() => null);
-    if (st) {
-      const key = Buffer.from(`${resolved}\0${st.size}\0${st.mtimeMs}\0${PROBE_VERSION}`).toString("base64url").slice(-80);
-      cacheFile = path.join(options.cacheDir, "probes", `${key}.json`);
+    // Keyed by the interpreter file's identity (inode, size, mtime, ctime): an interpreter
+    // replaced in place, even with its old mtime restored, is probed again.
+    const id = await fileIdentity(resolved).catch(() => null);
+    if (id) {
+      racy = id.racy;
+      cacheFile = path.join(options.cacheDir, "probes-v2", `${id.key}-${PROBE_VERSION}.json`);
       const cached = await fs.promises.readFile(cacheFile, "utf8").catch(() => null);
       if (cached) {
         try {
@@ -105,21 +108,27 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
         const code = (err as NodeJS.ErrnoException).code;
         reject(
           code === "ENOENT"
-            ? new InvalidInputError(`Python interpreter ${JSON.stringify(python)} was not found; pass the path of an existing interpreter or an explicit target (--python 3.11 --platform manylinux_2_28_x86_64).`, { code: "ERR_INTERPRETER_NOT_FOUND", cause: err })
+            ? new InvalidInputError(`Python interpreter ${JSON.stringify(python)} was not found.`, {
+                code: "ERR_INTERPRETER_NOT_FOUND",
+                cause: err,
+                hint: "pass the path of an existing interpreter, or an explicit target (`python` 3.11 with `platform` manylinux_2_28_x86_64).",
+                optionNames: ["python", "platform"],
+              })
             : new ClusterPackError("ERR_INTERPRETER_PROBE", `Probing ${python} failed: ${String(stderr).trim() || err.message}`, { cause: err }),
         );
       } else resolve(stdout);
     });
   });
   const probe = JSON.parse(out) as ProbeResult;
-  if (cacheFile) await writeFileAtomic(cacheFile, out);
+  // An interpreter changed in the last 2 s may change again unseen (the racy rule): not recorded.
+  if (cacheFile && !racy) await writeFileAtomic(cacheFile, out);
   return fromProbe(probe, python);
 }
 
 /** Parses a CLI-style target: `{python?, platform?, implementation?, interpreter?}` -> a target. */
 export async function resolveTarget(spec: { python?: string; platform?: string; implementation?: string; abis?: string[]; interpreter?: string }, options: ProbeOptions = {}): Promise<TargetEnvironment> {
   if (spec.python || spec.platform) {
-    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe or an explicit target (--python/--platform), not both.", { code: "ERR_INVALID_TARGET" });
+    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe (`interpreter`) or an explicit target (`python`/`platform`), not both.", { code: "ERR_INVALID_TARGET", optionNames: ["interpreter", "python", "platform"] });
     return explicitTarget({ python: spec.python ?? "3.11", platform: spec.platform, implementation: spec.implementation, abis: spec.abis });
   }
   return probeInterpreter(spec.interpreter ?? "python3", options);

@@ -4,12 +4,12 @@ import os from "node:os";
 import path from "node:path";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { addWheelToZip, formatRecord, installWheel, recordHash, type InstallScheme } from "./index";
-import { downloadWheels, pipUnavailableReason } from "./test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 
 // Real interpreters and wheels: allow for a busy 2-core machine.
 jest.setTimeout(300_000);
 
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-wheel-test-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

@@ -4,7 +4,7 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
-import { forEachLimit, publishFile, writeFileAtomic } from "@cluster-pack/io";
+import { forEachLimit, isPathInside, publishFile, toPosix, writeFileAtomic } from "@cluster-pack/io";
 import { isSafeEntryName, ZipReader, type RandomAccessSource, type ZipEntry, type ZipWriter } from "@cluster-pack/zip";
 import { readWheelMetadata, type WheelMetadata } from "./metadata";
 import { formatRecord, parseRecord, recordHash, RecordVerifier, type RecordEntry } from "./record";
@@ -337,13 +337,8 @@ function joinRel(base: string, rel: string): string {
   return base ? `${base}/${rel}` : rel;
 }
 
-function toPosix(p: string): string {
-  return p.split(path.sep).join("/");
-}
-
 function assertInside(root: string, dest: string, wheel: string, rel: string): void {
-  const r = path.relative(path.resolve(root), path.resolve(dest));
-  if (r.startsWith("..") || path.isAbsolute(r)) throw new IntegrityError(`${wheel}: ${rel} would be installed outside ${root}; the wheel is malicious or malformed.`);
+  if (!isPathInside(path.resolve(root), path.resolve(dest))) throw new IntegrityError(`${wheel}: ${rel} would be installed outside ${root}; the wheel is malicious or malformed.`);
 }
 
 async function writeEntryAtomic(reader: ZipReader, entry: ZipEntry, dest: string, executable: boolean, verifier: RecordVerifier, signal?: AbortSignal): Promise<void> {

@@ -9,13 +9,14 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { pythonInterpreter } from "@cluster-pack/io/test-kit";
 import { ZipReader } from "@cluster-pack/zip";
 import { installWheel } from "./install";
 import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "./rebuild-installed";
 
 jest.setTimeout(300_000);
 const run = promisify(execFile);
-const PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3";
+const PYTHON = pythonInterpreter("3.11")?.python ?? "";
 const PIP = ["-m", "pip", "install", "-q", "--index-url", "file:///opt/pypi/simple", "--retries", "0", "--timeout", "5"];
 
 let tmp: string;
@@ -26,8 +27,8 @@ let skip: string | undefined;
 
 beforeAll(async () => {
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), "cp-rebuild-"));
-  if (!(await fsp.access(PYTHON).then(() => true, () => false))) {
-    skip = `${PYTHON} is not installed`;
+  if (!PYTHON) {
+    skip = "no pyenv CPython 3.11 to make the venv with";
     return;
   }
   const project = path.join(tmp, "local-pkg");

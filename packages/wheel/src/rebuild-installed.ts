@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { isPathInside, toPosix } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { escapeName, escapeVersion } from "@cluster-pack/packaging";
 import { parseCoreMetadata, parseEntryPoints, parseWheelInfo } from "./metadata";
@@ -163,8 +164,8 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
     // RECORD paths are relative to the directory holding the dist-info (or absolute); a
     // stranger's RECORD may name any path, so everything must stay inside the prefix.
     const abs = path.resolve(site, entry.path);
-    if (!isInside(abs, prefix)) throw notRebuildable(`its RECORD lists ${entry.path}, which is outside the environment ${prefix}`);
-    const inSite = layout.sitePackages.map((s) => path.resolve(s)).find((s) => isInside(abs, s));
+    if (!isPathInside(prefix, abs)) throw notRebuildable(`its RECORD lists ${entry.path}, which is outside the environment ${prefix}`);
+    const inSite = layout.sitePackages.map((s) => path.resolve(s)).find((s) => isPathInside(s, abs));
     let name: string;
     let script = false;
     if (inSite) {
@@ -179,12 +180,12 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
         // Root-Is-Purelib decides where an installer puts the root: both are site-packages here.
         name = rel;
       }
-    } else if (isInside(abs, path.resolve(layout.scripts))) {
+    } else if (isPathInside(path.resolve(layout.scripts), abs)) {
       const rel = toPosix(path.relative(path.resolve(layout.scripts), abs));
       if (launchers.has(rel)) continue; // generated from entry_points.txt, generated again on install
       name = `${dataDir}/scripts/${rel}`;
       script = true;
-    } else if (isInside(abs, path.resolve(layout.headers))) {
+    } else if (isPathInside(path.resolve(layout.headers), abs)) {
       // pip puts headers in `<headers>/<distribution name>/...`: the first level is its own.
       const parts = toPosix(path.relative(path.resolve(layout.headers), abs)).split("/");
       if (parts.length < 2) throw notRebuildable(`its RECORD lists the header ${entry.path} outside a per-distribution directory`);
@@ -295,7 +296,7 @@ function checking(plan: RebuildPlan, f: PlannedFile): Transform {
  */
 function restoreShebang(data: Buffer, layout: InstalledLayout): Buffer {
   const head = data.subarray(0, Math.min(data.length, 4096)).toString("latin1");
-  const own = (p: string) => isInside(path.resolve(p), path.resolve(layout.scripts)) && /^python[\w.]*$/.test(path.basename(p));
+  const own = (p: string) => isPathInside(path.resolve(layout.scripts), path.resolve(p)) && /^python[\w.]*$/.test(path.basename(p));
   const direct = /^#!([^\s]+)([^\S\r\n]*)(\r?\n)/.exec(head);
   if (direct && !direct[1]!.startsWith("/bin/sh") && own(direct[1]!)) {
     return Buffer.concat([Buffer.from(`#!python${direct[3]}`), data.subarray(Buffer.byteLength(direct[0], "latin1"))]);
@@ -340,11 +341,3 @@ function stripPad(b64: string): string {
   return b64.replace(/=+$/, "");
 }
 
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}
-
-function toPosix(p: string): string {
-  return p.split(path.sep).join("/");
-}

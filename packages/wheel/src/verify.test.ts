@@ -6,11 +6,11 @@ import { IntegrityError } from "@cluster-pack/errors";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { addWheelToZip, formatRecord, recordHash, WheelVerifier, type RecordCheck } from "./index";
 import { verifiedMarkerPath } from "./verify";
-import { downloadWheels, pipUnavailableReason } from "./test-kit/wheels";
+import { downloadWheels, pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 
 jest.setTimeout(120_000);
 
-const noPip = pipUnavailableReason();
+const noPip = pipIndexUnavailable();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-wheel-verify-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

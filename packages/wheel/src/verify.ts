@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { AbortError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
+import { AbortError, errorFromData, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { writeFileAtomic } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
@@ -168,6 +168,6 @@ function verifyPool(size: number): WorkerPool<VerifyJob, unknown> {
     size,
     unref: true,
     mayGrow: (job, started) => started === 0 || job.kind === "verify",
-    jobError: (d, job) => (job.kind === "verify" ? new IntegrityError(d.message, d.code ? { code: d.code } : {}) : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
+    jobError: (d, job) => (job.kind === "verify" ? errorFromData({ ...d, name: "IntegrityError" }, "ERR_INTEGRITY") : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
   });
 }

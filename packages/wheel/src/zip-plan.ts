@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
-import { FileIdentityRecords, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
+import { DigestMemo, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
 import { verifiedMarkerPath } from "./verify";
@@ -28,19 +28,18 @@ export interface WheelZipPlan extends WheelZipFacts {
  */
 type PlanEntry = [string, number, number, number, number, number, number, number] | [string, number, string] | [string, number];
 
-/** A wheel file's identity for the sha256 index (@cluster-pack/io's FileIdentity, the sha256 as `sha256`). */
-export interface WheelFileIdentity extends FileIdentity {
-  /** The sha256 recorded for exactly this identity, when known. */
-  sha256?: string;
-}
+/** A wheel file's identity for the sha256 index (@cluster-pack/io's rule), with the sha256 recorded for it, when known. */
+export type WheelFileIdentity = FileIdentity & { sha256?: string };
 
 /**
  * The install plans of verified wheels, beside the verification memo (`verified-wheels/`),
  * so that a warm build copies each wheel's entries without opening it as a zip, parsing
  * METADATA and RECORD, or hashing it:
  *
- * - `stat/`: the wheel's sha256 by file identity (@cluster-pack/io's FileIdentityRecords:
- *   real path, device, inode, size, mtime and ctime; racy identities are not recorded).
+ * - `stat/`: the wheel's sha256 by file identity (real path, device, inode, size, mtime
+ *   and ctime in ns). ctime cannot be set by users, so any rewrite of the file changes
+ *   the identity (the reasoning of git's index); identities whose timestamps are under 2 s
+ *   old are not recorded, since a write in the same kernel tick would not show.
  * - `plans/`: per wheel sha256 and install options, what addWheelToZip added (raw entries
  *   as byte spans of the wheel, generated files as content). Written only for wheels whose
  *   every file was verified against RECORD, read only while the verification marker
@@ -50,21 +49,19 @@ export interface WheelFileIdentity extends FileIdentity {
  * are written to a temporary name and renamed, so readers never see half a file.
  */
 export class WheelPlanCache {
-  private readonly identities: FileIdentityRecords;
-
+  private readonly digests: DigestMemo;
   constructor(readonly dir: string) {
-    this.identities = new FileIdentityRecords(path.join(dir, "stat"));
+    this.digests = new DigestMemo(path.join(dir, "stat"));
   }
 
   /** Stats the wheel and looks its sha256 up by identity. */
-  async identify(wheelPath: string): Promise<WheelFileIdentity> {
-    const id = await this.identities.identify(wheelPath);
-    return id.value && /^[0-9a-f]{64}$/.test(id.value) ? { ...id, sha256: id.value } : id;
+  identify(wheelPath: string): Promise<WheelFileIdentity> {
+    return this.digests.lookup(wheelPath);
   }
 
   /** Records `sha256` for the identity, if the file still has it and it is not racy. */
-  async rememberSha256(id: WheelFileIdentity, sha256: string): Promise<void> {
-    await this.identities.remember(id, sha256);
+  rememberSha256(id: WheelFileIdentity, sha256: string): Promise<void> {
+    return this.digests.remember(id, sha256);
   }
 
   /** The plan of a verified wheel for these options, or undefined. */

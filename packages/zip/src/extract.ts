@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { forEachLimit, publishDirectory } from "@cluster-pack/io";
+import { forEachLimit, isPathInside, publishDirectory } from "@cluster-pack/io";
 import { entryKey, normalizeMode } from "./names";
 import type { ZipEntry, ZipReader } from "./reader";
 
@@ -128,6 +128,6 @@ async function symlinkStaysInside(root: string, linkPath: string, target: string
     }
     current = next;
   }
-  return current === root || current.startsWith(root + path.sep);
+  return isPathInside(root, current);
 }
 

@@ -7,3 +7,4 @@ export { type CentralDirectoryLocation, locateCentralDirectory } from "./directo
 export { type ZipVerification, type VerifyZipOptions, verifyZip, isShebangLine } from "./verify";
 export { type PeekedEntry, type PeekOptions, type ReadPeekedOptions, peekEntries, readPeekedEntry } from "./peek";
 export { type WorkerPoolOptions, type WorkerErrorDetail, WorkerPool } from "./worker-pool";
+export { ZIP_ERROR_CODES, type ZipErrorCode } from "./error-codes";

@@ -6,7 +6,7 @@ import { WorkerPool } from "./index";
 
 jest.setTimeout(30_000);
 
-type Job = { op: "square" | "thread" | "sleep" | "fail" | "exit" | "throw-later" | "bytes"; n?: number; data?: ArrayBuffer };
+type Job = { op: "square" | "thread" | "sleep" | "fail" | "refuse" | "exit" | "throw-later" | "bytes"; n?: number; data?: ArrayBuffer };
 
 // Jobs that succeed, fail, or kill their worker in the ways a real one can.
 const SOURCE = `
@@ -17,6 +17,7 @@ async function handle(job, transfer) {
     case "thread": await new Promise((r) => setTimeout(r, 50)); return threadId;
     case "sleep": await new Promise((r) => setTimeout(r, job.n)); return job.n;
     case "fail": { const e = new Error("no such file: " + job.n); e.code = "ENOENT"; e.path = "/x/" + job.n; throw e; }
+    case "refuse": { const e = new Error("bad level " + job.n); e.name = "InvalidInputError"; e.code = "ERR_BAD_LEVEL"; e.hint = "pass --level 0-9"; throw e; }
     case "exit": process.exit(3);
     case "throw-later": setTimeout(() => { throw new Error("boom outside a job"); }, 1); return new Promise(() => {});
     case "bytes": { const out = Buffer.from(new Uint8Array(job.data)).reverse(); const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.length); transfer.push(ab); return ab; }
@@ -41,6 +42,16 @@ test("runs jobs on up to `size` threads, started as needed, each result to its j
   const threads = await Promise.all(Array.from({ length: 6 }, () => p.run({ op: "thread" })));
   expect(new Set(threads).size).toBe(3);
   expect(p.started).toBe(3);
+});
+
+test("by default a job's error comes back as its own class, with its code and hint", async () => {
+  const p = pool();
+  const err = await p.run({ op: "refuse", n: 12 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(InvalidInputError);
+  expect(err).toMatchObject({ code: "ERR_BAD_LEVEL", hint: "pass --level 0-9", message: "bad level 12" });
+  const plain = await p.run({ op: "fail", n: 1 }).catch((e: unknown) => e);
+  expect(plain).toBeInstanceOf(ClusterPackError);
+  expect(plain).toMatchObject({ code: "ENOENT", message: "no such file: 1" });
 });
 
 test("transfers ArrayBuffers both ways", async () => {

@@ -1,13 +1,9 @@
 import path from "node:path";
 import { Worker } from "node:worker_threads";
-import { ClusterPackError } from "@cluster-pack/errors";
+import { ClusterPackError, errorFromData, type ErrorData } from "@cluster-pack/errors";
 
-/** What a worker reports when `handle` throws: the error's message, and its code and path when it had them. */
-export interface WorkerErrorDetail {
-  message: string;
-  code?: string;
-  path?: string;
-}
+/** What a worker reports when `handle` throws: errors' plain-data form (message, and class name, code, hint and path when it had them). */
+export type WorkerErrorDetail = ErrorData;
 
 export interface WorkerPoolOptions<J> {
   /**
@@ -24,7 +20,7 @@ export interface WorkerPoolOptions<J> {
   size: number;
   /** Whether a job may start another worker while the started ones are busy (default: yes). */
   mayGrow?: (job: J, started: number) => boolean;
-  /** The error a job rejects with when `handle` threw (default: ClusterPackError ERR_WORKER). */
+  /** The error a job rejects with when `handle` threw (default: the thrown error rebuilt by `errorFromData`: same class, code and hint; ERR_WORKER when it had no code). */
   jobError?: (detail: WorkerErrorDetail, job: J) => Error;
   /**
    * The error every pending job rejects with when a worker dies (an exception outside a job,
@@ -119,7 +115,7 @@ export class WorkerPool<J, R> {
       this.pending.delete(m.id);
       if (job) {
         if (m.error === undefined) job.resolve(m.value as R);
-        else job.reject(this.options.jobError?.(m.error, job.job) ?? new ClusterPackError("ERR_WORKER", m.error.message));
+        else job.reject(this.options.jobError?.(m.error, job.job) ?? errorFromData(m.error));
       }
       this.idle.push(w);
       this.dispatch();
@@ -185,9 +181,10 @@ parentPort.on("message", async ({ id, job }) => {
     value = await handle(job, transfer);
   } catch (err) {
     const e = err && typeof err === "object" ? err : {};
+    // errors' ErrorData, written out here because the program is source text with built-ins only.
     const error = { message: String(e.message || err) };
-    if (typeof e.code === "string") error.code = e.code;
-    if (typeof e.path === "string") error.path = e.path;
+    for (const key of ["name", "code", "hint", "path"]) if (typeof e[key] === "string") error[key] = e[key];
+    if (Array.isArray(e.optionNames)) error.optionNames = e.optionNames.filter((n) => typeof n === "string");
     parentPort.postMessage({ id, error });
     return;
   }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { craftWheel } from "@cluster-pack/wheel/test-kit/craft";
+import { craftWheel } from "@cluster-pack/wheel/test-kit";
 import { addHiddenEntry, replaceBytes } from "@cluster-pack/zip/test-kit";
 import { runCli } from "../test-kit";
 
@@ -63,7 +63,7 @@ describe("pex verify, pex inspect and zip verify refuse a tampered PEX", () => {
     fs.writeFileSync(file, craft());
     for (const args of [["pex", "verify", file], ["pex", "inspect", file], ["zip", "verify", file]]) {
       const r = await runCli(...args);
-      expect({ args, code: r.code, matches: message.test(r.err) }).toEqual({ args, code: 1, matches: true });
+      expect({ args, code: r.code, matches: message.test(r.err) }).toEqual({ args, code: 2, matches: true }); // a corrupt input is bad input: exit 2 (issue 11.8)
     }
     expect((await runCli("zip", "verify", path.join(tmp, "pex", "good.pex"))).out).toMatch(/OK \(\d+ entries, \d+ bytes checked in 2 zips\)/);
   });

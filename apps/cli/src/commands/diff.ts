@@ -1,33 +1,29 @@
-import { Command } from "commander";
-import { diffEnvironments } from "cluster-pack";
+import type { Command } from "commander";
 import type { PexDiff } from "@cluster-pack/pex";
 import type { CommandContext } from "../context";
-import { formatBytes } from "../progress";
+import { formatBytes } from "../format";
+import { helpText } from "../help";
+import { lib } from "../lib";
+import { addStoreOptions, storeLocation, storeOptions, type StoreCliOptions } from "../options";
 
-const EXAMPLES = `
-Examples:
-  $ cluster-pack diff old.pex new.pex
-  $ cluster-pack diff s3://bucket/envs/app.pex ./app.pex
-  $ cluster-pack diff hdfs:///user/me/envs/a.pex https://artifacts.example.com/b.pex --json
-
-Remote environments are read by range requests (the end of the file, the central
-directories and PEX-INFO): nothing is downloaded in full.`;
+const HELP = helpText({
+  notes: `Remote environments are read by range requests (the end of the file, the central
+directories and PEX-INFO): nothing is downloaded in full.`,
+  examples: ["cluster-pack diff old.pex new.pex", "cluster-pack diff s3://bucket/envs/app.pex ./app.pex", "cluster-pack diff hdfs:///user/me/envs/a.pex https://artifacts.example.com/b.pex --json"],
+});
 
 /** `cluster-pack diff A B`: what changed between two environments. */
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command("diff")
     .summary("What changed between two PEX files or uploaded environments.")
     .description("Distributions added, removed and changed (versions, sizes, hashes), interpreter constraints and entry point, between two PEX files or uploaded environments (local, S3, HDFS, HTTP).")
-    .argument("<a>", "the old environment: a .pex, a packed PEX directory, or a URL")
-    .argument("<b>", "the new environment")
-    .option("--s3-endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
-    .addHelpText("after", EXAMPLES)
-    .action(async (a: string, b: string, opts: { s3Endpoint?: string }) => {
-      const result = await diffEnvironments(a, b, {
-        ...(opts.s3Endpoint ? { store: { s3: { endpoint: opts.s3Endpoint, forcePathStyle: true } } } : {}),
-        signal: ctx.signal,
-      });
+    .argument("<a>", "the old environment: a .pex, a packed PEX directory, or a URL", storeLocation)
+    .argument("<b>", "the new environment", storeLocation);
+  addStoreOptions(cmd)
+    .addHelpText("after", HELP)
+    .action(async (a: string, b: string, opts: StoreCliOptions) => {
+      const result = await lib.clusterPack().diffEnvironments(a, b, { store: storeOptions(opts), signal: ctx.signal });
       ctx.output(result, renderDiff);
     });
 }

@@ -50,7 +50,7 @@ async function withIndex(files: ServedFile[], json: boolean, body: (server: Inde
   }
 }
 
-const target = ["--isolated", "--python", "3.11", "--platform", "manylinux_2_28_x86_64"];
+const target = ["--isolated", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"];
 
 describe.each([
   ["JSON (PEP 691 filename)", true],

@@ -1,63 +1,92 @@
 import fs from "node:fs";
 import path from "node:path";
-import { Command, Option } from "commander";
-import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
-import { inspectPex, PexBuilder, verifyPex, type InheritPath, type PexBuildResult, type PexInspection, type PexVerification } from "@cluster-pack/pex";
+import { Option, type Command } from "commander";
+import { InvalidInputError } from "@cluster-pack/errors";
+import type { InheritPath, PexBuildResult, PexInspection, PexVerification } from "@cluster-pack/pex";
 import type { CommandContext } from "../context";
-import { formatBytes } from "../progress";
+import { formatBytes, plural } from "../format";
+import { OUTPUT_RULE, helpText } from "../help";
+import { asInput } from "../input";
+import { lib } from "../lib";
+import { addForceOption, addIndexOptions, checkOutput, indexOptions, keyValues, repeatable, type IndexCliOptions } from "../options";
 
 export function register(program: Command, ctx: CommandContext): void {
-  const pex = program.command("pex").description("PEX files: build one from wheels (or requirements), inspect it, verify it.");
+  const pex = program
+    .command("pex")
+    .description("PEX files: build one from wheels (or requirements), inspect it, verify it.")
+    .addHelpText(
+      "after",
+      helpText({
+        examples: ["cluster-pack pex build numpy pandas -o env.pex && ./env.pex -c 'import pandas'", "cluster-pack pex inspect env.pex", "cluster-pack pex verify env.pex"],
+      }),
+    );
 
-  pex
+  const build = pex
     .command("build")
     .description("Build a PEX from wheel files, directories of wheels, and requirements (resolved from your pip configuration).")
-    .argument("<inputs...>", "wheel files, directories holding wheels, or requirements such as 'pandas>=2'")
-    .requiredOption("-o, --output <path>", "the PEX to write (a file, or a directory with --layout packed)")
+    .argument("[inputs...]", "wheel files, directories holding wheels, or requirements such as 'pandas>=2'")
+    .requiredOption("-o, --output <path>", "the PEX to write (a file, or a directory with --layout packed)");
+  addForceOption(build);
+  build
     .option("-e, --entry-point <module[:function]>", "run this module (or call this function) on start")
     .option("-c, --script <name>", "run this console script of one of the wheels on start")
-    .option("-D, --sources-directory <dir>", "add this directory's content as top-level user code (repeatable)", collect, [] as string[])
+    .addOption(repeatable("-D, --sources-directory <dir>", "add this directory's content as top-level user code"))
+    .option("--follow-external-symlinks", "with -D: also include files that symlinks lead to outside the source directory (refused otherwise)")
     .option("--python-shebang <interpreter>", "the shebang interpreter", "/usr/bin/env python3")
-    .option("--interpreter-constraint <constraint>", "e.g. 'CPython>=3.8,<3.13' (repeatable; any one must match)", collect, [] as string[])
+    .addOption(repeatable("--interpreter-constraint <constraint>", "e.g. 'CPython>=3.8,<3.13' (any one must match)"))
     .addOption(new Option("--inherit-path <mode>", "use the host's site-packages: false, prefer (before the PEX's) or fallback (after)").choices(["false", "prefer", "fallback"]).default("false"))
-    .option("--inject-env <NAME=value>", "set this variable (unless already set) before user code runs (repeatable)", collect, [] as string[])
-    .option("--inject-args <arg>", "prepend this argument to sys.argv[1:] of the entry point (repeatable)", collect, [] as string[])
+    .addOption(repeatable("--inject-env <NAME=value>", "set this variable (unless already set) before user code runs"))
+    .addOption(repeatable("--inject-args <arg>", "prepend this argument to sys.argv[1:] of the entry point"))
     .option("--no-strip-pex-env", "keep PEX_* variables in the environment of user code")
-    .option("--venv", "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions")
+    .option(
+      "--venv",
+      "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions",
+    )
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
     .addOption(new Option("--layout <layout>", "a single file, pex's packed directory, or layered (a small PEX plus one <sha256>.zip layer per distribution)").choices(["zipapp", "packed", "layered"]).default("zipapp"))
     .option("--layer-store <dir>", "with --layout layered: the directory the layers are written to (default <cluster-pack cache>/layers.1)")
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
-    .option("-r, --requirement <file>", "also resolve the requirements of this file (repeatable)", collect, [] as string[])
+    .addOption(repeatable("-r, --requirement <file>", "also resolve the requirements of this file"));
+  addIndexOptions(build)
     .addHelpText(
       "after",
-      `
-Inputs that are existing .whl files or directories are used as they are; any other input
+      helpText({
+        notes: `Inputs that are existing .whl files or directories are used as they are; any other input
 is a requirement, resolved and downloaded through @cluster-pack/pip with your pip
-configuration (pip.conf, PIP_INDEX_URL, ...). Requirements are recorded in PEX-INFO.
+configuration (pip.conf, PIP_INDEX_URL, ...) and the index options. Requirements are
+recorded in PEX-INFO. ${OUTPUT_RULE}
 
 Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m module,
-./env.pex script.py) or, with --entry-point/--script, as an application.
-
-Examples:
-  cluster-pack pex build dist/*.whl -o env.pex
-  cluster-pack pex build wheels/ -D src -e app.main:main -o app.pex --interpreter-constraint 'CPython>=3.9'
-  cluster-pack pex build numpy pandas -o env.pex --python-shebang '/usr/bin/env python3.11'
-  cluster-pack pex build wheels/ -c tqdm -o tqdm.pex --inject-env TQDM_DISABLE=0
-  cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress
-  cluster-pack pex build ray boto3 smart_open -o ray.pex --venv   # Ray starts workers with sys.executable`,
+./env.pex script.py) or, with --entry-point/--script, as an application.`,
+        examples: [
+          "cluster-pack pex build dist/*.whl -o env.pex",
+          "cluster-pack pex build wheels/ -D src -e app.main:main -o app.pex \\",
+          "    --interpreter-constraint 'CPython>=3.9'",
+          "cluster-pack pex build numpy pandas -o env.pex --force \\",
+          "    --python-shebang '/usr/bin/env python3.11'",
+          "cluster-pack pex build wheels/ -c tqdm -o tqdm.pex --inject-env TQDM_DISABLE=0",
+          "cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress",
+          "# Ray starts its workers with sys.executable: venv mode lets them import the PEX's packages",
+          "cluster-pack pex build ray boto3 smart_open -o ray.pex --venv",
+        ],
+      }),
     )
     .action(async (inputs: string[], opts: BuildCliOptions) => {
+      checkOutput(opts.output, opts.force, opts.layout === "packed" ? "directory" : "file");
       const { wheels, requirements } = await classifyInputs(inputs);
       const resolvedRequirements: string[] = [];
       // sha256 of resolved wheels (the pip cache is content-addressed): lets the build find
       // wheels it verified before without hashing them again.
       const knownSha256 = new Map<string, string>();
-      if (requirements.length || opts.requirement.length) {
+      if (requirements.length || opts.requirement?.length) {
         const bar = ctx.progress("resolving requirements");
         try {
-          const { resolveAndDownload } = await import("@cluster-pack/pip");
-          const { files } = await resolveAndDownload(requirements, { requirementFiles: opts.requirement, signal: ctx.signal });
+          const { files } = await lib.pip().resolveAndDownload(requirements, {
+            ...indexOptions(opts),
+            ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+            requirementFiles: opts.requirement ?? [],
+            signal: ctx.signal,
+          });
           for (const f of files) {
             if (!f.filename.endsWith(".whl")) throw new InvalidInputError(`${f.name} ${f.version} resolved to ${f.filename}, which is not a wheel; a PEX needs wheels (build one with pip wheel).`);
             wheels.push(f.path);
@@ -68,17 +97,18 @@ Examples:
           bar.stop();
         }
       }
-      if (!wheels.length && !opts.sourcesDirectory.length) {
+      if (!wheels.length && !opts.sourcesDirectory?.length) {
         ctx.log("note: no wheels and no sources: the PEX will be a bare interpreter");
       }
-      const builder = new PexBuilder({
-        sourceDirectories: opts.sourcesDirectory,
+      const builder = new (lib.pex().PexBuilder)({
+        sourceDirectories: opts.sourcesDirectory ?? [],
+        followExternalSymlinks: Boolean(opts.followExternalSymlinks),
         ...(opts.entryPoint ? { entryPoint: opts.entryPoint } : {}),
         ...(opts.script ? { script: opts.script } : {}),
-        interpreterConstraints: opts.interpreterConstraint,
+        interpreterConstraints: opts.interpreterConstraint ?? [],
         inheritPath: opts.inheritPath as InheritPath,
-        injectEnv: parseEnv(opts.injectEnv),
-        injectArgs: opts.injectArgs,
+        injectEnv: keyValuesOf(opts.injectEnv),
+        injectArgs: opts.injectArgs ?? [],
         stripPexEnv: opts.stripPexEnv,
         venv: opts.venv ?? false,
         compress: opts.compress,
@@ -94,6 +124,7 @@ Examples:
       try {
         result = await builder.build(opts.output, {
           signal: ctx.signal,
+          overwrite: Boolean(opts.force),
           onProgress: (done, total) => {
             bar.setTotal(total);
             bar.update(done);
@@ -113,7 +144,7 @@ Examples:
           ...(result.layers ? { layers: result.layers } : {}),
         },
         () =>
-          `Built ${result.path} (${formatBytes(result.size)}, ${result.entries} entries, ${result.distributions.length} distributions)\npex_hash ${result.info.pexHash}` +
+          `Built ${result.path} (${formatBytes(result.size)}, ${plural(result.entries, "entry", "entries")}, ${plural(result.distributions.length, "distribution")})\npex_hash ${result.info.pexHash}` +
           (result.layers ? `\nlayers in ${path.dirname(result.layers[0]?.path ?? ".")}: ${result.layers.filter((l) => !l.reused).length} written, ${result.layers.filter((l) => l.reused).length} reused` : ""),
       );
     });
@@ -123,52 +154,54 @@ Examples:
     .description("Show what a PEX holds: distributions, requirements, hashes, entry point, options.")
     .argument("<pex>", "a .pex file or a packed PEX directory")
     .option("--sizes", "the size of each distribution (shipped and installed), largest first, with bars")
-    .addHelpText("after", "\nExamples:\n  cluster-pack pex inspect env.pex\n  cluster-pack pex inspect env.pex --sizes\n  cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'")
+    .addHelpText("after", helpText({ examples: ["cluster-pack pex inspect env.pex", "cluster-pack pex inspect env.pex --sizes", "cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'"] }))
     .action(async (file: string, opts: { sizes?: boolean }) => {
-      const info = await inspectPex(file, { signal: ctx.signal, sizes: Boolean(opts.sizes) });
+      const info = await asInput(lib.pex().inspectPex(file, { signal: ctx.signal, sizes: Boolean(opts.sizes) }));
       ctx.output(info, opts.sizes ? renderSizes : renderInspection);
     });
 
   pex
     .command("verify")
-    .description("Check a PEX: structure, pex_hash, and every installed file against its RECORD (exit 1 on any problem).")
+    .description("Check a PEX: structure, pex_hash, and every installed file against its RECORD (exit 2 when it is not sound).")
     .argument("<pex>", "a .pex file or a packed PEX directory")
-    .addHelpText("after", "\nExamples:\n  cluster-pack pex verify env.pex\n  cluster-pack pex verify env.pex --json")
+    .addHelpText("after", helpText({ examples: ["cluster-pack pex verify env.pex", "cluster-pack pex verify env.pex --json"] }))
     .action(async (file: string) => {
       const bar = ctx.progress(`verifying ${path.basename(file)}`);
       let result: PexVerification;
       try {
-        result = await verifyPex(file, { signal: ctx.signal });
+        result = await lib.pex().verifyPex(file, { signal: ctx.signal });
       } finally {
         bar.stop();
       }
+      const [only] = result.checks;
+      // Not a PEX at all (missing, truncated, not a zip): the opening error, as every command reports it.
+      if (result.checks.length === 1 && only?.name === "open" && !only.ok) throw new InvalidInputError(only.detail ?? `${file} cannot be opened.`, { code: "ERR_PEX_VERIFY" });
       // On failure the JSON result is the error object (one JSON document on stdout).
       if (result.ok || !ctx.json) ctx.output(result, renderVerification);
-      if (!result.ok) throw new IntegrityError(`${file} failed verification: ${result.problems.join("; ")}`, { code: "ERR_PEX_VERIFY" });
+      // A PEX that fails its checks is bad input (exit 2), as a truncated one is in every command.
+      if (!result.ok) throw new InvalidInputError(`${file} failed verification: ${result.problems.join("; ")}`, { code: "ERR_PEX_VERIFY" });
     });
 }
 
-interface BuildCliOptions {
+interface BuildCliOptions extends IndexCliOptions {
   output: string;
+  force?: boolean;
   entryPoint?: string;
   script?: string;
-  sourcesDirectory: string[];
+  sourcesDirectory?: string[];
+  followExternalSymlinks?: boolean;
   pythonShebang: string;
-  interpreterConstraint: string[];
+  interpreterConstraint?: string[];
   inheritPath: string;
-  injectEnv: string[];
-  injectArgs: string[];
+  injectEnv?: string[];
+  injectArgs?: string[];
   stripPexEnv: boolean;
   venv?: boolean;
   compress: boolean;
   layout: string;
   layerStore?: string;
   structure: string;
-  requirement: string[];
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+  requirement?: string[];
 }
 
 async function classifyInputs(inputs: string[]): Promise<{ wheels: string[]; requirements: string[] }> {
@@ -198,20 +231,14 @@ function uniqueByName(wheels: string[]): string[] {
   return [...seen.values()];
 }
 
-function parseEnv(pairs: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) throw new InvalidInputError(`--inject-env ${pair} is not NAME=value.`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return env;
+function keyValuesOf(pairs: string[] | undefined): Record<string, string> {
+  return keyValues(pairs, "--inject-env");
 }
 
 function renderInspection(i: PexInspection): string {
   const lines = [
     `PEX           ${i.path}`,
-    `layout        ${i.layout}, ${formatBytes(i.size)}, ${i.entries} entries, built by ${i.builtBy}`,
+    `layout        ${i.layout}, ${formatBytes(i.size)}, ${plural(i.entries, "entry", "entries")}, built by ${i.builtBy}`,
     `pex_hash      ${i.pexHash ?? "-"}`,
     `code_hash     ${i.codeHash ?? "-"}`,
     `bootstrap     ${i.bootstrapHash ?? "-"}`,
@@ -221,7 +248,7 @@ function renderInspection(i: PexInspection): string {
   ];
   if (i.injectArgs.length) lines.push(`inject_args   ${i.injectArgs.join(" ")}`);
   for (const [k, v] of Object.entries(i.injectEnv)) lines.push(`inject_env    ${k}=${v}`);
-  lines.push(`requirements  ${i.requirements.length ? i.requirements.join(", ") : "-"}`, "", `Distributions (${i.distributions.length}):`);
+  lines.push(`requirements  ${i.requirements.length ? i.requirements.join(", ") : "-"}`, "", `${plural(i.distributions.length, "distribution")}:`);
   const w1 = Math.max(7, ...i.distributions.map((d) => d.project.length));
   const w2 = Math.max(7, ...i.distributions.map((d) => d.version.length));
   lines.push(`  ${"PROJECT".padEnd(w1)}  ${"VERSION".padEnd(w2)}  FINGERPRINT                               WHEEL`);
@@ -253,6 +280,6 @@ export function renderSizes(i: PexInspection): string {
 
 function renderVerification(v: PexVerification): string {
   const lines = v.checks.map((c) => `${c.ok ? "ok  " : "FAIL"}  ${c.name}${c.detail ? `: ${c.detail}` : ""}`);
-  lines.push(v.ok ? `${v.path}: OK` : `${v.path}: ${v.problems.length} problem(s)`);
+  lines.push(v.ok ? `${v.path}: OK` : `${v.path}: ${plural(v.problems.length, "problem")}`);
   return lines.join("\n");
 }

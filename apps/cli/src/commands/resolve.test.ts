@@ -23,7 +23,7 @@ describe("cluster-pack resolve", () => {
     const doc = JSON.parse(j.out) as { packages: Array<{ name: string; file: string; dependencies: string[]; direct: boolean }>; target: { python: string } };
     expect(doc.target.python).toBe("3.11.0");
     expect(doc.packages.find((p) => p.name === "app")).toMatchObject({ file: "app-1.0-py3-none-any.whl", dependencies: ["lib"], direct: true });
-    const win = await cli("resolve", "app", ...common.slice(0, -6), "--python", "3.12", "--platform", "win_amd64", "--cache-dir", path.join(tmp, "cache"));
+    const win = await cli("resolve", "app", ...common.slice(0, -6), "--python-version", "3.12", "--platform", "win_amd64", "--cache-dir", path.join(tmp, "cache"));
     expect(win.out.trim().split("\n")).toEqual(["app==1.0", "lib==2.1", "winlib==1.0"]);
   });
 
@@ -84,10 +84,10 @@ describe("cluster-pack lock", () => {
     expect(l.code).toBe(0);
     expect(fs.readFileSync(lockFile, "utf8")).toMatch(/name = "lib"\nversion = "2.1"/);
     const dest = path.join(tmp, "fromlock");
-    const d = await cli("--json", "download", "--from-lock", lockFile, "-d", dest, "--python", "3.11", "--cache-dir", path.join(tmp, "cache"));
+    const d = await cli("--json", "download", "--from-lock", lockFile, "-d", dest, "--python-version", "3.11", "--cache-dir", path.join(tmp, "cache"));
     expect(d.code).toBe(0);
     expect(fs.readdirSync(dest).sort()).toEqual(["app-1.0-py3-none-any.whl", "lib-2.1-py3-none-any.whl"]);
-    const wrongTarget = await cli("download", "--from-lock", lockFile, "-d", dest, "--python", "3.12", "--platform", "win_amd64");
+    const wrongTarget = await cli("download", "--from-lock", lockFile, "-d", dest, "--python-version", "3.12", "--platform", "win_amd64");
     expect(wrongTarget.code).toBe(2);
     expect(wrongTarget.err).toMatch(/does not match the target/);
   });

@@ -46,7 +46,7 @@ describe("cluster-pack skein-spec", () => {
     [["hdfs://nn/e.pex"], /exactly one of module/],
     [["hdfs://nn/e.pex", "--module", "m", "--principal", "me@R"], /both a principal and a keytab/],
     [["hdfs://nn/e.pex", "--script", "x", "--", "arg"], /Arguments after -- are the module's/],
-    [["hdfs://nn/e.pex", "--module", "m", "--vcores", "two"], /--vcores "two" is not an integer/],
+    [["hdfs://nn/e.pex", "--module", "m", "--vcores", "two"], /--vcores takes a whole number, got "two"/],
   ])("bad input %j exits 2", async (args, re) => {
     const r = await cli("skein-spec", ...args);
     expect(r.code).toBe(2);

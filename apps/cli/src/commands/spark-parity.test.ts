@@ -37,7 +37,7 @@ describe("upload-env --spark and spark-conf give one conf (one code path)", () =
 
   it("with AWS_ENDPOINT_URL set, upload-env --spark yarn has the s3a endpoint keys spark-conf adds for the same archive", async () => {
     const target = "s3://cli/envs/parity.pex";
-    const up = await runCli("--json", "upload-env", "six", "--target-python", "3.11", "--target-platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(dir, "cache"), "--spark", "yarn");
+    const up = await runCli("--json", "upload-env", "six", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(dir, "cache"), "--spark", "yarn");
     if (up.code !== 0) console.error(up.err);
     expect(up.code).toBe(0);
     const fromUpload = JSON.parse(up.out).sparkConf as Record<string, string>;

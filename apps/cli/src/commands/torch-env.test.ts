@@ -34,7 +34,7 @@ describe("cluster-pack torch-env", () => {
 
   it.each([
     [["--master-addr", "h", "--nodes", "0"], /nodes must be a positive integer/],
-    [["--master-addr", "h", "--master-port", "http"], /--master-port "http" is not an integer/],
+    [["--master-addr", "h", "--master-port", "http"], /--master-port takes a whole number, got "http"/],
     [["--master-addr", "h", "--local-rank", "0"], /--local-rank needs --node/],
     [["--master-addr", "h", "--node", "1"], /Node 1 does not exist/],
   ])("bad input %j exits 2", async (args, re) => {

@@ -1,43 +1,39 @@
-import { Command, Option } from "commander";
+import { Option, type Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { shellExports, torchDistributedEnv, torchProcessEnv, type TorchProcessEnv } from "@cluster-pack/engines";
+import type { TorchProcessEnv } from "@cluster-pack/engines";
 import type { CommandContext } from "../context";
-import { intOption } from "./spark-conf";
+import { helpText } from "../help";
+import { lib } from "../lib";
+import { integer } from "../options";
 
 export function register(program: Command, ctx: CommandContext): void {
   program
     .command("torch-env")
     .description("Print the torch.distributed env:// variables (as torchrun sets them) for N nodes x M processes.")
     .requiredOption("--master-addr <host>", "address of the rank 0 node")
-    .option("--master-port <port>", "rendezvous port", "29500")
-    .option("--nodes <n>", "number of nodes", "1")
-    .option("--nproc-per-node <m>", "processes per node", "1")
-    .option("--node <i>", "print only this node's processes")
-    .option("--local-rank <j>", "with --node: print only this process")
+    .option("--master-port <port>", "rendezvous port", integer("--master-port"), 29500)
+    .option("--nodes <n>", "number of nodes", integer("--nodes"), 1)
+    .option("--nproc-per-node <m>", "processes per node", integer("--nproc-per-node"), 1)
+    .option("--node <i>", "print only this node's processes", integer("--node"))
+    .option("--local-rank <j>", "with --node: print only this process", integer("--local-rank"))
     .addOption(new Option("--format <format>", "env (export lines, a block per process) or json").choices(["env", "json"]).default("env"))
     .addHelpText(
       "after",
-      `
-Ranks are node-major: RANK = node * nproc-per-node + local rank.
-
-Examples:
-  cluster-pack torch-env --master-addr 10.0.0.1 --nodes 2 --nproc-per-node 4
-  cluster-pack torch-env --master-addr 10.0.0.1 --nodes 3 --node 2 --local-rank 0 --format json`,
+      helpText({
+        notes: "Ranks are node-major: RANK = node * nproc-per-node + local rank.",
+        examples: ["cluster-pack torch-env --master-addr 10.0.0.1 --nodes 2 --nproc-per-node 4", "cluster-pack torch-env --master-addr 10.0.0.1 --nodes 3 --node 2 --local-rank 0 --format json"],
+      }),
     )
-    .action((opts: { masterAddr: string; masterPort: string; nodes: string; nprocPerNode: string; node?: string; localRank?: string; format: "env" | "json" }) => {
-      const o = {
-        masterAddr: opts.masterAddr,
-        masterPort: intOption(opts.masterPort, "--master-port"),
-        nodes: intOption(opts.nodes, "--nodes"),
-        procsPerNode: intOption(opts.nprocPerNode, "--nproc-per-node"),
-      };
+    .action((opts: { masterAddr: string; masterPort: number; nodes: number; nprocPerNode: number; node?: number; localRank?: number; format: "env" | "json" }) => {
+      const { shellExports, torchDistributedEnv, torchProcessEnv } = lib.engines();
+      const o = { masterAddr: opts.masterAddr, masterPort: opts.masterPort, nodes: opts.nodes, procsPerNode: opts.nprocPerNode };
       if (opts.localRank !== undefined && opts.node === undefined) throw new InvalidInputError("--local-rank needs --node: say which node's process to print.");
       let list: TorchProcessEnv[] = torchDistributedEnv(o);
       if (opts.node !== undefined) {
-        const node = intOption(opts.node, "--node");
+        const node = opts.node;
         list =
           opts.localRank !== undefined
-            ? [torchProcessEnv(o, node, intOption(opts.localRank, "--local-rank"))]
+            ? [torchProcessEnv(o, node, opts.localRank)]
             : [...Array(o.procsPerNode).keys()].map((j) => torchProcessEnv(o, node, j));
       }
       const single = opts.localRank !== undefined;

@@ -38,7 +38,7 @@ describe("cluster-pack upload-env / upload-zip", () => {
 
   it("packs requirements into a PEX, uploads once, prints JSON and the Spark conf; the second run is up to date", async () => {
     const target = `file://${tmp}/store/user/cli/envs/reqs.pex`;
-    const args = ["upload-env", "six", "python-dateutil", "--target-python", "3.11", "--target-platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(tmp, "cache")];
+    const args = ["upload-env", "six", "python-dateutil", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-o", target, "--cache-dir", path.join(tmp, "cache")];
     const first = await cli("--json", ...args, "--spark", "yarn");
     expect(first.code).toBe(0);
     const r = JSON.parse(first.out);
@@ -52,7 +52,7 @@ describe("cluster-pack upload-env / upload-zip", () => {
 
   it("upload-zip: uploads a PEX, then skips it by pex_hash", async () => {
     const pex = path.join(tmp, "store/user/cli/envs/reqs.pex");
-    if (!fs.existsSync(pex)) await cli("upload-env", "six", "--target-python", "3.11", "-o", `file://${pex}`, "--cache-dir", path.join(tmp, "cache"));
+    if (!fs.existsSync(pex)) await cli("upload-env", "six", "--python-version", "3.11", "-o", `file://${pex}`, "--cache-dir", path.join(tmp, "cache"));
     const dest = path.join(tmp, "zip-store", "copy.pex");
     const a = await cli("--json", "upload-zip", pex, "-o", dest);
     if (a.code !== 0) console.error(a.err);
@@ -62,11 +62,21 @@ describe("cluster-pack upload-env / upload-zip", () => {
     expect(b.out).toContain("up to date (same pex_hash)");
   });
 
-  it("bad input: one line with the fix, exit 2", async () => {
+  it("bad input: one line, then the fix on its own line (and in the JSON), exit 2", async () => {
     const none = await cli("upload-env", "-o", `file://${tmp}/x.pex`);
     expect(none.code).toBe(2);
-    expect(none.err.trim().split("\n")).toHaveLength(1);
-    expect(none.err).toMatch(/No Python environment found.*Activate a virtualenv/);
+    expect(none.err.trim().split("\n")).toEqual([
+      "cluster-pack: No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given.",
+      "cluster-pack: hint: activate a virtualenv or conda env, or pass --env (a venv/conda prefix), --python (an interpreter), or requirements.",
+    ]);
+    const json = await cli("upload-env", "-o", `file://${tmp}/x.pex`, "--json");
+    expect(JSON.parse(json.out)).toEqual({
+      error: {
+        code: "ERR_NO_ENVIRONMENT",
+        message: "No Python environment found: neither VIRTUAL_ENV nor CONDA_PREFIX is set and no environment was given.",
+        hint: "activate a virtualenv or conda env, or pass --env (a venv/conda prefix), --python (an interpreter), or requirements.",
+      },
+    });
     const bad = await cli("upload-env", "--additional", "torch=>2", "six");
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--additional torch=>2: write name==version/);

@@ -1,42 +1,57 @@
-import { Command, Option } from "commander";
+import { Option, type Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { uploadEnv, type UploadEnvOptions, type UploadEnvResult, type UploadPhase } from "cluster-pack";
+import type { UploadEnvOptions, UploadEnvResult, UploadPhase } from "cluster-pack";
 import type { CommandContext } from "../context";
-import { sparkConfigFromCli } from "./spark-conf";
+import { plural } from "../format";
+import { helpText } from "../help";
+import { lib } from "../lib";
+import {
+  addIndexOptions,
+  addStoreOptions,
+  addTargetOptions,
+  indexOptions,
+  libraryOptions,
+  pythonOption,
+  repeatable,
+  storeLocation,
+  storeOptions,
+  targetSpec,
+  type IndexCliOptions,
+  type StoreCliOptions,
+  type TargetCliOptions,
+} from "../options";
 import type { Progress } from "../progress";
+import { sparkConfigFromCli } from "./spark-conf";
 
-const EXAMPLES = `
-Examples:
-  # pack the active virtualenv as a PEX and upload it to the default place
-  # (fs.defaultFS from $HADOOP_CONF_DIR, else ~/.local/share/cluster-pack)
-  $ cluster-pack upload-env
-
-  # a given venv, to S3, with its editable packages shipped beside it
-  $ cluster-pack upload-env --env ./.venv --include-editable -o s3://bucket/envs/project.pex
-
-  # requirements instead of an installed environment, for Linux / CPython 3.11
-  $ cluster-pack upload-env six python-dateutil --target-python 3.11 --target-platform manylinux_2_28_x86_64
-
-  # replace one package, drop another, and print the Spark conf that uses the result
-  $ cluster-pack upload-env --additional torch==2.2.0 --ignore jupyter --spark yarn
-
-  # the active conda env as a relocatable tar.gz (the default packer for a conda env)
-  $ cluster-pack upload-env -o hdfs://root/user/me/envs/env.tar.gz
-
-  # a venv's pins resolved against the index rather than packed as installed
-  $ cluster-pack upload-env --env ./.venv --from-index
-
-  # layered: after a one-package change only that layer and the small PEX are uploaded
-  $ cluster-pack upload-env --layered -o s3://bucket/envs/project.pex
-
-An installed environment is packed as installed (each wheel rebuilt from its RECORD, no
+const HELP = helpText({
+  notes: `An installed environment is packed as installed (each wheel rebuilt from its RECORD, no
 index) unless --from-index or another target is given. A second run with nothing changed
-does no build and no upload: one round trip to the store decides. --json prints { packagePath, envName, environment, editableArchives, uploaded,
-requirements, lockHash } (+ sparkConf with --spark).`;
+does no build and no upload: one round trip to the store decides; --force rebuilds and
+uploads anyway. --json prints { packagePath, envName, environment, editableArchives,
+uploaded, requirements, lockHash } (+ sparkConf with --spark).`,
+  examples: [
+    "# pack the active virtualenv as a PEX and upload it to the default place",
+    "# (fs.defaultFS from $HADOOP_CONF_DIR, else ~/.local/share/cluster-pack)",
+    "cluster-pack upload-env",
+    "# a given venv, to S3, with its editable packages shipped beside it",
+    "cluster-pack upload-env --env ./.venv --include-editable -o s3://bucket/envs/project.pex",
+    "# requirements instead of an installed environment, for Linux / CPython 3.11",
+    "cluster-pack upload-env six python-dateutil --python-version 3.11 \\",
+    "    --platform manylinux_2_28_x86_64",
+    "# replace one package, drop another, and print the Spark conf that uses the result",
+    "cluster-pack upload-env --additional torch==2.2.0 --ignore jupyter --spark yarn",
+    "# the active conda env as a relocatable tar.gz (the default packer for a conda env)",
+    "cluster-pack upload-env -o hdfs://root/user/me/envs/env.tar.gz",
+    "# a venv's pins resolved against the index rather than packed as installed",
+    "cluster-pack upload-env --env ./.venv --from-index",
+    "# layered: after a one-package change only that layer and the small PEX are uploaded",
+    "cluster-pack upload-env --layered -o s3://bucket/envs/project.pex",
+  ],
+});
 
 /** `cluster-pack upload-env`: the main job. */
 export function register(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command("upload-env")
     .summary("Pack a Python environment and upload it once (skipped when up to date): the main job.")
     .description(
@@ -46,7 +61,7 @@ export function register(program: Command, ctx: CommandContext): void {
     )
     .argument("[requirements...]", "requirements to pack instead of an installed environment (PEP 508)")
     .option("--env <prefix>", "a venv or conda prefix (default: $VIRTUAL_ENV, else $CONDA_PREFIX)")
-    .option("--python <interpreter>", "pack the environment of this interpreter")
+    .addOption(pythonOption("pack the environment of this interpreter"))
     .option("-r, --requirement <file>", "a requirements file")
     .option("--lock <file>", "a PEP 751 pylock.toml, packed exactly")
     .addOption(new Option("--packer <packer>", "archive kind (default: conda for a conda env, else pex)").choices(["pex", "conda", "venv"]))
@@ -54,30 +69,39 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--allow-large-pex", "pex: a zipped packed PEX (.pex.zip), unpacked by the engine and run as pyenv/__main__.py")
     .option("--venv-mode", "pex: run in pex's venv mode (a venv built on first run; sys.executable sees the packages)")
     .option("--layered", "pex: a small PEX plus one layer per distribution, each uploaded only when the layer store lacks it")
-    .option("--layer-store <url>", "with --layered: where layers go (default: layers/ beside the package path)")
-    .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)")
+    .option("--layer-store <url>", "with --layered: where layers go (default: layers/ beside the package path)", storeLocation)
+    .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)", storeLocation)
     .option("--force", "rebuild and upload even when up to date")
     .option("--include-editable", "ship editable installs as zips beside the environment")
-    .option("--additional <name==version>", "add or replace a package (exact normalised name); repeatable", collect, [])
-    .option("--ignore <name>", "leave an installed package out; repeatable", collect, [])
-    .option("--only <name>", "pack only these installed packages; repeatable", collect, [])
-    .option("--keep-seed-packages", "keep pip/setuptools/wheel in the PEX")
-    .option("--target-python <version>", "target Python version, e.g. 3.11 (default: the environment's interpreter)")
-    .option("--target-platform <platform>", "target platform tag, e.g. manylinux_2_28_x86_64")
-    .option("-i, --index-url <url>", "package index (default: pip's configuration)")
-    .option("--extra-index-url <url>", "extra package index; repeatable", collect, [])
-    .option("-f, --find-links <dir-or-url>", "flat directory of wheels; repeatable", collect, [])
-    .option("--no-index", "ignore package indexes (only --find-links)")
-    .option("--s3-endpoint <url>", "S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
-    .option("--cache-dir <dir>", "local cache (default ~/.cache/cluster-pack)")
+    .addOption(repeatable("--additional <name==version>", "add or replace a package (exact normalised name)"))
+    .addOption(repeatable("--ignore <name>", "leave an installed package out"))
+    .addOption(repeatable("--only <name>", "pack only these installed packages"))
+    .option("--keep-seed-packages", "keep pip/setuptools/wheel in the PEX");
+  addTargetOptions(cmd, "the environment's interpreter");
+  addIndexOptions(cmd);
+  addStoreOptions(cmd)
     .option("--spark <master>", "also print the Spark conf for this master (yarn, k8s://..., spark://..., local)")
-    .addHelpText("after", EXAMPLES)
+    .addHelpText("after", HELP);
+  // The library options its messages name, as this command spells them (`python` is the
+  // interpreter whose environment is packed, as --python here).
+  libraryOptions(cmd, {
+    python: "--python",
+    requirements: "requirements (arguments)",
+    requirementsFile: "-r",
+    lockFile: "--lock",
+    additionalPackages: "--additional",
+    ignoredPackages: "--ignore",
+    onlyPackages: "--only",
+    forceUpload: "--force",
+    packagePath: "--package-path",
+  });
+  cmd
     .action(async (requirements: string[], opts: CliOptions) => {
       const options = toOptions(requirements, opts, ctx);
       const bars = new PhaseBars(ctx);
       let result: UploadEnvResult;
       try {
-        result = await uploadEnv({
+        result = await lib.clusterPack().uploadEnv({
           ...options,
           onProgress: (p) => bars.update(p.phase, p.done, p.total, p.unit),
           onLog: (m) => {
@@ -100,7 +124,7 @@ export function register(program: Command, ctx: CommandContext): void {
     });
 }
 
-interface CliOptions {
+interface CliOptions extends IndexCliOptions, TargetCliOptions, StoreCliOptions {
   env?: string;
   python?: string;
   requirement?: string;
@@ -114,28 +138,23 @@ interface CliOptions {
   packagePath?: string;
   force?: boolean;
   includeEditable?: boolean;
-  additional: string[];
-  ignore: string[];
-  only: string[];
+  additional?: string[];
+  ignore?: string[];
+  only?: string[];
   keepSeedPackages?: boolean;
-  targetPython?: string;
-  targetPlatform?: string;
-  indexUrl?: string;
-  extraIndexUrl: string[];
-  findLinks: string[];
-  index: boolean;
-  s3Endpoint?: string;
-  cacheDir?: string;
   spark?: string;
 }
 
 function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): UploadEnvOptions {
   const additionalPackages: Record<string, string> = {};
-  for (const a of o.additional) {
+  for (const a of o.additional ?? []) {
     const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([^=<>!~\s][^\s]*)|((?:===|>=|<=|!=|~=|<|>)\s*[^=<>!~\s][^\s]*))?$/.exec(a.trim());
     if (!m) throw new InvalidInputError(`--additional ${a}: write name==version (e.g. torch==2.2.0), name>=version, or a bare name.`);
     additionalPackages[m[1]!] = m[2] ?? m[3] ?? "";
   }
+  const index = indexOptions(o);
+  const target = targetSpec(o);
+  const store = storeOptions(o);
   const options: UploadEnvOptions = {
     ...(o.packer ? { packer: o.packer } : {}),
     ...(o.fromIndex ? { fromIndex: true } : {}),
@@ -154,18 +173,11 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
   if (o.layered) options.layout = "layered";
   if (o.layerStore) options.layerStore = o.layerStore;
   if (Object.keys(additionalPackages).length) options.additionalPackages = additionalPackages;
-  if (o.ignore.length) options.ignoredPackages = o.ignore;
-  if (o.only.length) options.onlyPackages = o.only;
-  if (o.targetPython || o.targetPlatform) options.target = { ...(o.targetPython ? { python: o.targetPython } : {}), ...(o.targetPlatform ? { platform: o.targetPlatform } : {}) };
-  if (o.indexUrl || o.extraIndexUrl.length || o.findLinks.length || !o.index) {
-    options.index = {
-      ...(o.indexUrl ? { indexUrl: o.indexUrl } : {}),
-      ...(o.extraIndexUrl.length ? { extraIndexUrls: o.extraIndexUrl } : {}),
-      ...(o.findLinks.length ? { findLinks: o.findLinks } : {}),
-      ...(!o.index ? { noIndex: true } : {}),
-    };
-  }
-  if (o.s3Endpoint) options.store = { s3: { endpoint: o.s3Endpoint, forcePathStyle: true } };
+  if (o.ignore?.length) options.ignoredPackages = o.ignore;
+  if (o.only?.length) options.onlyPackages = o.only;
+  if (target) options.target = target;
+  if (Object.keys(index).length) options.index = index;
+  if (Object.keys(store).length) options.store = store;
   if (o.cacheDir) options.cacheDir = o.cacheDir;
   return options;
 }
@@ -173,7 +185,7 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
 function renderHuman(r: UploadEnvResult & { sparkConf?: Record<string, string> }): string {
   const lines = [
     `${r.uploaded ? "uploaded" : "up to date"}: ${r.packagePath}`,
-    `environment: ${r.envName} (${r.requirements.length} packages, lock ${r.lockHash.slice(0, 19)})`,
+    `environment: ${r.envName} (${plural(r.requirements.length, "package")}, lock ${r.lockHash.slice(0, 19)})`,
     `interpreter: ${r.environment.interpreter}`,
   ];
   for (const e of r.editableArchives) lines.push(`editable ${e.name}: ${e.packagePath}${e.uploaded ? "" : " (unchanged)"}`);
@@ -209,8 +221,4 @@ class PhaseBars {
     this.bar = undefined;
     this.phase = undefined;
   }
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pythonInterpreter, SYSTEM_PYTHON } from "@cluster-pack/io/test-kit";
 import { runCli } from "../test-kit";
 
 jest.setTimeout(120_000);
@@ -14,8 +15,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const python = ["/root/.pyenv/versions/3.11.7/bin/python3.11", "/usr/bin/python3"].find((p) => fs.existsSync(p));
-if (!python) console.warn("skipping cluster-pack venv pack tests: no Python 3 interpreter (pyenv 3.11.7 or /usr/bin/python3) to make a venv");
+const python = [pythonInterpreter("3.11")?.python, SYSTEM_PYTHON].find((p) => p && fs.existsSync(p));
+if (!python) console.warn("skipping cluster-pack venv pack tests: no Python 3 interpreter (pyenv 3.11 or /usr/bin/python3) to make a venv");
 (python ? describe : describe.skip)("cluster-pack venv pack", () => {
   it("has help with examples", async () => {
     const r = await cli("venv", "pack", "--help");

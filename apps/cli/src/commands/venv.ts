@@ -1,11 +1,17 @@
-import { Command, Option } from "commander";
+import { Option, type Command } from "commander";
 import { InvalidInputError } from "@cluster-pack/errors";
-import { packVenv, type PathFilter, type VenvInterpreterMode } from "@cluster-pack/conda";
+import type { PathFilter, VenvInterpreterMode } from "@cluster-pack/conda";
 import type { CommandContext } from "../context";
-import { addPackOptions, commonOptions, report, withProgress, type PackCliOptions } from "./conda";
+import { OUTPUT_RULE, helpText } from "../help";
+import { lib } from "../lib";
+import { addPackOptions, checkOutput, packOptions, type PackCliOptions } from "../options";
+import { reportPack, withPackProgress } from "../packing";
 
 export function register(program: Command, ctx: CommandContext): void {
-  const venv = program.command("venv").description("Virtual environments: pack one into a relocatable archive (the venv-pack replacement).");
+  const venv = program
+    .command("venv")
+    .description("Virtual environments: pack one into a relocatable archive (the venv-pack replacement).")
+    .addHelpText("after", helpText({ examples: ["cluster-pack venv pack -p .venv -o venv.tar.gz", "cluster-pack venv pack --help"] }));
   const filters: PathFilter[] = [];
   const cmd = venv
     .command("pack")
@@ -20,29 +26,31 @@ export function register(program: Command, ctx: CommandContext): void {
         .choices(["path", "ship", "keep"])
         .default("path"),
     );
-  addPackOptions(cmd, filters);
-  cmd
+  addPackOptions(cmd, filters)
     .option("--ignore-editable-packages", "pack even with editable installs (their code stays outside)")
     .addHelpText(
       "after",
-      `
-The unpacked venv needs no fix-up step: scripts in bin/ run with the venv's own python,
+      helpText({
+        notes: `The unpacked venv needs no fix-up step: scripts in bin/ run with the venv's own python,
 and bin/python runs the pythonX.Y found on the target's PATH (--interpreter path) with the
-venv's site-packages.
-
-Examples:
-  cluster-pack venv pack -p .venv -o venv.tar.gz
-  cluster-pack venv pack -p .venv -o venv.zip --exclude '*.pyc' -j 2 --json
-  cluster-pack venv pack -p .venv -o venv.tar.zst --interpreter ship -j 2   # no Python needed on the target
-  cluster-pack venv pack -p $VIRTUAL_ENV -o venv.tar.gz --interpreter keep`,
+venv's site-packages. ${OUTPUT_RULE}`,
+        examples: [
+          "cluster-pack venv pack -p .venv -o venv.tar.gz",
+          "cluster-pack venv pack -p .venv -o venv.zip --exclude '*.pyc' -j 2 --json",
+          "# no Python needed on the target: the base interpreter goes inside",
+          "cluster-pack venv pack -p .venv -o venv.tar.zst --interpreter ship -j 2",
+          "cluster-pack venv pack -p $VIRTUAL_ENV -o venv.tar.gz --interpreter keep --force",
+        ],
+      }),
     )
     .action(async (opts: VenvPackCliOptions) => {
       const prefix = opts.prefix ?? process.env.VIRTUAL_ENV;
       if (!prefix) throw new InvalidInputError("no venv given: pass --prefix <dir> (or activate the venv so $VIRTUAL_ENV is set)");
       const output = opts.output ?? `${prefix.replace(/\/+$/, "").split("/").pop() || "venv"}.tar.gz`;
-      const result = await withProgress(ctx, (onProgress) =>
-        packVenv({
-          ...commonOptions(opts, filters, ctx),
+      checkOutput(output, opts.force, opts.format === "no-archive" || opts.format === "directory" ? "directory" : "file");
+      const result = await withPackProgress(ctx, (onProgress) =>
+        lib.conda().packVenv({
+          ...packOptions(opts, filters, ctx.signal),
           prefix,
           output,
           interpreter: opts.interpreter as VenvInterpreterMode,
@@ -50,7 +58,7 @@ Examples:
           onProgress,
         }),
       );
-      report(ctx, result, null);
+      reportPack(ctx, result, null);
     });
 }
 

@@ -81,7 +81,7 @@ describe("cluster-pack zip", () => {
     }
   });
 
-  it("exits 2 with a clear message for bad input, 1 for a corrupt archive", async () => {
+  it("exits 2 with a clear message for bad input, a corrupt archive included", async () => {
     const missing = await run("zip", "create", path.join(dir, "x.zip"), path.join(dir, "nope"));
     expect(missing.code).toBe(2);
     expect(missing.err).toContain("does not exist");
@@ -89,7 +89,7 @@ describe("cluster-pack zip", () => {
     const bad = path.join(dir, "bad.zip");
     fs.writeFileSync(bad, "not a zip at all");
     const notZip = await run("zip", "verify", bad, "--json");
-    expect(notZip.code).toBe(1);
+    expect(notZip.code).toBe(2);
     expect(JSON.parse(notZip.out).error.code).toBe("ERR_NOT_A_ZIP");
   });
 });

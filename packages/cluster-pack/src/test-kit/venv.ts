@@ -3,12 +3,16 @@ import { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { pipIndexUnavailable, pythonInterpreter } from "@cluster-pack/io/test-kit";
 import { withBuildLock } from "../lock";
 
 const run = promisify(execFile);
 
-/** The interpreter the fixtures use: pyenv's 3.11 (the mirror's wheels are cp311). */
-export const PYTHON311 = "/root/.pyenv/versions/3.11.7/bin/python3";
+/**
+ * The interpreter the fixtures use: the newest pyenv 3.11 of the shared finder (the
+ * mirror's wheels are cp311); "" when there is none, which `venvFixtureUnavailable` reports.
+ */
+export const PYTHON311 = pythonInterpreter("3.11")?.python ?? "";
 
 export interface VenvFixture {
   root: string;
@@ -24,18 +28,8 @@ export interface VenvFixture {
  * interpreter and a pip with a configured index (the local wheel mirror).
  */
 export async function venvFixtureUnavailable(): Promise<string | undefined> {
-  try {
-    await fsp.access(PYTHON311);
-  } catch {
-    return `${PYTHON311} is not installed`;
-  }
-  try {
-    const { stdout } = await run(PYTHON311, ["-m", "pip", "config", "list"], { timeout: 30_000 });
-    if (!/index-url|find-links/.test(stdout)) return "pip has no index or find-links configured (`pip config list` is empty)";
-  } catch (err) {
-    return `pip is not usable: ${(err as Error).message}`;
-  }
-  return undefined;
+  if (!PYTHON311) return "no pyenv CPython 3.11 found (the mirror's wheels are cp311)";
+  return pipIndexUnavailable(PYTHON311);
 }
 
 /**

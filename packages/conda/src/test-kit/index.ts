@@ -6,8 +6,12 @@
  * interpreter so the packed environment can be run after unpacking.
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { pythonInterpreter } from "@cluster-pack/io/test-kit";
+import type * as JestGlobals from "@jest/globals";
 import { replaceBinary, replaceText } from "../relocate";
 
 /** conda-build's long binary placeholder: 255 characters, so any real prefix fits. */
@@ -43,27 +47,33 @@ export interface CondaEnvKit {
   compiledBinary: boolean;
 }
 
-/** A pyenv CPython with a shared libpython: hardlinked into an env it finds its prefix there. */
+/**
+ * A pyenv CPython (from the shared finder) with its stdlib beside it, hardlinked into an env
+ * it finds its prefix there. 3.11 first (the mirror's wheels are cp311), then nearby versions.
+ */
 export function findKitInterpreter(): { python: string; version: string; home: string } | null {
-  for (const v of ["3.11.7", "3.12.1", "3.10.13", "3.13.0", "3.9.18"]) {
-    const mm = v.split(".").slice(0, 2).join(".");
-    const home = `/root/.pyenv/versions/${v}`;
-    const python = `${home}/bin/python${mm}`;
-    if (fs.existsSync(python) && fs.existsSync(`${home}/lib/python${mm}/os.py`)) return { python, version: mm, home };
+  for (const minor of ["3.11", "3.12", "3.10", "3.13", "3.9"]) {
+    const found = pythonInterpreter(minor);
+    if (!found) continue;
+    const python = `${found.prefix}/bin/python${minor}`;
+    if (fs.existsSync(python) && fs.existsSync(`${found.prefix}/lib/python${minor}/os.py`)) return { python, version: minor, home: found.prefix };
   }
   return null;
 }
 
 /** `describe` when a kit interpreter exists, else `describe.skip` with a warning saying why. */
-export function describeWithKit(what: string): jest.Describe {
+export function describeWithKit(what: string): typeof JestGlobals.describe.skip {
+  // Jest's own, required only here so the rest of the kit loads outside jest.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer (@jest/globals), loaded on use
+  const { describe } = require("@jest/globals") as typeof JestGlobals;
   if (findKitInterpreter()) return describe;
-  console.warn(`skipping ${what}: no pyenv CPython under /root/.pyenv/versions to put in the test environment`);
+  console.warn(`skipping ${what}: no pyenv CPython 3.9-3.13 (with its stdlib) to put in the test environment`);
   return describe.skip;
 }
 
 export function makeCondaEnv(options: CondaEnvKitOptions): CondaEnvKit {
   const interp = findKitInterpreter();
-  if (!interp) throw new Error("no pyenv CPython found under /root/.pyenv/versions");
+  if (!interp) throw new Error("no pyenv CPython 3.9-3.13 found (the test-kit finder of @cluster-pack/io)");
   const { version: py, home } = interp;
   const root = options.root;
   const pkgsDir = options.pixi ? path.join(root, "rattler-cache", "pkgs") : path.join(root, "pkgs");
@@ -342,7 +352,7 @@ function appendRecordFiles(ctx: Ctx, dist: string, files: string[], pathType: st
 function compileClib(): Buffer | null {
   const gcc = spawnSync("cc", ["--version"]);
   if (gcc.status !== 0) return null;
-  const dir = fs.mkdtempSync(path.join(fs.realpathSync(require("node:os").tmpdir()), "clib-"));
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), "clib-"));
   try {
     const src = path.join(dir, "clib.c");
     fs.writeFileSync(
@@ -376,7 +386,7 @@ function write(file: string, content: string | Buffer, mode = 0o644): void {
 
 /** A fresh directory under the OS temp dir (symlinks resolved), removed by `cleanup`. */
 export function tempDir(label: string): string {
-  return fs.mkdtempSync(path.join(fs.realpathSync(require("node:os").tmpdir()), `cp-conda-${label}-`));
+  return fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), `cp-conda-${label}-`));
 }
 
 /** Extracts `archive` into `dest` (created) with the system tar or unzip. */
@@ -405,7 +415,6 @@ export function filesContaining(dir: string, needle: string): string[] {
 /** sha256 of every file under `dir`, keyed by relative path (links by their target). */
 export function treeDigest(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const crypto = require("node:crypto") as typeof import("node:crypto");
   const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);

@@ -140,7 +140,7 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
       ["spark.files", "/home/u/app.pex"],
       ["spark.pyspark.python", "/home/u/app.pex"],
     ]);
-    expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(/pass localPython/);
+    expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(/pass `localPython`/);
   });
 
   it("master and deploy mode come from the conf merged into; a local[1] conf gets no YARN keys; a disagreement is an error", () => {

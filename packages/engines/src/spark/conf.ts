@@ -107,7 +107,7 @@ export interface SparkConfig {
  */
 export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptions): SparkConfig {
   const master = fromConf(options.existing, "spark.master", options.master, "master");
-  if (!master) throw new InvalidInputError("No Spark master: pass master (--master), or put spark.master in the conf you merge into.");
+  if (!master) throw new InvalidInputError("No Spark master: pass `master`, or put spark.master in the conf you merge into.", { optionNames: ["master"] });
   const clusterManager = clusterManagerOf(master);
   const deployMode = (fromConf(options.existing, "spark.submit.deployMode", options.deployMode, "deploy mode") ?? "client") as SparkDeployMode;
   options = { ...options, master };
@@ -140,7 +140,8 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
     if (!python) {
       throw new InvalidInputError(
         `A local Spark master runs Python workers on this machine, and "${redactUrl(env.archive.url)}" (${env.kind}) is not an interpreter here: ` +
-          `unpack it and pass localPython (e.g. ./pyenv/bin/python), or pass a local .pex file.`,
+          `unpack it and pass \`localPython\` (e.g. ./pyenv/bin/python), or pass a local .pex file.`,
+        { optionNames: ["localPython"] },
       );
     }
     // cluster-pack ships the PEX with spark.files off YARN, local masters included.
@@ -394,14 +395,16 @@ function checkKubernetesSources(
     if ((scheme === undefined || scheme === "file") && deployMode === "cluster" && !uploadPath) {
       throw new InvalidInputError(
         `"${r.url}" is a local file, and in Kubernetes cluster mode spark-submit must upload it first: ` +
-          `pass kubernetes.fileUploadPath (spark.kubernetes.file.upload.path, e.g. s3a://bucket/spark-uploads), or upload the file and pass its URL.`,
+          `pass \`kubernetes.fileUploadPath\` (spark.kubernetes.file.upload.path, e.g. s3a://bucket/spark-uploads), or upload the file and pass its URL.`,
+        { optionNames: ["kubernetes.fileUploadPath"] },
       );
     }
     if (scheme === "hdfs" && !hadoopConfigMap && !(uploadPath && urlScheme(uploadPath) === "hdfs")) {
       throw new InvalidInputError(
         `"${redactUrl(r.url)}" is on HDFS, which Kubernetes pods cannot read without a Hadoop configuration: ` +
-          `pass kubernetes.fileUploadPath on that HDFS, kubernetes.hadoopConfigMap (spark.kubernetes.hadoop.configMapName), ` +
+          `pass \`kubernetes.fileUploadPath\` on that HDFS, \`kubernetes.hadoopConfigMap\` (spark.kubernetes.hadoop.configMapName), ` +
           `or upload the environment to S3/HTTP and pass that URL.`,
+        { optionNames: ["kubernetes.fileUploadPath", "kubernetes.hadoopConfigMap"] },
       );
     }
   }

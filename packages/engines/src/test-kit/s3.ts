@@ -1,66 +1,45 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { pipeline } from "node:stream/promises";
-import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { S3FileSystem } from "@cluster-pack/fs/s3";
+import { startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
 
-/** A real S3 server (s3rver) on 127.0.0.1 with one bucket, and a client for it. */
+/**
+ * The one S3 test server (`@cluster-pack/fs/test-kit`: s3rver on loopback with S3's
+ * atomic writes) with one bucket, and what these tests do with it through
+ * `@cluster-pack/fs`'s S3 adapter: put a shipped file, and fetch a URL the way YARN's
+ * localiser does.
+ */
 export interface LocalS3 {
   endpoint: string;
   bucket: string;
-  client: S3Client;
+  server: TestS3Server;
+  /** Uploads `file` as `key`; returns its `s3://` URL. */
   put(key: string, file: string): Promise<string>;
   /** Downloads `s3://`/`s3a://` URLs of this server's bucket to `dest`. */
   download(url: string, dest: string): Promise<void>;
   stop(): Promise<void>;
 }
 
-// s3rver ships no types; this is the part of its API the kit uses.
-interface S3rverInstance {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-type S3rverCtor = new (options: Record<string, unknown>) => S3rverInstance;
-
-/**
- * Starts s3rver on a free loopback port with credentials S3RVER/S3RVER. Another package
- * (`@cluster-pack/fs`) is building a shared kit; this one only needs put/get.
- */
 export async function startLocalS3(bucket = "envs"): Promise<LocalS3> {
-  const S3rver = require("s3rver") as S3rverCtor;
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "cp-engines-s3-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, directory, silent: true, configureBuckets: [{ name: bucket, configs: [] }] });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    // The SDK's default CRC32 over every body is computed in JavaScript: minutes for the
-    // 300 MB Ray environment; the tests compare what they run, not checksums.
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const server = await startS3Server({ buckets: [bucket] });
+  // The SDK's default CRC32 over every body is computed in JavaScript (minutes for the 300 MB
+  // Ray environment): the kit's client options send checksums only when required.
+  const store = new S3FileSystem(server.clientOptions);
   return {
-    endpoint,
+    endpoint: server.endpoint,
     bucket,
-    client,
+    server,
     async put(key, file) {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: fs.createReadStream(file), ContentLength: fs.statSync(file).size }));
+      await store.put(file, `/${bucket}/${key}`);
       return `s3://${bucket}/${key}`;
     },
-    async download(url, dest) {
+    // An arrow function: the tests pass it around as a plain callback.
+    download: async (url, dest) => {
       const m = /^s3a?:\/\/([^/]+)\/(.+)$/.exec(url);
       if (!m || m[1] !== bucket) throw new Error(`test S3 server has no object at ${url}`);
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: m[2] }));
-      if (!res.Body) throw new Error(`empty body for ${url}`);
-      await pipeline(res.Body as NodeJS.ReadableStream, fs.createWriteStream(dest));
+      await store.get(`/${bucket}/${m[2]}`, dest);
     },
     async stop() {
-      client.destroy();
+      store.client.destroy();
       await server.close();
-      fs.rmSync(directory, { recursive: true, force: true });
     },
   };
 }

@@ -3,16 +3,27 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type * as JestGlobals from "@jest/globals";
+import { SYSTEM_PYTHON } from "@cluster-pack/io/test-kit";
 import type { ShippedResource } from "../environment";
 
-/** Debian's interpreter, where python3-distributed and python3-torch are installed. */
-export const DEBIAN_PYTHON = "/usr/bin/python3";
+/**
+ * The kit's Python job modules (`cp_engines_marker`, `dask_client.py`): beside this file in
+ * the sources, and shipped as sources (`src/test-kit/python`) when built.
+ */
+export const KIT_PYTHON = [path.join(__dirname, "python"), path.join(__dirname, "..", "..", "src", "test-kit", "python")].find((d) => fs.existsSync(d)) ?? path.join(__dirname, "python");
+
+/** Debian's interpreter, where python3-distributed and python3-torch are installed (the shared finder's system Python). */
+export const DEBIAN_PYTHON = SYSTEM_PYTHON;
 
 /**
  * `describe` when `why` is undefined; otherwise the block is skipped and a skipped test
  * says exactly why, so a run on a machine without the engine shows the reason.
  */
 export function describeUnless(why: string | undefined, title: string, fn: () => void): void {
+  // Jest's own, required only here so the rest of the kit loads outside jest.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer (@jest/globals), loaded on use
+  const { describe, it } = require("@jest/globals") as typeof JestGlobals;
   if (why) {
     it.skip(`${title}: skipped, ${why}`, () => undefined);
     describe.skip(title, fn);
@@ -76,7 +87,7 @@ export function buildMarkedVenv(options: MarkedVenvOptions = {}): BuiltEnvironme
     run(venvPython, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...(options.pipIndexArgs ?? []), ...(options.pipInstall ?? [])]);
   }
   const site = run(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).trim();
-  fs.cpSync(path.join(__dirname, "python", "cp_engines_marker"), path.join(site, "cp_engines_marker"), { recursive: true });
+  fs.cpSync(path.join(KIT_PYTHON, "cp_engines_marker"), path.join(site, "cp_engines_marker"), { recursive: true });
   const gzip = options.gzip ?? true;
   const archive = path.join(workDir, gzip ? "env.tar.gz" : "env.tar");
   run("tar", [
@@ -212,41 +223,6 @@ export async function stop(p: Started | undefined): Promise<void> {
   await p.exited.catch(() => undefined);
 }
 
-/** Python interpreters of the configured pyenv versions, by version prefix ("3.11"). */
-export function pyenvPython(version: string): string | undefined {
-  const root = path.join(os.homedir(), ".pyenv", "versions");
-  if (!fs.existsSync(root)) return undefined;
-  const v = fs.readdirSync(root).filter((d) => d.startsWith(`${version}.`)).sort().pop();
-  const exe = v ? path.join(root, v, "bin", "python3") : undefined;
-  return exe && fs.existsSync(exe) ? exe : undefined;
-}
-
-/**
- * pip index arguments from pip's own configuration (`pip config list`). When only extra
- * indexes are configured, the first becomes --index-url so pip does not wait on pypi.org,
- * which these machines cannot reach. `undefined` when nothing is configured.
- */
-export function configuredPipIndexArgs(python: string): string[] | undefined {
-  const r = spawnSync(python, ["-m", "pip", "config", "list"], { encoding: "utf8" });
-  if (r.status !== 0) return undefined;
-  const values = (key: string) =>
-    r.stdout
-      .split("\n")
-      .filter((l) => new RegExp(`^[^=]*\\.${key}=`).test(l))
-      .flatMap((l) => l.slice(l.indexOf("=") + 1).replace(/^'|'$/g, "").split(/\s+/))
-      .filter(Boolean);
-  const index = values("index-url");
-  const extra = values("extra-index-url");
-  const links = values("find-links");
-  const [first, ...rest] = index.length ? [...index, ...extra] : extra;
-  if (!first && !links.length) return undefined;
-  return [
-    ...(first ? ["--index-url", first] : ["--no-index"]),
-    ...rest.flatMap((u) => ["--extra-index-url", u]),
-    ...links.flatMap((l) => ["--find-links", l]),
-  ];
-}
-
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
@@ -255,9 +231,6 @@ function groupAlive(pgid: number): boolean {
     return false;
   }
 }
-
-// One free-port finder for every test kit.
-export { freePort } from "@cluster-pack/fs/test-kit";
 
 /** Waits for a process to exit within `ms`, failing with its output otherwise. */
 export async function exitWithin(p: Started, ms: number, what: string): Promise<number | null> {

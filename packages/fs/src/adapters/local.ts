@@ -3,7 +3,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { isNoSpaceError, moveIntoPlace, publishFile, writeFileAtomic } from "@cluster-pack/io";
+import { fileIdentity, isNoSpaceError, moveIntoPlace, publishFile, writeFileAtomic } from "@cluster-pack/io";
 import {
   FileSystem,
   bodyToStream,
@@ -24,16 +24,18 @@ import { type FsErrorCode, checkAborted, toAbortError } from "../errors";
 const META_SUFFIX = ".cp-meta.json";
 
 interface MetaRecord {
-  ino: number;
-  size: number;
-  mtimeMs: number;
+  /** The file's identity (@cluster-pack/io's key: real path, inode, size, mtime, ctime) when the metadata was set. */
+  identity: string;
   metadata: Record<string, string>;
 }
 
 /**
  * The local disk. Every write is a temporary sibling renamed into place, so it is atomic;
- * user metadata lives in a hidden sidecar that is trusted only while the file's inode,
- * size and mtime still match (a replaced file never inherits stale metadata).
+ * user metadata lives in a hidden sidecar that is trusted only while the file keeps the
+ * identity it had when the metadata was set (any rewrite changes its ctime or inode, even
+ * with the old size and mtime restored, so a changed file never inherits stale metadata
+ * and "upload only when changed" cannot be fooled). The racy rule of cached digests does
+ * not apply: the metadata describes the write this adapter just made, not bytes it verified.
  */
 export class LocalFileSystem extends FileSystem {
   readonly driver = "local";
@@ -95,7 +97,8 @@ export class LocalFileSystem extends FileSystem {
       await publishFile(
         abs,
         async (tmp, ctx) => {
-          await pipeline(stream, progressCounter(size, options.onProgress), ctx.track(fs.createWriteStream(tmp, { flags: "wx" })), { signal: options.signal });
+          const out = fs.createWriteStream(tmp, { flags: "wx", ...(options.mode === undefined ? {} : { mode: options.mode }) });
+          await pipeline(stream, progressCounter(size, options.onProgress), ctx.track(out), { signal: options.signal });
         },
         { overwrite: options.overwrite !== false, signal: options.signal },
       );
@@ -143,9 +146,8 @@ export class LocalFileSystem extends FileSystem {
       throw this.mapError(err, "head", abs);
     }
     if (st.isDirectory()) return null;
-    const rec = await readMeta(abs);
-    const valid = rec !== null && rec.ino === st.ino && rec.size === st.size && rec.mtimeMs === st.mtimeMs;
-    return { metadata: valid ? rec.metadata : {}, size: st.size, mtimeMs: st.mtimeMs };
+    const rec = await validMeta(abs);
+    return { metadata: rec ? rec.metadata : {}, size: st.size, mtimeMs: st.mtimeMs };
   }
 
   override async rename(from: string, to: string, options: RenameOptions = {}): Promise<void> {
@@ -159,10 +161,10 @@ export class LocalFileSystem extends FileSystem {
       await this.wrap("rename", src, () => fs.promises.rename(src, dst));
       return;
     }
-    const rec = await readMeta(src);
+    const rec = await validMeta(src);
     await this.commit(src, dst, options.overwrite !== false, "rename");
     await fs.promises.rm(metaPath(src), { force: true });
-    // rename keeps inode and mtime, so the moved metadata stays valid.
+    // The moved file keeps its content: its metadata moves along, recorded for its new identity.
     if (rec) await this.writeMeta(dst, rec.metadata);
     else await fs.promises.rm(metaPath(dst), { force: true });
   }
@@ -191,8 +193,8 @@ export class LocalFileSystem extends FileSystem {
       await fs.promises.rm(mp, { force: true });
       return;
     }
-    const st = await this.wrap("write", abs, () => fs.promises.stat(abs));
-    const rec: MetaRecord = { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, metadata };
+    const id = await this.wrap("write", abs, () => fileIdentity(abs));
+    const rec: MetaRecord = { identity: id.key, metadata };
     await writeFileAtomic(mp, JSON.stringify(rec));
   }
 
@@ -211,12 +213,26 @@ export class LocalFileSystem extends FileSystem {
     const code = (err as NodeJS.ErrnoException)?.code;
     const known: FsErrorCode[] = ["ENOENT", "EEXIST", "EACCES", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EROFS", "EINVAL"];
     const mapped: FsErrorCode = code === "ERR_OUTPUT_EXISTS" ? "EEXIST" : code === "EPERM" ? "EACCES" : known.includes(code as FsErrorCode) ? (code as FsErrorCode) : "EIO";
-    return this.error(mapped, op, p, mapped === "EEXIST" ? "destination exists" : ((err as Error)?.message ?? String(err)), err);
+    // Node's message repeats the path ("ENOENT: no such file or directory, stat '/x'"), which FsError names already.
+    return this.error(mapped, op, p, mapped === "EIO" ? ((err as Error)?.message ?? String(err)) : ERRNO_WORDS[mapped], err);
   }
 }
 
+const ERRNO_WORDS: Record<Exclude<FsErrorCode, "EIO">, string> = {
+  ENOENT: "no such file or directory",
+  EEXIST: "destination exists",
+  EACCES: "permission denied",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "is a directory",
+  ENOTEMPTY: "directory not empty",
+  EROFS: "read-only file system",
+  ENOTSUP: "operation not supported",
+  EINVAL: "invalid argument",
+  ENOSPC: "no space left on the device",
+};
+
 function toStat(abs: string, st: fs.Stats): FileStat {
-  return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs };
+  return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs, mode: st.mode & 0o777 };
 }
 
 function metaPath(abs: string): string {
@@ -233,6 +249,14 @@ async function readMeta(abs: string): Promise<MetaRecord | null> {
   } catch {
     return null;
   }
+}
+
+/** The sidecar, when it was written for the file as it is now (a stale one is as good as none). */
+async function validMeta(abs: string): Promise<MetaRecord | null> {
+  const rec = await readMeta(abs);
+  if (!rec || typeof rec.identity !== "string") return null;
+  const id = await fileIdentity(abs).catch(() => null);
+  return id?.key === rec.identity ? rec : null;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import {
   FileSystem,
   bodyToStream,
   normalizeStorePath,
+  storeBaseName,
   progressCounter,
   validateMetadata,
   type FileStat,
@@ -52,7 +53,7 @@ export class MemoryFileSystem extends FileSystem {
     const key = normalizeStorePath(p);
     const file = this.files.get(key);
     if (file) return fileStat(key, file);
-    if (this.dirs.has(key)) return { path: key, name: basename(key), size: 0, isFile: false, isDirectory: true };
+    if (this.dirs.has(key)) return { path: key, name: storeBaseName(key), size: 0, isFile: false, isDirectory: true };
     throw this.error("ENOENT", "stat", key, "no such file or directory");
   }
 
@@ -64,7 +65,7 @@ export class MemoryFileSystem extends FileSystem {
     const prefix = key === "/" ? "/" : `${key}/`;
     const out: FileStat[] = [];
     for (const [k, f] of this.files) if (isChild(prefix, k)) out.push(fileStat(k, f));
-    for (const d of this.dirs) if (d !== key && isChild(prefix, d)) out.push({ path: d, name: basename(d), size: 0, isFile: false, isDirectory: true });
+    for (const d of this.dirs) if (d !== key && isChild(prefix, d)) out.push({ path: d, name: storeBaseName(d), size: 0, isFile: false, isDirectory: true });
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -189,12 +190,9 @@ export class MemoryFileSystem extends FileSystem {
 }
 
 function fileStat(key: string, f: MemoryFile): FileStat {
-  return { path: key, name: basename(key), size: f.data.length, isFile: true, isDirectory: false, mtimeMs: f.mtimeMs };
+  return { path: key, name: storeBaseName(key), size: f.data.length, isFile: true, isDirectory: false, mtimeMs: f.mtimeMs };
 }
 
-function basename(key: string): string {
-  return key.slice(key.lastIndexOf("/") + 1);
-}
 
 function isChild(prefix: string, k: string): boolean {
   return k.startsWith(prefix) && k.length > prefix.length && !k.slice(prefix.length).includes("/");

@@ -166,6 +166,9 @@ maybe(`WebHDFS with Kerberos (SPNEGO against a real MIT KDC)${skipReason ? `: sk
     const file = path.join(dir, "tokens.bin");
     fs.writeFileSync(file, hadoopTokenFile([token]));
     expect(parseHadoopTokenFile(fs.readFileSync(file))).toEqual([decodeHadoopToken(urlString)]);
+    // A container with that file as HADOOP_TOKEN_FILE_LOCATION and no ticket reads through it.
+    const container = client({ ...kdc.env(path.join(dir, "no-ticket.ccache")), HADOOP_TOKEN_FILE_LOCATION: file });
+    expect((await container.read("/user/alice/env.pex")).toString()).toBe("pex bytes");
     // A token cannot buy another token; a cancelled one stops working.
     await expect(job.getDelegationToken()).rejects.toThrow(/cannot be used to get another one/);
     await hdfs.cancelDelegationToken(urlString);

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { tempSiblingName } from "@cluster-pack/io";
 import { WebHdfsFileSystem } from "./webhdfs";
+import { encodeHadoopToken, hadoopTokenFile, type HadoopToken } from "../hadoop-token";
 import { runConformanceSuite } from "../test-kit/conformance";
 import { startWebHdfsServer, type TestWebHdfsServer } from "../test-kit/webhdfs-server";
 
@@ -61,7 +62,7 @@ describe("WebHdfsFileSystem protocol details", () => {
     const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "wrong-secret-token" });
     const err = await hdfs.stat("/").catch((e) => e);
     expect(err).toMatchObject({ code: "EACCES", driver: "webhdfs" });
-    expect(err.message).toMatch(/SecurityException.*HADOOP_TOKEN/);
+    expect(err.message).toMatch(/SecurityException.*check the delegation token \(delegationToken option\)/);
     expect(err.message).not.toContain("wrong-secret-token");
   });
 
@@ -117,5 +118,78 @@ describe("WebHdfsFileSystem protocol details", () => {
     fs.writeFileSync(local, "pex bytes");
     await hdfs.publish(local, "/stale/env.pex");
     expect((await hdfs.list("/stale")).map((e) => e.path).sort()).toEqual([alive, "/stale/env.pex"].sort());
+  });
+});
+
+describe("HADOOP_TOKEN_FILE_LOCATION (the token file YARN gives each container)", () => {
+  // Tokens the namenode accepts; filled once its port (part of a token's service) is known.
+  const accepted: Record<string, string> = {};
+  let nn: TestWebHdfsServer;
+  let dir: string;
+  const token = (kind: string, service: string, owner: string): HadoopToken => ({ identifier: Buffer.from(`id-${owner}`), password: Buffer.alloc(20, owner.length), kind, service });
+  let mine: HadoopToken;
+  let otherCluster: HadoopToken;
+  let yarn: HadoopToken;
+  beforeAll(async () => {
+    nn = await startWebHdfsServer({ tokens: accepted });
+    const port = new URL(nn.namenode).port;
+    mine = token("HDFS_DELEGATION_TOKEN", `127.0.0.1:${port}`, "carol");
+    // The server would accept these too: only the service and kind keep them from being sent.
+    otherCluster = token("HDFS_DELEGATION_TOKEN", "ha-hdfs:othercluster", "mallory");
+    yarn = token("YARN_AM_RM_TOKEN", `127.0.0.1:${port}`, "yarn");
+    for (const [t, user] of [[mine, "carol"], [otherCluster, "mallory"], [yarn, "yarn"]] as const) accepted[encodeHadoopToken(t)] = user;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-tokenfile-"));
+  });
+  afterAll(async () => {
+    await nn.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const tokenFile = (name: string, tokens: HadoopToken[]) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, hadoopTokenFile(tokens));
+    return f;
+  };
+
+  it("uses this cluster's HDFS token from the file, matched by service (by IP, as Hadoop writes it, for a localhost URL)", async () => {
+    const file = tokenFile("container_tokens", [yarn, otherCluster, mine]);
+    const port = new URL(nn.namenode).port;
+    const hdfs = new WebHdfsFileSystem({ namenodes: [`http://localhost:${port}`], env: { HADOOP_TOKEN_FILE_LOCATION: file } });
+    nn.requests.length = 0;
+    await hdfs.write("/user/carol/x.txt", "from a container");
+    expect((await hdfs.read("/user/carol/x.txt")).toString()).toBe("from a container");
+    const sent = nn.requests.filter((r) => r.server === "namenode").map((r) => r.query.get("delegation"));
+    expect(new Set(sent)).toEqual(new Set([encodeHadoopToken(mine)]));
+    expect(nn.ownerOf("/user/carol/x.txt")).toBe("carol");
+  });
+
+  it("a file without a token for this cluster sends none of its tokens and falls back to the other auth", async () => {
+    const file = tokenFile("foreign_tokens", [otherCluster, yarn]);
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: file, HADOOP_USER_NAME: "dave" } });
+    nn.requests.length = 0;
+    const err = await hdfs.stat("/").catch((e: Error) => e);
+    expect(err).toMatchObject({ code: "EACCES" }); // this namenode wants a token; user.name alone is refused
+    expect(nn.requests.every((r) => !r.query.has("delegation") && r.query.get("user.name") === "dave")).toBe(true);
+  });
+
+  it("HADOOP_TOKEN and the delegationToken option win over the file", async () => {
+    const file = tokenFile("t", [mine]);
+    const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: file, HADOOP_TOKEN: encodeHadoopToken(otherCluster) } });
+    nn.requests.length = 0;
+    await hdfs.stat("/");
+    expect(nn.requests[0]!.query.get("delegation")).toBe(encodeHadoopToken(otherCluster));
+  });
+
+  it("a token file that is missing, corrupt or huge: a clear error naming HADOOP_TOKEN_FILE_LOCATION, never its bytes", async () => {
+    const missing = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: path.join(dir, "nope") } });
+    await expect(missing.stat("/")).rejects.toThrow(/cannot read the Hadoop token file .*nope \(HADOOP_TOKEN_FILE_LOCATION\): ENOENT; fix or unset HADOOP_TOKEN_FILE_LOCATION/);
+    const corrupt = path.join(dir, "corrupt");
+    fs.writeFileSync(corrupt, hadoopTokenFile([mine]).subarray(0, 12));
+    const bad = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: corrupt } });
+    const err = (await bad.stat("/").catch((e: Error) => e)) as Error;
+    expect(err.message).toMatch(/Hadoop token file .*corrupt \(HADOOP_TOKEN_FILE_LOCATION\)/);
+    expect(err.message).not.toContain(encodeHadoopToken(mine));
+    const huge = path.join(dir, "huge");
+    fs.writeFileSync(huge, Buffer.alloc(2 * 1024 * 1024));
+    await expect(new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: huge } }).stat("/")).rejects.toThrow(/EFBIG/);
   });
 });

@@ -1,3 +1,5 @@
+import { promises as dns } from "node:dns";
+import fs from "node:fs";
 import os from "node:os";
 import { Readable, Transform } from "node:stream";
 import { InvalidInputError } from "@cluster-pack/errors";
@@ -18,9 +20,11 @@ import {
 } from "../filesystem";
 import { FsError, type FsErrorCode, toAbortError } from "../errors";
 import { httpRequest, isTransientError, readBody, withRetry, type HttpResponse, type RetryOptions } from "@cluster-pack/io";
-import { decodeHadoopToken, type HadoopToken } from "../hadoop-token";
+import { decodeHadoopToken, encodeHadoopToken, hdfsTokenServices, parseHadoopTokenFile, selectHdfsToken, type HadoopToken } from "../hadoop-token";
 import { KerberosError, SpnegoClient, asksForNegotiate, type KerberosLogin, type SpnegoExchange } from "../kerberos";
 import { resumableStream } from "../resumable";
+
+const MAX_TOKEN_FILE = 1024 * 1024;
 
 export interface WebHdfsOptions {
   /** Namenode HTTP(S) base URLs (`http://nn1:9870`); several for HA, tried in order with failover. */
@@ -29,7 +33,11 @@ export interface WebHdfsOptions {
   authority?: string;
   /** `user.name` for simple auth (default HADOOP_USER_NAME, then the login name). Ignored with a token or Kerberos. */
   user?: string;
-  /** Delegation token (URL-safe string as WebHDFS expects; default HADOOP_TOKEN). Used instead of Kerberos. */
+  /**
+   * Delegation token (URL-safe string as WebHDFS expects). Default: HADOOP_TOKEN, else this
+   * cluster's HDFS token in the token file at HADOOP_TOKEN_FILE_LOCATION (what YARN gives
+   * every container), matched by service as Hadoop does. Used instead of Kerberos.
+   */
   delegationToken?: string;
   /**
    * `auto` (default): simple auth until a server answers 401 `WWW-Authenticate: Negotiate`,
@@ -93,7 +101,11 @@ export class WebHdfsFileSystem extends FileSystem {
   readonly capabilities = { rename: true, atomicWrite: false, writable: true };
   private readonly namenodes: string[];
   private active = 0;
-  private readonly token: string | undefined;
+  private token: string | undefined;
+  /** The token file's token, read once on first use (HADOOP_TOKEN_FILE_LOCATION). */
+  private tokenFromFile: Promise<void> | undefined;
+  /** Where the token came from, for error hints. */
+  private tokenSource = "the delegation token (HADOOP_TOKEN)";
   private readonly user: string;
   private readonly authMode: "auto" | "simple" | "kerberos";
   /** SPNEGO in use: set by `auth: "kerberos"`, a keytab, or the first 401 Negotiate. */
@@ -113,6 +125,7 @@ export class WebHdfsFileSystem extends FileSystem {
     this.namenodes = options.namenodes.map((n) => n.replace(/\/+$/, ""));
     this.env = options.env ?? process.env;
     this.token = options.delegationToken ?? this.env.HADOOP_TOKEN;
+    if (options.delegationToken) this.tokenSource = "the delegation token (delegationToken option)";
     this.user = options.user ?? this.env.HADOOP_USER_NAME ?? os.userInfo().username;
     this.authMode = options.auth ?? "auto";
     this.kerberosLogin = options.kerberos ?? {};
@@ -266,6 +279,7 @@ export class WebHdfsFileSystem extends FileSystem {
    * `delegationToken`. Namenodes issue tokens only to Kerberos-authenticated callers.
    */
   async getDelegationToken(options: OpOptions & { renewer?: string } = {}): Promise<WebHdfsDelegationToken> {
+    await this.loadTokenFile();
     if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one: authenticate with Kerberos (kinit, or principal and keytab) instead");
     const r = await this.json<{ Token?: { urlString?: string } | null }>("GET", "GETDELEGATIONTOKEN", "/", options.renewer ? { renewer: options.renewer } : {}, options.signal);
     const urlString = r.Token?.urlString;
@@ -331,6 +345,7 @@ export class WebHdfsFileSystem extends FileSystem {
 
   /** Tries the namenodes starting with the last active one; standby or unreachable ones are skipped. */
   private async namenodeRequest(method: string, op: string, p: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<HttpResponse> {
+    await this.loadTokenFile();
     let lastErr: unknown;
     for (let i = 0; i < this.namenodes.length; i++) {
       const idx = (this.active + i) % this.namenodes.length;
@@ -366,6 +381,35 @@ export class WebHdfsFileSystem extends FileSystem {
     const res = await this.authedRequest(() => new URL(location), { method, body, headers }, signal, op, p);
     if (res.status >= 200 && res.status < 300) return res;
     throw this.remoteError(res.status, (await readBody(res.body)).toString("utf8"), op, p);
+  }
+
+  /**
+   * Without an explicit token, the one YARN left for this cluster in HADOOP_TOKEN_FILE_LOCATION.
+   * A file that is set but unreadable or corrupt is an error (Hadoop's UGI fails the same
+   * way); a file without a token for this cluster leaves Kerberos or simple auth as they were.
+   */
+  private loadTokenFile(): Promise<void> {
+    const file = this.env.HADOOP_TOKEN_FILE_LOCATION;
+    if (this.token || !file || this.authMode === "simple") return Promise.resolve();
+    this.tokenFromFile ??= (async () => {
+      let data: Buffer;
+      try {
+        // A token file holds a few tokens of a few hundred bytes; anything huge is not one.
+        const { size } = await fs.promises.stat(file);
+        if (size > MAX_TOKEN_FILE) throw Object.assign(new Error(`${size} bytes, more than a token file's ${MAX_TOKEN_FILE}`), { code: "EFBIG" });
+        data = await fs.promises.readFile(file);
+      } catch (err) {
+        throw new InvalidInputError(`[webhdfs] cannot read the Hadoop token file ${file} (HADOOP_TOKEN_FILE_LOCATION): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix or unset HADOOP_TOKEN_FILE_LOCATION.`, { cause: err });
+      }
+      const tokens = parseHadoopTokenFile(data, `the Hadoop token file ${file} (HADOOP_TOKEN_FILE_LOCATION)`);
+      const services = await hdfsTokenServices(this.authority, this.namenodes, async (host) => (await dns.lookup(host, { all: true })).map((a) => a.address));
+      const token = selectHdfsToken(tokens, services);
+      if (token) {
+        this.token = encodeHadoopToken(token);
+        this.tokenSource = `the ${token.kind} for ${token.service} in ${file} (HADOOP_TOKEN_FILE_LOCATION)`;
+      }
+    })();
+    return this.tokenFromFile;
   }
 
   /** Query parameters that authenticate a namenode call: the delegation token, or user.name for simple auth. */
@@ -467,7 +511,7 @@ export class WebHdfsFileSystem extends FileSystem {
     const exception = remote.exception ?? "";
     const code: FsErrorCode =
       EXCEPTION_CODES[exception] ?? (status === 404 ? "ENOENT" : status === 401 || status === 403 ? (exception ? "EIO" : "EACCES") : "EIO");
-    const hint = code !== "EACCES" ? "" : this.token ? "; check the delegation token (HADOOP_TOKEN) and the path's permissions" : this.kerberosActive ? `; check the Kerberos principal (${this.spnegoClient().describe()}) and the path's permissions` : "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions";
+    const hint = code !== "EACCES" ? "" : this.token ? `; check ${this.tokenSource} and the path's permissions` : this.kerberosActive ? `; check the Kerberos principal (${this.spnegoClient().describe()}) and the path's permissions` : "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions";
     const err = this.error(code, op, p, `${exception || `HTTP ${status}`}: ${remote.message ?? text.slice(0, 200)}${hint}`, Object.assign(new Error(remote.message ?? text.slice(0, 200)), { status, remote }));
     const transient = status >= 500 || exception === "RetriableException" || exception === "StandbyException";
     return transient ? Object.assign(err, { transient: true }) : err;

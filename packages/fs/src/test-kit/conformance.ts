@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable } from "node:stream";
+import type * as JestGlobals from "@jest/globals";
 import type { FileSystem, TransferProgress } from "../filesystem";
 import { MemoryFileSystem } from "../adapters/memory";
 
@@ -26,6 +27,7 @@ export interface ConformanceOptions {
  * approach). Call it at the top level of a test file.
  */
 export function runConformanceSuite(name: string, setup: () => Promise<ConformanceTarget>, options: ConformanceOptions = {}): void {
+  const { afterAll, beforeAll, describe, expect, it, jest } = jestGlobals();
   const hierarchical = options.hierarchical ?? true;
   // The preset's testTimeout is not applied when jest runs the root multi-project config; the machine is shared.
   jest.setTimeout(120_000);
@@ -288,4 +290,21 @@ export function checkVersion(buf: Buffer, size: number): number {
 
 function sha(b: Buffer): string {
   return createHash("sha256").update(b).digest("hex");
+}
+
+/**
+ * Jest's functions, required when a suite is declared (not when the kit loads), so the S3
+ * and WebHDFS servers of this kit work outside jest too. `@jest/globals` is an optional
+ * peer dependency of @cluster-pack/fs, present wherever jest is installed.
+ */
+function jestGlobals(): typeof JestGlobals {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded on first use
+    return require("@jest/globals");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND") {
+      throw new Error("runConformanceSuite runs under jest: install jest (it brings @jest/globals, an optional peer dependency of @cluster-pack/fs)", { cause: err });
+    }
+    throw err;
+  }
 }

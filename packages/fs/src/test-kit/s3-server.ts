@@ -11,7 +11,9 @@ export type S3Fault =
   /** Destroy the connection before answering (a crash / connection reset). */
   | "reset"
   /** Let s3rver answer, but cut the connection after this many body bytes (reset mid-download). */
-  | { resetAfterBytes: number };
+  | { resetAfterBytes: number }
+  /** Read the request, never answer (a stalled server or a black-holed connection). */
+  | "hang";
 
 export interface S3RequestInfo {
   method: string;
@@ -67,9 +69,7 @@ export interface TestS3Server {
  *   SignatureDoesNotMatch answer S3 would give through the `fault` hook.
  */
 export async function startS3Server(options: { buckets?: string[]; port?: number } = {}): Promise<TestS3Server> {
-  // Required lazily: s3rver is a test-only dependency.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const S3rver = require("s3rver");
+  const S3rver = loadS3rver();
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), "cp-s3rver-"));
   const app = new S3rver({ directory, silent: true, address: "127.0.0.1", configureBuckets: (options.buckets ?? []).map((name) => ({ name })) });
   makeWritesAtomic(app.store);
@@ -119,6 +119,10 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
         req.socket.destroy();
         return;
       }
+      if (fault === "hang") {
+        req.resume();
+        return;
+      }
       if (fault && "status" in fault) {
         req.resume();
         res.writeHead(fault.status, { "content-type": "application/xml" });
@@ -126,7 +130,15 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
         return;
       }
       if (fault && "resetAfterBytes" in fault) cutAfter(res, fault.resetAfterBytes);
-      if (handleMissingMultipartOps(app.store, info, req, res)) return;
+      try {
+        if (handleMissingMultipartOps(app.store, info, req, res)) return;
+      } catch (err) {
+        // A kit bug must answer like a broken store (500), never crash the test process or leave the client waiting.
+        req.resume();
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/xml" });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code><Message>${escapeXml(String((err as Error).message))}</Message></Error>`);
+        return;
+      }
       handler(req, res);
     });
     s.on("connection", (sock) => {
@@ -148,6 +160,44 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
     clientConfig: { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" },
   };
   return kit;
+}
+
+// s3rver ships no types: the part of it the kit drives and patches.
+interface S3rverApp {
+  store: S3rverStore;
+  logger?: { close?(): void };
+  callback(): http.RequestListener;
+  configureBuckets(): Promise<void>;
+}
+interface S3rverObject {
+  content?: NodeJS.ReadableStream & { destroy(): void };
+  range?: { start: number; end: number };
+}
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putBucket(name: string): Promise<void>;
+  listObjects(bucket: string, options: { delimiter?: string; prefix?: string; maxKeys?: number }): Promise<{ objects: { key: string }[]; commonPrefixes: string[]; isTruncated: boolean }>;
+  getObject(bucket: string, key: string, options?: { start?: number; end?: number }): Promise<S3rverObject | null>;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | NodeJS.ReadableStream; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: NodeJS.ReadableStream): Promise<{ size: number; md5: string }>;
+}
+type S3ErrorCtor = new (code: string, message: string, detail: Record<string, string>) => Error;
+
+/**
+ * s3rver, required lazily: it is an optional peer dependency of @cluster-pack/fs, needed
+ * only by this kit (and heavy), so `@cluster-pack/fs/test-kit` loads without it.
+ */
+function loadS3rver(): new (options: Record<string, unknown>) => S3rverApp {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer, loaded on first use
+    return require("s3rver");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND" && String((err as Error).message).includes("'s3rver'")) {
+      throw new Error("startS3Server needs s3rver, an optional peer dependency of @cluster-pack/fs: npm install --save-dev --save-exact s3rver@3.7.1", { cause: err });
+    }
+    throw err;
+  }
 }
 
 function listen(server: http.Server, port: number): Promise<void> {
@@ -193,7 +243,7 @@ function cutAfter(res: http.ServerResponse, limit: number): void {
 }
 
 /** AbortMultipartUpload and ListMultipartUploads, which s3rver lacks. */
-function handleMissingMultipartOps(store: any, info: S3RequestInfo, req: http.IncomingMessage, res: http.ServerResponse): boolean {
+function handleMissingMultipartOps(store: S3rverStore, info: S3RequestInfo, req: http.IncomingMessage, res: http.ServerResponse): boolean {
   const [, bucket, ...keyParts] = info.path.split("/");
   if (!bucket) return false;
   const uploadsDir = store.getResourcePath(bucket, undefined, "uploads");
@@ -206,7 +256,13 @@ function handleMissingMultipartOps(store: any, info: S3RequestInfo, req: http.In
       res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>`);
       return true;
     }
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Like S3, the abort is one atomic step: the upload leaves `uploads/` by a rename, so a
+    // part still arriving finds no upload (NoSuchUpload) instead of racing the removal
+    // (rmSync of a directory a part is being written into fails with ENOTEMPTY).
+    const grave = path.join(store.getResourcePath(bucket, undefined, "aborted"), `${path.basename(id)}-${randomBytes(4).toString("hex")}`);
+    fs.mkdirSync(path.dirname(grave), { recursive: true });
+    fs.renameSync(dir, grave);
+    fs.rmSync(grave, { recursive: true, force: true, maxRetries: 5 });
     res.writeHead(204);
     res.end();
     return true;
@@ -229,7 +285,7 @@ function handleMissingMultipartOps(store: any, info: S3RequestInfo, req: http.In
  * common prefix of keys nested two levels below it, and `Range: bytes=0-0` returns the
  * whole object (its code treats end 0 as "no end").
  */
-function fixListingAndRanges(store: any): void {
+function fixListingAndRanges(store: S3rverStore): void {
   const listObjects = store.listObjects.bind(store);
   store.listObjects = async (bucket: string, options: { delimiter?: string; prefix?: string; maxKeys?: number }) => {
     const { delimiter = "", prefix = "", maxKeys = Infinity } = options;
@@ -270,8 +326,9 @@ function fixListingAndRanges(store: any): void {
  * directory: a part still arriving after an abort would crash the process or resurrect the
  * upload. Like S3, a part for an unknown upload is NoSuchUpload.
  */
-function guardParts(store: any): void {
-  const S3Error = require("s3rver/lib/models/error");
+function guardParts(store: S3rverStore): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- s3rver's own error class, loaded with s3rver
+  const S3Error = require("s3rver/lib/models/error") as S3ErrorCtor;
   store.putPart = async (bucket: string, uploadId: string, partNumber: number, content: NodeJS.ReadableStream) => {
     const dir = path.join(store.getResourcePath(bucket, undefined, "uploads"), uploadId);
     if (!fs.existsSync(path.join(dir, "key"))) {
@@ -296,12 +353,13 @@ function guardParts(store: any): void {
 }
 
 /** Patches s3rver's FilesystemStore so an object appears whole or not at all, like on S3. */
-function makeWritesAtomic(store: any): void {
+function makeWritesAtomic(store: S3rverStore): void {
   const writeAtomic = async (file: string, data: string) => {
     const tmp = `${file}.tmp-${randomBytes(6).toString("hex")}`;
     await fs.promises.writeFile(tmp, data);
     await fs.promises.rename(tmp, file);
   };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded with s3rver
   const allowed: string[] = require("s3rver/lib/models/object").ALLOWED_METADATA;
   // s3rver rewrites metadata.json in place too; a reader could parse half a file.
   store.putMetadata = async function putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string) {

@@ -252,6 +252,7 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
   let dnPort = 0;
   let nnPort = 0;
   const nnPortOf = () => nnPort;
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the handler answers every request itself, errors included
   const namenode = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const p = decodeHdfsPath(url.pathname);
@@ -416,6 +417,7 @@ export async function startWebHdfsServer(options: WebHdfsServerOptions = {}): Pr
     }
   });
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- every await is inside the try, whose catch answers
   const datanode = http.createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     const p = decodeHdfsPath(url.pathname);

@@ -67,9 +67,11 @@ export function selfSignedCert(): SelfSignedCert | { skip: string } {
 
 /**
  * Builds a workspace package and its dependencies (turbo, cached) so that child processes
- * can run the real built code; `npm test` has built everything already.
+ * can run the real built code; `npm test` has built everything already. For this
+ * repository's own tests only (from `src/test-kit` or `dist/test-kit` the root is 4 levels up).
  */
 export function ensureBuilt(workspace: string): void {
   const root = path.resolve(__dirname, "../../../..");
+  if (!fs.existsSync(path.join(root, "turbo.json"))) throw new Error(`ensureBuilt(${JSON.stringify(workspace)}) builds workspaces of the cluster-pack repository; ${root} is not one`);
   execFileSync("npx", ["turbo", "run", "build", `--filter=${workspace}...`, "--output-logs=errors-only"], { cwd: root, stdio: "inherit", timeout: 600_000 });
 }

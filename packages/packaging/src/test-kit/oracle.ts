@@ -1,15 +1,11 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { findPython, pythonRuns } from "@cluster-pack/io/test-kit";
 
 /** A Python whose `packaging` is at least 26 (the version the semantics follow), or null. */
 export function findPackagingPython(): string | null {
-  const candidates = [process.env.CP_TEST_PYTHON, "/root/.pyenv/versions/3.11.7/bin/python3", "python3"].filter((c): c is string => Boolean(c));
-  for (const py of candidates) {
-    const r = spawnSync(py, ["-c", "import packaging; print(packaging.__version__)"], { encoding: "utf8" });
-    if (r.status === 0 && Number(r.stdout.trim().split(".")[0]) >= 26) return py;
-  }
-  return null;
+  return findPython({ accept: (py) => pythonRuns(py, "import sys, packaging; sys.exit(int(packaging.__version__.split('.')[0]) < 26)") }) ?? null;
 }
 
 /** Asks Python's packaging one batch of questions (one process per batch). */

@@ -42,14 +42,28 @@ def main(pex, main_loader, main_file):
         info = info or _load(info_bytes)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
     root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes), env.node_root)
+    # Run by a python of one of this PEX's venvs (its child processes' sys.executable, or
+    # venv mode's): the PEX_ROOT of that venv, unless PEX_ROOT says otherwise (the PEX's
+    # environment strips PEX_ROOT: its children would extract everything again elsewhere).
+    own = dirs.root_of_venv(sys.executable, pex_hash)
+    if own and not env.root:
+        root = own
     if pex_info.venv_flag(info_bytes) or env.venv:
         return _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env)
-    boot_plan = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
+    plan_path, boot_plan = _find_plan(root, fallback, pex_hash)
+    if boot_plan is None and own:
+        # Run by the python this PEX gives its child processes (its sys.executable): run as
+        # venv mode does under that python, whose site already put the entries on sys.path.
+        from . import venv
+
+        vdir, venv_plan = venv.find((root, fallback), pex_hash, venv.key(pex_hash, env))
+        if venv_plan is not None and venv.running_in(vdir):
+            return _run(pex, venv_plan, env, in_venv=True, plan_path=venv.plan_file(vdir))
     if boot_plan is None:
-        boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
+        plan_path, boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
     elif env.verbose:
         _log("warm start: boot plan for %s loaded" % pex_hash)
-    _run(pex, boot_plan, env)
+    _run(pex, boot_plan, env, plan_path=plan_path, where=(pex_hash, root, fallback))
 
 
 def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
@@ -65,18 +79,18 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
     if venv_plan is not None and venv.running_in(vdir):
         if env.verbose:
             _log("venv mode: running in %s" % vdir)
-        return _run(pex, venv_plan, env, in_venv=True)
+        return _run(pex, venv_plan, env, in_venv=True, plan_path=venv.plan_file(vdir))
     if expected:
         sys.exit(
             "%s: re-executed under the venv python %s/bin/python but it did not start in that venv (sys.prefix is %s, sys.executable %s); unset PYTHONHOME or run the PEX with a plain python."
             % (sys.argv[0], expected, sys.prefix, sys.executable)
         )
     if venv_plan is None:
-        boot_plan = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
+        boot_plan = _find_plan(root, fallback, pex_hash)[1]
         if boot_plan is None:
-            boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)
+            boot_plan = _prepare(pex, info or _load(info_bytes), pex_hash, root, fallback, env)[1]
         vdir = dirs.venv(dirs.writable_root(root, fallback, sys.argv[0]), pex_hash, key)
-        others = [_other_plan(other, env) for other in _pex_path(boot_plan["info"], env)]
+        others = [_other_plan(other, env)[1] for other in _pex_path(boot_plan["info"], env)]
         try:
             venv.create(vdir, boot_plan, others, _guard(env.inherit, boot_plan["info"].get("inherit_path")), env.verbose)
         except ValueError as err:
@@ -88,10 +102,12 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
     _run(pex, venv_plan, env, venv_python=venv.python(vdir))
 
 
-def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
+def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None, where=None):
     """Runs the program. `venv_python`: re-execute the PEX under this venv python
     instead (venv mode, first process); `in_venv`: running under the PEX's venv, whose
-    site-packages already holds the PEX's entries."""
+    site-packages already holds the PEX's entries. `plan_path`: where `boot_plan` is
+    stored (its bytecode work is started from here). `where`: (pex_hash, PEX_ROOT,
+    fallback) in zipapp mode, for the venv whose python child processes get."""
     package = sys.modules[__package__]
     interpreter = plan.module(package, "interpreter", boot_plan)
     syspath = plan.module(package, "syspath", boot_plan)
@@ -109,14 +125,20 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
     if in_venv:
         syspath.in_venv(pex, boot_plan["paths"], env.extra_sys_path)
     else:
-        entries, pth = list(boot_plan["paths"]), [boot_plan["pth"]]
+        entries, pth, others = list(boot_plan["paths"]), [boot_plan["pth"]], []
         for other in _pex_path(info, env):
-            other_plan = _other_plan(other, env)
+            other_path, other_plan = _other_plan(other, env)
             entries.extend(e for e in other_plan["paths"] if e not in entries)
             pth.append(other_plan["pth"])
+            others.append(other_plan)
+            _bytecode(other_path, other_plan, env)
         syspath.activate(pex, entries, syspath.merge_pth(pth) if len(pth) > 1 else pth[0], inherit, env.extra_sys_path)
     if env.verbose:
         _log("sys.path: %r" % (sys.path,))
+    child = None if in_venv or where is None else _child_python(boot_plan, plan_path, others, inherit, where, env)
+    _bytecode(plan_path, boot_plan, env)  # before sys.executable changes: compiled by this python
+    if child:
+        _use_child_python(child)
     environ.pop(variables.SELECTED, None)
     for key, value in sorted((info.get("inject_env") or {}).items()):
         environ.setdefault(key, value)
@@ -124,7 +146,7 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
     if info.get("strip_pex_env", True):
         for key in [k for k in environ if k.startswith("PEX_")]:
             del environ[key]
-    if in_venv and env.extra_sys_path:
+    if (in_venv or child) and env.extra_sys_path:
         # Subprocesses of the venv python add it too (its .pth reads this), as in pex.
         environ[variables.EXTRA_SYS_PATH] = os.pathsep.join(env.extra_sys_path)
     if mode[0] == "interpreter":
@@ -137,6 +159,34 @@ def _run(pex, boot_plan, env, venv_python=None, in_venv=False):
         interpreter.run_script_entry(mode[1], boot_plan)
     elif mode[0] == "entry":
         interpreter.run_entry_point(mode[1])
+
+
+def _child_python(boot_plan, plan_path, others, inherit, where, env):
+    """The python child processes get as sys.executable (venv.for_children); the plan
+    remembers it, so a warm start only checks that it exists."""
+    stored = boot_plan.get("child")
+    if stored and stored[0] == (env.inherit_path or "") and stored[1] == os.pathsep.join(env.pex_path) and os.path.exists(stored[2]):
+        return stored[2]
+    from . import venv
+
+    return venv.for_children(boot_plan, plan_path, others, inherit, where, env)
+
+
+def _use_child_python(python):
+    sys.executable = python
+    spawn = sys.modules.get("multiprocessing.spawn")  # imported already (by a .pth file)
+    if spawn is not None:
+        spawn.set_executable(python)
+
+
+def _bytecode(plan_path, boot_plan, env):
+    """The bytecode of the plan's directories: started beside the program (bytecode.py)."""
+    if boot_plan.get("bytecode") and env.bytecode != "off" and plan_path is not None:
+        from . import bytecode
+
+        pid, left = bytecode.resume(plan_path, boot_plan, env.bytecode == "wait")
+        if env.verbose and pid:
+            _log("compiling the bytecode of %d directories in the background (pid %d)" % (left, pid))
 
 
 def _select_mode(info, env):
@@ -160,7 +210,7 @@ def _prepare(pex, info, pex_hash, root, fallback, env, search=True):
     from . import extract
 
     try:
-        return extract.prepare(pex, info, pex_hash, root, fallback, env.verbose)
+        return extract.prepare(pex, info, pex_hash, root, fallback, env.verbose, env.extract_threads)
     except extract.Incompatible as why:
         if search and not env.selected_by:
             from . import select_python
@@ -171,8 +221,19 @@ def _prepare(pex, info, pex_hash, root, fallback, env, search=True):
         sys.exit("%s: %s; the PEX is damaged, rebuild it." % (os.path.abspath(pex), err))
 
 
+def _find_plan(root, fallback, pex_hash):
+    """(path, plan) of the boot plan stored under PEX_ROOT or its fallback, or (None, None)."""
+    for where in (root, fallback):
+        path = dirs.plan_file(where, pex_hash)
+        found = plan.load(path)
+        if found is not None:
+            return path, found
+    return None, None
+
+
 def _other_plan(other, env):
-    """The boot plan of a PEX named by PEX_PATH / pex_path (extracted when needed)."""
+    """(path, plan) of the boot plan of a PEX named by PEX_PATH / pex_path (extracted when
+    needed)."""
     other = os.path.abspath(other)
     info_bytes = pex_info.read(other)
     pex_hash = pex_info.pex_hash(info_bytes)
@@ -181,8 +242,8 @@ def _other_plan(other, env):
         info = _load(info_bytes, other)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
     root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other), env.node_root)
-    found = plan.load(dirs.plan_file(root, pex_hash)) or plan.load(dirs.plan_file(fallback, pex_hash))
-    return found or _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
+    found = _find_plan(root, fallback, pex_hash)
+    return found if found[1] is not None else _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
 
 
 def _pex_path(info, env):

@@ -19,6 +19,9 @@ INSTALLED_WHEELS = os.path.join("cp", "installed_wheels.2")
 SITE_PACKAGES = ("lib", "python", "site-packages")
 # User code: <code_hash>/, the PEX's own top-level files.
 USER_CODE = os.path.join("cp", "code")
+# Beside an installed wheel or a user code directory: `<dir>.pyc-<cache tag>[.opt-N]`, made
+# once its bytecode for that interpreter and level is compiled (bytecode.py).
+BYTECODE_MARKER = "%s.pyc-%s%s"
 # Venvs: <pex_hash>/<key>/; the key hashes venv.LAYOUT (its format version) with the
 # interpreter, so a new layout gets new directories under the same name.
 VENVS = "venvs"
@@ -88,12 +91,26 @@ def site_packages(prefix):
     return os.path.join(prefix, *SITE_PACKAGES)
 
 
+def bytecode_marker(target):
+    level = sys.flags.optimize
+    return BYTECODE_MARKER % (target, sys.implementation.cache_tag or "py", ".opt-%d" % level if level else "")
+
+
 def user_code(root, code_hash):
     return os.path.join(root, USER_CODE, code_hash)
 
 
 def venv(root, pex_hash, key):
     return os.path.join(root, VENVS, pex_hash, key)
+
+
+def root_of_venv(python, pex_hash):
+    """The PEX_ROOT holding the venv of this PEX that `python` belongs to (by its location
+    <root>/venvs/<pex_hash>/<key>/bin/python), or None."""
+    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(python or "."))))
+    if os.path.basename(parent) == pex_hash and os.path.basename(os.path.dirname(parent)) == VENVS:
+        return os.path.dirname(os.path.dirname(parent))
+    return None
 
 
 def writable_root(root, fallback, argv0):

@@ -12,7 +12,7 @@ the same files.
 import os
 import sys
 
-from . import atomic, dirs, layers, layout, plan, tags, variables
+from . import atomic, dirs, layers, layout, plan, tags, unpack, variables
 
 
 class Incompatible(Exception):
@@ -40,8 +40,11 @@ def describe_interpreter(selected_by=None):
     return "%s %d.%d.%d at %s%s" % ((name,) + tuple(sys.version_info[:3]) + (sys.executable, ", selected by %s" % selected_by if selected_by else ""))
 
 
-def prepare(pex, info, pex_hash, root, fallback, verbose):
-    """Extracts what this interpreter needs and returns (and caches) the boot plan."""
+def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
+    """Extracts what this interpreter needs and caches the boot plan; returns (its path,
+    the plan). `threads`: PEX_EXTRACT_THREADS (0: as many as the CPUs this process may use).
+    The plan lists the extracted directories for bytecode.py, whose work is started by
+    the caller beside the program (never here, on the cold path)."""
     chosen = check(info)
     pex = os.path.abspath(pex)
     root = dirs.writable_root(root, fallback, pex)
@@ -50,11 +53,12 @@ def prepare(pex, info, pex_hash, root, fallback, verbose):
         finder = layers.Finder(pex, info, layers.search_dirs(pex, variables.Variables().layers_path), root, verbose)
         source = layout.LayeredSource(source, finder.path, finder.extracted)
     try:
-        paths, prefixes = [], []
+        paths, prefixes, jobs, compiled = [], [], {}, []
         code = source.code()
         if isinstance(code, layout.Members):
             target = dirs.user_code(root, info.get("code_hash") or pex_hash)
-            atomic.directory(target, code.extract)
+            jobs[target] = (code, None)
+            compiled.append((dirs.bytecode_marker(target), target))
             code = target
         if code:
             paths.append(code)
@@ -62,34 +66,50 @@ def prepare(pex, info, pex_hash, root, fallback, verbose):
             got = source.wheel(wheel)
             if isinstance(got, layout.Members):
                 prefix = dirs.installed_wheel(root, info["distributions"][wheel], wheel)
-                atomic.directory(prefix, lambda tmp, members=got: _install(members, tmp))
+                jobs[prefix] = (got, _wheel_place)
                 entry = dirs.site_packages(prefix)
+                compiled.append((dirs.bytecode_marker(prefix), entry))
             else:  # a loose PEX's chroot, used in place
                 entry, prefix = got, os.path.join(got, layout.STASH)
             paths.append(entry)
             prefixes.append(prefix)
+        count = unpack.pool_size(threads)
+        atomic.directories(list(jobs), lambda pairs: _fill(pairs, jobs, count))
     finally:
         source.close()
-    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]), sys.modules[__package__])
-    atomic.write_file(dirs.plan_file(root, pex_hash), plan.encode(made))
+    made = plan.new(paths, prefixes, pth_files(paths), info, _console_scripts(paths[len(paths) - len(prefixes) :]), sys.modules[__package__], compiled)
+    path = dirs.plan_file(root, pex_hash)
+    atomic.write_file(path, plan.encode(made))
     if verbose:
-        sys.stderr.write("pex: cold start: extracted %d distributions under %s\n" % (len(chosen), root))
-    return made
+        sys.stderr.write("pex: cold start: extracted %d distributions under %s (%d extracted here, %d threads)\n" % (len(chosen), root, len(jobs), count))
+    return path, made
 
 
-def _install(members, dest):
-    site = list(dirs.SITE_PACKAGES)
+def _wheel_place(rel):
+    """A wheel member's place in its installed prefix: the chroot's STASH (scripts,
+    headers, data) at the top, everything else in the importable root."""
+    parts = rel.split("/")
+    return parts[1:] if parts[0] == layout.STASH else list(dirs.SITE_PACKAGES) + parts
 
-    def place(rel):
-        parts = rel.split("/")
-        return parts[1:] if parts[0] == layout.STASH else site + parts
 
-    members.extract(dest, place)
-    root = os.path.join(dest, *site)
-    os.makedirs(root, exist_ok=True)
-    for rel in members.names():
-        if rel.endswith(".dist-info/RECORD") and rel.count("/") == 1:
-            _rewrite_record(os.path.join(root, *rel.split("/")))
+def _fill(pairs, jobs, threads):
+    """Extracts every (target, temporary directory) pair at once, on `threads` threads."""
+    files, directories, records = [], [], []
+    for target, tmp in pairs:
+        members, place = jobs[target]
+        got_files, got_dirs = members.files(tmp, place)
+        files.extend(got_files)
+        directories.extend(got_dirs)
+        if place is _wheel_place:
+            root = os.path.join(tmp, *dirs.SITE_PACKAGES)
+            directories.append(root)
+            records.extend(os.path.join(root, *rel.split("/")) for rel in members.names() if rel.endswith(".dist-info/RECORD") and rel.count("/") == 1)
+    unpack.extract(files, directories, threads)
+    for record in records:
+        _rewrite_record(record)
+    for target, _ in pairs:
+        if jobs[target][0].on_extracted:
+            jobs[target][0].on_extracted()
 
 
 def _rewrite_record(path):

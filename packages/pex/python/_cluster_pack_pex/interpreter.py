@@ -17,6 +17,9 @@ import sys
 # __main__.py (boot adds it).
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 RUNTIME_FILES = set()
+# The interpreter running the PEX, as python names itself in its messages: boot gives the
+# program another sys.executable (the python of child processes).
+PYTHON = sys.executable
 
 # Short options of CPython 3.8-3.13 that take an argument (attached or separated).
 _WITH_ARG = "WX"
@@ -156,9 +159,7 @@ def run(req):
         sys.argv[:] = ["-m"] + req.args
         if not safe_path:
             sys.path.insert(0, os.getcwd())
-        import runpy
-
-        _guard(lambda: runpy._run_module_as_main(req.target, True))
+        _guard(lambda: _run_module(req.target))
     elif req.mode == "script":
         _run_script(req.target, req.args, safe_path, main, req.skip_first_line)
     else:
@@ -173,6 +174,32 @@ def run(req):
         main.__cached__ = None
         source = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
         _guard(lambda: exec(compile(source, "<stdin>", "exec"), main.__dict__))
+
+
+def _run_module(name, alter_argv=True):
+    """runpy._run_module_as_main, as python runs `-m name` (or a directory's __main__),
+    except that runpy's "No module named" names sys.executable: while it looks the module
+    up, that is the interpreter running us, and the program's once it starts (this
+    wrapper's frame is left out of tracebacks like every runtime frame)."""
+    import runpy
+
+    program = sys.executable
+    if program == PYTHON:
+        return runpy._run_module_as_main(name, alter_argv)
+    run_code = runpy._run_code
+
+    def run_as_program(*args, **kwargs):
+        runpy._run_code = run_code
+        sys.executable = program
+        return run_code(*args, **kwargs)
+
+    runpy._run_code = run_as_program
+    sys.executable = PYTHON
+    try:
+        return runpy._run_module_as_main(name, alter_argv)
+    finally:
+        runpy._run_code = run_code
+        sys.executable = program
 
 
 def run_entry_point(entry_point):
@@ -216,9 +243,7 @@ def _run_script(script, args, safe_path, main, skip_first_line=False):
         # A directory or zip with __main__.py: python puts it on sys.path and runs
         # __main__ from there.
         sys.path.insert(0, os.path.abspath(script) if sys.version_info >= (3, 9) else script)
-        import runpy
-
-        _guard(lambda: runpy._run_module_as_main("__main__", False))
+        _guard(lambda: _run_module("__main__", False))
         return
     if not safe_path:
         sys.path.insert(0, os.path.dirname(os.path.realpath(script)))
@@ -277,6 +302,11 @@ def _guard(fn):
         tb = exc.__traceback__
         while tb is not None and _is_runtime(tb.tb_frame.f_code.co_filename):
             tb = tb.tb_next
+        link = tb
+        while link is not None:  # a runtime frame within the chain (_run_module's wrapper)
+            while link.tb_next is not None and _is_runtime(link.tb_next.tb_frame.f_code.co_filename):
+                link.tb_next = link.tb_next.tb_next
+            link = link.tb_next
         exc.__traceback__ = tb
         sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, tb
         if sys.version_info >= (3, 12):
@@ -351,7 +381,7 @@ def original_options():
 
 def _program_name():
     orig = getattr(sys, "orig_argv", None)
-    return orig[0] if orig else sys.executable or "python"
+    return orig[0] if orig else PYTHON or "python"
 
 
 def _is_zip(path):

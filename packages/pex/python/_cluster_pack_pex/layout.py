@@ -32,23 +32,28 @@ def open_source(pex, info):
 
 
 class Members(object):
-    """Entries of a zip under `prefix`, extracted together."""
+    """Entries of a zip under `prefix`, extracted together; the zip's file descriptor and
+    length, for unpack's positional reads."""
 
-    def __init__(self, zf, members, prefix):
+    def __init__(self, zf, members, prefix, fd, limit, on_extracted=None):
         self.zf = zf
         self.members = members
         self.prefix = prefix
+        self.fd = fd
+        self.limit = limit
+        # Called by extract once these members are written (layers.py's verbose line).
+        self.on_extracted = on_extracted
 
     def names(self):
         return [m.filename[len(self.prefix) :] for m in self.members]
 
-    def extract(self, dest, place=None):
-        """Writes every member below `dest`; `place(rel)` gives a member's path below
-        `dest` as a list of components (default: where it is). Refuses members that
-        escape `dest` and symbolic links, naming them."""
-        import shutil
-
-        made = set()
+    def files(self, dest, place=None):
+        """What extracting below `dest` writes: ([(fd, limit, ZipInfo, path, executable)],
+        [directory]), for unpack.extract. `place(rel)` gives a member's path below `dest`
+        as a list of components (default: where it is). Refuses members that escape `dest`
+        and symbolic links, naming them; a name given twice is written once, the last
+        (as zipfile's extractall leaves it)."""
+        files, dirs = {}, []
         for member in self.members:
             rel = member.filename[len(self.prefix) :]
             if not rel:
@@ -61,18 +66,11 @@ class Members(object):
             parts = place(rel.rstrip("/")) if place else rel.rstrip("/").split("/")
             path = os.path.join(dest, *parts)
             if member.filename.endswith("/"):
-                if path not in made:
-                    os.makedirs(path, exist_ok=True)
-                    made.add(path)
-                continue
-            parent = os.path.dirname(path)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            with self.zf.open(member) as src, open(path, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            if mode & 0o111:
-                os.chmod(path, 0o755)
+                dirs.append(path)
+            else:
+                files.pop(path, None)
+                files[path] = (self.fd, self.limit, member, path, bool(mode & 0o111))
+        return list(files.values()), dirs
 
 
 def safe_name(rel):
@@ -103,7 +101,7 @@ class DirSource(object):
 
         zf = zipfile.ZipFile(src)
         self._open.append(zf)
-        return Members(zf, zf.infolist(), "")
+        return Members(zf, zf.infolist(), "", zf.fp.fileno(), os.fstat(zf.fp.fileno()).st_size)
 
     def close(self):
         for zf in self._open:
@@ -128,16 +126,9 @@ class LayeredSource(object):
 
         zf = zipfile.ZipFile(self.path_of(wheel))
         self._open.append(zf)
-        members = Members(zf, zf.infolist(), "")
-        if self.extracted:
-            extract, done = members.extract, self.extracted
-
-            def extract_and_tell(dest, place=None):
-                extract(dest, place)
-                done(wheel)
-
-            members.extract = extract_and_tell
-        return members
+        fd = zf.fp.fileno()
+        told = (lambda: self.extracted(wheel)) if self.extracted else None
+        return Members(zf, zf.infolist(), "", fd, os.fstat(fd).st_size, told)
 
     def close(self):
         for zf in self._open:
@@ -153,6 +144,8 @@ class ZipSource(object):
 
         deps = (info.get("cluster_pack") or {}).get("deps_archive")
         self._file = _Slice(pex, deps["length"]) if deps else open(pex, "rb")
+        self.fd = self._file.fileno()
+        self.limit = deps["length"] if deps else os.fstat(self.fd).st_size
         self.zf = zipfile.ZipFile(self._file)
         self.groups = {}
         for member in self.zf.infolist():
@@ -171,14 +164,14 @@ class ZipSource(object):
         members = self.groups.get("")
         if not members or all(m.filename.endswith("/") for m in members):
             return None
-        return Members(self.zf, members, "")
+        return Members(self.zf, members, "", self.fd, self.limit)
 
     def wheel(self, wheel):
         prefix = "%s/%s/" % (DEPS, wheel)
         members = self.groups.get(prefix)
         if not members:
             raise ValueError("PEX-INFO lists %s but the archive has no %s" % (wheel, prefix))
-        return Members(self.zf, members, prefix)
+        return Members(self.zf, members, prefix, self.fd, self.limit)
 
     def close(self):
         self.zf.close()
@@ -221,6 +214,9 @@ class _Slice(object):
 
     def seekable(self):
         return True
+
+    def fileno(self):
+        return self._f.fileno()
 
     def readable(self):
         return True

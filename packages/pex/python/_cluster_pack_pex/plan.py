@@ -11,6 +11,8 @@ fastest stdlib loader and imports nothing):
 - `pth`: [(entry, file name)] of the .pth files in those entries, in the order a venv
   runs them (by file name, as site does within one site-packages);
 - `info`: the checked PEX-INFO; `console_scripts`: [(entry, {name: value})];
+- `bytecode`: [(marker, directory)] of the extracted directories whose bytecode is not
+  known to be compiled yet (bytecode.py); emptied once they all are;
 - `code`: the compiled code of the runtime modules the warm path needs after the plan
   (WARM_MODULES): zipimport compiles a module's source at every start (a zip has no
   __pycache__), so the plan, already made for this PEX's runtime (pex_hash covers its
@@ -26,7 +28,7 @@ VERSION = 2
 WARM_MODULES = ("interpreter", "syspath")
 
 
-def new(paths, prefixes, pth, info, console_scripts, package):
+def new(paths, prefixes, pth, info, console_scripts, package, compiled=()):
     """A plan; `package` is the runtime package (its loaders compile WARM_MODULES)."""
     finder = sys.modules["_frozen_importlib_external"].PathFinder
     code = {}
@@ -46,6 +48,7 @@ def new(paths, prefixes, pth, info, console_scripts, package):
         "info": info,
         "console_scripts": list(console_scripts),
         "code": code,
+        "bytecode": [list(entry) for entry in compiled],
     }
 
 

@@ -37,6 +37,10 @@ class Variables(object):
         self.script = get("PEX_SCRIPT") or None
         self.module = get("PEX_MODULE") or None
         self.extra_sys_path = _paths(get("PEX_EXTRA_SYS_PATH"))
+        # cluster-pack's own: threads of the cold path's extraction (0: one per usable CPU).
+        self.extract_threads = _count(get, "PEX_EXTRACT_THREADS")
+        # cluster-pack's own: bytecode of the extracted distributions (bytecode.py).
+        self.bytecode = _bytecode(get("PEX_BYTECODE"))
         self.selected_by = get(SELECTED) or None
         self.venv_marker = get(VENV_MARKER) or None
 
@@ -93,6 +97,28 @@ def _absolute(get, name):
     if not os.path.isabs(value):
         raise ValueError("%s=%r is not valid: use an absolute directory (e.g. /tmp or a local disk)." % (name, value))
     return os.path.normpath(value)
+def _bytecode(value):
+    text = (value or "").strip().lower()
+    if text in ("", "1", "true", "background"):
+        return "background"
+    if text in ("0", "false", "off"):
+        return "off"
+    if text == "wait":
+        return "wait"
+    raise ValueError("PEX_BYTECODE=%r is not valid: use background (the default), wait, or 0 (never compile)." % (value,))
+
+
+def _count(get, name):
+    value = get(name)
+    if not value:
+        return 0
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError("%s=%r is not valid: use a number of threads (0 or unset: one per usable CPU)." % (name, value))
+    return count
 
 
 def _paths(value):

@@ -69,10 +69,14 @@ def python(vdir):
     return os.path.join(vdir, "bin", "python")
 
 
+def plan_file(vdir):
+    return os.path.join(vdir, VENV_PLAN)
+
+
 def load_plan(vdir):
     """The boot plan stored in a complete venv, or None (absent, other interpreter, or an
     extraction directory it points to was removed)."""
-    return plan.load(os.path.join(vdir, VENV_PLAN), executable=False)
+    return plan.load(plan_file(vdir), executable=False)
 
 
 def create(vdir, boot_plan, others, inherit, verbose):
@@ -135,8 +139,38 @@ def _populate(tmp, final, boot_plan, others, inherit):
                 fp.write(_rewrite_shebang(data, venv_python))
             os.chmod(dest, 0o755)
     stored = dict(boot_plan, paths=entries, prefixes=prefixes, pth=pth, venv=final)
-    with open(os.path.join(tmp, VENV_PLAN), "wb") as fp:
+    with open(plan_file(tmp), "wb") as fp:
         fp.write(plan.encode(stored))
+
+
+def for_children(boot_plan, plan_path, others, inherit, where, env):
+    """The python child processes of a zipapp PEX get as sys.executable: the python of the
+    PEX's venv (this mode's venv, made once per PEX, interpreter, PEX_INHERIT_PATH and
+    PEX_PATH, whose .pth lays out sys.path as syspath.activate does in the zipapp), so that
+    `subprocess.run([sys.executable, ...])`, torchrun's and Ray's workers and
+    multiprocessing see the PEX's distributions, at the cost of one plain interpreter start
+    each, while the PEX process itself pays no second start (venv mode's re-exec). Stored
+    in the plan (`child`) for the environment it was made in. None when no venv can be
+    made (children then get the bare interpreter, as before)."""
+    pex_hash, root, fallback = where
+    venv_key = key(pex_hash, env)
+    vdir, venv_plan = find((root, fallback), pex_hash, venv_key)
+    if venv_plan is None:
+        vdir = dirs.venv(dirs.writable_root(root, fallback, sys.argv[0]), pex_hash, venv_key)
+        try:
+            create(vdir, boot_plan, others, inherit, env.verbose)
+        except (ValueError, OSError) as err:
+            if env.verbose:
+                sys.stderr.write("pex: no venv python for child processes (%s): they get %s\n" % (err, sys.executable))
+            return None
+    child = python(vdir)
+    wanted = [env.inherit_path or "", os.pathsep.join(env.pex_path)]
+    if plan_path and (not boot_plan.get("child") or wanted == ["", ""]):
+        from . import atomic
+
+        boot_plan["child"] = wanted + [child]
+        atomic.write_file(plan_path, plan.encode(boot_plan))
+    return child
 
 
 def pth_text(entries, pth, inherit):

@@ -4,6 +4,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import _cluster_pack_pex
@@ -107,6 +108,51 @@ class AtomicDirectory(Temp):
         os.makedirs(os.path.join(target, "old"))
         atomic.directory(target, lambda tmp: open(os.path.join(tmp, "new"), "w").close(), valid=lambda t: os.path.exists(os.path.join(t, "new")))
         self.assertEqual(os.listdir(target), ["new"])
+
+
+class AtomicDirectories(Temp):
+    def test_each_made_once_by_makers_that_share_the_work(self):
+        targets = [os.path.join(self.tmp, "t%d" % i) for i in range(6)]
+        filled = []
+        lock = threading.Lock()
+
+        def fill(pairs):
+            for target, tmp in pairs:
+                with lock:
+                    filled.append(target)
+                time.sleep(0.05)
+                with open(os.path.join(tmp, "f"), "w") as fp:
+                    fp.write(os.path.basename(target))
+
+        # Makers asking in opposite orders never deadlock (none waits holding a lock).
+        orders = [targets, targets[::-1]] * 4
+        threads = [threading.Thread(target=atomic.directories, args=(order, fill)) for order in orders]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+            self.assertFalse(t.is_alive(), "deadlock")
+        self.assertEqual(sorted(filled), sorted(targets))
+        for target in targets:
+            with open(os.path.join(target, "f")) as fp:
+                self.assertEqual(fp.read(), os.path.basename(target))
+        self.assertEqual([n for n in os.listdir(self.tmp) if ".tmp-" in n], [])
+
+    def test_a_failed_fill_publishes_none_of_its_targets(self):
+        targets = [os.path.join(self.tmp, "a"), os.path.join(self.tmp, "b")]
+        os.mkdir(targets[0])  # already there: not filled again
+        seen = []
+
+        def boom(pairs):
+            seen.extend(t for t, _ in pairs)
+            for _, tmp in pairs:
+                open(os.path.join(tmp, "partial"), "w").close()
+            raise OSError("disk full")
+
+        with self.assertRaises(OSError):
+            atomic.directories(targets + [os.path.join(self.tmp, "c")], boom)
+        self.assertEqual(seen, [targets[1], os.path.join(self.tmp, "c")])
+        self.assertEqual(sorted(n for n in os.listdir(self.tmp) if not n.endswith(".lck")), ["a"])
 
 
 if __name__ == "__main__":

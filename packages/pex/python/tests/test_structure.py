@@ -5,7 +5,7 @@ import os
 import unittest
 
 PKG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_cluster_pack_pex")
-LEAVES = {"variables", "pex_info", "layout", "dirs", "plan", "atomic", "syspath", "tags", "interpreter", "tools"}
+LEAVES = {"variables", "pex_info", "layout", "dirs", "plan", "atomic", "syspath", "tags", "interpreter", "tools", "unpack"}
 
 
 def runtime_imports(name):

@@ -21,7 +21,7 @@ class Variables(unittest.TestCase):
         self.assertEqual(variables.Variables({"PEX_INHERIT_PATH": "false"}).inherit("prefer"), "false")
 
     def test_invalid_values_name_the_variable(self):
-        for name, value in (("PEX_INHERIT_PATH", "sometimes"), ("PEX_VENV", "yes"), ("PEX_VERBOSE", "loud"), ("PEX_INTERPRETER", "2")):
+        for name, value in (("PEX_INHERIT_PATH", "sometimes"), ("PEX_VENV", "yes"), ("PEX_VERBOSE", "loud"), ("PEX_INTERPRETER", "2"), ("PEX_EXTRACT_THREADS", "-1"), ("PEX_EXTRACT_THREADS", "many")):
             with self.assertRaises(ValueError) as caught:
                 variables.Variables({name: value})
             self.assertIn("%s=%r" % (name, value), str(caught.exception))
@@ -33,6 +33,11 @@ class Variables(unittest.TestCase):
         v = variables.Variables({"PEX_EXTRA_SYS_PATH": os.pathsep.join(["/a", "", "rel", "/a", "~/x"]), "PEX_PATH": "p1" + os.pathsep + "p2"})
         self.assertEqual(v.extra_sys_path, ["/a", os.path.abspath("rel"), os.path.expanduser("~/x")])
         self.assertEqual(v.pex_path, ["p1", "p2"])
+
+    def test_extract_threads(self):
+        self.assertEqual(variables.Variables({}).extract_threads, 0)
+        self.assertEqual(variables.Variables({"PEX_EXTRACT_THREADS": "0"}).extract_threads, 0)
+        self.assertEqual(variables.Variables({"PEX_EXTRACT_THREADS": "12"}).extract_threads, 12)
 
     def test_empty_means_unset(self):
         v = variables.Variables({"PEX_VENV": "", "PEX_PYTHON": "", "PEX_INHERIT_PATH": ""})

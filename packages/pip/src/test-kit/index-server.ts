@@ -18,6 +18,12 @@ export interface ServedFile {
   listedSha256?: string;
   /** The file name the page lists, and serves the file under (default: the file's own). Anchors percent-encode it, so a "/" in it becomes "%2F". */
   filename?: string;
+  /** List no hash at all (an index without hashes). */
+  noHash?: boolean;
+  /** Serve only the first N bytes, as a complete (chunked) response without Content-Length. */
+  truncateTo?: number;
+  /** Announce the full Content-Length, send N bytes, then drop the connection. */
+  cutAt?: number;
 }
 
 /** The name a served file is listed and downloaded under. */
@@ -42,6 +48,8 @@ export interface IndexServerOptions {
   hang?: boolean;
   /** Answer this many requests with 503 first (retry tests). */
   failFirst?: number;
+  /** Cache-Control of project pages (e.g. "max-age=600", as PyPI sends): warm runs then do not ask again. */
+  pageCacheControl?: string;
 }
 
 export interface IndexServer {
@@ -115,7 +123,7 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
         return;
       }
       log(200);
-      res.writeHead(200, { "content-type": wantsJson ? "application/vnd.pypi.simple.v1+json" : "text/html", etag }).end(body);
+      res.writeHead(200, { "content-type": wantsJson ? "application/vnd.pypi.simple.v1+json" : "text/html", etag, ...(options.pageCacheControl ? { "cache-control": options.pageCacheControl } : {}) }).end(body);
       return;
     }
     const f = /^\/files\/(.+)$/.exec(url.pathname);
@@ -162,6 +170,15 @@ export async function startIndexServer(projects: Map<string, ServedFile[]>, opti
         return;
       }
       log(200);
+      if (sf.truncateTo !== undefined) {
+        res.writeHead(200, { etag }).end(data.subarray(0, sf.truncateTo));
+        return;
+      }
+      if (sf.cutAt !== undefined) {
+        res.writeHead(200, { "content-length": data.length, etag });
+        res.write(data.subarray(0, sf.cutAt), () => res.destroy());
+        return;
+      }
       res.writeHead(200, { "content-length": data.length, etag }).end(data);
       return;
     }
@@ -189,7 +206,7 @@ function htmlPage(files: ServedFile[], hashOf: (p: string) => string): string {
   const links = files.map((f) => {
     const name = listedName(f);
     const hash = listedHash(f, hashOf);
-    let attrs = `href="../../files/${encodeURIComponent(name)}#sha256=${hash}"`;
+    let attrs = `href="../../files/${encodeURIComponent(name)}${f.noHash ? "" : `#sha256=${hash}`}"`;
     if (f.requiresPython) attrs += ` data-requires-python="${f.requiresPython.replace(/</g, "&lt;").replace(/>/g, "&gt;")}"`;
     if (f.yanked) attrs += ` data-yanked="${typeof f.yanked === "string" ? f.yanked : ""}"`;
     if (f.metadata) attrs += ` data-core-metadata="sha256=${crypto.createHash("sha256").update(f.metadata).digest("hex")}"`;
@@ -204,7 +221,7 @@ function jsonPage(project: string, files: ServedFile[], hashOf: (p: string) => s
     name: project,
     files: files.map((f) => {
       const name = listedName(f);
-      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: { sha256: listedHash(f, hashOf) } };
+      const out: Record<string, unknown> = { filename: name, url: `../../files/${encodeURIComponent(name)}`, hashes: f.noHash ? {} : { sha256: listedHash(f, hashOf) } };
       if (f.requiresPython) out["requires-python"] = f.requiresPython;
       if (f.yanked) out.yanked = f.yanked;
       if (f.metadata) out["core-metadata"] = { sha256: crypto.createHash("sha256").update(f.metadata).digest("hex") };

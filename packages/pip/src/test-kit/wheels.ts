@@ -100,5 +100,5 @@ export async function writeCliFixture(root: string): Promise<{ links: string; ar
   await writeWheel(links, { name: "lib", version: "1.0" });
   await writeWheel(links, { name: "speedup", version: "0.5" });
   await writeWheel(links, { name: "winlib", version: "1.0" });
-  return { links, args: ["--isolated", "--no-index", "-f", links, "--python", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", path.join(root, "cache")] };
+  return { links, args: ["--isolated", "--no-index", "-f", links, "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--cache-dir", path.join(root, "cache")] };
 }

@@ -3,52 +3,31 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
+import { sha256File } from "@cluster-pack/io";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
-import { PipSession, fetchLocked, readPyLock, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
+import { PipSession, fetchLocked, readPyLock, resolveTarget, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
-import { pinOf } from "./edits";
-import type { InstalledDistribution, InstalledEnvironment } from "./environment";
-import { sha256File } from "./hash";
-import type { ArchiveBuild, BuiltArchive, PrepareInput } from "./packers";
-import type { LockDescription } from "./sidecar";
-import { zipPath } from "./zip-path";
+import { pinOf } from "../edits";
+import type { InstalledDistribution, InstalledEnvironment } from "../environment";
+import type { LockDescription } from "../sidecar";
+import { zipPath } from "../zip-path";
+import type { ArchiveBuild, BuiltArchive, Packer, PexOptions, PrepareInput } from "./packer";
 
-/** Where packages come from; unset values come from pip's own configuration (pip.conf, PIP_*). */
-export interface IndexOptions {
-  indexUrl?: string;
-  extraIndexUrls?: string[];
-  findLinks?: string[];
-  noIndex?: boolean;
-  /** Allow pre-releases (pip's --pre). */
-  pre?: boolean;
-  constraintFiles?: string[];
-}
+/** A PEX built from wheels: packed as installed, or resolved against the index. */
+export const pexPacker: Packer = {
+  name: "pex",
+  // Anything can become a PEX: an installed environment, requirements, a lock; edits apply.
+  check() {},
+  async prepare(input) {
+    return resolvePexLock({ ...input, target: await targetFor(input) });
+  },
+};
 
-/** PEX build settings (all part of the lock: changing one rebuilds). */
-export interface PexOptions {
-  /** Deflate entries (default true). */
-  compress?: boolean;
-  /** Default "fallback", as cluster-pack builds its PEX files. */
-  inheritPath?: InheritPath;
-  /** Interpreter on the shebang line (default `/usr/bin/env python3`). */
-  pythonShebang?: string;
-  /** `module` or `module:function` to run on start (default: none, the PEX behaves like python). */
-  entryPoint?: string;
-  interpreterConstraints?: string[];
-  /** pex's venv execution mode: the PEX installs itself into a venv on first run and re-executes its python. */
-  venv?: boolean;
-  /**
-   * cluster-pack's `allow_large_pex`: pex's `packed` layout zipped as `<name>.pex.zip`,
-   * unpacked by the engine (`pyenv/`) and run as `pyenv/__main__.py`; for environments
-   * too large for one file, or engines that want a directory.
-   */
-  allowLargePex?: boolean;
-  /**
-   * `layered`: a small PEX whose distributions are layers (one content-addressed zip per
-   * distribution, published once under the layer store and shared by every environment
-   * that needs it); default `zipapp`, one file.
-   */
-  layout?: "zipapp" | "layered";
+async function targetFor(input: PrepareInput): Promise<TargetEnvironment> {
+  const t = input.target ?? {};
+  if (t.python || t.platform) return resolveTarget({ python: t.python, platform: t.platform, implementation: t.implementation }, { signal: input.signal, cacheDir: input.cacheDir });
+  // Default: the interpreter of the environment being packed, else python3 on PATH.
+  return resolveTarget({ interpreter: t.interpreter ?? input.installed?.python ?? "python3" }, { signal: input.signal, cacheDir: input.cacheDir });
 }
 
 /**
@@ -59,7 +38,7 @@ export interface PexOptions {
  * otherwise (or with `fromIndex`) it resolves the pins against the index (so every
  * wheel is the target's), downloads them through the content-addressed cache and builds.
  */
-export async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
+async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
   const { target, signal } = input;
   const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
   const extension = pex.allowLargePex ? "pex.zip" : "pex";
@@ -79,7 +58,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
   if (input.lockFile) {
     // A PEP 751 lock is packed exactly: no resolution, the lock's files and hashes.
     if (Object.keys(input.edits?.additionalPackages ?? {}).length) {
-      throw new InvalidInputError(`${input.lockFile} is packed exactly as locked: additionalPackages cannot be added to it. Add them to the project and lock again.`);
+      throw new InvalidInputError(`${input.lockFile} is packed exactly as locked: \`additionalPackages\` cannot be added to it. Add them to the project and lock again.`, { optionNames: ["additionalPackages"] });
     }
     const selection = selectFromLock(await readPyLock(input.lockFile), target, input.lockFile);
     locked = filterEdited(selection, input.edits ?? {});
@@ -98,7 +77,7 @@ export async function resolvePexLock(input: PrepareInput & { target: TargetEnvir
     pins = resolution.packages.map((p) => `${p.name}==${p.version.toString()}`);
   }
   if (pins.length === 0) {
-    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax onlyPackages/ignoredPackages.");
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax `onlyPackages`/`ignoredPackages`.", { optionNames: ["onlyPackages", "ignoredPackages"] });
   }
   const lock: LockDescription = {
     requirements: pins,
@@ -154,7 +133,7 @@ async function asInstalledBuild(
 ): Promise<ArchiveBuild> {
   const { target, signal } = input;
   if (dists.length === 0) {
-    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax onlyPackages/ignoredPackages (--only/--ignore).");
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax `onlyPackages`/`ignoredPackages`.", { optionNames: ["onlyPackages", "ignoredPackages"] });
   }
   const records: Record<string, string> = {};
   for (const d of dists) {
@@ -183,7 +162,8 @@ async function asInstalledBuild(
         if (d.format !== "dist-info") {
           throw new ClusterPackError(
             ERR_NOT_REBUILDABLE,
-            `${d.name} ${d.version} (${d.metadataPath}) cannot be packed as installed: it is an .egg-info installation, which lists no files with hashes; reinstall it with pip (pip install --force-reinstall --no-deps "${d.name}==${d.version}"), or pack from the index (--from-index / fromIndex).`,
+            `${d.name} ${d.version} (${d.metadataPath}) cannot be packed as installed: it is an .egg-info installation, which lists no files with hashes; reinstall it with pip (pip install --force-reinstall --no-deps "${d.name}==${d.version}"), or pack from the index (\`fromIndex\`).`,
+            { optionNames: ["fromIndex"] },
           );
         }
         const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });

@@ -1,0 +1,263 @@
+#!/usr/bin/env node
+// Cold paths (issues 16.3 and 17.7), in one process tree, for two sets of wheels from the
+// configured pip index: the data-science set (numpy pandas pyarrow python-dateutil six
+// tzdata) and, opt-in with BENCH_COLD_TORCH=1 (about 2.6 GB of wheels, 4.3 GB extracted,
+// ~10 minutes here), torch 2.14.1 with its nvidia-* CUDA wheels and pure dependencies.
+// For each set, in the same run:
+//   first build (wheels never seen: every RECORD verified) vs the inflate+sha256 floor of
+//     the same wheels on the same cores (a process per usable core), vs pex when installed;
+//   first start (empty PEX_ROOT; as users run it, and without the background bytecode
+//     compiler, and on one core) vs single-threaded zipfile.extractall of the PEX's bulk
+//     archive vs the warm start; the goal: first <= warm + 1.1 x (extractall / cores);
+//   bytecode: the compile itself (PEX_BYTECODE=wait), and warm starts under
+//     PYTHONDONTWRITEBYTECODE=1 with and without it, against a venv of the same wheels
+//     compiled as pip compiles at install;
+//   peak RSS of every row (the largest process of its tree).
+// Wall times on this shared 2-core machine depend on the neighbours (the load average is
+// printed); CPU times do not. Prints a table and one JSON line.
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
+
+const TORCH = process.env.BENCH_COLD_TORCH === "1";
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const python = python311();
+buildPackages("@cluster-pack/pex...");
+
+const SETS = [
+  { name: "data-science", requirements: ["numpy", "pandas", "pyarrow", "python-dateutil", "six", "tzdata"], code: "import numpy, pandas, pyarrow", needGiB: 3 },
+  {
+    name: "torch-cuda",
+    optIn: true,
+    // torch's own requirements that the index has, without a resolution (the mirror lacks
+    // cuda-bindings, and triton is not imported by `import torch`): the issue's set.
+    requirements: [
+      "torch==2.14.1", "nvidia-cublas", "nvidia-cuda-runtime", "nvidia-cufft", "nvidia-cufile", "nvidia-cuda-cupti", "nvidia-curand",
+      "nvidia-cusolver", "nvidia-cusparse", "nvidia-nvjitlink", "nvidia-cuda-nvrtc", "nvidia-nvtx", "nvidia-cudnn-cu13",
+      "nvidia-cusparselt-cu13", "nvidia-nccl-cu13", "nvidia-nvshmem-cu13",
+      "filelock", "typing-extensions", "sympy", "mpmath", "networkx", "jinja2", "markupsafe", "fsspec", "setuptools",
+    ],
+    code: "import torch",
+    needGiB: 25,
+  },
+];
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-cold-"));
+const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
+process.on("exit", cleanup);
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+
+const baseEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PEX") && !k.startsWith("PYTHON")));
+const runtime = path.join(ROOT, "packages/pex/python");
+const probe = spawnSync(python, ["-c", `import sys; sys.path.insert(0, ${JSON.stringify(runtime)}); from _cluster_pack_pex import unpack; print(unpack.usable_cpus(), unpack.pool_size(0))`], { encoding: "utf8" });
+const [cores, threads] = probe.stdout.trim().split(" ").map(Number);
+const loadStart = os.loadavg();
+
+// Build in a child process, so its peak RSS is its own.
+const BUILD = `
+const fs = require("fs"), path = require("path");
+const { buildPex } = require(${JSON.stringify(path.join(ROOT, "packages/pex/dist/index.js"))});
+const [out, dir, memo, shebang] = process.argv.slice(2);
+const wheels = fs.readdirSync(dir).filter((f) => f.endsWith(".whl")).sort().map((f) => path.join(dir, f));
+buildPex(out, { wheels, verifiedWheelsCache: memo, pythonShebang: shebang }).then((r) => console.log(JSON.stringify({ size: r.size, entries: r.entries })), (e) => { console.error(e); process.exit(1); });
+`;
+
+// The build's floor: inflate every member of every wheel and sha256 it, a process per core.
+const BUILD_FLOOR = `
+import hashlib, sys, zipfile
+from multiprocessing import Pool
+
+def check(task):
+    wheel, names = task
+    with zipfile.ZipFile(wheel) as z:
+        for name in names:
+            h = hashlib.sha256()
+            with z.open(name) as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return len(names)
+
+if __name__ == "__main__":
+    tasks = []
+    for wheel in sys.argv[2:]:
+        with zipfile.ZipFile(wheel) as z:
+            batch, size = [], 0
+            for info in sorted(z.infolist(), key=lambda i: -i.file_size):
+                batch.append(info.filename)
+                size += info.file_size
+                if size >= 8 << 20:
+                    tasks.append((size, wheel, batch))
+                    batch, size = [], 0
+            if batch:
+                tasks.append((size, wheel, batch))
+    tasks.sort(key=lambda t: -t[0])
+    with Pool(int(sys.argv[1])) as pool:
+        print(sum(pool.imap_unordered(check, [(w, b) for _, w, b in tasks])))
+`;
+
+// The extraction floor: zipfile.extractall of the PEX's bulk archive (the first
+// cluster_pack.deps_archive.length bytes), one thread.
+const EXTRACT_FLOOR = `
+import io, json, os, sys, zipfile
+pex, dest = sys.argv[1], sys.argv[2]
+info = json.loads(zipfile.ZipFile(pex).read("PEX-INFO"))
+length = info["cluster_pack"]["deps_archive"]["length"]
+
+class Bulk(io.RawIOBase):
+    def __init__(self):
+        self.fd, self.pos = os.open(pex, os.O_RDONLY), 0
+    def readable(self):
+        return True
+    def seekable(self):
+        return True
+    def seek(self, offset, whence=0):
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else length + offset
+        return self.pos
+    def tell(self):
+        return self.pos
+    def readinto(self, buf):
+        data = os.pread(self.fd, max(0, min(len(buf), length - self.pos)), self.pos)
+        buf[: len(data)] = data
+        self.pos += len(data)
+        return len(data)
+
+with zipfile.ZipFile(io.BufferedReader(Bulk(), 1 << 20)) as z:
+    z.extractall(dest)
+    print(len(z.infolist()))
+`;
+
+const TORCHRUN = "import os, sys, torch; print('rank', os.environ['LOCAL_RANK'], torch.__file__, sys.executable)";
+
+function pexAvailable() {
+  const r = spawnSync("pex", ["--version"], { encoding: "utf8" });
+  return r.error ? undefined : r.stdout.trim();
+}
+
+async function runSet(set) {
+  const free = freeBytes(work) / 1024 ** 3;
+  if (free < set.needGiB) return { skipped: `only ${free.toFixed(1)} GiB free in ${os.tmpdir()}; the ${set.name} set needs ${set.needGiB} GiB` };
+  const dir = path.join(work, set.name);
+  const wheels = path.join(dir, "wheels");
+  const dl = spawnSync(python, ["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", wheels, ...set.requirements], { encoding: "utf8", env: { ...process.env, PIP_RETRIES: "0", PIP_TIMEOUT: "5" } });
+  if (dl.status !== 0) return { skipped: `the configured index lacks part of the ${set.name} set (pip download: ${dl.stderr.trim().split("\n").pop()})` };
+  const files = fs.readdirSync(wheels).filter((f) => f.endsWith(".whl")).map((f) => path.join(wheels, f));
+  const wheelBytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
+  for (const f of files) fs.readFileSync(f); // page cache warm for every contender
+  const out = { wheels: files.length, wheelBytes };
+
+  // First build against its floor (and pex's first build where pex is installed).
+  const pexFile = path.join(dir, "env.pex");
+  const buildScript = path.join(dir, "build.cjs");
+  fs.writeFileSync(buildScript, BUILD);
+  const build = measure(process.execPath, [buildScript, pexFile, wheels, path.join(dir, "memo"), python]);
+  Object.assign(out, JSON.parse(build.stdout));
+  out.firstBuild = pick(build);
+  out.buildFloor = pick(measure(python, ["-c", BUILD_FLOOR, String(cores), ...files]));
+  const pexVersion = pexAvailable();
+  out.pex = pexVersion
+    ? { version: pexVersion, firstBuild: pick(measure("pex", ["--disable-cache", "--no-pypi", "-f", wheels, "--intransitive", "-o", path.join(dir, "pex-made.pex"), ...set.requirements])) }
+    : { skipped: "pex is not installed here (no `pex` on PATH): no pex row" };
+  fs.rmSync(path.join(dir, "pex-made.pex"), { force: true });
+
+  // First starts, each on an empty PEX_ROOT.
+  const start = (root, extra = {}, prefix = []) => {
+    const argv = [...prefix, python, pexFile, "-c", set.code];
+    return measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: root, ...extra } });
+  };
+  const fresh = (name) => {
+    const r = path.join(dir, `root-${name}`);
+    fs.rmSync(r, { recursive: true, force: true });
+    return r;
+  };
+  out.firstStart = pick(start(fresh("first")));
+  fs.rmSync(path.join(dir, "root-first"), { recursive: true, force: true });
+  const warmRoot = fresh("warm");
+  out.firstStartNoBytecode = pick(start(warmRoot, { PEX_BYTECODE: "0" }));
+  out.firstStartOneCore = pick(start(fresh("one"), { PEX_BYTECODE: "0" }, ["taskset", "-c", "0"]));
+  fs.rmSync(path.join(dir, "root-one"), { recursive: true, force: true });
+  const dest = path.join(dir, "extractall");
+  out.extractAll = pick(measure(python, ["-c", EXTRACT_FLOOR, pexFile, dest]));
+  out.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
+  fs.rmSync(dest, { recursive: true, force: true });
+
+  // Bytecode, and warm starts: under PYTHONDONTWRITEBYTECODE=1 nothing is ever written by
+  // the importer, so the only .pyc files are the ones compiled for the PEX (or pip's).
+  const noWrite = { PYTHONDONTWRITEBYTECODE: "1" };
+  const warm = (extra) => {
+    const runs = Array.from({ length: RUNS }, () => start(warmRoot, extra));
+    return { wallMs: median(runs.map((r) => r.wallMs)), cpuMs: median(runs.map((r) => r.cpuMs)), maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)) };
+  };
+  out.warmNotCompiled = warm({ ...noWrite, PEX_BYTECODE: "0" });
+  out.compile = pick(measure(python, [pexFile, "-c", "pass"], { env: { ...baseEnv, PEX_ROOT: warmRoot, PEX_BYTECODE: "wait" } }));
+  out.warmCompiled = warm(noWrite);
+  out.warm = warm({});
+  const venv = path.join(dir, "venv");
+  const { python: vpy, site } = await installedVenv(python, venv, files);
+  spawnSync(vpy, ["-m", "compileall", "-q", "-j", "0", site], { stdio: "ignore" }); // as pip compiles at install
+  const venvRuns = Array.from({ length: RUNS }, () => measure(vpy, ["-c", set.code], { env: { ...baseEnv, ...noWrite } }));
+  out.venvWarm = { wallMs: median(venvRuns.map((r) => r.wallMs)), cpuMs: median(venvRuns.map((r) => r.cpuMs)), maxRssMb: Math.max(...venvRuns.map((r) => r.maxRssMb)) };
+  fs.rmSync(venv, { recursive: true, force: true });
+
+  if (set.name === "torch-cuda") {
+    // torchrun starts its workers as sys.executable: they must import torch from the PEX.
+    const script = path.join(dir, "worker.py");
+    fs.writeFileSync(script, TORCHRUN);
+    const r = measure(python, [pexFile, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", script], { env: { ...baseEnv, PEX_ROOT: warmRoot }, allowFailure: true });
+    const lines = r.stdout.split("\n").filter((l) => l.startsWith("rank "));
+    out.torchrun = { status: r.status, workers: lines.length, fromPex: lines.length === 2 && lines.every((l) => l.split(" ")[2]?.startsWith(warmRoot)) };
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+
+  out.extractAllPerCoreMs = out.extractAll.wallMs / cores;
+  out.firstStartGoalMs = out.warm.wallMs + 1.1 * out.extractAllPerCoreMs;
+  out.firstStartVsGoal = out.firstStart.wallMs / out.firstStartGoalMs;
+  out.firstBuildVsFloor = out.firstBuild.wallMs / out.buildFloor.wallMs;
+  return out;
+}
+
+function pick(m) {
+  return { wallMs: m.wallMs, cpuMs: m.cpuMs, maxRssMb: m.maxRssMb };
+}
+
+const results = {};
+for (const set of SETS) {
+  if (set.optIn && !TORCH) {
+    results[set.name] = { skipped: "opt-in (several GB, ~10 minutes): set BENCH_COLD_TORCH=1" };
+    continue;
+  }
+  results[set.name] = await runSet(set);
+}
+
+const s = (m) => `${(m.wallMs / 1000).toFixed(2)} s wall, ${(m.cpuMs / 1000).toFixed(2)} s CPU, ${m.maxRssMb.toFixed(0)} MB peak RSS`;
+const rows = [
+  ["python", python],
+  ["usable cores (affinity, cgroup quota) / extraction threads", `${cores} / ${threads}`],
+  ["load average at start, at end", `${loadStart.map((x) => x.toFixed(1)).join(" ")}; ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`],
+];
+for (const [name, r] of Object.entries(results)) {
+  if (r.skipped) {
+    rows.push([`${name}`, `skipped: ${r.skipped}`]);
+    continue;
+  }
+  rows.push(
+    [`${name}: wheels`, `${r.wheels} files, ${(r.wheelBytes / 2 ** 20).toFixed(0)} MiB; PEX ${(r.size / 2 ** 20).toFixed(0)} MiB, ${r.entries} entries, ${(r.extractedBytes / 2 ** 20).toFixed(0)} MiB extracted`],
+    [`${name}: first build (nothing memoised)`, s(r.firstBuild)],
+    [`${name}: baseline: inflate + sha256 every member, ${cores} processes`, `${s(r.buildFloor)}  (build / floor ${r.firstBuildVsFloor.toFixed(2)}x)`],
+    [`${name}: pex first build`, r.pex.skipped ?? `${r.pex.version}: ${s(r.pex.firstBuild)}`],
+    [`${name}: first start (empty PEX_ROOT)`, s(r.firstStart)],
+    [`${name}: first start, PEX_BYTECODE=0`, s(r.firstStartNoBytecode)],
+    [`${name}: first start on one core (taskset -c 0)`, `${s(r.firstStartOneCore)}  (vs extractall ${(r.firstStartOneCore.wallMs / r.extractAll.wallMs).toFixed(2)}x)`],
+    [`${name}: baseline: zipfile.extractall, one thread`, s(r.extractAll)],
+    [`${name}: warm start (median of ${RUNS})`, s(r.warm)],
+    [`${name}: goal: warm + 1.1 x extractall / ${cores} cores`, `${(r.firstStartGoalMs / 1000).toFixed(2)} s; first start / goal ${r.firstStartVsGoal.toFixed(2)}x`],
+    [`${name}: bytecode compile (PEX_BYTECODE=wait)`, s(r.compile)],
+    [`${name}: warm, PYTHONDONTWRITEBYTECODE=1, compiled`, s(r.warmCompiled)],
+    [`${name}: warm, PYTHONDONTWRITEBYTECODE=1, not compiled`, s(r.warmNotCompiled)],
+    [`${name}: baseline: venv (pip-style compiled), same`, `${s(r.venvWarm)}  (PEX compiled / venv ${(r.warmCompiled.wallMs / r.venvWarm.wallMs).toFixed(2)}x wall, ${(r.warmCompiled.cpuMs / r.venvWarm.cpuMs).toFixed(2)}x CPU)`],
+  );
+  if (r.torchrun) rows.push([`${name}: torchrun --nproc-per-node 2 from the zipapp PEX`, `exit ${r.torchrun.status}, ${r.torchrun.workers} workers, torch from the PEX: ${r.torchrun.fromPex}`]);
+}
+printTable(rows);
+console.log(JSON.stringify({ bench: "cold", python, cores, threads, load: { start: loadStart, end: os.loadavg() }, sets: results }));

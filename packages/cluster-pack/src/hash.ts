@@ -1,2 +1,0 @@
-/** sha256 of a file, streamed: @cluster-pack/io's. */
-export { sha256File } from "@cluster-pack/io";
