@@ -14,6 +14,7 @@ root (PEX_CHROOT_SCHEME in packages/wheel/src/install.ts writes it). Imports not
 the runtime (a leaf); only imported on the cold path (PEX-INFO itself is read by
 pex_info.read, on the warm path).
 """
+import errno
 import os
 import stat
 
@@ -194,7 +195,10 @@ class _Slice(object):
         else:
             pos = self._length + offset
         if pos < 0:
-            raise ValueError("negative seek position %d" % pos)
+            # OSError, as a real file raises: zipfile probes for a ZIP64 locator 42 bytes
+            # before the end and takes OSError as "none" (a ValueError escaped it, so a
+            # deps archive under 42 bytes, e.g. a layered PEX's, failed to open).
+            raise OSError(errno.EINVAL, "negative seek position %d" % pos)
         self._pos = pos
         return pos
 
