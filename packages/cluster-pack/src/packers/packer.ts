@@ -2,6 +2,7 @@ import type { EnvironmentKind } from "@cluster-pack/engines";
 import type { InheritPath } from "@cluster-pack/pex";
 import type { InstalledDistribution, InstalledEnvironment } from "../environment";
 import type { PackageEdits } from "../edits";
+import type { LocalLayer } from "../layers";
 import type { LockDescription } from "../sidecar";
 import type { PackerName, UploadProgress } from "../types";
 
@@ -35,7 +36,14 @@ export interface ArchiveBuild {
   extension: string;
   kind: EnvironmentKind;
   /** Writes the archive to `output` (atomically) and returns its digest and size. */
-  build(output: string): Promise<{ sha256: string; size: number }>;
+  build(output: string): Promise<BuiltArchive>;
+}
+
+/** A built archive; a layered PEX also has its layers (in the local layer store). */
+export interface BuiltArchive {
+  sha256: string;
+  size: number;
+  layers?: LocalLayer[];
 }
 
 /** The target the archive is built for (default: the environment's own interpreter). */
@@ -82,6 +90,12 @@ export interface PexOptions {
    * too large for one file, or engines that want a directory.
    */
   allowLargePex?: boolean;
+  /**
+   * `layered`: a small PEX whose distributions are layers (one content-addressed zip per
+   * distribution, published once under the layer store and shared by every environment
+   * that needs it); default `zipapp`, one file.
+   */
+  layout?: "zipapp" | "layered";
 }
 
 export interface PrepareInput {

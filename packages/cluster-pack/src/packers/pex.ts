@@ -12,7 +12,7 @@ import { pinOf } from "../edits";
 import type { InstalledDistribution, InstalledEnvironment } from "../environment";
 import type { LockDescription } from "../sidecar";
 import { zipPath } from "../zip-path";
-import type { ArchiveBuild, Packer, PexOptions, PrepareInput } from "./packer";
+import type { ArchiveBuild, BuiltArchive, Packer, PexOptions, PrepareInput } from "./packer";
 
 /** A PEX built from wheels: packed as installed, or resolved against the index. */
 export const pexPacker: Packer = {
@@ -98,7 +98,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
         progress("download", 0);
         const fetched = await fetchLocked(locked, session.cache, { signal });
         input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
-        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress });
+        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
       }
       if (!resolved) {
         progress("resolve", 0);
@@ -110,7 +110,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
       progress("download", 0);
       const files = await session.download(resolved.resolution, resolved.input);
       input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
-      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
@@ -179,7 +179,7 @@ async function asInstalledBuild(
         },
         { signal },
       );
-      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
@@ -207,10 +207,16 @@ interface PexBuildContext {
   target: TargetEnvironment;
   signal: AbortSignal | undefined;
   onProgress: PrepareInput["onProgress"];
+  cacheDir: string;
+}
+
+/** The local layer store of layered builds (under the cache: layers are rebuilt only when their wheel changes). */
+export function localLayerStore(cacheDir: string): string {
+  return path.join(cacheDir, "layers.1");
 }
 
 /** Builds the PEX (or, with allowLargePex, the zipped packed layout) from wheel files. */
-async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<{ sha256: string; size: number }> {
+async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<BuiltArchive> {
   const { pex, signal } = ctx;
   const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
   if (sdists.length) {
@@ -229,6 +235,7 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     ...(pex.venv ? { venv: true } : {}),
     ...(pex.includeTools ? { includeTools: true } : {}),
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
+    ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: localLayerStore(ctx.cacheDir) } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
     ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
@@ -236,7 +243,8 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
   const onProgress = (done: number, total: number) => ctx.onProgress?.({ phase: "build", done, total, unit: "items" });
   if (!pex.allowLargePex) {
     const result = await builder.build(output, { signal, onProgress });
-    return { sha256: await sha256File(result.path), size: result.size };
+    const layers = result.layers?.map((l) => ({ file: l.file, sha256: l.sha256, size: l.size, path: l.path }));
+    return { sha256: await sha256File(result.path), size: result.size, ...(layers ? { layers } : {}) };
   }
   // cluster-pack zips pex's packed directory: `__main__.py`, PEX-INFO, `.bootstrap` and one
   // zip per wheel under `.deps/`, stored (they are compressed already).

@@ -36,7 +36,7 @@ def main(pex, main_loader, main_file):
     if pex_hash is None:
         info = info or _load(info_bytes)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes), env.node_root)
     if env.tools:
         from . import tools
 
@@ -254,7 +254,7 @@ def _other_plan(other, env):
     if pex_hash is None:
         info = _load(info_bytes, other)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other), env.node_root)
     found = _find_plan(root, fallback, pex_hash)
     return found if found[1] is not None else _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
 

@@ -5,6 +5,8 @@
   zip python imports from is a small classic one after it; flat: one zip.
 - packed: a directory; `.bootstrap` and each `.deps/<wheel>` are zip files.
 - loose: a directory; `.deps/<wheel>` are directories.
+- layered: a split zipapp without `.deps/`; each distribution is a layer file (the zip the
+  packed layout has as `.deps/<wheel>`) shipped beside it, found and checked by layers.py.
 
 A distribution is `.deps/<wheel file name>/`, an installed-wheel chroot: its importable
 root at the top, and its scripts, headers and data under STASH, outside the importable
@@ -34,12 +36,14 @@ class Members(object):
     """Entries of a zip under `prefix`, extracted together; the zip's file descriptor and
     length, for unpack's positional reads."""
 
-    def __init__(self, zf, members, prefix, fd, limit):
+    def __init__(self, zf, members, prefix, fd, limit, on_extracted=None):
         self.zf = zf
         self.members = members
         self.prefix = prefix
         self.fd = fd
         self.limit = limit
+        # Called by extract once these members are written (layers.py's verbose line).
+        self.on_extracted = on_extracted
 
     def names(self):
         return [m.filename[len(self.prefix) :] for m in self.members]
@@ -103,6 +107,34 @@ class DirSource(object):
     def close(self):
         for zf in self._open:
             zf.close()
+
+
+class LayeredSource(object):
+    """A layered PEX: user code from the PEX itself, each distribution from its layer file
+    (`path_of(wheel)` finds and checks it; `extracted(wheel)` is told once it was extracted)."""
+
+    def __init__(self, inner, path_of, extracted=None):
+        self.inner = inner
+        self.path_of = path_of
+        self.extracted = extracted
+        self._open = []
+
+    def code(self):
+        return self.inner.code()
+
+    def wheel(self, wheel):
+        import zipfile
+
+        zf = zipfile.ZipFile(self.path_of(wheel))
+        self._open.append(zf)
+        fd = zf.fp.fileno()
+        told = (lambda: self.extracted(wheel)) if self.extracted else None
+        return Members(zf, zf.infolist(), "", fd, os.fstat(fd).st_size, told)
+
+    def close(self):
+        for zf in self._open:
+            zf.close()
+        self.inner.close()
 
 
 class ZipSource(object):
