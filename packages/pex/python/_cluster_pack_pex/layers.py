@@ -6,7 +6,7 @@ and size. The engines ship the layers beside the PEX; `Finder.path` looks for a 
 PEX_LAYERS_PATH, then beside the PEX, then in the working directory, and checks it once:
 its size by stat, its sha256 by reading it, after which the fact is recorded by the file's
 identity (real path, device, inode, size, mtime and ctime in ns; as the TypeScript
-builder's FileIdentityRecords) under PEX_ROOT, so that the next cold start that uses the
+io's DigestMemo and fileIdentity) under PEX_ROOT, so that the next cold start that uses the
 same file (another PEX sharing it, another interpreter) trusts it without reading it again.
 Timestamps under 2 s old are not recorded (a write within the same kernel tick would not
 change them). A missing layer or one whose bytes are not the ones PEX-INFO names stops the
