@@ -104,7 +104,7 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
 
 def _tool_plan(pex, info, pex_hash, root, fallback, env):
     """For a tool (PEX_TOOLS=1 venv): extracts the PEX as a cold start would and returns
-    `populate(tmp, final)`, which writes its venv (venv mode's, with the PEX_PATH PEXes)."""
+    `make(final)`, which publishes its venv (venv mode's, with the PEX_PATH PEXes) at `final`."""
     from . import venv
 
     boot_plan = _find_plan(root, fallback, pex_hash)[1]
@@ -112,7 +112,16 @@ def _tool_plan(pex, info, pex_hash, root, fallback, env):
         boot_plan = _prepare(pex, info, pex_hash, root, fallback, env)[1]
     others = [_other_plan(other, env)[1] for other in _pex_path(boot_plan["info"], env)]
     inherit = _guard(env.inherit, boot_plan["info"].get("inherit_path"))
-    return lambda tmp, final: venv._populate(tmp, final, boot_plan, others, inherit)
+    def make(final):
+        from . import atomic
+
+        atomic.directory(final, lambda tmp: venv._populate(tmp, final, boot_plan, others, inherit), valid=lambda target: False)
+        try:
+            os.unlink(final + ".lck")  # atomic's lock file: DIR is the user's, not a cache
+        except OSError:
+            pass
+
+    return make
 
 
 def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None, where=None):

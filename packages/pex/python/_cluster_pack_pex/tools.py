@@ -9,7 +9,6 @@ interpreter, repository) exit 2 with one line. Only imported when PEX_TOOLS is s
 """
 import json
 import os
-import shutil
 import sys
 
 USAGE = "usage: PEX_TOOLS=1 %s info [-i INDENT | --indent INDENT] | venv [--force] DIR"
@@ -17,8 +16,10 @@ USAGE = "usage: PEX_TOOLS=1 %s info [-i INDENT | --indent INDENT] | venv [--forc
 
 def main(pex, info_bytes, args, prepare=None):
     """Runs the tool `args` names; returns the exit status or a one-line message (exit 1).
-    `prepare()` extracts the PEX if needed and gives `populate(tmp, final)`, which writes
-    its venv into `tmp` for use at `final` (boot passes it: this module stays a leaf)."""
+    `prepare()` extracts the PEX if needed and gives `make(final)`, which publishes its venv
+    at `final` through a temporary sibling (atomic.directory: an old `final` is replaced
+    only once the new one is complete, a failure or signal leaves no temporary). boot
+    passes it, so this module stays a leaf."""
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write((USAGE % sys.argv[0]) + "\n")
         return 0 if args else 2
@@ -83,27 +84,13 @@ def _venv(info_bytes, args, prepare):
     if not os.path.isdir(parent):
         sys.stderr.write("%s: the parent directory of %s does not exist\n" % (sys.argv[0], dest))
         return 2
-    populate = prepare()
-    # Written beside DIR and renamed into place: a failed or interrupted run leaves no DIR
-    # (an old one replaced with --force stays until the new one is complete).
-    suffix = ".tmp-%d" % os.getpid()
-    tmp, old = final + suffix, final + ".old-%d" % os.getpid()
+    make = prepare()
     import signal
 
     def _terminated(signum, frame):
-        raise SystemExit(128 + signum)  # so that the temporary is removed below
+        raise SystemExit(128 + signum)  # so that the temporary is removed on the way out
 
     signal.signal(signal.SIGTERM, _terminated)
-    try:
-        populate(tmp, final)
-        if os.path.lexists(final):
-            os.rename(final, old)
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if os.path.lexists(old) and not os.path.lexists(final):
-            os.rename(old, final)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    make(final)
     sys.stdout.write("%s\n" % os.path.join(final, "bin", "python"))
     return 0
