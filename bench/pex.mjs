@@ -14,7 +14,7 @@ import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { createHash } from "node:crypto";
-import { installedVenv, median, printTable, python311 } from "./lib/measure.mjs";
+import { emptyVenv, installedVenv, median, printTable, python311 } from "./lib/measure.mjs";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const require = createRequire(import.meta.url);
@@ -70,9 +70,7 @@ async function ioLimit() {
 
 // The PEX runs on an empty venv of the same python (as the packages' venv below does), so
 // both start the same interpreter without the base installation's site-packages .pth files.
-const bare = path.join(work, "bare");
-spawnSync(python, ["-m", "venv", "--without-pip", bare], { stdio: "inherit" });
-const barePython = path.join(bare, "bin", "python");
+const barePython = emptyVenv(python, path.join(work, "bare"));
 
 // Builds with a private memo of verified wheels: `cold` empties it first (every wheel is
 // inflated and checked against RECORD), warm builds find every wheel verified (by the

@@ -14,7 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createRequire } from "node:module";
-import { ROOT, buildPackages, installedVenv, printTable, python311 } from "./lib/measure.mjs";
+import { ROOT, buildPackages, emptyVenv, installedVenv, printTable, python311 } from "./lib/measure.mjs";
 
 // Each subset runs in under 30 s in the venv here (2 cores, shared) and exists in the
 // mirror's versions (numpy 2.4, pandas 3.0, pyarrow 25). pyarrow's test_array starts
@@ -59,11 +59,7 @@ const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
 process.on("exit", cleanup);
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
 
-// The PEX runs on an empty venv of the same python, as the installed venv does, so both
-// start the same interpreter without the base installation's site-packages.
-const bare = path.join(work, "bare");
-if (spawnSync(python, ["-m", "venv", "--without-pip", bare], { stdio: "inherit" }).status !== 0) throw new Error(`${python} -m venv failed`);
-const pex = (await buildPex(path.join(work, "suites.pex"), { wheels, pythonShebang: path.join(bare, "bin", "python") })).path;
+const pex = (await buildPex(path.join(work, "suites.pex"), { wheels, pythonShebang: emptyVenv(python, path.join(work, "bare")) })).path;
 const { python: venvPython } = await installedVenv(python, path.join(work, "venv"), wheels);
 
 const runner = path.join(ROOT, "bench", "lib", "pytest_outcomes.py");
@@ -109,9 +105,9 @@ printTable([
 ]);
 // Test ids are pytest's, relative to the suite's package directory (the same in both).
 const differing = suites.flatMap((s) => s.differences.map((d) => ({ suite: s.suite, ...d })));
+const exitsDiffer = suites.filter((s) => s.venv.exitCode !== s.pex.exitCode).map((s) => s.suite);
 for (const d of differing) console.log(`differs: ${d.suite} ${d.id}: venv ${d.venv}, pex ${d.pex}`);
 console.log(JSON.stringify({ bench: "suites", python, pins, pytestArgs: PYTEST_ARGS, suites, identical: differing.length === 0 && exitsDiffer.length === 0 }));
-const exitsDiffer = suites.filter((s) => s.venv.exitCode !== s.pex.exitCode).map((s) => s.suite);
 if (differing.length || exitsDiffer.length) {
   console.error(`bench suites: ${differing.length} test outcomes and ${exitsDiffer.length} pytest exit codes differ between the venv and the PEX`);
   process.exitCode = 1;

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { downloadWheels, pipIndexUnavailable, pythonInterpreter } from "@cluster-pack/io/test-kit";
 
-// Slow tier, off by default (CP_SLOW_SUITES=1; about 5 min here): numpy's, pandas' and
+// Slow tier, off by default (CP_SLOW_SUITES=1; 2-3 min here): numpy's, pandas' and
 // pyarrow's own installed test suites (a fixed subset, see bench/suites.mjs) give every test
 // the same outcome in a zipapp PEX as in a venv holding the same wheels. The bench does the
 // work and reports counts side by side; this asserts that no test id differs. Only
@@ -13,7 +13,7 @@ jest.setTimeout(30 * 60_000);
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const python = pythonInterpreter("3.11")?.python;
 const why = (() => {
-  if (process.env.CP_SLOW_SUITES !== "1") return "set CP_SLOW_SUITES=1 to run the package test-suite comparison (about 5 min)";
+  if (process.env.CP_SLOW_SUITES !== "1") return "set CP_SLOW_SUITES=1 to run the package test-suite comparison (2-3 min here)";
   if (!python) return "no pyenv Python 3.11 under ~/.pyenv/versions (the mirror's numpy, pandas and pyarrow are cp311)";
   const noIndex = pipIndexUnavailable(python);
   if (noIndex) return noIndex;
