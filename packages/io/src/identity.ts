@@ -109,7 +109,7 @@ export class DigestMemo {
   }
 
   private recordPath(key: string): string {
-    return path.join(this.dir, key.slice(0, 2), key);
+    return shardedRecord(this.dir, key);
   }
 }
 
@@ -139,7 +139,11 @@ export class IdentitySetMemo {
   private recordPath(ids: readonly FileIdentity[], claim: string): string {
     const h = crypto.createHash("sha256").update(claim).update("\0");
     for (const id of ids) h.update(`${id.key}\n`);
-    const key = h.digest("hex");
-    return path.join(this.dir, key.slice(0, 2), key);
+    return shardedRecord(this.dir, h.digest("hex"));
   }
+}
+
+/** The memos' one record layout: `<dir>/<first two hex digits>/<key>`. */
+function shardedRecord(dir: string, key: string): string {
+  return path.join(dir, key.slice(0, 2), key);
 }
