@@ -51,13 +51,22 @@ export function measure(cmd, args, { env = process.env, cwd = "", allowFailure =
  */
 export async function installedVenv(python, venv, wheels) {
   const { installWheel } = createRequire(import.meta.url)(path.join(ROOT, "packages/wheel/dist/index.js"));
-  const made = spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
-  if (made.status !== 0) throw new Error(`${python} -m venv ${venv} failed`);
-  const vpy = path.join(venv, "bin", "python");
+  const vpy = emptyVenv(python, venv);
   const site = spawnSync(vpy, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], { encoding: "utf8" }).stdout.trim();
   const scheme = { purelib: site, platlib: site, scripts: path.join(venv, "bin"), headers: path.join(venv, "include"), data: venv };
   for (const w of wheels) await installWheel(w, { scheme, interpreter: vpy });
   return { python: vpy, site };
+}
+
+/**
+ * An empty venv of `python` at `venv` (no pip); returns its python. PEX files under test
+ * run on one, so they start the same interpreter as the installed venv, without the base
+ * installation's site-packages.
+ */
+export function emptyVenv(python, venv) {
+  const made = spawnSync(python, ["-m", "venv", "--without-pip", venv], { stdio: "inherit" });
+  if (made.status !== 0) throw new Error(`${python} -m venv ${venv} failed`);
+  return path.join(venv, "bin", "python");
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

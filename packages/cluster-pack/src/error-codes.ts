@@ -16,6 +16,8 @@ import type { ZipErrorCode } from "@cluster-pack/zip";
  */
 export const CLUSTER_PACK_ERROR_CODES = [
   "ERR_DOWNLOAD",
+  "ERR_GC_TOO_LARGE",
+  "ERR_GC_UNREADABLE",
   "ERR_NO_ENVIRONMENT",
   "ERR_NO_WHEEL",
   "ERR_PACKAGE_PATH",

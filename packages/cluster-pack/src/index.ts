@@ -19,3 +19,6 @@ export { uploadZip, readPexHash, type UploadZipOptions, type UploadZipResult } f
 export type { StoreOptions } from "./store";
 export type { TargetOptions, IndexOptions, PexOptions } from "./packers/index";
 export { CLUSTER_PACK_ERROR_CODES, type ClusterPackErrorCode } from "./error-codes";
+export { gc, parseDuration, DEFAULT_GC_GRACE_MS, type GcOptions, type GcResult, type GcLayer } from "./gc";
+export { diffEnvironments, inspectLocation, type DiffOptions } from "./diff";
+export { publishLayers, defaultLayerStoreUrl, type PublishedLayer, type LocalLayer } from "./layers";

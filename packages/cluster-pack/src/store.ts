@@ -15,8 +15,10 @@ export interface Store {
   publish(
     local: string,
     url: string,
-    options: { signal?: AbortSignal; metadata?: Record<string, string>; sidecar?: { content: Buffer | string; path: string }; onProgress?: (p: TransferProgress) => void },
+    options: { signal?: AbortSignal; metadata?: Record<string, string>; sidecar?: { content: Buffer | string; path: string }; onProgress?: (p: TransferProgress) => void; overwrite?: boolean },
   ): Promise<void>;
+  /** The files directly under a directory / prefix (name, size, mtime); empty when it does not exist. */
+  list(url: string, options: { signal?: AbortSignal }): Promise<StoreEntry[]>;
   /** One round trip: does `url` exist with this metadata (and size)? */
   isUpToDate(url: string, expected: { metadata?: Record<string, string>; size?: number }, options: { signal?: AbortSignal }): Promise<{ upToDate: boolean; head: ObjectHead | null }>;
   /** Publishes small content (a sidecar) atomically, as `publish` does a file. */
@@ -31,6 +33,16 @@ export interface Store {
   rm(url: string, options: { signal?: AbortSignal }): Promise<void>;
 }
 
+/** A file listed by `Store.list`. */
+export interface StoreEntry {
+  name: string;
+  /** The entry's URL in the caller's form (the directory URL + "/" + name). */
+  url: string;
+  size: number;
+  isDirectory: boolean;
+  mtimeMs?: number;
+}
+
 export function openStore(options: StoreOptions = {}): Store {
   const store = rawStore(options);
   // Every failure names the URL, the operation and what to do about it.
@@ -41,7 +53,13 @@ export function openStore(options: StoreOptions = {}): Store {
         throw storeError(err, what, url);
       });
   return {
-    publish: wrap("upload to", store.publish),
+    publish: (local, url, o) =>
+      store.publish(local, url, o).catch((err: unknown) => {
+        // A no-overwrite publish that finds the object there is the caller's to decide.
+        if (o.overwrite === false && (err as { code?: unknown }).code === "EEXIST") throw err;
+        throw storeError(err, "upload to", url);
+      }),
+    list: wrap("list", store.list),
     publishSmall: (content, url, o) =>
       store.publishSmall(content, url, o).catch((err: unknown) => {
         throw storeError(err, "upload to", url);
@@ -97,7 +115,17 @@ function rawStore(options: StoreOptions): Store {
     async publish(local, url, o) {
       const { fs, path } = await at(url);
       const sidecar = o.sidecar ? { content: o.sidecar.content, path: (await at(o.sidecar.path)).path } : undefined;
-      await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress });
+      await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress, ...(o.overwrite === false ? { overwrite: false } : {}) });
+    },
+    async list(url, o) {
+      const { fs, path: p } = await at(url);
+      try {
+        const base = url.replace(/\/+$/, "");
+        return (await fs.list(p, o)).map((e) => ({ name: e.name, url: `${base}/${e.name}`, size: e.size, isDirectory: e.isDirectory, ...(e.mtimeMs !== undefined ? { mtimeMs: e.mtimeMs } : {}) }));
+      } catch (err) {
+        if (isMissing(err)) return [];
+        throw err;
+      }
     },
     async publishSmall(content, url, o) {
       const { fs, path: p } = await at(url);

@@ -1,4 +1,5 @@
 import type { PythonEnvironment } from "@cluster-pack/engines";
+import type { PublishedLayer } from "./layers";
 
 export type PackerName = "pex" | "conda" | "venv";
 /** `rebuild`: wheels rebuilt from the installed files (packing an environment as installed). */
@@ -37,4 +38,6 @@ export interface UploadEnvResult {
   /** The pins the archive holds, and the hash that decides whether it must be rebuilt. */
   requirements: string[];
   lockHash: string;
+  /** Layered layout: every layer the environment needs, and whether this call uploaded it. */
+  layers?: PublishedLayer[];
 }

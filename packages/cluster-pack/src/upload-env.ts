@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { ClusterPackError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { locationScheme, sha256File, withTempDir } from "@cluster-pack/io";
 import { canonicalizeName, parseWheelFilename } from "@cluster-pack/packaging";
-import { readPexInfo } from "@cluster-pack/pex";
+import { openPexSource, pexLayers, readPexInfo } from "@cluster-pack/pex";
 import { downloadTo } from "./upload-zip";
 import { uploadRunningPex } from "./running-pex";
 import { pythonEnvironment } from "@cluster-pack/engines";
@@ -13,9 +13,10 @@ import { findEnvironment, readInstalledDistributions, type InstalledDistribution
 import { applyPackageEdits, type PackageEdits } from "./edits";
 import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
+import { defaultLayerStoreUrl, publishLayers, restoreLayers, type PublishedLayer } from "./layers";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
 // ./packers/index, not ./packers: a dist built before the split still holds a stale packers.js.
-import { packerFor, type ArchiveBuild, type IndexOptions, type PexOptions, type TargetOptions } from "./packers/index";
+import { packerFor, type ArchiveBuild, type BuiltArchive, type IndexOptions, type PexOptions, type TargetOptions } from "./packers/index";
 import { isSidecarUpToDate, lockHash, makeSidecar, parseSidecar, serializeSidecar, specFileHash, type LockDescription } from "./sidecar";
 import { zipPath } from "./zip-path";
 import type { EditableArchive, PackerName, UploadEnvResult, UploadProgress } from "./types";
@@ -58,6 +59,14 @@ export interface UploadEnvOptions extends PackageEdits {
   index?: IndexOptions;
   /** PEX build options. */
   pex?: PexOptions;
+  /**
+   * PEX packer: `fat` (default), one self-contained PEX file; `layered`, a small PEX plus
+   * one layer per distribution under `layerStore`, uploaded only when the store lacks it
+   * (`pex.layout: "layered"` says the same).
+   */
+  layout?: "fat" | "layered";
+  /** Layered layout: where layers are published (default `layers/` beside the package path). */
+  layerStore?: string;
   /** Store options (S3 endpoint/credentials, HDFS user...); default: the user's AWS/Hadoop config. */
   store?: StoreOptions;
   /** Local cache (wheels, build locks, builds); default: @cluster-pack/pip's, see defaultCacheDir. */
@@ -97,6 +106,14 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   if (options.packagePath !== undefined) locationScheme(options.packagePath);
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
+  if (options.layout !== undefined && options.layout !== "fat" && options.layout !== "layered") {
+    throw new InvalidInputError(`Unknown layout "${String(options.layout)}": use "fat" (one PEX file) or "layered" (--layered).`);
+  }
+  const layered = options.layout === "layered" || options.pex?.layout === "layered";
+  if (layered && (options.packer ?? "pex") !== "pex") throw new InvalidInputError(`The layered layout is a PEX layout: use the pex packer (--packer pex), or drop --layered.`);
+  if (layered && options.pex?.allowLargePex) throw new InvalidInputError("A layered PEX is already small: drop allowLargePex (--allow-large-pex) or --layered.");
+  if (options.layerStore !== undefined && !layered) throw new InvalidInputError("layerStore (--layer-store) applies to the layered layout: add --layered.");
+  const pexOptions: PexOptions | undefined = layered ? { ...options.pex, layout: "layered" } : options.pex;
   const fromPex = (pex: string) =>
     uploadRunningPex(pex, {
       ...(options.packagePath ? { packagePath: options.packagePath } : {}),
@@ -168,7 +185,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     edits: installed ? undefined : options,
     target: options.target,
     index: indexOptions(options.index, environ),
-    pex: options.pex,
+    pex: pexOptions,
     packagePath: options.packagePath,
     includeEditable: Boolean(options.includeEditable),
     ...(asInstalled ? { asInstalled } : {}),
@@ -190,6 +207,8 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
 
   const store = openStore({ env: environ, ...options.store });
   const metadataPath = sidecarPath(packagePath);
+  const layerStoreUrl = layered ? (options.layerStore ?? defaultLayerStoreUrl(packagePath)) : undefined;
+  let layers: PublishedLayer[] | undefined;
   const expected = { [LOCK_METADATA_KEY]: hashHex(hash) };
 
   // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash), and
@@ -208,9 +227,18 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
       // Built in the cache directory rather than /tmp: environments can be gigabytes.
       await withTempDir("cluster-pack-build", async (work) => {
         const local = path.join(work, `${envName}.${build.extension}`);
-        const archive = (build.kind === "pex" && !options.forceUpload && (await fromFallback(environ, build, local, store, log, signal))) || (await build.build(local));
+        const archive: BuiltArchive = (build.kind === "pex" && !layered && !options.forceUpload && (await fromFallback(environ, build, local, store, log, signal))) || (await build.build(local));
         throwIfAborted(signal);
         const sidecar = serializeSidecar(makeSidecar(build.lock, archive));
+        // Layers first, the top PEX and its sidecar last: a reader never finds an
+        // environment whose layers are not all there.
+        const lockOptions = { cacheDir, signal, log };
+        if (layerStoreUrl && archive.layers) {
+          layers = await publishLayers(store, layerStoreUrl, archive.layers, {
+            ...lockOptions,
+            onBytes: (done) => options.onProgress?.({ phase: "upload", done, unit: "bytes", detail: "layers" }),
+          });
+        }
         log(`uploading ${packagePath} (${archive.size} bytes)`);
         await store.publish(local, packagePath!, {
           signal,
@@ -218,6 +246,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
           sidecar: { content: sidecar, path: metadataPath },
           onProgress: (p) => options.onProgress?.({ phase: "upload", done: p.bytesDone, total: p.bytesTotal ?? archive.size, unit: "bytes" }),
         });
+        if (layerStoreUrl && archive.layers) await restoreLayers(store, layerStoreUrl, archive.layers, lockOptions);
         uploaded = true;
       }, { parent: path.join(cacheDir, "build") });
     });
@@ -233,11 +262,14 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
     }
   }
 
+  // An up-to-date layered environment: its layers are the ones its remote PEX-INFO names.
+  if (layerStoreUrl && !layers) layers = await remoteLayers(store, packagePath, layerStoreUrl, signal);
   const environment = pythonEnvironment(packagePath, {
     kind: build.kind,
     codeArchives: editableArchives.map((e) => e.packagePath),
+    ...(layers ? { layers: layers.map((l) => l.url) } : {}),
   });
-  return { packagePath, envName, environment, editableArchives, uploaded, requirements: build.lock.requirements, lockHash: hash };
+  return { packagePath, envName, environment, editableArchives, uploaded, requirements: build.lock.requirements, lockHash: hash, ...(layers ? { layers } : {}) };
 }
 
 /**
@@ -332,6 +364,19 @@ async function fromFallback(
   log(`using the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH): same requirements`);
   const st = await fsp.stat(local);
   return { sha256: await sha256File(local), size: st.size };
+}
+
+/** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
+async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
+  const source = await store.openRandomAccess(packagePath, { signal });
+  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
+  const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
+  try {
+    const base = layerStoreUrl.replace(/\/+$/, "");
+    return pexLayers(pex.info).map((l) => ({ url: `${base}/${l.file}`, sha256: l.sha256, size: l.size, uploaded: false }));
+  } finally {
+    await pex.close();
+  }
 }
 
 function hasEdits(edits: PackageEdits): boolean {

@@ -15,6 +15,7 @@ import { pythonEnvironment, type PythonEnvironment } from "./environment";
 import { pythonModuleCommand, containerEnv, skeinSpecFor } from "./skein";
 import { sparkConfigFor } from "./spark/conf";
 import { localisedName, splitList } from "./spark/merge";
+import { freePort } from "@cluster-pack/fs/test-kit";
 import { startLocalS3, type LocalS3 } from "./test-kit/s3";
 import { torchDistributedEnv } from "./torch";
 import {
@@ -22,7 +23,6 @@ import {
   buildMarkedVenv,
   describeUnless,
   exitWithin,
-  freePort,
   lastJson,
   localise,
   missingEngine,

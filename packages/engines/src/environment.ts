@@ -39,7 +39,26 @@ export interface PythonEnvironment {
    * `PYTHONPATH` as a zip (zipimport), never unpacked.
    */
   codeArchives: ShippedResource[];
+  /**
+   * A layered PEX's layers (`<store>/layers/<sha256>.zip`): files shipped beside the PEX
+   * under their own names, where its runtime finds them. Each is immutable and named by
+   * its content, so an engine that caches localised files by path (YARN) fetches an
+   * unchanged layer once per node, not once per job. Empty for every other environment.
+   */
+  layers?: ShippedResource[];
 }
+
+/**
+ * Where a PEX extracts its distributions:
+ * - `container` (default): `PEX_ROOT=./.pex` in the working directory, private to the
+ *   container and removed with it;
+ * - `{ node: dir }`: a node-level root shared by the containers of one user on a node
+ *   (`PEX_NODE_ROOT=dir`; the runtime uses `<dir>/cp-pex-<uid>`, created 0700 and refused
+ *   when it belongs to someone else), so the second container, or the next job whose
+ *   environment shares layers, starts warm. Safe only where every container of a node
+ *   runs as its submitting user (see the engines README).
+ */
+export type PexRootMode = "container" | { node: string };
 
 export interface PythonEnvironmentOptions {
   /** Overrides the kind guessed from the file name (required for a venv archive). */
@@ -50,6 +69,10 @@ export interface PythonEnvironmentOptions {
   env?: Record<string, string>;
   /** Zips of editable/under-development code shipped beside the environment. */
   codeArchives?: string[];
+  /** A layered PEX's layer files (URLs), shipped beside it. */
+  layers?: string[];
+  /** PEX files only: a container-local (default) or a node-level extraction root. */
+  pexRoot?: PexRootMode;
 }
 
 /** cluster-pack's default directory for unpacked environments. */
@@ -81,11 +104,17 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   }
   const alias = checkAlias(options.alias ?? (kind === "pex" ? name : DEFAULT_ENV_ALIAS), "alias");
   const interpreter = kind === "pex" ? `./${alias}` : kind === "pex-large" ? `${alias}/__main__.py` : `${alias}/bin/python`;
-  const defaults: Record<string, string> = kind === "pex" || kind === "pex-large" ? { PEX_ROOT: "./.pex" } : {};
+  const isPex = kind === "pex" || kind === "pex-large";
+  const defaults: Record<string, string> = isPex ? pexRootEnv(options.pexRoot ?? "container") : {};
+  if (!isPex && options.pexRoot !== undefined) throw new InvalidInputError(`pexRoot applies to PEX files; "${redactUrl(url)}" is a ${kind} archive: drop pexRoot.`);
   const env = { ...defaults, ...checkEnv(options.env ?? {}) };
   const codeArchives = (options.codeArchives ?? []).map((u) => (urlScheme(u), codeArchive(u)));
+  if (options.layers?.length && kind !== "pex") {
+    throw new InvalidInputError(`Layers belong to a layered PEX file (kind "pex"), not to a ${kind} environment ("${redactUrl(url)}"): drop layers or pass the layered .pex.`);
+  }
+  const layers = (options.layers ?? []).map((u) => (urlScheme(u), { url: u, alias: checkAlias(baseName(u), "layer file name"), type: "file" as const }));
   const seen = new Set<string>([alias]);
-  for (const c of codeArchives) {
+  for (const c of [...codeArchives, ...layers]) {
     if (seen.has(c.alias)) {
       throw new InvalidInputError(
         `Two shipped resources would both land as "${c.alias}" in the working directory (${redactUrl(c.url)}): rename one of the code archives or choose another environment alias.`,
@@ -99,7 +128,22 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
     interpreter,
     env,
     codeArchives,
+    layers,
   };
+}
+
+/** Everything a launcher localises for this environment: the environment, its layers, the code archives. */
+export function shippedResources(env: PythonEnvironment): ShippedResource[] {
+  return [env.archive, ...(env.layers ?? []), ...env.codeArchives];
+}
+
+function pexRootEnv(mode: PexRootMode): Record<string, string> {
+  if (mode === "container") return { PEX_ROOT: "./.pex" };
+  const dir = typeof mode === "object" && mode ? mode.node : undefined;
+  if (typeof dir !== "string" || !dir.startsWith("/") || /[\0:]/.test(dir)) {
+    throw new InvalidInputError(`pexRoot ${JSON.stringify(mode)} is not "container" or { node: "/absolute/dir" } (a directory every node has, e.g. /tmp or a local disk).`);
+  }
+  return { PEX_NODE_ROOT: dir };
 }
 
 /** The `PYTHONPATH` entries for the code archives, relative to the working directory. */

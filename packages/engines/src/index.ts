@@ -1,6 +1,7 @@
 export {
   pythonEnvironment,
   codePythonPath,
+  shippedResources,
   guessKind,
   baseName,
   DEFAULT_ENV_ALIAS,
@@ -8,6 +9,7 @@ export {
   type PythonEnvironment,
   type PythonEnvironmentOptions,
   type ShippedResource,
+  type PexRootMode,
 } from "./environment";
 export { toS3a, toS3, urlScheme, hadoopFsRoot } from "./uri";
 export { shellQuote, shellJoin, shellExports } from "./shell";

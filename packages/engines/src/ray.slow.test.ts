@@ -23,8 +23,9 @@ import { PexBuilder } from "@cluster-pack/pex";
 import { probeInterpreter, resolveAndDownload } from "@cluster-pack/pip";
 import { pythonEnvironment, type PythonEnvironment } from "./environment";
 import { rayRuntimeEnvFor, rayStartCommand } from "./ray";
+import { freePort } from "@cluster-pack/fs/test-kit";
 import { startLocalS3, type LocalS3 } from "./test-kit/s3";
-import { DEBIAN_PYTHON, describeUnless, exitWithin, freePort, lastJson, localise, startIn, stop, type Started } from "./test-kit/workers";
+import { DEBIAN_PYTHON, describeUnless, exitWithin, lastJson, localise, startIn, stop, type Started } from "./test-kit/workers";
 
 interface TaskReport {
   mark: string;

@@ -1,6 +1,6 @@
 import { InvalidInputError } from "@cluster-pack/errors";
 import { stringify as yamlStringify } from "yaml";
-import { codePythonPath, type PythonEnvironment } from "./environment";
+import { codePythonPath, shippedResources, type PythonEnvironment } from "./environment";
 import { shellJoin } from "./shell";
 import { hasKerberosSettings } from "./spark/conf";
 import { hadoopFsRoot, toS3a } from "./uri";
@@ -120,7 +120,7 @@ export function skeinSpecFor(env: PythonEnvironment, options: SkeinSpecOptions):
   // A secure cluster: YARN needs tokens for the file systems the environment and code live on.
   const fileSystems = (kerberos.fileSystems ?? []).map(toS3a);
   if (hasKerberosSettings(kerberos)) {
-    for (const r of [env.archive, ...env.codeArchives]) {
+    for (const r of shippedResources(env)) {
       const root = hadoopFsRoot(r.url);
       if (root && !fileSystems.includes(root)) fileSystems.push(root);
     }
@@ -189,9 +189,10 @@ function serviceSpec(env: PythonEnvironment, name: string, s: SkeinServiceOption
   const files: Record<string, SkeinFile> = {
     [env.archive.alias]: { source: toS3a(env.archive.url), type: env.archive.type },
   };
+  for (const l of env.layers ?? []) files[l.alias] = { source: toS3a(l.url), type: "file" };
   for (const c of env.codeArchives) files[c.alias] = { source: toS3a(c.url), type: "file" };
   for (const [dest, f] of Object.entries(s.files ?? {})) {
-    if (files[dest]) throw new InvalidInputError(`${where} file "${dest}" would replace the shipped ${dest === env.archive.alias ? "environment" : "code archive"}: pick another destination.`);
+    if (files[dest]) throw new InvalidInputError(`${where} file "${dest}" would replace the shipped ${dest === env.archive.alias ? "environment" : (env.layers ?? []).some((l) => l.alias === dest) ? "layer" : "code archive"}: pick another destination.`);
     if (dest.includes("..") || dest.startsWith("/")) throw new InvalidInputError(`${where} file destination "${dest}" must be a relative path inside the container.`);
     const file = typeof f === "string" ? { source: f, type: /\.(zip|tar\.gz|tgz)$/i.test(f) ? "archive" : "file" } : f;
     if (file.type !== "archive" && file.type !== "file") throw new InvalidInputError(`${where} file "${dest}" has type "${String(file.type)}": use archive or file.`);

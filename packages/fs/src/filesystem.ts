@@ -93,6 +93,12 @@ export type { RandomAccessSource };
 
 export interface PublishOptions extends OpOptions {
   metadata?: Record<string, string>;
+  /**
+   * Replace an existing object (default true). With false, an existing one is EEXIST and
+   * is left as it was (a no-overwrite rename or link, `If-None-Match: *` on S3 and Azure):
+   * for content-addressed objects that concurrent writers may publish at once.
+   */
+  overwrite?: boolean;
   /** Written after the archive, atomically too: cluster-pack's `.json` description of the env. */
   sidecar?: { content: string | Buffer; path?: string };
   onProgress?: (progress: TransferProgress) => void;
@@ -307,7 +313,7 @@ export abstract class FileSystem {
     try {
       await this.write(tmp, body, { ...options, overwrite: false });
       checkAborted(options.signal);
-      await this.rename(tmp, path, { overwrite: true, signal: options.signal });
+      await this.rename(tmp, path, { overwrite: options.overwrite !== false, signal: options.signal });
     } catch (err) {
       await this.rm(tmp, { force: true }).catch(() => undefined);
       if (options.signal?.aborted) throw toAbortError(options.signal, err);

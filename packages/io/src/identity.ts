@@ -109,6 +109,41 @@ export class DigestMemo {
   }
 
   private recordPath(key: string): string {
-    return path.join(this.dir, key.slice(0, 2), key);
+    return shardedRecord(this.dir, key);
   }
+}
+
+/**
+ * Proofs that a set of files held the bytes a claim names ("these installed files are the
+ * ones this RECORD lists"), by the files' identities: one small record per (identities,
+ * claim) under `dir`. A record is written only after the caller verified the bytes, when
+ * no identity is racy and every file still has its identity; any change to any file
+ * makes the record unreachable, so the set is verified again. Best effort, like DigestMemo.
+ */
+export class IdentitySetMemo {
+  constructor(readonly dir: string) {}
+
+  /** True when exactly these identities were recorded as holding `claim`. */
+  async holds(ids: readonly FileIdentity[], claim: string): Promise<boolean> {
+    const text = await fs.promises.readFile(this.recordPath(ids, claim), "utf8").catch(() => "");
+    return text === `${ids.length}\n`;
+  }
+
+  /** Records that `ids` hold `claim` (call only after verifying them). */
+  async remember(ids: readonly FileIdentity[], claim: string): Promise<void> {
+    if (ids.some((id) => id.racy)) return;
+    for (const id of ids) if (!(await stillIdentical(id))) return;
+    await writeFileAtomic(this.recordPath(ids, claim), `${ids.length}\n`).catch(() => undefined);
+  }
+
+  private recordPath(ids: readonly FileIdentity[], claim: string): string {
+    const h = crypto.createHash("sha256").update(claim).update("\0");
+    for (const id of ids) h.update(`${id.key}\n`);
+    return shardedRecord(this.dir, h.digest("hex"));
+  }
+}
+
+/** The memos' one record layout: `<dir>/<first two hex digits>/<key>`. */
+function shardedRecord(dir: string, key: string): string {
+  return path.join(dir, key.slice(0, 2), key);
 }

@@ -2,9 +2,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, InvalidInputError } from "@cluster-pack/errors";
 import { fileSource, isShebangLine, locateCentralDirectory, sliceSource, ZipReader, type RandomAccessSource } from "@cluster-pack/zip";
-import { parsePexInfo, type PexInfo } from "./pex-info";
+import { parsePexInfo, pexLayers, type PexInfo } from "./pex-info";
 
-export type PexLayoutKind = "zipapp" | "zipapp-split" | "packed" | "loose";
+/** `layered`: a split zipapp whose distributions are layer files beside it (PEX-INFO `cluster_pack.layers`). */
+export type PexLayoutKind = "zipapp" | "zipapp-split" | "layered" | "packed" | "loose";
 
 /** A PEX opened for reading: its PEX-INFO and readers for its parts. */
 export interface OpenedPex {
@@ -43,7 +44,16 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal; 
     const bootstrapIsZip = await fs.promises.stat(path.join(pexPath, ".bootstrap")).then((s) => s.isFile(), () => false);
     return { path: pexPath, layout: bootstrapIsZip ? "packed" : "loose", info, infoText, size: await dirSize(pexPath), close: async () => undefined };
   }
-  const source = await fileSource(pexPath);
+  return openPexSource(await fileSource(pexPath), pexPath, options);
+}
+
+/**
+ * Opens a single-file PEX through any random-access source (a local file, an S3 / HDFS /
+ * HTTP object read by range requests): the last zip's central directory, PEX-INFO (checked
+ * by parsePexInfo), and the bulk archive of the split layout. The source is closed by
+ * `close()` (or on failure). `name` names the PEX in errors (credentials removed by the caller).
+ */
+export async function openPexSource(source: RandomAccessSource, pexPath: string, options: { signal?: AbortSignal; checkLayout?: boolean } = {}): Promise<OpenedPex> {
   const readers: ZipReader[] = [];
   try {
     // ZipReader reads the last zip of the file, with absolute offsets (pex, zip -A) or
@@ -69,7 +79,7 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal; 
     }
     const opened: OpenedPex = {
       path: pexPath,
-      layout: deps ? "zipapp-split" : "zipapp",
+      layout: pexLayers(info).length ? "layered" : deps ? "zipapp-split" : "zipapp",
       info,
       infoText,
       boot,

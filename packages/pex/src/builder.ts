@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { hashFile, isPathInside, publishDirectory, publishFile } from "@cluster-pack/io";
+import { isPathInside, publishDirectory, publishFile, sha256File } from "@cluster-pack/io";
 import { isValidHexDigest, parseWheelFilename } from "@cluster-pack/packaging";
 import {
   addPlannedWheelToZip,
@@ -21,11 +21,14 @@ import {
 import { fileSource, ZipReader, ZipWriter, type RandomAccessSource } from "@cluster-pack/zip";
 import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
+import { writeLayered } from "./layered-build";
+import type { PexLayer } from "./pex-info";
+import type { StoredLayer } from "./layers";
 
 /** The version written into PEX-INFO's build_properties. */
 export const CLUSTER_PACK_PEX_VERSION = "0.1.0";
 
-export type PexLayout = "zipapp" | "packed";
+export type PexLayout = "zipapp" | "packed" | "layered";
 
 export interface PexBuilderOptions {
   /**
@@ -66,6 +69,11 @@ export interface PexBuilderOptions {
    * once per (PEX, interpreter) and re-executes its python, so `sys.executable` sees the deps.
    */
   venv?: boolean;
+  /**
+   * pex's --include-tools (PEX-INFO `include_tools`): the PEX run with `PEX_TOOLS=1` offers
+   * `venv DIR [--force]`, which turns it into a virtual environment (as `pex-tools venv`).
+   */
+  includeTools?: boolean;
   /** Requirement strings recorded in PEX-INFO (default: `name==version` of each wheel). */
   requirements?: string[];
   /** Deflate entries (default true); false stores them (bigger, faster to build and boot). */
@@ -74,8 +82,14 @@ export interface PexBuilderOptions {
   compressionLevel?: number;
   /** Interpreter of the shebang line (default `/usr/bin/env python3`). */
   pythonShebang?: string;
-  /** Single file (default) or pex's `packed` directory. */
+  /**
+   * Single file (default), pex's `packed` directory, or `layered`: a small PEX file
+   * (bootstrap, PEX-INFO, user code) whose distributions are layers, each the packed
+   * layout's per-distribution zip named by its sha256, in `layerStore` (see layers.ts).
+   */
   layout?: PexLayout;
+  /** Layered layout: the local layer store directory (default `<cluster-pack cache>/layers.1`). */
+  layerStore?: string;
   /**
    * Single-file structure. `split` (default): `.deps/` and user code in a (ZIP64 when
    * needed) archive at the front, then a small classic zip with `__main__.py`,
@@ -123,6 +137,8 @@ export interface PexBuildResult {
     /** Copied by the install plan cached when these bytes were verified (the wheel was not opened as a zip). */
     planReplayed: boolean;
   }[];
+  /** Layered layout: each distribution's layer in the local store (in `distributions` order). */
+  layers?: (PexLayer & StoredLayer)[];
 }
 
 const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", "__pex__"]);
@@ -229,16 +245,16 @@ export class PexBuilder {
       const bulk = new ZipWriter({
         compress: o.compress ?? true,
         ...(o.compressionLevel !== undefined ? { compressionLevel: o.compressionLevel } : {}),
-        ...(layout === "zipapp" ? { prefix: shebang(o.pythonShebang) } : {}),
+        ...(layout !== "packed" ? { prefix: shebang(o.pythonShebang) } : {}),
       });
       const installed: WheelZipFacts[] = [];
       const depsWriters: { name: string; writer: ZipWriter }[] = [];
       // Planned concurrently (METADATA/RECORD reads overlap); the writer sorts entries, so
       // the order of additions does not show in the output.
-      const packedWriters = opened.map(() => (layout === "packed" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
+      const packedWriters = opened.map(() => (layout === "packed" || layout === "layered" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
       const planned = await Promise.allSettled(
         opened.map(async ({ name, reader, planned: p }, i) => {
-          const prefix = layout === "packed" ? "" : `.deps/${name}/`;
+          const prefix = packedWriters[i] ? "" : `.deps/${name}/`;
           if (p) return addPlannedWheelToZip(packedWriters[i] ?? bulk, p.source, p.plan, prefix);
           return addWheelToZip(packedWriters[i] ?? bulk, reader!, name, { ...PLAN_OPTIONS, prefix, signal, deferVerification: true });
         }),
@@ -267,7 +283,9 @@ export class PexBuilder {
       const built =
         layout === "packed"
           ? await writePacked(output, info, installed, depsWriters, userFiles, boot, o, inner, verified)
-          : structure === "flat"
+          : layout === "layered"
+            ? await writeLayered(output, { bulk, info, installed, deps: depsWriters, knownSha256: opened.map((w) => w.planned?.sha256), boot, compress: o.compress ?? true, layerStore: o.layerStore }, inner, verified, (b, i, d, bt, opts, v) => writeSplit(output, b, i, d, bt, opts, v))
+            : structure === "flat"
             ? await writeFlat(output, bulk, info, installed, boot, inner, verified)
             : await writeSplit(output, bulk, info, installed, boot, inner, verified);
       opened.forEach((w, i) => (built.distributions[i]!.planReplayed = !!w.planned));
@@ -299,6 +317,7 @@ export class PexBuilder {
     info.inheritPath = o.inheritPath ?? "false";
     info.stripPexEnv = o.stripPexEnv ?? true;
     info.venv = o.venv ?? false;
+    info.includeTools = o.includeTools ?? false;
     info.injectArgs = [...(o.injectArgs ?? [])];
     info.injectEnv = { ...(o.injectEnv ?? {}) };
     if (o.pexPath) info.pexPath = o.pexPath;
@@ -420,7 +439,7 @@ async function collectSources(dirs: string[], followExternal: boolean, signal?: 
             }
           }
           if (out.has(childRel)) throw new InvalidInputError(`${childRel} is in two source directories; each file may come from one.`);
-          out.set(childRel, { name: childRel, path: full, mode: s.mode & 0o111 ? 0o755 : 0o644, sha256: await fileSha256(full) });
+          out.set(childRel, { name: childRel, path: full, mode: s.mode & 0o111 ? 0o755 : 0o644, sha256: await sha256File(full) });
         }
       }
     };
@@ -571,10 +590,6 @@ function result(p: string, layout: PexLayout, size: number, entries: number, inf
 
 function progress(options: PexBuildOptions): { signal?: AbortSignal; onProgress?: (d: number, t: number) => void } {
   return { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
-}
-
-async function fileSha256(p: string): Promise<string> {
-  return (await hashFile(p)).digests.sha256!;
 }
 
 function sha256(data: Buffer): string {

@@ -2,13 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { IntegrityError } from "@cluster-pack/errors";
+import { sha256File } from "@cluster-pack/io";
 import { parseWheelFilename, tagToString } from "@cluster-pack/packaging";
 import { parseRecord, RecordVerifier } from "@cluster-pack/wheel";
-import { ZipReader, type ZipEntry } from "@cluster-pack/zip";
-import { checkPexLayout, openPex, type OpenedPex, type PexLayoutKind } from "./archive";
+import { ZipReader, type RandomAccessSource, type ZipEntry } from "@cluster-pack/zip";
+import { checkPexLayout, openPex, openPexSource, type OpenedPex, type PexLayoutKind } from "./archive";
 import { CLUSTER_PACK_PEX_VERSION, contentHash } from "./builder";
 import { bootstrapFiles, mainStub } from "./runtime";
-import { computePexHash, type PexInfo } from "./pex-info";
+import { computePexHash, pexLayers, type PexInfo } from "./pex-info";
 
 export interface PexInspection {
   path: string;
@@ -29,22 +30,127 @@ export interface PexInspection {
   injectArgs: string[];
   injectEnv: Record<string, string>;
   requirements: string[];
-  distributions: { wheel: string; project: string; version: string; tags: string[]; fingerprint: string }[];
+  distributions: PexDistribution[];
   /** Entries of the archive(s); 0 for directories. */
   entries: number;
+  /** With `sizes`: the user code's bytes. */
+  code?: SizeFacts;
   info: Record<string, unknown>;
 }
 
+/** One distribution of a PEX as inspected. */
+export interface PexDistribution {
+  wheel: string;
+  project: string;
+  version: string;
+  tags: string[];
+  fingerprint: string;
+  /** Layered layout: the layer file that holds it (PEX-INFO's claim). */
+  layer?: { file: string; sha256: string; size: number };
+  /** With `sizes`. */
+  size?: SizeFacts;
+}
+
+/**
+ * What a part of a PEX weighs: `shipped` is what travels (compressed entry data; a
+ * layer's or a packed `.deps/` zip's file size), `installed` what it extracts to (sum of
+ * uncompressed sizes) with its file count. For a layer that is not at hand, only
+ * `shipped` (from PEX-INFO) is known.
+ */
+export interface SizeFacts {
+  shipped: number;
+  installed?: number;
+  files?: number;
+}
+
+export interface InspectOptions {
+  signal?: AbortSignal;
+  /** Add each distribution's (and the user code's) size (reads the central directories). */
+  sizes?: boolean;
+  /** Layered PEX: directories searched for layer files (default: the PEX's own directory). */
+  layerDirs?: string[];
+}
+
 /** What a PEX holds: distributions, requirements, hashes, entry point and options. */
-export async function inspectPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexInspection> {
+export async function inspectPex(pexPath: string, options: InspectOptions = {}): Promise<PexInspection> {
   // A PEX whose zips hold bytes their central directories do not list is refused: what
   // Python runs could differ from what is shown.
   const pex = await openPex(pexPath, { ...options, checkLayout: true });
   try {
-    return describe(pex);
+    const out = describe(pex);
+    if (options.sizes) await addSizes(pex, out, options.layerDirs ?? [path.dirname(path.resolve(pexPath))], options.signal);
+    return out;
   } finally {
     await pex.close();
   }
+}
+
+/**
+ * inspectPex over a random-access source (an uploaded PEX read by range requests: the
+ * central directories and PEX-INFO, never the whole file). The layout is not checked
+ * byte for byte (that reads every local header): this describes what PEX-INFO and the
+ * central directories claim, as `cluster-pack diff` shows it. The source is closed.
+ */
+export async function inspectPexSource(source: RandomAccessSource, name: string, options: Omit<InspectOptions, "layerDirs"> = {}): Promise<PexInspection> {
+  const pex = await openPexSource(source, name, options.signal ? { signal: options.signal } : {});
+  try {
+    const out = describe(pex);
+    if (options.sizes) await addSizes(pex, out, [], options.signal);
+    return out;
+  } finally {
+    await pex.close();
+  }
+}
+
+/** Adds `size` to each distribution and `code`: from the central directories, packed `.deps/` zips, or layers. */
+async function addSizes(pex: OpenedPex, out: PexInspection, layerDirs: string[], signal?: AbortSignal): Promise<void> {
+  const sum = (entries: readonly ZipEntry[]): SizeFacts => {
+    const files = entries.filter((e) => !e.isDirectory);
+    return { shipped: files.reduce((a, e) => a + e.compressedSize, 0), installed: files.reduce((a, e) => a + e.uncompressedSize, 0), files: files.length };
+  };
+  const zipSize = async (file: string, expectedSize?: number): Promise<SizeFacts | undefined> => {
+    const st = await fs.promises.stat(file).catch(() => undefined);
+    if (!st?.isFile() || (expectedSize !== undefined && st.size !== expectedSize)) return undefined;
+    const reader = await ZipReader.open(file, { maxEntries: 10_000_000, signal });
+    try {
+      return { ...sum(reader.entries), shipped: st.size };
+    } finally {
+      await reader.close();
+    }
+  };
+  const layers = new Map(pexLayers(pex.info).map((l) => [l.wheel, l]));
+  if (pex.bulk) {
+    const groups = new Map<string, ZipEntry[]>();
+    const code: ZipEntry[] = [];
+    for (const e of pex.bulk.entries) {
+      const m = /^\.deps\/([^/]+)\//.exec(e.name);
+      if (m) groups.set(m[1]!, [...(groups.get(m[1]!) ?? []), e]);
+      else if (!e.name.startsWith(".bootstrap/") && !["PEX-INFO", "__main__.py"].includes(e.name)) code.push(e);
+    }
+    out.code = sum(code);
+    for (const d of out.distributions) {
+      const layer = layers.get(d.wheel);
+      if (layer) {
+        let found: SizeFacts | undefined;
+        for (const dir of layerDirs) if (!found) found = await zipSize(path.join(dir, layer.file), layer.size);
+        d.size = found ?? { shipped: layer.size };
+      } else d.size = sum(groups.get(d.wheel) ?? []);
+    }
+    return;
+  }
+  // Packed / loose directories.
+  let codeBytes = 0;
+  let codeFiles = 0;
+  for (const e of await fs.promises.readdir(pex.path, { withFileTypes: true })) {
+    if (e.name.startsWith(".") || e.name === "PEX-INFO" || e.name === "__main__.py") continue;
+    for (const f of e.isDirectory() ? await fs.promises.readdir(path.join(pex.path, e.name), { withFileTypes: true, recursive: true }) : [e]) {
+      if (!f.isFile()) continue;
+      codeBytes += (await fs.promises.stat(path.join(f.parentPath ?? pex.path, f.name))).size;
+      codeFiles++;
+    }
+  }
+  out.code = { shipped: codeBytes, installed: codeBytes, files: codeFiles };
+  for (const d of out.distributions) d.size = (await zipSize(path.join(pex.path, ".deps", d.wheel))) ?? { shipped: 0 };
 }
 
 export interface PexVerification {
@@ -64,7 +170,7 @@ export interface PexVerification {
  * byte for byte against the runtime PEX-INFO names (every entry is inflated, so CRCs are
  * checked too).
  */
-export async function verifyPex(pexPath: string, options: { signal?: AbortSignal } = {}): Promise<PexVerification> {
+export async function verifyPex(pexPath: string, options: { signal?: AbortSignal; layerDirs?: string[] } = {}): Promise<PexVerification> {
   const checks: PexVerification["checks"] = [];
   const check = (name: string, ok: boolean, detail?: string) => checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
   let pex: OpenedPex;
@@ -88,7 +194,8 @@ export async function verifyPex(pexPath: string, options: { signal?: AbortSignal
       check("pex_hash", expected === info.pexHash, expected === info.pexHash ? undefined : `PEX-INFO says ${info.pexHash}, its content hashes to ${expected}`);
     } else check("pex_hash", false, "PEX-INFO has no pex_hash");
     const ours = info.buildProperties.builder === "cluster-pack";
-    const { files, close, zips } = await listFiles(pex);
+    const layerDirs = options.layerDirs ?? [path.dirname(path.resolve(pexPath))];
+    const { files, close, zips } = await listFiles(pex, layerDirs, check, options.signal);
     extraClose = close;
     for (const [name, reader] of zips) {
       // A packed PEX's zips are plain zips: every byte listed, nothing before the first entry.
@@ -140,6 +247,7 @@ function finish(p: string, checks: PexVerification["checks"]): PexVerification {
 
 function describe(pex: OpenedPex): PexInspection {
   const info = pex.info;
+  const layers = new Map(pexLayers(info).map((l) => [l.wheel, l]));
   const out: PexInspection = {
     path: pex.path,
     layout: pex.layout,
@@ -157,7 +265,8 @@ function describe(pex: OpenedPex): PexInspection {
       .map(([wheel, fingerprint]) => {
         // parsePexInfo has checked every key (checkDistributionFilename), so this parses.
         const f = parseWheelFilename(wheel);
-        return { wheel, project: f.name, version: f.version.toString(), tags: f.tags.map(tagToString), fingerprint };
+        const layer = layers.get(wheel);
+        return { wheel, project: f.name, version: f.version.toString(), tags: f.tags.map(tagToString), fingerprint, ...(layer ? { layer: { file: layer.file, sha256: layer.sha256, size: layer.size } } : {}) };
       }),
     entries: (pex.boot?.entries.length ?? 0) + (pex.bulk && pex.bulk !== pex.boot ? pex.bulk.entries.length : 0),
     info: info.raw,
@@ -189,7 +298,12 @@ interface PexFile {
 }
 
 /** Every file of the PEX by name; for directory layouts the zip files inside are opened too (closed by `close`). */
-async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>; close: () => Promise<void>; zips: [string, ZipReader][] }> {
+async function listFiles(
+  pex: OpenedPex,
+  layerDirs: string[],
+  check: (name: string, ok: boolean, detail?: string) => void,
+  signal?: AbortSignal,
+): Promise<{ files: Map<string, PexFile>; close: () => Promise<void>; zips: [string, ZipReader][] }> {
   const files = new Map<string, PexFile>();
   const opened: ZipReader[] = [];
   const zips: [string, ZipReader][] = [];
@@ -198,6 +312,28 @@ async function listFiles(pex: OpenedPex): Promise<{ files: Map<string, PexFile>;
   };
   if (pex.boot) addZip(pex.boot, "");
   if (pex.bulk && pex.bulk !== pex.boot) addZip(pex.bulk, "");
+  // Layered: each layer found in layerDirs is checked by size and sha256, then read as the
+  // packed layout's `.deps/<wheel>` zip it is.
+  for (const layer of pexLayers(pex.info)) {
+    const candidates = layerDirs.map((d) => path.join(d, layer.file));
+    let found: string | undefined;
+    for (const c of candidates) if (!found && (await fs.promises.stat(c).then((st) => st.isFile(), () => false))) found = c;
+    if (!found) {
+      check(`layer ${layer.file}`, false, `the layer of ${layer.wheel} is not in ${layerDirs.join(", ")}`);
+      continue;
+    }
+    const size = (await fs.promises.stat(found)).size;
+    const sha256 = size === layer.size ? await sha256File(found, signal ? { signal } : {}) : undefined;
+    if (sha256 !== layer.sha256) {
+      check(`layer ${layer.file}`, false, size !== layer.size ? `${found} is ${size} bytes, PEX-INFO says ${layer.size}` : `${found} hashes to ${sha256}, PEX-INFO says ${layer.sha256}`);
+      continue;
+    }
+    check(`layer ${layer.file}`, true);
+    const reader = await ZipReader.open(found);
+    opened.push(reader);
+    zips.push([`layer ${layer.file}`, reader]);
+    addZip(reader, `.deps/${layer.wheel}/`);
+  }
   if (!pex.boot) {
     // Directory layouts: .bootstrap and .deps/<wheel> are zip files (packed) or directories (loose).
     for (const e of await fs.promises.readdir(pex.path, { withFileTypes: true, recursive: true })) {

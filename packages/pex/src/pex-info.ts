@@ -25,6 +25,8 @@ export interface PexInfo {
   inheritPath: InheritPath;
   stripPexEnv: boolean;
   venv: boolean;
+  /** pex's --include-tools (PEX-INFO `include_tools`): `PEX_TOOLS=1 ./x.pex venv DIR` is allowed. */
+  includeTools: boolean;
   injectArgs: string[];
   injectEnv: Record<string, string>;
   bootstrapHash?: string;
@@ -76,6 +78,7 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
     inheritPath,
     stripPexEnv: r.strip_pex_env == null ? true : Boolean(r.strip_pex_env),
     venv: Boolean(r.venv),
+    includeTools: Boolean(r.include_tools),
     injectArgs: strList("inject_args"),
     injectEnv: (r.inject_env as Record<string, string>) ?? {},
     depsAreWheelFiles: Boolean(r.deps_are_wheel_files),
@@ -98,7 +101,76 @@ export function parsePexInfo(text: string, source = "PEX-INFO"): PexInfo {
     const v = str(field);
     if (v !== undefined && !isValidHexDigest("sha1", v)) throw new IntegrityError(`${source}: PEX-INFO field ${field} is ${JSON.stringify(v)}, not 40 hex digits (sha1). The PEX is damaged or malicious.`, { code: "ERR_PEX_INFO" });
   }
+  checkLayers(r, info.distributions, source);
   return info;
+}
+
+/**
+ * One layer of a layered PEX: a distribution installed as in a PEX's `.deps/<wheel>`,
+ * shipped as its own zip file beside the PEX (PEX-INFO `cluster_pack.layers`).
+ */
+export interface PexLayer {
+  /** The wheel file name (a key of `distributions`). */
+  wheel: string;
+  /** The layer's file name: `<sha256>.zip` as cluster-pack writes it. */
+  file: string;
+  /** sha256 (hex) of the layer file. */
+  sha256: string;
+  /** Bytes of the layer file. */
+  size: number;
+}
+
+/** The layers of a layered PEX, sorted by wheel (empty for every other layout). Checked by parsePexInfo. */
+export function pexLayers(info: PexInfo): PexLayer[] {
+  const layers = (info.raw.cluster_pack as { layers?: Record<string, { file: string; sha256: string; size: number }> } | undefined)?.layers ?? {};
+  return Object.keys(layers)
+    .sort(cmp)
+    .map((wheel) => ({ wheel, file: layers[wheel]!.file, sha256: layers[wheel]!.sha256, size: layers[wheel]!.size }));
+}
+
+/** The PEX-INFO value of a layer (what `pexLayers` reads back). */
+export function layerField(layer: Omit<PexLayer, "wheel">): { file: string; sha256: string; size: number } {
+  return { file: layer.file, sha256: layer.sha256, size: layer.size };
+}
+
+/** A layer file name is one plain path component (it is looked up in directories). */
+export const LAYER_FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,254}$/;
+
+/**
+ * `cluster_pack.layers`: every key a listed distribution, each file name one safe path
+ * component, each sha256 64 hex digits, each size a byte count; in the layered layout
+ * every distribution has a layer. The runtime applies the same rules (pex_info.py).
+ */
+function checkLayers(r: Record<string, unknown>, distributions: Record<string, string>, source: string): void {
+  const cp = r.cluster_pack;
+  if (cp === undefined || cp === null) return;
+  const bad = (what: string) => new IntegrityError(`${source}: PEX-INFO ${what}. The PEX is damaged or malicious.`, { code: "ERR_PEX_INFO" });
+  if (typeof cp !== "object" || Array.isArray(cp)) throw bad("field cluster_pack is not an object");
+  const { layers, layout } = cp as { layers?: unknown; layout?: unknown };
+  if (layers === undefined || layers === null) {
+    if (layout === "layered" && Object.keys(distributions).length) throw bad("says the layout is layered but lists no cluster_pack.layers");
+    return;
+  }
+  if (typeof layers !== "object" || Array.isArray(layers)) throw bad("field cluster_pack.layers is not an object");
+  const files = new Set<string>();
+  for (const [wheel, layer] of Object.entries(layers as Record<string, unknown>)) {
+    if (!(wheel in distributions)) throw bad(`cluster_pack.layers names ${JSON.stringify(wheel)}, which is not one of its distributions`);
+    const l = layer as { file?: unknown; sha256?: unknown; size?: unknown } | null;
+    if (!l || typeof l !== "object") throw bad(`layer of ${wheel} is not an object`);
+    if (typeof l.file !== "string" || !LAYER_FILE_NAME.test(l.file) || l.file.includes("..")) throw bad(`layer file name of ${wheel} is ${JSON.stringify(l.file)}, not one plain file name`);
+    if (typeof l.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(l.sha256)) throw bad(`layer sha256 of ${wheel} is ${JSON.stringify(l.sha256)}, not 64 lowercase hex digits`);
+    if (typeof l.size !== "number" || !Number.isSafeInteger(l.size) || l.size < 22) throw bad(`layer size of ${wheel} is ${JSON.stringify(l.size)}, not the byte count of a zip`);
+    if (files.has(l.file)) throw bad(`two layers share the file name ${l.file}`);
+    files.add(l.file);
+  }
+  if (layout === "layered") {
+    const missing = Object.keys(distributions).filter((w) => !(w in (layers as object)));
+    if (missing.length) throw bad(`says the layout is layered but has no layer for ${missing.join(", ")}`);
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The snake_case JSON object of a PexInfo (unknown raw fields kept). */
@@ -125,6 +197,7 @@ export function pexInfoToJson(info: PexInfo): Record<string, unknown> {
   set("inherit_path", info.inheritPath, "false");
   set("strip_pex_env", info.stripPexEnv, true);
   set("venv", info.venv, false);
+  set("include_tools", info.includeTools, false);
   set("inject_args", info.injectArgs, []);
   set("inject_env", info.injectEnv, {});
   set("bootstrap_hash", info.bootstrapHash);

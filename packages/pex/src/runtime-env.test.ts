@@ -141,11 +141,13 @@ describe("PEX_TOOLS", () => {
   });
 
   it("rejects other tools and bad arguments with one line, and PEX_TOOLS=0 runs the PEX", async () => {
-    const venv = await run("python3", [entry, "venv", "out"], { env: { ...env, PEX_TOOLS: "1" } });
-    expect(venv.status).toBe(1);
-    expect(venv.stderr).toBe(`${entry}: PEX_TOOLS command 'venv' is not available in a cluster-pack PEX (only \`info\` is); unset PEX_TOOLS to run the PEX.\n`);
+    const graph = await run("python3", [entry, "graph"], { env: { ...env, PEX_TOOLS: "1" } });
+    expect(graph.status).toBe(2);
+    const usage = `usage: PEX_TOOLS=1 ${entry} info [-i INDENT | --indent INDENT] | venv [--force] DIR`;
+    expect(graph.stderr).toBe(`${entry}: PEX_TOOLS command 'graph' is not available in a cluster-pack PEX (only \`info\` and \`venv\` are); unset PEX_TOOLS to run the PEX; ${usage}\n`);
     const badIndent = await run("python3", [entry, "info", "--indent", "two"], { env: { ...env, PEX_TOOLS: "1" } });
-    expect(badIndent.stderr).toBe(`${entry}: --indent needs an integer, got 'two'\n`);
+    expect(badIndent.status).toBe(2);
+    expect(badIndent.stderr).toBe(`${entry}: --indent needs an integer, got 'two'; ${usage}\n`);
     const none = await run("python3", [entry], { env: { ...env, PEX_TOOLS: "1" } });
     expect(none.status).toBe(2);
     expect(none.stdout).toContain("usage: PEX_TOOLS=1");

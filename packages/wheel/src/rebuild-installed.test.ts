@@ -5,7 +5,7 @@
  * directory and by pip into a fresh venv, and must give the installed files back.
  */
 import { execFile } from "node:child_process";
-import { promises as fsp } from "node:fs";
+import fs, { promises as fsp } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -131,6 +131,37 @@ describe("rebuildInstalledWheel", () => {
       expect(err.message).toContain("--from-index");
     }
     expect(await fsp.readdir(path.join(tmp, "changed-out")).catch(() => [])).toEqual([]);
+  });
+
+  it("a warm rebuild proves unchanged installed files by identity (no re-read); any change to a file is hashed again and caught", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const copy = await copiedVenv("proof");
+    const distInfo = path.join(copy.site, "six-1.17.0.dist-info");
+    const cacheDir = path.join(tmp, "cache-proof");
+    const six = path.join(copy.site, "six.py");
+    // Identities younger than 2 s are racy and never recorded (io's rule): let them age.
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect((await rebuildInstalledWheel(distInfo, { layout: copy.layout, cacheDir })).cached).toBe(false);
+    const reads = () => {
+      const streams = jest.spyOn(fs, "createReadStream");
+      const whole = jest.spyOn(fs.promises, "readFile");
+      return () => {
+        const n = [...streams.mock.calls, ...whole.mock.calls].filter((c) => String(c[0]) === six).length;
+        streams.mockRestore();
+        whole.mockRestore();
+        return n;
+      };
+    };
+    let count = reads();
+    expect((await rebuildInstalledWheel(distInfo, { layout: copy.layout, cacheDir })).cached).toBe(true);
+    expect(count()).toBe(0); // proven by its identity, not read
+    // Same size, other bytes, even the old mtime put back: ctime still moves, so it is hashed again.
+    const st = await fsp.stat(six);
+    await fsp.writeFile(six, (await fsp.readFile(six, "utf8")).replace("__version__", "__VERSION__"));
+    await fsp.utimes(six, st.atime, st.mtime);
+    count = reads();
+    await expect(rebuildInstalledWheel(distInfo, { layout: copy.layout, cacheDir })).rejects.toThrow(/six\.py changed since it was installed/);
+    expect(count()).toBe(1);
   });
 
   it("names a distribution without RECORD, and one whose RECORD points outside the environment", async () => {

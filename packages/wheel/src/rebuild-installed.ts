@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { isPathInside, toPosix } from "@cluster-pack/io";
+import { IdentitySetMemo, identityOf, isPathInside, toPosix, type FileIdentity } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { escapeName, escapeVersion } from "@cluster-pack/packaging";
 import { parseCoreMetadata, parseEntryPoints, parseWheelInfo } from "./metadata";
@@ -77,17 +77,30 @@ export async function rebuildInstalledWheel(distInfoDir: string, options: Rebuil
     outDir = path.join(options.cacheDir, key.slice(0, 2), key);
     const cached = path.join(outDir, plan.filename);
     const st = await fs.promises.stat(cached).catch(() => undefined);
+    const proofs = new IdentitySetMemo(path.join(options.cacheDir, VERIFIED_DIR));
     if (st?.isFile()) {
       // The cache only says which bytes these installed files give; that they are still
-      // the installed ones is checked every time (a package patched in site-packages).
-      await verifyAll(plan, signal);
+      // the installed ones is proven every time (a package patched in site-packages): by
+      // the files' identities when they are the ones verified last time, else by hashing.
+      if (!(await proofs.holds(plan.identities, plan.key))) {
+        await verifyAll(plan, signal);
+        await proofs.remember(plan.identities, plan.key);
+      }
       return { ...describe(plan), path: cached, size: st.size, cached: true };
     }
+    const result = await writeWheel(plan, outDir, compress, signal);
+    // Every copied file was checked against RECORD while it was written.
+    await proofs.remember(plan.identities, plan.key);
+    return result;
   } else if (options.outputDir) {
     outDir = options.outputDir;
   } else {
     throw new InvalidInputError("rebuildInstalledWheel needs a cacheDir or an outputDir to write the wheel to.");
   }
+  return writeWheel(plan, outDir, compress, signal);
+}
+
+async function writeWheel(plan: RebuildPlan, outDir: string, compress: boolean, signal: AbortSignal | undefined): Promise<RebuiltWheel> {
   const writer = new ZipWriter({ compress });
   for (const f of plan.files) {
     if (f.content) {
@@ -107,6 +120,9 @@ export async function rebuildInstalledWheel(distInfoDir: string, options: Rebuil
 
 /** Bump when the same installed files would give other wheel bytes: old cache entries are then never read. */
 const REBUILD_RECIPE = 1;
+
+/** Under the cache: identity proofs that installed files are the ones last verified (IdentitySetMemo). */
+const VERIFIED_DIR = "verified-1";
 
 interface PlannedFile {
   /** Entry name in the wheel. */
@@ -130,6 +146,8 @@ interface RebuildPlan {
   recordText: string;
   /** What the wheel bytes depend on: the rewritten RECORD (every file's name and hash). */
   key: string;
+  /** Identities of the copied installed files when planned (what a proof of them is keyed by). */
+  identities: FileIdentity[];
 }
 
 const INSTALLER_FILES = new Set(["INSTALLER", "REQUESTED", "direct_url.json", "RECORD", "RECORD.jws", "RECORD.p7s"]);
@@ -157,6 +175,7 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
   const record = parseRecord(recordText, path.join(distInfo, "RECORD"));
   const prefix = path.resolve(layout.prefix);
   const files: PlannedFile[] = [];
+  const identities: FileIdentity[] = [];
   const seen = new Set<string>();
   for (const entry of record) {
     throwIfAborted(signal);
@@ -196,8 +215,9 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
     if (seen.has(name)) throw notRebuildable(`its RECORD lists ${entry.path} twice`);
     seen.add(name);
     if (!entry.hash) throw notRebuildable(`its RECORD has no hash for ${entry.path}, so the installed file cannot be proven unchanged`);
-    const st = await fs.promises.stat(abs).catch(() => undefined);
-    if (!st?.isFile()) throw notRebuildable(`${entry.path} was removed since it was installed`);
+    const big = await fs.promises.stat(abs, { bigint: true }).catch(() => undefined);
+    if (!big?.isFile()) throw notRebuildable(`${entry.path} was removed since it was installed`);
+    const st = { size: Number(big.size), mode: Number(big.mode) };
     if (entry.size !== undefined && st.size !== entry.size) throw notRebuildable(`${entry.path} changed since it was installed (${st.size} bytes, RECORD says ${entry.size})`);
     const executable = (st.mode & 0o111) !== 0;
     const algorithm = entry.hash.split("=", 1)[0];
@@ -210,6 +230,7 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
       files.push({ name, mode: script || executable ? 0o755 : 0o644, content, size: content.length, record: { path: name, hash: recordHash(content), size: content.length } });
     } else {
       files.push({ name, mode: executable ? 0o755 : 0o644, source: abs, record: entry, size: st.size });
+      identities.push(identityOf(abs, big));
     }
   }
   if (!seen.has(`${outDistInfo}/METADATA`) || !seen.has(`${outDistInfo}/WHEEL`)) throw notRebuildable("its RECORD does not list METADATA and WHEEL");
@@ -222,7 +243,7 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
   const tags = compressTags(wheel.tags, label);
   const filename = `${stem}${wheel.build ? `-${wheel.build}` : ""}-${tags}.whl`;
   const modes = files.map((f) => `${f.name}\0${f.mode}`).join("\n");
-  return { name: meta.name, version: meta.version, distInfoDir: distInfo, filename, files, recordName, recordText: newRecord, key: `${filename}\n${newRecord}\n${modes}` };
+  return { name: meta.name, version: meta.version, distInfoDir: distInfo, filename, files, recordName, recordText: newRecord, key: `${filename}\n${newRecord}\n${modes}`, identities };
 
   function check(entry: RecordEntry, data: Buffer): void {
     const v = new RecordVerifier(label, entry);

@@ -42,8 +42,10 @@ export function register(program: Command, ctx: CommandContext): void {
       "--venv",
       "venv execution mode (as pex --venv): on first start the PEX makes a virtual environment under PEX_ROOT/venvs and re-executes its python, so sys.executable and its subprocesses (Ray workers, multiprocessing) see the PEX's distributions",
     )
+    .option("--include-tools", "allow PEX_TOOLS=1 (as pex --include-tools): `PEX_TOOLS=1 ./x.pex venv DIR` makes a virtual environment of the PEX")
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
-    .addOption(new Option("--layout <layout>", "a single file, or pex's packed directory").choices(["zipapp", "packed"]).default("zipapp"))
+    .addOption(new Option("--layout <layout>", "a single file, pex's packed directory, or layered (a small PEX plus one <sha256>.zip layer per distribution)").choices(["zipapp", "packed", "layered"]).default("zipapp"))
+    .option("--layer-store <dir>", "with --layout layered: the directory the layers are written to (default <cluster-pack cache>/layers.1)")
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
     .addOption(repeatable("-r, --requirement <file>", "also resolve the requirements of this file"));
   addIndexOptions(build)
@@ -67,6 +69,8 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
           "cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress",
           "# Ray starts its workers with sys.executable: venv mode lets them import the PEX's packages",
           "cluster-pack pex build ray boto3 smart_open -o ray.pex --venv",
+          "# a PEX that can turn itself into a venv (PEX_TOOLS=1 ./tools.pex venv ./venv)",
+          "cluster-pack pex build six -o tools.pex --include-tools",
         ],
       }),
     )
@@ -110,9 +114,11 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
         injectArgs: opts.injectArgs ?? [],
         stripPexEnv: opts.stripPexEnv,
         venv: opts.venv ?? false,
+        includeTools: opts.includeTools ?? false,
         compress: opts.compress,
         pythonShebang: opts.pythonShebang,
-        layout: opts.layout as "zipapp" | "packed",
+        layout: opts.layout as "zipapp" | "packed" | "layered",
+        ...(opts.layerStore ? { layerStore: opts.layerStore } : {}),
         structure: opts.structure as "split" | "flat",
         ...(resolvedRequirements.length ? { requirements: resolvedRequirements } : {}),
       });
@@ -139,9 +145,11 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
           entries: result.entries,
           pexHash: result.info.pexHash,
           distributions: result.distributions,
+          ...(result.layers ? { layers: result.layers } : {}),
         },
         () =>
-          `Built ${result.path} (${formatBytes(result.size)}, ${plural(result.entries, "entry", "entries")}, ${plural(result.distributions.length, "distribution")})\npex_hash ${result.info.pexHash}`,
+          `Built ${result.path} (${formatBytes(result.size)}, ${plural(result.entries, "entry", "entries")}, ${plural(result.distributions.length, "distribution")})\npex_hash ${result.info.pexHash}` +
+          (result.layers ? `\nlayers in ${path.dirname(result.layers[0]?.path ?? ".")}: ${result.layers.filter((l) => !l.reused).length} written, ${result.layers.filter((l) => l.reused).length} reused` : ""),
       );
     });
 
@@ -149,10 +157,11 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
     .command("inspect")
     .description("Show what a PEX holds: distributions, requirements, hashes, entry point, options.")
     .argument("<pex>", "a .pex file or a packed PEX directory")
-    .addHelpText("after", helpText({ examples: ["cluster-pack pex inspect env.pex", "cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'"] }))
-    .action(async (file: string) => {
-      const info = await asInput(lib.pex().inspectPex(file, { signal: ctx.signal }));
-      ctx.output(info, renderInspection);
+    .option("--sizes", "the size of each distribution (shipped and installed), largest first, with bars")
+    .addHelpText("after", helpText({ examples: ["cluster-pack pex inspect env.pex", "cluster-pack pex inspect env.pex --sizes", "cluster-pack pex inspect env.pex --json | jq '.distributions[].wheel'"] }))
+    .action(async (file: string, opts: { sizes?: boolean }) => {
+      const info = await asInput(lib.pex().inspectPex(file, { signal: ctx.signal, sizes: Boolean(opts.sizes) }));
+      ctx.output(info, opts.sizes ? renderSizes : renderInspection);
     });
 
   pex
@@ -192,8 +201,10 @@ interface BuildCliOptions extends IndexCliOptions {
   injectArgs?: string[];
   stripPexEnv: boolean;
   venv?: boolean;
+  includeTools?: boolean;
   compress: boolean;
   layout: string;
+  layerStore?: string;
   structure: string;
   requirement?: string[];
 }
@@ -247,6 +258,28 @@ function renderInspection(i: PexInspection): string {
   const w2 = Math.max(7, ...i.distributions.map((d) => d.version.length));
   lines.push(`  ${"PROJECT".padEnd(w1)}  ${"VERSION".padEnd(w2)}  FINGERPRINT                               WHEEL`);
   for (const d of i.distributions) lines.push(`  ${d.project.padEnd(w1)}  ${d.version.padEnd(w2)}  ${d.fingerprint.padEnd(40)}  ${d.wheel}`);
+  return lines.join("\n");
+}
+
+/** Distributions by shipped size, largest first, each with a bar scaled to the largest. */
+export function renderSizes(i: PexInspection): string {
+  const rows = [...i.distributions.map((d) => ({ name: `${d.project} ${d.version}`, size: d.size })), ...(i.code && i.code.files ? [{ name: "(user code)", size: i.code }] : [])].sort(
+    (a, b) => (b.size?.shipped ?? 0) - (a.size?.shipped ?? 0) || (a.name < b.name ? -1 : 1),
+  );
+  const total = rows.reduce((a, r) => a + (r.size?.shipped ?? 0), 0);
+  const max = Math.max(1, ...rows.map((r) => r.size?.shipped ?? 0));
+  const w = Math.max(12, ...rows.map((r) => r.name.length));
+  const BAR = 30;
+  const lines = [`${i.path}: ${i.distributions.length} distributions, ${formatBytes(total)} shipped`, `  ${"DISTRIBUTION".padEnd(w)}  ${"SHIPPED".padStart(10)}  ${"INSTALLED".padStart(10)}  ${"FILES".padStart(7)}   SHARE`];
+  for (const r of rows) {
+    const shipped = r.size?.shipped ?? 0;
+    const bar = "#".repeat(Math.round((shipped / max) * BAR));
+    const installed = r.size?.installed === undefined ? "?" : formatBytes(r.size.installed);
+    const files = r.size?.files === undefined ? "?" : String(r.size.files);
+    const share = total ? `${((shipped / total) * 100).toFixed(1)}%` : "-";
+    lines.push(`  ${r.name.padEnd(w)}  ${formatBytes(shipped).padStart(10)}  ${installed.padStart(10)}  ${files.padStart(7)}  ${share.padStart(6)} ${bar}`);
+  }
+  if (rows.some((r) => r.size?.installed === undefined)) lines.push("  ? : a layer not beside the PEX (only its size in PEX-INFO is known)");
   return lines.join("\n");
 }
 

@@ -44,6 +44,8 @@ uploaded, requirements, lockHash } (+ sparkConf with --spark).`,
     "cluster-pack upload-env -o hdfs://root/user/me/envs/env.tar.gz",
     "# a venv's pins resolved against the index rather than packed as installed",
     "cluster-pack upload-env --env ./.venv --from-index",
+    "# layered: after a one-package change only that layer and the small PEX are uploaded",
+    "cluster-pack upload-env --layered -o s3://bucket/envs/project.pex",
   ],
 });
 
@@ -66,6 +68,8 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--from-index", "pex: resolve the installed versions against the index instead of packing them as installed")
     .option("--allow-large-pex", "pex: a zipped packed PEX (.pex.zip), unpacked by the engine and run as pyenv/__main__.py")
     .option("--venv-mode", "pex: run in pex's venv mode (a venv built on first run; sys.executable sees the packages)")
+    .option("--layered", "pex: a small PEX plus one layer per distribution, each uploaded only when the layer store lacks it")
+    .option("--layer-store <url>", "with --layered: where layers go (default: layers/ beside the package path)", storeLocation)
     .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)", storeLocation)
     .option("--force", "rebuild and upload even when up to date")
     .option("--include-editable", "ship editable installs as zips beside the environment")
@@ -129,6 +133,8 @@ interface CliOptions extends IndexCliOptions, TargetCliOptions, StoreCliOptions 
   fromIndex?: boolean;
   allowLargePex?: boolean;
   venvMode?: boolean;
+  layered?: boolean;
+  layerStore?: string;
   packagePath?: string;
   force?: boolean;
   includeEditable?: boolean;
@@ -164,6 +170,8 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
   if (o.requirement) options.requirementsFile = o.requirement;
   if (o.lock) options.lockFile = o.lock;
   if (o.packagePath) options.packagePath = o.packagePath;
+  if (o.layered) options.layout = "layered";
+  if (o.layerStore) options.layerStore = o.layerStore;
   if (Object.keys(additionalPackages).length) options.additionalPackages = additionalPackages;
   if (o.ignore?.length) options.ignoredPackages = o.ignore;
   if (o.only?.length) options.onlyPackages = o.only;
@@ -181,6 +189,10 @@ function renderHuman(r: UploadEnvResult & { sparkConf?: Record<string, string> }
     `interpreter: ${r.environment.interpreter}`,
   ];
   for (const e of r.editableArchives) lines.push(`editable ${e.name}: ${e.packagePath}${e.uploaded ? "" : " (unchanged)"}`);
+  if (r.layers) {
+    const sent = r.layers.filter((l) => l.uploaded);
+    lines.push(`layers: ${r.layers.length} (${sent.length} uploaded, ${sent.reduce((a, l) => a + l.size, 0)} bytes)`);
+  }
   if (r.sparkConf) {
     lines.push("", "# Spark conf");
     for (const [k, v] of Object.entries(r.sparkConf)) lines.push(`${k}=${v}`);

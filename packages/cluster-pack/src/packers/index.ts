@@ -5,7 +5,7 @@ import type { Packer } from "./packer";
 import { pexPacker } from "./pex";
 import { venvPacker } from "./venv";
 
-export type { ArchiveBuild, IndexOptions, Packer, PackerSource, PexOptions, PrepareInput, TargetOptions } from "./packer";
+export type { ArchiveBuild, BuiltArchive, IndexOptions, Packer, PackerSource, PexOptions, PrepareInput, TargetOptions } from "./packer";
 
 /** Every packer by name: uploadEnv's `packer` option. */
 export const PACKERS: Readonly<Record<PackerName, Packer>> = { pex: pexPacker, conda: condaPacker, venv: venvPacker };

@@ -2,6 +2,7 @@ import type { EnvironmentKind } from "@cluster-pack/engines";
 import type { InheritPath } from "@cluster-pack/pex";
 import type { InstalledDistribution, InstalledEnvironment } from "../environment";
 import type { PackageEdits } from "../edits";
+import type { LocalLayer } from "../layers";
 import type { LockDescription } from "../sidecar";
 import type { PackerName, UploadProgress } from "../types";
 
@@ -35,7 +36,14 @@ export interface ArchiveBuild {
   extension: string;
   kind: EnvironmentKind;
   /** Writes the archive to `output` (atomically) and returns its digest and size. */
-  build(output: string): Promise<{ sha256: string; size: number }>;
+  build(output: string): Promise<BuiltArchive>;
+}
+
+/** A built archive; a layered PEX also has its layers (in the local layer store). */
+export interface BuiltArchive {
+  sha256: string;
+  size: number;
+  layers?: LocalLayer[];
 }
 
 /** The target the archive is built for (default: the environment's own interpreter). */
@@ -74,12 +82,20 @@ export interface PexOptions {
   interpreterConstraints?: string[];
   /** pex's venv execution mode: the PEX installs itself into a venv on first run and re-executes its python. */
   venv?: boolean;
+  /** cluster-pack's `include_pex_tools` (pex --include-tools): `PEX_TOOLS=1 ./env.pex venv DIR` turns the PEX into a venv. */
+  includeTools?: boolean;
   /**
    * cluster-pack's `allow_large_pex`: pex's `packed` layout zipped as `<name>.pex.zip`,
    * unpacked by the engine (`pyenv/`) and run as `pyenv/__main__.py`; for environments
    * too large for one file, or engines that want a directory.
    */
   allowLargePex?: boolean;
+  /**
+   * `layered`: a small PEX whose distributions are layers (one content-addressed zip per
+   * distribution, published once under the layer store and shared by every environment
+   * that needs it); default `zipapp`, one file.
+   */
+  layout?: "zipapp" | "layered";
 }
 
 export interface PrepareInput {

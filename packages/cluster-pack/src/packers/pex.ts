@@ -3,7 +3,8 @@ import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
-import { sha256File } from "@cluster-pack/io";
+import { forEachLimit, sha256File } from "@cluster-pack/io";
+import os from "node:os";
 import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, fetchLocked, readPyLock, resolveTarget, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
@@ -11,7 +12,7 @@ import { pinOf } from "../edits";
 import type { InstalledDistribution, InstalledEnvironment } from "../environment";
 import type { LockDescription } from "../sidecar";
 import { zipPath } from "../zip-path";
-import type { ArchiveBuild, Packer, PexOptions, PrepareInput } from "./packer";
+import type { ArchiveBuild, BuiltArchive, Packer, PexOptions, PrepareInput } from "./packer";
 
 /** A PEX built from wheels: packed as installed, or resolved against the index. */
 export const pexPacker: Packer = {
@@ -97,7 +98,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
         progress("download", 0);
         const fetched = await fetchLocked(locked, session.cache, { signal });
         input.onProgress?.({ phase: "download", done: fetched.length, total: fetched.length, unit: "items" });
-        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress });
+        return buildPexArchive(fetched.map((f) => ({ filename: f.file.filename, path: f.path, sha256: f.sha256 })), output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
       }
       if (!resolved) {
         progress("resolve", 0);
@@ -109,7 +110,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
       progress("download", 0);
       const files = await session.download(resolved.resolution, resolved.input);
       input.onProgress?.({ phase: "download", done: files.length, total: files.length, unit: "items" });
-      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      return buildPexArchive(files, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
@@ -154,11 +155,10 @@ async function asInstalledBuild(
     extension,
     kind,
     async build(output) {
-      const wheels: { filename: string; path: string }[] = [];
+      const wheels: { filename: string; path: string }[] = new Array(dists.length);
       let done = 0;
       input.onProgress?.({ phase: "rebuild", done, total: dists.length, unit: "items" });
       for (const d of dists) {
-        throwIfAborted(signal);
         if (d.format !== "dist-info") {
           throw new ClusterPackError(
             ERR_NOT_REBUILDABLE,
@@ -166,14 +166,26 @@ async function asInstalledBuild(
             { optionNames: ["fromIndex"] },
           );
         }
-        const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });
-        wheels.push({ filename: wheel.filename, path: wheel.path });
-        input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
       }
-      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress });
+      // Distributions rebuilt side by side: one wheel's deflate is mostly one file at a time
+      // (a large extension module is one stream), so one rebuild at a time left cores idle.
+      await forEachLimit(
+        dists,
+        REBUILD_CONCURRENCY,
+        async (d, i) => {
+          const wheel = await rebuildInstalledWheel(d.metadataPath, { layout, cacheDir: path.join(input.cacheDir, REBUILT_WHEELS_DIR), compress: pex.compress, signal });
+          wheels[i] = { filename: wheel.filename, path: wheel.path };
+          input.onProgress?.({ phase: "rebuild", done: ++done, total: dists.length, unit: "items", detail: wheel.filename });
+        },
+        { signal },
+      );
+      return buildPexArchive(wheels, output, { pex, pins, target, signal, onProgress: input.onProgress, cacheDir: input.cacheDir });
     },
   };
 }
+
+/** Rebuilds at a time: the usable cores, at most 4 (each holds up to 32 entries in flight). */
+const REBUILD_CONCURRENCY = Math.min(4, Math.max(1, os.availableParallelism()));
 
 /** Where pip put each part of a wheel in this environment (venv and conda layouts). */
 function installedLayout(env: InstalledEnvironment): InstalledLayout {
@@ -195,10 +207,16 @@ interface PexBuildContext {
   target: TargetEnvironment;
   signal: AbortSignal | undefined;
   onProgress: PrepareInput["onProgress"];
+  cacheDir: string;
+}
+
+/** The local layer store of layered builds (under the cache: layers are rebuilt only when their wheel changes). */
+export function localLayerStore(cacheDir: string): string {
+  return path.join(cacheDir, "layers.1");
 }
 
 /** Builds the PEX (or, with allowLargePex, the zipped packed layout) from wheel files. */
-async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<{ sha256: string; size: number }> {
+async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<BuiltArchive> {
   const { pex, signal } = ctx;
   const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
   if (sdists.length) {
@@ -215,7 +233,9 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     compress: pex.compress,
     inheritPath: pex.inheritPath,
     ...(pex.venv ? { venv: true } : {}),
+    ...(pex.includeTools ? { includeTools: true } : {}),
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
+    ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: localLayerStore(ctx.cacheDir) } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
     ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
@@ -223,7 +243,8 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
   const onProgress = (done: number, total: number) => ctx.onProgress?.({ phase: "build", done, total, unit: "items" });
   if (!pex.allowLargePex) {
     const result = await builder.build(output, { signal, onProgress });
-    return { sha256: await sha256File(result.path), size: result.size };
+    const layers = result.layers?.map((l) => ({ file: l.file, sha256: l.sha256, size: l.size, path: l.path }));
+    return { sha256: await sha256File(result.path), size: result.size, ...(layers ? { layers } : {}) };
   }
   // cluster-pack zips pex's packed directory: `__main__.py`, PEX-INFO, `.bootstrap` and one
   // zip per wheel under `.deps/`, stored (they are compressed already).

@@ -129,6 +129,9 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
   const add = (k: string, v: string) => generated.push([k, v]);
   const archive = { ...env.archive, url: toS3a(env.archive.url) };
   const code = env.codeArchives.map((c) => ({ ...c, url: toS3a(c.url) }));
+  // A layered PEX's layers travel as files beside it, under their own names.
+  const layers = (env.layers ?? []).map((l) => ({ ...l, url: toS3a(l.url) }));
+  const shipped = [archive, ...layers, ...code];
   const uploadPath = options.kubernetes?.fileUploadPath ? toS3a(options.kubernetes.fileUploadPath) : undefined;
 
   if (clusterManager === "local") {
@@ -142,16 +145,17 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
       );
     }
     // cluster-pack ships the PEX with spark.files off YARN, local masters included.
-    if (env.kind === "pex") add("spark.files", archive.url);
+    if (env.kind === "pex") add("spark.files", [archive, ...layers].map((r) => r.url).join(","));
     add("spark.pyspark.python", python);
     add("spark.pyspark.driver.python", options.driverPython ?? python);
     if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
     for (const [k, v] of Object.entries(env.env)) add(`spark.executorEnv.${k}`, v);
   } else {
-    if (clusterManager === "kubernetes") checkKubernetesSources([archive, ...code], deployMode, options.kubernetes?.hadoopConfigMap, uploadPath);
+    if (clusterManager === "kubernetes") checkKubernetesSources(shipped, deployMode, options.kubernetes?.hadoopConfigMap, uploadPath);
     if (clusterManager === "yarn") {
-      // YARN's distributed cache: archives are unpacked, files copied, both under `#alias`.
-      add(archive.type === "archive" ? "spark.yarn.dist.archives" : "spark.yarn.dist.files", withAlias(archive));
+      // YARN's distributed cache: archives are unpacked, files copied, both under `#alias`
+      // (and cached per node by URL and timestamp: an unchanged layer is fetched once).
+      add(archive.type === "archive" ? "spark.yarn.dist.archives" : "spark.yarn.dist.files", [archive, ...layers].map(withAlias).join(","));
     } else if (archive.type === "archive") {
       add("spark.archives", withAlias(archive));
     } else {
@@ -161,7 +165,7 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
           `Only YARN can ship a file under another name; on ${clusterManager} "${redactUrl(archive.url)}" arrives as "${baseName(archive.url)}", not "${archive.alias}": drop the alias or rename the file.`,
         );
       }
-      add("spark.files", archive.url);
+      add("spark.files", [archive, ...layers].map((r) => r.url).join(","));
     }
     if (code.length) add("spark.submit.pyFiles", code.map((c) => c.url).join(","));
     add("spark.pyspark.python", env.interpreter);
@@ -178,10 +182,10 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
     }
   }
 
-  if (options.kerberos && hasKerberosSettings(options.kerberos)) generated.push(...kerberosConf(options.kerberos, clusterManager, [archive, ...code]));
-  const usesS3 = [archive, ...code].some((r) => urlScheme(r.url) === "s3a") || (uploadPath !== undefined && urlScheme(uploadPath) === "s3a");
+  if (options.kerberos && hasKerberosSettings(options.kerberos)) generated.push(...kerberosConf(options.kerberos, clusterManager, shipped));
+  const usesS3 = shipped.some((r) => urlScheme(r.url) === "s3a") || (uploadPath !== undefined && urlScheme(uploadPath) === "s3a");
   if (options.s3 || usesS3) generated.push(...s3aConf(options.s3 ?? {}, warnings));
-  const onAzure = [archive, ...code].map((r) => azureLocation(r.url)).filter((l): l is AzureLocation => l !== undefined);
+  const onAzure = shipped.map((r) => azureLocation(r.url)).filter((l): l is AzureLocation => l !== undefined);
   if (options.azure && onAzure.length) generated.push(...azureConf(onAzure, options.azure, warnings));
 
   const merged = mergeSparkConf(options.existing ?? [], generated, options.onConflict ?? "error");

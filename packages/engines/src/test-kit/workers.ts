@@ -1,9 +1,17 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type * as JestGlobals from "@jest/globals";
 import { SYSTEM_PYTHON } from "@cluster-pack/io/test-kit";
 import type { ShippedResource } from "../environment";
+
+/**
+ * The kit's Python job modules (`cp_engines_marker`, `dask_client.py`): beside this file in
+ * the sources, and shipped as sources (`src/test-kit/python`) when built.
+ */
+export const KIT_PYTHON = [path.join(__dirname, "python"), path.join(__dirname, "..", "..", "src", "test-kit", "python")].find((d) => fs.existsSync(d)) ?? path.join(__dirname, "python");
 
 /** Debian's interpreter, where python3-distributed and python3-torch are installed (the shared finder's system Python). */
 export const DEBIAN_PYTHON = SYSTEM_PYTHON;
@@ -13,6 +21,9 @@ export const DEBIAN_PYTHON = SYSTEM_PYTHON;
  * says exactly why, so a run on a machine without the engine shows the reason.
  */
 export function describeUnless(why: string | undefined, title: string, fn: () => void): void {
+  // Jest's own, required only here so the rest of the kit loads outside jest.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional peer (@jest/globals), loaded on use
+  const { describe, it } = require("@jest/globals") as typeof JestGlobals;
   if (why) {
     it.skip(`${title}: skipped, ${why}`, () => undefined);
     describe.skip(title, fn);
@@ -76,7 +87,7 @@ export function buildMarkedVenv(options: MarkedVenvOptions = {}): BuiltEnvironme
     run(venvPython, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", ...(options.pipIndexArgs ?? []), ...(options.pipInstall ?? [])]);
   }
   const site = run(venvPython, ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).trim();
-  fs.cpSync(path.join(__dirname, "python", "cp_engines_marker"), path.join(site, "cp_engines_marker"), { recursive: true });
+  fs.cpSync(path.join(KIT_PYTHON, "cp_engines_marker"), path.join(site, "cp_engines_marker"), { recursive: true });
   const gzip = options.gzip ?? true;
   const archive = path.join(workDir, gzip ? "env.tar.gz" : "env.tar");
   run("tar", [
@@ -125,6 +136,44 @@ export async function localise(
       fs.rmSync(tmp);
     }
   }
+}
+
+/**
+ * Localises like YARN's node cache (the NodeManager's filecache): a file resource is
+ * fetched into `nodeCache` once per (URL, version) and symlinked into each container's
+ * working directory; archives are unpacked per container as `localise` does. `version`
+ * says what YARN checks (the file's modification time): a changed object at the same URL
+ * is fetched again. Returns the URLs fetched from the store (not served by the cache).
+ */
+export async function localiseCached(
+  containerDir: string,
+  resources: ShippedResource[],
+  fetch: (url: string, dest: string) => Promise<void>,
+  version: (url: string) => Promise<string>,
+  nodeCache: string,
+): Promise<string[]> {
+  fs.mkdirSync(containerDir, { recursive: true });
+  fs.mkdirSync(nodeCache, { recursive: true });
+  const fetched: string[] = [];
+  for (const r of resources) {
+    if (r.type !== "file") {
+      await localise(containerDir, [r], fetch);
+      fetched.push(r.url);
+      continue;
+    }
+    const key = crypto.createHash("sha256").update(`${r.url}\0${await version(r.url)}`).digest("hex");
+    const cached = path.join(nodeCache, key, r.alias);
+    if (!fs.existsSync(cached)) {
+      fs.mkdirSync(path.dirname(cached), { recursive: true });
+      const tmp = `${cached}.download`;
+      await fetch(r.url, tmp);
+      fs.chmodSync(tmp, 0o755);
+      fs.renameSync(tmp, cached);
+      fetched.push(r.url);
+    }
+    fs.symlinkSync(cached, path.join(containerDir, r.alias));
+  }
+  return fetched;
 }
 
 /** A started process with its output collected. */
@@ -182,9 +231,6 @@ function groupAlive(pgid: number): boolean {
     return false;
   }
 }
-
-// One free-port finder for every test kit.
-export { freePort } from "@cluster-pack/fs/test-kit";
 
 /** Waits for a process to exit within `ms`, failing with its output otherwise. */
 export async function exitWithin(p: Started, ms: number, what: string): Promise<number | null> {

@@ -20,6 +20,10 @@ export interface S3RequestInfo {
   path: string;
   query: URLSearchParams;
   headers: http.IncomingHttpHeaders;
+  /** Bytes of the request body (its Content-Length; the kit's clients send no chunked bodies). */
+  bytesIn: number;
+  /** Bytes of the response body sent so far (what a download actually fetched). */
+  bytesOut: number;
 }
 
 export interface TestS3Server {
@@ -107,8 +111,9 @@ export async function startS3Server(options: { buckets?: string[]; port?: number
   const createServer = () => {
     const s = http.createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://x");
-      const info: S3RequestInfo = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers };
+      const info: S3RequestInfo = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, bytesIn: Number(req.headers["content-length"] ?? 0) || 0, bytesOut: 0 };
       kit.requests.push(info);
+      countBody(res, info);
       const fault = kit.fault?.(info);
       if (fault === "reset") {
         req.socket.destroy();
@@ -203,6 +208,21 @@ function listen(server: http.Server, port: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Adds every response body byte written to `info.bytesOut`. */
+function countBody(res: http.ServerResponse, info: S3RequestInfo): void {
+  const size = (chunk: unknown) => (chunk === undefined || chunk === null || typeof chunk === "function" ? 0 : Buffer.isBuffer(chunk) || chunk instanceof Uint8Array ? chunk.byteLength : Buffer.byteLength(String(chunk)));
+  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    info.bytesOut += size(chunk);
+    return write(chunk, ...rest);
+  }) as typeof res.write;
+  res.end = ((...args: unknown[]) => {
+    info.bytesOut += size(args[0]);
+    return end(...args);
+  }) as typeof res.end;
 }
 
 /** Destroys the connection once `limit` body bytes have gone out. */

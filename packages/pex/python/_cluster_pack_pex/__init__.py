@@ -13,6 +13,7 @@ Leaves (import nothing from the runtime):
   tools      PEX_TOOLS=1
 Above them:
   extract        the cold path (check the interpreter, extract atomically, make the plan)
+  layers         a layered PEX's layer files: found beside it, checked by size and sha256 once
   venv           venv execution mode
   select_python  PEX_PYTHON, PEX_PYTHON_PATH and the search for a compatible interpreter
   boot           orchestrates a start; nothing imports it

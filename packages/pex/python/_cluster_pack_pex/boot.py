@@ -32,16 +32,16 @@ def main(pex, main_loader, main_file):
 
         info = _load(info_bytes)
         select_python.select(sys.argv[0], info, env)
-    if env.tools:
-        from . import tools
-
-        _load(info_bytes)  # checked before it is shown
-        sys.exit(tools.main(pex, info_bytes, sys.argv[1:]))
     pex_hash = pex_info.pex_hash(info_bytes)
     if pex_hash is None:
         info = info or _load(info_bytes)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes), env.node_root)
+    if env.tools:
+        from . import tools
+
+        info = info or _load(info_bytes)  # checked before it is shown or used
+        sys.exit(tools.main(pex, info_bytes, sys.argv[1:], lambda: _tool_plan(pex, info, pex_hash, root, fallback, env)))
     # Run by a python of one of this PEX's venvs (its child processes' sys.executable, or
     # venv mode's): the PEX_ROOT of that venv, unless PEX_ROOT says otherwise (the PEX's
     # environment strips PEX_ROOT: its children would extract everything again elsewhere).
@@ -100,6 +100,28 @@ def _venv_main(pex, info_bytes, info, pex_hash, root, fallback, env):
         _log("venv mode: warm start, venv %s" % vdir)
     os.environ[variables.VENV_MARKER] = vdir
     _run(pex, venv_plan, env, venv_python=venv.python(vdir))
+
+
+def _tool_plan(pex, info, pex_hash, root, fallback, env):
+    """For a tool (PEX_TOOLS=1 venv): extracts the PEX as a cold start would and returns
+    `make(final)`, which publishes its venv (venv mode's, with the PEX_PATH PEXes) at `final`."""
+    from . import venv
+
+    boot_plan = _find_plan(root, fallback, pex_hash)[1]
+    if boot_plan is None:
+        boot_plan = _prepare(pex, info, pex_hash, root, fallback, env)[1]
+    others = [_other_plan(other, env)[1] for other in _pex_path(boot_plan["info"], env)]
+    inherit = _guard(env.inherit, boot_plan["info"].get("inherit_path"))
+    def make(final):
+        from . import atomic
+
+        atomic.directory(final, lambda tmp: venv._populate(tmp, final, boot_plan, others, inherit), valid=lambda target: False)
+        try:
+            os.unlink(final + ".lck")  # atomic's lock file: DIR is the user's, not a cache
+        except OSError:
+            pass
+
+    return make
 
 
 def _run(pex, boot_plan, env, venv_python=None, in_venv=False, plan_path=None, where=None):
@@ -241,7 +263,7 @@ def _other_plan(other, env):
     if pex_hash is None:
         info = _load(info_bytes, other)
         pex_hash = info.get("pex_hash") or _sha1(info_bytes)
-    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other))
+    root, fallback = dirs.roots(env.root, _guard(pex_info.pex_root, info_bytes, other), env.node_root)
     found = _find_plan(root, fallback, pex_hash)
     return found if found[1] is not None else _prepare(other, info or _load(info_bytes, other), pex_hash, root, fallback, env, search=False)
 

@@ -27,12 +27,16 @@ BYTECODE_MARKER = "%s.pyc-%s%s"
 VENVS = "venvs"
 # Used when PEX_ROOT is not writable: a per-user directory under the temp dir.
 FALLBACK = "cluster-pack-pex-root-%d"
+# PEX_NODE_ROOT=<dir>: the user's private root <dir>/cp-pex-<uid>, shared by the user's
+# containers on a node.
+NODE_ROOT = "cp-pex-%d"
 
 
-def roots(env_root, info_root):
-    """(PEX_ROOT, fallback): PEX_ROOT from the environment, else PEX-INFO's pex_root, else
-    the user cache dir; the fallback is used when that is not writable."""
-    root = env_root or info_root
+def roots(env_root, info_root, node_root=None):
+    """(PEX_ROOT, fallback): PEX_ROOT from the environment, else the user's directory under
+    PEX_NODE_ROOT, else PEX-INFO's pex_root, else the user cache dir; the fallback is used
+    when that is not writable."""
+    root = env_root or (private_node_root(node_root) if node_root else None) or info_root
     if not root:
         cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         root = os.path.join(cache, "pex")
@@ -40,6 +44,39 @@ def roots(env_root, info_root):
     tmp = os.environ.get("TMPDIR") or "/tmp"
     uid = os.getuid() if hasattr(os, "getuid") else 0
     return root, os.path.join(tmp, FALLBACK % uid)
+
+
+def private_node_root(parent):
+    """`<parent>/cp-pex-<uid>`, made 0700 when absent, and used only when it is a real
+    directory of this user that nobody else can write, in a parent where nobody else can
+    replace it (not writable by others, or sticky like /tmp). Otherwise one line, exit 2:
+    another user could have planted code there for our interpreter to import."""
+    import stat
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = os.path.join(parent, NODE_ROOT % uid)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as err:
+        sys.exit("PEX_NODE_ROOT %s: cannot create %s (%s); use a directory every user may create entries in (e.g. /tmp), or unset PEX_NODE_ROOT." % (parent, path, err.strerror))
+    try:
+        st, up = os.lstat(path), os.stat(parent)
+    except OSError as err:
+        sys.exit("PEX_NODE_ROOT %s: cannot read %s (%s); unset PEX_NODE_ROOT." % (parent, path, err.strerror))
+    why = None
+    if not stat.S_ISDIR(st.st_mode):
+        why = "is not a directory (a symbolic link or a file)"
+    elif st.st_uid != uid:
+        why = "belongs to uid %d, not to this user (uid %d)" % (st.st_uid, uid)
+    elif st.st_mode & 0o077:
+        why = "has mode %o: others may read or write it (it must be 700)" % (st.st_mode & 0o777)
+    elif up.st_mode & 0o022 and not up.st_mode & stat.S_ISVTX and up.st_uid != uid:
+        why = "is in %s, which others may write without the sticky bit, so they could replace it" % parent
+    if why:
+        sys.exit("PEX_NODE_ROOT %s: %s %s; remove it, or unset PEX_NODE_ROOT to extract into the container." % (parent, path, why))
+    return path
 
 
 def plan_file(root, pex_hash):

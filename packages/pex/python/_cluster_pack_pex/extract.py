@@ -12,7 +12,7 @@ the same files.
 import os
 import sys
 
-from . import atomic, dirs, layout, plan, tags, unpack
+from . import atomic, dirs, layers, layout, plan, tags, unpack, variables
 
 
 class Incompatible(Exception):
@@ -49,6 +49,9 @@ def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
     pex = os.path.abspath(pex)
     root = dirs.writable_root(root, fallback, pex)
     source = layout.open_source(pex, info)
+    if layers.listed(info):  # a layered PEX: distributions from its checked layer files
+        finder = layers.Finder(pex, info, layers.search_dirs(pex, variables.Variables().layers_path), root, verbose)
+        source = layout.LayeredSource(source, finder.path, finder.extracted)
     try:
         paths, prefixes, jobs, compiled = [], [], {}, []
         code = source.code()
@@ -104,6 +107,9 @@ def _fill(pairs, jobs, threads):
     unpack.extract(files, directories, threads)
     for record in records:
         _rewrite_record(record)
+    for target, _ in pairs:
+        if jobs[target][0].on_extracted:
+            jobs[target][0].on_extracted()
 
 
 def _rewrite_record(path):

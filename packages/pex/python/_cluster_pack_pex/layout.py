@@ -5,6 +5,8 @@
   zip python imports from is a small classic one after it; flat: one zip.
 - packed: a directory; `.bootstrap` and each `.deps/<wheel>` are zip files.
 - loose: a directory; `.deps/<wheel>` are directories.
+- layered: a split zipapp without `.deps/`; each distribution is a layer file (the zip the
+  packed layout has as `.deps/<wheel>`) shipped beside it, found and checked by layers.py.
 
 A distribution is `.deps/<wheel file name>/`, an installed-wheel chroot: its importable
 root at the top, and its scripts, headers and data under STASH, outside the importable
@@ -12,6 +14,7 @@ root (PEX_CHROOT_SCHEME in packages/wheel/src/install.ts writes it). Imports not
 the runtime (a leaf); only imported on the cold path (PEX-INFO itself is read by
 pex_info.read, on the warm path).
 """
+import errno
 import os
 import stat
 
@@ -33,12 +36,14 @@ class Members(object):
     """Entries of a zip under `prefix`, extracted together; the zip's file descriptor and
     length, for unpack's positional reads."""
 
-    def __init__(self, zf, members, prefix, fd, limit):
+    def __init__(self, zf, members, prefix, fd, limit, on_extracted=None):
         self.zf = zf
         self.members = members
         self.prefix = prefix
         self.fd = fd
         self.limit = limit
+        # Called by extract once these members are written (layers.py's verbose line).
+        self.on_extracted = on_extracted
 
     def names(self):
         return [m.filename[len(self.prefix) :] for m in self.members]
@@ -104,6 +109,34 @@ class DirSource(object):
             zf.close()
 
 
+class LayeredSource(object):
+    """A layered PEX: user code from the PEX itself, each distribution from its layer file
+    (`path_of(wheel)` finds and checks it; `extracted(wheel)` is told once it was extracted)."""
+
+    def __init__(self, inner, path_of, extracted=None):
+        self.inner = inner
+        self.path_of = path_of
+        self.extracted = extracted
+        self._open = []
+
+    def code(self):
+        return self.inner.code()
+
+    def wheel(self, wheel):
+        import zipfile
+
+        zf = zipfile.ZipFile(self.path_of(wheel))
+        self._open.append(zf)
+        fd = zf.fp.fileno()
+        told = (lambda: self.extracted(wheel)) if self.extracted else None
+        return Members(zf, zf.infolist(), "", fd, os.fstat(fd).st_size, told)
+
+    def close(self):
+        for zf in self._open:
+            zf.close()
+        self.inner.close()
+
+
 class ZipSource(object):
     """A single-file PEX (split or flat structure)."""
 
@@ -162,7 +195,10 @@ class _Slice(object):
         else:
             pos = self._length + offset
         if pos < 0:
-            raise ValueError("negative seek position %d" % pos)
+            # OSError, as a real file raises: zipfile probes for a ZIP64 locator 42 bytes
+            # before the end and takes OSError as "none" (a ValueError escaped it, so a
+            # deps archive under 42 bytes, e.g. a layered PEX's, failed to open).
+            raise OSError(errno.EINVAL, "negative seek position %d" % pos)
         self._pos = pos
         return pos
 

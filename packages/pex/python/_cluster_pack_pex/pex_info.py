@@ -102,7 +102,58 @@ def load(info_bytes):
         length = deps.get("length") if isinstance(deps, dict) else None
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise ValueError("PEX-INFO field cluster_pack.deps_archive.length must be a byte count")
+    _check_layers(cluster_pack, distributions)
     return info
+
+
+def _check_layers(cluster_pack, distributions):
+    """cluster_pack.layers of a layered PEX: {wheel: {file, sha256, size}}. Each key is a
+    listed distribution, each file name one plain path component (it is looked up in
+    directories), each sha256 64 lowercase hex digits, each size a byte count; in the
+    layered layout every distribution has one (the TypeScript parsePexInfo, same rules)."""
+    layers = cluster_pack.get("layers")
+    layered = cluster_pack.get("layout") == "layered"
+    if layers is None:
+        if layered and distributions:
+            raise ValueError("PEX-INFO says the layout is layered but lists no cluster_pack.layers")
+        return
+    if not isinstance(layers, dict):
+        raise ValueError("PEX-INFO field cluster_pack.layers must be a JSON object")
+    files = set()
+    for wheel, layer in sorted(layers.items()):
+        if wheel not in distributions:
+            raise ValueError("PEX-INFO field cluster_pack.layers names %r, which is not one of its distributions" % (wheel,))
+        if not isinstance(layer, dict):
+            raise ValueError("PEX-INFO field cluster_pack.layers[%r] must be a JSON object" % (wheel,))
+        name, digest, size = layer.get("file"), layer.get("sha256"), layer.get("size")
+        if not is_layer_file_name(name):
+            raise ValueError("PEX-INFO field cluster_pack.layers[%r].file is %r, not one plain file name" % (wheel, name))
+        if not (isinstance(digest, str) and len(digest) == 64 and _HEX.issuperset(digest)):
+            raise ValueError("PEX-INFO field cluster_pack.layers[%r].sha256 is %r, not 64 lowercase hex digits" % (wheel, digest))
+        if not isinstance(size, int) or isinstance(size, bool) or size < 22:
+            raise ValueError("PEX-INFO field cluster_pack.layers[%r].size is %r, not the byte count of a zip" % (wheel, size))
+        if name in files:
+            raise ValueError("PEX-INFO field cluster_pack.layers lists the file %r twice" % (name,))
+        files.add(name)
+    if layered:
+        missing = sorted(set(distributions) - set(layers))
+        if missing:
+            raise ValueError("PEX-INFO says the layout is layered but has no layer for %s" % ", ".join(missing))
+
+
+_LAYER_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-")
+
+
+def is_layer_file_name(name):
+    """One plain path component: letters, digits, . _ + -, not starting with a dot or dash, no '..'."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name[0].isalnum()
+        and name.isascii()
+        and _LAYER_NAME_CHARS.issuperset(name)
+        and ".." not in name
+    )
 
 
 def _typed(info, field, kind, default):

@@ -26,6 +26,10 @@ class Variables(object):
         self.python_path = _paths(self.python_path_raw)
         self.tools = _bool(get, "PEX_TOOLS")
         self.root = get("PEX_ROOT") or None
+        # A node-level root shared by one user's containers (dirs.node_root); PEX_ROOT wins.
+        self.node_root = _absolute(get, "PEX_NODE_ROOT")
+        # Where a layered PEX's layers are looked for first (layers.py).
+        self.layers_path = _paths(get("PEX_LAYERS_PATH"))
         self.venv = _bool(get, "PEX_VENV")
         self.inherit_path = inherit_mode(get("PEX_INHERIT_PATH"), "PEX_INHERIT_PATH")
         self.pex_path = [p for p in (get("PEX_PATH") or "").split(os.pathsep) if p]
@@ -86,6 +90,13 @@ def _int(get, name):
         raise ValueError("%s=%r is not valid: use an integer (0 for quiet)." % (name, value))
 
 
+def _absolute(get, name):
+    value = get(name)
+    if not value:
+        return None
+    if not os.path.isabs(value):
+        raise ValueError("%s=%r is not valid: use an absolute directory (e.g. /tmp or a local disk)." % (name, value))
+    return os.path.normpath(value)
 def _bytecode(value):
     text = (value or "").strip().lower()
     if text in ("", "1", "true", "background"):

@@ -157,3 +157,38 @@ class AtomicDirectories(Temp):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NodeRoot(Temp):
+    """PEX_NODE_ROOT: the user's private root under a shared directory."""
+
+    def exit_message(self, parent):
+        with self.assertRaises(SystemExit) as caught:
+            dirs.private_node_root(parent)
+        return str(caught.exception.code)
+
+    def test_made_private_and_reused(self):
+        path = dirs.private_node_root(self.tmp)
+        self.assertEqual(path, os.path.join(self.tmp, dirs.NODE_ROOT % os.getuid()))
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o700)
+        self.assertEqual(dirs.private_node_root(self.tmp), path)
+        # PEX_ROOT wins over it; it wins over PEX-INFO's pex_root.
+        self.assertEqual(dirs.roots("/explicit", "/info", self.tmp)[0], "/explicit")
+        self.assertEqual(dirs.roots(None, "/info", self.tmp)[0], path)
+
+    def test_refused_when_others_could_write_or_replace_it(self):
+        path = os.path.join(self.tmp, dirs.NODE_ROOT % os.getuid())
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o777)
+        self.assertIn("has mode 777", self.exit_message(self.tmp))
+        os.rmdir(path)
+        os.symlink(self.tmp, path)
+        self.assertIn("is not a directory", self.exit_message(self.tmp))
+        os.unlink(path)
+        shared = os.path.join(self.tmp, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)  # world-writable, no sticky bit
+        if os.getuid() != os.stat(shared).st_uid:
+            self.assertIn("without the sticky bit", self.exit_message(shared))
+        os.chmod(shared, 0o1777)
+        self.assertTrue(dirs.private_node_root(shared).startswith(shared))

@@ -46,3 +46,14 @@ class Variables(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class LayerAndNodeVariables(unittest.TestCase):
+    def test_parsed(self):
+        from _cluster_pack_pex import variables
+
+        env = variables.Variables({"PEX_NODE_ROOT": "/tmp//x/", "PEX_LAYERS_PATH": "/a:/b:/a"})
+        self.assertEqual((env.node_root, env.layers_path), ("/tmp/x", ["/a", "/b"]))
+        with self.assertRaises(ValueError) as caught:
+            variables.Variables({"PEX_NODE_ROOT": "relative"})
+        self.assertIn("PEX_NODE_ROOT", str(caught.exception))
