@@ -138,7 +138,7 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
 
     // Same size, other bytes: found, hashed, refused.
     const bytes = fs.readFileSync(file);
-    bytes[bytes.length - 30] ^= 0xff;
+    bytes[bytes.length - 30] = bytes[bytes.length - 30]! ^ 0xff;
     fs.rmSync(file);
     fs.writeFileSync(file, bytes);
     const damaged = await run("damaged");

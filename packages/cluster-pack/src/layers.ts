@@ -4,7 +4,7 @@ import path from "node:path";
 import type { PythonEnvironment } from "@cluster-pack/engines";
 import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit } from "@cluster-pack/io";
-import { LocalLayerStore } from "@cluster-pack/pex";
+import { LocalLayerStore, openPexSource, pexLayers } from "@cluster-pack/pex";
 import { withBuildLock } from "./lock";
 import { openStore, type Store, type StoreOptions } from "./store";
 
@@ -101,6 +101,32 @@ export async function restoreLayers(store: Store, layerStoreUrl: string, layers:
 async function listedLayers(store: Store, base: string, signal?: AbortSignal): Promise<Map<string, number>> {
   const entries = await store.list(base, signal ? { signal } : {});
   return new Map(entries.filter((e) => !e.isDirectory).map((e) => [e.name, e.size]));
+}
+
+/**
+ * The layers an uploaded layered PEX names, in `layerStore` (default: `layers/` beside
+ * it): its PEX-INFO read by range requests, nothing downloaded. What `fetchLayers` needs
+ * when only the environment's URL is known (`cluster-pack fetch-layers`).
+ */
+export async function environmentLayers(packagePath: string, options: { store?: StoreOptions; layerStore?: string; signal?: AbortSignal } = {}): Promise<PublishedLayer[]> {
+  const store = openStore(options.store ?? {});
+  if (!(await store.isUpToDate(packagePath, {}, options.signal ? { signal: options.signal } : {})).head) {
+    throw new InvalidInputError(`${redactUrl(packagePath)} does not exist: pass the URL of an uploaded layered environment (upload-env --layered).`);
+  }
+  return remoteLayers(store, packagePath, options.layerStore ?? defaultLayerStoreUrl(packagePath), options.signal);
+}
+
+/** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
+export async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
+  const source = await store.openRandomAccess(packagePath, { signal });
+  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
+  const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
+  try {
+    const base = layerStoreUrl.replace(/\/+$/, "");
+    return pexLayers(pex.info).map((l) => ({ url: `${base}/${l.file}`, sha256: l.sha256, size: l.size, uploaded: false }));
+  } finally {
+    await pex.close();
+  }
 }
 
 /** A layer as `fetchLayers` left it in the node directory. */

@@ -25,7 +25,7 @@ import { pythonEnvironment, type PythonEnvironment } from "./environment";
 import { rayRuntimeEnvFor, rayStartCommand } from "./ray";
 import { freePort } from "@cluster-pack/fs/test-kit";
 import { startLocalS3, type LocalS3 } from "./test-kit/s3";
-import { DEBIAN_PYTHON, describeUnless, exitWithin, lastJson, localise, startIn, stop, type Started } from "./test-kit/workers";
+import { DEBIAN_PYTHON, describeUnless, exitWithin, lastJson, localise, startIn, stop, waitFor, type Started } from "./test-kit/workers";
 
 interface TaskReport {
   mark: string;
@@ -143,13 +143,4 @@ function expectInPex(r: TaskReport, node: string): void {
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-async function waitFor(ok: () => boolean, ms: number, what: string, p: Started): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}):\n${p.output()}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not start within ${ms / 1000}s:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }

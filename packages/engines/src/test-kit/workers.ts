@@ -245,6 +245,16 @@ export async function exitWithin(p: Started, ms: number, what: string): Promise<
   }
 }
 
+/** Waits until `ok()` holds (a started server printed its banner), failing with the output when `p` exits first or `ms` pass. */
+export async function waitFor(ok: () => boolean, ms: number, what: string, p: Started): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}):\n${p.output()}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not start within ${ms / 1000}s:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 /** The last line of output that parses as JSON (job modules print their result so). */
 export function lastJson<T>(output: string): T {
   const lines = output.trim().split("\n").reverse();
