@@ -6,68 +6,34 @@
  * real Dask scheduler and workers start from daskCommands. The server's request log
  * counts what each fetch cost.
  */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { daskCommands, pythonEnvironment, shippedResources, type PythonEnvironment } from "@cluster-pack/engines";
 import { DEBIAN_PYTHON, KIT_PYTHON, describeUnless, exitWithin, lastJson, localise, missingEngine, startIn, stop, type Started } from "@cluster-pack/engines/test-kit";
-import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
-import { freePort, startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
+import { freePort } from "@cluster-pack/fs/test-kit";
 import { pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 import { fetchLayers } from "./layers";
-import { uploadEnv } from "./upload-env";
+import { layeredStore } from "./test-kit/layered-store";
 import type { UploadEnvResult } from "./types";
 
 jest.setTimeout(300_000);
 
 describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLayers into a node directory, then real Dask workers from daskCommands", () => {
-  let s3: TestS3Server;
-  let s3fs: FileSystem;
-  let tmp: string;
-  let codeUrl: string;
-  const started: Started[] = [];
-
-  beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fetch-layers-"));
-    s3 = await startS3Server({ buckets: ["envs"] });
-    s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
-    const zip = path.join(tmp, "cp_engines_marker.zip");
-    const r = spawnSync(DEBIAN_PYTHON, ["-c", "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2], 'cp_engines_marker')", zip, KIT_PYTHON], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(r.stderr);
-    await s3fs.put(zip, "/envs/code/cp_engines_marker.zip");
-    codeUrl = "s3://envs/code/cp_engines_marker.zip";
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(started.map((p) => stop(p)));
-    await s3?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  const upload = (requirements: string[]): Promise<UploadEnvResult> =>
-    uploadEnv({
-      layout: "layered",
-      requirements,
-      packagePath: "s3://envs/user/me/envs/dask.pex",
-      target: { interpreter: DEBIAN_PYTHON },
-      pex: { pythonShebang: DEBIAN_PYTHON },
-      cacheDir: path.join(tmp, "cache"),
-      environ: { C_PACK_USER: "me", PATH: process.env.PATH, HOME: process.env.HOME },
-      store: { s3: s3.clientOptions },
-    });
-  const node = () => path.join(tmp, "node-a");
+  const kit = layeredStore("cp-fetch-layers-");
+  const { started } = kit;
+  const upload = (requirements: string[]) => kit.upload(requirements, "s3://envs/user/me/envs/dask.pex");
+  const node = () => path.join(kit.tmp, "node-a");
   const environmentOf = (r: UploadEnvResult): PythonEnvironment =>
-    pythonEnvironment(r.packagePath, { layers: r.layers!.map((l) => l.url), layersDir: path.join(node(), "layers"), codeArchives: [codeUrl], env: { CP_REPORT_MODULES: "six,attrs,idna" } });
-  const download = (url: string, dest: string) => s3fs.get(url.replace(/^s3a?:\/\//, "/"), dest);
+    pythonEnvironment(r.packagePath, { layers: r.layers!.map((l) => l.url), layersDir: path.join(node(), "layers"), codeArchives: [kit.codeUrl], env: { CP_REPORT_MODULES: "six,attrs,idna" } });
+  const { download } = kit;
   // Object reads only (a listing fetches no file).
-  const gets = () => s3.requests.filter((q) => q.method === "GET" && !q.query.has("list-type"));
+  const gets = () => kit.s3.requests.filter((q) => q.method === "GET" && !q.query.has("list-type"));
   /** What the node's launcher does before a process: localise the container, fetch the layers. */
   async function prepare(name: string, env: PythonEnvironment): Promise<{ dir: string; bytes: number; requests: number; fetched: string[] }> {
     const dir = path.join(node(), "containers", name);
     await localise(dir, shippedResources(env), download);
-    s3.requests.length = 0;
-    const r = await fetchLayers(env, { store: { s3: s3.clientOptions } });
+    kit.s3.requests.length = 0;
+    const r = await fetchLayers(env, { store: { s3: kit.s3.clientOptions } });
     const bytes = gets().reduce((a, q) => a + q.bytesOut, 0);
     expect(r.bytesFetched).toBe(bytes);
     return { dir, bytes, requests: gets().length, fetched: r.layers.filter((l) => l.fetched).map((l) => l.sha256) };
@@ -96,7 +62,7 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
       started.push(p);
       workers.push(p);
     }
-    const client = startIn(tmp, [DEBIAN_PYTHON, path.join(KIT_PYTHON, "dask_client.py"), `tcp://127.0.0.1:${port}`, "2"], { PYTHONPATH: KIT_PYTHON });
+    const client = startIn(kit.tmp, [DEBIAN_PYTHON, path.join(KIT_PYTHON, "dask_client.py"), `tcp://127.0.0.1:${port}`, "2"], { PYTHONPATH: KIT_PYTHON });
     started.push(client);
     const code = await exitWithin(client, 200_000, "the Dask client");
     expect({ code, output: code === 0 ? "" : client.output() + started.map((p) => p.output()).join("\n---\n") }).toEqual({ code: 0, output: "" });
@@ -134,7 +100,7 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
       const code = await exitWithin(p, 60_000, "the worker");
       return { code, lines: p.output().trim().split("\n") };
     };
-    await fetchLayers(env, { store: { s3: s3.clientOptions } });
+    await fetchLayers(env, { store: { s3: kit.s3.clientOptions } });
 
     // Same size, other bytes: found, hashed, refused.
     const bytes = fs.readFileSync(file);
@@ -146,8 +112,8 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
     expect(damaged.lines).toHaveLength(1);
     expect(damaged.lines[0]).toMatch(new RegExp(`layer ${layer.sha256}\\.zip \\(six-[^)]+\\) at ${escape(fs.realpathSync(file))} has sha256 [0-9a-f]{64}, PEX-INFO says ${layer.sha256}`));
     // The launcher's next fetch notices the damage and fetches that layer again.
-    s3.requests.length = 0;
-    const repaired = await fetchLayers(env, { store: { s3: s3.clientOptions } });
+    kit.s3.requests.length = 0;
+    const repaired = await fetchLayers(env, { store: { s3: kit.s3.clientOptions } });
     expect(repaired.layers.map((l) => l.fetched)).toEqual([true]);
     expect(gets().reduce((a, q) => a + q.bytesOut, 0)).toBe(layer.size);
 
@@ -162,18 +128,18 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
   it("refuses a stored layer whose bytes are not its name, publishing nothing; names a layer missing from the store", async () => {
     const v = await upload(["six"]);
     const layer = v.layers![0]!;
-    const dir = path.join(tmp, "node-b", "layers");
+    const dir = path.join(kit.tmp, "node-b", "layers");
     const env = pythonEnvironment(v.packagePath, { layers: [layer.url], layersDir: dir });
-    const garbage = path.join(tmp, "garbage.zip");
+    const garbage = path.join(kit.tmp, "garbage.zip");
     fs.writeFileSync(garbage, Buffer.alloc(layer.size, 7));
-    await s3fs.put(garbage, layer.url.replace(/^s3:\/\//, "/"));
-    await expect(fetchLayers(env, { store: { s3: s3.clientOptions } })).rejects.toThrow(
+    await kit.s3fs.put(garbage, layer.url.replace(/^s3:\/\//, "/"));
+    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toThrow(
       new RegExp(`^Layer ${escape(layer.url)} has sha256 [0-9a-f]{64} \\(${layer.size} bytes\\), not the one its name says: the store's copy is damaged`),
     );
     expect(fs.readdirSync(dir).filter((n) => n.endsWith(".zip") || n.includes("cp-tmp"))).toEqual([]);
 
-    await s3fs.rm(layer.url.replace(/^s3:\/\//, "/"));
-    await expect(fetchLayers(env, { store: { s3: s3.clientOptions } })).rejects.toMatchObject({ code: "ERR_LAYER", message: expect.stringMatching(new RegExp(`^Layer ${escape(layer.url)} is missing from its store`)) });
+    await kit.s3fs.rm(layer.url.replace(/^s3:\/\//, "/"));
+    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toMatchObject({ code: "ERR_LAYER", message: expect.stringMatching(new RegExp(`^Layer ${escape(layer.url)} is missing from its store`)) });
   });
 });
 
