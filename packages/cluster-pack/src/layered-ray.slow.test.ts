@@ -12,10 +12,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { pythonEnvironment, rayRuntimeEnvFor, rayStartCommand, shippedResources, type PythonEnvironment } from "@cluster-pack/engines";
-import { describeUnless, exitWithin, lastJson, localise, startIn, stop, waitFor, type Started } from "@cluster-pack/engines/test-kit";
+import { describeUnless, exitWithin, lastJson, localise, rayPython, startIn, stop, waitFor, type Started } from "@cluster-pack/engines/test-kit";
 import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { freePort, startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
-import { pipIndexArgs, pythonInterpreter } from "@cluster-pack/io/test-kit";
 import { fetchLayers } from "./layers";
 import { uploadEnv } from "./upload-env";
 import type { UploadEnvResult } from "./types";
@@ -47,12 +46,7 @@ finally:
     ray.shutdown()
 `;
 
-const python = pythonInterpreter("3.11")?.python;
-const why = !python
-  ? "no pyenv Python 3.11 under ~/.pyenv/versions (the mirror's Ray wheel is cp311)"
-  : !pipIndexArgs(python)
-    ? "pip has no index or find-links configured (pip config list), so Ray cannot be resolved"
-    : undefined;
+const { python, why } = rayPython();
 
 describeUnless(why, "layered Ray environment: node layer directory (fetchLayers), rayStartCommand, runtime_env", () => {
   let tmp: string;
