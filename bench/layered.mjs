@@ -70,19 +70,11 @@ try {
   const layered1 = await upload({ lockFile: v1Lock, packagePath: "s3://envs/layered/env.pex", layout: "layered" }, "layered");
   rows.push(["upload-env cold, fat", `${fat.s.toFixed(1)} s, ${mb(fat.bytes)} written`]);
   rows.push(["upload-env cold, layered", `${layered1.s.toFixed(1)} s, ${mb(layered1.bytes)} written (${layered1.result.layers.length} layers)`]);
-  // 2. One small package added: the layered upload again (warm caches, as a user's next upload).
-  const layered2 = await upload({ lockFile: v2Lock, packagePath: "s3://envs/layered/env.pex", layout: "layered" }, "layered");
-  const newLayers = layered2.result.layers.filter((l) => l.uploaded);
-  rows.push([`+${ADDED}, layered upload`, `${layered2.s.toFixed(2)} s, ${(layered2.bytes / 1024).toFixed(1)} KiB written (${newLayers.length} new layer)`]);
-  out.upload = {
-    fat: { seconds: fat.s, bytes: fat.bytes },
-    layeredCold: { seconds: layered1.s, bytes: layered1.bytes, layers: layered1.result.layers.length },
-    layeredAdded: { seconds: layered2.s, bytes: layered2.bytes, newLayers: newLayers.length },
-  };
-
-  // 3. Worker starts. Each node: the top PEX localised beside the job, layers in the node's directory.
+  // 3. Worker starts (the first here, the rest after the next upload). Each node: the top
+  // PEX localised beside the job, the layers in the node's directory.
   const start = async (node, result, label) => {
     const env = pythonEnvironment(result.packagePath, { layers: result.layers.map((l) => l.url), layersDir: path.join(node, "layers") });
+    fs.mkdirSync(node, { recursive: true });
     const job = fs.mkdtempSync(path.join(node, "job-"));
     await s3fs.get(result.packagePath.replace(/^s3:\/\//, "/"), path.join(job, "env.pex"));
     s3.requests.length = 0;
@@ -96,9 +88,21 @@ try {
     rows.push([label, `fetch ${row.fetchedLayers} layers (${mb(row.fetchedBytes)}) ${fetchS.toFixed(1)} s; start ${row.startSeconds.toFixed(2)} s wall, ${row.cpuSeconds.toFixed(2)} s CPU, ${extracted} layers extracted`]);
     return row;
   };
-  const fresh = await start(path.join(work, "node-fresh"), layered2.result, "first start, fresh node (v2)");
+  // The node that ran the previous version ran it before the next upload.
   const prevNode = path.join(work, "node-prev");
-  const v1Start = await start(prevNode, layered1.result, "  (node-prev runs v1 first)");
+  const v1Start = await start(prevNode, layered1.result, "  (node-prev starts v1, before v2 is uploaded)");
+
+  // 2. One small package added: the layered upload again (warm caches, as a user's next upload).
+  const layered2 = await upload({ lockFile: v2Lock, packagePath: "s3://envs/layered/env.pex", layout: "layered" }, "layered");
+  const newLayers = layered2.result.layers.filter((l) => l.uploaded);
+  rows.push([`+${ADDED}, layered upload`, `${layered2.s.toFixed(2)} s, ${(layered2.bytes / 1024).toFixed(1)} KiB written (${newLayers.length} new layer)`]);
+  out.upload = {
+    fat: { seconds: fat.s, bytes: fat.bytes },
+    layeredCold: { seconds: layered1.s, bytes: layered1.bytes, layers: layered1.result.layers.length },
+    layeredAdded: { seconds: layered2.s, bytes: layered2.bytes, newLayers: newLayers.length },
+  };
+
+  const fresh = await start(path.join(work, "node-fresh"), layered2.result, "first start, fresh node (v2)");
   const previous = await start(prevNode, layered2.result, "first start, node that ran v1 (v2)");
   const warm = await start(prevNode, layered2.result, "baseline: warm start (v2)");
   out.start = { fresh, v1: v1Start, previous, warm };
