@@ -22,29 +22,13 @@ import os from "node:os";
 import path from "node:path";
 import { measureFloor } from "./lib/floor.mjs";
 import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
+import { SETS, downloadSet } from "./lib/sets.mjs";
 
 const TORCH = process.env.BENCH_COLD_TORCH === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const python = python311();
 buildPackages("@cluster-pack/pex...");
 
-const SETS = [
-  { name: "data-science", requirements: ["numpy", "pandas", "pyarrow", "python-dateutil", "six", "tzdata"], code: "import numpy, pandas, pyarrow", needGiB: 3 },
-  {
-    name: "torch-cuda",
-    optIn: true,
-    // torch's own requirements that the index has, without a resolution (the mirror lacks
-    // cuda-bindings, and triton is not imported by `import torch`): the issue's set.
-    requirements: [
-      "torch==2.14.1", "nvidia-cublas", "nvidia-cuda-runtime", "nvidia-cufft", "nvidia-cufile", "nvidia-cuda-cupti", "nvidia-curand",
-      "nvidia-cusolver", "nvidia-cusparse", "nvidia-nvjitlink", "nvidia-cuda-nvrtc", "nvidia-nvtx", "nvidia-cudnn-cu13",
-      "nvidia-cusparselt-cu13", "nvidia-nccl-cu13", "nvidia-nvshmem-cu13",
-      "filelock", "typing-extensions", "sympy", "mpmath", "networkx", "jinja2", "markupsafe", "fsspec", "setuptools",
-    ],
-    code: "import torch",
-    needGiB: 25,
-  },
-];
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-cold-"));
 const cleanup = () => fs.rmSync(work, { recursive: true, force: true });
@@ -109,9 +93,9 @@ async function runSet(set) {
   if (free < set.needGiB) return { skipped: `only ${free.toFixed(1)} GiB free in ${os.tmpdir()}; the ${set.name} set needs ${set.needGiB} GiB` };
   const dir = path.join(work, set.name);
   const wheels = path.join(dir, "wheels");
-  const dl = spawnSync(python, ["-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", wheels, ...set.requirements], { encoding: "utf8", env: { ...process.env, PIP_RETRIES: "0", PIP_TIMEOUT: "5" } });
-  if (dl.status !== 0) return { skipped: `the configured index lacks part of the ${set.name} set (pip download: ${dl.stderr.trim().split("\n").pop()})` };
-  const files = fs.readdirSync(wheels).filter((f) => f.endsWith(".whl")).map((f) => path.join(wheels, f));
+  const dl = downloadSet(python, set, wheels);
+  if (dl.skipped) return { skipped: dl.skipped };
+  const { files } = dl;
   const wheelBytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
   for (const f of files) fs.readFileSync(f); // page cache warm for every contender
   const out = { wheels: files.length, wheelBytes };

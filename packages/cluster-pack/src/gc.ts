@@ -1,6 +1,7 @@
 import { ClusterPackError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit } from "@cluster-pack/io";
 import { openPexSource, pexLayers } from "@cluster-pack/pex";
+import { LAYER_NAME } from "./layers";
 import { openStore, type Store, type StoreEntry, type StoreOptions } from "./store";
 
 export interface GcOptions {
@@ -132,8 +133,6 @@ export function parseDuration(text: string, flag = "--grace"): number {
   const factor = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[unit]!;
   return Math.round(Number(m[1]) * factor);
 }
-
-const LAYER_NAME = /^[0-9a-f]{64}\.zip$/;
 
 interface Walked {
   found: boolean;

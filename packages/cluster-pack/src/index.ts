@@ -21,4 +21,4 @@ export type { TargetOptions, IndexOptions, PexOptions } from "./packers/index";
 export { CLUSTER_PACK_ERROR_CODES, type ClusterPackErrorCode } from "./error-codes";
 export { gc, parseDuration, DEFAULT_GC_GRACE_MS, type GcOptions, type GcResult, type GcLayer } from "./gc";
 export { diffEnvironments, inspectLocation, type DiffOptions } from "./diff";
-export { publishLayers, defaultLayerStoreUrl, type PublishedLayer, type LocalLayer } from "./layers";
+export { publishLayers, defaultLayerStoreUrl, fetchLayers, environmentLayers, type PublishedLayer, type LocalLayer, type FetchedLayer, type FetchLayersOptions } from "./layers";

@@ -7,11 +7,8 @@
  * started from the generated commands. The S3 server's request log counts the bytes
  * written by each upload and fetched by each node.
  */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
 import { daskCommands, pythonEnvironment, pythonModuleCommand, shippedResources, skeinSpecFor, torchDistributedEnv, type PythonEnvironment } from "@cluster-pack/engines";
 import {
   DEBIAN_PYTHON,
@@ -26,8 +23,8 @@ import {
   type Started,
 } from "@cluster-pack/engines/test-kit";
 import { pipIndexUnavailable } from "@cluster-pack/io/test-kit";
-import { freePort, startS3Server, type TestS3Server } from "@cluster-pack/fs/test-kit";
-import { uploadEnv, type UploadEnvOptions } from "./upload-env";
+import { freePort } from "@cluster-pack/fs/test-kit";
+import { layeredStore } from "./test-kit/layered-store";
 import type { UploadEnvResult } from "./types";
 
 jest.setTimeout(400_000);
@@ -42,55 +39,22 @@ interface Report {
 }
 
 describeUnless(missingEngine(["distributed", "torch"]) ?? pipIndexUnavailable(), "layered environments: S3 -> node cache -> Dask and torch.distributed", () => {
-  let s3: TestS3Server;
-  let s3fs: FileSystem;
-  let tmp: string;
-  let codeUrl: string;
-  const started: Started[] = [];
-
-  beforeAll(async () => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-layered-e2e-"));
-    s3 = await startS3Server({ buckets: ["envs"] });
-    s3fs = (await resolveFileSystem("s3://envs/", { s3: s3.clientOptions })).fs;
-    // The job modules (cp_engines_marker) ship as a code archive beside the environment.
-    const zip = path.join(tmp, "cp_engines_marker.zip");
-    const r = spawnSync(DEBIAN_PYTHON, ["-c", "import shutil, sys; shutil.make_archive(sys.argv[1][:-4], 'zip', sys.argv[2], 'cp_engines_marker')", zip, MARKER], { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(r.stderr);
-    await s3fs.put(zip, "/envs/code/cp_engines_marker.zip");
-    codeUrl = "s3://envs/code/cp_engines_marker.zip";
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(started.map((p) => stop(p)));
-    await s3?.close();
-    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
+  const kit = layeredStore("cp-layered-e2e-");
+  const { started } = kit;
   const packagePath = "s3://envs/user/me/envs/app.pex";
-  const upload = (requirements: string[]): Promise<UploadEnvResult> =>
-    uploadEnv({
-      layout: "layered",
-      requirements,
-      packagePath,
-      // Debian's python3 runs the jobs: it has torch and distributed (seen through inherit_path fallback).
-      target: { interpreter: DEBIAN_PYTHON },
-      pex: { pythonShebang: DEBIAN_PYTHON },
-      cacheDir: path.join(tmp, "cache"),
-      environ: { C_PACK_USER: "me", PATH: process.env.PATH, HOME: process.env.HOME },
-      store: { s3: s3.clientOptions },
-    } satisfies UploadEnvOptions);
+  const upload = (requirements: string[]) => kit.upload(requirements, packagePath);
   /** The environment as the engines get it, with a node-level PEX_ROOT. */
   const environmentOf = (r: UploadEnvResult, node: string): PythonEnvironment =>
-    pythonEnvironment(r.packagePath, { layers: r.layers!.map((l) => l.url), codeArchives: [codeUrl], pexRoot: { node: path.join(node, "tmp") }, env: { PEX_VERBOSE: "1", CP_REPORT_MODULES: "six,attrs,idna" } });
-  const bytesWritten = () => s3.requests.filter((q) => q.method === "PUT").reduce((a, q) => a + q.bytesIn, 0);
+    pythonEnvironment(r.packagePath, { layers: r.layers!.map((l) => l.url), codeArchives: [kit.codeUrl], pexRoot: { node: path.join(node, "tmp") }, env: { PEX_VERBOSE: "1", CP_REPORT_MODULES: "six,attrs,idna" } });
+  const bytesWritten = () => kit.s3.requests.filter((q) => q.method === "PUT").reduce((a, q) => a + q.bytesIn, 0);
   // Object reads only (a listing answers a stat, it fetches no file).
-  const bytesFetched = () => s3.requests.filter((q) => q.method === "GET" && !q.query.has("list-type")).reduce((a, q) => a + q.bytesOut, 0);
-  const fetch = async (url: string, dest: string) => s3fs.get(url.replace(/^s3a?:\/\//, "/"), dest);
-  const version = async (url: string) => String((await s3fs.stat(url.replace(/^s3a?:\/\//, "/"))).mtimeMs);
+  const bytesFetched = () => kit.s3.requests.filter((q) => q.method === "GET" && !q.query.has("list-type")).reduce((a, q) => a + q.bytesOut, 0);
+  const fetch = kit.download;
+  const version = async (url: string) => String((await kit.s3fs.stat(url.replace(/^s3a?:\/\//, "/"))).mtimeMs);
   /** A container on `node`: localised through the node's cache; returns the store bytes it cost. */
   async function container(node: string, name: string, env: PythonEnvironment): Promise<{ dir: string; fetched: number }> {
     const dir = path.join(node, "containers", name);
-    s3.requests.length = 0;
+    kit.s3.requests.length = 0;
     await localiseCached(dir, shippedResources(env), fetch, version, path.join(node, "filecache"));
     const fetched = bytesFetched();
     fs.mkdirSync(path.join(node, "tmp"), { recursive: true, mode: 0o1777 });
@@ -100,21 +64,21 @@ describeUnless(missingEngine(["distributed", "torch"]) ?? pipIndexUnavailable(),
 
   it("v1 on Dask, v2 (one small package added) on torch.distributed: each upload writes what changed, each node fetches and extracts what it lacks", async () => {
     // 1. First upload: every layer, the top PEX and its sidecar.
-    s3.requests.length = 0;
+    kit.s3.requests.length = 0;
     const v1 = await upload(["six", "attrs"]);
     const layerBytes1 = v1.layers!.reduce((a, l) => a + l.size, 0);
-    const top1 = (await s3fs.stat("/envs/user/me/envs/app.pex")).size;
-    const sidecar = (await s3fs.stat("/envs/user/me/envs/app.json")).size;
+    const top1 = (await kit.s3fs.stat("/envs/user/me/envs/app.pex")).size;
+    const sidecar = (await kit.s3fs.stat("/envs/user/me/envs/app.json")).size;
     expect(bytesWritten()).toBe(layerBytes1 + top1 + sidecar);
 
     // 2. Dask: scheduler and two workers on one node (the node cache and PEX_ROOT shared).
-    const node = path.join(tmp, "node-a");
+    const node = path.join(kit.tmp, "node-a");
     const env1 = environmentOf(v1, node);
     const port = await freePort();
     const cmds = daskCommands(env1, { schedulerAddress: `tcp://127.0.0.1:${port}`, listenHost: "127.0.0.1", noNanny: true });
     const sched = await container(node, "dask-scheduler", env1);
     // The first container of the node fetches everything, once.
-    expect(sched.fetched).toBe(layerBytes1 + top1 + (await s3fs.stat("/envs/code/cp_engines_marker.zip")).size);
+    expect(sched.fetched).toBe(layerBytes1 + top1 + (await kit.s3fs.stat("/envs/code/cp_engines_marker.zip")).size);
     const scheduler = startIn(sched.dir, cmds.scheduler.argv, cmds.scheduler.env);
     started.push(scheduler);
     const workers: Started[] = [];
@@ -125,7 +89,7 @@ describeUnless(missingEngine(["distributed", "torch"]) ?? pipIndexUnavailable(),
       started.push(p);
       workers.push(p);
     }
-    const client = startIn(tmp, [DEBIAN_PYTHON, path.join(MARKER, "dask_client.py"), `tcp://127.0.0.1:${port}`, "2"], { PYTHONPATH: MARKER });
+    const client = startIn(kit.tmp, [DEBIAN_PYTHON, path.join(MARKER, "dask_client.py"), `tcp://127.0.0.1:${port}`, "2"], { PYTHONPATH: MARKER });
     started.push(client);
     const code = await exitWithin(client, 200_000, "the Dask client");
     expect({ code, output: code === 0 ? "" : client.output() + started.map((p) => p.output()).join("\n---\n") }).toEqual({ code: 0, output: "" });
@@ -146,12 +110,12 @@ describeUnless(missingEngine(["distributed", "torch"]) ?? pipIndexUnavailable(),
     await Promise.all([scheduler, ...workers].map((p) => stop(p)));
 
     // 3. One small package added: the upload writes its layer, the top PEX and the sidecar.
-    s3.requests.length = 0;
+    kit.s3.requests.length = 0;
     const v2 = await upload(["six", "attrs", "idna"]);
     const idna = v2.layers!.filter((l) => l.uploaded);
     expect(idna).toHaveLength(1);
-    const top2 = (await s3fs.stat("/envs/user/me/envs/app.pex")).size;
-    const sidecar2 = (await s3fs.stat("/envs/user/me/envs/app.json")).size;
+    const top2 = (await kit.s3fs.stat("/envs/user/me/envs/app.pex")).size;
+    const sidecar2 = (await kit.s3fs.stat("/envs/user/me/envs/app.json")).size;
     expect(bytesWritten()).toBe(idna[0]!.size + top2 + sidecar2);
 
     // 4. torch.distributed, 3 ranks on the same node: the node fetches the new top PEX and

@@ -1,8 +1,15 @@
 import { createHash } from "node:crypto";
-import { throwIfAborted } from "@cluster-pack/errors";
+import { promises as fsp } from "node:fs";
+import path from "node:path";
+import type { PythonEnvironment } from "@cluster-pack/engines";
+import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit } from "@cluster-pack/io";
+import { LocalLayerStore, openPexSource, pexLayers } from "@cluster-pack/pex";
 import { withBuildLock } from "./lock";
-import type { Store } from "./store";
+import { openStore, type Store, type StoreOptions } from "./store";
+
+/** A layer's file name in a store: its content's sha256 (`<sha256>.zip`). */
+export const LAYER_NAME = /^([0-9a-f]{64})\.zip$/;
 
 /** A layer to publish: its local file in the layer store and its facts. */
 export interface LocalLayer {
@@ -94,4 +101,107 @@ export async function restoreLayers(store: Store, layerStoreUrl: string, layers:
 async function listedLayers(store: Store, base: string, signal?: AbortSignal): Promise<Map<string, number>> {
   const entries = await store.list(base, signal ? { signal } : {});
   return new Map(entries.filter((e) => !e.isDirectory).map((e) => [e.name, e.size]));
+}
+
+/**
+ * The layers an uploaded layered PEX names, in `layerStore` (default: `layers/` beside
+ * it): its PEX-INFO read by range requests, nothing downloaded. What `fetchLayers` needs
+ * when only the environment's URL is known (`cluster-pack fetch-layers`).
+ */
+export async function environmentLayers(packagePath: string, options: { store?: StoreOptions; layerStore?: string; signal?: AbortSignal } = {}): Promise<PublishedLayer[]> {
+  const store = openStore(options.store ?? {});
+  if (!(await store.isUpToDate(packagePath, {}, options.signal ? { signal: options.signal } : {})).head) {
+    throw new InvalidInputError(`${redactUrl(packagePath)} does not exist: pass the URL of an uploaded layered environment (upload-env --layered).`);
+  }
+  return remoteLayers(store, packagePath, options.layerStore ?? defaultLayerStoreUrl(packagePath), options.signal);
+}
+
+/** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
+export async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
+  const source = await store.openRandomAccess(packagePath, { signal });
+  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
+  const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
+  try {
+    const base = layerStoreUrl.replace(/\/+$/, "");
+    return pexLayers(pex.info).map((l) => ({ url: `${base}/${l.file}`, sha256: l.sha256, size: l.size, uploaded: false }));
+  } finally {
+    await pex.close();
+  }
+}
+
+/** A layer as `fetchLayers` left it in the node directory. */
+export interface FetchedLayer {
+  url: string;
+  sha256: string;
+  /** `<layersDir>/<sha256>.zip`. */
+  path: string;
+  size: number;
+  /** False when the node had it already, with those bytes (nothing was fetched for it). */
+  fetched: boolean;
+}
+
+export interface FetchLayersOptions {
+  store?: StoreOptions;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+}
+
+/**
+ * The node-side half of `pythonEnvironment(url, { layers, layersDir })`, for engines that
+ * have no per-file localiser of their own (Dask, Ray): run by the node's launcher before
+ * it starts the engine's processes, it fills `layersDir` (a local layer store,
+ * `<sha256>.zip`, shared by every job of the node) with the layers it lacks. A layer
+ * there with the bytes its name says (by file identity, else hashed) is not fetched
+ * again; a missing one is downloaded into a temporary sibling, checked against its name
+ * and published by rename, under a per-layer lock so the processes of one node fetch it
+ * once. A layer whose stored bytes are not its name is an IntegrityError naming it.
+ */
+export async function fetchLayers(env: PythonEnvironment, options: FetchLayersOptions = {}): Promise<{ dir: string; layers: FetchedLayer[]; bytesFetched: number }> {
+  const { signal } = options;
+  const dir = env.layersDir;
+  if (!dir) throw new InvalidInputError(`fetchLayers needs the node directory of the layers: pass \`layersDir\` to pythonEnvironment (got ${env.layers?.length ?? 0} layers of ${redactUrl(env.archive.url)}).`, { optionNames: ["layersDir"] });
+  const wanted = (env.layers ?? []).map((l) => {
+    const m = LAYER_NAME.exec(l.alias);
+    if (!m) throw new InvalidInputError(`Layer ${redactUrl(l.url)} is not named <sha256>.zip, so it cannot be checked against its name: pass the layer URLs upload-env printed (its \`layers\`).`, { optionNames: ["layers"] });
+    return { url: l.url, sha256: m[1]! };
+  });
+  const local = new LocalLayerStore(dir);
+  const store = openStore(options.store ?? {});
+  let bytesFetched = 0;
+  const layers: FetchedLayer[] = [];
+  await forEachLimit(
+    wanted,
+    2,
+    async ({ url, sha256 }) => {
+      const target = local.layerPath(sha256);
+      const present = async () => ((await local.check(sha256, undefined, signal)) ? (await fsp.stat(target)).size : undefined);
+      // Another process of this node may be fetching it: wait for it, then find it here.
+      const got = await withBuildLock(dir, `fetch-${sha256}`, signal ? { signal } : {}, async () => {
+        const size = await present();
+        if (size !== undefined) return { size, fetched: false };
+        const r = await local.add(
+          sha256,
+          async (temp) => {
+            if (!(await store.get(url, temp, signal ? { signal } : {}))) {
+              throw new ClusterPackError("ERR_LAYER", `Layer ${redactUrl(url)} is missing from its store: upload the environment again (upload-env --layered), then fetch its layers.`);
+            }
+          },
+          signal,
+        );
+        if ("actual" in r) {
+          throw new IntegrityError(`Layer ${redactUrl(url)} has sha256 ${r.actual} (${r.size} bytes), not the one its name says: the store's copy is damaged; delete it and upload the environment again (upload-env --layered).`, { code: "ERR_LAYER" });
+        }
+        bytesFetched += r.layer.size;
+        return { size: r.layer.size, fetched: true };
+      });
+      layers.push({ url, sha256, path: target, ...got });
+    },
+    signal ? { signal } : {},
+  );
+  const fetched = layers.filter((l) => l.fetched);
+  options.log?.(`layers: ${layers.length - fetched.length} of ${layers.length} already in ${dir}; fetched ${fetched.length} (${bytesFetched} bytes)`);
+  // In the environment's order, whatever order the fetches finished in.
+  const order = new Map(wanted.map((w, i) => [w.sha256, i]));
+  layers.sort((a, b) => order.get(a.sha256)! - order.get(b.sha256)!);
+  return { dir: path.resolve(dir), layers, bytesFetched };
 }

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
-import { ClusterPackError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
+import { InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { locationScheme, sha256File, withTempDir } from "@cluster-pack/io";
 import { canonicalizeName, parseWheelFilename } from "@cluster-pack/packaging";
-import { openPexSource, pexLayers, readPexInfo } from "@cluster-pack/pex";
+import { readPexInfo } from "@cluster-pack/pex";
 import { downloadTo } from "./upload-zip";
 import { uploadRunningPex } from "./running-pex";
 import { pythonEnvironment } from "@cluster-pack/engines";
@@ -13,7 +13,7 @@ import { findEnvironment, readInstalledDistributions, type InstalledDistribution
 import { applyPackageEdits, type PackageEdits } from "./edits";
 import { openStore, type Store, type StoreOptions } from "./store";
 import { withBuildLock } from "./lock";
-import { defaultLayerStoreUrl, publishLayers, restoreLayers, type PublishedLayer } from "./layers";
+import { defaultLayerStoreUrl, publishLayers, remoteLayers, restoreLayers, type PublishedLayer } from "./layers";
 import { defaultPackagePath, getDefaultFs, getEnvName, getUser, sidecarPath } from "./naming";
 // ./packers/index, not ./packers: a dist built before the split still holds a stale packers.js.
 import { packerFor, type ArchiveBuild, type BuiltArchive, type IndexOptions, type PexOptions, type TargetOptions } from "./packers/index";
@@ -371,19 +371,6 @@ async function fromFallback(
   log(`using the prebuilt PEX ${redactUrl(fallback)} (C_PACK_ENV_FALLBACK_PATH): same requirements`);
   const st = await fsp.stat(local);
   return { sha256: await sha256File(local), size: st.size };
-}
-
-/** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
-async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
-  const source = await store.openRandomAccess(packagePath, { signal });
-  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
-  const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
-  try {
-    const base = layerStoreUrl.replace(/\/+$/, "");
-    return pexLayers(pex.info).map((l) => ({ url: `${base}/${l.file}`, sha256: l.sha256, size: l.size, uploaded: false }));
-  } finally {
-    await pex.close();
-  }
 }
 
 function hasEdits(edits: PackageEdits): boolean {

@@ -1,5 +1,7 @@
 import { InvalidInputError } from "@cluster-pack/errors";
-import { baseName, codePythonPath, guessKind, pythonEnvironment } from "./environment";
+import { daskCommands } from "./dask";
+import { baseName, codePythonPath, guessKind, pythonEnvironment, shippedResources } from "./environment";
+import { rayRuntimeEnvFor, rayStartCommand } from "./ray";
 import { shellJoin, shellQuote } from "./shell";
 import { toS3, toS3a, urlScheme } from "./uri";
 
@@ -64,6 +66,34 @@ describe("pythonEnvironment (cluster-pack get_pyenv_usage_from_archive rules)", 
     expect(guessKind("y.tar.zst")).toBe("conda");
     expect(guessKind("y.whl")).toBeUndefined();
     expect(baseName("s3://b/k/env.pex?v=1#frag")).toBe("env.pex");
+  });
+});
+
+describe("layers fetched into a node directory (layersDir)", () => {
+  const layer = (c: string) => `s3://b/envs/layers/${c.repeat(64)}.zip`;
+  const env = pythonEnvironment("s3://b/envs/app.pex", { layers: [layer("a"), layer("b")], layersDir: "/local/cp-layers/" });
+
+  it("points PEX_LAYERS_PATH at it and stops shipping the layers per container", () => {
+    expect(env.layersDir).toBe("/local/cp-layers");
+    expect(env.env).toEqual({ PEX_ROOT: "./.pex", PEX_LAYERS_PATH: "/local/cp-layers" });
+    expect(shippedResources(env).map((r) => r.alias)).toEqual(["app.pex"]);
+    // Without layersDir the layers travel beside the PEX, as before.
+    expect(shippedResources(pythonEnvironment("s3://b/envs/app.pex", { layers: [layer("a")] })).map((r) => r.alias)).toEqual(["app.pex", `${"a".repeat(64)}.zip`]);
+  });
+
+  it("reaches the processes Dask and Ray start: scheduler, workers, Ray nodes and runtime_env", () => {
+    const dask = daskCommands(env, { schedulerAddress: "tcp://10.0.0.5:8786" });
+    expect(dask.worker.env.PEX_LAYERS_PATH).toBe("/local/cp-layers");
+    expect(dask.scheduler.env.PEX_LAYERS_PATH).toBe("/local/cp-layers");
+    expect(rayStartCommand(env, { head: true }).env.PEX_LAYERS_PATH).toBe("/local/cp-layers");
+    expect(rayRuntimeEnvFor(env, { localisedAt: "/srv/job" }).env_vars).toMatchObject({ PEX_LAYERS_PATH: "/local/cp-layers", PEX_ROOT: "/srv/job/.pex", PEX_VENV: "1" });
+  });
+
+  it("refuses a relative or \":\"-separated directory, and a directory without layers", () => {
+    for (const dir of ["cp-layers", "./x", "/a:/b", ""]) {
+      expect(() => pythonEnvironment("s3://b/envs/app.pex", { layers: [layer("a")], layersDir: dir })).toThrow(/`layersDir` .* is not an absolute directory/);
+    }
+    expect(() => pythonEnvironment("s3://b/envs/app.pex", { layersDir: "/x" })).toThrow(/has no layers: pass its `layers`, or drop `layersDir`/);
   });
 });
 

@@ -46,6 +46,13 @@ export interface PythonEnvironment {
    * unchanged layer once per node, not once per job. Empty for every other environment.
    */
   layers?: ShippedResource[];
+  /**
+   * Where the layers are fetched on each node instead of shipped per container
+   * (`fetchLayers` of the cluster-pack package, run by the node's launcher before it
+   * starts the engine's processes): one directory of `<sha256>.zip` per node, shared by
+   * every job, found by the PEX through `PEX_LAYERS_PATH`. Unset: layers are shipped.
+   */
+  layersDir?: string;
 }
 
 /**
@@ -71,6 +78,12 @@ export interface PythonEnvironmentOptions {
   codeArchives?: string[];
   /** A layered PEX's layer files (URLs), shipped beside it. */
   layers?: string[];
+  /**
+   * An absolute node directory the layers are fetched into by content hash (for engines
+   * without a per-file localiser: Dask, Ray): sets `PEX_LAYERS_PATH`, and
+   * `shippedResources` no longer lists the layers.
+   */
+  layersDir?: string;
   /** PEX files only: a container-local (default) or a node-level extraction root. */
   pexRoot?: PexRootMode;
 }
@@ -107,7 +120,8 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   const isPex = kind === "pex" || kind === "pex-large";
   const defaults: Record<string, string> = isPex ? pexRootEnv(options.pexRoot ?? "container") : {};
   if (!isPex && options.pexRoot !== undefined) throw new InvalidInputError(`pexRoot applies to PEX files; "${redactUrl(url)}" is a ${kind} archive: drop pexRoot.`);
-  const env = { ...defaults, ...checkEnv(options.env ?? {}) };
+  const layersDir = options.layersDir === undefined ? undefined : checkLayersDir(options.layersDir, options.layers, url);
+  const env = { ...defaults, ...(layersDir ? { PEX_LAYERS_PATH: layersDir } : {}), ...checkEnv(options.env ?? {}) };
   const codeArchives = (options.codeArchives ?? []).map((u) => (urlScheme(u), codeArchive(u)));
   if (options.layers?.length && kind !== "pex") {
     throw new InvalidInputError(`Layers belong to a layered PEX file (kind "pex"), not to a ${kind} environment ("${redactUrl(url)}"): drop layers or pass the layered .pex.`);
@@ -129,12 +143,16 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
     env,
     codeArchives,
     layers,
+    ...(layersDir ? { layersDir } : {}),
   };
 }
 
-/** Everything a launcher localises for this environment: the environment, its layers, the code archives. */
+/**
+ * Everything a launcher localises for this environment: the environment, its layers
+ * (unless they are fetched into `layersDir` on each node), the code archives.
+ */
 export function shippedResources(env: PythonEnvironment): ShippedResource[] {
-  return [env.archive, ...(env.layers ?? []), ...env.codeArchives];
+  return [env.archive, ...(env.layersDir ? [] : (env.layers ?? [])), ...env.codeArchives];
 }
 
 function pexRootEnv(mode: PexRootMode): Record<string, string> {
@@ -188,6 +206,15 @@ function checkAlias(alias: string, what: string): string {
     );
   }
   return alias;
+}
+
+function checkLayersDir(dir: string, layers: string[] | undefined, url: string): string {
+  if (!layers?.length) throw new InvalidInputError(`\`layersDir\` "${dir}" is given but "${redactUrl(url)}" has no layers: pass its \`layers\`, or drop \`layersDir\`.`, { optionNames: ["layersDir", "layers"] });
+  // One entry of PEX_LAYERS_PATH (":"-separated), the same on every node.
+  if (typeof dir !== "string" || !dir.startsWith("/") || /[\0:]/.test(dir)) {
+    throw new InvalidInputError(`\`layersDir\` ${JSON.stringify(dir)} is not an absolute directory without ":": give a directory on a local disk every node has (e.g. /tmp/cp-layers).`, { optionNames: ["layersDir"] });
+  }
+  return dir.replace(/(.)\/+$/, "$1");
 }
 
 function checkEnv(env: Record<string, string>): Record<string, string> {

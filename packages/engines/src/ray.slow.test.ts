@@ -18,14 +18,13 @@
 import fs from "node:fs";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
-import { pipIndexArgs, pythonInterpreter } from "@cluster-pack/io/test-kit";
 import { PexBuilder } from "@cluster-pack/pex";
 import { probeInterpreter, resolveAndDownload } from "@cluster-pack/pip";
 import { pythonEnvironment, type PythonEnvironment } from "./environment";
 import { rayRuntimeEnvFor, rayStartCommand } from "./ray";
 import { freePort } from "@cluster-pack/fs/test-kit";
 import { startLocalS3, type LocalS3 } from "./test-kit/s3";
-import { DEBIAN_PYTHON, describeUnless, exitWithin, lastJson, localise, startIn, stop, type Started } from "./test-kit/workers";
+import { DEBIAN_PYTHON, describeUnless, exitWithin, lastJson, localise, rayPython, startIn, stop, waitFor, type Started } from "./test-kit/workers";
 
 interface TaskReport {
   mark: string;
@@ -40,12 +39,7 @@ interface TaskReport {
   code: { version?: string; file?: string; error?: string };
 }
 
-const python = pythonInterpreter("3.11")?.python;
-const why = !python
-  ? "no pyenv Python 3.11 under ~/.pyenv/versions (the mirror's Ray wheel is cp311)"
-  : !pipIndexArgs(python)
-    ? "pip has no index or find-links configured (pip config list), so Ray cannot be resolved"
-    : undefined;
+const { python, why } = rayPython();
 describeUnless(why, "Ray (slow tier): head + second node from an S3-shipped venv-mode PEX, generated runtime_env", () => {
   let workDir: string;
   let s3: LocalS3;
@@ -143,13 +137,4 @@ function expectInPex(r: TaskReport, node: string): void {
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-async function waitFor(ok: () => boolean, ms: number, what: string, p: Started): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok()) {
-    if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}):\n${p.output()}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not start within ${ms / 1000}s:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }

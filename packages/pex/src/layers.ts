@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, moveIntoPlace, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
+import { DigestMemo, hashFile, moveIntoPlace, shardedPath, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import { defaultVerifiedWheelsDir } from "@cluster-pack/wheel";
 import type { ZipWriter } from "@cluster-pack/zip";
 
@@ -49,11 +49,11 @@ export class LocalLayerStore {
     return (await this.check(sha256, size, signal)) ? { sha256, size, path: this.layerPath(sha256), reused: true } : undefined;
   }
 
-  /** Is `<sha256>.zip` in the store with exactly these bytes? */
-  async check(sha256: string, size: number, signal?: AbortSignal): Promise<boolean> {
+  /** Is `<sha256>.zip` in the store with exactly these bytes (and this size, when given)? */
+  async check(sha256: string, size?: number, signal?: AbortSignal): Promise<boolean> {
     const file = this.layerPath(sha256);
     const id = await this.digests.lookup(file).catch(() => undefined);
-    if (!id || id.size !== size) return false;
+    if (!id || (size !== undefined && id.size !== size)) return false;
     return this.digests.verify(id.path, sha256, signal ? { signal } : {});
   }
 
@@ -70,6 +70,26 @@ export class LocalLayerStore {
         const id = await this.digests.lookup(target).catch(() => undefined);
         if (id) await this.digests.remember(id, r.sha256);
         return { sha256: r.sha256, size: r.size, path: target, reused: false };
+      },
+      signal ? { signal } : {},
+    );
+  }
+
+  /**
+   * Adds a layer made elsewhere (downloaded from a store): `fill` writes its bytes to a
+   * temporary sibling, which is published as `<sha256>.zip` only when its bytes hash to
+   * `sha256`; otherwise nothing is published and the result says what the bytes were.
+   */
+  async add(sha256: string, fill: (temp: string) => Promise<void>, signal?: AbortSignal): Promise<{ layer: StoredLayer } | { actual: string; size: number }> {
+    return withTempFile(
+      path.join(this.dir, "layer.zip"),
+      async (temp) => {
+        await fill(temp);
+        const { digests, size } = await hashFile(temp, ["sha256"], signal ? { signal } : {});
+        if (digests.sha256 !== sha256) return { actual: digests.sha256!, size };
+        const target = this.layerPath(sha256);
+        await moveIntoPlace(temp, target);
+        return { layer: { sha256, size, path: target, reused: false } };
       },
       signal ? { signal } : {},
     );

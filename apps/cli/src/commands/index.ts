@@ -3,6 +3,7 @@ import * as conda from "./conda";
 import * as diff from "./diff";
 import * as download from "./download";
 import * as fs from "./fs";
+import * as fetchLayers from "./fetch-layers";
 import * as gc from "./gc";
 import * as lock from "./lock";
 import * as pex from "./pex";
@@ -21,4 +22,4 @@ import * as zip from "./zip";
  * configuration, packing, resolving, then the tools. Typed: a module that does not export
  * `register(program, ctx)` is a build error here, not a command that silently goes missing.
  */
-export const COMMANDS: readonly CommandModule[] = [uploadEnv, uploadZip, diff, gc, sparkConf, skeinSpec, tfConfig, torchEnv, pex, conda, venv, resolve, lock, download, zip, fs];
+export const COMMANDS: readonly CommandModule[] = [uploadEnv, uploadZip, diff, gc, fetchLayers, sparkConf, skeinSpec, tfConfig, torchEnv, pex, conda, venv, resolve, lock, download, zip, fs];

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type * as JestGlobals from "@jest/globals";
-import { SYSTEM_PYTHON } from "@cluster-pack/io/test-kit";
+import { SYSTEM_PYTHON, pipIndexArgs, pythonInterpreter } from "@cluster-pack/io/test-kit";
 import type { ShippedResource } from "../environment";
 
 /**
@@ -30,6 +30,17 @@ export function describeUnless(why: string | undefined, title: string, fn: () =>
   } else {
     describe(title, fn);
   }
+}
+
+/**
+ * The interpreter the Ray tests build for (the mirror's Ray wheel is cp311), or why they
+ * cannot run here.
+ */
+export function rayPython(): { python: string; why?: undefined } | { python?: undefined; why: string } {
+  const python = pythonInterpreter("3.11")?.python;
+  if (!python) return { why: "no pyenv Python 3.11 under ~/.pyenv/versions (the mirror's Ray wheel is cp311)" };
+  if (!pipIndexArgs(python)) return { why: "pip has no index or find-links configured (pip config list), so Ray cannot be resolved" };
+  return { python };
 }
 
 /** Why the end-to-end tests cannot run here, or `undefined` when they can. */
@@ -242,6 +253,16 @@ export async function exitWithin(p: Started, ms: number, what: string): Promise<
     return await Promise.race([p.exited, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** Waits until `ok()` holds (a started server printed its banner), failing with the output when `p` exits first or `ms` pass. */
+export async function waitFor(ok: () => boolean, ms: number, what: string, p: Started): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (p.child.exitCode !== null) throw new Error(`${what} exited (${p.child.exitCode}):\n${p.output()}`);
+    if (Date.now() > deadline) throw new Error(`${what} did not start within ${ms / 1000}s:\n${p.output()}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
