@@ -21,7 +21,7 @@ export interface CommandContext {
   /** Aborted on SIGINT/SIGTERM; pass it to every library call (they remove their temporaries). */
   signal: AbortSignal;
   /** Prints a result: as JSON when --json was given, else via the human renderer. */
-  output(result: unknown, human: (result: any) => string): void;
+  output<T>(result: T, human: (result: T) => string): void;
   /** One line to stderr, unless --quiet. Never use for results. */
   log(message: string): void;
   /** A progress bar on a terminal, nothing when piped. */

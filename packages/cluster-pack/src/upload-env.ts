@@ -214,13 +214,13 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   // 4. The skip rule: one HEAD on the archive (its metadata carries the lock hash), and
   // one on the sidecar beside it, concurrently (a deleted sidecar is written again).
   let uploaded = false;
-  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal, log))) {
+  if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath, metadataPath, build, expected, signal, log, false))) {
     log(`${packagePath} is up to date (lock ${hash.slice(0, 19)})`);
   } else {
     // One lock per (lock, destination): same env to two paths need not wait for each other.
     await withBuildLock(cacheDir, createHash("sha256").update(`${hash}\0${packagePath}`).digest("hex"), { signal }, async () => {
       // Another process may have published while we waited for the lock.
-      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal, log))) {
+      if (!options.forceUpload && (await isRemoteUpToDate(store, packagePath!, metadataPath, build, expected, signal, log, true))) {
         log(`${packagePath} was published by a concurrent caller`);
         return;
       }
@@ -294,6 +294,12 @@ async function isRemoteUpToDate(
   expected: Record<string, string>,
   signal: AbortSignal | undefined,
   log: (message: string) => void,
+  /**
+   * Write a missing sidecar beside an up-to-date archive. Only under the build lock: an
+   * uploader publishes the archive, then its sidecar, so outside the lock a missing sidecar
+   * may be one that is being written right now (a second write would be a wasted PUT).
+   */
+  repairSidecar: boolean,
 ): Promise<boolean> {
   // Both HEADs at once; when both fail (store down), the archive's error is the one to report.
   const [archiveHead, sidecarProbe] = await Promise.allSettled([
@@ -307,6 +313,7 @@ async function isRemoteUpToDate(
   if (check.upToDate) {
     const sha256 = check.head?.metadata[SHA_METADATA_KEY];
     if (!sidecarHead.head && sha256 && check.head?.size !== undefined) {
+      if (!repairSidecar) return false;
       // cluster-pack (and people) read the sidecar: the archive is ours and current, so its
       // description can be written again from the lock and the archive's own metadata.
       log(`${metadataPath} is missing beside the up-to-date archive: writing it again`);

@@ -34,7 +34,7 @@ async function compress(kind: TarCompression, level: number, threads: number, da
     pieces.push(data.subarray(i, i + n));
     i += n;
   }
-  await pipeline(Readable.from(pieces), createCompressor(kind, { level, threads }), async function* (src: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from(pieces), createCompressor(kind, { level, threads }), async (src: AsyncIterable<Buffer>) => {
     for await (const c of src) chunks.push(c);
   });
   return Buffer.concat(chunks);

@@ -109,7 +109,7 @@ export class DigestMemo {
   }
 
   private recordPath(key: string): string {
-    return shardedRecord(this.dir, key);
+    return shardedPath(this.dir, key);
   }
 }
 
@@ -139,11 +139,20 @@ export class IdentitySetMemo {
   private recordPath(ids: readonly FileIdentity[], claim: string): string {
     const h = crypto.createHash("sha256").update(claim).update("\0");
     for (const id of ids) h.update(`${id.key}\n`);
-    return shardedRecord(this.dir, h.digest("hex"));
+    return shardedPath(this.dir, h.digest("hex"));
   }
 }
 
-/** The memos' one record layout: `<dir>/<first two hex digits>/<key>`. */
-function shardedRecord(dir: string, key: string): string {
-  return path.join(dir, key.slice(0, 2), key);
+/**
+ * The one layout of every content-addressed cache in the project: `<dir>/<first two hex
+ * digits of key>/<name>` (name defaults to the key), so no directory holds more than 1/256
+ * of the entries. The key must be lowercase hex (a digest): it is the choke point that keeps
+ * a claimed hash from an index or a plan from naming a path outside `dir`.
+ */
+export function shardedPath(dir: string, key: string, name: string = key): string {
+  if (!/^[0-9a-f]{2,}$/.test(key)) throw new TypeError(`shardedPath: "${key.slice(0, 80)}" is not a lowercase hex digest`);
+  if (name !== key && (name.includes("/") || name.includes("\\") || name === "." || name === ".." || name.includes("\0"))) {
+    throw new TypeError(`shardedPath: "${name.slice(0, 80)}" is not a file name`);
+  }
+  return path.join(dir, key.slice(0, 2), name);
 }

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, moveIntoPlace, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, moveIntoPlace, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
 import { defaultVerifiedWheelsDir } from "@cluster-pack/wheel";
 import type { ZipWriter } from "@cluster-pack/zip";
 
@@ -89,7 +89,7 @@ export class LocalLayerStore {
   }
 
   private indexPath(wheelSha256: string, optionsKey: string): string {
-    return path.join(this.dir, "by-wheel", wheelSha256.slice(0, 2), `${wheelSha256}.${optionsKey}`);
+    return shardedPath(path.join(this.dir, "by-wheel"), wheelSha256, `${wheelSha256}.${optionsKey}`);
   }
 }
 

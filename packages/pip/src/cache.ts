@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, hashFile, moveIntoPlace, publishFile, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, hashFile, moveIntoPlace, publishFile, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
 import { isHashAlgorithm, isValidHexDigest, unsafeComponentReason } from "@cluster-pack/packaging";
 import { fileSource, peekEntries } from "@cluster-pack/zip";
 import type { HttpClient } from "./http";
@@ -68,7 +68,7 @@ export class DistributionCache {
     // Entry points validate names (checkDistributionFilename); this keeps a DistributionFile built by hand from escaping the cache.
     const unsafe = isValidHexDigest("sha256", sha256) ? unsafeComponentReason(filename) : "comes with a sha256 that is not 64 hex digits";
     if (unsafe) throw new IntegrityError(`Refusing to cache ${JSON.stringify(filename)}: it ${unsafe}.`, { code: "ERR_UNSAFE_FILENAME" });
-    return path.join(this.dir, "sha256", sha256.slice(0, 2), sha256, filename);
+    return path.join(shardedPath(path.join(this.dir, "sha256"), sha256), filename);
   }
 
   /**

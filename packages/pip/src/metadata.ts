@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hasErrorCode, IntegrityError, redactUrl } from "@cluster-pack/errors";
-import { withTempDir, writeFileAtomic } from "@cluster-pack/io";
+import { withTempDir, writeFileAtomic, shardedPath } from "@cluster-pack/io";
 import { canonicalizeName, parseRequirement, type Requirement } from "@cluster-pack/packaging";
 import { parseCoreMetadata, type CoreMetadata } from "@cluster-pack/wheel";
 import { fileSource, peekEntries, readPeekedEntry, type RandomAccessSource } from "@cluster-pack/zip";
@@ -117,7 +117,7 @@ export class MetadataFetcher {
     if (!used || file.kind !== "wheel") return;
     // Read from these very bytes (content-addressed by the index's sha256): nothing to compare.
     if ((used.origin === "download" || used.origin === "local-zip") && key.startsWith("sha256-")) return;
-    const agreed = this.options.cacheDir ? path.join(this.options.cacheDir, METADATA_DIR, "agrees", wheelSha256.slice(0, 2), `${wheelSha256}-${used.sha256}`) : undefined;
+    const agreed = this.options.cacheDir ? shardedPath(path.join(this.options.cacheDir, METADATA_DIR, "agrees"), wheelSha256, `${wheelSha256}-${used.sha256}`) : undefined;
     if (agreed && fs.existsSync(agreed)) return;
     const own = metadataHeaders(await readMetadataEntry(await fileSource(wheelPath), file, signal));
     const differs = firstDifference(used.text, own);

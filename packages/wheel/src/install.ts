@@ -313,7 +313,7 @@ async function planInstall(reader: ZipReader, wheelName: string, options: Instal
   for (const f of files) if (f.key === "scripts") scripts.set(f.rel, f);
   for (const group of ["console_scripts", "gui_scripts"]) {
     for (const [script, value] of Object.entries(metadata.entryPoints[group] ?? {})) {
-      if (!/^[\w.\-]+$/.test(script)) throw new IntegrityError(`${name}: ${group} name "${script}" is not a valid file name.`);
+      if (!/^[\w.-]+$/.test(script)) throw new IntegrityError(`${name}: ${group} name "${script}" is not a valid file name.`);
       scripts.set(script, { key: "scripts", rel: script, executable: true, content: Buffer.from(scriptLauncher(value, interpreter, `${name}: ${group} ${script}`)) });
     }
   }

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Transform } from "node:stream";
 import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { IdentitySetMemo, identityOf, isPathInside, toPosix, type FileIdentity } from "@cluster-pack/io";
+import { IdentitySetMemo, identityOf, isPathInside, toPosix, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import { ZipWriter } from "@cluster-pack/zip";
 import { escapeName, escapeVersion } from "@cluster-pack/packaging";
 import { parseCoreMetadata, parseEntryPoints, parseWheelInfo } from "./metadata";
@@ -74,7 +74,7 @@ export async function rebuildInstalledWheel(distInfoDir: string, options: Rebuil
   let outDir: string;
   if (options.cacheDir) {
     const key = createHash("sha256").update(JSON.stringify([REBUILD_RECIPE, compress, plan.key])).digest("hex");
-    outDir = path.join(options.cacheDir, key.slice(0, 2), key);
+    outDir = shardedPath(options.cacheDir, key);
     const cached = path.join(outDir, plan.filename);
     const st = await fs.promises.stat(cached).catch(() => undefined);
     const proofs = new IdentitySetMemo(path.join(options.cacheDir, VERIFIED_DIR));

@@ -26,7 +26,7 @@ export function parseRecord(text: string, source = "RECORD"): RecordEntry[] {
     const hash = row[1] ?? "";
     const size = row[2] ?? "";
     if (hash) {
-      if (!/^[A-Za-z0-9_]+=[A-Za-z0-9_\-]*=*$/.test(hash)) {
+      if (!/^[A-Za-z0-9_]+=[A-Za-z0-9_-]*=*$/.test(hash)) {
         throw new IntegrityError(`${source}: RECORD line ${i + 1} has a malformed hash "${hash}" for ${row[0]}.`);
       }
       entry.hash = hash;

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, errorFromData, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { fileIdentity, stillIdentical, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
+import { fileIdentity, stillIdentical, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
 import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
@@ -155,7 +155,7 @@ export class WheelVerifier {
  * older versions, which checked RECORD only, sit elsewhere and are never trusted).
  */
 export function verifiedMarkerPath(cacheDir: string, sha256: string): string {
-  return path.join(cacheDir, MARKER_VERSION, sha256.slice(0, 2), sha256);
+  return shardedPath(path.join(cacheDir, MARKER_VERSION), sha256);
 }
 
 const MARKER_VERSION = "v2";

@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, writeFileAtomic, type FileIdentity } from "@cluster-pack/io";
+import { DigestMemo, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
 import { verifiedMarkerPath } from "./verify";
@@ -100,7 +100,7 @@ export class WheelPlanCache {
   }
 
   private planPath(sha256: string, options: PlanOptions): string {
-    return path.join(this.dir, "plans", sha256.slice(0, 2), `${sha256}.${optionsKey(options)}.json`);
+    return shardedPath(path.join(this.dir, "plans"), sha256, `${sha256}.${optionsKey(options)}.json`);
   }
 }
 

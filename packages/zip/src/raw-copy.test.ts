@@ -40,7 +40,7 @@ describe("WindowBuffers", () => {
       const b = buffers.take(n)!;
       for (const q of queued) expect(overlaps(b, q)).toBe(false);
       b.fill(queued.length);
-      sink.write(b);
+      void sink.write(b);
       queued.push(b);
       return b;
     };

@@ -75,7 +75,7 @@ describe.each([
       const before = listing();
       const r = await runCli("download", "adv", "-d", dest, "-i", server.url, ...target, "--cache-dir", cache);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(/^cluster-pack: No solution satisfies the requirements:\n  1\. Because you require adv, but adv has no usable version/);
+      expect(r.err).toMatch(/^cluster-pack: No solution satisfies the requirements:\n {2}1\. Because you require adv, but adv has no usable version/);
       expect(r.err).not.toMatch(/evilpkg/);
       expect(listing()).toEqual(before);
     });
