@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import { IntegrityError } from "@cluster-pack/errors";
-import { inflateVerified, inflateVerifiedPieces, LOCAL_HEADER_SIZE, parseLocalHeader } from "@cluster-pack/zip/records";
+import { checkStoredVerified, inflateVerified, inflateVerifiedPieces, LOCAL_HEADER_SIZE, parseLocalHeader, ReusingInflater, VERIFY_PIECE } from "@cluster-pack/zip/records";
 import { RecordVerifier, type RecordEntry } from "./record";
 
 // The program of WheelVerifier's worker threads (one job at a time each): hashes wheel
@@ -9,8 +9,12 @@ import { RecordVerifier, type RecordEntry } from "./record";
 // size, CRC-32) and their RECORD row (size, hash). Memory per worker is bounded whatever
 // the wheel: files are hashed in 4 MiB reads into one reused buffer; entries of up to
 // WHOLE bytes (stored and inflated) are read with their header into one reused buffer and
-// inflated in one call on this thread; larger ones stream in 1 MiB pieces
-// (inflateVerifiedPieces), so a 500 MB library never sits in memory whole.
+// inflated on this thread; larger ones stream in 1 MiB pieces read into the same buffer
+// (inflateVerifiedPieces), so a 500 MB library never sits in memory whole. Inflated
+// content goes into one reused 256 KiB output (ReusingInflater): nothing is allocated per
+// entry or piece, so a worker holds its read buffer, that output and zlib's state, and no
+// garbage waits for V8's external-memory threshold (which let each worker grow by tens of
+// MB). Where Node's zlib lacks the handle it drives, the public API is used as before.
 
 /** One raw wheel entry to check: where it is, what its central directory record says, its RECORD row. */
 export interface VerifyJobEntry {
@@ -33,6 +37,12 @@ const WHOLE = 4 << 20;
 
 /** This thread's read buffer, reused by every job (a fresh one per entry costs page faults and GC). */
 let scratch: Buffer | undefined;
+/** This thread's inflater (undefined: this Node's zlib has no handle to reuse; `null`: not made yet). */
+let inflater: ReusingInflater | undefined | null = null;
+function inflaterOf(): ReusingInflater | undefined {
+  if (inflater === null) inflater = ReusingInflater.create();
+  return inflater;
+}
 function scratchOf(length: number): Buffer {
   if (!scratch || scratch.length < length) scratch = Buffer.allocUnsafeSlow(Math.max(length, CHUNK));
   return scratch;
@@ -78,9 +88,13 @@ async function checkEntry(fd: number, wheel: string, e: VerifyJobEntry): Promise
     // Inflated size and CRC against the central directory, then RECORD's size and hash.
     const inPlace = header.size + e.compressedSize <= head.length;
     const stored = inPlace ? head.subarray(header.size, header.size + e.compressedSize) : readAt(fd, Buffer.allocUnsafe(e.compressedSize), e.compressedSize, start, wheel);
-    await inflateVerified(wheel, entry, stored, { syncUpTo: Infinity, copy: false, each });
+    const reusing = inflaterOf();
+    if (reusing) checkStoredVerified(wheel, entry, stored, reusing, { each });
+    else await inflateVerified(wheel, entry, stored, { syncUpTo: Infinity, copy: false, each });
   } else {
-    await inflateVerifiedPieces(wheel, entry, (position, into) => fs.readSync(fd, into, 0, into.length, start + position), { each });
+    const reusing = inflaterOf();
+    const input = scratchOf(VERIFY_PIECE).subarray(0, VERIFY_PIECE);
+    await inflateVerifiedPieces(wheel, entry, (position, into) => fs.readSync(fd, into, 0, into.length, start + position), { each, input, ...(reusing ? { inflater: reusing } : {}) });
   }
   record.check();
 }

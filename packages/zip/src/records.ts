@@ -1,4 +1,4 @@
-import { promisify } from "node:util";
+import { promisify, types } from "node:util";
 import zlib from "node:zlib";
 import yauzl from "yauzl";
 import { IntegrityError } from "@cluster-pack/errors";
@@ -540,6 +540,118 @@ export async function inflateVerified(where: string, e: EntryData & { name: stri
   return data === stored && options.copy !== false ? Buffer.from(data) : data;
 }
 
+/**
+ * Raw inflate into one output buffer reused by every call, synchronously: for a thread that
+ * only checks content (a verification worker) and drops every byte once hashed. zlib's
+ * public API hands out a fresh buffer per call (inflateRawSync) or per chunk (streams);
+ * for a verifier that is all garbage, which V8 collects only once an isolate's external
+ * memory grew by about 64 MiB (tens of MB per worker, whatever the window configured),
+ * and fresh memory costs a page fault per 4 KiB. The public API has no "inflate into this
+ * buffer", so this drives the stream's own native handle the way zlib.js's synchronous
+ * path does (`writeSync` into a given output; counts in its write state); `create()`
+ * returns undefined on a Node whose zlib lacks that handle, and callers keep the public API.
+ */
+export class ReusingInflater {
+  /** Output bytes produced by this inflater and not yet consumed: never more than the output buffer (the bound the verification workers' memory relies on). */
+  static readonly OUTPUT = 256 * 1024;
+  private stream: zlib.InflateRaw | undefined;
+  private handle: InflateHandle | undefined;
+  private state: Uint32Array | undefined;
+  private failure: Error | undefined;
+  private readonly out = Buffer.allocUnsafeSlow(ReusingInflater.OUTPUT);
+
+  private constructor() {}
+
+  /** An inflater, or undefined where this Node's zlib stream has no synchronous native handle. */
+  static create(): ReusingInflater | undefined {
+    const inflater = new ReusingInflater();
+    return inflater.open() ? inflater : undefined;
+  }
+
+  /** Starts a new raw deflate stream (after an error too: the native state is then replaced). */
+  reset(): void {
+    if (this.failure !== undefined || !this.handle) {
+      this.close();
+      if (!this.open()) throw new Error("zlib's native inflate handle went away");
+    } else this.handle.reset();
+  }
+
+  /**
+   * Feeds `input` (the next bytes of the stream; `last` for its final piece) and calls
+   * `each` with every piece of output, in order, each valid only during the call. Throws
+   * zlib's error (corrupt data; with `last`, a stream that does not end).
+   */
+  write(input: Buffer, last: boolean, each: (out: Buffer) => void): void {
+    const handle = this.handle!;
+    const state = this.state!;
+    const flush = last ? zlib.constants.Z_FINISH : zlib.constants.Z_NO_FLUSH;
+    let inOff = 0;
+    let inLen = input.length;
+    for (;;) {
+      handle.writeSync(flush, input, inOff, inLen, this.out, 0, this.out.length);
+      if (this.failure !== undefined) throw this.failure;
+      const availOut = state[0]!;
+      const availIn = state[1]!;
+      if (availOut < this.out.length) each(this.out.subarray(0, this.out.length - availOut));
+      inOff += inLen - availIn;
+      inLen = availIn;
+      // A full output buffer may hide more output; otherwise zlib took all it could.
+      if (availOut !== 0) return;
+    }
+  }
+
+  close(): void {
+    this.stream?.close();
+    this.stream = this.handle = this.state = undefined;
+  }
+
+  private open(): boolean {
+    const stream = zlib.createInflateRaw() as zlib.InflateRaw & { _handle?: InflateHandle; _writeState?: unknown };
+    const handle = stream._handle;
+    const state = stream._writeState;
+    if (!handle || typeof handle.writeSync !== "function" || typeof handle.reset !== "function" || !types.isUint32Array(state) || state.length < 2) {
+      stream.close();
+      return false;
+    }
+    this.failure = undefined;
+    // zlib.js's handler destroys the stream; here the error is thrown by write().
+    handle.onerror = (message: string, errno: number) => {
+      this.failure = Object.assign(new Error(message), { errno });
+    };
+    this.stream = stream;
+    this.handle = handle;
+    this.state = state;
+    return true;
+  }
+}
+
+/** The part of zlib.js's native handle ReusingInflater drives. */
+interface InflateHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  reset(): void;
+  onerror: (message: string, errno: number) => void;
+}
+
+/**
+ * inflateVerified's checks through `inflater` (nothing allocated per entry), for callers
+ * that only check: `stored` is the whole stored data; `each` receives the content in
+ * pieces, each right after the CRC pass over it.
+ */
+export function checkStoredVerified(where: string, e: EntryData & { name: string }, stored: Buffer, inflater: ReusingInflater, options: { each?: (slice: Buffer) => void } = {}): void {
+  const check = new EntryDataCheck(where, e);
+  const consume = consumer(check, options.each);
+  if (e.method !== 8) consume(stored);
+  else {
+    inflater.reset();
+    try {
+      inflater.write(stored, true, consume);
+    } catch (err) {
+      throw notInflating(where, e, err);
+    }
+  }
+  check.finish();
+}
+
 /** Stored bytes read per step by inflateVerifiedPieces, and the size of the pieces zlib inflates into. */
 export const VERIFY_PIECE = 1024 * 1024;
 
@@ -547,21 +659,22 @@ export const VERIFY_PIECE = 1024 * 1024;
  * inflateVerified's checks for an entry of any size in bounded memory (a few pieces of
  * VERIFY_PIECE bytes, whatever the entry's size): `read(position, into)` fills `into` with
  * the stored bytes from `position` (relative to the start of the data) and returns how many
- * it read (0 at the end of the source). `into` is reused: each piece is consumed by zlib
- * before the next is read. `each` receives the content in cache-sized slices, each right
- * after the CRC pass over it. zlib works on the thread pool, one piece at a time; stored
- * entries never leave this thread.
+ * it read (0 at the end of the source). `into` is reused (`input` when given, else one
+ * piece allocated here): each piece is consumed by zlib before the next is read. `each`
+ * receives the content in cache-sized slices, each right after the CRC pass over it. With
+ * `inflater`, zlib works on this thread into the inflater's reused output (nothing
+ * allocated per piece); without, on the thread pool, one piece at a time. Stored entries
+ * never leave this thread.
  */
-export async function inflateVerifiedPieces(where: string, e: EntryData & { name: string }, read: (position: number, into: Buffer) => number, options: { each?: (slice: Buffer) => void } = {}): Promise<void> {
+export async function inflateVerifiedPieces(
+  where: string,
+  e: EntryData & { name: string },
+  read: (position: number, into: Buffer) => number,
+  options: { each?: (slice: Buffer) => void; inflater?: ReusingInflater; input?: Buffer } = {},
+): Promise<void> {
   const check = new EntryDataCheck(where, e);
-  const consume = (chunk: Buffer): void => {
-    for (let at = 0; at < chunk.length; at += CACHE_SLICE) {
-      const slice = chunk.length <= CACHE_SLICE ? chunk : chunk.subarray(at, at + CACHE_SLICE);
-      check.update(slice);
-      options.each?.(slice);
-    }
-  };
-  const input = Buffer.allocUnsafe(Math.max(1, Math.min(VERIFY_PIECE, e.compressedSize)));
+  const consume = consumer(check, options.each);
+  const input = options.input && options.input.length >= 1 ? options.input.subarray(0, Math.min(options.input.length, VERIFY_PIECE)) : Buffer.allocUnsafe(Math.max(1, Math.min(VERIFY_PIECE, e.compressedSize)));
   const piece = (at: number): Buffer => {
     const n = read(at, input.subarray(0, Math.min(input.length, e.compressedSize - at)));
     if (n <= 0) throw new IntegrityError(`${where}: entry ${e.name}: the source ends inside its data (truncated or changed).`, { code: "ERR_SOURCE_CHANGED" });
@@ -576,42 +689,72 @@ export async function inflateVerifiedPieces(where: string, e: EntryData & { name
     check.finish();
     return;
   }
-  const inflater = zlib.createInflateRaw({ chunkSize: VERIFY_PIECE });
+  const inflater = options.inflater;
+  if (inflater) {
+    inflater.reset();
+    try {
+      if (e.compressedSize === 0) inflater.write(input.subarray(0, 0), true, consume); // zlib's "unexpected end"
+      for (let at = 0; at < e.compressedSize; ) {
+        const p = piece(at);
+        at += p.length;
+        inflater.write(p, at >= e.compressedSize, consume);
+      }
+    } catch (err) {
+      throw notInflating(where, e, err);
+    }
+    check.finish();
+    return;
+  }
+  const stream = zlib.createInflateRaw({ chunkSize: VERIFY_PIECE });
   let failure: unknown;
-  inflater.on("data", (chunk: Buffer) => {
+  stream.on("data", (chunk: Buffer) => {
     if (failure !== undefined) return;
     try {
       consume(chunk);
     } catch (err) {
       failure = err;
-      inflater.destroy();
+      stream.destroy();
     }
   });
   // Settles on the end of the output, on an inflate error (after which no write callback
   // runs) and on our own destroy() after a failed check.
-  const ended = new Promise<void>((resolve, reject) => inflater.once("end", resolve).once("error", reject).once("close", resolve));
+  const ended = new Promise<void>((resolve, reject) => stream.once("end", resolve).once("error", reject).once("close", resolve));
   ended.catch(() => undefined);
   try {
     for (let at = 0; at < e.compressedSize && failure === undefined; ) {
       const p = piece(at);
       // The callback runs once zlib has consumed the whole piece: `input` may be refilled.
-      await Promise.race([new Promise<void>((resolve, reject) => inflater.write(p, (err) => (err ? reject(err) : resolve()))), ended]);
+      await Promise.race([new Promise<void>((resolve, reject) => stream.write(p, (err) => (err ? reject(err) : resolve()))), ended]);
       at += p.length;
     }
     if (failure === undefined) {
-      inflater.end();
+      stream.end();
       await ended;
     }
   } catch (err) {
     failure ??= err;
   } finally {
-    inflater.destroy();
+    stream.destroy();
   }
-  if (failure instanceof IntegrityError) throw failure;
-  if (failure !== undefined) {
-    throw new IntegrityError(`${where}: entry ${e.name} does not inflate (${(failure as Error).message}); the data is corrupt.`, { cause: failure, code: "ERR_CORRUPT_ENTRY" });
-  }
+  if (failure !== undefined) throw notInflating(where, e, failure);
   check.finish();
+}
+
+/** Feeds content to the CRC/size check and then to `each`, in cache-sized slices (the data is read from memory once per pass while it is in cache). */
+function consumer(check: EntryDataCheck, each: ((slice: Buffer) => void) | undefined): (chunk: Buffer) => void {
+  return (chunk) => {
+    for (let at = 0; at < chunk.length; at += CACHE_SLICE) {
+      const slice = chunk.length <= CACHE_SLICE ? chunk : chunk.subarray(at, at + CACHE_SLICE);
+      check.update(slice);
+      each?.(slice);
+    }
+  };
+}
+
+/** A failed check passes through; anything else from zlib means the data does not inflate. */
+function notInflating(where: string, e: { name: string }, err: unknown): IntegrityError {
+  if (err instanceof IntegrityError) return err;
+  return new IntegrityError(`${where}: entry ${e.name} does not inflate (${(err as Error).message}); the data is corrupt.`, { cause: err, code: "ERR_CORRUPT_ENTRY" });
 }
 
 /**
