@@ -1,7 +1,6 @@
 import { ClusterPackError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit } from "@cluster-pack/io";
-import { openPexSource, pexLayers } from "@cluster-pack/pex";
-import { LAYER_NAME } from "./layers";
+import { layerNameSha256, openPexSource, pexLayers } from "@cluster-pack/pex";
 import { openStore, type Store, type StoreEntry, type StoreOptions } from "./store";
 
 export interface GcOptions {
@@ -153,7 +152,7 @@ async function walk(store: Store, base: string, signal?: AbortSignal): Promise<W
     if (entries.length) out.found = true;
     for (const e of entries) {
       if (e.isDirectory) queue.push({ url: e.url, name: e.name });
-      else if (dir.name === "layers" && LAYER_NAME.test(e.name)) out.layers.push(e);
+      else if (dir.name === "layers" && layerNameSha256(e.name) !== undefined) out.layers.push(e);
       else if (e.name.endsWith(".pex") && !e.name.startsWith(".")) out.manifests.push(e);
     }
   }

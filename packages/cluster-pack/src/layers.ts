@@ -4,12 +4,9 @@ import path from "node:path";
 import type { PythonEnvironment } from "@cluster-pack/engines";
 import { ClusterPackError, IntegrityError, InvalidInputError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
 import { forEachLimit } from "@cluster-pack/io";
-import { LocalLayerStore, openPexSource, pexLayers } from "@cluster-pack/pex";
+import { LocalLayerStore, layerNameSha256, openPexSource, pexLayers } from "@cluster-pack/pex";
 import { withBuildLock } from "./lock";
 import { openStore, type Store, type StoreOptions } from "./store";
-
-/** A layer's file name in a store: its content's sha256 (`<sha256>.zip`). */
-export const LAYER_NAME = /^([0-9a-f]{64})\.zip$/;
 
 /** A layer to publish: its local file in the layer store and its facts. */
 export interface LocalLayer {
@@ -161,9 +158,9 @@ export async function fetchLayers(env: PythonEnvironment, options: FetchLayersOp
   const dir = env.layersDir;
   if (!dir) throw new InvalidInputError(`fetchLayers needs the node directory of the layers: pass \`layersDir\` to pythonEnvironment (got ${env.layers?.length ?? 0} layers of ${redactUrl(env.archive.url)}).`, { optionNames: ["layersDir"] });
   const wanted = (env.layers ?? []).map((l) => {
-    const m = LAYER_NAME.exec(l.alias);
-    if (!m) throw new InvalidInputError(`Layer ${redactUrl(l.url)} is not named <sha256>.zip, so it cannot be checked against its name: pass the layer URLs upload-env printed (its \`layers\`).`, { optionNames: ["layers"] });
-    return { url: l.url, sha256: m[1]! };
+    const sha256 = layerNameSha256(l.alias);
+    if (!sha256) throw new InvalidInputError(`Layer ${redactUrl(l.url)} is not named <sha256>.zip, so it cannot be checked against its name: pass the layer URLs upload-env printed (its \`layers\`).`, { optionNames: ["layers"] });
+    return { url: l.url, sha256 };
   });
   const local = new LocalLayerStore(dir);
   const store = openStore(options.store ?? {});

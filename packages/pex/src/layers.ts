@@ -133,7 +133,12 @@ export function layerOptionsKey(settings: unknown[]): string {
   return createHash("sha1").update(JSON.stringify(settings)).digest("hex").slice(0, 16);
 }
 
-/** The layer file name PEX-INFO lists for a layer. */
+/** The layer file name PEX-INFO lists for a layer, and the name it has in every store. */
 export function layerFileName(sha256: string): string {
   return `${sha256}.zip`;
+}
+
+/** The sha256 a layer file name claims (`layerFileName`'s inverse), or undefined for any other name. */
+export function layerNameSha256(fileName: string): string | undefined {
+  return /^([0-9a-f]{64})\.zip$/.exec(fileName)?.[1];
 }
