@@ -107,12 +107,12 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
   if (options.layout !== undefined && options.layout !== "fat" && options.layout !== "layered") {
-    throw new InvalidInputError(`Unknown layout "${String(options.layout)}": use "fat" (one PEX file) or "layered" (--layered).`);
+    throw new InvalidInputError(`Unknown layout "${String(options.layout)}".`, { hint: `use "fat" (one PEX file) or "layered" (--layered).` });
   }
   const layered = options.layout === "layered" || options.pex?.layout === "layered";
-  if (layered && (options.packer ?? "pex") !== "pex") throw new InvalidInputError(`The layered layout is a PEX layout: use the pex packer (--packer pex), or drop --layered.`);
-  if (layered && options.pex?.allowLargePex) throw new InvalidInputError("A layered PEX is already small: drop allowLargePex (--allow-large-pex) or --layered.");
-  if (options.layerStore !== undefined && !layered) throw new InvalidInputError("layerStore (--layer-store) applies to the layered layout: add --layered.");
+  if (layered && (options.packer ?? "pex") !== "pex") throw new InvalidInputError(`The layered layout is a PEX layout.`, { hint: "use the pex packer (--packer pex), or drop --layered." });
+  if (layered && options.pex?.allowLargePex) throw new InvalidInputError("A layered PEX is already small.", { hint: "drop allowLargePex (--allow-large-pex) or --layered." });
+  if (options.layerStore !== undefined && !layered) throw new InvalidInputError("layerStore (--layer-store) applies to the layered layout.", { hint: "add --layered." });
   const pexOptions: PexOptions | undefined = layered ? { ...options.pex, layout: "layered" } : options.pex;
   const fromPex = (pex: string) =>
     uploadRunningPex(pex, {
@@ -369,7 +369,7 @@ async function fromFallback(
 /** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
 async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
   const source = await store.openRandomAccess(packagePath, { signal });
-  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
+  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read.`, { hint: "run upload-env again." });
   const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
   try {
     const base = layerStoreUrl.replace(/\/+$/, "");

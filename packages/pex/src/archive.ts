@@ -33,7 +33,7 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal; 
   try {
     stat = await fs.promises.stat(pexPath);
   } catch (err) {
-    throw new InvalidInputError(`${pexPath} does not exist; pass the path of a .pex file or a packed PEX directory.`, { cause: err, code: "ERR_FILE_NOT_FOUND" });
+    throw new InvalidInputError(`${pexPath} does not exist.`, { cause: err, code: "ERR_FILE_NOT_FOUND", hint: "pass the path of a .pex file or a packed PEX directory." });
   }
   if (stat.isDirectory()) {
     const infoPath = path.join(pexPath, "PEX-INFO");

@@ -118,8 +118,8 @@ export async function readPyLock(file: string): Promise<PyLock> {
   } catch (err) {
     throw new InvalidInputError(`${file} is not a valid TOML lock file: ${(err as Error).message}`, { code: "ERR_LOCK_INVALID", cause: err });
   }
-  const bad = (why: string): never => {
-    throw new InvalidInputError(`${file}: ${why}`, { code: "ERR_LOCK_INVALID" });
+  const bad = (why: string, hint?: string): never => {
+    throw new InvalidInputError(`${file}: ${why}`, { code: "ERR_LOCK_INVALID", ...(hint === undefined ? {} : { hint }) });
   };
   const lv = doc["lock-version"];
   if (typeof lv !== "string" || !/^1\.\d+$/.test(lv)) bad(`lock-version ${JSON.stringify(lv)} is not supported; this reader understands 1.x (PEP 751).`);
@@ -147,12 +147,12 @@ export async function readPyLock(file: string): Promise<PyLock> {
     }
     // PEP 751: `name` is the file name; without it, the URL's (or path's) last component is.
     const name = typeof o.name === "string" ? o.name : parsedUrl ? urlFilename(parsedUrl) : path.basename(p!);
-    if (name === null) bad(`${where} url ${JSON.stringify(redactUrl(url!))} does not end in a valid percent-encoded file name; add name = "<file name>".`);
+    if (name === null) bad(`${where} url ${JSON.stringify(redactUrl(url!))} does not end in a valid percent-encoded file name.`, `add name = "<file name>".`);
     try {
       checkDistributionFilename(name!, { name: pkg.name, version: pkg.version, kind });
     } catch (err) {
       if (!(err instanceof DistributionFilenameError)) throw err;
-      bad(`${where}: ${err.message} Lock again, or fix the entry.`);
+      bad(`${where}: ${err.message}`, "lock again, or fix the entry.");
     }
     const out: LockedFile = { name: name!, hashes };
     if (url) out.url = url;
@@ -196,7 +196,7 @@ export interface LockedSelection {
  */
 export function selectFromLock(lock: PyLock, target: TargetEnvironment, lockName = "pylock.toml"): LockedSelection[] {
   if (lock.environments.length && !lock.environments.some((e) => new Marker(e).evaluate(target.markers, "lock_file"))) {
-    throw new InvalidInputError(`${lockName} is for ${lock.environments.join(" or ")}, which does not match the target ${target.description}; lock again for this target.`, { code: "ERR_LOCK_TARGET" });
+    throw new InvalidInputError(`${lockName} is for ${lock.environments.join(" or ")}, which does not match the target ${target.description}.`, { code: "ERR_LOCK_TARGET", hint: "lock again for this target." });
   }
   const ranking = rankingFor(target);
   return lock.packages.map((p) => {

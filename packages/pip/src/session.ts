@@ -276,7 +276,7 @@ export class PipSession {
       out.push(new FindLinks(f, this.http));
     }
     if (out.length === 0 && this.direct.size === 0) {
-      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given. Add a find-links location, or drop `noIndex`.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"] });
+      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"], hint: "add a find-links location, or drop `noIndex`." });
     }
     return out;
   }
