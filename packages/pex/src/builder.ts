@@ -233,7 +233,7 @@ export class PexBuilder {
           readers.push(reader);
           return { name, wheel: w, id, reader };
         } catch (err) {
-          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err });
+          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err, hint: (err as { hint?: string }).hint });
         }
       });
       const settled = await Promise.allSettled(opening);

@@ -349,7 +349,7 @@ export class HttpClient {
       );
     } catch (err) {
       if (init.signal?.aborted) throw new AbortError(undefined, { cause: init.signal.reason });
-      if (err instanceof NetworkError && err.transient && attempts > 1) throw new NetworkError(`${err.message} (after ${attempts} attempts)`, url, err.status, { cause: err });
+      if (err instanceof NetworkError && err.transient && attempts > 1) throw new NetworkError(`${err.message} (after ${attempts} attempts)`, url, err.status, { cause: err, hint: err.hint });
       throw err;
     }
   }

@@ -322,7 +322,11 @@ function directFile(r: Requirement): DistributionFile {
     parsed = checkDistributionFilename(filename, { name: r.key });
   } catch (err) {
     if (!(err instanceof DistributionFilenameError)) throw err;
-    throw new InvalidInputError(`${what}: ${err.message} Give the URL of a wheel or sdist of ${r.key} (name-version-tags.whl or name-version.tar.gz).`, { code: "ERR_INVALID_REQUIREMENT", cause: err });
+    throw new InvalidInputError(`${what}: ${err.message}`, {
+      code: "ERR_INVALID_REQUIREMENT",
+      cause: err,
+      hint: `give the URL of a wheel or sdist of ${r.key} (name-version-tags.whl or name-version.tar.gz).`,
+    });
   }
   const hashes = fragmentHashes(hashAt >= 0 ? r.url!.slice(hashAt + 1) : "", `${what}: the URL fragment hash`);
   if (url.protocol === "file:" && !fs.existsSync(url)) throw new InvalidInputError(`${what}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });

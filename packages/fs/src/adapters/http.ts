@@ -142,7 +142,7 @@ export class HttpFileSystem extends FileSystem {
   private mapFailure(err: unknown, op: string, p: string, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return toAbortError(signal, err);
     if ((err as { driver?: string }).driver || (err as { code?: string }).code === "ERR_HTTP_RANGE_UNSUPPORTED") return err as Error;
-    return this.error("EIO", op, p, (err as Error).message, err);
+    return this.error("EIO", op, p, (err as Error).message, err, (err as { hint?: string }).hint);
   }
 
   private statusError(status: number, op: string, p: string, detail = ""): Error {
