@@ -59,7 +59,7 @@ d("with a realistic environment", () => {
     const err = await rejection(packCondaEnvironment({ prefix: copy, output: path.join(root, "c.tar.gz") }));
     expect(err.code).toBe("ERR_CORRUPT_RECORD");
     expect(err.message).toContain(rec);
-    expect(err.message).toContain("reinstall");
+    expect(err.hint).toContain("reinstall");
     fs.writeFileSync(rec, JSON.stringify({ name: "clib", version: "1.0", files: ["../../etc/passwd"] }));
     const escape = await rejection(packCondaEnvironment({ prefix: copy, output: path.join(root, "c.tar.gz") }));
     expect(escape.code).toBe("ERR_CORRUPT_RECORD");

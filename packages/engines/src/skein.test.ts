@@ -202,7 +202,7 @@ describe("rayStartCommand", () => {
   });
   it("refuses a worker without head address, a head with one, bad ports and cpus", () => {
     expect(() => rayStartCommand(env, {})).toThrow(/host:port/);
-    expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(/give port, not address/);
+    expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(expect.objectContaining({ message: "A Ray head node starts a cluster.", hint: "give port, not address." }));
     expect(() => rayStartCommand(env, { head: true, port: 70000 })).toThrow(/not a TCP port/);
     expect(() => rayStartCommand(env, { address: "h:1", numCpus: -1 })).toThrow(/numCpus/);
     expect(() => rayStartCommand(env, { head: true, env: { PEX_VENV: "false" } })).toThrow(/Ray starts its workers as sys.executable.*remove PEX_VENV/);

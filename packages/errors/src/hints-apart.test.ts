@@ -21,6 +21,8 @@ export const FIX_PHRASES: readonly RegExp[] = [
   new RegExp(`(?:[;:]|\\.(?= )|, or)\\s+(?:or\\s+|then\\s+|please\\s+)?(?:${VERBS})\\b(?! by\\b)`, "i"),
   // "... (use --force)", "(pass unsafeSymlinks: ...)"
   new RegExp(`\\((?:${VERBS})\\b(?! by\\b)`, "i"),
+  // ": npm install kerberos@7.0.0", "; apt-get install zstd"
+  /(?:[;:]|\.(?= ))\s+(?:npm|apt-get|pip|dnf|pyenv) install\b/i,
   // "If the new file is trusted, update the --hash pins."
   /\bif (?:it|the [\w ]+|that [\w ]+) is trusted\b/i,
 ];
@@ -110,7 +112,8 @@ test("the scan finds a fix put back into a message", () => {
     'throw new ClusterPackError("ERR_X", "the file exists (use --force)");',
     'throw this.error("ENOTEMPTY", "rm", key, "directory not empty; pass recursive");',
     "throw new IntegrityError(`${w}: too many entries; raise maxEntries if it is trusted.`);",
+    'return new KerberosError(`Kerberos needs the optional package "kerberos": npm install ${PKG}`, "not-installed");',
     'throw new InvalidInputError("No Spark master.", { hint: "pass `master`; or set spark.master." });',
   ].join("\n");
-  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4"]);
+  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4", "sample.ts:5"]);
 });

@@ -310,8 +310,8 @@ class Helper {
 
 function notInstalled(cause: unknown): KerberosError {
   return new KerberosError(
-    `Kerberos (SPNEGO) needs the optional package "kerberos", which is not installed or did not build: npm install ${KERBEROS_PACKAGE} (it builds against MIT Kerberos: apt-get install libkrb5-dev, or dnf install krb5-devel)`,
+    `Kerberos (SPNEGO) needs the optional package "kerberos", which is not installed or did not build`,
     "not-installed",
-    { cause },
+    { cause, hint: `npm install ${KERBEROS_PACKAGE} (it builds against MIT Kerberos: apt-get install libkrb5-dev, or dnf install krb5-devel).` },
   );
 }

@@ -110,7 +110,7 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
         mod = require("./azure") as typeof import("./azure");
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-        throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK: npm install ${AZURE_PACKAGE}.`, { cause: err });
+        throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK.`, { cause: err, hint: `npm install ${AZURE_PACKAGE}.` });
       }
       const loc = mod.parseAzureUrl(url, env);
       const fs = new mod.AzureBlobFileSystem({
