@@ -58,7 +58,7 @@ export async function readVenv(prefixIn: string): Promise<VenvInfo> {
     const libs = await fs.readdir(path.join(prefix, "lib")).catch(() => [] as string[]);
     version = libs.map((l) => /^python(\d+\.\d+)$/.exec(l)?.[1]).find(Boolean) ?? null;
   }
-  if (!version) throw new InvalidInputError(`${prefix}/pyvenv.cfg has no version and there is no lib/pythonX.Y: the venv is incomplete; recreate it`, { code: "ERR_NOT_A_VENV" });
+  if (!version) throw new InvalidInputError(`${prefix}/pyvenv.cfg has no version and there is no lib/pythonX.Y: the venv is incomplete`, { code: "ERR_NOT_A_VENV", hint: "recreate it." });
   return { prefix, pythonVersion: version, home: cfg.home ?? null, editableInstalls: [] };
 }
 

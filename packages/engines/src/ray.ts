@@ -106,7 +106,7 @@ export function rayStartCommand(env: PythonEnvironment, options: RayStartOptions
     if (options.tempDir) argv.push("--temp-dir", options.tempDir);
   } else {
     if (!options.address || !/^[^:\s]+:\d{1,5}$/.test(options.address)) {
-      throw new InvalidInputError(`A Ray worker node joins a head.`, { hint: `give its address as host:port (got ${JSON.stringify(options.address ?? "")}).` });
+      throw new InvalidInputError(`A Ray worker node joins a head, and its address ${JSON.stringify(options.address ?? "")} is not host:port.`, { hint: "give the head's address as host:port." });
     }
     argv.push("--address", options.address);
   }
@@ -161,15 +161,12 @@ function rayUri(url: string, field: string, isWorkingDir: boolean): string {
   const name = u.replace(/[?#].*$/, "");
   if (scheme === undefined) {
     if (isWorkingDir ? !/\.(py|whl)$/i.test(name) : !/\.zip$/i.test(name)) return u;
-    throw new InvalidInputError(
-      isWorkingDir
-        ? `Ray working_dir "${url}" must be a directory or a .zip.`
-        : `Ray py_modules "${url}" is a local .zip, which Ray does not accept locally: upload it (s3://, gs://, https://) or pass the source directory.`,
-    );
+    if (isWorkingDir) throw new InvalidInputError(`Ray working_dir "${url}" must be a directory or a .zip.`);
+    throw new InvalidInputError(`Ray py_modules "${url}" is a local .zip, which Ray does not accept locally.`, { hint: "upload it (s3://, gs://, https://) or pass the source directory." });
   }
   if (RAY_SCHEMES.has(scheme) && (/\.zip$/i.test(name) || (!isWorkingDir && /\.whl$/i.test(name)))) return u;
   throw new InvalidInputError(
-    `Ray ${field} "${redactUrl(url)}" must be a .zip${isWorkingDir ? "" : " (or .whl)"} at an s3://, gs://, http(s):// or file:// URI: ` +
-      `Ray cannot read ${scheme} there; upload a zip to S3 or HTTP.`,
+    `Ray ${field} "${redactUrl(url)}" must be a .zip${isWorkingDir ? "" : " (or .whl)"} at an s3://, gs://, http(s):// or file:// URI: Ray cannot read ${scheme} there.`,
+    { hint: "upload a zip to S3 or HTTP." },
   );
 }

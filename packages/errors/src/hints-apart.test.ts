@@ -12,8 +12,15 @@ import ts from "typescript";
 const ROOT = path.resolve(__dirname, "../../..");
 
 /** The imperative verbs a fix starts with in this project's messages. */
-const VERBS =
-  "pass|use|set|unset|run|add|install|reinstall|give|remove|drop|fix|choose|check|write|rename|create|build|rebuild|lock|raise|try|retry|re-run|free|make|put|pick|describe|report|update|configure|activate|specify|delete|start|export|map|list|unpack|point|quote";
+const VERBS = [
+  "pass|use|set|unset|run|add|install|reinstall|give|remove|drop|fix|choose|check|write|rename|create|",
+  "build|rebuild|lock|raise|try|retry|re-run|rerun|free|make|put|pick|describe|report|update|configure|",
+  "activate|specify|delete|start|export|map|list|unpack|point|quote|encode|escape|upgrade|downgrade|",
+  "increase|lower|reduce|wait|switch|move|convert|provide|supply|enable|disable|allow|clear|mount|sign|",
+  "kinit|relax|narrow|split|ask|contact|restart|reload|regenerate|recreate|repack|upload|download|fetch|",
+  "merge|replace|repeat|call|stop|kill|consult|inspect|verify|confirm|ensure|grant|edit|correct|shorten|",
+  "authenticate|serve|log in|ship|pin|unpin|reinstall|relock|rebuild",
+].join("");
 
 /** A fix phrase in a message: a verb opening a clause after a separator, or in parentheses. */
 export const FIX_PHRASES: readonly RegExp[] = [

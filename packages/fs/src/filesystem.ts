@@ -216,7 +216,7 @@ export abstract class FileSystem {
    */
   async get(path: string, localFile: string, options: OpOptions & { onProgress?: (p: TransferProgress) => void } = {}): Promise<void> {
     const st = await this.stat(path, options);
-    if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory; download files one by one");
+    if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory", undefined, "download files one by one.");
     await publishFile(
       localFile,
       async (tmp, ctx) => {
@@ -402,7 +402,7 @@ export function validateMetadata(metadata: Record<string, string> | undefined): 
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) {
     if (!META_KEY.test(k)) throw new InvalidInputError(`Metadata key ${JSON.stringify(k)} is not allowed.`, { hint: "use lowercase letters, digits and '-' (S3 lowercases keys)." });
-    if (typeof v !== "string" || !META_VALUE.test(v)) throw new InvalidInputError(`Metadata value for ${JSON.stringify(k)} must be printable ASCII up to 2048 characters; encode it (e.g. hex or base64).`);
+    if (typeof v !== "string" || !META_VALUE.test(v)) throw new InvalidInputError(`Metadata value for ${JSON.stringify(k)} is not printable ASCII up to 2048 characters.`, { hint: "encode it (e.g. hex or base64)." });
     out[k] = v;
   }
   return out;

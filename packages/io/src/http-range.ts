@@ -87,7 +87,8 @@ export async function httpRangeSource(url: string, options: HttpRangeSourceOptio
     if (probe.status === 200) {
       throw new ClusterPackError(
         "ERR_HTTP_RANGE_UNSUPPORTED",
-        `${name}: the server ignored the Range request (answered 200 with the whole file), so it cannot be read piece by piece. Download it first and open the local copy, or serve it from a server that supports byte ranges.`,
+        `${name}: the server ignored the Range request (answered 200 with the whole file), so it cannot be read piece by piece.`,
+        { hint: "download it first and open the local copy, or serve it from a server that supports byte ranges." },
       );
     }
     throw statusError(probe.status, name);
@@ -103,7 +104,7 @@ export async function httpRangeSource(url: string, options: HttpRangeSourceOptio
     if (res.status !== 206) {
       res.body.destroy();
       if (res.status === 412) throw new IntegrityError(`${name}: the file changed on the server while it was being read.`, { code: "ERR_SOURCE_CHANGED", hint: "retry." });
-      if (res.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server stopped honouring Range requests (answered 200); download the file and open the local copy instead.`);
+      if (res.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server stopped honouring Range requests (answered 200).`, { hint: "download the file and open the local copy instead." });
       throw statusError(res.status, name);
     }
     const range = parseContentRange(responseHeader(res, "content-range"));

@@ -191,8 +191,9 @@ function checkLocalisedNames(conf: Map<string, string>, policy: ConflictPolicy, 
         const message =
           `"${prev.item}" (${prev.key}) and "${item}" (${key}) both land as "${name}" in the working directory`;
         if (policy === "error") {
-          throw new InvalidInputError(`${message}: ship one of them under another alias (url#other) or remove one.`, {
+          throw new InvalidInputError(`${message}.`, {
             code: "ERR_SPARK_CONF_CONFLICT",
+            hint: "ship one of them under another alias (url#other) or remove one.",
           });
         }
         warnings.push(`${message}; which one the container sees depends on Spark's localisation order, so rename one.`);

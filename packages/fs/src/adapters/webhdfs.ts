@@ -280,7 +280,7 @@ export class WebHdfsFileSystem extends FileSystem {
    */
   async getDelegationToken(options: OpOptions & { renewer?: string } = {}): Promise<WebHdfsDelegationToken> {
     await this.loadTokenFile();
-    if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one: authenticate with Kerberos (kinit, or principal and keytab) instead");
+    if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one", undefined, "authenticate with Kerberos (kinit, or principal and keytab) instead.");
     const r = await this.json<{ Token?: { urlString?: string } | null }>("GET", "GETDELEGATIONTOKEN", "/", options.renewer ? { renewer: options.renewer } : {}, options.signal);
     const urlString = r.Token?.urlString;
     if (!urlString) {
