@@ -62,8 +62,10 @@ describe("WebHdfsFileSystem protocol details", () => {
     const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "wrong-secret-token" });
     const err = await hdfs.stat("/").catch((e) => e);
     expect(err).toMatchObject({ code: "EACCES", driver: "webhdfs" });
-    expect(err.message).toMatch(/SecurityException.*check the delegation token \(delegationToken option\)/);
+    expect(err.message).toMatch(/SecurityException: Failed to obtain user group information: token is invalid \(GETFILESTATUS /);
+    expect(err.hint).toMatch(/^check the delegation token \(delegationToken option\)/);
     expect(err.message).not.toContain("wrong-secret-token");
+    expect(err.hint).not.toContain("wrong-secret-token");
   });
 
   it("maps AccessControlException to EACCES on a directory the user cannot write", async () => {
