@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import ts from "typescript";
+import { REPO_ROOT as ROOT, shippedSources, workspaceDirs } from "./test-kit/sources";
 
 /**
  * The fix for an error lives in its `hint` (ClusterPackError's options), never in its
@@ -9,7 +10,6 @@ import ts from "typescript";
  * and the adapters' `this.error(...)` helpers) whose message text tells the user what to
  * do, and names each one as file:line. Options objects (where `hint` goes) are not read.
  */
-const ROOT = path.resolve(__dirname, "../../..");
 
 /** The imperative verbs a fix starts with in this project's messages. */
 const VERBS = [
@@ -41,25 +41,6 @@ const MESSAGE_CALLS = new Map([
   ["fail", 0], // requirement files' fail(why, hint)
   ["bad", 0], // pylock's bad(why, hint)
 ]);
-
-function sources(): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== "test-kit" && e.name !== "__fixtures__" && e.name !== "python") walk(p);
-      } else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && !e.name.endsWith(".d.ts") && e.name !== "test-kit.ts") out.push(p);
-    }
-  };
-  for (const group of ["packages", "apps"]) {
-    for (const entry of fs.readdirSync(path.join(ROOT, group)).sort()) {
-      const src = path.join(ROOT, group, entry, "src");
-      if (fs.existsSync(src)) walk(src);
-    }
-  }
-  return out;
-}
 
 function calleeName(e: ts.Expression): string | undefined {
   if (ts.isIdentifier(e)) return e.text;
@@ -107,7 +88,7 @@ export function fixesInMessages(file: string, text: string): FixInMessage[] {
 }
 
 test("no error message carries its fix: it goes in `hint`", () => {
-  const files = sources();
+  const files = workspaceDirs().flatMap((dir) => shippedSources(dir));
   expect(files.length).toBeGreaterThan(100);
   const found = files.flatMap((f) => fixesInMessages(f, fs.readFileSync(f, "utf8")));
   expect(found.map((f) => `${f.where}: ${f.text}`)).toEqual([]);
