@@ -92,7 +92,8 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
     const noarchPython = raw.noarchPython;
     if (noarchPython && !pythonVersion) {
       throw new InvalidInputError(`${prefixIn}: ${dist} is a noarch: python package but the environment has no python record`, {
-        code: "ERR_CORRUPT_ENV", hint: "install python in it.",
+        code: "ERR_CORRUPT_ENV",
+        hint: "install python in it.",
       });
     }
     const remap = (p: string) => (noarchPython ? remapNoarch(p, pythonVersion!) : p);
@@ -123,8 +124,9 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
   if (missingFiles.length > 0) {
     const msg = `${missingFiles.length} file(s) listed in conda-meta are missing from ${prefix}: ${missingFiles.slice(0, 5).join(", ")}${missingFiles.length > 5 ? ", ..." : ""}`;
     if (!options.ignoreMissingFiles) {
-      throw new InvalidInputError(`${msg}`, {
-        code: "ERR_MISSING_FILES", hint: "reinstall the packages that own them, or pass ignoreMissingFiles (--ignore-missing-files) to pack without them.",
+      throw new InvalidInputError(msg, {
+        code: "ERR_MISSING_FILES",
+        hint: "reinstall the packages that own them, or pass ignoreMissingFiles (--ignore-missing-files) to pack without them.",
       });
     }
     warnings.push(msg);
@@ -273,7 +275,8 @@ async function readCachePathInfo(cacheDir: string, remap: (p: string) => string)
     } catch (err) {
       throw new InvalidInputError(`${pathsJson} is not valid JSON (${(err as Error).message})`, {
         cause: err,
-        code: "ERR_CORRUPT_RECORD", hint: `remove ${cacheDir} from the package cache and reinstall the package.`,
+        code: "ERR_CORRUPT_RECORD",
+        hint: `remove ${cacheDir} from the package cache and reinstall the package.`,
       });
     }
     if (!Array.isArray(data.paths)) throw new InvalidInputError(`${pathsJson} has no "paths" list`, { code: "ERR_CORRUPT_RECORD", hint: `remove ${cacheDir} from the package cache.` });
@@ -365,6 +368,7 @@ export async function findCondaEnvironment(name: string, env: NodeJS.ProcessEnv 
     if (st?.isDirectory()) return c;
   }
   throw new InvalidInputError(`no conda environment named "${name}" was found (looked in ${candidates.slice(0, 4).join(", ")}${candidates.length > 4 ? ", ..." : ""})`, {
-    code: "ERR_NOT_A_CONDA_ENV", hint: "pass its path with --prefix.",
+    code: "ERR_NOT_A_CONDA_ENV",
+    hint: "pass its path with --prefix.",
   });
 }

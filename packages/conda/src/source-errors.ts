@@ -7,7 +7,8 @@ export function sourceError(file: string, name: string, cause: unknown): Cluster
   if (code === "ENOENT") {
     return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed`, {
       cause,
-      code: "ERR_FILE_VANISHED", hint: "re-run when nothing is modifying the environment.",
+      code: "ERR_FILE_VANISHED",
+      hint: "re-run when nothing is modifying the environment.",
     });
   }
   // A full disk surfaces through the copy of a file too: it is the output's failure, not the source's.
@@ -18,6 +19,7 @@ export function sourceError(file: string, name: string, cause: unknown): Cluster
 /** The error for a file whose size changed between the scan and its packing. */
 export function changedError(file: string, name: string): InvalidInputError {
   return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed`, {
-    code: "ERR_FILE_CHANGED", hint: "re-run when nothing is modifying the environment.",
+    code: "ERR_FILE_CHANGED",
+    hint: "re-run when nothing is modifying the environment.",
   });
 }

@@ -49,7 +49,8 @@ export async function readVenv(prefixIn: string): Promise<VenvInfo> {
   const cfgText = await fs.readFile(path.join(prefix, "pyvenv.cfg"), "utf8").catch(() => null);
   if (cfgText === null) {
     throw new InvalidInputError(`${prefixIn} is not a venv: it has no pyvenv.cfg`, {
-      code: "ERR_NOT_A_VENV", hint: `create it with "python3 -m venv", or pack a conda environment with conda packing.`,
+      code: "ERR_NOT_A_VENV",
+      hint: `create it with "python3 -m venv", or pack a conda environment with conda packing.`,
     });
   }
   const cfg = parsePyvenvCfg(cfgText);
