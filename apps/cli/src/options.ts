@@ -149,7 +149,10 @@ export function targetSpec(o: TargetCliOptions): { python?: string; platform?: s
 export function pythonOption(description: string): Option {
   return new Option("--python <interpreter>", description).argParser((value: string) => {
     if (/^\d+(\.\d+)*$/.test(value.trim())) {
-      throw new InvalidInputError(`--python takes an interpreter (a path, or a name on PATH such as python${value}); for a target version use --python-version ${value}.`, { code: "ERR_INVALID_OPTION" });
+      throw new InvalidInputError(`--python takes an interpreter (a path, or a name on PATH such as python${value}), not a version.`, {
+        code: "ERR_INVALID_OPTION",
+        hint: `for a target version, use --python-version ${value}.`,
+      });
     }
     return value;
   });

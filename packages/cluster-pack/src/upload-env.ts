@@ -100,7 +100,10 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   if (options.packer !== undefined) packerFor(options.packer);
   const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
   if (sources.length > 1) {
-    throw new InvalidInputError("Give at most one source: `env`, `python`, `requirements`, `requirementsFile` or `lockFile`.", { optionNames: ["env", "python", "requirements", "requirementsFile", "lockFile"] });
+    throw new InvalidInputError("More than one source of packages was given.", {
+      optionNames: ["env", "python", "requirements", "requirementsFile", "lockFile"],
+      hint: "give at most one source: `env`, `python`, `requirements`, `requirementsFile` or `lockFile`.",
+    });
   }
   // A malformed store URL (`s3:/x`) is refused before anything is packed.
   if (options.packagePath !== undefined) locationScheme(options.packagePath);

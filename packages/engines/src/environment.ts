@@ -173,7 +173,8 @@ function codeArchive(url: string): ShippedResource {
   const name = baseName(url);
   if (!/\.(zip|egg|py)$/i.test(name)) {
     throw new InvalidInputError(
-      `Code archive "${redactUrl(url)}" must be a .zip, .egg or .py file (it is put on PYTHONPATH as is): zip the source directory first.`,
+      `Code archive "${redactUrl(url)}" is not a .zip, .egg or .py file (it is put on PYTHONPATH as is).`,
+      { hint: "zip the source directory first." },
     );
   }
   return { url, alias: checkAlias(name, "code archive name"), type: "file" };

@@ -26,10 +26,15 @@ const VERBS = [
 export const FIX_PHRASES: readonly RegExp[] = [
   // "...; pass --index-url URL", "...: use s3://<bucket>/<key>", "... . Pass --follow-external-symlinks"
   new RegExp(`(?:[;:]|\\.(?= )|, or)\\s+(?:or\\s+|then\\s+|please\\s+)?(?:${VERBS})\\b(?! by\\b)`, "i"),
+  // "...; for a target version use --python-version 3.11", "...; to keep it, pass --force"
+  new RegExp(`(?:[;:]|\\.(?= ))\\s+(?:for|to|if|when|where|in) [^;:.()]{1,60}? (?:${VERBS})\\b(?! by\\b)`, "i"),
   // "... (use --force)", "(pass unsafeSymlinks: ...)"
   new RegExp(`\\((?:${VERBS})\\b(?! by\\b)`, "i"),
   // ": npm install kerberos@7.0.0", "; apt-get install zstd"
   /(?:[;:]|\.(?= ))\s+(?:npm|apt-get|pip|dnf|pyenv) install\b/i,
+  // "Give either an entry point or a script, not both", "...; do not also give requirements"
+  /^(?:give|pass|use) either\b/i,
+  /(?:[;:]|\.(?= ))\s+(?:do not|don't|never) (?:also )?(?:give|pass|use|set)\b/i,
   // "If the new file is trusted, update the --hash pins."
   /\bif (?:it|the [\w ]+|that [\w ]+) is trusted\b/i,
 ];
@@ -101,7 +106,8 @@ test("the scan finds a fix put back into a message", () => {
     'throw this.error("ENOTEMPTY", "rm", key, "directory not empty; pass recursive");',
     "throw new IntegrityError(`${w}: too many entries; raise maxEntries if it is trusted.`);",
     'return new KerberosError(`Kerberos needs the optional package "kerberos": npm install ${PKG}`, "not-installed");',
+    "throw new InvalidInputError(`--python takes an interpreter; for a target version use --python-version ${v}.`);",
     'throw new InvalidInputError("No Spark master.", { hint: "pass `master`; or set spark.master." });',
   ].join("\n");
-  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4", "sample.ts:5"]);
+  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4", "sample.ts:5", "sample.ts:6"]);
 });

@@ -390,7 +390,7 @@ interface BootFile {
 }
 
 function validateOptions(o: PexBuilderOptions): void {
-  if (o.entryPoint && o.script) throw new InvalidInputError("Give either an entry point or a script, not both (pex runs only one).");
+  if (o.entryPoint && o.script) throw new InvalidInputError("Both an entry point and a script were given, and a PEX runs only one.", { hint: "give either an entry point or a script, not both." });
   if (o.entryPoint) parseEntryPointValue(o.entryPoint, "--entry-point");
   if (o.inheritPath && !["false", "prefer", "fallback"].includes(o.inheritPath)) {
     throw new InvalidInputError(`inherit path "${o.inheritPath}" is not one of false, prefer, fallback.`);

@@ -249,7 +249,7 @@ export async function fetchLocked(selection: LockedSelection[], cache: Distribut
     selection.map(async (s) => {
       const allowed = Object.entries(s.file.hashes).map(([a, h]) => `${a}:${h}`);
       if (s.file.url.startsWith("file:") && !fs.existsSync(fileURLToPath(s.file.url))) {
-        throw new IntegrityError(`The locked file ${fileURLToPath(s.file.url)} of ${s.name} ${s.version} does not exist; restore it or lock again.`, { code: "ERR_LOCK_FILE_MISSING" });
+        throw new IntegrityError(`The locked file ${fileURLToPath(s.file.url)} of ${s.name} ${s.version} does not exist.`, { code: "ERR_LOCK_FILE_MISSING", hint: "restore it or lock again." });
       }
       // The lock's hashes are the only truth here: the cache verifies the bytes against them.
       const got = await cache.fetch(s.file, { allowed, signal: options.signal });

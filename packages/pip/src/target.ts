@@ -128,7 +128,11 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
 /** Parses a CLI-style target: `{python?, platform?, implementation?, interpreter?}` -> a target. */
 export async function resolveTarget(spec: { python?: string; platform?: string; implementation?: string; abis?: string[]; interpreter?: string }, options: ProbeOptions = {}): Promise<TargetEnvironment> {
   if (spec.python || spec.platform) {
-    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe (`interpreter`) or an explicit target (`python`/`platform`), not both.", { code: "ERR_INVALID_TARGET", optionNames: ["interpreter", "python", "platform"] });
+    if (spec.interpreter) throw new InvalidInputError("Both an interpreter to probe (`interpreter`) and an explicit target (`python`/`platform`) were given.", {
+        code: "ERR_INVALID_TARGET",
+        optionNames: ["interpreter", "python", "platform"],
+        hint: "give one of them, not both.",
+      });
     return explicitTarget({ python: spec.python ?? "3.11", platform: spec.platform, implementation: spec.implementation, abis: spec.abis });
   }
   return probeInterpreter(spec.interpreter ?? "python3", options);

@@ -56,7 +56,7 @@ export function azureConf(locations: readonly AzureLocation[], azure: AzureSetti
   const ways = [azure.accountKey, azure.sasToken, azure.oauth, azure.managedIdentity].filter((w) => w !== undefined).length;
   if (ways > 1) throw new InvalidInputError("Azure settings give more than one way to authenticate.", { hint: "pass one of accountKey, sasToken, oauth or managedIdentity." });
   if (azure.oauth && (!azure.oauth.tenantId || !azure.oauth.clientId || !azure.oauth.clientSecret)) {
-    throw new InvalidInputError("Azure OAuth needs tenantId, clientId and clientSecret (a service principal); for a managed identity pass managedIdentity instead.");
+    throw new InvalidInputError("Azure OAuth needs tenantId, clientId and clientSecret (a service principal).", { hint: "for a managed identity, pass managedIdentity instead." });
   }
   const out: Array<[string, string]> = [];
   const add = (k: string, v: string) => {

@@ -309,7 +309,9 @@ describe("Kerberos: renewal, relogin, Kubernetes tokens and krb5 (security.md, r
     [{ master: K8S, kerberos: { reloginPeriod: "1m" } }, /YARN setting; the master is kubernetes/],
     [{ master: "yarn", kerberos: { tokenSecret: { name: "s", itemKey: "k" } } }, /Kubernetes setting; the master is yarn/],
     [{ master: K8S, kerberos: { tokenSecret: { name: "s", itemKey: "" } } }, /needs both the Secret's name and the item key/],
-    [{ master: K8S, kerberos: { principal: "a@R", keytab: "/k", tokenSecret: { name: "s", itemKey: "k" } } }, /either a Kerberos principal and keytab or a token Secret/],
+    [{ master: K8S, kerberos: { principal: "a@R", keytab: "/k", tokenSecret: { name: "s", itemKey: "k" } } },
+      expect.objectContaining({ message: expect.stringMatching(/^Both a Kerberos principal and a token Secret were given/), hint: expect.stringMatching(/either a principal and keytab or a token Secret, not both/) }),
+    ],
     [{ master: K8S, kerberos: { krb5: { path: "/a", configMapName: "b" } } }, /one of path .* or configMapName/],
   ])("refuses %j", (opts, re) => {
     expect(() => sparkConfigFor(pythonEnvironment("s3://b/e.tar.gz"), opts as Parameters<typeof sparkConfigFor>[1])).toThrow(re);

@@ -352,7 +352,7 @@ export function kerberosConf(kerberos: SparkKerberosOptions, clusterManager: Spa
   if (kerberos.tokenSecret) {
     k8sOnly("kerberos.tokenSecret (spark.kubernetes.kerberos.tokenSecret.*)");
     if (!kerberos.tokenSecret.name || !kerberos.tokenSecret.itemKey) throw new InvalidInputError("kerberos.tokenSecret needs both the Secret's name and the item key holding the token file.");
-    if (kerberos.principal) throw new InvalidInputError("Give either a Kerberos principal and keytab or a token Secret, not both: Spark uses the Secret's tokens instead of logging in.");
+    if (kerberos.principal) throw new InvalidInputError("Both a Kerberos principal and a token Secret were given: Spark uses the Secret's tokens instead of logging in.", { hint: "give either a principal and keytab or a token Secret, not both." });
     out.push(["spark.kubernetes.kerberos.tokenSecret.name", kerberos.tokenSecret.name]);
     out.push(["spark.kubernetes.kerberos.tokenSecret.itemKey", kerberos.tokenSecret.itemKey]);
   }
