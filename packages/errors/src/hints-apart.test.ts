@@ -53,11 +53,19 @@ function calleeName(e: ts.Expression): string | undefined {
   return undefined;
 }
 
-/** The literal text of a message expression: string parts joined, each interpolation as `{}`; object literals (options) skipped. */
+/** A fix kept in a variable and put into the message: `${fix}`. */
+const FIX_VARIABLE = /^(?:fix|remedy|advice)$/i;
+
+/**
+ * The literal text of a message expression: string parts joined, each interpolation as
+ * `{}` (a fix variable as "; fix"); object literals (options) skipped.
+ */
 function messageText(node: ts.Node): string {
   if (ts.isObjectLiteralExpression(node)) return "";
   if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return node.text;
-  if (ts.isTemplateExpression(node)) return node.head.text + node.templateSpans.map((s) => `{}${s.literal.text}`).join("");
+  if (ts.isTemplateExpression(node)) {
+    return node.head.text + node.templateSpans.map((s) => `${ts.isIdentifier(s.expression) && FIX_VARIABLE.test(s.expression.text) ? "; fix" : "{}"}${s.literal.text}`).join("");
+  }
   const parts: string[] = [];
   node.forEachChild((c) => {
     parts.push(messageText(c));
@@ -107,7 +115,8 @@ test("the scan finds a fix put back into a message", () => {
     "throw new IntegrityError(`${w}: too many entries; raise maxEntries if it is trusted.`);",
     'return new KerberosError(`Kerberos needs the optional package "kerberos": npm install ${PKG}`, "not-installed");',
     "throw new InvalidInputError(`--python takes an interpreter; for a target version use --python-version ${v}.`);",
+    "const bad = (why: string) => new ClusterPackError(ERR_X, `${label} cannot be packed: ${why}; ${fix}.`);",
     'throw new InvalidInputError("No Spark master.", { hint: "pass `master`; or set spark.master." });',
   ].join("\n");
-  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4", "sample.ts:5", "sample.ts:6"]);
+  expect(fixesInMessages(path.join(ROOT, "sample.ts"), sample).map((f) => f.where)).toEqual(["sample.ts:1", "sample.ts:2", "sample.ts:3", "sample.ts:4", "sample.ts:5", "sample.ts:6", "sample.ts:7"]);
 });

@@ -160,7 +160,7 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
   const meta = parseCoreMetadata(metadataText, path.join(distInfo, "METADATA"));
   const label = `${meta.name} ${meta.version} (${distInfo})`;
   const fix = `reinstall it (pip install --force-reinstall --no-deps "${meta.name}==${meta.version}"), or pack from the index (--from-index / fromIndex)`;
-  const notRebuildable = (why: string) => new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: ${why}; ${fix}.`);
+  const notRebuildable = (why: string) => new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: ${why}.`, { hint: `${fix}.` });
   const recordText = await fs.promises.readFile(path.join(distInfo, "RECORD"), "utf8").catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") throw notRebuildable("it has no RECORD (it was installed by a tool that does not list its files, e.g. `setup.py install` or conda)");
     throw err;
