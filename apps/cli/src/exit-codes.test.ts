@@ -118,7 +118,7 @@ describe("a bad flag: exit 2, one cluster-pack: line (no commander 'error:'), JS
   test("--python is an interpreter everywhere: a version is refused with the flag it meant", async () => {
     for (const cmd of [["resolve", "six"], ["lock", "six"], ["download", "six", "-d", "d"], ["upload-env"]]) {
       const r = await runCli(...cmd, "--python", "3.11");
-      expect([r.code, r.err]).toEqual([EXIT.USAGE, "cluster-pack: --python takes an interpreter (a path, or a name on PATH such as python3.11); for a target version use --python-version 3.11.\n"]);
+      expect([r.code, r.err]).toEqual([EXIT.USAGE, "cluster-pack: --python takes an interpreter (a path, or a name on PATH such as python3.11), not a version.\ncluster-pack: hint: for a target version, use --python-version 3.11.\n"]);
     }
   });
 });
@@ -127,9 +127,9 @@ describe("library option names in messages are shown as this command's flags", (
   test.each([
     [["spark-conf", "hdfs://nn/env.bin"], /or pass --kind \("pex", "pex-large", "conda" or "venv"\)\.$/],
     [["spark-conf", "hdfs://nn/env.tar.gz", "--master", "local"], /unpack it and pass --local-python \(e\.g\. \.\/pyenv\/bin\/python\)/],
-    [["spark-conf", "./env.tar.gz", "--kind", "pex"], /is a tar archive, not a PEX file: pass --kind "conda" or "venv"/],
-    [["upload-env", "six", "--env", "/somewhere"], /Give at most one source: --env, --python, requirements \(arguments\), -r or --lock\.$/],
-    [["resolve", "six", "--isolated", "--no-index", "--python-version", "3.11"], /No package source: --no-index is set and no --find-links location is given\. Add a find-links location, or drop --no-index\.$/],
+    [["spark-conf", "./env.tar.gz", "--kind", "pex"], /is a tar archive, not a PEX file\.\ncluster-pack: hint: pass --kind "conda" or "venv"/],
+    [["upload-env", "six", "--env", "/somewhere"], /More than one source of packages was given\.\ncluster-pack: hint: give at most one source: --env, --python, requirements \(arguments\), -r or --lock\.$/],
+    [["resolve", "six", "--isolated", "--no-index", "--python-version", "3.11"], /No package source: --no-index is set and no --find-links location is given\.\ncluster-pack: hint: add a find-links location, or drop --no-index\.$/],
   ])("%j", async (args, expected) => {
     const cwd = process.cwd();
     process.chdir(tmp);

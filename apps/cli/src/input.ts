@@ -14,7 +14,7 @@ export async function asInput<T>(work: Promise<T>): Promise<T> {
     if (err instanceof IntegrityError) throw new InvalidInputError(err.message, { code: err.code, cause: err, optionNames: err.optionNames, ...(err.hint === undefined ? {} : { hint: err.hint }) });
     const e = err as { code?: unknown; driver?: unknown; path?: unknown };
     if (e.code === "ENOENT" && typeof e.driver === "string" && typeof e.path === "string") {
-      throw new InvalidInputError(`${e.path} does not exist; check the path.`, { code: "ERR_FILE_NOT_FOUND", cause: err });
+      throw new InvalidInputError(`${e.path} does not exist.`, { code: "ERR_FILE_NOT_FOUND", cause: err, hint: "check the path." });
     }
     throw err;
   }

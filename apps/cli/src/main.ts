@@ -169,8 +169,9 @@ function reportError(err: unknown, ctx: CommandContext, json: boolean, signal: N
     hint = undefined;
   } else if (lib.io().isNoSpaceError(err) && errCode !== "ERR_NO_SPACE" && (err as { driver?: unknown }).driver === undefined) {
     // A bare ENOSPC that no layer described (a compressor, a stream): one clean line.
-    message = `no space left on the device (${firstLine(message)}); free some space or write elsewhere`;
+    message = `no space left on the device (${firstLine(message)})`;
     errCode = "ERR_NO_SPACE";
+    hint = "free some space or write elsewhere.";
   }
   // A failed resolution carries its derivation: shown as numbered steps, and as data with --json.
   const derivation = !signal && hasErrorCode(err, "ERR_RESOLUTION_IMPOSSIBLE") ? (err as ResolutionImpossibleError).derivation : undefined;

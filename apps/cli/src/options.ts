@@ -53,7 +53,7 @@ export function keyValues(items: readonly string[] | undefined, flag: string): R
   const out: Record<string, string> = {};
   for (const item of items ?? []) {
     const eq = item.indexOf("=");
-    if (eq <= 0) throw new InvalidInputError(`${flag} ${JSON.stringify(item)} is not NAME=value: write it as ${flag} NAME=value.`, { code: "ERR_INVALID_OPTION" });
+    if (eq <= 0) throw new InvalidInputError(`${flag} ${JSON.stringify(item)} is not NAME=value.`, { code: "ERR_INVALID_OPTION", hint: `write it as ${flag} NAME=value.` });
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;
@@ -149,7 +149,10 @@ export function targetSpec(o: TargetCliOptions): { python?: string; platform?: s
 export function pythonOption(description: string): Option {
   return new Option("--python <interpreter>", description).argParser((value: string) => {
     if (/^\d+(\.\d+)*$/.test(value.trim())) {
-      throw new InvalidInputError(`--python takes an interpreter (a path, or a name on PATH such as python${value}); for a target version use --python-version ${value}.`, { code: "ERR_INVALID_OPTION" });
+      throw new InvalidInputError(`--python takes an interpreter (a path, or a name on PATH such as python${value}), not a version.`, {
+        code: "ERR_INVALID_OPTION",
+        hint: `for a target version, use --python-version ${value}.`,
+      });
     }
     return value;
   });
@@ -274,7 +277,7 @@ export function environmentFromOptions(archive: string, opts: EnvironmentCliOpti
     if (scheme !== undefined && scheme !== "file") continue;
     const local = scheme === "file" ? new URL(location).pathname : location;
     if (!fs.existsSync(local)) {
-      throw new InvalidInputError(`${what === "environment" ? "The environment archive" : "The --code archive"} ${location} does not exist; build or upload it first, or pass its URL.`, { code: "ERR_FILE_NOT_FOUND" });
+      throw new InvalidInputError(`${what === "environment" ? "The environment archive" : "The --code archive"} ${location} does not exist.`, { code: "ERR_FILE_NOT_FOUND", hint: "build or upload it first, or pass its URL." });
     }
   }
   return lib.engines().pythonEnvironment(archive, { kind: opts.kind, alias: opts.alias, env: keyValues(opts.env, "--env"), codeArchives: opts.code ?? [] });

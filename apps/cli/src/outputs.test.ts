@@ -141,7 +141,7 @@ describe("a store URL without its // is refused everywhere a store path is taken
     try {
       const r = await runCli(...shape.map((a) => (a === "<pex>" ? pex : a)));
       const scheme = url.slice(0, url.indexOf(":"));
-      expect([r.code, r.err, r.out]).toEqual([EXIT.USAGE, `cluster-pack: ${url} is not a valid URL: ${scheme} URLs start with ${scheme}:// (two slashes). For a local path with a colon in it, write ./${url}.\n`, ""]);
+      expect([r.code, r.err, r.out]).toEqual([EXIT.USAGE, `cluster-pack: ${url} is not a valid URL: ${scheme} URLs start with ${scheme}:// (two slashes).\ncluster-pack: hint: for a local path with a colon in it, write ./${url}.\n`, ""]);
       expect(fs.readdirSync(tmp).sort()).toEqual(before);
     } finally {
       process.chdir(cwd);

@@ -11,7 +11,7 @@ export async function openSession(
   ctx: CommandContext,
 ): Promise<{ session: PipSession; input: Awaited<ReturnType<PipSession["readInput"]>>; target: TargetEnvironment }> {
   if (requirements.length === 0 && !opts.requirement?.length) {
-    throw new InvalidInputError("Nothing to resolve: give requirements (e.g. 'pandas>=2') or -r requirements.txt.");
+    throw new InvalidInputError("Nothing to resolve.", { hint: "give requirements (e.g. 'pandas>=2') or -r requirements.txt." });
   }
   const target = await targetFromOptions(opts, ctx);
   const split = (v: string[] | true | undefined) => (Array.isArray(v) && v.length ? v.flatMap((s) => s.split(",")) : undefined);

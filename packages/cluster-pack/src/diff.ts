@@ -31,10 +31,10 @@ async function openSide(location: string, options: DiffOptions): Promise<PexInsp
   if (!isUrl || location.startsWith("file://")) {
     const local = location.startsWith("file://") ? new URL(location).pathname : location;
     if (await fsp.stat(local).then(() => true, () => false)) return inspectPex(local, { sizes: true, ...(signal ? { signal } : {}) });
-    if (!isUrl) throw new InvalidInputError(`${location} does not exist: pass a .pex file, a packed PEX directory, or an uploaded environment's URL (s3://, hdfs://, https://).`);
+    if (!isUrl) throw new InvalidInputError(`${location} does not exist.`, { hint: "pass a .pex file, a packed PEX directory, or an uploaded environment's URL (s3://, hdfs://, https://)." });
   }
   const store = openStore({ env: options.environ ?? process.env, ...options.store });
   const source = await store.openRandomAccess(location, { signal });
-  if (!source) throw new InvalidInputError(`${redactUrl(location)} does not exist: pass the URL of an uploaded .pex.`);
+  if (!source) throw new InvalidInputError(`${redactUrl(location)} does not exist.`, { hint: "pass the URL of an uploaded .pex." });
   return inspectPexSource(source, redactUrl(location), { sizes: true, ...(signal ? { signal } : {}) });
 }

@@ -42,7 +42,7 @@ export function applyPackageEdits(installed: Record<string, string>, edits: Pack
     checkName(raw, "ignoredPackages");
     const n = canonicalizeName(raw);
     if (additional.has(n)) {
-      throw new InvalidInputError(`Package "${raw}" is both in ignoredPackages and additionalPackages: remove it from one of them.`);
+      throw new InvalidInputError(`Package "${raw}" is both in ignoredPackages and additionalPackages.`, { hint: "remove it from one of them." });
     }
     if (!current.delete(n)) unmatched.push(raw);
   }
@@ -62,6 +62,6 @@ export function pinOf(name: string, version: string): string {
 function checkName(name: string, option: string): void {
   // Anything but a PEP 508 name is a typo or an injection.
   if (!isValidName(name)) {
-    throw new InvalidInputError(`Invalid package name "${name}" in ${option}: use a PEP 508 project name such as "scikit-learn".`);
+    throw new InvalidInputError(`Invalid package name "${name}" in ${option}.`, { hint: `use a PEP 508 project name such as "scikit-learn".` });
   }
 }

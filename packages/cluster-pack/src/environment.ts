@@ -183,8 +183,8 @@ async function condaEnvironment(prefix: string, signal?: AbortSignal): Promise<I
   if (!match || sitePackages.length === 0) {
     if (!(await exists(python))) {
       throw new InvalidInputError(
-        `Conda environment ${prefix} has no python package (conda-meta has ${records.length} python records). Install python in it or pass another environment.`,
-        { code: "ERR_NO_ENVIRONMENT" },
+        `Conda environment ${prefix} has no python package (conda-meta has ${records.length} python records).`,
+        { code: "ERR_NO_ENVIRONMENT", hint: "install python in it or pass another environment." },
       );
     }
     const probed = await probeInterpreter(python, signal);
@@ -209,7 +209,7 @@ async function probeInterpreter(python: string, signal?: AbortSignal): Promise<I
       if (err) {
         const e = err as NodeJS.ErrnoException;
         if (e.code === "ENOENT" || e.code === "EACCES") {
-          reject(new InvalidInputError(`Python interpreter ${python} cannot be run (${e.code}). Pass an existing interpreter or environment.`, { code: "ERR_NO_ENVIRONMENT", cause: err }));
+          reject(new InvalidInputError(`Python interpreter ${python} cannot be run (${e.code}).`, { code: "ERR_NO_ENVIRONMENT", cause: err, hint: "pass an existing interpreter or environment." }));
         } else {
           reject(new ClusterPackError("ERR_PYTHON_PROBE", `Asking ${python} for its environment failed: ${String(stderr).trim() || e.message}`, { cause: err }));
         }
@@ -293,7 +293,7 @@ async function readDistInfo(dir: string, pth: PthInfo): Promise<InstalledDistrib
     try {
       directUrl = JSON.parse(du) as DirectUrl;
     } catch (err) {
-      throw new InvalidInputError(`${path.join(dir, "direct_url.json")} is not valid JSON. Reinstall ${name} (pip install --force-reinstall).`, { cause: err });
+      throw new InvalidInputError(`${path.join(dir, "direct_url.json")} is not valid JSON.`, { cause: err, hint: `reinstall ${name} (pip install --force-reinstall).` });
     }
   }
   const dist: InstalledDistribution = { name, normalizedName: canonicalizeName(name), version, metadataPath: dir, format: "dist-info", topLevel };

@@ -133,13 +133,14 @@ describeUnless(missingEngine(["distributed"]) ?? pipIndexUnavailable(), "fetchLa
     const garbage = path.join(kit.tmp, "garbage.zip");
     fs.writeFileSync(garbage, Buffer.alloc(layer.size, 7));
     await kit.s3fs.put(garbage, layer.url.replace(/^s3:\/\//, "/"));
-    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toThrow(
-      new RegExp(`^Layer ${escape(layer.url)} has sha256 [0-9a-f]{64} \\(${layer.size} bytes\\), not the one its name says: the store's copy is damaged`),
-    );
+    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toMatchObject({
+      message: expect.stringMatching(new RegExp(`^Layer ${escape(layer.url)} has sha256 [0-9a-f]{64} \\(${layer.size} bytes\\), not the one its name says: the store's copy is damaged\\.$`)),
+      hint: "delete it and upload the environment again (upload-env --layered).",
+    });
     expect(fs.readdirSync(dir).filter((n) => n.endsWith(".zip") || n.includes("cp-tmp"))).toEqual([]);
 
     await kit.s3fs.rm(layer.url.replace(/^s3:\/\//, "/"));
-    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toMatchObject({ code: "ERR_LAYER", message: expect.stringMatching(new RegExp(`^Layer ${escape(layer.url)} is missing from its store`)) });
+    await expect(fetchLayers(env, { store: { s3: kit.s3.clientOptions } })).rejects.toMatchObject({ code: "ERR_LAYER", message: expect.stringMatching(new RegExp(`^Layer ${escape(layer.url)} is missing from its store`)), hint: expect.stringMatching(/^upload the environment again/) });
   });
 });
 

@@ -58,18 +58,18 @@ export const DEFAULT_GC_GRACE_MS = 24 * 3600 * 1000;
 export async function gc(prefix: string, options: GcOptions = {}): Promise<GcResult> {
   const { signal } = options;
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
-  if (!Number.isFinite(graceMs) || graceMs < 0) throw new InvalidInputError(`The grace period ${graceMs} ms is not a duration: give e.g. 24h or 30m (--grace).`);
+  if (!Number.isFinite(graceMs) || graceMs < 0) throw new InvalidInputError(`The grace period ${graceMs} ms is not a duration.`, { hint: "give e.g. 24h or 30m (--grace)." });
   const now = options.now ?? Date.now;
   const store = openStore({ env: options.environ ?? process.env, ...options.store });
   const base = prefix.replace(/\/+$/, "");
   const log = options.onLog ?? (() => {});
 
   const first = await walk(store, base, signal);
-  if (!first.found) throw new InvalidInputError(`${redactUrl(prefix)} does not exist or is empty: pass the directory (prefix) that holds the environments and their layers/ directory.`);
+  if (!first.found) throw new InvalidInputError(`${redactUrl(prefix)} does not exist or is empty.`, { hint: "pass the directory (prefix) that holds the environments and their layers/ directory." });
   if (first.layers.length && !first.manifests.length) {
     // A prefix holding layers but no environment (e.g. the layers/ directory itself): every
     // layer would look unreferenced.
-    throw new InvalidInputError(`${redactUrl(prefix)} holds layers but no environment (.pex) that could name them: pass the prefix that holds the environments too (e.g. the directory above layers/).`);
+    throw new InvalidInputError(`${redactUrl(prefix)} holds layers but no environment (.pex) that could name them.`, { hint: "pass the prefix that holds the environments too (e.g. the directory above layers/)." });
   }
   const refs = new Map<string, { key: string; names: string[] }>();
   await readManifests(store, first.manifests, refs, signal);
@@ -127,7 +127,7 @@ export async function gc(prefix: string, options: GcOptions = {}): Promise<GcRes
 /** "24h", "30m", "90s", "7d", "1.5h", or a number of seconds, in ms. */
 export function parseDuration(text: string, flag = "--grace"): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/i.exec(text);
-  if (!m) throw new InvalidInputError(`${flag} ${JSON.stringify(text)} is not a duration: write e.g. 24h, 30m, 7d or 3600 (seconds).`);
+  if (!m) throw new InvalidInputError(`${flag} ${JSON.stringify(text)} is not a duration.`, { hint: "write e.g. 24h, 30m, 7d or 3600 (seconds)." });
   const unit = (m[2] ?? "s").toLowerCase();
   const factor = { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[unit]!;
   return Math.round(Number(m[1]) * factor);
@@ -147,7 +147,7 @@ async function walk(store: Store, base: string, signal?: AbortSignal): Promise<W
   while (queue.length) {
     throwIfAborted(signal);
     const dir = queue.shift()!;
-    if (++dirs > 100_000) throw new ClusterPackError("ERR_GC_TOO_LARGE", `More than 100,000 directories under ${redactUrl(base)}: give a narrower prefix.`);
+    if (++dirs > 100_000) throw new ClusterPackError("ERR_GC_TOO_LARGE", `More than 100,000 directories under ${redactUrl(base)}.`, { hint: "give a narrower prefix." });
     const entries = await store.list(dir.url, signal ? { signal } : {});
     if (entries.length) out.found = true;
     for (const e of entries) {
@@ -180,8 +180,8 @@ async function readManifests(store: Store, manifests: StoreEntry[], refs: Map<st
         if ((err as { name?: string }).name === "AbortError") throw err;
         throw new ClusterPackError(
           "ERR_GC_UNREADABLE",
-          `Cannot read the environment ${redactUrl(m.url)} (${(err as Error).message}), so the layers it may name are unknown: gc stopped without deleting anything. Remove or fix that file, or give a prefix without it.`,
-          { cause: err },
+          `Cannot read the environment ${redactUrl(m.url)} (${(err as Error).message}), so the layers it may name are unknown: gc stopped without deleting anything.`,
+          { cause: err, hint: "remove or fix that file, or give a prefix without it." },
         );
       }
     },

@@ -108,7 +108,7 @@ async function listedLayers(store: Store, base: string, signal?: AbortSignal): P
 export async function environmentLayers(packagePath: string, options: { store?: StoreOptions; layerStore?: string; signal?: AbortSignal } = {}): Promise<PublishedLayer[]> {
   const store = openStore(options.store ?? {});
   if (!(await store.isUpToDate(packagePath, {}, options.signal ? { signal: options.signal } : {})).head) {
-    throw new InvalidInputError(`${redactUrl(packagePath)} does not exist: pass the URL of an uploaded layered environment (upload-env --layered).`);
+    throw new InvalidInputError(`${redactUrl(packagePath)} does not exist.`, { hint: "pass the URL of an environment uploaded with upload-env --layered." });
   }
   return remoteLayers(store, packagePath, options.layerStore ?? defaultLayerStoreUrl(packagePath), options.signal);
 }
@@ -116,7 +116,7 @@ export async function environmentLayers(packagePath: string, options: { store?: 
 /** The layers an uploaded layered PEX names (its PEX-INFO read by range requests). */
 export async function remoteLayers(store: Store, packagePath: string, layerStoreUrl: string, signal?: AbortSignal): Promise<PublishedLayer[]> {
   const source = await store.openRandomAccess(packagePath, { signal });
-  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read; run upload-env again.`);
+  if (!source) throw new ClusterPackError("ERR_STORE", `${redactUrl(packagePath)} disappeared while it was being read.`, { hint: "run upload-env again." });
   const pex = await openPexSource(source, redactUrl(packagePath), signal ? { signal } : {});
   try {
     const base = layerStoreUrl.replace(/\/+$/, "");
@@ -156,10 +156,10 @@ export interface FetchLayersOptions {
 export async function fetchLayers(env: PythonEnvironment, options: FetchLayersOptions = {}): Promise<{ dir: string; layers: FetchedLayer[]; bytesFetched: number }> {
   const { signal } = options;
   const dir = env.layersDir;
-  if (!dir) throw new InvalidInputError(`fetchLayers needs the node directory of the layers: pass \`layersDir\` to pythonEnvironment (got ${env.layers?.length ?? 0} layers of ${redactUrl(env.archive.url)}).`, { optionNames: ["layersDir"] });
+  if (!dir) throw new InvalidInputError(`fetchLayers needs the node directory of the layers (got ${env.layers?.length ?? 0} layers of ${redactUrl(env.archive.url)}).`, { optionNames: ["layersDir"], hint: "pass `layersDir` to pythonEnvironment." });
   const wanted = (env.layers ?? []).map((l) => {
     const sha256 = layerNameSha256(l.alias);
-    if (!sha256) throw new InvalidInputError(`Layer ${redactUrl(l.url)} is not named <sha256>.zip, so it cannot be checked against its name: pass the layer URLs upload-env printed (its \`layers\`).`, { optionNames: ["layers"] });
+    if (!sha256) throw new InvalidInputError(`Layer ${redactUrl(l.url)} is not named <sha256>.zip, so it cannot be checked against its name.`, { optionNames: ["layers"], hint: "pass the layer URLs upload-env printed (its `layers`)." });
     return { url: l.url, sha256 };
   });
   const local = new LocalLayerStore(dir);
@@ -180,13 +180,13 @@ export async function fetchLayers(env: PythonEnvironment, options: FetchLayersOp
           sha256,
           async (temp) => {
             if (!(await store.get(url, temp, signal ? { signal } : {}))) {
-              throw new ClusterPackError("ERR_LAYER", `Layer ${redactUrl(url)} is missing from its store: upload the environment again (upload-env --layered), then fetch its layers.`);
+              throw new ClusterPackError("ERR_LAYER", `Layer ${redactUrl(url)} is missing from its store.`, { hint: "upload the environment again (upload-env --layered), then fetch its layers." });
             }
           },
           signal,
         );
         if ("actual" in r) {
-          throw new IntegrityError(`Layer ${redactUrl(url)} has sha256 ${r.actual} (${r.size} bytes), not the one its name says: the store's copy is damaged; delete it and upload the environment again (upload-env --layered).`, { code: "ERR_LAYER" });
+          throw new IntegrityError(`Layer ${redactUrl(url)} has sha256 ${r.actual} (${r.size} bytes), not the one its name says: the store's copy is damaged.`, { code: "ERR_LAYER", hint: "delete it and upload the environment again (upload-env --layered)." });
         }
         bytesFetched += r.layer.size;
         return { size: r.layer.size, fetched: true };

@@ -23,7 +23,7 @@ export function getUser(options: NamingOptions = {}): string {
   if (given) {
     // It becomes a path segment of every default package path.
     if (!/^[A-Za-z0-9._@][A-Za-z0-9._@$-]*$/.test(given) || /^\.\.?$/.test(given)) {
-      throw new InvalidInputError(`C_PACK_USER "${given}" is not a user name (letters, digits, ".", "_", "-", "@", "$"; no "/" or blanks inside): fix or unset it.`);
+      throw new InvalidInputError(`C_PACK_USER "${given}" is not a user name (letters, digits, ".", "_", "-", "@", "$"; no "/" or blanks inside).`, { hint: "fix or unset it." });
     }
     return given;
   }

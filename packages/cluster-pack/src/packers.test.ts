@@ -114,7 +114,8 @@ describe("uploadEnv with the venv and conda packers", () => {
     expect(r.packagePath).toBe(`file://${tmp}/data/cluster-pack/user/me/envs/${path.basename(env.prefix)}.tar.gz`);
     for (const edit of [{ ignoredPackages: ["six"] }, { additionalPackages: { six: "1.17.0" } }, { onlyPackages: ["python"] }]) {
       await expect(uploadEnv(base({ env: env.prefix, packagePath: `file://${tmp}/store/edit.tar.gz`, ...edit }))).rejects.toMatchObject({
-        message: expect.stringMatching(/The conda packer packs .* as it is, so package edits \(`additionalPackages`\/`ignoredPackages`\/`onlyPackages`\) cannot be applied.*`packer` "pex"/),
+        message: expect.stringMatching(/The conda packer packs .* as it is, so package edits \(`additionalPackages`\/`ignoredPackages`\/`onlyPackages`\) cannot be applied\.$/),
+        hint: expect.stringMatching(/`packer` "pex"/),
         optionNames: ["additionalPackages", "ignoredPackages", "onlyPackages", "packer"],
       });
     }

@@ -39,7 +39,7 @@ export interface RunningPexOptions {
 export async function uploadRunningPex(pex: string, options: RunningPexOptions): Promise<UploadEnvResult> {
   const { signal, environ } = options;
   const st = await fsp.stat(pex).catch(() => undefined);
-  if (!st) throw new InvalidInputError(`The running PEX ${pex} (the PEX variable) does not exist: unset PEX, or pass \`env\`, \`python\` or requirements.`, { optionNames: ["env", "python"] });
+  if (!st) throw new InvalidInputError(`The running PEX ${pex} (the PEX variable) does not exist.`, { optionNames: ["env", "python"], hint: `unset PEX, or pass \`env\`, \`python\` or requirements.` });
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), "cluster-pack-running-pex-"));
   try {
     let file = pex;
@@ -86,7 +86,7 @@ async function shipIndexedEditables(options: RunningPexOptions, packagePath: str
   const dir = packagePath.slice(0, packagePath.lastIndexOf("/") + 1);
   for (const name of text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean)) {
     throwIfAborted(options.signal);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidInputError(`${path.join(cwd, EDITABLE_PACKAGES_INDEX)} names "${name}", which is not a Python package name: fix the file.`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new InvalidInputError(`${path.join(cwd, EDITABLE_PACKAGES_INDEX)} names "${name}", which is not a Python package name.`, { hint: "fix the file." });
     const remote = `${dir}${envName}_editable/${name}.zip`;
     const found = await findOnPath(name, entries);
     if (!found) {

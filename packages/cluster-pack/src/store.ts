@@ -82,20 +82,20 @@ function storeError(err: unknown, what: string, url: string): unknown {
   if (err instanceof InvalidInputError || code === "ABORT_ERR" || typeof code !== "string" || !/^E[A-Z]+$/.test(code)) return err;
   const message = (err as Error).message;
   if (NOT_A_PLACE.has(code)) {
-    return new InvalidInputError(`Cannot ${what} ${redactUrl(url)}: ${message}. Choose a package path you can write to (a directory you own, or an s3:// / hdfs:// location your credentials may write).`, { code: "ERR_PACKAGE_PATH", cause: err });
+    return new InvalidInputError(`Cannot ${what} ${redactUrl(url)}: ${message}.`, { code: "ERR_PACKAGE_PATH", cause: err, hint: "choose a package path you can write to (a directory you own, or an s3:// / hdfs:// location your credentials may write)." });
   }
   if (REFUSED.has(code)) {
     // An operation failure (exit 1), as the store's other failures: the command was right, the access is not.
     return new ClusterPackError(
       "ERR_ACCESS_DENIED",
-      `Cannot ${what} ${redactUrl(url)}: ${message}. Check your credentials and permissions, or choose a package path you can write to.`,
-      { cause: err },
+      `Cannot ${what} ${redactUrl(url)}: ${message}.`,
+      { cause: err, hint: "check your credentials and permissions, or choose a package path you can write to." },
     );
   }
   return new ClusterPackError(
     "ERR_STORE",
-    `Cannot ${what} ${redactUrl(url)}: ${message}. Check that the store is reachable (endpoint, network, AWS_ENDPOINT_URL / HADOOP_CONF_DIR) and your credentials, then retry.`,
-    { cause: err },
+    `Cannot ${what} ${redactUrl(url)}: ${message}.`,
+    { cause: err, hint: "check that the store is reachable (endpoint, network, AWS_ENDPOINT_URL / HADOOP_CONF_DIR) and your credentials, then retry." },
   );
 }
 

@@ -220,7 +220,8 @@ describe("uploadEnv: bad input", () => {
     await fsp.writeFile(blocker, "not a directory");
     await expect(uploadEnv(base({ env: fx!.venv, packagePath: `file://${blocker}/envs/env.pex` }))).rejects.toMatchObject({
       code: "ERR_PACKAGE_PATH",
-      message: expect.stringMatching(/a-file\/envs\/env\.pex.*Choose a package path you can write to/),
+      message: expect.stringMatching(/a-file\/envs\/env\.pex/),
+      hint: expect.stringMatching(/^choose a package path you can write to/),
     });
     expect((await fsp.readdir(tmp)).filter((f) => f.includes("tmp"))).toEqual([]);
   });
@@ -231,7 +232,8 @@ describe("uploadEnv: bad input", () => {
     try {
       await expect(uploadEnv(base({ env: fx!.venv, packagePath: "s3://envs/user/me/envs/down.pex" }))).rejects.toMatchObject({
         code: "ERR_STORE",
-        message: expect.stringMatching(/s3:\/\/envs\/user\/me\/envs\/down\.pex.*Check that the store is reachable/),
+        message: expect.stringMatching(/s3:\/\/envs\/user\/me\/envs\/down\.pex/),
+        hint: expect.stringMatching(/^check that the store is reachable/),
       });
     } finally {
       await s3.start();

@@ -100,19 +100,22 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
   if (options.packer !== undefined) packerFor(options.packer);
   const sources = [options.env, options.python, options.requirements, options.requirementsFile, options.lockFile].filter((s) => s !== undefined);
   if (sources.length > 1) {
-    throw new InvalidInputError("Give at most one source: `env`, `python`, `requirements`, `requirementsFile` or `lockFile`.", { optionNames: ["env", "python", "requirements", "requirementsFile", "lockFile"] });
+    throw new InvalidInputError("More than one source of packages was given.", {
+      optionNames: ["env", "python", "requirements", "requirementsFile", "lockFile"],
+      hint: "give at most one source: `env`, `python`, `requirements`, `requirementsFile` or `lockFile`.",
+    });
   }
   // A malformed store URL (`s3:/x`) is refused before anything is packed.
   if (options.packagePath !== undefined) locationScheme(options.packagePath);
   const cacheDir = options.cacheDir ?? defaultCacheDir(environ);
   const log = options.onLog ?? (() => {});
   if (options.layout !== undefined && options.layout !== "fat" && options.layout !== "layered") {
-    throw new InvalidInputError(`Unknown layout "${String(options.layout)}": use "fat" (one PEX file) or "layered" (--layered).`);
+    throw new InvalidInputError(`Unknown layout "${String(options.layout)}".`, { hint: `use "fat" (one PEX file) or "layered" (--layered).` });
   }
   const layered = options.layout === "layered" || options.pex?.layout === "layered";
-  if (layered && (options.packer ?? "pex") !== "pex") throw new InvalidInputError(`The layered layout is a PEX layout: use the pex packer (--packer pex), or drop --layered.`);
-  if (layered && options.pex?.allowLargePex) throw new InvalidInputError("A layered PEX is already small: drop allowLargePex (--allow-large-pex) or --layered.");
-  if (options.layerStore !== undefined && !layered) throw new InvalidInputError("layerStore (--layer-store) applies to the layered layout: add --layered.");
+  if (layered && (options.packer ?? "pex") !== "pex") throw new InvalidInputError(`The layered layout is a PEX layout.`, { hint: "use the pex packer (--packer pex), or drop --layered." });
+  if (layered && options.pex?.allowLargePex) throw new InvalidInputError("A layered PEX is already small.", { hint: "drop allowLargePex (--allow-large-pex) or --layered." });
+  if (options.layerStore !== undefined && !layered) throw new InvalidInputError("layerStore (--layer-store) applies to the layered layout.", { hint: "add --layered." });
   const pexOptions: PexOptions | undefined = layered ? { ...options.pex, layout: "layered" } : options.pex;
   const fromPex = (pex: string) =>
     uploadRunningPex(pex, {

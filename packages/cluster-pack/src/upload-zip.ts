@@ -53,7 +53,7 @@ export async function uploadZip(zipFile: string, options: UploadZipOptions = {})
       local = path.join(work, fileName);
       await downloadTo(zipFile, local, options);
     } else if (!(await fsp.stat(zipFile).catch(() => undefined))?.isFile()) {
-      throw new InvalidInputError(`PEX file ${zipFile} does not exist. Pass the path of a built .pex file or an http(s) URL.`);
+      throw new InvalidInputError(`PEX file ${zipFile} does not exist.`, { hint: "pass the path of a built .pex file or an http(s) URL." });
     }
     const localSource = await fileSource(local);
     const pexHash = await readPexHash(localSource, zipFile, signal).finally(() => localSource.close?.());
@@ -84,10 +84,10 @@ export async function readPexHash(source: RandomAccessSource, name: string, sign
   const reader = await ZipReader.open(start > 0 ? sliceSource(source, start, source.size - start) : source, { signal });
   try {
     const entry = reader.getEntry("PEX-INFO");
-    if (!entry) throw new InvalidInputError(`${redactUrl(name)} has no PEX-INFO: it is not a PEX. Build it with \`cluster-pack pex build\` or pex.`);
+    if (!entry) throw new InvalidInputError(`${redactUrl(name)} has no PEX-INFO: it is not a PEX.`, { hint: `build it with \`cluster-pack pex build\` or pex.` });
     const info = JSON.parse((await reader.readEntry(entry, { maxBytes: 16 * 1024 * 1024, signal })).toString("utf8")) as { pex_hash?: unknown };
     if (typeof info.pex_hash !== "string" || info.pex_hash === "") {
-      throw new IntegrityError(`${redactUrl(name)}: PEX-INFO has no pex_hash. Rebuild the PEX.`);
+      throw new IntegrityError(`${redactUrl(name)}: PEX-INFO has no pex_hash.`, { hint: "rebuild the PEX." });
     }
     return info.pex_hash;
   } finally {
@@ -108,7 +108,7 @@ export async function downloadTo(url: string, local: string, options: Pick<Uploa
     response = await retryingTransport(httpGet)(clean, { headers: authorization ? { authorization } : {}, signal: options.signal });
   } catch (err) {
     throwIfAborted(options.signal);
-    throw new ClusterPackError("ERR_DOWNLOAD", `Cannot download ${redactUrl(url)}: ${(err as Error).message}. Check the URL and the network.`, { cause: err });
+    throw new ClusterPackError("ERR_DOWNLOAD", `Cannot download ${redactUrl(url)}: ${(err as Error).message}.`, { cause: err, hint: "check the URL and the network." });
   }
   if (response.status !== 200) {
     discardBody(response);

@@ -35,7 +35,7 @@ export async function zipPath(dir: string, options: ZipPathOptions = {}): Promis
   const root = path.resolve(dir);
   const st = await fsp.stat(root).catch(() => undefined);
   if (!st?.isDirectory()) {
-    throw new InvalidInputError(`Cannot zip ${dir}: it is not a directory. Pass the source directory of a package.`);
+    throw new InvalidInputError(`Cannot zip ${dir}: it is not a directory.`, { hint: "pass the source directory of a package." });
   }
   const base = path.basename(root);
   const prefix = options.includeBaseName === false ? "" : `${base}/`;

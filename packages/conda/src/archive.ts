@@ -69,7 +69,7 @@ export function parseFormat(value: string): ArchiveFormat {
   const aliases: Record<string, ArchiveFormat> = { tgz: "tar.gz", tbz2: "tar.bz2", txz: "tar.xz", tzst: "tar.zst", "tar.zstd": "tar.zst", directory: "no-archive" };
   const v = aliases[value] ?? value;
   if ((ARCHIVE_FORMATS as readonly string[]).includes(v)) return v as ArchiveFormat;
-  throw new InvalidInputError(`unknown archive format "${value}": use one of ${ARCHIVE_FORMATS.join(", ")}`, { code: "ERR_BAD_FORMAT" });
+  throw new InvalidInputError(`unknown archive format "${value}"`, { code: "ERR_BAD_FORMAT", hint: `use one of ${ARCHIVE_FORMATS.join(", ")}.` });
 }
 
 /** Refuses an existing output unless `force`. */
@@ -78,7 +78,7 @@ export async function checkOutput(output: string, force: boolean | undefined): P
   if (st && !force) throw outputExistsError(output, "force");
   const dir = path.dirname(path.resolve(output));
   const dst = await fsp.stat(dir).catch(() => null);
-  if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist; create it first`, { code: "ERR_BAD_OUTPUT" });
+  if (!dst?.isDirectory()) throw new InvalidInputError(`the directory of the output, ${dir}, does not exist`, { code: "ERR_BAD_OUTPUT", hint: "create it first." });
 }
 
 /**
@@ -266,8 +266,8 @@ function refuseRawNamesInZip(items: readonly ArchiveItem[]): void {
   if (!bad) return;
   const what = hasRawBytes(bad.name) ? `the name of ${showFileName(bad.name)}` : `the target of the symlink ${bad.name} (${showFileName(bad.linkTarget!)})`;
   throw new InvalidInputError(
-    `${what} is not valid UTF-8, and a zip archive cannot store it faithfully (zip readers decode names as UTF-8 or CP437). Pack into a tar format instead (--format tar.gz), or rename the file.`,
-    { code: "ERR_NAME_NOT_UTF8" },
+    `${what} is not valid UTF-8, and a zip archive cannot store it faithfully (zip readers decode names as UTF-8 or CP437).`,
+    { code: "ERR_NAME_NOT_UTF8", hint: "pack into a tar format instead (--format tar.gz), or rename the file." },
   );
 }
 

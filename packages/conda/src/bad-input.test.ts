@@ -44,7 +44,9 @@ test("bad options are refused with the fix", async () => {
   const out = path.join(root, "o.tar.gz");
   expect((await rejection(packCondaEnvironment({ prefix: dir, output: out, compressLevel: 12 }))).code).toBe("ERR_BAD_LEVEL");
   expect((await rejection(packCondaEnvironment({ prefix: dir, output: out, threads: 1.5 }))).code).toBe("ERR_BAD_THREADS");
-  expect((await rejection(packCondaEnvironment({ prefix: dir, output: out, format: "rar" }))).message).toContain("zip, tar");
+  const rar = await rejection(packCondaEnvironment({ prefix: dir, output: out, format: "rar" }));
+  expect(rar.message).toBe('unknown archive format "rar"');
+  expect(rar.hint).toContain("zip, tar");
   expect((await rejection(packCondaEnvironment({ prefix: dir, output: out, arcroot: "../up" }))).code).toBe("ERR_BAD_ARCROOT");
   expect((await rejection(packCondaEnvironment({ prefix: dir, output: out, destPrefix: "relative/dir" }))).code).toBe("ERR_BAD_DEST_PREFIX");
   expect((await rejection(packCondaEnvironment({ prefix: dir, output: path.join(root, "no/such/dir/o.tar") }))).code).toBe("ERR_BAD_OUTPUT");
@@ -59,7 +61,7 @@ d("with a realistic environment", () => {
     const err = await rejection(packCondaEnvironment({ prefix: copy, output: path.join(root, "c.tar.gz") }));
     expect(err.code).toBe("ERR_CORRUPT_RECORD");
     expect(err.message).toContain(rec);
-    expect(err.message).toContain("reinstall");
+    expect(err.hint).toContain("reinstall");
     fs.writeFileSync(rec, JSON.stringify({ name: "clib", version: "1.0", files: ["../../etc/passwd"] }));
     const escape = await rejection(packCondaEnvironment({ prefix: copy, output: path.join(root, "c.tar.gz") }));
     expect(escape.code).toBe("ERR_CORRUPT_RECORD");
@@ -72,7 +74,7 @@ d("with a realistic environment", () => {
     const err = await rejection(packCondaEnvironment({ prefix: k.prefix, output: out }));
     expect(err.code).toBe("ERR_MISSING_FILES");
     expect(err.message).toContain("share/broken/gone.txt");
-    expect(err.message).toContain("--ignore-missing-files");
+    expect(err.hint).toContain("--ignore-missing-files");
     const ok = await packCondaEnvironment({ prefix: k.prefix, output: out, ignoreMissingFiles: true });
     expect(ok.warnings.join("\n")).toContain("share/broken/gone.txt");
   });

@@ -82,7 +82,7 @@ test("parallel gzip is a single valid member: gzip -t, Python's gzip, empty inpu
 });
 
 test("bad levels and thread counts are refused", () => {
-  expect(() => createCompressor("gzip", { level: 10, threads: 1 })).toThrow(/0\.\.9/);
-  expect(() => createCompressor("zstd", { level: 23, threads: 1 })).toThrow(/1\.\.22/);
+  expect(() => createCompressor("gzip", { level: 10, threads: 1 })).toThrow(expect.objectContaining({ message: "compression level 10 is out of range for gzip", hint: expect.stringMatching(/0\.\.9/) }));
+  expect(() => createCompressor("zstd", { level: 23, threads: 1 })).toThrow(expect.objectContaining({ message: "compression level 23 is out of range for zstd", hint: expect.stringMatching(/1\.\.22/) }));
   expect(() => createCompressor("xz", { level: 4, threads: 0 })).toThrow(/thread/);
 });

@@ -29,10 +29,10 @@ export function createCompressor(kind: TarCompression, options: CompressionOptio
   const { level, threads } = options;
   const range = LEVELS[kind];
   if (!Number.isInteger(level) || level < range.min || level > range.max) {
-    throw new InvalidInputError(`compression level ${level} is out of range for ${kind}: use ${range.min}..${range.max}`, { code: "ERR_BAD_LEVEL" });
+    throw new InvalidInputError(`compression level ${level} is out of range for ${kind}`, { code: "ERR_BAD_LEVEL", hint: `use ${range.min}..${range.max}.` });
   }
   if (!Number.isInteger(threads) || threads < 1) {
-    throw new InvalidInputError(`thread count ${threads} is invalid: use a whole number >= 1`, { code: "ERR_BAD_THREADS" });
+    throw new InvalidInputError(`thread count ${threads} is invalid`, { code: "ERR_BAD_THREADS", hint: "use a whole number >= 1." });
   }
   switch (kind) {
     case "none":
@@ -277,7 +277,7 @@ class ProcessTransform extends Transform {
       this.child.on("error", (err: NodeJS.ErrnoException) =>
         reject(
           err.code === "ENOENT"
-            ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed; install it (Debian: apt-get install ${aptPackage})`, { cause: err })
+            ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed`, { cause: err, hint: `install it (Debian: apt-get install ${aptPackage}).` })
             : err,
         ),
       );
@@ -318,7 +318,7 @@ function runToBuffer(command: string, args: string[], input: Buffer, aptPackage:
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     child.stdin.on("error", () => {});
     child.on("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "ENOENT" ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed; install it (Debian: apt-get install ${aptPackage})`, { cause: e }) : e),
+      reject(e.code === "ENOENT" ? new ClusterPackError("ERR_TOOL_MISSING", `${command} is not installed`, { cause: e, hint: `install it (Debian: apt-get install ${aptPackage}).` }) : e),
     );
     child.on("close", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new ClusterPackError("ERR_COMPRESSION", `${command} failed (exit ${code}): ${err.trim()}`))));
     child.stdin.end(input);

@@ -61,8 +61,8 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
   const metaStat = await fs.stat(metaDir).catch(() => null);
   if (!metaStat?.isDirectory()) {
     throw new InvalidInputError(
-      `${prefixIn} is not a conda environment: it has no conda-meta/ directory. Pass the environment's prefix (e.g. $CONDA_PREFIX), or use venv packing for a virtualenv`,
-      { code: "ERR_NOT_A_CONDA_ENV" },
+      `${prefixIn} is not a conda environment: it has no conda-meta/ directory`,
+      { code: "ERR_NOT_A_CONDA_ENV", hint: `pass the environment's prefix (e.g. $CONDA_PREFIX), or use venv packing for a virtualenv.` },
     );
   }
   const warnings: string[] = [];
@@ -71,8 +71,8 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
   const pythons = rawRecords.filter((r) => r.name === "python");
   if (pythons.length > 1) {
     throw new InvalidInputError(
-      `${prefixIn}: conda-meta has ${pythons.length} records for python (${pythons.map((p) => p.recordFile).join(", ")}); remove the stale one and retry`,
-      { code: "ERR_CORRUPT_ENV" },
+      `${prefixIn}: conda-meta has ${pythons.length} records for python (${pythons.map((p) => p.recordFile).join(", ")})`,
+      { code: "ERR_CORRUPT_ENV", hint: "remove the stale one and retry." },
     );
   }
   const pythonVersion = pythons[0] ? (/^(\d+\.\d+)/.exec(pythons[0].version)?.[1] ?? null) : null;
@@ -91,8 +91,9 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
     if (!cacheDir) uncachedPackages.push(dist);
     const noarchPython = raw.noarchPython;
     if (noarchPython && !pythonVersion) {
-      throw new InvalidInputError(`${prefixIn}: ${dist} is a noarch: python package but the environment has no python record; install python in it`, {
+      throw new InvalidInputError(`${prefixIn}: ${dist} is a noarch: python package but the environment has no python record`, {
         code: "ERR_CORRUPT_ENV",
+        hint: "install python in it.",
       });
     }
     const remap = (p: string) => (noarchPython ? remapNoarch(p, pythonVersion!) : p);
@@ -123,8 +124,9 @@ export async function readCondaEnvironment(prefixIn: string, options: ReadCondaE
   if (missingFiles.length > 0) {
     const msg = `${missingFiles.length} file(s) listed in conda-meta are missing from ${prefix}: ${missingFiles.slice(0, 5).join(", ")}${missingFiles.length > 5 ? ", ..." : ""}`;
     if (!options.ignoreMissingFiles) {
-      throw new InvalidInputError(`${msg}. Reinstall the packages that own them, or pass ignoreMissingFiles (--ignore-missing-files) to pack without them`, {
+      throw new InvalidInputError(msg, {
         code: "ERR_MISSING_FILES",
+        hint: "reinstall the packages that own them, or pass ignoreMissingFiles (--ignore-missing-files) to pack without them.",
       });
     }
     warnings.push(msg);
@@ -176,7 +178,7 @@ async function realDir(p: string): Promise<string> {
   try {
     return await fs.realpath(path.resolve(p));
   } catch (err) {
-    throw new InvalidInputError(`${p} does not exist; pass the path of an environment`, { cause: err, code: "ERR_NOT_A_CONDA_ENV" });
+    throw new InvalidInputError(`${p} does not exist`, { cause: err, code: "ERR_NOT_A_CONDA_ENV", hint: "pass the path of an environment." });
   }
 }
 
@@ -186,12 +188,12 @@ async function readRecord(file: string, name: string): Promise<RawRecord> {
     data = JSON.parse(await fs.readFile(file, "utf8"));
   } catch (err) {
     throw new InvalidInputError(
-      `${file} is not valid JSON (${(err as Error).message}); the environment's record is corrupted: reinstall that package (or remove the file if the package is gone)`,
-      { cause: err, code: "ERR_CORRUPT_RECORD" },
+      `${file} is not valid JSON (${(err as Error).message}); the environment's record is corrupted`,
+      { cause: err, code: "ERR_CORRUPT_RECORD", hint: "reinstall that package (or remove the file if the package is gone)." },
     );
   }
   const bad = (what: string) =>
-    new InvalidInputError(`${file}: ${what}; the record is corrupted: reinstall that package`, { code: "ERR_CORRUPT_RECORD" });
+    new InvalidInputError(`${file}: ${what}; the record is corrupted`, { code: "ERR_CORRUPT_RECORD", hint: "reinstall that package." });
   if (typeof data !== "object" || data === null || Array.isArray(data)) throw bad("not a JSON object");
   const r = data as Record<string, unknown>;
   if (typeof r.name !== "string" || typeof r.version !== "string") throw bad("missing name or version");
@@ -271,12 +273,13 @@ async function readCachePathInfo(cacheDir: string, remap: (p: string) => string)
     try {
       data = JSON.parse(text);
     } catch (err) {
-      throw new InvalidInputError(`${pathsJson} is not valid JSON (${(err as Error).message}); remove ${cacheDir} from the package cache and reinstall the package`, {
+      throw new InvalidInputError(`${pathsJson} is not valid JSON (${(err as Error).message})`, {
         cause: err,
         code: "ERR_CORRUPT_RECORD",
+        hint: `remove ${cacheDir} from the package cache and reinstall the package.`,
       });
     }
-    if (!Array.isArray(data.paths)) throw new InvalidInputError(`${pathsJson} has no "paths" list; remove ${cacheDir} from the package cache`, { code: "ERR_CORRUPT_RECORD" });
+    if (!Array.isArray(data.paths)) throw new InvalidInputError(`${pathsJson} has no "paths" list`, { code: "ERR_CORRUPT_RECORD", hint: `remove ${cacheDir} from the package cache.` });
     for (const p of data.paths as Record<string, unknown>[]) {
       if (typeof p?._path === "string") map.set(remap(p._path), pathInfo(p));
     }
@@ -350,7 +353,7 @@ async function cacheCopy(cacheDir: string, installed: string, pythonVersion: str
  * ~/.conda/environments.txt. `base` is the installation itself.
  */
 export async function findCondaEnvironment(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  if (!name || name.includes("/")) throw new InvalidInputError(`"${name}" is not an environment name; pass a prefix (--prefix) for a path`, { code: "ERR_BAD_ENV_NAME" });
+  if (!name || name.includes("/")) throw new InvalidInputError(`"${name}" is not an environment name`, { code: "ERR_BAD_ENV_NAME", hint: "pass a prefix (--prefix) for a path." });
   const home = env.HOME || os.homedir();
   const roots: string[] = [];
   if (env.CONDA_ROOT) roots.push(env.CONDA_ROOT);
@@ -364,7 +367,8 @@ export async function findCondaEnvironment(name: string, env: NodeJS.ProcessEnv 
     const st = await fs.stat(path.join(c, "conda-meta")).catch(() => null);
     if (st?.isDirectory()) return c;
   }
-  throw new InvalidInputError(`no conda environment named "${name}" was found (looked in ${candidates.slice(0, 4).join(", ")}${candidates.length > 4 ? ", ..." : ""}); pass its path with --prefix`, {
+  throw new InvalidInputError(`no conda environment named "${name}" was found (looked in ${candidates.slice(0, 4).join(", ")}${candidates.length > 4 ? ", ..." : ""})`, {
     code: "ERR_NOT_A_CONDA_ENV",
+    hint: "pass its path with --prefix.",
   });
 }

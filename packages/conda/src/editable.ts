@@ -73,8 +73,8 @@ export function checkEditableInstalls(prefix: string, found: readonly EditableIn
   const list = found.map((e) => `${e.name} (${e.location})`).join(", ");
   if (!ignore) {
     throw new InvalidInputError(
-      `${prefix} has editable installs whose code lives outside the ${what}: ${list}. Install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately`,
-      { code: "ERR_EDITABLE_PACKAGES" },
+      `${prefix} has editable installs whose code lives outside the ${what}: ${list}`,
+      { code: "ERR_EDITABLE_PACKAGES", hint: "install them normally, or pass ignoreEditablePackages (--ignore-editable-packages) and ship their code separately." },
     );
   }
   warnings.push(`editable installs are not packed (their code stays outside the ${what}): ${list}`);

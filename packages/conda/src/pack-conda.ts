@@ -161,13 +161,13 @@ export async function writeEnvironment(
 
 /** Validates what conda and venv packing share and checks the output. */
 export async function resolveCommon(options: PackOptionsBase): Promise<CommonSettings> {
-  if (!options.output) throw new InvalidInputError("no output path given: pass output (--output)", { code: "ERR_BAD_OUTPUT" });
+  if (!options.output) throw new InvalidInputError("no output path given", { code: "ERR_BAD_OUTPUT", hint: "pass output (--output)." });
   const format = options.format ? parseFormat(options.format) : (formatFromName(options.output) ?? "tar.gz");
   const level = options.compressLevel ?? 4;
   const kind = format === "tar.gz" || format === "zip" ? "gzip" : format === "tar.bz2" ? "bzip2" : format === "tar.xz" ? "xz" : format === "tar.zst" ? "zstd" : "none";
   const range = LEVELS[kind];
   if (!Number.isInteger(level) || level < range.min || level > range.max) {
-    throw new InvalidInputError(`compression level ${level} is out of range for ${format}: use ${range.min}..${range.max}`, { code: "ERR_BAD_LEVEL" });
+    throw new InvalidInputError(`compression level ${level} is out of range for ${format}`, { code: "ERR_BAD_LEVEL", hint: `use ${range.min}..${range.max}.` });
   }
   let threads = options.threads ?? 1;
   if (threads === -1 || threads === 0) threads = (await import("node:os")).availableParallelism();
@@ -192,10 +192,10 @@ export async function checkOutputOutside(prefix: string, output: string): Promis
   const dir = await fs.realpath(path.dirname(abs)).catch(() => path.dirname(abs));
   const out = path.join(dir, path.basename(abs));
   if (isPathInside(prefix, out)) {
-    throw new InvalidInputError(`the output ${output} is inside the environment ${prefix}: writing it there would overwrite or add a file of the environment. Write it outside the environment (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
+    throw new InvalidInputError(`the output ${output} is inside the environment ${prefix}: writing it there would overwrite or add a file of the environment.`, { code: "ERR_OUTPUT_IN_ENV", hint: "write it outside the environment (--output <path>)." });
   }
   if (isPathInside(out, prefix)) {
-    throw new InvalidInputError(`the output ${output} contains the environment ${prefix}: replacing it would delete the environment. Choose an output path outside it (--output <path>).`, { code: "ERR_OUTPUT_IN_ENV" });
+    throw new InvalidInputError(`the output ${output} contains the environment ${prefix}: replacing it would delete the environment.`, { code: "ERR_OUTPUT_IN_ENV", hint: "choose an output path outside it (--output <path>)." });
   }
 }
 
@@ -251,9 +251,8 @@ export async function itemFor(entry: EnvEntry, root: string, options: PackOption
       if (outside ? options.followExternalSymlinks : options.dereferenceSymlinks) return { name: entry.path, type: "file", mode: fileMode(st.mode), source: real!, size: st.size };
       if (outside) {
         throw new InvalidInputError(
-          `${path.join(root, entry.path)} is a symlink to ${showFileName(real!)}, outside the environment; dereferencing it would put that file in the archive. ` +
-            `Pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.`,
-          { code: "ERR_SYMLINK_OUTSIDE" },
+          `${path.join(root, entry.path)} is a symlink to ${showFileName(real!)}, outside the environment; dereferencing it would put that file in the archive.`,
+          { code: "ERR_SYMLINK_OUTSIDE", hint: "pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link." },
         );
       }
     }

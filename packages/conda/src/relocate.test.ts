@@ -29,7 +29,9 @@ describe("replaceBinary", () => {
   });
 
   test("a new prefix longer than the placeholder is an error naming the file", () => {
-    expect(() => replaceBinary(Buffer.from(`${ph}\0`), ph, `${ph}/and/more`, "bin/tool")).toThrow(/bin\/tool.*longer.*at most 27/);
+    expect(() => replaceBinary(Buffer.from(`${ph}\0`), ph, `${ph}/and/more`, "bin/tool")).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/^bin\/tool: .*is longer than the 27 bytes reserved/), hint: "use a prefix of at most 27 characters." }),
+    );
   });
 
   test("a placeholder without a terminator is left alone", () => {

@@ -38,9 +38,8 @@ export function replaceBinary(data: Buffer, placeholder: string, replacement: st
   if (at < 0) return data;
   if (to.length > from.length) {
     throw new InvalidInputError(
-      `${file}: the new prefix ${replacement} (${to.length} bytes) is longer than the ${from.length} bytes reserved for it in this binary file; ` +
-        `use a prefix of at most ${from.length} characters`,
-      { code: "ERR_PREFIX_TOO_LONG" },
+      `${file}: the new prefix ${replacement} (${to.length} bytes) is longer than the ${from.length} bytes reserved for it in this binary file`,
+      { code: "ERR_PREFIX_TOO_LONG", hint: `use a prefix of at most ${from.length} characters.` },
     );
   }
   const out = Buffer.from(data);

@@ -5,9 +5,10 @@ import { isNoSpaceError } from "@cluster-pack/io";
 export function sourceError(file: string, name: string, cause: unknown): ClusterPackError {
   const code = (cause as NodeJS.ErrnoException)?.code;
   if (code === "ENOENT") {
-    return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed; re-run when nothing is modifying the environment`, {
+    return new InvalidInputError(`${file} (${name}) vanished while the environment was being packed`, {
       cause,
       code: "ERR_FILE_VANISHED",
+      hint: "re-run when nothing is modifying the environment.",
     });
   }
   // A full disk surfaces through the copy of a file too: it is the output's failure, not the source's.
@@ -17,7 +18,8 @@ export function sourceError(file: string, name: string, cause: unknown): Cluster
 
 /** The error for a file whose size changed between the scan and its packing. */
 export function changedError(file: string, name: string): InvalidInputError {
-  return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed; re-run when nothing is modifying the environment`, {
+  return new InvalidInputError(`${file} (${name}) changed size while the environment was being packed`, {
     code: "ERR_FILE_CHANGED",
+    hint: "re-run when nothing is modifying the environment.",
   });
 }

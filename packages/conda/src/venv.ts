@@ -44,12 +44,13 @@ export interface VenvInfo {
 /** Reads what venv packing needs from a venv: pyvenv.cfg and the Python version. */
 export async function readVenv(prefixIn: string): Promise<VenvInfo> {
   const prefix = await fs.realpath(path.resolve(prefixIn)).catch((err) => {
-    throw new InvalidInputError(`${prefixIn} does not exist; pass the path of a venv`, { cause: err, code: "ERR_NOT_A_VENV" });
+    throw new InvalidInputError(`${prefixIn} does not exist`, { cause: err, code: "ERR_NOT_A_VENV", hint: "pass the path of a venv." });
   });
   const cfgText = await fs.readFile(path.join(prefix, "pyvenv.cfg"), "utf8").catch(() => null);
   if (cfgText === null) {
-    throw new InvalidInputError(`${prefixIn} is not a venv: it has no pyvenv.cfg. Create it with "python3 -m venv", or pack a conda environment with conda packing`, {
+    throw new InvalidInputError(`${prefixIn} is not a venv: it has no pyvenv.cfg`, {
       code: "ERR_NOT_A_VENV",
+      hint: `create it with "python3 -m venv", or pack a conda environment with conda packing.`,
     });
   }
   const cfg = parsePyvenvCfg(cfgText);
@@ -58,7 +59,7 @@ export async function readVenv(prefixIn: string): Promise<VenvInfo> {
     const libs = await fs.readdir(path.join(prefix, "lib")).catch(() => [] as string[]);
     version = libs.map((l) => /^python(\d+\.\d+)$/.exec(l)?.[1]).find(Boolean) ?? null;
   }
-  if (!version) throw new InvalidInputError(`${prefix}/pyvenv.cfg has no version and there is no lib/pythonX.Y: the venv is incomplete; recreate it`, { code: "ERR_NOT_A_VENV" });
+  if (!version) throw new InvalidInputError(`${prefix}/pyvenv.cfg has no version and there is no lib/pythonX.Y: the venv is incomplete`, { code: "ERR_NOT_A_VENV", hint: "recreate it." });
   return { prefix, pythonVersion: version, home: cfg.home ?? null, editableInstalls: [] };
 }
 
@@ -206,8 +207,8 @@ async function shippedInterpreter(prefix: string, version: string, options: Pack
   const stdlib = home ? path.join(home, "lib", `python${version}`) : null;
   if (!real || !home || !stdlib || !(await fs.stat(path.join(stdlib, "os.py")).catch(() => null))) {
     throw new InvalidInputError(
-      `cannot ship the interpreter of ${prefix}: bin/python does not lead to an installation with lib/python${version}/os.py; use interpreter "path" instead`,
-      { code: "ERR_NO_BASE_PYTHON" },
+      `cannot ship the interpreter of ${prefix}: bin/python does not lead to an installation with lib/python${version}/os.py`,
+      { code: "ERR_NO_BASE_PYTHON", hint: `use interpreter "path" instead.` },
     );
   }
   const items: ArchiveItem[] = [];

@@ -191,7 +191,7 @@ export function zipOrder(a: string, b: string): number {
 export function crashError(cause: Error, job: DeflateJob | undefined): ClusterPackError {
   const names = job?.entries.map((e) => e.name) ?? [];
   const what = names.length === 0 ? "" : ` while compressing ${names[0]}${names.length > 1 ? ` (or one of ${names.length - 1} entries after it)` : ""}`;
-  return new ClusterPackError("ERR_WORKER_CRASHED", `a zip compression thread failed${what}: ${cause.message}; re-run with fewer threads (-j) if memory is short`, { cause });
+  return new ClusterPackError("ERR_WORKER_CRASHED", `a zip compression thread failed${what}: ${cause.message}`, { cause, hint: "re-run with fewer threads (-j) if memory is short." });
 }
 
 // ---------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ export function daskYarnClusterKwargs(env: PythonEnvironment, options: DaskYarnO
   }
   if (env.codeArchives.length) {
     // dask-yarn has no option for extra files; the code would silently be missing.
-    throw new InvalidInputError("dask-yarn cannot ship code archives beside the environment: install the code into the environment, or use daskSkeinSpec.");
+    throw new InvalidInputError("dask-yarn cannot ship code archives beside the environment.", { hint: "install the code into the environment, or use daskSkeinSpec." });
   }
   const kw: DaskYarnClusterKwargs = {
     environment: toS3a(env.archive.url),

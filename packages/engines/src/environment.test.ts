@@ -91,9 +91,11 @@ describe("layers fetched into a node directory (layersDir)", () => {
 
   it("refuses a relative or \":\"-separated directory, and a directory without layers", () => {
     for (const dir of ["cp-layers", "./x", "/a:/b", ""]) {
-      expect(() => pythonEnvironment("s3://b/envs/app.pex", { layers: [layer("a")], layersDir: dir })).toThrow(/`layersDir` .* is not an absolute directory/);
+      expect(() => pythonEnvironment("s3://b/envs/app.pex", { layers: [layer("a")], layersDir: dir })).toThrow(
+        expect.objectContaining({ message: expect.stringMatching(/`layersDir` .* is not an absolute directory/), hint: expect.stringMatching(/^give a directory on a local disk every node has/) }),
+      );
     }
-    expect(() => pythonEnvironment("s3://b/envs/app.pex", { layersDir: "/x" })).toThrow(/has no layers: pass its `layers`, or drop `layersDir`/);
+    expect(() => pythonEnvironment("s3://b/envs/app.pex", { layersDir: "/x" })).toThrow(expect.objectContaining({ message: expect.stringMatching(/has no layers\.$/), hint: "pass its `layers`, or drop `layersDir`." }));
   });
 });
 

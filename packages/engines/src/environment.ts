@@ -99,7 +99,7 @@ export const DEFAULT_ENV_ALIAS = "pyenv";
  */
 export function pythonEnvironment(url: string, options: PythonEnvironmentOptions = {}): PythonEnvironment {
   if (typeof url !== "string" || url.trim() === "") {
-    throw new InvalidInputError("The environment archive URL is empty: pass the path or URL of a .pex, .pex.zip, .tar.gz, .tgz or .zip archive.");
+    throw new InvalidInputError("The environment archive URL is empty.", { hint: "pass the path or URL of a .pex, .pex.zip, .tar.gz, .tgz or .zip archive." });
   }
   // A malformed URL (`s3:/x/env.pex`) is refused here, not shipped as a path.
   urlScheme(url);
@@ -107,31 +107,31 @@ export function pythonEnvironment(url: string, options: PythonEnvironmentOptions
   const kind = options.kind ?? guessKind(url);
   if (!kind) {
     throw new InvalidInputError(
-      `Cannot tell what kind of environment "${redactUrl(url)}" is from its name "${name}": ` +
-        `use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass \`kind\` ("pex", "pex-large", "conda" or "venv").`,
-      { optionNames: ["kind"] },
+      `Cannot tell what kind of environment "${redactUrl(url)}" is from its name "${name}".`,
+      { optionNames: ["kind"], hint: 'use a .pex, .pex.zip, .tar.gz, .tgz, .tar or .zip file, or pass `kind` ("pex", "pex-large", "conda" or "venv").' },
     );
   }
   if (kind === "pex" && /\.(tar\.gz|tgz|tar)$/i.test(name)) {
-    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file: pass \`kind\` "conda" or "venv", or the .pex file itself.`, { optionNames: ["kind"] });
+    throw new InvalidInputError(`"${redactUrl(url)}" is a tar archive, not a PEX file.`, { optionNames: ["kind"], hint: `pass \`kind\` "conda" or "venv", or the .pex file itself.` });
   }
   const alias = checkAlias(options.alias ?? (kind === "pex" ? name : DEFAULT_ENV_ALIAS), "alias");
   const interpreter = kind === "pex" ? `./${alias}` : kind === "pex-large" ? `${alias}/__main__.py` : `${alias}/bin/python`;
   const isPex = kind === "pex" || kind === "pex-large";
   const defaults: Record<string, string> = isPex ? pexRootEnv(options.pexRoot ?? "container") : {};
-  if (!isPex && options.pexRoot !== undefined) throw new InvalidInputError(`pexRoot applies to PEX files; "${redactUrl(url)}" is a ${kind} archive: drop pexRoot.`);
+  if (!isPex && options.pexRoot !== undefined) throw new InvalidInputError(`pexRoot applies to PEX files; "${redactUrl(url)}" is a ${kind} archive.`, { hint: "drop pexRoot." });
   const layersDir = options.layersDir === undefined ? undefined : checkLayersDir(options.layersDir, options.layers, url);
   const env = { ...defaults, ...(layersDir ? { PEX_LAYERS_PATH: layersDir } : {}), ...checkEnv(options.env ?? {}) };
   const codeArchives = (options.codeArchives ?? []).map((u) => (urlScheme(u), codeArchive(u)));
   if (options.layers?.length && kind !== "pex") {
-    throw new InvalidInputError(`Layers belong to a layered PEX file (kind "pex"), not to a ${kind} environment ("${redactUrl(url)}"): drop layers or pass the layered .pex.`);
+    throw new InvalidInputError(`Layers belong to a layered PEX file (kind "pex"), not to a ${kind} environment ("${redactUrl(url)}").`, { hint: "drop layers or pass the layered .pex." });
   }
   const layers = (options.layers ?? []).map((u) => (urlScheme(u), { url: u, alias: checkAlias(baseName(u), "layer file name"), type: "file" as const }));
   const seen = new Set<string>([alias]);
   for (const c of [...codeArchives, ...layers]) {
     if (seen.has(c.alias)) {
       throw new InvalidInputError(
-        `Two shipped resources would both land as "${c.alias}" in the working directory (${redactUrl(c.url)}): rename one of the code archives or choose another environment alias.`,
+        `Two shipped resources would both land as "${c.alias}" in the working directory (${redactUrl(c.url)}).`,
+        { hint: "rename one of the code archives or choose another environment alias." },
       );
     }
     seen.add(c.alias);
@@ -191,7 +191,8 @@ function codeArchive(url: string): ShippedResource {
   const name = baseName(url);
   if (!/\.(zip|egg|py)$/i.test(name)) {
     throw new InvalidInputError(
-      `Code archive "${redactUrl(url)}" must be a .zip, .egg or .py file (it is put on PYTHONPATH as is): zip the source directory first.`,
+      `Code archive "${redactUrl(url)}" is not a .zip, .egg or .py file (it is put on PYTHONPATH as is).`,
+      { hint: "zip the source directory first." },
     );
   }
   return { url, alias: checkAlias(name, "code archive name"), type: "file" };
@@ -202,17 +203,18 @@ function checkAlias(alias: string, what: string): string {
   // anything that could escape it or break comma-separated lists is refused.
   if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(alias) || alias === "." || alias === "..") {
     throw new InvalidInputError(
-      `Invalid ${what} "${alias}": use letters, digits, ".", "_" and "-" only (no "/", ",", "#" or spaces), not starting with ".".`,
+      `Invalid ${what} "${alias}".`,
+      { hint: `use letters, digits, ".", "_" and "-" only (no "/", ",", "#" or spaces), not starting with ".".` },
     );
   }
   return alias;
 }
 
 function checkLayersDir(dir: string, layers: string[] | undefined, url: string): string {
-  if (!layers?.length) throw new InvalidInputError(`\`layersDir\` "${dir}" is given but "${redactUrl(url)}" has no layers: pass its \`layers\`, or drop \`layersDir\`.`, { optionNames: ["layersDir", "layers"] });
+  if (!layers?.length) throw new InvalidInputError(`\`layersDir\` "${dir}" is given but "${redactUrl(url)}" has no layers.`, { optionNames: ["layersDir", "layers"], hint: "pass its `layers`, or drop `layersDir`." });
   // One entry of PEX_LAYERS_PATH (":"-separated), the same on every node.
   if (typeof dir !== "string" || !dir.startsWith("/") || /[\0:]/.test(dir)) {
-    throw new InvalidInputError(`\`layersDir\` ${JSON.stringify(dir)} is not an absolute directory without ":": give a directory on a local disk every node has (e.g. /tmp/cp-layers).`, { optionNames: ["layersDir"] });
+    throw new InvalidInputError(`\`layersDir\` ${JSON.stringify(dir)} is not an absolute directory without ":".`, { optionNames: ["layersDir"], hint: "give a directory on a local disk every node has (e.g. /tmp/cp-layers)." });
   }
   return dir.replace(/(.)\/+$/, "$1");
 }
@@ -220,7 +222,7 @@ function checkLayersDir(dir: string, layers: string[] | undefined, url: string):
 function checkEnv(env: Record<string, string>): Record<string, string> {
   for (const [k, v] of Object.entries(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
-      throw new InvalidInputError(`Invalid environment variable name "${k}": use letters, digits and "_", not starting with a digit.`);
+      throw new InvalidInputError(`Invalid environment variable name "${k}".`, { hint: `use letters, digits and "_", not starting with a digit.` });
     }
     if (typeof v !== "string") {
       throw new InvalidInputError(`Environment variable ${k} must be a string, got ${typeof v}.`);

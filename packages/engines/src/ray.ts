@@ -56,8 +56,8 @@ export function rayRuntimeEnvFor(env: PythonEnvironment, options: RayRuntimeEnvO
     out.py_executable = `${options.localisedAt.replace(/\/+$/, "")}/${env.interpreter.replace(/^\.\//, "")}`;
   } else if (!options.nodesRunEnvironment) {
     throw new InvalidInputError(
-      `Ray does not unpack environment archives (${env.kind}, ${redactUrl(env.archive.url)}): start the nodes from the environment (rayStartCommand, then nodesRunEnvironment), ` +
-        `or pass localisedAt (where every node has it unpacked) or pyExecutable.`,
+      `Ray does not unpack environment archives (${env.kind}, ${redactUrl(env.archive.url)}).`,
+      { hint: "start the nodes from the environment (rayStartCommand, then nodesRunEnvironment), or pass localisedAt (where every node has it unpacked) or pyExecutable." },
     );
   }
   const vars = { ...env.env, ...(options.envVars ?? {}) };
@@ -99,14 +99,14 @@ export interface RayStartOptions {
 export function rayStartCommand(env: PythonEnvironment, options: RayStartOptions): ProcessLaunch {
   const argv = [env.interpreter, "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats"];
   if (options.head) {
-    if (options.address) throw new InvalidInputError("A Ray head node starts a cluster: give port, not address.");
+    if (options.address) throw new InvalidInputError("A Ray head node starts a cluster.", { hint: "give port, not address." });
     argv.push("--head");
     if (options.port !== undefined) argv.push("--port", String(checkPort(options.port)));
     argv.push(`--include-dashboard=${options.dashboard ? "true" : "false"}`);
     if (options.tempDir) argv.push("--temp-dir", options.tempDir);
   } else {
     if (!options.address || !/^[^:\s]+:\d{1,5}$/.test(options.address)) {
-      throw new InvalidInputError(`A Ray worker node joins a head: give its address as host:port (got ${JSON.stringify(options.address ?? "")}).`);
+      throw new InvalidInputError(`A Ray worker node joins a head, and its address ${JSON.stringify(options.address ?? "")} is not host:port.`, { hint: "give the head's address as host:port." });
     }
     argv.push("--address", options.address);
   }
@@ -139,8 +139,8 @@ function requireVenvMode(vars: Record<string, string>, where: string): string {
   const value = vars.PEX_VENV;
   if (value !== undefined && /^\s*(0|false|no|)\s*$/i.test(value)) {
     throw new InvalidInputError(
-      `${where}: PEX_VENV=${JSON.stringify(value)} turns off the PEX's venv mode, but Ray starts its workers as sys.executable, ` +
-        `which outside venv mode is the bare interpreter without ray: remove PEX_VENV (cluster-pack sets PEX_VENV=1 for Ray) or build the PEX with --venv.`,
+      `${where}: PEX_VENV=${JSON.stringify(value)} turns off the PEX's venv mode, but Ray starts its workers as sys.executable, which outside venv mode is the bare interpreter without ray.`,
+      { hint: "remove PEX_VENV (cluster-pack sets PEX_VENV=1 for Ray) or build the PEX with --venv." },
     );
   }
   return value ?? "1";
@@ -161,15 +161,12 @@ function rayUri(url: string, field: string, isWorkingDir: boolean): string {
   const name = u.replace(/[?#].*$/, "");
   if (scheme === undefined) {
     if (isWorkingDir ? !/\.(py|whl)$/i.test(name) : !/\.zip$/i.test(name)) return u;
-    throw new InvalidInputError(
-      isWorkingDir
-        ? `Ray working_dir "${url}" must be a directory or a .zip.`
-        : `Ray py_modules "${url}" is a local .zip, which Ray does not accept locally: upload it (s3://, gs://, https://) or pass the source directory.`,
-    );
+    if (isWorkingDir) throw new InvalidInputError(`Ray working_dir "${url}" must be a directory or a .zip.`);
+    throw new InvalidInputError(`Ray py_modules "${url}" is a local .zip, which Ray does not accept locally.`, { hint: "upload it (s3://, gs://, https://) or pass the source directory." });
   }
   if (RAY_SCHEMES.has(scheme) && (/\.zip$/i.test(name) || (!isWorkingDir && /\.whl$/i.test(name)))) return u;
   throw new InvalidInputError(
-    `Ray ${field} "${redactUrl(url)}" must be a .zip${isWorkingDir ? "" : " (or .whl)"} at an s3://, gs://, http(s):// or file:// URI: ` +
-      `Ray cannot read ${scheme} there; upload a zip to S3 or HTTP.`,
+    `Ray ${field} "${redactUrl(url)}" must be a .zip${isWorkingDir ? "" : " (or .whl)"} at an s3://, gs://, http(s):// or file:// URI: Ray cannot read ${scheme} there.`,
+    { hint: "upload a zip to S3 or HTTP." },
   );
 }

@@ -180,7 +180,9 @@ describe("ray runtime_env", () => {
     expect(() => rayRuntimeEnvFor(pythonEnvironment("s3://b/e.tar.gz", { codeArchives: ["/tmp/c.zip"] }), { nodesRunEnvironment: true })).toThrow(/local \.zip/);
     expect(() => rayRuntimeEnvFor(env, { nodesRunEnvironment: true, workingDir: "/jobs/tool.py" })).toThrow(/directory or a \.zip/);
     const pex = pythonEnvironment("s3://b/envs/app.pex");
-    expect(() => rayRuntimeEnvFor(pex, { localisedAt: "/x", envVars: { PEX_VENV: "0" } })).toThrow(/PEX_VENV="0" turns off the PEX's venv mode.*build the PEX with --venv/);
+    expect(() => rayRuntimeEnvFor(pex, { localisedAt: "/x", envVars: { PEX_VENV: "0" } })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/PEX_VENV="0" turns off the PEX's venv mode.*without ray\.$/), hint: expect.stringMatching(/build the PEX with --venv/) }),
+    );
   });
 });
 
@@ -201,10 +203,12 @@ describe("rayStartCommand", () => {
     expect(rayStartCommand(conda, { head: true }).env).toEqual({ RAY_USAGE_STATS_ENABLED: "0" });
   });
   it("refuses a worker without head address, a head with one, bad ports and cpus", () => {
-    expect(() => rayStartCommand(env, {})).toThrow(/host:port/);
-    expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(/give port, not address/);
+    expect(() => rayStartCommand(env, {})).toThrow(expect.objectContaining({ message: 'A Ray worker node joins a head, and its address "" is not host:port.', hint: "give the head's address as host:port." }));
+    expect(() => rayStartCommand(env, { head: true, address: "h:1" })).toThrow(expect.objectContaining({ message: "A Ray head node starts a cluster.", hint: "give port, not address." }));
     expect(() => rayStartCommand(env, { head: true, port: 70000 })).toThrow(/not a TCP port/);
     expect(() => rayStartCommand(env, { address: "h:1", numCpus: -1 })).toThrow(/numCpus/);
-    expect(() => rayStartCommand(env, { head: true, env: { PEX_VENV: "false" } })).toThrow(/Ray starts its workers as sys.executable.*remove PEX_VENV/);
+    expect(() => rayStartCommand(env, { head: true, env: { PEX_VENV: "false" } })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/Ray starts its workers as sys\.executable/), hint: expect.stringMatching(/^remove PEX_VENV/) }),
+    );
   });
 });

@@ -99,7 +99,7 @@ export interface SkeinSubmission {
  */
 export function skeinSpecFor(env: PythonEnvironment, options: SkeinSpecOptions): SkeinSubmission {
   const names = Object.keys(options.services ?? {});
-  if (names.length === 0) throw new InvalidInputError("A skein spec needs at least one service: add one under services.");
+  if (names.length === 0) throw new InvalidInputError("A skein spec needs at least one service.", { hint: "add one under services." });
   const maxAttempts = options.maxAttempts ?? 1;
   checkInt(maxAttempts, 1, "max_attempts");
   const services: Record<string, SkeinServiceSpec> = {};
@@ -171,7 +171,7 @@ function serviceSpec(env: PythonEnvironment, name: string, s: SkeinServiceOption
   const where = `skein service "${name}"`;
   if (!s || !s.resources) throw new InvalidInputError(`${where} needs resources (memory and vcores).`);
   if (Boolean(s.module) === Boolean(s.script)) {
-    throw new InvalidInputError(`${where} needs exactly one of module (run with the environment's interpreter) or script.`);
+    throw new InvalidInputError(`${where} needs exactly one of module (run by the environment's interpreter) or script.`);
   }
   const instances = s.instances ?? 1;
   checkInt(instances, 0, `${where} instances`);
@@ -181,7 +181,7 @@ function serviceSpec(env: PythonEnvironment, name: string, s: SkeinServiceOption
   if (s.resources.gpus !== undefined) checkInt(s.resources.gpus, 0, `${where} gpus`);
   const memory = s.resources.memory;
   if (typeof memory === "number" ? !Number.isInteger(memory) || memory < 1 : !/^\s*\d+(\.\d+)?\s*(k|m|g|t|p)?(i?b)?\s*$/i.test(memory)) {
-    throw new InvalidInputError(`${where} memory "${String(memory)}" is not a size: give MiB as a number or a string like "2 GiB".`);
+    throw new InvalidInputError(`${where} memory "${String(memory)}" is not a size.`, { hint: `give MiB as a number or a string like "2 GiB".` });
   }
   for (const dep of s.depends ?? []) {
     if (!all.includes(dep) || dep === name) throw new InvalidInputError(`${where} depends on "${dep}", which is not another service of this spec.`);
@@ -192,10 +192,10 @@ function serviceSpec(env: PythonEnvironment, name: string, s: SkeinServiceOption
   for (const l of env.layers ?? []) files[l.alias] = { source: toS3a(l.url), type: "file" };
   for (const c of env.codeArchives) files[c.alias] = { source: toS3a(c.url), type: "file" };
   for (const [dest, f] of Object.entries(s.files ?? {})) {
-    if (files[dest]) throw new InvalidInputError(`${where} file "${dest}" would replace the shipped ${dest === env.archive.alias ? "environment" : (env.layers ?? []).some((l) => l.alias === dest) ? "layer" : "code archive"}: pick another destination.`);
+    if (files[dest]) throw new InvalidInputError(`${where} file "${dest}" would replace the shipped ${dest === env.archive.alias ? "environment" : (env.layers ?? []).some((l) => l.alias === dest) ? "layer" : "code archive"}.`, { hint: "pick another destination." });
     if (dest.includes("..") || dest.startsWith("/")) throw new InvalidInputError(`${where} file destination "${dest}" must be a relative path inside the container.`);
     const file = typeof f === "string" ? { source: f, type: /\.(zip|tar\.gz|tgz)$/i.test(f) ? "archive" : "file" } : f;
-    if (file.type !== "archive" && file.type !== "file") throw new InvalidInputError(`${where} file "${dest}" has type "${String(file.type)}": use archive or file.`);
+    if (file.type !== "archive" && file.type !== "file") throw new InvalidInputError(`${where} file "${dest}" has type "${String(file.type)}".`, { hint: "use archive or file." });
     files[dest] = { ...file, source: toS3a(file.source) } as SkeinFile;
   }
   const script = s.module ? shellJoin(pythonModuleCommand(env, s.module, s.args)) : (s.script as string);

@@ -37,7 +37,7 @@ export function tfConfigFor(strategy: TfStrategy, cluster: TfCluster, task: TfTa
   const clean = validateTfCluster(strategy, cluster);
   const members = clean[task.type];
   if (!members || members.length === 0) {
-    throw new InvalidInputError(`TF_CONFIG task type "${task.type}" has no addresses in the cluster: add it to the cluster or pick one of ${Object.keys(clean).join(", ")}.`);
+    throw new InvalidInputError(`TF_CONFIG task type "${task.type}" has no addresses in the cluster.`, { hint: `add it to the cluster or pick one of ${Object.keys(clean).join(", ")}.` });
   }
   if (!Number.isInteger(task.index) || task.index < 0 || task.index >= members.length) {
     throw new InvalidInputError(
@@ -68,11 +68,11 @@ export function tfConfigEnv(config: TfConfig): { TF_CONFIG: string } {
  */
 export function validateTfCluster(strategy: TfStrategy, cluster: TfCluster): TfCluster {
   if (strategy !== "multi-worker-mirrored" && strategy !== "parameter-server") {
-    throw new InvalidInputError(`Unknown TensorFlow strategy "${String(strategy)}": use "multi-worker-mirrored" or "parameter-server".`);
+    throw new InvalidInputError(`Unknown TensorFlow strategy "${String(strategy)}".`, { hint: `use "multi-worker-mirrored" or "parameter-server".` });
   }
   for (const key of Object.keys(cluster)) {
     if (!(TASK_ORDER as readonly string[]).includes(key)) {
-      throw new InvalidInputError(`Unknown TF_CONFIG task type "${key}": use chief, worker, ps or evaluator.`);
+      throw new InvalidInputError(`Unknown TF_CONFIG task type "${key}".`, { hint: "use chief, worker, ps or evaluator." });
     }
   }
   const clean: TfCluster = {};
@@ -92,24 +92,24 @@ export function validateTfCluster(strategy: TfStrategy, cluster: TfCluster): TfC
   }
   const n = (t: TfTaskType) => clean[t]?.length ?? 0;
   if (n("chief") > 1) {
-    throw new InvalidInputError(`TF_CONFIG has ${n("chief")} chiefs; TensorFlow allows at most one: make the others workers.`);
+    throw new InvalidInputError(`TF_CONFIG has ${n("chief")} chiefs; TensorFlow allows at most one.`, { hint: "make the others workers." });
   }
   if (n("evaluator") > 1) {
-    throw new InvalidInputError(`TF_CONFIG has ${n("evaluator")} evaluators; TensorFlow allows at most one: run one evaluator.`);
+    throw new InvalidInputError(`TF_CONFIG has ${n("evaluator")} evaluators; TensorFlow allows at most one.`, { hint: "run one evaluator." });
   }
   if (strategy === "multi-worker-mirrored") {
     if (n("ps") > 0) {
-      throw new InvalidInputError("MultiWorkerMirroredStrategy has no parameter servers: remove the ps tasks, or use the parameter-server strategy.");
+      throw new InvalidInputError("MultiWorkerMirroredStrategy has no parameter servers.", { hint: "remove the ps tasks, or use the parameter-server strategy." });
     }
     if (n("worker") + n("chief") === 0) {
-      throw new InvalidInputError("MultiWorkerMirroredStrategy needs at least one worker: add worker addresses.");
+      throw new InvalidInputError("MultiWorkerMirroredStrategy needs at least one worker.", { hint: "add worker addresses." });
     }
   } else {
     if (n("chief") !== 1) {
-      throw new InvalidInputError("ParameterServerStrategy needs exactly one chief (the coordinator): add one chief address.");
+      throw new InvalidInputError("ParameterServerStrategy needs exactly one chief (the coordinator).", { hint: "add one chief address." });
     }
-    if (n("ps") === 0) throw new InvalidInputError("ParameterServerStrategy needs at least one ps task: add parameter server addresses.");
-    if (n("worker") === 0) throw new InvalidInputError("ParameterServerStrategy needs at least one worker: add worker addresses.");
+    if (n("ps") === 0) throw new InvalidInputError("ParameterServerStrategy needs at least one ps task.", { hint: "add parameter server addresses." });
+    if (n("worker") === 0) throw new InvalidInputError("ParameterServerStrategy needs at least one worker.", { hint: "add worker addresses." });
   }
   return clean;
 }

@@ -33,10 +33,10 @@ export interface TorchProcessEnv {
 export function torchDistributedEnv(options: TorchDistributedOptions): TorchProcessEnv[] {
   const { masterAddr, masterPort, nodes, procsPerNode } = options;
   if (typeof masterAddr !== "string" || !/^[A-Za-z0-9_.:[\]-]+$/.test(masterAddr)) {
-    throw new InvalidInputError(`MASTER_ADDR "${String(masterAddr)}" is not a host name or IP address: pass the address of the rank 0 node.`);
+    throw new InvalidInputError(`MASTER_ADDR "${String(masterAddr)}" is not a host name or IP address.`, { hint: "pass the address of the rank 0 node." });
   }
   if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) {
-    throw new InvalidInputError(`MASTER_PORT ${String(masterPort)} is not a TCP port: pass an integer from 1 to 65535.`);
+    throw new InvalidInputError(`MASTER_PORT ${String(masterPort)} is not a TCP port.`, { hint: "pass an integer from 1 to 65535." });
   }
   for (const [name, value] of [["nodes", nodes], ["procsPerNode", procsPerNode]] as const) {
     if (!Number.isInteger(value) || value < 1) {

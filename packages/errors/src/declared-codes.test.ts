@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { REPO_ROOT as ROOT, shippedSources, workspaceDirs } from "./test-kit/sources";
 
 /**
  * Every error code in a workspace's shipped code (`"ERR_..."` literals outside tests and
@@ -7,7 +8,6 @@ import path from "node:path";
  * workspace it depends on, and no list declares a code its package never uses or one a
  * dependency already declares. This is what keeps each package's `*ErrorCode` union true.
  */
-const ROOT = path.resolve(__dirname, "../../..");
 const CODE = /["'`]((?:ERR_[A-Z0-9_]+)|ABORT_ERR)["'`]/g;
 
 interface Workspace {
@@ -19,44 +19,27 @@ interface Workspace {
 
 function workspaces(): Map<string, Workspace> {
   const out = new Map<string, Workspace>();
-  for (const group of ["packages", "apps"]) {
-    for (const entry of fs.readdirSync(path.join(ROOT, group)).sort()) {
-      const dir = path.join(ROOT, group, entry);
-      const file = path.join(dir, "src", "error-codes.ts");
-      if (!fs.existsSync(path.join(dir, "package.json")) || !fs.existsSync(path.join(dir, "src"))) continue;
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name: string; private?: boolean; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
-      if (!fs.existsSync(file)) {
-        if (pkg.private && !hasCodes(dir)) continue;
-        throw new Error(`${pkg.name} has no src/error-codes.ts`);
-      }
-      // The list is read as text: it is a literal array, and this test must not load the packages.
-      const text = fs.readFileSync(file, "utf8");
-      const list = /_ERROR_CODES = \[([^\]]*)\]/.exec(text);
-      if (!list) throw new Error(`${file} declares no *_ERROR_CODES array`);
-      const declared = [...list[1]!.matchAll(/"([A-Z0-9_]+)"/g)].map((m) => m[1]!);
-      out.set(pkg.name, { name: pkg.name, dir, deps: Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies }), declared });
+  for (const dir of workspaceDirs()) {
+    const file = path.join(dir, "src", "error-codes.ts");
+    if (!fs.existsSync(path.join(dir, "package.json"))) continue;
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name: string; private?: boolean; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+    if (!fs.existsSync(file)) {
+      if (pkg.private && !hasCodes(dir)) continue;
+      throw new Error(`${pkg.name} has no src/error-codes.ts`);
     }
+    // The list is read as text: it is a literal array, and this test must not load the packages.
+    const text = fs.readFileSync(file, "utf8");
+    const list = /_ERROR_CODES = \[([^\]]*)\]/.exec(text);
+    if (!list) throw new Error(`${file} declares no *_ERROR_CODES array`);
+    const declared = [...list[1]!.matchAll(/"([A-Z0-9_]+)"/g)].map((m) => m[1]!);
+    out.set(pkg.name, { name: pkg.name, dir, deps: Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies }), declared });
   }
-  return out;
-}
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) {
-        if (e.name !== "test-kit" && e.name !== "__fixtures__") walk(p);
-      } else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && e.name !== "error-codes.ts" && e.name !== "test-kit.ts") out.push(p);
-    }
-  };
-  walk(path.join(dir, "src"));
   return out;
 }
 
 function usedCodes(dir: string): Map<string, string> {
   const used = new Map<string, string>();
-  for (const file of sources(dir)) for (const m of fs.readFileSync(file, "utf8").matchAll(CODE)) if (!used.has(m[1]!)) used.set(m[1]!, path.relative(ROOT, file));
+  for (const file of shippedSources(dir, ["error-codes.ts"])) for (const m of fs.readFileSync(file, "utf8").matchAll(CODE)) if (!used.has(m[1]!)) used.set(m[1]!, path.relative(ROOT, file));
   return used;
 }
 

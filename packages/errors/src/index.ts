@@ -1,7 +1,8 @@
 /**
  * One base error for the whole project. Every error has a stable `code` that callers and
- * the CLI can switch on, a message that says what was wrong, where, and what to do, and
- * keeps the underlying error as `cause`. Messages never carry credentials: pass URLs
+ * the CLI can switch on, a message that says what was wrong and where, a `hint` that says
+ * what to do (never inside the message: a test scans the sources for that), and keeps the
+ * underlying error as `cause`. Messages never carry credentials: pass URLs
  * through `redactUrl` before putting them in a message.
  */
 export class ClusterPackError extends Error {
@@ -33,7 +34,7 @@ export interface ErrorOptions {
   optionNames?: readonly string[];
 }
 
-/** The input was wrong: a file, an option, a requirement. The message names it and the fix. */
+/** The input was wrong: a file, an option, a requirement. The message names it, the hint gives the fix. */
 export class InvalidInputError extends ClusterPackError {
   constructor(message: string, options?: ErrorOptions & { code?: string }) {
     super(options?.code ?? "ERR_INVALID_INPUT", message, options);

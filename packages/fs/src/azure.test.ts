@@ -14,6 +14,7 @@ import {
 } from "@azure/storage-blob";
 import { AzureBlobFileSystem, parseAzureUrl } from "./azure";
 import { resolveFileSystem } from "./resolve";
+import type { FsError } from "./errors";
 import { runConformanceSuite } from "./test-kit/conformance";
 import { startAzurite, type TestAzurite } from "./test-kit/azurite-server";
 
@@ -153,7 +154,8 @@ describe("Azure specifics (Azurite)", () => {
     const sig = new URLSearchParams(sas).get("sig")!;
     expect((err as Error).message).not.toContain(sig);
     expect(String(((err as Error).cause as Error)?.message)).not.toContain(sig);
-    expect((err as Error).message).toMatch(/AZURE_STORAGE_SAS_TOKEN/);
+    expect((err as FsError).hint).not.toContain(sig);
+    expect((err as FsError).hint).toMatch(/AZURE_STORAGE_SAS_TOKEN/);
   });
 
   it("AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY; a wrong key is EACCES; a missing container is named", async () => {
@@ -200,7 +202,7 @@ describe("Azure URLs and credentials (no server)", () => {
     expect(parseAzureUrl("az://c/p", { AZURE_STORAGE_ACCOUNT_NAME: "acct3" })).toMatchObject({ account: "acct3", container: "c", path: "/p" });
     expect(() => parseAzureUrl("abfss://acct1.dfs.core.windows.net/p")).toThrow(/has no container/);
     expect(() => parseAzureUrl("abfss://c@example.com/p")).toThrow(/not an account host/);
-    expect(() => parseAzureUrl("az://c/p", {})).toThrow(/set AZURE_STORAGE_ACCOUNT/);
+    expect(() => parseAzureUrl("az://c/p", {})).toThrow(expect.objectContaining({ message: "az://c/p names no storage account.", hint: expect.stringMatching(/^set AZURE_STORAGE_ACCOUNT/) }));
   });
 
   it("uses a connection string only for its own account, and says how to give credentials when none fit", () => {

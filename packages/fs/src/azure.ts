@@ -98,7 +98,7 @@ export class AzureBlobFileSystem extends FileSystem {
   constructor(options: AzureBlobFileSystemOptions) {
     super();
     if (!options.account || !/^[a-z0-9]{3,24}$/.test(options.account)) {
-      throw new InvalidInputError(`[azure] "${options.account ?? ""}" is not a storage account name (3-24 lowercase letters and digits): fix the URL (abfss://<container>@<account>.dfs.core.windows.net/path).`);
+      throw new InvalidInputError(`[azure] "${options.account ?? ""}" is not a storage account name (3-24 lowercase letters and digits).`, { hint: "fix the URL (abfss://<container>@<account>.dfs.core.windows.net/path)." });
     }
     this.account = options.account;
     this.scheme = options.scheme ?? "abfss";
@@ -264,7 +264,7 @@ export class AzureBlobFileSystem extends FileSystem {
       if (options.force) return;
       throw this.error("ENOENT", "rm", norm, "no such blob or directory");
     }
-    if (under.some((n) => n !== `${key}/`) && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "directory not empty; pass recursive");
+    if (under.some((n) => n !== `${key}/`) && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "directory not empty", undefined, "pass recursive.");
     // Children first, the directory's own marker last: an interrupted rm leaves a directory, not orphans.
     await forEachLimit(under, 8, (name) => this.send("rm", `/${container}/${name}`, options.signal, (abortSignal) => this.blob(container, name).deleteIfExists({ abortSignal })));
     if (props?.folder) await this.send("rm", norm, options.signal, (abortSignal) => this.blob(container, key).deleteIfExists({ abortSignal }));
@@ -354,20 +354,20 @@ export class AzureBlobFileSystem extends FileSystem {
     const status = e.statusCode;
     // The SDK's error carries the request, whose URL may hold a SAS signature: keep only what is safe to print.
     const cause = Object.assign(new Error(`${code}${status ? ` (HTTP ${status})` : ""}: ${firstLine(e.message)}`), { code, status });
-    const mapped = (c: Parameters<FileSystem["error"]>[0], msg: string) => Object.assign(this.error(c, op, p, msg, cause), { azureStatus: status });
+    const mapped = (c: Parameters<FileSystem["error"]>[0], msg: string, hint?: string) => Object.assign(this.error(c, op, p, msg, cause, hint), { azureStatus: status });
     if (e.name === "CredentialUnavailableError" || e.name === "AuthenticationRequiredError") {
-      return mapped("EACCES", `no Azure credentials: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY, or AZURE_STORAGE_SAS_TOKEN, or sign in for DefaultAzureCredential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, managed identity)`);
+      return mapped("EACCES", `no Azure credentials`, "set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY, or AZURE_STORAGE_SAS_TOKEN, or sign in for DefaultAzureCredential (az login, AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, managed identity).");
     }
-    if (code === "ContainerNotFound") return mapped("ENOENT", "the container does not exist: create it or fix the URL");
+    if (code === "ContainerNotFound") return mapped("ENOENT", "the container does not exist", "create it or fix the URL.");
     if (code === "BlobNotFound" || code === "ResourceNotFound" || status === 404) return mapped("ENOENT", "no such blob");
     if (code === "BlobAlreadyExists" || (status === 409 && op !== "rm")) return mapped("EEXIST", "the blob already exists");
     if (code === "ConditionNotMet" || status === 412) return mapped("EEXIST", "the blob changed or already exists (precondition failed)");
     if (status === 416 || code === "InvalidRange") return mapped("EINVAL", "range outside the blob");
     if (code === "InvalidBlockList") {
-      return Object.assign(mapped("EIO", "the staged blocks were discarded before the commit: another writer committed this blob meanwhile (Azure keeps one list of uncommitted blocks per blob); write again"), { transient: true });
+      return Object.assign(mapped("EIO", "the staged blocks were discarded before the commit: another writer committed this blob meanwhile (Azure keeps one list of uncommitted blocks per blob)", "write again."), { transient: true });
     }
     if (status === 401 || status === 403 || /^(AuthenticationFailed|AuthorizationFailure|AuthorizationPermissionMismatch|NoAuthenticationInformation|InvalidAuthenticationInfo)/.test(code)) {
-      return mapped("EACCES", `access denied by the store (${code}): check the credentials (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN and its permissions, or the identity's role on the container)`);
+      return mapped("EACCES", `access denied by the store (${code})`, "check the credentials (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN and its permissions, or the identity's role on the container).");
     }
     const transient = isTransientError(err) || (status !== undefined && status >= 500);
     const out = mapped("EIO", `${code}${status ? ` (HTTP ${status})` : ""}: ${firstLine(e.message) || "request failed"}${transient ? " (after retries)" : ""}`);
@@ -396,7 +396,7 @@ export function createBlobServiceClient(options: AzureBlobFileSystemOptions): Bl
       }
       return BlobServiceClient.fromConnectionString(cs, pipeline);
     }
-    if (options.connectionString) throw new InvalidInputError(`[azure] the connection string is for account "${named ?? "(none)"}", not "${options.account}": pass the connection string of ${options.account}.`);
+    if (options.connectionString) throw new InvalidInputError(`[azure] the connection string is for account "${named ?? "(none)"}", not "${options.account}".`, { hint: `pass the connection string of ${options.account}.` });
   }
   const endpoint = options.endpoint ?? defaultEndpoint(options);
   const envAccount = env.AZURE_STORAGE_ACCOUNT ?? env.AZURE_STORAGE_ACCOUNT_NAME;
@@ -415,7 +415,8 @@ export function createBlobServiceClient(options: AzureBlobFileSystemOptions): Bl
   }
   if (!identity) {
     throw new InvalidInputError(
-      `[azure] no credentials for account ${options.account}: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or install @azure/identity (npm install @azure/identity@4.13.0) to sign in with DefaultAzureCredential.`,
+      `[azure] no credentials for account ${options.account}.`,
+      { hint: "set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT + AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or install @azure/identity (npm install @azure/identity@4.13.0) to sign in with DefaultAzureCredential." },
     );
   }
   return new BlobServiceClient(endpoint, new identity.DefaultAzureCredential(), pipeline);
@@ -424,23 +425,23 @@ export function createBlobServiceClient(options: AzureBlobFileSystemOptions): Bl
 /** Account, container and path of an `abfss://`, `abfs://`, `wasbs://`, `wasb://` or `az://` URL. */
 export function parseAzureUrl(url: string, env: NodeJS.ProcessEnv = process.env): { scheme: AzureScheme; account: string; container: string; path: string; endpointSuffix?: string } {
   const m = /^(abfss|abfs|wasbs|wasb|az):\/\/([^/?#]*)([^?#]*)$/i.exec(url);
-  if (!m) throw new InvalidInputError(`${redactUrl(url)} is not an Azure storage URL: use abfss://<container>@<account>.dfs.core.windows.net/path, wasbs://<container>@<account>.blob.core.windows.net/path or az://<container>/path.`);
+  if (!m) throw new InvalidInputError(`${redactUrl(url)} is not an Azure storage URL.`, { hint: "use abfss://<container>@<account>.dfs.core.windows.net/path, wasbs://<container>@<account>.blob.core.windows.net/path or az://<container>/path." });
   const scheme = m[1]!.toLowerCase() as AzureScheme;
   const authority = m[2]!;
   const rest = decodeURIComponent(m[3] || "/");
   if (scheme === "az") {
     const csAccount = env.AZURE_STORAGE_CONNECTION_STRING ? parseConnectionString(env.AZURE_STORAGE_CONNECTION_STRING).accountname : undefined;
     const account = env.AZURE_STORAGE_ACCOUNT ?? env.AZURE_STORAGE_ACCOUNT_NAME ?? csAccount;
-    if (!authority) throw new InvalidInputError(`${redactUrl(url)} has no container: use az://<container>/path.`);
-    if (!account) throw new InvalidInputError(`${redactUrl(url)} names no storage account: set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_CONNECTION_STRING), or use abfss://<container>@<account>.dfs.core.windows.net/path.`);
+    if (!authority) throw new InvalidInputError(`${redactUrl(url)} has no container.`, { hint: "use az://<container>/path." });
+    if (!account) throw new InvalidInputError(`${redactUrl(url)} names no storage account.`, { hint: "set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_CONNECTION_STRING), or use abfss://<container>@<account>.dfs.core.windows.net/path." });
     return { scheme, account, container: authority, path: rest };
   }
   const at = authority.lastIndexOf("@");
   const container = at === -1 ? "" : authority.slice(0, at);
   const host = (at === -1 ? authority : authority.slice(at + 1)).toLowerCase();
   const hm = /^([a-z0-9]+)\.(dfs|blob)\.([a-z0-9.-]+)$/.exec(host);
-  if (!hm) throw new InvalidInputError(`${redactUrl(url)}: "${host}" is not an account host; use ${scheme}://<container>@<account>.${scheme.startsWith("abfs") ? "dfs" : "blob"}.core.windows.net/path.`);
-  if (!container) throw new InvalidInputError(`${redactUrl(url)} has no container: use ${scheme}://<container>@${host}/path.`);
+  if (!hm) throw new InvalidInputError(`${redactUrl(url)}: "${host}" is not an account host.`, { hint: `use ${scheme}://<container>@<account>.${scheme.startsWith("abfs") ? "dfs" : "blob"}.core.windows.net/path.` });
+  if (!container) throw new InvalidInputError(`${redactUrl(url)} has no container.`, { hint: `use ${scheme}://<container>@${host}/path.` });
   return { scheme, account: hm[1]!, container, path: rest, endpointSuffix: hm[3]! };
 }
 

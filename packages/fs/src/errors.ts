@@ -29,10 +29,11 @@ export class FsError extends ClusterPackError {
 
   constructor(
     code: FsErrorCode,
-    details: { driver: string; op: string; path: string; message: string; cause?: unknown },
+    details: { driver: string; op: string; path: string; message: string; cause?: unknown; hint?: string },
   ) {
     super(code, `[${details.driver}] ${code}: ${details.message} (${details.op} ${redactUrl(details.path)})`, {
       cause: details.cause,
+      ...(details.hint === undefined ? {} : { hint: details.hint }),
     });
     this.driver = details.driver;
     this.path = redactUrl(details.path);

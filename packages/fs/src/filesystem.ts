@@ -169,7 +169,7 @@ export abstract class FileSystem {
       total += chunk.length;
       if (total > maxBytes) {
         stream.destroy();
-        throw this.error("EINVAL", "read", path, `more than ${maxBytes} bytes; use readStream or get for large files`);
+        throw this.error("EINVAL", "read", path, `more than ${maxBytes} bytes`, undefined, "use readStream or get for large files.");
       }
       chunks.push(chunk);
     }
@@ -216,7 +216,7 @@ export abstract class FileSystem {
    */
   async get(path: string, localFile: string, options: OpOptions & { onProgress?: (p: TransferProgress) => void } = {}): Promise<void> {
     const st = await this.stat(path, options);
-    if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory; download files one by one");
+    if (st.isDirectory) throw this.error("EISDIR", "get", path, "is a directory", undefined, "download files one by one.");
     await publishFile(
       localFile,
       async (tmp, ctx) => {
@@ -334,9 +334,9 @@ export abstract class FileSystem {
 
   private readonly swept = new Set<string>();
 
-  /** Builds an FsError prefixed with this driver's name. */
-  protected error(code: FsErrorCode, op: string, p: string, message: string, cause?: unknown): FsError {
-    return new FsError(code, { driver: this.driver, op, path: this.url(p), message, cause });
+  /** Builds an FsError prefixed with this driver's name; `hint` is the fix, kept apart from the message. */
+  protected error(code: FsErrorCode, op: string, p: string, message: string, cause?: unknown, hint?: string): FsError {
+    return new FsError(code, { driver: this.driver, op, path: this.url(p), message, cause, ...(hint === undefined ? {} : { hint }) });
   }
 }
 
@@ -366,7 +366,7 @@ export async function fileSource(localFile: string): Promise<ReopenableSource> {
   } catch (err) {
     throw unreadableFile(localFile, err);
   }
-  if (!st.isFile()) throw new InvalidInputError(`${localFile} is not a regular file; pass the archive's path.`);
+  if (!st.isFile()) throw new InvalidInputError(`${localFile} is not a regular file.`, { hint: "pass the archive's path." });
   return {
     size: st.size,
     open: (offset, length) =>
@@ -401,8 +401,8 @@ export function bodyToStream(body: WriteBody): { stream: Readable; size?: number
 export function validateMetadata(metadata: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata ?? {})) {
-    if (!META_KEY.test(k)) throw new InvalidInputError(`Metadata key ${JSON.stringify(k)} is not allowed: use lowercase letters, digits and '-' (S3 lowercases keys).`);
-    if (typeof v !== "string" || !META_VALUE.test(v)) throw new InvalidInputError(`Metadata value for ${JSON.stringify(k)} must be printable ASCII up to 2048 characters; encode it (e.g. hex or base64).`);
+    if (!META_KEY.test(k)) throw new InvalidInputError(`Metadata key ${JSON.stringify(k)} is not allowed.`, { hint: "use lowercase letters, digits and '-' (S3 lowercases keys)." });
+    if (typeof v !== "string" || !META_VALUE.test(v)) throw new InvalidInputError(`Metadata value for ${JSON.stringify(k)} is not printable ASCII up to 2048 characters.`, { hint: "encode it (e.g. hex or base64)." });
     out[k] = v;
   }
   return out;

@@ -26,7 +26,7 @@ export function loadHadoopConfig(options: { dir?: string; env?: NodeJS.ProcessEn
   const env = options.env ?? process.env;
   const dir = options.dir ?? env.HADOOP_CONF_DIR ?? (env.HADOOP_HOME ? path.join(env.HADOOP_HOME, "etc", "hadoop") : undefined);
   if (!dir || !fs.existsSync(dir)) {
-    if (options.dir) throw new InvalidInputError(`Hadoop configuration directory ${options.dir} does not exist; fix the path or unset it.`);
+    if (options.dir) throw new InvalidInputError(`Hadoop configuration directory ${options.dir} does not exist.`, { hint: "fix the path or unset it." });
     return null;
   }
   const props = new Map<string, string>();
@@ -45,7 +45,7 @@ export function parseHadoopXml(xml: string, source = "configuration"): Map<strin
   try {
     doc = parser.parse(xml) as typeof doc;
   } catch (err) {
-    throw new InvalidInputError(`${source} is not valid XML (${(err as Error).message}); fix the file.`, { cause: err });
+    throw new InvalidInputError(`${source} is not valid XML (${(err as Error).message}).`, { cause: err, hint: "fix the file." });
   }
   const out = new Map<string, string>();
   const conf = doc.configuration;
@@ -71,7 +71,7 @@ export function webHdfsEndpointFor(authority: string, conf: HadoopConfig | null,
   if (!auth) {
     const def = conf?.get("fs.defaultFS") ?? conf?.get("fs.default.name");
     if (!def || !/^hdfs:\/\//i.test(def)) {
-      throw new InvalidInputError(`hdfs:/// has no namenode and fs.defaultFS is ${def ? `${redactUrl(def)}, not hdfs://` : "not set"}; write hdfs://<namenode>/path or set HADOOP_CONF_DIR.`);
+      throw new InvalidInputError(`hdfs:/// has no namenode and fs.defaultFS is ${def ? `${redactUrl(def)}, not hdfs://` : "not set"}.`, { hint: "write hdfs://<namenode>/path or set HADOOP_CONF_DIR." });
     }
     auth = new URL(def).host;
   }
@@ -85,12 +85,12 @@ export function webHdfsEndpointFor(authority: string, conf: HadoopConfig | null,
     const ids = (conf.get(`dfs.ha.namenodes.${host}`) ?? "").split(",").map((s) => s.trim()).filter(Boolean);
     if (ids.length === 0) {
       const single = conf.get(`${key}.${host}`);
-      if (!single) throw new InvalidInputError(`Nameservice ${host} has neither dfs.ha.namenodes.${host} nor ${key}.${host} in ${conf.dir}; add the namenode HTTP address.`);
+      if (!single) throw new InvalidInputError(`Nameservice ${host} has neither dfs.ha.namenodes.${host} nor ${key}.${host} in ${conf.dir}.`, { hint: "add the namenode HTTP address." });
       return { namenodes: [`${scheme}://${single}`], authority: host };
     }
     const namenodes = ids.map((id) => {
       const addr = conf.get(`${key}.${host}.${id}`);
-      if (!addr) throw new InvalidInputError(`Namenode ${id} of nameservice ${host} has no ${key}.${host}.${id} in ${conf.dir}; add it.`);
+      if (!addr) throw new InvalidInputError(`Namenode ${id} of nameservice ${host} has no ${key}.${host}.${id} in ${conf.dir}.`, { hint: "add it." });
       return `${scheme}://${addr}`;
     });
     return { namenodes, authority: host };
@@ -113,7 +113,7 @@ export function resolveViewFs(url: string, conf: HadoopConfig | null): string {
   const u = new URL(url);
   const cluster = u.host || "default";
   const prefix = `fs.viewfs.mounttable.${cluster}.`;
-  if (!conf) throw new InvalidInputError(`Cannot resolve ${redactUrl(url)}: viewfs needs the mount table from core-site.xml; set HADOOP_CONF_DIR (or pass hadoopConfDir).`);
+  if (!conf) throw new InvalidInputError(`Cannot resolve ${redactUrl(url)}: viewfs needs the mount table from core-site.xml.`, { hint: "set HADOOP_CONF_DIR (or pass hadoopConfDir)." });
   const p = decodeURIComponent(u.pathname) || "/";
   let best: { mount: string; target: string } | undefined;
   for (const [k] of conf.properties) {
@@ -126,11 +126,11 @@ export function resolveViewFs(url: string, conf: HadoopConfig | null): string {
   if (best) return joinUrl(best.target, p.slice(best.mount === "/" ? 0 : best.mount.length));
   const fallback = conf.get(`${prefix}linkFallback`);
   if (fallback) return joinUrl(fallback, p);
-  throw new InvalidInputError(`${redactUrl(url)} matches no mount point of viewfs cluster "${cluster}" (no ${prefix}link.* or ${prefix}linkFallback in ${conf.dir}/core-site.xml); use an hdfs:// URL or add the mount.`);
+  throw new InvalidInputError(`${redactUrl(url)} matches no mount point of viewfs cluster "${cluster}" (no ${prefix}link.* or ${prefix}linkFallback in ${conf.dir}/core-site.xml).`, { hint: "use an hdfs:// URL or add the mount." });
 }
 
 function joinUrl(target: string, rest: string): string {
-  if (!target) throw new InvalidInputError("A viewfs mount points to an empty target; fix core-site.xml.");
+  if (!target) throw new InvalidInputError("A viewfs mount points to an empty target.", { hint: "fix core-site.xml." });
   return `${target.replace(/\/+$/, "")}${rest.startsWith("/") || rest === "" ? rest : `/${rest}`}`;
 }
 

@@ -31,7 +31,7 @@ export interface DelegationTokenIdentifier {
  * string is a secret: messages never include it.
  */
 export function decodeHadoopToken(urlString: string): HadoopToken {
-  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(urlString)) throw new InvalidInputError("The delegation token is not a Hadoop URL-safe token string (base64url); pass the urlString GETDELEGATIONTOKEN returned.");
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(urlString)) throw new InvalidInputError("The delegation token is not a Hadoop URL-safe token string (base64url).", { hint: "pass the urlString GETDELEGATIONTOKEN returned." });
   const r = new WritableReader(Buffer.from(urlString, "base64url"), "delegation token");
   const token = { identifier: r.bytes(), password: r.bytes(), kind: r.text(), service: r.text() };
   r.end();
@@ -91,7 +91,7 @@ export function hadoopTokenFile(tokens: readonly HadoopToken[]): Buffer {
 export function parseHadoopTokenFile(data: Buffer, source = "token file"): HadoopToken[] {
   if (data.length < 5 || data.subarray(0, 4).toString("latin1") !== "HDTS") throw new InvalidInputError(`${source} is not a Hadoop token storage file (no HDTS header).`);
   const version = data[4];
-  if (version !== 0) throw new InvalidInputError(`${source} uses token storage format version ${version}; only version 0 (WRITABLE) is read: write it with hadoop.security.credential.storage.format or fetch the token again.`);
+  if (version !== 0) throw new InvalidInputError(`${source} uses token storage format version ${version}; only version 0 (WRITABLE) is read.`, { hint: "write it with hadoop.security.credential.storage.format or fetch the token again." });
   const r = new WritableReader(data.subarray(5), source);
   const count = r.count();
   const tokens: HadoopToken[] = [];

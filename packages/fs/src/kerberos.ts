@@ -17,12 +17,16 @@ export interface KerberosLogin {
 export type KerberosFailure = "no-ticket" | "expired" | "wrong-realm" | "unknown-service" | "kdc-unreachable" | "keytab" | "clock-skew" | "not-installed" | "other";
 
 export class KerberosError extends Error {
+  /** The fix, kept apart from the message (the store's FsError carries it on). */
+  readonly hint: string | undefined;
+
   constructor(
     message: string,
     readonly failure: KerberosFailure,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; hint?: string },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.hint = options?.hint;
   }
 }
 
@@ -56,7 +60,7 @@ export class SpnegoClient {
   /** `kerberosModule`: where the helper loads the package from (default: resolved from here); tests point it elsewhere. */
   constructor(options: KerberosLogin & { env?: NodeJS.ProcessEnv; kerberosModule?: string } = {}) {
     if (options.keytab !== undefined && !options.principal) {
-      throw new InvalidInputError(`A keytab login needs the principal too: pass principal (e.g. svc/host@REALM) with keytab ${options.keytab}.`);
+      throw new InvalidInputError(`A keytab login needs the principal too.`, { hint: `pass principal (e.g. svc/host@REALM) with keytab ${options.keytab}.` });
     }
     this.principal = options.principal || undefined;
     this.keytab = options.keytab;
@@ -81,7 +85,7 @@ export class SpnegoClient {
       try {
         fs.accessSync(this.keytab, fs.constants.R_OK);
       } catch (err) {
-        throw new InvalidInputError(`Cannot read the keytab ${this.keytab} (${(err as NodeJS.ErrnoException).code}): fix the keytab path or its permissions.`, { cause: err });
+        throw new InvalidInputError(`Cannot read the keytab ${this.keytab} (${(err as NodeJS.ErrnoException).code}).`, { cause: err, hint: "fix the keytab path or its permissions." });
       }
     }
     const service = `HTTP@${host}`;
@@ -132,28 +136,28 @@ export class SpnegoClient {
     const m = /Server krbtgt\/([^@\s]+)@(\S+) not found/.exec(msg);
     if (m) {
       return new KerberosError(
-        `the ticket in ${where} is for realm ${m[2]}, and ${m[2]} has no trust with realm ${m[1]} of HTTP/${host}: run kinit as a principal of ${m[1]} (kinit <user>@${m[1]}), or map ${host} to the right realm in krb5.conf [domain_realm]`,
+        `the ticket in ${where} is for realm ${m[2]}, and ${m[2]} has no trust with realm ${m[1]} of HTTP/${host}`,
         "wrong-realm",
-        { cause: err },
+        { cause: err, hint: `run kinit as a principal of ${m[1]} (kinit <user>@${m[1]}), or map ${host} to the right realm in krb5.conf [domain_realm].` },
       );
     }
     const unknown = /Server (\S+) not found in Kerberos database/.exec(msg);
     if (unknown) {
-      return new KerberosError(`the KDC does not know the service ${unknown[1]}: use the host name of the namenode's principal (HTTP/<fqdn>) in the URL, or fix [domain_realm] in krb5.conf`, "unknown-service", { cause: err });
+      return new KerberosError(`the KDC does not know the service ${unknown[1]}`, "unknown-service", { cause: err, hint: "use the host name of the namenode's principal (HTTP/<fqdn>) in the URL, or fix [domain_realm] in krb5.conf." });
     }
     if (/Ticket expired|credentials? ha(s|ve) expired|context has expired/i.test(msg)) {
-      return new KerberosError(`the Kerberos ticket in ${where} has expired: run ${kinit} again (or kinit -R while it is renewable)`, "expired", { cause: err });
+      return new KerberosError(`the Kerberos ticket in ${where} has expired`, "expired", { cause: err, hint: `run ${kinit} again (or kinit -R while it is renewable).` });
     }
     if (this.keytab && /Can't find client principal|Key table entry not found|No key table entry|keytab/i.test(msg)) {
-      return new KerberosError(`the keytab ${this.keytab} holds no usable key for ${this.principal} (${msg}): check with klist -k ${this.keytab}`, "keytab", { cause: err });
+      return new KerberosError(`the keytab ${this.keytab} holds no usable key for ${this.principal} (${msg})`, "keytab", { cause: err, hint: `check with klist -k ${this.keytab}.` });
     }
     if (/No credentials were supplied|No Kerberos credentials|credentials cache .*not found|No credentials cache found|SPNEGO cannot find mechanisms|Can't find client principal/i.test(msg)) {
-      return new KerberosError(`no Kerberos ticket (${where}): run ${kinit} first, or pass principal and keytab`, "no-ticket", { cause: err });
+      return new KerberosError(`no Kerberos ticket (${where})`, "no-ticket", { cause: err, hint: `run ${kinit} first, or pass principal and keytab.` });
     }
     if (/Cannot contact any KDC|Cannot find KDC|Cannot resolve network address for KDC/i.test(msg)) {
-      return new KerberosError(`cannot reach a KDC (${msg}): check the [realms] kdc entries of krb5.conf (KRB5_CONFIG) and the network`, "kdc-unreachable", { cause: err });
+      return new KerberosError(`cannot reach a KDC (${msg})`, "kdc-unreachable", { cause: err, hint: "check the [realms] kdc entries of krb5.conf (KRB5_CONFIG) and the network." });
     }
-    if (/Clock skew too great/i.test(msg)) return new KerberosError("the clocks of this machine and the KDC differ by more than 5 minutes: fix the time (NTP)", "clock-skew", { cause: err });
+    if (/Clock skew too great/i.test(msg)) return new KerberosError("the clocks of this machine and the KDC differ by more than 5 minutes", "clock-skew", { cause: err, hint: "fix the time (NTP)." });
     return new KerberosError(`Kerberos failed: ${msg}`, "other", { cause: err });
   }
 }
@@ -306,8 +310,8 @@ class Helper {
 
 function notInstalled(cause: unknown): KerberosError {
   return new KerberosError(
-    `Kerberos (SPNEGO) needs the optional package "kerberos", which is not installed or did not build: npm install ${KERBEROS_PACKAGE} (it builds against MIT Kerberos: apt-get install libkrb5-dev, or dnf install krb5-devel)`,
+    `Kerberos (SPNEGO) needs the optional package "kerberos", which is not installed or did not build`,
     "not-installed",
-    { cause },
+    { cause, hint: `npm install ${KERBEROS_PACKAGE} (it builds against MIT Kerberos: apt-get install libkrb5-dev, or dnf install krb5-devel).` },
   );
 }

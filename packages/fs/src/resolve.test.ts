@@ -70,7 +70,9 @@ describe("Hadoop configuration", () => {
     expect(resolveViewFs("viewfs://cl/user/big/x", conf)).toBe("hdfs://nn2:8020/big/x");
     expect(resolveViewFs("viewfs://cl/tmp/x", conf)).toBe("hdfs://nn3:8020/tmp/x");
     expect(() => resolveViewFs("viewfs://other/x", conf)).toThrow(/no mount point of viewfs cluster "other"/);
-    expect(() => resolveViewFs("viewfs://cl/x", null)).toThrow(/HADOOP_CONF_DIR/);
+    expect(() => resolveViewFs("viewfs://cl/x", null)).toThrow(
+      expect.objectContaining({ message: "Cannot resolve viewfs://cl/x: viewfs needs the mount table from core-site.xml.", hint: expect.stringMatching(/^set HADOOP_CONF_DIR/) }),
+    );
   });
 });
 

@@ -49,7 +49,7 @@ const AZURE_PACKAGE = "@azure/storage-blob@12.32.0";
  */
 export async function resolveFileSystem(url: string, options: ResolveOptions = {}): Promise<ResolvedLocation> {
   const env = options.env ?? process.env;
-  if (!url) throw new InvalidInputError("Empty storage URL: pass a local path or one of " + SCHEMES + ".");
+  if (!url) throw new InvalidInputError("Empty storage URL.", { hint: `pass a local path or one of ${SCHEMES}.` });
   const scheme = locationScheme(url);
   if (scheme === undefined) {
     const abs = path.resolve(url);
@@ -64,7 +64,7 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
     case "s3a":
     case "s3n": {
       const u = new URL(url);
-      if (!u.hostname) throw new InvalidInputError(`${redactUrl(url)} has no bucket: use s3://<bucket>/<key>.`);
+      if (!u.hostname) throw new InvalidInputError(`${redactUrl(url)} has no bucket.`, { hint: "use s3://<bucket>/<key>." });
       // Loaded lazily: the AWS SDK is heavy and only S3 users need it.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { S3FileSystem } = require("./s3") as typeof import("./s3");
@@ -86,7 +86,7 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
         // A secure cluster's core-site.xml says so: SPNEGO from the first request, no 401 round trip.
         if (conf?.get("hadoop.security.authentication")?.toLowerCase() === "kerberos") auth = "kerberos";
       } else {
-        if (!u.host) throw new InvalidInputError(`${redactUrl(url)} has no namenode: use ${scheme}://<host>:<http port>/path.`);
+        if (!u.host) throw new InvalidInputError(`${redactUrl(url)} has no namenode.`, { hint: `use ${scheme}://<host>:<http port>/path.` });
         namenodes = [`${scheme === "swebhdfs" ? "https" : "http"}://${u.host}`];
         authority = u.host;
       }
@@ -110,7 +110,7 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
         mod = require("./azure") as typeof import("./azure");
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-        throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK: npm install ${AZURE_PACKAGE}.`, { cause: err });
+        throw new InvalidInputError(`${redactUrl(url)} needs the optional Azure SDK.`, { cause: err, hint: `npm install ${AZURE_PACKAGE}.` });
       }
       const loc = mod.parseAzureUrl(url, env);
       const fs = new mod.AzureBlobFileSystem({
@@ -132,7 +132,7 @@ export async function resolveFileSystem(url: string, options: ResolveOptions = {
       return { fs, path: p, url: fs.url(p) };
     }
     default:
-      throw new InvalidInputError(`Unsupported storage URL scheme "${scheme}://" in ${redactUrl(url)}: use ${SCHEMES}.`);
+      throw new InvalidInputError(`Unsupported storage URL scheme "${scheme}://" in ${redactUrl(url)}.`, { hint: `use ${SCHEMES}.` });
   }
 }
 

@@ -97,7 +97,8 @@ describe("S3 faults (s3rver behind the kit's fault hook)", () => {
     };
     const err = await s3.write("/faults/dead.bin", data).catch((e) => e);
     expect(err).toMatchObject({ driver: "s3" });
-    expect(err.message).toMatch(/abort-multipart-upload --bucket faults --key dead.bin --upload-id/);
+    expect(err.message).toMatch(/aborting multipart upload \S+ also failed .*, so its parts may remain$/);
+    expect(err.hint).toMatch(/abort-multipart-upload --bucket faults --key dead.bin --upload-id/);
     server.fault = undefined;
     await server.start();
     expect(await s3.exists("/faults/dead.bin")).toBe(false);
@@ -105,6 +106,7 @@ describe("S3 faults (s3rver behind the kit's fault hook)", () => {
     const left = server.pendingUploads("faults").filter((id) => !before.includes(id));
     expect(left.length).toBe(1);
     expect(err.message).toContain(left[0]);
+    expect(err.hint).toContain(left[0]);
     await s3.client.send(new AbortMultipartUploadCommand({ Bucket: "faults", Key: "dead.bin", UploadId: left[0] }));
     expect(server.pendingUploads("faults")).toEqual(before);
   });
@@ -161,8 +163,9 @@ describe("S3 faults (s3rver behind the kit's fault hook)", () => {
     expect(e3.message).toMatch(/InvalidAccessKeyId/);
     for (const e of [e1, e2, e3]) {
       expect(e).toMatchObject({ code: "EACCES", driver: "s3" });
-      expect(e.message).toMatch(/check the credentials/);
+      expect(e.hint).toMatch(/check the credentials/);
       expect(e.message).not.toContain(secret);
+      expect(e.hint).not.toContain(secret);
       expect(JSON.stringify(e)).not.toContain(secret);
     }
     badSecret.client.destroy();

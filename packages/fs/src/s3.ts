@@ -224,7 +224,7 @@ export class S3FileSystem extends FileSystem {
     }
     if (isObject) return;
     const children = under.filter((k) => k !== `${key}/`);
-    if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "prefix not empty; pass recursive");
+    if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", norm, "prefix not empty", undefined, "pass recursive.");
     await forEachLimit(under, 8, (k) => this.send("rm", `/${bucket}/${k}`, options.signal, (o) => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: k }), o)));
   }
 
@@ -323,9 +323,12 @@ export class S3FileSystem extends FileSystem {
     try {
       await withRetry(() => this.send("abort", norm, undefined, (o) => this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), o)), isTransientError, this.retry);
     } catch (abortErr) {
-      // Keep the original failure; say what is left behind and how to remove it.
+      // Keep the original failure; say what is left behind, and in its hint how to remove it.
       if (reason instanceof Error) {
-        reason.message += `; aborting multipart upload ${uploadId} also failed (${(abortErr as Error).message}), so its parts may remain: remove them with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${uploadId}\` or a lifecycle rule`;
+        reason.message += `; aborting multipart upload ${uploadId} also failed (${(abortErr as Error).message}), so its parts may remain`;
+        const before = (reason as { hint?: unknown }).hint;
+        const removal = `remove the parts with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${uploadId}\` or a lifecycle rule.`;
+        Object.assign(reason, { hint: typeof before === "string" && before ? `${before.replace(/\.$/, "")}; then ${removal}` : removal });
       }
     }
   }
@@ -335,7 +338,7 @@ export class S3FileSystem extends FileSystem {
     const slash = norm.indexOf("/", 1);
     const bucket = slash === -1 ? norm.slice(1) : norm.slice(1, slash);
     const key = slash === -1 ? "" : norm.slice(slash + 1);
-    if (!bucket) throw new InvalidInputError(`[s3] ${JSON.stringify(p)} has no bucket: use s3://<bucket>/<key>`);
+    if (!bucket) throw new InvalidInputError(`[s3] ${JSON.stringify(p)} has no bucket`, { hint: "use s3://<bucket>/<key>." });
     return { bucket, key, norm };
   }
 
@@ -355,16 +358,16 @@ export class S3FileSystem extends FileSystem {
     const name = e.name ?? "Error";
     const status = e.$metadata?.httpStatusCode;
     if (/region is missing/i.test(e.message ?? "")) {
-      return new InvalidInputError("[s3] no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile) or pass the region option.", { cause: err });
+      return new InvalidInputError("[s3] no AWS region configured.", { cause: err, hint: "set AWS_REGION (or AWS_DEFAULT_REGION, or a region in your AWS profile) or pass the region option." });
     }
-    if (name === "NoSuchBucket") return this.error("ENOENT", op, p, "the bucket does not exist: create it or fix the URL", err);
+    if (name === "NoSuchBucket") return this.error("ENOENT", op, p, "the bucket does not exist", err, "create it or fix the URL.");
     if (name === "NoSuchKey" || name === "NotFound" || status === 404) return this.error("ENOENT", op, p, "no such object", err);
     if (name === "CredentialsProviderError" || /Could not load credentials/i.test(e.message ?? "")) {
-      return this.error("EACCES", op, p, "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass credentials", err);
+      return this.error("EACCES", op, p, "no AWS credentials found", err, "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass credentials.");
     }
     if (["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "ExpiredToken", "InvalidToken", "Forbidden"].includes(name) || status === 403) {
       // The SDK's message never holds the secret; ours names only the error kind.
-      return this.error("EACCES", op, p, `access denied by the store (${name}): check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the credentials option) and the bucket policy`, err);
+      return this.error("EACCES", op, p, `access denied by the store (${name})`, err, "check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the credentials option) and the bucket policy.");
     }
     if (name === "PreconditionFailed" || status === 412) return this.error("EEXIST", op, p, "the object changed or already exists (precondition failed)", err);
     const transient = isTransientError(err) || (status !== undefined && status >= 500);

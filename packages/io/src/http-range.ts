@@ -87,7 +87,8 @@ export async function httpRangeSource(url: string, options: HttpRangeSourceOptio
     if (probe.status === 200) {
       throw new ClusterPackError(
         "ERR_HTTP_RANGE_UNSUPPORTED",
-        `${name}: the server ignored the Range request (answered 200 with the whole file), so it cannot be read piece by piece. Download it first and open the local copy, or serve it from a server that supports byte ranges.`,
+        `${name}: the server ignored the Range request (answered 200 with the whole file), so it cannot be read piece by piece.`,
+        { hint: "download it first and open the local copy, or serve it from a server that supports byte ranges." },
       );
     }
     throw statusError(probe.status, name);
@@ -102,8 +103,8 @@ export async function httpRangeSource(url: string, options: HttpRangeSourceOptio
     const res = await get(url, { headers: { ...headers, ...pin, range: `bytes=${offset}-${offset + length - 1}` }, signal });
     if (res.status !== 206) {
       res.body.destroy();
-      if (res.status === 412) throw new IntegrityError(`${name}: the file changed on the server while it was being read; retry.`, { code: "ERR_SOURCE_CHANGED" });
-      if (res.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server stopped honouring Range requests (answered 200); download the file and open the local copy instead.`);
+      if (res.status === 412) throw new IntegrityError(`${name}: the file changed on the server while it was being read.`, { code: "ERR_SOURCE_CHANGED", hint: "retry." });
+      if (res.status === 200) throw new ClusterPackError("ERR_HTTP_RANGE_UNSUPPORTED", `${name}: the server stopped honouring Range requests (answered 200).`, { hint: "download the file and open the local copy instead." });
       throw statusError(res.status, name);
     }
     const range = parseContentRange(responseHeader(res, "content-range"));
@@ -159,8 +160,8 @@ function defaultTransport(authorization: string | undefined, retry: RetryOptions
 }
 
 function defaultStatusError(status: number, name: string): ClusterPackError {
-  if (status === 404 || status === 410) return new InvalidInputError(`${name}: not found (HTTP ${status}). Check the URL.`, { code: "ERR_NOT_FOUND" });
-  if (status === 401 || status === 403) return new InvalidInputError(`${name}: access denied (HTTP ${status}). Pass credentials through the headers option or your index configuration.`, { code: "ERR_ACCESS_DENIED" });
+  if (status === 404 || status === 410) return new InvalidInputError(`${name}: not found (HTTP ${status}).`, { code: "ERR_NOT_FOUND", hint: "check the URL." });
+  if (status === 401 || status === 403) return new InvalidInputError(`${name}: access denied (HTTP ${status}).`, { code: "ERR_ACCESS_DENIED", hint: "pass credentials through the headers option or your index configuration." });
   return new HttpStatusError(`${name}: unexpected HTTP status ${status} for a range request.`, status);
 }
 

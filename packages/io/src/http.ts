@@ -2,7 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { AbortError, ClusterPackError, redactUrl } from "@cluster-pack/errors";
+import { AbortError, ClusterPackError, type ErrorOptions, redactUrl } from "@cluster-pack/errors";
 import { isTransientStatus, parseRetryAfter, withRetry, type RetryOptions } from "./retry";
 
 /** Options of one HTTP(S) request. */
@@ -45,8 +45,9 @@ export class RedirectRefusedError extends ClusterPackError {
     message: string,
     readonly from: string,
     readonly to: string,
+    options?: ErrorOptions,
   ) {
-    super("ERR_REDIRECT_REFUSED", message);
+    super("ERR_REDIRECT_REFUSED", message, options);
   }
 }
 
@@ -158,9 +159,10 @@ export async function httpRequestFollowing(url: string, options: FollowOptions =
     }
     if (current.protocol === "https:" && next.protocol === "http:" && !options.allowInsecure?.(next)) {
       throw new RedirectRefusedError(
-        `${redactUrl(current.toString())} redirected to ${redactUrl(next.toString())}, from https to plain http; refused (the request would travel unencrypted). If that http location is trusted, configure it explicitly with its http:// URL.`,
+        `${redactUrl(current.toString())} redirected to ${redactUrl(next.toString())}, from https to plain http; refused (the request would travel unencrypted).`,
         current.toString(),
         next.toString(),
+        { hint: "if that http location is trusted, configure it explicitly with its http:// URL." },
       );
     }
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === "POST")) method = "GET";
@@ -174,8 +176,9 @@ export class HttpStatusError extends ClusterPackError {
     message: string,
     readonly status: number,
     readonly retryAfterMs?: number,
+    options?: ErrorOptions,
   ) {
-    super("ERR_HTTP_STATUS", message);
+    super("ERR_HTTP_STATUS", message, options);
   }
 }
 
@@ -191,7 +194,7 @@ export function retryingTransport(transport: HttpTransport, retry: RetryOptions 
         const res = await transport(url, init);
         if (!isTransientStatus(res.status)) return res;
         discardBody(res);
-        throw new HttpStatusError(`${redactUrl(url)}: HTTP ${res.status}. The server may be down; try again later.`, res.status, parseRetryAfter(res.headers["retry-after"]));
+        throw new HttpStatusError(`${redactUrl(url)}: HTTP ${res.status}. The server may be down.`, res.status, parseRetryAfter(res.headers["retry-after"]), { hint: "try again later." });
       },
       undefined,
       { ...retry, signal: init.signal },

@@ -17,8 +17,8 @@ export function locationScheme(location: string): string | undefined {
   const scheme = m[1]!.toLowerCase();
   if (m[2] === undefined && !SINGLE_SLASH_SCHEMES.has(scheme)) {
     throw new InvalidInputError(
-      `${redactUrl(location)} is not a valid URL: ${scheme} URLs start with ${scheme}:// (two slashes). For a local path with a colon in it, write ./${redactUrl(location)}.`,
-      { code: "ERR_INVALID_URL" },
+      `${redactUrl(location)} is not a valid URL: ${scheme} URLs start with ${scheme}:// (two slashes).`,
+      { code: "ERR_INVALID_URL", hint: `for a local path with a colon in it, write ./${redactUrl(location)}.` },
     );
   }
   return scheme;

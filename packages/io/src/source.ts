@@ -64,7 +64,7 @@ export function unreadableFile(file: string, err: unknown, options: { what?: str
   const code = options.code ?? (errno === "ENOENT" ? "ERR_FILE_NOT_FOUND" : "ERR_FILE_NOT_READABLE");
   const why =
     errno === "ENOENT"
-      ? "does not exist; check the path"
+      ? "does not exist"
       : errno === "EISDIR"
         ? "is a directory, not a file"
         : errno === "EACCES" || errno === "EPERM"
@@ -72,7 +72,7 @@ export function unreadableFile(file: string, err: unknown, options: { what?: str
           : errno === "ENOTDIR"
             ? "does not exist: a part of its path is not a directory"
             : `cannot be read (${errno ?? (err as Error)?.message ?? String(err)})`;
-  return new InvalidInputError(`${subject} ${why}.`, { cause: err, code });
+  return new InvalidInputError(`${subject} ${why}.`, { cause: err, code, ...(errno === "ENOENT" ? { hint: "check the path." } : {}) });
 }
 
 /** A local file, read with positional reads through one file handle. */
@@ -86,7 +86,7 @@ export async function fileSource(path: string): Promise<RandomAccessSource> {
   const stat = await handle.stat();
   if (!stat.isFile()) {
     await handle.close();
-    throw new InvalidInputError(`${path} is not a regular file; pass the path of a zip archive.`, { code: "ERR_FILE_NOT_READABLE" });
+    throw new InvalidInputError(`${path} is not a regular file.`, { code: "ERR_FILE_NOT_READABLE", hint: "pass the path of a zip archive." });
   }
   const size = stat.size;
   let closed = false;

@@ -289,7 +289,7 @@ export function isNoSpaceError(err: unknown): boolean {
 export function describeWriteError(err: unknown, target: string): unknown {
   if (!isNoSpaceError(err)) return err;
   const cause = (err as { code?: unknown }).code === "ERR_NO_SPACE" ? ((err as { cause?: unknown }).cause ?? err) : err;
-  return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while writing ${target}; free some space there or write to another directory.`, { cause });
+  return new ClusterPackError("ERR_NO_SPACE", `No space left on the device while writing ${target}.`, { cause, hint: "free some space there or write to another directory." });
 }
 
 // ---------------------------------------------------------------------------------------

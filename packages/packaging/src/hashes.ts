@@ -1,4 +1,4 @@
-import { InvalidInputError } from "@cluster-pack/errors";
+import { type ErrorOptions, InvalidInputError } from "@cluster-pack/errors";
 
 /**
  * The hash algorithms a distribution file can be pinned with (PEP 691 `hashes`, HTML
@@ -28,7 +28,7 @@ export function isValidHexDigest(algorithm: string, hex: string): boolean {
  */
 export function checkHash(algorithm: string, hex: string, what: string): { algorithm: HashAlgorithm; hex: string } {
   const alg = algorithm.toLowerCase();
-  if (!isHashAlgorithm(alg)) throw new InvalidHashError(`${what}: unknown hash algorithm ${JSON.stringify(algorithm)}; use one of ${Object.keys(HASH_HEX_LENGTHS).join(", ")}.`);
+  if (!isHashAlgorithm(alg)) throw new InvalidHashError(`${what}: unknown hash algorithm ${JSON.stringify(algorithm)}.`, { hint: `use one of ${Object.keys(HASH_HEX_LENGTHS).join(", ")}.` });
   if (!isValidHexDigest(alg, hex)) {
     throw new InvalidHashError(`${what}: the ${alg} hash ${JSON.stringify(hex)} is not ${HASH_HEX_LENGTHS[alg]} hex digits.`);
   }
@@ -56,8 +56,8 @@ export function checkHashes(record: unknown, what: string): Record<string, strin
 
 /** A hash field that is not a digest of its algorithm. */
 export class InvalidHashError extends InvalidInputError {
-  constructor(message: string) {
-    super(message, { code: "ERR_INVALID_HASH" });
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, code: "ERR_INVALID_HASH" });
   }
 }
 

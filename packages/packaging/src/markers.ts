@@ -1,4 +1,4 @@
-import { InvalidInputError } from "@cluster-pack/errors";
+import { type ErrorOptions, InvalidInputError } from "@cluster-pack/errors";
 import { canonicalizeName } from "./names";
 import { Specifier } from "./specifiers";
 import { Cursor } from "./tokenizer";
@@ -84,8 +84,8 @@ export class Marker {
 
 /** A marker that does not parse, or a comparison that PEP 508 leaves undefined. */
 export class InvalidMarkerError extends InvalidInputError {
-  constructor(message: string) {
-    super(message, { code: "ERR_INVALID_MARKER" });
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, code: "ERR_INVALID_MARKER" });
   }
 }
 
@@ -222,7 +222,7 @@ function evalCompare(n: MarkerCompare, env: Record<string, string | ReadonlySet<
 
 function lookup(env: Record<string, string | ReadonlySet<string> | undefined>, key: string): string | ReadonlySet<string> {
   const v = env[key];
-  if (v === undefined) throw new InvalidMarkerError(`Marker variable ${JSON.stringify(key)} has no value in the target environment; describe the target fully (see TargetEnvironment) or remove the marker.`);
+  if (v === undefined) throw new InvalidMarkerError(`Marker variable ${JSON.stringify(key)} has no value in the target environment.`, { hint: "describe the target fully (see TargetEnvironment) or remove the marker." });
   return v;
 }
 

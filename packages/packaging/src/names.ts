@@ -31,7 +31,7 @@ export function isValidName(name: string): boolean {
 /** Canonical name, or an InvalidInputError naming `what` when `name` is not a valid project name. */
 export function requireValidName(name: string, what = "project name"): string {
   if (!isValidName(name)) {
-    throw new InvalidInputError(`Invalid ${what} ${JSON.stringify(name)}: use letters, digits, '.', '_' and '-', starting and ending with a letter or digit.`, { code: "ERR_INVALID_NAME" });
+    throw new InvalidInputError(`Invalid ${what} ${JSON.stringify(name)}.`, { code: "ERR_INVALID_NAME", hint: "use letters, digits, '.', '_' and '-', starting and ending with a letter or digit." });
   }
   return canonicalizeName(name);
 }

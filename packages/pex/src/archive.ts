@@ -33,7 +33,7 @@ export async function openPex(pexPath: string, options: { signal?: AbortSignal; 
   try {
     stat = await fs.promises.stat(pexPath);
   } catch (err) {
-    throw new InvalidInputError(`${pexPath} does not exist; pass the path of a .pex file or a packed PEX directory.`, { cause: err, code: "ERR_FILE_NOT_FOUND" });
+    throw new InvalidInputError(`${pexPath} does not exist.`, { cause: err, code: "ERR_FILE_NOT_FOUND", hint: "pass the path of a .pex file or a packed PEX directory." });
   }
   if (stat.isDirectory()) {
     const infoPath = path.join(pexPath, "PEX-INFO");
@@ -61,7 +61,7 @@ export async function openPexSource(source: RandomAccessSource, pexPath: string,
     // as zipimport does; prefixLength is where that zip starts.
     const boot = await ZipReader.open(source, { maxEntries: 10_000_000, signal: options.signal }).catch((err: Error & { code?: string }) => {
       // The zip reader's message names the file and says what to check: wrapping it would name the file twice.
-      if (err.code === "ERR_NOT_A_ZIP") throw new InvalidInputError(err.message, { cause: err, code: "ERR_NOT_A_PEX" });
+      if (err.code === "ERR_NOT_A_ZIP") throw new InvalidInputError(err.message, { cause: err, code: "ERR_NOT_A_PEX", hint: (err as { hint?: string }).hint });
       throw err;
     });
     readers.push(boot);
@@ -154,7 +154,7 @@ export async function locateLastZip(source: RandomAccessSource, name: string, si
     const cd = await locateCentralDirectory(source, signal);
     return { start: cd.shift, eocd: cd.endOffset };
   } catch (err) {
-    if ((err as { code?: string }).code === "ERR_NOT_A_ZIP") throw new InvalidInputError(`${(err as Error).message} It is not a PEX.`, { cause: err, code: "ERR_NOT_A_PEX" });
+    if ((err as { code?: string }).code === "ERR_NOT_A_ZIP") throw new InvalidInputError(`${(err as Error).message} It is not a PEX.`, { cause: err, code: "ERR_NOT_A_PEX", hint: (err as { hint?: string }).hint });
     throw err;
   }
 }

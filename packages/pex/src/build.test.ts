@@ -212,6 +212,8 @@ print(info["pex_hash"])
     ac.abort();
     await expect(buildPex(out, { wheels: [six], signal: ac.signal })).rejects.toThrow(/abort/i);
     expect(fs.readdirSync(tmp).filter((f) => f.includes("aborted"))).toEqual([]);
-    await expect(buildPex(out, { wheels: [six], entryPoint: "a:b", script: "c" })).rejects.toThrow(/either an entry point or a script/);
+    await expect(buildPex(out, { wheels: [six], entryPoint: "a:b", script: "c" })).rejects.toThrow(
+      expect.objectContaining({ message: "Both an entry point and a script were given, and a PEX runs only one.", hint: "give either an entry point or a script, not both." }),
+    );
   });
 });

@@ -163,7 +163,7 @@ export class PexBuilder {
   addWheel(wheel: string | PexWheel): this {
     const w = typeof wheel === "string" ? { path: wheel } : { ...wheel };
     const name = parseWheelFilename(path.basename(w.path)).filename;
-    if (this.wheels.some((x) => path.basename(x.path) === name)) throw new InvalidInputError(`The wheel ${name} is given twice; pass each wheel once.`);
+    if (this.wheels.some((x) => path.basename(x.path) === name)) throw new InvalidInputError(`The wheel ${name} is given twice.`, { hint: "pass each wheel once." });
     if (w.sha256 !== undefined && !isValidHexDigest("sha256", w.sha256)) throw new InvalidInputError(`The sha256 given for ${name} ("${w.sha256}") is not 64 hex digits.`);
     this.wheels.push(w);
     return this;
@@ -233,7 +233,7 @@ export class PexBuilder {
           readers.push(reader);
           return { name, wheel: w, id, reader };
         } catch (err) {
-          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err });
+          throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err, hint: (err as { hint?: string }).hint });
         }
       });
       const settled = await Promise.allSettled(opening);
@@ -390,18 +390,18 @@ interface BootFile {
 }
 
 function validateOptions(o: PexBuilderOptions): void {
-  if (o.entryPoint && o.script) throw new InvalidInputError("Give either an entry point or a script, not both (pex runs only one).");
+  if (o.entryPoint && o.script) throw new InvalidInputError("Both an entry point and a script were given, and a PEX runs only one.", { hint: "give either an entry point or a script, not both." });
   if (o.entryPoint) parseEntryPointValue(o.entryPoint, "--entry-point");
   if (o.inheritPath && !["false", "prefer", "fallback"].includes(o.inheritPath)) {
     throw new InvalidInputError(`inherit path "${o.inheritPath}" is not one of false, prefer, fallback.`);
   }
   for (const c of o.interpreterConstraints ?? []) {
     if (!/^\s*([A-Za-z][A-Za-z0-9_]*)?\s*((===|==|!=|~=|<=|>=|<|>)\s*[0-9][0-9.]*(\.\*)?\s*(,\s*(===|==|!=|~=|<=|>=|<|>)\s*[0-9][0-9.]*(\.\*)?\s*)*)?$/.test(c) || !c.trim()) {
-      throw new InvalidInputError(`Interpreter constraint "${c}" is not valid; write it like "CPython>=3.8,<3.13" or ">=3.9".`);
+      throw new InvalidInputError(`Interpreter constraint "${c}" is not valid.`, { hint: `write it like "CPython>=3.8,<3.13" or ">=3.9".` });
     }
   }
   for (const [k, v] of Object.entries(o.injectEnv ?? {})) {
-    if (!k || k.includes("=") || typeof v !== "string") throw new InvalidInputError(`Injected environment variable "${k}" is not valid; use NAME=value.`);
+    if (!k || k.includes("=") || typeof v !== "string") throw new InvalidInputError(`Injected environment variable "${k}" is not valid.`, { hint: "use NAME=value." });
   }
   if (o.pythonShebang !== undefined && (/[\r\n]/.test(o.pythonShebang) || !o.pythonShebang.trim())) {
     throw new InvalidInputError(`The shebang "${o.pythonShebang}" must be one non-empty line, e.g. "/usr/bin/env python3.11".`);
@@ -425,7 +425,7 @@ async function collectSources(dirs: string[], followExternal: boolean, signal?: 
       for (const e of entries.sort((a, b) => cmp(a.name, b.name))) {
         const childRel = rel ? `${rel}/${e.name}` : e.name;
         if (e.name === "__pycache__" || e.name.endsWith(".pyc")) continue;
-        if (!rel && RESERVED_TOP.has(e.name)) throw new InvalidInputError(`${path.join(dir, e.name)} clashes with the PEX's own ${e.name}; rename it.`);
+        if (!rel && RESERVED_TOP.has(e.name)) throw new InvalidInputError(`${path.join(dir, e.name)} clashes with the PEX's own ${e.name}.`, { hint: "rename it." });
         const full = path.join(dir, childRel);
         if (e.isDirectory()) await walk(childRel);
         else if (e.isFile() || e.isSymbolicLink()) {
@@ -435,7 +435,7 @@ async function collectSources(dirs: string[], followExternal: boolean, signal?: 
             // Where the kernel resolves it, not what the link's text says.
             const real = await fs.promises.realpath(full);
             if (!isPathInside(root, real)) {
-              throw new InvalidInputError(`${full} is a symlink to ${real}, outside the source directory ${dir}; the PEX would carry that file. Pass --follow-external-symlinks to include it anyway, or remove the link.`, { code: "ERR_SYMLINK_OUTSIDE" });
+              throw new InvalidInputError(`${full} is a symlink to ${real}, outside the source directory ${dir}; the PEX would carry that file.`, { code: "ERR_SYMLINK_OUTSIDE", hint: "pass --follow-external-symlinks to include it anyway, or remove the link." });
             }
           }
           if (out.has(childRel)) throw new InvalidInputError(`${childRel} is in two source directories; each file may come from one.`);
@@ -563,7 +563,7 @@ async function writePacked(
 async function refuseNonPexDirectory(target: string): Promise<void> {
   const existing = await fs.promises.lstat(target).catch(() => undefined);
   if (existing?.isDirectory() && !(await fs.promises.access(path.join(target, "PEX-INFO")).then(() => true, () => false))) {
-    throw new InvalidInputError(`${target} exists and is not a PEX directory; refusing to replace it. Choose another output path.`);
+    throw new InvalidInputError(`${target} exists and is not a PEX directory; refusing to replace it.`, { hint: "choose another output path." });
   }
 }
 

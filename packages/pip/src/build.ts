@@ -144,7 +144,7 @@ export class SdistBuilder {
         if (err.code !== "ERR_OUTPUT_EXISTS" && err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
       });
       const final = await this.cached(doneDir, signal);
-      if (!final) throw new IntegrityError(`The wheel built from ${sdistName} changed in the cache (${doneDir}) as it was stored; build again.`, { code: "ERR_BUILD_FAILED" });
+      if (!final) throw new IntegrityError(`The wheel built from ${sdistName} changed in the cache (${doneDir}) as it was stored.`, { code: "ERR_BUILD_FAILED", hint: "build again." });
       return final;
     } finally {
       await removeTemp(work);
@@ -170,7 +170,7 @@ export async function findPython(target: TargetEnvironment): Promise<string> {
     const out = await run(c, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], { what: "probing" }).catch(() => null);
     if (out?.trim() === want) return c;
   }
-  throw new InvalidInputError(`No Python ${want} found to build source distributions for the target; install one (e.g. pyenv install ${want}) or pass buildPython.`, { code: "ERR_NO_BUILD_PYTHON" });
+  throw new InvalidInputError(`No Python ${want} found to build source distributions for the target.`, { code: "ERR_NO_BUILD_PYTHON", hint: `install one (e.g. pyenv install ${want}) or pass buildPython.` });
 }
 
 /** Unpacks a .tar.gz or .zip sdist, refusing unsafe paths and links; returns its top directory. */

@@ -146,7 +146,7 @@ export class DistributionCache {
           await out.close();
           const digests = Object.fromEntries([...hashers].map(([a, h]) => [a, h.digest("hex")]));
           if (contentLength !== undefined && contentLength !== size) {
-            throw new IntegrityError(`${what}: received ${size} bytes but the server announced ${contentLength}; the transfer was cut short. Nothing was cached; try again.`, { code: "ERR_SIZE_MISMATCH" });
+            throw new IntegrityError(`${what}: received ${size} bytes but the server announced ${contentLength}; the transfer was cut short. Nothing was cached.`, { code: "ERR_SIZE_MISMATCH", hint: "try again." });
           }
           if (file.size !== undefined && file.size !== size) {
             throw new IntegrityError(`${what}: downloaded ${size} bytes but the index (or lock) says ${file.size}; the transfer was truncated or the file changed. Nothing was cached.`, { code: "ERR_SIZE_MISMATCH" });
@@ -186,8 +186,8 @@ export class DistributionCache {
       if (!ok) {
         const alg = allowed[0]!.split(":")[0]!;
         throw new IntegrityError(
-          `${file.filename}: ${alg}:${all[alg] ?? "(not computed)"} matches none of the pinned hashes (${allowed.join(", ")}). If the new file is trusted, update the --hash pins.`,
-          { code: "ERR_HASH_MISMATCH" },
+          `${file.filename}: ${alg}:${all[alg] ?? "(not computed)"} matches none of the pinned hashes (${allowed.join(", ")}).`,
+          { code: "ERR_HASH_MISMATCH", hint: "if the new file is trusted, update the --hash pins." },
         );
       }
     }
@@ -242,6 +242,6 @@ async function checkComplete(file: string, dist: DistributionFile, what: string,
     }
   } catch (err) {
     throwIfAborted(signal);
-    throw new IntegrityError(`${what} is not a complete archive (${(err as Error).message}); the transfer was cut short or the file is damaged. Nothing was cached; try again, or fix the file on the index.`, { code: "ERR_TRUNCATED", cause: err });
+    throw new IntegrityError(`${what} is not a complete archive (${(err as Error).message}); the transfer was cut short or the file is damaged. Nothing was cached.`, { code: "ERR_TRUNCATED", cause: err, hint: "try again, or fix the file on the index." });
   }
 }

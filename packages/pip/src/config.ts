@@ -132,7 +132,7 @@ function bool(v: string | undefined, key: string): boolean {
   const s = v.trim().toLowerCase();
   if (["1", "yes", "true", "on", "y", "t"].includes(s)) return true;
   if (["0", "no", "false", "off", "n", "f", ""].includes(s)) return false;
-  throw new InvalidInputError(`pip setting ${key}=${JSON.stringify(v)} is not a boolean; use true/false, yes/no, on/off or 1/0.`, { code: "ERR_PIP_CONFIG" });
+  throw new InvalidInputError(`pip setting ${key}=${JSON.stringify(v)} is not a boolean.`, { code: "ERR_PIP_CONFIG", hint: "use true/false, yes/no, on/off or 1/0." });
 }
 
 function num(v: string | undefined, dflt: number, key: string): number {

@@ -65,7 +65,7 @@ export class NetworkError extends ClusterPackError {
     message: string,
     readonly url: string,
     readonly status?: number,
-    options?: { cause?: unknown; transient?: boolean; retryAfterMs?: number },
+    options?: { cause?: unknown; hint?: string; transient?: boolean; retryAfterMs?: number },
   ) {
     super(status === 404 ? "ERR_HTTP_NOT_FOUND" : "ERR_NETWORK", message, options);
     this.transient = options?.transient ?? false;
@@ -277,11 +277,11 @@ export class HttpClient {
     } catch (err) {
       res.body.destroy();
       if (options.signal?.aborted) throw new AbortError(undefined, { cause: options.signal.reason });
-      if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the download stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
+      if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the download stalled for ${this.timeoutMs / 1000} s.`, url, undefined, { cause: err, hint: `check the index, or raise the timeout (pip's "timeout" setting / --timeout).` });
       // The caller's own failure (a full disk) stays as it is; the connection's is named.
       if (err === sinkError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new NetworkError(`${redactUrl(url)}: the connection broke after ${received}${contentLength === undefined ? "" : ` of ${contentLength}`} bytes (${(err as Error).message}${code ? `, ${code}` : ""}); nothing was kept. Try again.`, url, undefined, { cause: err, transient: true });
+      throw new NetworkError(`${redactUrl(url)}: the connection broke after ${received}${contentLength === undefined ? "" : ` of ${contentLength}`} bytes (${(err as Error).message}${code ? `, ${code}` : ""}); nothing was kept.`, url, undefined, { cause: err, transient: true, hint: "try again." });
     }
   }
 
@@ -349,7 +349,7 @@ export class HttpClient {
       );
     } catch (err) {
       if (init.signal?.aborted) throw new AbortError(undefined, { cause: init.signal.reason });
-      if (err instanceof NetworkError && err.transient && attempts > 1) throw new NetworkError(`${err.message} (after ${attempts} attempts)`, url, err.status, { cause: err });
+      if (err instanceof NetworkError && err.transient && attempts > 1) throw new NetworkError(`${err.message} (after ${attempts} attempts)`, url, err.status, { cause: err, hint: err.hint });
       throw err;
     }
   }
@@ -361,10 +361,10 @@ export class HttpClient {
     if (err instanceof ClusterPackError) return err;
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof HttpTimeoutError) {
-      return new NetworkError(`${name}: no answer within ${this.timeoutMs / 1000} s. Check that the index is reachable, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err, transient: true });
+      return new NetworkError(`${name}: no answer within ${this.timeoutMs / 1000} s.`, url, undefined, { cause: err, transient: true, hint: `check that the index is reachable, or raise the timeout (pip's "timeout" setting / --timeout).` });
     }
     if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "ECONNREFUSED") {
-      const e = new NetworkError(`${host ?? name}: ${code === "ECONNREFUSED" ? "connection refused" : "host name does not resolve"} (${code}). Check the index URL and your network, or remove the index from pip's configuration`, url, undefined, { cause: err });
+      const e = new NetworkError(`${host ?? name}: ${code === "ECONNREFUSED" ? "connection refused" : "host name does not resolve"} (${code})`, url, undefined, { cause: err, hint: "check the index URL and your network, or remove the index from pip's configuration." });
       if (host && code !== "EAI_AGAIN") this.deadHosts.set(host, e);
       return e;
     }
@@ -387,7 +387,7 @@ export class HttpClient {
       return await readBody(res.body, maxBytes);
     } catch (err) {
       if (signal?.aborted) throw new AbortError(undefined, { cause: signal.reason });
-      if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the response stalled for ${this.timeoutMs / 1000} s. Check the index, or raise the timeout (pip's "timeout" setting / --timeout).`, url, undefined, { cause: err });
+      if (err instanceof HttpTimeoutError) throw new NetworkError(`${redactUrl(url)}: the response stalled for ${this.timeoutMs / 1000} s.`, url, undefined, { cause: err, hint: `check the index, or raise the timeout (pip's "timeout" setting / --timeout).` });
       if ((err as { code?: string }).code === "ERR_RESPONSE_TOO_LARGE") throw new NetworkError(`${redactUrl(url)}: response larger than ${maxBytes} bytes; refusing to buffer it.`, url, undefined, { cause: err });
       throw new NetworkError(`${redactUrl(url)}: reading the response failed: ${(err as Error).message}`, url, undefined, { cause: err });
     }
@@ -444,8 +444,13 @@ export async function readJson<T>(file: string): Promise<T | null> {
 }
 
 export function statusError(url: string, status: number, retryAfterMs?: number): NetworkError {
-  const hint = status === 401 || status === 403 ? " Check the credentials (in the index URL or ~/.netrc)." : status === 404 ? "" : " The server may be down; try again later.";
-  return new NetworkError(`${redactUrl(url)}: HTTP ${status}.${hint}`, url, status, { transient: isTransientStatus(status), ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
+  const denied = status === 401 || status === 403;
+  const hint = denied ? "check the credentials (in the index URL or ~/.netrc)." : status === 404 ? undefined : "try again later.";
+  return new NetworkError(`${redactUrl(url)}: HTTP ${status}.${denied || status === 404 ? "" : " The server may be down."}`, url, status, {
+    transient: isTransientStatus(status),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    ...(hint === undefined ? {} : { hint }),
+  });
 }
 
 // ---------------------------------------------------------------------------------------

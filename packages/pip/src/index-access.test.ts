@@ -203,8 +203,9 @@ describe("untrusted file names and hashes (the choke point at the index)", () =>
     const traversal = await resolveOne("adv @ https://files.example/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl");
     expect(traversal).toBeInstanceOf(InvalidInputError);
     expect((traversal as Error).message).toBe(
-      `adv @ https://files.example/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../evil.whl": it contains '/'; a wheel or sdist file name is a single path component. Give the URL of a wheel or sdist of adv (name-version-tags.whl or name-version.tar.gz).`,
+      `adv @ https://files.example/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../evil.whl": it contains '/'; a wheel or sdist file name is a single path component.`,
     );
+    expect((traversal as InvalidInputError).hint).toBe("give the URL of a wheel or sdist of adv (name-version-tags.whl or name-version.tar.gz).");
     expect(((await resolveOne("adv @ https://files.example/evilpkg-1.0-py3-none-any.whl")) as Error).message).toMatch(/"evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv/);
     expect(((await resolveOne("adv @ https://files.example/adv-1.0-py3-none-any.whl#sha256=xyz")) as Error).message).toMatch(/the URL fragment hash: the sha256 hash "xyz" is not 64 hex digits/);
   });

@@ -125,9 +125,8 @@ export class MetadataFetcher {
       this.evict(key);
       const claim = used.origin === "pep658" ? "PEP 658 metadata file" : used.origin === "range" ? "METADATA read by range requests" : "metadata";
       throw new IntegrityError(
-        `${file.filename}: the ${claim} served by ${file.source} differs from the wheel's own METADATA (${differs}); the dependencies were resolved from metadata that does not describe this file. ` +
-          `The index serves inconsistent data: report it to its maintainers, or use another index. The cached metadata was dropped.`,
-        { code: "ERR_METADATA_MISMATCH" },
+        `${file.filename}: the ${claim} served by ${file.source} differs from the wheel's own METADATA (${differs}); the dependencies were resolved from metadata that does not describe this file: the index serves inconsistent data. The cached metadata was dropped.`,
+        { code: "ERR_METADATA_MISMATCH", hint: "report it to the index's maintainers, or use another index." },
       );
     }
     if (agreed) await writeFileAtomic(agreed, "").catch(() => undefined);

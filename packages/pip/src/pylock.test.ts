@@ -57,7 +57,7 @@ describe("PEP 751 pylock.toml", () => {
     await expect(readPyLock(f)).rejects.toThrow(/packages\[0\] \(a\) wheels\[0\] has no hashes/);
     fs.writeFileSync(f, "not toml [");
     await expect(readPyLock(f)).rejects.toThrow(`${f} is not a valid TOML lock file`);
-    await expect(readPyLock(`${f}.missing`)).rejects.toThrow(`lock file ${f}.missing does not exist; check the path.`);
+    await expect(readPyLock(`${f}.missing`)).rejects.toThrow(expect.objectContaining({ message: `lock file ${f}.missing does not exist.`, hint: "check the path." }));
   });
 
   test("every file name, URL and hash of a lock goes through the choke point before a path is made of it", async () => {
@@ -67,22 +67,26 @@ describe("PEP 751 pylock.toml", () => {
       fs.writeFileSync(f, `lock-version = "1.0"\n[[packages]]\n${pkg}\n[[packages.wheels]]\n${file}\n`);
       return readPyLock(f);
     };
-    const refused = async (file: string, message: string, pkg?: string) => {
-      const err = (await lockWith(file, pkg).catch((e: unknown) => e)) as Error & { code: string };
+    const refused = async (file: string, message: string, pkg?: string, hint?: string) => {
+      const err = (await lockWith(file, pkg).catch((e: unknown) => e)) as InvalidInputError;
       expect(err).toBeInstanceOf(InvalidInputError);
       expect(err.code).toBe("ERR_LOCK_INVALID");
       expect(err.message).toBe(`${f}: ${message}`);
+      if (hint !== undefined) expect(err.hint).toBe(hint);
     };
+    const FIX = "lock again, or fix the entry.";
     const hashes = `hashes = { sha256 = "${SHA}" }`;
     await refused(
       `name = "adv-1.0-py3-none-any.x/../../../some/dir/evil.whl"\nurl = "https://x/adv-1.0-py3-none-any.whl"\n${hashes}`,
-      `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../../some/dir/evil.whl": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.`,
+      `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../../some/dir/evil.whl": it contains '/'; a wheel or sdist file name is a single path component.`,
+      undefined,
+      FIX,
     );
     // Without a name, the URL's last segment (percent-decoded) is the name.
-    await refused(`url = "https://x/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../evil.whl": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.`);
-    await refused(`name = "evilpkg-1.0-py3-none-any.whl"\nurl = "https://x/e.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv. Lock again, or fix the entry.`);
-    await refused(`name = "adv-2.0-py3-none-any.whl"\nurl = "https://x/a.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-2.0-py3-none-any.whl" is version 2.0, not 1.0. Lock again, or fix the entry.`);
-    await refused(`name = "adv-1.0.tar.gz"\nurl = "https://x/a.tgz"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-1.0.tar.gz" is an sdist, not a wheel as expected. Lock again, or fix the entry.`);
+    await refused(`url = "https://x/adv-1.0-py3-none-any.x%2F..%2F..%2Fevil.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: Unsafe distribution file name "adv-1.0-py3-none-any.x/../../evil.whl": it contains '/'; a wheel or sdist file name is a single path component.`, undefined, FIX);
+    await refused(`name = "evilpkg-1.0-py3-none-any.whl"\nurl = "https://x/e.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv.`, undefined, FIX);
+    await refused(`name = "adv-2.0-py3-none-any.whl"\nurl = "https://x/a.whl"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-2.0-py3-none-any.whl" is version 2.0, not 1.0.`, undefined, FIX);
+    await refused(`name = "adv-1.0.tar.gz"\nurl = "https://x/a.tgz"\n${hashes}`, `packages[0] (adv) wheels[0]: "adv-1.0.tar.gz" is an sdist, not a wheel as expected.`, undefined, FIX);
     await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "https://x/a.whl"\nhashes = { sha256 = "../../x" }`, `packages[0] (adv) wheels[0] hashes: the sha256 hash "../../x" is not 64 hex digits.`);
     await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "https://x/a.whl"\nhashes = { blake2b = "00" }`, `packages[0] (adv) wheels[0] has no hashes (md5, sha1, sha224, sha256, sha384, sha512); locks must pin every file by hash.`);
     await refused(`name = "adv-1.0-py3-none-any.whl"\nurl = "ftp://x/a.whl"\n${hashes}`, `packages[0] (adv) wheels[0] url "ftp://x/a.whl" is not an http(s):// or file:// URL.`);

@@ -118,8 +118,8 @@ export async function readPyLock(file: string): Promise<PyLock> {
   } catch (err) {
     throw new InvalidInputError(`${file} is not a valid TOML lock file: ${(err as Error).message}`, { code: "ERR_LOCK_INVALID", cause: err });
   }
-  const bad = (why: string): never => {
-    throw new InvalidInputError(`${file}: ${why}`, { code: "ERR_LOCK_INVALID" });
+  const bad = (why: string, hint?: string): never => {
+    throw new InvalidInputError(`${file}: ${why}`, { code: "ERR_LOCK_INVALID", ...(hint === undefined ? {} : { hint }) });
   };
   const lv = doc["lock-version"];
   if (typeof lv !== "string" || !/^1\.\d+$/.test(lv)) bad(`lock-version ${JSON.stringify(lv)} is not supported; this reader understands 1.x (PEP 751).`);
@@ -147,12 +147,12 @@ export async function readPyLock(file: string): Promise<PyLock> {
     }
     // PEP 751: `name` is the file name; without it, the URL's (or path's) last component is.
     const name = typeof o.name === "string" ? o.name : parsedUrl ? urlFilename(parsedUrl) : path.basename(p!);
-    if (name === null) bad(`${where} url ${JSON.stringify(redactUrl(url!))} does not end in a valid percent-encoded file name; add name = "<file name>".`);
+    if (name === null) bad(`${where} url ${JSON.stringify(redactUrl(url!))} does not end in a valid percent-encoded file name.`, `add name = "<file name>".`);
     try {
       checkDistributionFilename(name!, { name: pkg.name, version: pkg.version, kind });
     } catch (err) {
       if (!(err instanceof DistributionFilenameError)) throw err;
-      bad(`${where}: ${err.message} Lock again, or fix the entry.`);
+      bad(`${where}: ${err.message}`, "lock again, or fix the entry.");
     }
     const out: LockedFile = { name: name!, hashes };
     if (url) out.url = url;
@@ -196,7 +196,7 @@ export interface LockedSelection {
  */
 export function selectFromLock(lock: PyLock, target: TargetEnvironment, lockName = "pylock.toml"): LockedSelection[] {
   if (lock.environments.length && !lock.environments.some((e) => new Marker(e).evaluate(target.markers, "lock_file"))) {
-    throw new InvalidInputError(`${lockName} is for ${lock.environments.join(" or ")}, which does not match the target ${target.description}; lock again for this target.`, { code: "ERR_LOCK_TARGET" });
+    throw new InvalidInputError(`${lockName} is for ${lock.environments.join(" or ")}, which does not match the target ${target.description}.`, { code: "ERR_LOCK_TARGET", hint: "lock again for this target." });
   }
   const ranking = rankingFor(target);
   return lock.packages.map((p) => {
@@ -249,7 +249,7 @@ export async function fetchLocked(selection: LockedSelection[], cache: Distribut
     selection.map(async (s) => {
       const allowed = Object.entries(s.file.hashes).map(([a, h]) => `${a}:${h}`);
       if (s.file.url.startsWith("file:") && !fs.existsSync(fileURLToPath(s.file.url))) {
-        throw new IntegrityError(`The locked file ${fileURLToPath(s.file.url)} of ${s.name} ${s.version} does not exist; restore it or lock again.`, { code: "ERR_LOCK_FILE_MISSING" });
+        throw new IntegrityError(`The locked file ${fileURLToPath(s.file.url)} of ${s.name} ${s.version} does not exist.`, { code: "ERR_LOCK_FILE_MISSING", hint: "restore it or lock again." });
       }
       // The lock's hashes are the only truth here: the cache verifies the bytes against them.
       const got = await cache.fetch(s.file, { allowed, signal: options.signal });

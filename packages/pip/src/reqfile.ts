@@ -62,7 +62,7 @@ export function parseRequirementArgs(args: string[], cwd = process.cwd()): Sourc
 async function readInto(file: string, kind: "requirement" | "constraint", options: ReadRequirementsOptions, into: RequirementsInput, stack: Set<string>): Promise<void> {
   const isUrl = /^https?:\/\//i.test(file);
   const key = isUrl ? file : path.resolve(file);
-  if (stack.has(key)) throw new InvalidInputError(`${file} includes itself (through -r/-c); remove the cycle.`, { code: "ERR_REQUIREMENTS_FILE" });
+  if (stack.has(key)) throw new InvalidInputError(`${file} includes itself (through -r/-c).`, { code: "ERR_REQUIREMENTS_FILE", hint: "remove the cycle." });
   let text: string;
   try {
     if (isUrl) {
@@ -78,8 +78,8 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
   stack.add(key);
   for (const { line, lineNo } of logicalLines(text)) {
     const where = `${file}:${lineNo}`;
-    const fail = (why: string): never => {
-      throw new InvalidInputError(`${where}: ${why}`, { code: "ERR_REQUIREMENTS_FILE" });
+    const fail = (why: string, hint?: string): never => {
+      throw new InvalidInputError(`${where}: ${why}`, { code: "ERR_REQUIREMENTS_FILE", ...(hint === undefined ? {} : { hint }) });
     };
     const expanded = line.replace(/\$\{([A-Z0-9_]+)\}/g, (m, name: string) => env[name] ?? m);
     if (expanded.startsWith("-")) {
@@ -128,7 +128,7 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
           break;
         case "-e":
         case "--editable":
-          fail("editable requirements (-e) cannot be packed; build a wheel of the project and list its path instead");
+          fail("editable requirements (-e) cannot be packed", "build a wheel of the project and list its path instead.");
           break;
         default:
           fail(`unknown option ${opt}; supported: -r, -c, -i, --extra-index-url, -f, --no-index, --pre, --only-binary, --no-binary, --require-hashes, --hash`);
@@ -148,7 +148,7 @@ async function readInto(file: string, kind: "requirement" | "constraint", option
         if (!m) fail(`unsupported per-requirement option ${o}; only --hash=<algorithm>:<hex> is supported`);
         const [alg, hex] = m![1]!.split(/:(.*)/s) as [string, string | undefined];
         const strong = (STRONG_HASH_ALGORITHMS as readonly string[]).includes(alg);
-        if (hex === undefined || !strong || !isValidHexDigest(alg, hex)) fail(`invalid --hash ${JSON.stringify(m![1])}; use --hash=sha256:<64 hex digits> (or sha384, sha512)`);
+        if (hex === undefined || !strong || !isValidHexDigest(alg, hex)) fail(`invalid --hash ${JSON.stringify(m![1])}`, "use --hash=sha256:<64 hex digits> (or sha384, sha512).");
         hashes.push(`${alg}:${hex!.toLowerCase()}`);
       }
     }
@@ -175,8 +175,8 @@ export function parseRequirementLine(text: string, baseDir: string, where: strin
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(loc)) url = loc;
   else {
     const p = path.resolve(baseDir, loc.replace(/^~(?=\/)/, process.env.HOME ?? "~"));
-    if (!fs.existsSync(p)) throw new InvalidInputError(`${where}: ${loc} does not exist; give the path of a wheel or sdist file.`, { code: "ERR_REQUIREMENTS_FILE" });
-    if (fs.statSync(p).isDirectory()) throw new InvalidInputError(`${where}: ${loc} is a directory; build it into a wheel first (python -m build) and list the wheel.`, { code: "ERR_REQUIREMENTS_FILE" });
+    if (!fs.existsSync(p)) throw new InvalidInputError(`${where}: ${loc} does not exist.`, { code: "ERR_REQUIREMENTS_FILE", hint: "give the path of a wheel or sdist file." });
+    if (fs.statSync(p).isDirectory()) throw new InvalidInputError(`${where}: ${loc} is a directory.`, { code: "ERR_REQUIREMENTS_FILE", hint: "build it into a wheel first (python -m build) and list the wheel." });
     url = pathToFileURL(p).href;
   }
   let name: string | undefined = /#egg=([^&]+)/.exec(url)?.[1];
@@ -188,7 +188,7 @@ export function parseRequirementLine(text: string, baseDir: string, where: strin
       if (!(err instanceof DistributionFilenameError)) throw err;
     }
   }
-  if (!name) throw new InvalidInputError(`${where}: cannot tell the project name of ${loc}; use "name @ ${loc}".`, { code: "ERR_REQUIREMENTS_FILE" });
+  if (!name) throw new InvalidInputError(`${where}: cannot tell the project name of ${loc}.`, { code: "ERR_REQUIREMENTS_FILE", hint: `use "name @ ${loc}".` });
   return parseRequirement(`${canonicalizeName(name)} @ ${url}${marker ? ` ; ${marker}` : ""}`);
 }
 

@@ -276,7 +276,7 @@ export class PipSession {
       out.push(new FindLinks(f, this.http));
     }
     if (out.length === 0 && this.direct.size === 0) {
-      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given. Add a find-links location, or drop `noIndex`.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"] });
+      throw new InvalidInputError("No package source: `noIndex` is set and no `findLinks` location is given.", { code: "ERR_NO_SOURCES", optionNames: ["noIndex", "findLinks"], hint: "add a find-links location, or drop `noIndex`." });
     }
     return out;
   }
@@ -322,7 +322,11 @@ function directFile(r: Requirement): DistributionFile {
     parsed = checkDistributionFilename(filename, { name: r.key });
   } catch (err) {
     if (!(err instanceof DistributionFilenameError)) throw err;
-    throw new InvalidInputError(`${what}: ${err.message} Give the URL of a wheel or sdist of ${r.key} (name-version-tags.whl or name-version.tar.gz).`, { code: "ERR_INVALID_REQUIREMENT", cause: err });
+    throw new InvalidInputError(`${what}: ${err.message}`, {
+      code: "ERR_INVALID_REQUIREMENT",
+      cause: err,
+      hint: `give the URL of a wheel or sdist of ${r.key} (name-version-tags.whl or name-version.tar.gz).`,
+    });
   }
   const hashes = fragmentHashes(hashAt >= 0 ? r.url!.slice(hashAt + 1) : "", `${what}: the URL fragment hash`);
   if (url.protocol === "file:" && !fs.existsSync(url)) throw new InvalidInputError(`${what}: ${filename} does not exist.`, { code: "ERR_INVALID_REQUIREMENT" });

@@ -115,7 +115,7 @@ export function parseProjectPage(body: string, contentType: string, pageUrl: str
     try {
       doc = JSON.parse(body) as { files?: unknown };
     } catch (err) {
-      throw new IntegrityError(`${redactUrl(pageUrl)}: the index sent invalid JSON (${(err as Error).message}). Check the index URL.`, { code: "ERR_INDEX_GARBAGE", cause: err });
+      throw new IntegrityError(`${redactUrl(pageUrl)}: the index sent invalid JSON (${(err as Error).message}).`, { code: "ERR_INDEX_GARBAGE", cause: err, hint: "check the index URL." });
     }
     if (!Array.isArray(doc.files)) throw new IntegrityError(`${redactUrl(pageUrl)}: the JSON page has no "files" list; it is not a PEP 691 project page.`, { code: "ERR_INDEX_GARBAGE" });
     const out: DistributionFile[] = [];
@@ -138,7 +138,7 @@ export function parseProjectPage(body: string, contentType: string, pageUrl: str
     return out;
   }
   if (!/<\s*(html|body|a|head|!doctype|meta|pre)\b/i.test(body) && body.trim() !== "") {
-    throw new IntegrityError(`${redactUrl(pageUrl)}: the index answered with something that is neither HTML nor PEP 691 JSON. Check the index URL.`, { code: "ERR_INDEX_GARBAGE" });
+    throw new IntegrityError(`${redactUrl(pageUrl)}: the index answered with something that is neither HTML nor PEP 691 JSON.`, { code: "ERR_INDEX_GARBAGE", hint: "check the index URL." });
   }
   let base = pageUrl;
   const baseTag = /<base\s[^>]*href\s*=\s*("([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(body);
@@ -288,5 +288,5 @@ export function urlFilename(url: URL): string | null {
 export function checkIndexUrl(url: string, what: string): void {
   if (!/^(https?|file):\/\//i.test(url)) throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not an http(s):// or file:// URL.`, { code: "ERR_INVALID_INDEX_URL" });
   // A URL that does not parse is the user's typo (exit 2), not an index that failed (exit 1).
-  if (!URL.canParse(url)) throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not a valid URL; check it for typos.`, { code: "ERR_INVALID_INDEX_URL" });
+  if (!URL.canParse(url)) throw new InvalidInputError(`${what} ${JSON.stringify(redactUrl(url))} is not a valid URL.`, { code: "ERR_INVALID_INDEX_URL", hint: "check it for typos." });
 }

@@ -37,12 +37,12 @@ export interface ExplicitTargetOptions {
 /** Builds a target from a description, without any interpreter: resolving for linux cp311 works from any OS. */
 export function explicitTarget(options: ExplicitTargetOptions): TargetEnvironment {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?$/.exec(options.python.trim());
-  if (!m) throw new InvalidInputError(`Invalid target Python version ${JSON.stringify(options.python)}: use major.minor or major.minor.micro, for example 3.11 or 3.11.7.`, { code: "ERR_INVALID_TARGET" });
+  if (!m) throw new InvalidInputError(`Invalid target Python version ${JSON.stringify(options.python)}.`, { code: "ERR_INVALID_TARGET", hint: "use major.minor or major.minor.micro, for example 3.11 or 3.11.7." });
   const major = Number(m[1]);
   const minor = Number(m[2]);
   const full = `${major}.${minor}.${m[3] ?? "0"}`;
   const impl = (options.implementation ?? "cp").toLowerCase();
-  if (impl !== "cp" && impl !== "pp") throw new InvalidInputError(`Unsupported implementation ${JSON.stringify(options.implementation)}: use "cp" (CPython) or "pp" (PyPy).`, { code: "ERR_INVALID_TARGET" });
+  if (impl !== "cp" && impl !== "pp") throw new InvalidInputError(`Unsupported implementation ${JSON.stringify(options.implementation)}.`, { code: "ERR_INVALID_TARGET", hint: `use "cp" (CPython) or "pp" (PyPy).` });
   const platform = (options.platform ?? "manylinux_2_28_x86_64").toLowerCase().replace(/[-.]/g, "_");
   const platforms = platformTags(platform);
   const os = platformMarkers(platform);
@@ -128,7 +128,11 @@ export async function probeInterpreter(python = "python3", options: ProbeOptions
 /** Parses a CLI-style target: `{python?, platform?, implementation?, interpreter?}` -> a target. */
 export async function resolveTarget(spec: { python?: string; platform?: string; implementation?: string; abis?: string[]; interpreter?: string }, options: ProbeOptions = {}): Promise<TargetEnvironment> {
   if (spec.python || spec.platform) {
-    if (spec.interpreter) throw new InvalidInputError("Give either an interpreter to probe (`interpreter`) or an explicit target (`python`/`platform`), not both.", { code: "ERR_INVALID_TARGET", optionNames: ["interpreter", "python", "platform"] });
+    if (spec.interpreter) throw new InvalidInputError("Both an interpreter to probe (`interpreter`) and an explicit target (`python`/`platform`) were given.", {
+        code: "ERR_INVALID_TARGET",
+        optionNames: ["interpreter", "python", "platform"],
+        hint: "give one of them, not both.",
+      });
     return explicitTarget({ python: spec.python ?? "3.11", platform: spec.platform, implementation: spec.implementation, abis: spec.abis });
   }
   return probeInterpreter(spec.interpreter ?? "python3", options);
@@ -196,8 +200,8 @@ function platformMarkers(platform: string): Pick<MarkerEnvironment, "os_name" | 
   if (platform === "win32") return { os_name: "nt", sys_platform: "win32", platform_system: "Windows", platform_machine: "x86" };
   if (platform === "win_arm64") return { os_name: "nt", sys_platform: "win32", platform_system: "Windows", platform_machine: "ARM64" };
   throw new InvalidInputError(
-    `Unsupported target platform ${JSON.stringify(platform)}: use a wheel platform tag such as manylinux_2_28_x86_64, manylinux2014_aarch64, musllinux_1_2_x86_64, macosx_11_0_arm64, win_amd64, or probe a real interpreter instead.`,
-    { code: "ERR_INVALID_TARGET" },
+    `Unsupported target platform ${JSON.stringify(platform)}.`,
+    { code: "ERR_INVALID_TARGET", hint: "use a wheel platform tag such as manylinux_2_28_x86_64, manylinux2014_aarch64, musllinux_1_2_x86_64, macosx_11_0_arm64, win_amd64, or probe a real interpreter instead." },
   );
 }
 

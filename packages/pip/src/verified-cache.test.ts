@@ -185,7 +185,7 @@ describe("DistributionCache: only complete downloads are admitted", () => {
       const cache = new DistributionCache(path.join(tmp, "cache"), http);
       const [a] = await new SimpleIndex(server.url, http).projectFiles("a");
       expect(a!.size).toBeGreaterThan(50);
-      await expect(cache.fetch(a!)).rejects.toMatchObject({ code: "ERR_NETWORK", message: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/files\/a-1\.0-py3-none-any\.whl: the connection broke after 50 of \d+ bytes \(aborted, ECONNRESET\); nothing was kept\. Try again\.$/) });
+      await expect(cache.fetch(a!)).rejects.toMatchObject({ code: "ERR_NETWORK", message: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/files\/a-1\.0-py3-none-any\.whl: the connection broke after 50 of \d+ bytes \(aborted, ECONNRESET\); nothing was kept\.$/), hint: "try again." });
       expect(cached()).toEqual([]);
       // A PEP 691 size claim is held against a body that looks complete.
       const sized: DistributionFile = { ...a!, size: a!.size! + 1 };

@@ -84,7 +84,7 @@ export function parseWheelInfo(text: string, source = "WHEEL"): WheelInfo {
   if (!m) throw new IntegrityError(`${source}: WHEEL has no valid Wheel-Version; the wheel is malformed.`);
   const wheelVersion: [number, number] = [Number(m[1]), Number(m[2])];
   if (wheelVersion[0] !== 1) {
-    throw new InvalidInputError(`${source}: Wheel-Version ${versionText} is not supported (only 1.x); install it with a newer installer or rebuild the wheel.`);
+    throw new InvalidInputError(`${source}: Wheel-Version ${versionText} is not supported (only 1.x).`, { hint: "install it with a newer installer or rebuild the wheel." });
   }
   const out: WheelInfo = {
     wheelVersion,
@@ -158,7 +158,7 @@ export async function readWheelMetadata(reader: ZipReader, wheelName: string, op
     throw new IntegrityError(`${file}: ${distInfoDir}/METADATA names "${metadata.name}" but the file name says "${filename.name}"; the wheel is mislabelled.`, { code: "ERR_WHEEL_MISLABELLED" });
   }
   if (!sameVersion(metadata.version, filename.version.toString())) {
-    throw new IntegrityError(`${file}: ${distInfoDir}/METADATA says version ${metadata.version} but the file name says ${filename.version}; the wheel is mislabelled (pip refuses it too). Use the wheel under its own name.`, { code: "ERR_WHEEL_MISLABELLED" });
+    throw new IntegrityError(`${file}: ${distInfoDir}/METADATA says version ${metadata.version} but the file name says ${filename.version}; the wheel is mislabelled (pip refuses it too).`, { code: "ERR_WHEEL_MISLABELLED", hint: "use the wheel under its own name." });
   }
   const wheel = parseWheelInfo(wheelText, `${file}: WHEEL`);
   checkWheelTags(filename, wheel, distInfoDir);
@@ -184,8 +184,8 @@ function findDistInfoDir(reader: ZipReader, filename: WheelFilename): string {
   if (dirs.size === 0) throw new IntegrityError(`${file}: no ${expected} directory in the wheel; it is not a valid wheel.`, { code: "ERR_WHEEL_MISLABELLED" });
   if (dirs.size > 1) {
     throw new IntegrityError(
-      `${file}: the wheel has ${dirs.size} .dist-info directories (${[...dirs].sort().join(", ")}); a wheel holds exactly one (pip refuses it too), the others would install a foreign distribution's metadata. Rebuild the wheel.`,
-      { code: "ERR_WHEEL_MISLABELLED" },
+      `${file}: the wheel has ${dirs.size} .dist-info directories (${[...dirs].sort().join(", ")}); a wheel holds exactly one (pip refuses it too), the others would install a foreign distribution's metadata.`,
+      { code: "ERR_WHEEL_MISLABELLED", hint: "rebuild the wheel." },
     );
   }
   const dir = [...dirs][0]!;
@@ -211,8 +211,8 @@ function checkWheelTags(filename: WheelFilename, info: WheelInfo, distInfoDir: s
   const uncovered = filename.tags.map(tagToString).filter((t) => !/^(py|cp|pp|ip|jy)2/.test(t) && !declared.some((d) => covers(d, t)));
   if (uncovered.length) {
     throw new IntegrityError(
-      `${filename.filename}: the file name claims the tag${uncovered.length > 1 ? "s" : ""} ${uncovered.join(", ")}, which ${distInfoDir}/WHEEL does not (it lists ${info.tags.join(", ")}); the wheel is mislabelled and could be installed where it cannot work. Use the wheel under the name it was built with.`,
-      { code: "ERR_WHEEL_MISLABELLED" },
+      `${filename.filename}: the file name claims the tag${uncovered.length > 1 ? "s" : ""} ${uncovered.join(", ")}, which ${distInfoDir}/WHEEL does not (it lists ${info.tags.join(", ")}); the wheel is mislabelled and could be installed where it cannot work.`,
+      { code: "ERR_WHEEL_MISLABELLED", hint: "use the wheel under the name it was built with." },
     );
   }
 }

@@ -160,7 +160,7 @@ async function planRebuild(distInfo: string, layout: InstalledLayout, signal?: A
   const meta = parseCoreMetadata(metadataText, path.join(distInfo, "METADATA"));
   const label = `${meta.name} ${meta.version} (${distInfo})`;
   const fix = `reinstall it (pip install --force-reinstall --no-deps "${meta.name}==${meta.version}"), or pack from the index (--from-index / fromIndex)`;
-  const notRebuildable = (why: string) => new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: ${why}; ${fix}.`);
+  const notRebuildable = (why: string) => new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: ${why}.`, { hint: `${fix}.` });
   const recordText = await fs.promises.readFile(path.join(distInfo, "RECORD"), "utf8").catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") throw notRebuildable("it has no RECORD (it was installed by a tool that does not list its files, e.g. `setup.py install` or conda)");
     throw err;
@@ -301,8 +301,8 @@ function checking(plan: RebuildPlan, f: PlannedFile): Transform {
         cb(
           new ClusterPackError(
             ERR_NOT_REBUILDABLE,
-            `${plan.name} ${plan.version} (${plan.distInfoDir}) cannot be packed as installed: ${rel} changed since it was installed (its content no longer matches RECORD); ` +
-              `reinstall it (pip install --force-reinstall --no-deps "${plan.name}==${plan.version}"), or pack from the index (--from-index / fromIndex).`,
+            `${plan.name} ${plan.version} (${plan.distInfoDir}) cannot be packed as installed: ${rel} changed since it was installed (its content no longer matches RECORD).`,
+            { hint: `reinstall it (pip install --force-reinstall --no-deps "${plan.name}==${plan.version}"), or pack from the index (--from-index / fromIndex).` },
           ),
         );
       }
@@ -334,12 +334,12 @@ function restoreShebang(data: Buffer, layout: InstalledLayout): Buffer {
  * de-duplicated python, abi and platform parts joined with "." (how bdist_wheel names it).
  */
 function compressTags(tags: string[], label: string): string {
-  if (tags.length === 0) throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: its WHEEL has no Tag line; reinstall it, or pack from the index (--from-index / fromIndex).`);
+  if (tags.length === 0) throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: its WHEEL has no Tag line.`, { hint: "reinstall it, or pack from the index (--from-index / fromIndex)." });
   const parts: [Set<string>, Set<string>, Set<string>] = [new Set(), new Set(), new Set()];
   for (const t of tags) {
     const p = t.trim().split("-");
     if (p.length !== 3 || p.some((x) => !/^[A-Za-z0-9_.]+$/.test(x))) {
-      throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: its WHEEL has the malformed tag "${t}"; reinstall it, or pack from the index (--from-index / fromIndex).`);
+      throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${label} cannot be packed as installed: its WHEEL has the malformed tag "${t}".`, { hint: "reinstall it, or pack from the index (--from-index / fromIndex)." });
     }
     p.forEach((x, i) => parts[i]!.add(x));
   }
@@ -354,7 +354,7 @@ async function readInstalled(distInfo: string, file: string, what: string): Prom
   try {
     return await fs.promises.readFile(path.join(distInfo, file), "utf8");
   } catch (err) {
-    throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${what} (${distInfo}) cannot be packed as installed: it has no ${file}; reinstall it, or pack from the index (--from-index / fromIndex).`, { cause: err });
+    throw new ClusterPackError(ERR_NOT_REBUILDABLE, `${what} (${distInfo}) cannot be packed as installed: it has no ${file}.`, { cause: err, hint: "reinstall it, or pack from the index (--from-index / fromIndex)." });
   }
 }
 

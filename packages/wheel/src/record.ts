@@ -20,7 +20,7 @@ export function parseRecord(text: string, source = "RECORD"): RecordEntry[] {
   for (const [i, row] of rows.entries()) {
     if (row.length === 1 && row[0] === "") continue;
     if (row.length < 1 || row.length > 3 || !row[0]) {
-      throw new IntegrityError(`${source}: RECORD line ${i + 1} is malformed (expected path,hash,size). Rebuild the wheel.`);
+      throw new IntegrityError(`${source}: RECORD line ${i + 1} is malformed (expected path,hash,size).`, { hint: "rebuild the wheel." });
     }
     const entry: RecordEntry = { path: row[0] };
     const hash = row[1] ?? "";
@@ -65,7 +65,7 @@ export class RecordVerifier {
   ) {
     const algorithm = entry.hash?.split("=", 1)[0] ?? "sha256";
     if (!RECORD_ALGORITHMS.has(algorithm)) {
-      throw new IntegrityError(`${wheel}: RECORD uses the hash algorithm "${algorithm}" for ${entry.path}, which PEP 427 forbids or this installer does not know; rebuild the wheel with sha256.`);
+      throw new IntegrityError(`${wheel}: RECORD uses the hash algorithm "${algorithm}" for ${entry.path}, which PEP 427 forbids or this installer does not know.`, { hint: "rebuild the wheel with sha256." });
     }
     this.algorithm = algorithm;
     this.hasher = createHash(nodeAlgorithm(algorithm));

@@ -119,7 +119,7 @@ export class WheelVerifier {
     // The hash and the checks read the file separately: a marker names only bytes that
     // stayed the same from before the hash to after the last check.
     if (id && !(await stillIdentical(id))) {
-      throw new IntegrityError(`${wheelName}: the file changed while it was being verified (${wheelPath}); build again.`, { code: "ERR_SOURCE_CHANGED" });
+      throw new IntegrityError(`${wheelName}: the file changed while it was being verified (${wheelPath}).`, { code: "ERR_SOURCE_CHANGED", hint: "build again." });
     }
     await this.remember(sha256);
     return { sha256, memoised: false };

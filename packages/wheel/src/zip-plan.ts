@@ -113,7 +113,7 @@ export type PlanOptions = Pick<AddWheelToZipOptions, "interpreter" | "installer"
  */
 export function addPlannedWheelToZip(writer: ZipWriter, source: RandomAccessSource, plan: WheelZipPlan, prefix: string): WheelZipFacts {
   const p = prefix.endsWith("/") || prefix === "" ? prefix : `${prefix}/`;
-  if (source.size !== plan.size) throw new IntegrityError(`${source.name} is ${source.size} bytes but its install plan was made for ${plan.size}; the file changed. Build again.`);
+  if (source.size !== plan.size) throw new IntegrityError(`${source.name} is ${source.size} bytes but its install plan was made for ${plan.size}; the file changed.`, { hint: "build again." });
   for (const e of plan.entries) {
     if (e.length === 2) writer.addBuffer(p + e[0], plan.recordText, { mode: e[1] });
     else if (e.length === 3) writer.addBuffer(p + e[0], Buffer.from(e[2], "base64"), { mode: e[1] });

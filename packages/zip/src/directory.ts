@@ -127,7 +127,7 @@ export async function walkCentralDirectory(
   const { signal } = options;
   const where = source.name;
   if (options.maxEntries !== undefined && cd.entries > options.maxEntries) {
-    throw new IntegrityError(`${where}: the archive declares ${cd.entries} entries, more than the limit of ${options.maxEntries}; raise maxEntries if it is trusted.`, { code: "ERR_TOO_MANY_ENTRIES" });
+    throw new IntegrityError(`${where}: the archive declares ${cd.entries} entries, more than the limit of ${options.maxEntries}.`, { code: "ERR_TOO_MANY_ENTRIES", hint: "raise maxEntries if it is trusted." });
   }
   const tail = cd.tail;
   // `buf` holds directory bytes from `bufStart` (relative to the directory's start).
@@ -192,5 +192,5 @@ function corrupt(where: string, what: string): never {
 }
 
 function notAZip(where: string, what: string): never {
-  throw new IntegrityError(`${where}: not a readable zip archive (${what}). Check that the file is a complete zip/wheel/PEX.`, { code: "ERR_NOT_A_ZIP" });
+  throw new IntegrityError(`${where}: not a readable zip archive (${what}).`, { code: "ERR_NOT_A_ZIP", hint: "check that the file is a complete zip/wheel/PEX." });
 }

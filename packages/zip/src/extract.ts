@@ -32,7 +32,7 @@ export async function extract(reader: ZipReader, dir: string, options: ExtractOp
     throw new InvalidInputError(`Cannot extract into ${target}: ${err.message}.`, { cause: err, code: "ERR_TARGET" });
   });
   if (existing && existing.length > 0) {
-    throw new InvalidInputError(`Cannot extract ${reader.source.name} into ${target}: the directory is not empty. Choose a new or empty directory.`, { code: "ERR_TARGET_NOT_EMPTY" });
+    throw new InvalidInputError(`Cannot extract ${reader.source.name} into ${target}: the directory is not empty.`, { code: "ERR_TARGET_NOT_EMPTY", hint: "choose a new or empty directory." });
   }
   // Written into a temporary sibling directory, swapped in at the end (the empty target, if
   // any, is replaced); on failure or abort the temporary is removed.
@@ -70,7 +70,7 @@ export async function extract(reader: ZipReader, dir: string, options: ExtractOp
     const created: Array<{ entry: ZipEntry; dest: string; linkTarget: string }> = [];
     const unsafe = (entry: ZipEntry, linkTarget: string) => {
       if (options.unsafeSymlinks === "skip") return;
-      throw new IntegrityError(`${reader.source.name}: symlink ${entry.name} -> ${linkTarget} points outside the extraction directory; rejected (pass unsafeSymlinks: "skip" to leave it out).`, { code: "ERR_UNSAFE_SYMLINK" });
+      throw new IntegrityError(`${reader.source.name}: symlink ${entry.name} -> ${linkTarget} points outside the extraction directory; rejected.`, { code: "ERR_UNSAFE_SYMLINK", hint: `pass unsafeSymlinks: "skip" to leave it out.` });
     };
     for (const { entry, rel } of links) {
       throwIfAborted(signal);

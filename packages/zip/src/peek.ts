@@ -46,7 +46,7 @@ export async function peekEntries(source: RandomAccessSource, select: (name: str
   const cd = await locateCentralDirectory(source, signal);
   const maxCd = options.maxCentralDirectorySize ?? DEFAULT_MAX_CD;
   if (cd.size > maxCd) {
-    throw new IntegrityError(`${source.name}: the central directory is ${cd.size} bytes, more than the limit of ${maxCd}; raise maxCentralDirectorySize if the archive is trusted.`, { code: "ERR_ARCHIVE_TOO_LARGE" });
+    throw new IntegrityError(`${source.name}: the central directory is ${cd.size} bytes, more than the limit of ${maxCd}.`, { code: "ERR_ARCHIVE_TOO_LARGE", hint: "raise maxCentralDirectorySize if the archive is trusted." });
   }
   const out: PeekedEntry[] = [];
   await walkCentralDirectory(
@@ -75,7 +75,7 @@ export async function readPeekedEntry(source: RandomAccessSource, entry: PeekedE
   if (!info) throw new InvalidInputError(`${source.name}: entry ${entry.name} was not returned by peekEntries for this source.`, { code: "ERR_NO_SUCH_ENTRY" });
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_READ;
   if (entry.uncompressedSize > maxBytes) {
-    throw new InvalidInputError(`${source.name}: entry ${entry.name} is ${entry.uncompressedSize} bytes, more than the ${maxBytes}-byte limit; raise maxBytes.`, { code: "ERR_ENTRY_TOO_LARGE" });
+    throw new InvalidInputError(`${source.name}: entry ${entry.name} is ${entry.uncompressedSize} bytes, more than the ${maxBytes}-byte limit.`, { code: "ERR_ENTRY_TOO_LARGE", hint: "raise maxBytes." });
   }
   checkMethod(source.name, entry);
   throwIfAborted(signal);

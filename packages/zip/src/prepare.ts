@@ -275,7 +275,7 @@ export function checkPrecompressed(name: string, p: PrecompressedEntry, ctx: Pre
     compressedSize! < 0 ||
     (method === 0 && compressedSize !== uncompressedSize)
   ) {
-    throw new InvalidInputError(`Entry ${name}: precompressed data is inconsistent (method ${method}, ${compressedSize} bytes for ${uncompressedSize} declared); pass method 0 or 8 and the uncompressed size.`, { code: "ERR_INVALID_ENTRY" });
+    throw new InvalidInputError(`Entry ${name}: precompressed data is inconsistent (method ${method}, ${compressedSize} bytes for ${uncompressedSize} declared).`, { code: "ERR_INVALID_ENTRY", hint: "pass method 0 or 8 and the uncompressed size." });
   }
   if (data) return { method, crc32: crc >>> 0, compressedSize: data.length, uncompressedSize, data };
   const file = spool!.path;

@@ -215,7 +215,7 @@ function checkSpanHeader(name: string, src: SpanSource, header: Buffer): void {
   const h = parseLocalHeader(header);
   const ok = h !== undefined && h.method === s.method && h.size === header.length && ((h.flags & FLAG_DATA_DESCRIPTOR) !== 0 || h.crc32 === s.crc32);
   if (!ok) {
-    throw new IntegrityError(`Entry ${name}: ${src.source.name} has no matching local header at offset ${s.headerOffset}; the file changed since the copy was planned. Build again.`, { code: "ERR_SOURCE_CHANGED" });
+    throw new IntegrityError(`Entry ${name}: ${src.source.name} has no matching local header at offset ${s.headerOffset}; the file changed since the copy was planned.`, { code: "ERR_SOURCE_CHANGED", hint: "build again." });
   }
 }
 

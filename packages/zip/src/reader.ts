@@ -106,7 +106,7 @@ export class ZipReader {
     const e = access.resolve(entry);
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_READ_BYTES;
     if (e.uncompressedSize > maxBytes) {
-      throw new InvalidInputError(`${this.source.name}: entry ${e.name} is ${e.uncompressedSize} bytes, more than the ${maxBytes}-byte limit for readEntry; use openEntryStream or raise maxBytes.`, { code: "ERR_ENTRY_TOO_LARGE" });
+      throw new InvalidInputError(`${this.source.name}: entry ${e.name} is ${e.uncompressedSize} bytes, more than the ${maxBytes}-byte limit for readEntry.`, { code: "ERR_ENTRY_TOO_LARGE", hint: "use openEntryStream or raise maxBytes." });
     }
     checkMethod(this.source.name, e);
     const located = await access.locate(e, options.signal);
@@ -483,11 +483,11 @@ async function openArchive(src: RandomAccessSource, options: ZipReadOptions): Pr
     (buf, h) => {
       const d = describeEntry(src.name, buf, h);
       if (d.uncompressedSize > maxEntrySize) {
-        throw new IntegrityError(`${src.name}: entry ${d.name} declares ${d.uncompressedSize} bytes, more than the limit of ${maxEntrySize}; raise maxEntrySize if it is trusted.`, { code: "ERR_ENTRY_TOO_LARGE" });
+        throw new IntegrityError(`${src.name}: entry ${d.name} declares ${d.uncompressedSize} bytes, more than the limit of ${maxEntrySize}.`, { code: "ERR_ENTRY_TOO_LARGE", hint: "raise maxEntrySize if it is trusted." });
       }
       total += d.uncompressedSize;
       if (total > maxTotalSize) {
-        throw new IntegrityError(`${src.name}: entries declare more than ${maxTotalSize} bytes in total; raise maxTotalSize if the archive is trusted.`, { code: "ERR_ARCHIVE_TOO_LARGE" });
+        throw new IntegrityError(`${src.name}: entries declare more than ${maxTotalSize} bytes in total.`, { code: "ERR_ARCHIVE_TOO_LARGE", hint: "raise maxTotalSize if the archive is trusted." });
       }
       const key = entryKey(d.name);
       const previous = byKey.get(key);

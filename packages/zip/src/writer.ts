@@ -79,7 +79,7 @@ export class ZipWriter {
   constructor(options: ZipWriterOptions = {}) {
     const level = options.compressionLevel ?? 6;
     if (!Number.isInteger(level) || level < 0 || level > 9) {
-      throw new InvalidInputError(`compressionLevel ${options.compressionLevel} is invalid; use an integer from 0 to 9.`, { code: "ERR_INVALID_OPTION" });
+      throw new InvalidInputError(`compressionLevel ${options.compressionLevel} is invalid.`, { code: "ERR_INVALID_OPTION", hint: "use an integer from 0 to 9." });
     }
     if (options.comment !== undefined && Buffer.byteLength(options.comment) > 0xffff) {
       throw new InvalidInputError(`The zip comment is ${Buffer.byteLength(options.comment)} bytes; the format allows at most 65,535.`, { code: "ERR_INVALID_OPTION" });
@@ -224,7 +224,7 @@ export class ZipWriter {
 
   private add(name: string, kind: EntryKind, source: EntrySource, options: ZipEntryOptions): void {
     const reason = unsafeReason(name);
-    if (reason) throw new InvalidInputError(`Entry name ${JSON.stringify(name)} is invalid: ${reason}. Use a relative "/"-separated path.`, { code: "ERR_INVALID_ENTRY" });
+    if (reason) throw new InvalidInputError(`Entry name ${JSON.stringify(name)} is invalid: ${reason}.`, { code: "ERR_INVALID_ENTRY", hint: `use a relative "/"-separated path.` });
     if (Buffer.byteLength(name) > 0xfff0) throw new InvalidInputError(`Entry name ${JSON.stringify(name.slice(0, 60))}... is ${Buffer.byteLength(name)} bytes; zip names are limited to 65,535.`, { code: "ERR_INVALID_ENTRY" });
     const key = entryKey(name);
     const existing = this.names.get(key);
@@ -392,7 +392,7 @@ async function writePayload(sink: Sink, entry: PendingEntry, p: Prepared, signal
   }
   if (n !== p.compressedSize || (p.recheck && crc >>> 0 !== p.crc32 >>> 0)) {
     if (stream instanceof Readable) stream.destroy();
-    throw new IntegrityError(`Entry ${entry.name}: its content changed while the archive was being written (${n} bytes, expected ${p.compressedSize}); write again.`, { code: "ERR_SOURCE_CHANGED" });
+    throw new IntegrityError(`Entry ${entry.name}: its content changed while the archive was being written (${n} bytes, expected ${p.compressedSize}).`, { code: "ERR_SOURCE_CHANGED", hint: "write again." });
   }
   await verification;
 }

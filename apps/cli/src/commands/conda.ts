@@ -42,10 +42,10 @@ ready to run at that path and has no conda-unpack. ${OUTPUT_RULE}`,
       }),
     )
     .action(async (opts: CondaPackCliOptions) => {
-      if (opts.prefix && opts.name) throw new InvalidInputError("pass either --prefix or --name, not both");
+      if (opts.prefix && opts.name) throw new InvalidInputError("both --prefix and --name were given", { hint: "pass either --prefix or --name, not both." });
       const conda = lib.conda();
       const prefix = opts.prefix ?? (opts.name ? await conda.findCondaEnvironment(opts.name) : process.env.CONDA_PREFIX);
-      if (!prefix) throw new InvalidInputError("no environment given: pass --prefix <dir> or --name <name> (or activate the environment so $CONDA_PREFIX is set)");
+      if (!prefix) throw new InvalidInputError("no environment given", { hint: "pass --prefix <dir> or --name <name> (or activate the environment so $CONDA_PREFIX is set)." });
       const output = opts.output ?? `${prefix.replace(/\/+$/, "").split("/").pop() || "environment"}.tar.gz`;
       checkOutput(output, opts.force, opts.format === "no-archive" || opts.format === "directory" ? "directory" : "file");
       const result = await withPackProgress(ctx, (onProgress) =>

@@ -37,7 +37,7 @@ A file already in --dest with the expected sha256 is left as it is; ${OUTPUT_RUL
       // Into the cache first (verified), then into --dest once the output rule allows every file.
       let fetched: Array<{ name: string; version: string; filename: string; path: string; sha256: string }>;
       if (opts.fromLock) {
-        if (requirements.length || opts.requirement?.length) throw new InvalidInputError("--from-lock takes the packages from the lock; do not also give requirements.");
+        if (requirements.length || opts.requirement?.length) throw new InvalidInputError("--from-lock takes the packages from the lock, and requirements were given too.", { hint: "drop the requirements, or --from-lock." });
         const lock = await pip.readPyLock(opts.fromLock);
         const target = await targetFromOptions(opts, ctx);
         const cacheDir = opts.cacheDir ?? pip.defaultCacheDir();

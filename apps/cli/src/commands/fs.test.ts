@@ -46,7 +46,7 @@ describe("cluster-pack fs", () => {
 
   it("exits 2 on a missing object (the URL named once) and on bad input", async () => {
     const missing = await run("fs", "stat", "s3://cli/nope");
-    expect([missing.code, missing.err]).toEqual([2, "cluster-pack: s3://cli/nope does not exist; check the path.\n"]);
+    expect([missing.code, missing.err]).toEqual([2, "cluster-pack: s3://cli/nope does not exist.\ncluster-pack: hint: check the path.\n"]);
     const bad = await run("fs", "cp", path.join(dir, "env.pex"), "s3://cli/x", "-m", "novalue");
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--metadata "novalue" is not NAME=value/);

@@ -107,14 +107,14 @@ describe("download --from-lock with a malicious lock", () => {
   }
 
   test.each([
-    ["a traversal name", `name = "${TRAVERSAL}"`, `Unsafe distribution file name "${TRAVERSAL}": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.`],
-    ["a file of another project", `name = "evilpkg-1.0-py3-none-any.whl"`, `"evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv. Lock again, or fix the entry.`],
+    ["a traversal name", `name = "${TRAVERSAL}"`, `Unsafe distribution file name "${TRAVERSAL}": it contains '/'; a wheel or sdist file name is a single path component.`],
+    ["a file of another project", `name = "evilpkg-1.0-py3-none-any.whl"`, `"evilpkg-1.0-py3-none-any.whl" is a file of project evilpkg, not of adv.`],
   ])("%s is refused before anything is fetched, exit 2", async (_label, nameLine, why) => {
     await withIndex([{ path: good }], true, async (server) => {
       writeLock(server, nameLine);
       const before = listing();
       const r = await runCli("download", "--from-lock", lockFile(), "-d", dest, ...target, "--cache-dir", cache);
-      expect([r.code, r.err, r.out]).toEqual([2, `cluster-pack: ${lockFile()}: packages[0] (adv) wheels[0]: ${why}\n`, ""]);
+      expect([r.code, r.err, r.out]).toEqual([2, `cluster-pack: ${lockFile()}: packages[0] (adv) wheels[0]: ${why}\ncluster-pack: hint: lock again, or fix the entry.\n`, ""]);
       expect(listing()).toEqual(before);
       expect(server.requests).toEqual([]);
     });
@@ -125,7 +125,7 @@ describe("download --from-lock with a malicious lock", () => {
       fs.writeFileSync(lockFile(), `lock-version = "1.0"\n[[packages]]\nname = "adv"\nversion = "1.0"\n[[packages.wheels]]\nurl = "${server.origin}/files/adv-1.0-py3-none-any.x%2F..%2F..%2F..%2Fsome%2Fdir%2Fevil.whl"\nhashes = { sha256 = "${"ab".repeat(32)}" }\n`);
       const before = listing();
       const r = await runCli("download", "--from-lock", lockFile(), "-d", dest, ...target, "--cache-dir", cache);
-      expect([r.code, r.err]).toEqual([2, `cluster-pack: ${lockFile()}: packages[0] (adv) wheels[0]: Unsafe distribution file name "${TRAVERSAL}": it contains '/'; a wheel or sdist file name is a single path component. Lock again, or fix the entry.\n`]);
+      expect([r.code, r.err]).toEqual([2, `cluster-pack: ${lockFile()}: packages[0] (adv) wheels[0]: Unsafe distribution file name "${TRAVERSAL}": it contains '/'; a wheel or sdist file name is a single path component.\ncluster-pack: hint: lock again, or fix the entry.\n`]);
       expect(listing()).toEqual(before);
       expect(server.requests).toEqual([]);
     });

@@ -130,7 +130,7 @@ function tarNames(archive: string): Buffer[] {
     const r = await runCli("venv", "pack", "-p", venv, "-o", out);
     expect(r.code).toBe(2);
     expect(r.err).toBe(
-      `cluster-pack: the name of lib/python${interp!.version}/site-packages/caf\\xe9.txt is not valid UTF-8, and a zip archive cannot store it faithfully (zip readers decode names as UTF-8 or CP437). Pack into a tar format instead (--format tar.gz), or rename the file.\n`,
+      `cluster-pack: the name of lib/python${interp!.version}/site-packages/caf\\xe9.txt is not valid UTF-8, and a zip archive cannot store it faithfully (zip readers decode names as UTF-8 or CP437).\ncluster-pack: hint: pack into a tar format instead (--format tar.gz), or rename the file.\n`,
     );
     expect(listing(root)).toBe(before);
   });
@@ -167,7 +167,7 @@ function tarNames(archive: string): Buffer[] {
     const r = await runCli("venv", "pack", "-p", venv, "-o", out, "--dereference-symlinks");
     expect(r.code).toBe(2);
     expect(r.err).toBe(
-      `cluster-pack: ${sitePackages}/leak-abs is a symlink to ${outside}, outside the environment; dereferencing it would put that file in the archive. Pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.\n`,
+      `cluster-pack: ${sitePackages}/leak-abs is a symlink to ${outside}, outside the environment; dereferencing it would put that file in the archive.\ncluster-pack: hint: pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.\n`,
     );
     expect(listing(root)).toBe(before);
     // conda pack applies the same rule.
@@ -176,7 +176,7 @@ function tarNames(archive: string): Buffer[] {
       const before = listing(root);
       const c = await runCli("conda", "pack", "-p", kit.prefix, "-o", path.join(root, "conda-deref.tar"), "--dereference-symlinks", "--exclude", "lib/*");
       expect(c.code).toBe(2);
-      expect(c.err).toBe(`cluster-pack: ${kit.prefix}/share/leak is a symlink to ${outside}, outside the environment; dereferencing it would put that file in the archive. Pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.\n`);
+      expect(c.err).toBe(`cluster-pack: ${kit.prefix}/share/leak is a symlink to ${outside}, outside the environment; dereferencing it would put that file in the archive.\ncluster-pack: hint: pass --follow-external-symlinks (followExternalSymlinks) to store it anyway, or remove the link.\n`);
       expect(listing(root)).toBe(before);
     } finally {
       fs.rmSync(path.join(kit.prefix, "share", "leak"));
@@ -198,7 +198,7 @@ function tarNames(archive: string): Buffer[] {
     const out = path.join(root, "app.pex");
     const r = await runCli("pex", "build", wheel, "-D", src, "-o", out);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`cluster-pack: ${src}/secret.txt is a symlink to ${outside}, outside the source directory ${src}; the PEX would carry that file. Pass --follow-external-symlinks to include it anyway, or remove the link.\n`);
+    expect(r.err).toBe(`cluster-pack: ${src}/secret.txt is a symlink to ${outside}, outside the source directory ${src}; the PEX would carry that file.\ncluster-pack: hint: pass --follow-external-symlinks to include it anyway, or remove the link.\n`);
     expect(listing(root)).toBe(before);
     const ok = await runCli("pex", "build", wheel, "-D", src, "-o", out, "--follow-external-symlinks", "--structure", "flat");
     expect(ok.code).toBe(0);
@@ -219,7 +219,10 @@ function tarNames(archive: string): Buffer[] {
     const out = output();
     const r = await runCli("venv", "pack", "-p", venv, "-o", out, ...extra);
     expect(r.code).toBe(2);
-    const fix = relation === "contains" ? "replacing it would delete the environment. Choose an output path outside it (--output <path>)." : "writing it there would overwrite or add a file of the environment. Write it outside the environment (--output <path>).";
+    const fix =
+      relation === "contains"
+        ? "replacing it would delete the environment.\ncluster-pack: hint: choose an output path outside it (--output <path>)."
+        : "writing it there would overwrite or add a file of the environment.\ncluster-pack: hint: write it outside the environment (--output <path>).";
     expect(r.err).toBe(`cluster-pack: the output ${out} ${relation} the environment ${venv}: ${fix}\n`);
     expect(listing(root)).toBe(before);
     expect(crypto.createHash("sha256").update(fs.readFileSync(path.join(venv, "bin", "activate"))).digest("hex")).toBe(activate);
@@ -230,7 +233,7 @@ function tarNames(archive: string): Buffer[] {
     const before = listing(root);
     const r = await runCli("conda", "pack", "-p", kit.prefix, "-o", out);
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`cluster-pack: the output ${out} is inside the environment ${kit.prefix}: writing it there would overwrite or add a file of the environment. Write it outside the environment (--output <path>).\n`);
+    expect(r.err).toBe(`cluster-pack: the output ${out} is inside the environment ${kit.prefix}: writing it there would overwrite or add a file of the environment.\ncluster-pack: hint: write it outside the environment (--output <path>).\n`);
     expect(listing(root)).toBe(before);
   });
 });

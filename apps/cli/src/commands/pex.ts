@@ -91,7 +91,7 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
             signal: ctx.signal,
           });
           for (const f of files) {
-            if (!f.filename.endsWith(".whl")) throw new InvalidInputError(`${f.name} ${f.version} resolved to ${f.filename}, which is not a wheel; a PEX needs wheels (build one with pip wheel).`);
+            if (!f.filename.endsWith(".whl")) throw new InvalidInputError(`${f.name} ${f.version} resolved to ${f.filename}, which is not a wheel; a PEX needs wheels.`, { hint: "build one with pip wheel." });
             wheels.push(f.path);
             if (f.sha256) knownSha256.set(f.path, f.sha256);
           }
@@ -216,13 +216,13 @@ async function classifyInputs(inputs: string[]): Promise<{ wheels: string[]; req
     const st = await fs.promises.stat(input).catch(() => undefined);
     if (st?.isDirectory()) {
       const found = (await fs.promises.readdir(input)).filter((f) => f.endsWith(".whl")).sort();
-      if (!found.length) throw new InvalidInputError(`${input} is a directory without .whl files; pass wheel files or a directory of wheels.`);
+      if (!found.length) throw new InvalidInputError(`${input} is a directory without .whl files.`, { hint: "pass wheel files or a directory of wheels." });
       wheels.push(...found.map((f) => path.join(input, f)));
     } else if (st?.isFile()) {
-      if (!input.endsWith(".whl")) throw new InvalidInputError(`${input} is not a wheel (.whl); pass wheels, directories of wheels, or requirements.`);
+      if (!input.endsWith(".whl")) throw new InvalidInputError(`${input} is not a wheel (.whl).`, { hint: "pass wheels, directories of wheels, or requirements." });
       wheels.push(input);
     } else if (input.endsWith(".whl") || input.includes("/")) {
-      throw new InvalidInputError(`${input} does not exist; pass an existing wheel file or directory.`);
+      throw new InvalidInputError(`${input} does not exist.`, { hint: "pass an existing wheel file or directory." });
     } else {
       requirements.push(input);
     }

@@ -95,7 +95,7 @@ every --file-system; --principal/--keytab go to skein.Client (printed on stderr)
       },
       kerberos: { principal: opts.principal, keytab: opts.keytab, fileSystems: opts.fileSystem ?? [] },
     });
-    if (args.length && !opts.module) throw new InvalidInputError("Arguments after -- are the module's: give --module, or put them in --script.");
+    if (args.length && !opts.module) throw new InvalidInputError("Arguments after -- are the module's.", { hint: "give --module, or put them in --script." });
     if (client.principal) ctx.log(`skein.Client(principal=${JSON.stringify(client.principal)}, keytab=${JSON.stringify(client.keytab)})`);
     ctx.output({ spec, client }, () => (opts.format === "json" ? engines.skeinSpecJson(spec) : engines.skeinSpecYaml(spec)));
   });

@@ -101,7 +101,7 @@ describe("cluster-pack spark-conf", () => {
       expect(merged.out.split("\n").slice(0, 3)).toEqual(["spark.executor.memory=4g", "spark.pyspark.python=./e.pex", "spark.yarn.queue=ml"]);
       expect(merged.err).toMatch(/^warning: Spark conf spark\.pyspark\.python: .* the generated value wins/);
       const absent = await cli("spark-conf", "hdfs://nn/e.pex", "--properties-file", path.join(dir, "nope.conf"));
-      expect(absent).toMatchObject({ code: 2, err: `cluster-pack: --properties-file ${path.join(dir, "nope.conf")} does not exist; check the path.\n` });
+      expect(absent).toMatchObject({ code: 2, err: `cluster-pack: --properties-file ${path.join(dir, "nope.conf")} does not exist.\ncluster-pack: hint: check the path.\n` });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -79,7 +79,7 @@ describe("cluster-pack upload-env / upload-zip", () => {
     });
     const bad = await cli("upload-env", "--additional", "torch=>2", "six");
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/--additional torch=>2: write name==version/);
+    expect(bad.err).toBe("cluster-pack: --additional torch=>2 is not a requirement.\ncluster-pack: hint: write name==version (e.g. torch==2.2.0), name>=version, or a bare name.\n");
     const notPex = await cli("upload-zip", path.join(tmp, "thing.tar.gz"));
     expect(notPex.code).toBe(2);
     expect(notPex.err).toMatch(/not a PEX/);

@@ -149,7 +149,7 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
   const additionalPackages: Record<string, string> = {};
   for (const a of o.additional ?? []) {
     const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([^=<>!~\s][^\s]*)|((?:===|>=|<=|!=|~=|<|>)\s*[^=<>!~\s][^\s]*))?$/.exec(a.trim());
-    if (!m) throw new InvalidInputError(`--additional ${a}: write name==version (e.g. torch==2.2.0), name>=version, or a bare name.`);
+    if (!m) throw new InvalidInputError(`--additional ${a} is not a requirement.`, { hint: "write name==version (e.g. torch==2.2.0), name>=version, or a bare name." });
     additionalPackages[m[1]!] = m[2] ?? m[3] ?? "";
   }
   const index = indexOptions(o);

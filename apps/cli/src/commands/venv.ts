@@ -45,7 +45,7 @@ venv's site-packages. ${OUTPUT_RULE}`,
     )
     .action(async (opts: VenvPackCliOptions) => {
       const prefix = opts.prefix ?? process.env.VIRTUAL_ENV;
-      if (!prefix) throw new InvalidInputError("no venv given: pass --prefix <dir> (or activate the venv so $VIRTUAL_ENV is set)");
+      if (!prefix) throw new InvalidInputError("no venv given", { hint: "pass --prefix <dir> (or activate the venv so $VIRTUAL_ENV is set)." });
       const output = opts.output ?? `${prefix.replace(/\/+$/, "").split("/").pop() || "venv"}.tar.gz`;
       checkOutput(output, opts.force, opts.format === "no-archive" || opts.format === "directory" ? "directory" : "file");
       const result = await withPackProgress(ctx, (onProgress) =>

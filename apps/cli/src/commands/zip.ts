@@ -150,7 +150,7 @@ async function openArchive(archive: string, signal: AbortSignal) {
 /** Adds a file, a symlink, or a directory's contents (sorted; symlinks kept as symlinks). */
 function addInput(writer: ZipWriter, input: string): void {
   const st = fs.lstatSync(input, { throwIfNoEntry: false });
-  if (!st) throw new InvalidInputError(`${input} does not exist; pass existing files or directories.`);
+  if (!st) throw new InvalidInputError(`${input} does not exist.`, { hint: "pass existing files or directories." });
   if (!st.isDirectory()) {
     addPath(writer, path.basename(input), input, st);
     return;

@@ -8,7 +8,7 @@ export const condaPacker: Packer = {
   name: "conda",
   check(source) {
     const env = checkEnvironmentArchive("conda", source);
-    if (env.kind !== "conda") throw new InvalidInputError(`${env.prefix} is not a conda environment (no conda-meta/): use \`packer\` "venv" or "pex".`, { optionNames: ["packer"] });
+    if (env.kind !== "conda") throw new InvalidInputError(`${env.prefix} is not a conda environment (no conda-meta/).`, { optionNames: ["packer"], hint: `use \`packer\` "venv" or "pex".` });
   },
   prepare: (input) => prepareEnvironmentArchive(input, "conda", (env, common) => packCondaEnvironment({ ...common, prefix: env.prefix })),
 };

@@ -15,13 +15,12 @@ import type { ArchiveBuild, PackerSource, PrepareInput } from "./packer";
 export function checkEnvironmentArchive(packer: "conda" | "venv", source: PackerSource): InstalledEnvironment {
   const env = source.installed;
   if (!env) {
-    throw new InvalidInputError(`The ${packer} packer packs an installed environment: pass \`env\` (a prefix) instead of requirements, or use \`packer\` "pex".`, { optionNames: ["env", "packer"] });
+    throw new InvalidInputError(`The ${packer} packer packs an installed environment.`, { optionNames: ["env", "packer"], hint: `pass \`env\` (a prefix) instead of requirements, or use \`packer\` "pex".` });
   }
   if (source.hasEdits) {
     throw new InvalidInputError(
-      `The ${packer} packer packs ${env.prefix} as it is, so package edits (\`additionalPackages\`/\`ignoredPackages\`/\`onlyPackages\`) cannot be applied: ` +
-        `install or remove the packages in the environment, or use \`packer\` "pex".`,
-      { optionNames: ["additionalPackages", "ignoredPackages", "onlyPackages", "packer"] },
+      `The ${packer} packer packs ${env.prefix} as it is, so package edits (\`additionalPackages\`/\`ignoredPackages\`/\`onlyPackages\`) cannot be applied.`,
+      { optionNames: ["additionalPackages", "ignoredPackages", "onlyPackages", "packer"], hint: 'install or remove the packages in the environment, or use `packer` "pex".' },
     );
   }
   return env;
@@ -37,8 +36,8 @@ export async function prepareEnvironmentArchive(
   const format = input.packagePath ? formatFromName(input.packagePath) : "tar.gz";
   if (!format) {
     throw new InvalidInputError(
-      `\`packagePath\` ${input.packagePath} has no archive extension the ${packer} packer writes: use .tar.gz, .tgz, .zip, .tar, .tar.bz2, .tar.xz or .tar.zst.`,
-      { optionNames: ["packagePath"] },
+      `\`packagePath\` ${input.packagePath} has no archive extension the ${packer} packer writes.`,
+      { optionNames: ["packagePath"], hint: "use .tar.gz, .tgz, .zip, .tar, .tar.bz2, .tar.xz or .tar.zst." },
     );
   }
   const extension = input.packagePath ? archiveExtension(input.packagePath) : "tar.gz";

@@ -13,6 +13,6 @@ export const PACKERS: Readonly<Record<PackerName, Packer>> = { pex: pexPacker, c
 /** The packer called `name`, or a clear error naming the choices. */
 export function packerFor(name: string): Packer {
   const packer = (PACKERS as Record<string, Packer | undefined>)[name];
-  if (!packer) throw new InvalidInputError(`Unknown packer "${name}": use ${Object.keys(PACKERS).map((n) => `"${n}"`).join(", ")} (\`packer\`).`, { optionNames: ["packer"] });
+  if (!packer) throw new InvalidInputError(`Unknown packer "${name}".`, { optionNames: ["packer"], hint: `use ${Object.keys(PACKERS).map((n) => `"${n}"`).join(", ")} (\`packer\`).` });
   return packer;
 }

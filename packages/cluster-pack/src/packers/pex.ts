@@ -59,7 +59,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
   if (input.lockFile) {
     // A PEP 751 lock is packed exactly: no resolution, the lock's files and hashes.
     if (Object.keys(input.edits?.additionalPackages ?? {}).length) {
-      throw new InvalidInputError(`${input.lockFile} is packed exactly as locked: \`additionalPackages\` cannot be added to it. Add them to the project and lock again.`, { optionNames: ["additionalPackages"] });
+      throw new InvalidInputError(`${input.lockFile} is packed exactly as locked: \`additionalPackages\` cannot be added to it.`, { optionNames: ["additionalPackages"], hint: "add them to the project and lock again." });
     }
     const selection = selectFromLock(await readPyLock(input.lockFile), target, input.lockFile);
     locked = filterEdited(selection, input.edits ?? {});
@@ -78,7 +78,7 @@ async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment 
     pins = resolution.packages.map((p) => `${p.name}==${p.version.toString()}`);
   }
   if (pins.length === 0) {
-    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax `onlyPackages`/`ignoredPackages`.", { optionNames: ["onlyPackages", "ignoredPackages"] });
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits.", { optionNames: ["onlyPackages", "ignoredPackages"], hint: "install packages or relax `onlyPackages`/`ignoredPackages`." });
   }
   const lock: LockDescription = {
     requirements: pins,
@@ -134,7 +134,7 @@ async function asInstalledBuild(
 ): Promise<ArchiveBuild> {
   const { target, signal } = input;
   if (dists.length === 0) {
-    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits. Install packages or relax `onlyPackages`/`ignoredPackages`.", { optionNames: ["onlyPackages", "ignoredPackages"] });
+    throw new InvalidInputError("Nothing to pack: the environment has no installed packages left after the package edits.", { optionNames: ["onlyPackages", "ignoredPackages"], hint: "install packages or relax `onlyPackages`/`ignoredPackages`." });
   }
   const records: Record<string, string> = {};
   for (const d of dists) {
@@ -162,8 +162,8 @@ async function asInstalledBuild(
         if (d.format !== "dist-info") {
           throw new ClusterPackError(
             ERR_NOT_REBUILDABLE,
-            `${d.name} ${d.version} (${d.metadataPath}) cannot be packed as installed: it is an .egg-info installation, which lists no files with hashes; reinstall it with pip (pip install --force-reinstall --no-deps "${d.name}==${d.version}"), or pack from the index (\`fromIndex\`).`,
-            { optionNames: ["fromIndex"] },
+            `${d.name} ${d.version} (${d.metadataPath}) cannot be packed as installed: it is an .egg-info installation, which lists no files with hashes.`,
+            { optionNames: ["fromIndex"], hint: `reinstall it with pip (pip install --force-reinstall --no-deps "${d.name}==${d.version}"), or pack from the index (\`fromIndex\`).` },
           );
         }
       }
@@ -221,8 +221,8 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
   const sdists = files.filter((f) => !f.filename.endsWith(".whl"));
   if (sdists.length) {
     throw new InvalidInputError(
-      `No wheel for ${ctx.target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels. Build the wheels for the target, or choose a target these packages publish wheels for.`,
-      { code: "ERR_NO_WHEEL" },
+      `No wheel for ${ctx.target.description} of ${sdists.map((f) => f.filename).join(", ")}: a PEX needs wheels.`,
+      { code: "ERR_NO_WHEEL", hint: "build the wheels for the target, or choose a target these packages publish wheels for." },
     );
   }
   const builder = new PexBuilder({

@@ -8,7 +8,7 @@ export const venvPacker: Packer = {
   name: "venv",
   check(source) {
     const env = checkEnvironmentArchive("venv", source);
-    if (env.kind !== "venv") throw new InvalidInputError(`${env.prefix} is not a virtualenv (no pyvenv.cfg): use \`packer\` "conda" or "pex".`, { optionNames: ["packer"] });
+    if (env.kind !== "venv") throw new InvalidInputError(`${env.prefix} is not a virtualenv (no pyvenv.cfg).`, { optionNames: ["packer"], hint: `use \`packer\` "conda" or "pex".` });
   },
   prepare: (input) => prepareEnvironmentArchive(input, "venv", (env, common) => packVenv({ ...common, prefix: env.prefix, ignoreEditablePackages: input.includeEditable })),
 };

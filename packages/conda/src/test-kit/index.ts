@@ -429,11 +429,11 @@ export function treeDigest(dir: string): Record<string, string> {
 }
 
 /** The error `p` rejects with (fails the test when it resolves). */
-export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; hint?: string }> {
   try {
     await p;
   } catch (err) {
-    return err as Error & { code?: string };
+    return err as Error & { code?: string; hint?: string };
   }
   throw new Error("expected a rejection");
 }

@@ -42,7 +42,7 @@ export function azureLocation(url: string): AzureLocation | undefined {
   if (scheme !== "abfss" && scheme !== "abfs" && scheme !== "wasbs" && scheme !== "wasb") return undefined;
   const m = /^[a-z]+:\/\/([^@/]+)@(([a-z0-9]+)\.(dfs|blob)\.[a-z0-9.-]+)(\/|$)/i.exec(url);
   if (!m) {
-    throw new InvalidInputError(`"${redactUrl(url)}" is not a ${scheme}:// URL Hadoop can read: use ${scheme}://<container>@<account>.${scheme.startsWith("abfs") ? "dfs" : "blob"}.core.windows.net/path.`);
+    throw new InvalidInputError(`"${redactUrl(url)}" is not a ${scheme}:// URL Hadoop can read.`, { hint: `use ${scheme}://<container>@<account>.${scheme.startsWith("abfs") ? "dfs" : "blob"}.core.windows.net/path.` });
   }
   return { scheme, container: m[1]!, account: m[3]!.toLowerCase(), host: m[2]!.toLowerCase() };
 }
@@ -54,9 +54,9 @@ export function azureLocation(url: string): AzureLocation | undefined {
  */
 export function azureConf(locations: readonly AzureLocation[], azure: AzureSettings, warnings: string[] = []): Array<[string, string]> {
   const ways = [azure.accountKey, azure.sasToken, azure.oauth, azure.managedIdentity].filter((w) => w !== undefined).length;
-  if (ways > 1) throw new InvalidInputError("Azure settings give more than one way to authenticate: pass one of accountKey, sasToken, oauth or managedIdentity.");
+  if (ways > 1) throw new InvalidInputError("Azure settings give more than one way to authenticate.", { hint: "pass one of accountKey, sasToken, oauth or managedIdentity." });
   if (azure.oauth && (!azure.oauth.tenantId || !azure.oauth.clientId || !azure.oauth.clientSecret)) {
-    throw new InvalidInputError("Azure OAuth needs tenantId, clientId and clientSecret (a service principal); for a managed identity pass managedIdentity instead.");
+    throw new InvalidInputError("Azure OAuth needs tenantId, clientId and clientSecret (a service principal).", { hint: "for a managed identity, pass managedIdentity instead." });
   }
   const out: Array<[string, string]> = [];
   const add = (k: string, v: string) => {
@@ -101,7 +101,7 @@ export function azureConf(locations: readonly AzureLocation[], azure: AzureSetti
     } else {
       // WASB knows shared keys and per-container SAS keys only.
       if (azure.oauth || azure.managedIdentity) {
-        throw new InvalidInputError(`wasb:// (${loc.container}@${h}) has no OAuth or managed identity login: use abfss://${loc.container}@${loc.account}.dfs.${h.split(".").slice(2).join(".")}/..., or an account key or SAS token.`);
+        throw new InvalidInputError(`wasb:// (${loc.container}@${h}) has no OAuth or managed identity login.`, { hint: `use abfss://${loc.container}@${loc.account}.dfs.${h.split(".").slice(2).join(".")}/..., or an account key or SAS token.` });
       }
       if (azure.accountKey !== undefined) secret(`fs.azure.account.key.${h}`, azure.accountKey);
       else if (azure.sasToken !== undefined) secret(`fs.azure.sas.${loc.container}.${h}`, azure.sasToken.replace(/^\?/, ""));

@@ -140,7 +140,9 @@ describe("sparkConfigFor: cluster manager x deploy mode x archive kind", () => {
       ["spark.files", "/home/u/app.pex"],
       ["spark.pyspark.python", "/home/u/app.pex"],
     ]);
-    expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(/pass `localPython`/);
+    expect(() => sparkConfigFor(pythonEnvironment("hdfs://nn/e.tar.gz"), { master: "local" })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/"hdfs:\/\/nn\/e\.tar\.gz" \(conda\) is not an interpreter here\.$/), hint: expect.stringMatching(/pass `localPython`/) }),
+    );
   });
 
   it("master and deploy mode come from the conf merged into; a local[1] conf gets no YARN keys; a disagreement is an error", () => {
@@ -207,7 +209,9 @@ describe("Kubernetes sources (running-on-kubernetes.md 'Dependency Management')"
 
   it("needs spark.kubernetes.file.upload.path for local files in cluster mode, and rewrites it to s3a", () => {
     const env = pythonEnvironment("/home/u/env.tar.gz");
-    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "cluster" })).toThrow(/kubernetes.fileUploadPath/);
+    expect(() => sparkConfigFor(env, { master: K8S, deployMode: "cluster" })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/is a local file, and in Kubernetes cluster mode spark-submit must upload it first\.$/), hint: expect.stringMatching(/kubernetes.fileUploadPath/) }),
+    );
     const config = sparkConfigFor(env, { master: K8S, deployMode: "cluster", kubernetes: { fileUploadPath: "s3://b/uploads" } });
     expect(config.conf).toContainEqual(["spark.archives", "/home/u/env.tar.gz#pyenv"]);
     expect(config.conf).toContainEqual(["spark.kubernetes.file.upload.path", "s3a://b/uploads"]);
@@ -251,7 +255,7 @@ describe("S3 settings -> spark.hadoop.fs.s3a.* (hadoop-aws)", () => {
   });
 
   it("refuses half credentials and credentials inside the endpoint URL", () => {
-    expect(() => s3aConf({ accessKeyId: "a" })).toThrow(/both/);
+    expect(() => s3aConf({ accessKeyId: "a" })).toThrow(expect.objectContaining({ message: expect.stringMatching(/only one of the access key id and the secret/), hint: expect.stringMatching(/both/) }));
     expect(() => s3aConf({ endpoint: "http://k:secretvalue@127.0.0.1:9000" })).toThrow(/carries credentials/);
     expect(() => s3aConf({ endpoint: "http://k:secretvalue@127.0.0.1:9000" })).not.toThrow(/secretvalue/);
   });
@@ -305,7 +309,9 @@ describe("Kerberos: renewal, relogin, Kubernetes tokens and krb5 (security.md, r
     [{ master: K8S, kerberos: { reloginPeriod: "1m" } }, /YARN setting; the master is kubernetes/],
     [{ master: "yarn", kerberos: { tokenSecret: { name: "s", itemKey: "k" } } }, /Kubernetes setting; the master is yarn/],
     [{ master: K8S, kerberos: { tokenSecret: { name: "s", itemKey: "" } } }, /needs both the Secret's name and the item key/],
-    [{ master: K8S, kerberos: { principal: "a@R", keytab: "/k", tokenSecret: { name: "s", itemKey: "k" } } }, /either a Kerberos principal and keytab or a token Secret/],
+    [{ master: K8S, kerberos: { principal: "a@R", keytab: "/k", tokenSecret: { name: "s", itemKey: "k" } } },
+      expect.objectContaining({ message: expect.stringMatching(/^Both a Kerberos principal and a token Secret were given/), hint: expect.stringMatching(/either a principal and keytab or a token Secret, not both/) }),
+    ],
     [{ master: K8S, kerberos: { krb5: { path: "/a", configMapName: "b" } } }, /one of path .* or configMapName/],
   ])("refuses %j", (opts, re) => {
     expect(() => sparkConfigFor(pythonEnvironment("s3://b/e.tar.gz"), opts as Parameters<typeof sparkConfigFor>[1])).toThrow(re);
@@ -370,14 +376,18 @@ describe("Azure settings -> spark.hadoop.fs.azure.* (hadoop-azure abfs.md, index
     expect(w.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([["spark.hadoop.fs.azure.sas.envs.acct3.blob.core.windows.net", sas]]);
     const wk = sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { accountKey: key, includeSecrets: true } });
     expect(wk.generated.filter(([k]) => k.startsWith("spark.hadoop."))).toEqual([["spark.hadoop.fs.azure.account.key.acct3.blob.core.windows.net", key]]);
-    expect(() => sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { managedIdentity: {} } })).toThrow(/wasb:\/\/ .* has no OAuth or managed identity login: use abfss:\/\/envs@acct3\.dfs\.core\.windows\.net/);
+    expect(() => sparkConfigFor(pythonEnvironment(wasb), { master: "yarn", azure: { managedIdentity: {} } })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/wasb:\/\/ .* has no OAuth or managed identity login\.$/), hint: expect.stringMatching(/^use abfss:\/\/envs@acct3\.dfs\.core\.windows\.net/) }),
+    );
     [...mi.conf, ...w.conf, ...wk.conf].forEach(([k]) => generatedKeys.add(k));
   });
 
   it("refuses two ways at once, half a service principal, and URLs Hadoop cannot read", () => {
     expect(() => sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { accountKey: key, sasToken: sas } })).toThrow(/more than one way/);
     expect(() => sparkConfigFor(pythonEnvironment(abfs), { master: "yarn", azure: { oauth: { tenantId: "t", clientId: "c", clientSecret: "" } } })).toThrow(/needs tenantId, clientId and clientSecret/);
-    expect(() => sparkConfigFor(pythonEnvironment("abfss://acct1.dfs.core.windows.net/e.pex"), { master: "yarn", azure: {} })).toThrow(/abfss:\/\/<container>@<account>/);
+    expect(() => sparkConfigFor(pythonEnvironment("abfss://acct1.dfs.core.windows.net/e.pex"), { master: "yarn", azure: {} })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/is not a abfss:\/\/ URL Hadoop can read\.$/), hint: expect.stringMatching(/abfss:\/\/<container>@<account>/) }),
+    );
     // No Azure settings: the cluster's own configuration is trusted, nothing is generated.
     expect(sparkConfigFor(pythonEnvironment(abfs), { master: "yarn" }).generated.some(([k]) => k.includes("azure"))).toBe(false);
   });

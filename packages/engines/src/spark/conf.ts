@@ -107,21 +107,23 @@ export interface SparkConfig {
  */
 export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptions): SparkConfig {
   const master = fromConf(options.existing, "spark.master", options.master, "master");
-  if (!master) throw new InvalidInputError("No Spark master: pass `master`, or put spark.master in the conf you merge into.", { optionNames: ["master"] });
+  if (!master) throw new InvalidInputError("No Spark master.", { optionNames: ["master"], hint: "pass `master`, or put spark.master in the conf you merge into." });
   const clusterManager = clusterManagerOf(master);
   const deployMode = (fromConf(options.existing, "spark.submit.deployMode", options.deployMode, "deploy mode") ?? "client") as SparkDeployMode;
   options = { ...options, master };
   if (deployMode !== "client" && deployMode !== "cluster") {
-    throw new InvalidInputError(`Unknown Spark deploy mode "${String(deployMode)}": use "client" or "cluster".`);
+    throw new InvalidInputError(`Unknown Spark deploy mode "${String(deployMode)}".`, { hint: `use "client" or "cluster".` });
   }
   if (clusterManager === "local" && deployMode === "cluster") {
     throw new InvalidInputError(
-      `Spark master "${options.master}" runs everything in one local JVM, so it has no cluster deploy mode: use deploy mode "client".`,
+      `Spark master "${options.master}" runs everything in one local JVM, so it has no cluster deploy mode.`,
+      { hint: `use deploy mode "client".` },
     );
   }
   if (clusterManager === "standalone" && deployMode === "cluster") {
     throw new InvalidInputError(
-      `Spark standalone clusters (${options.master}) do not run Python applications in cluster deploy mode: use deploy mode "client", or YARN/Kubernetes for cluster mode.`,
+      `Spark standalone clusters (${options.master}) do not run Python applications in cluster deploy mode.`,
+      { hint: `use deploy mode "client", or YARN/Kubernetes for cluster mode.` },
     );
   }
   const warnings: string[] = [];
@@ -139,9 +141,8 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
     const python = options.localPython ?? localPexPath(env);
     if (!python) {
       throw new InvalidInputError(
-        `A local Spark master runs Python workers on this machine, and "${redactUrl(env.archive.url)}" (${env.kind}) is not an interpreter here: ` +
-          `unpack it and pass \`localPython\` (e.g. ./pyenv/bin/python), or pass a local .pex file.`,
-        { optionNames: ["localPython"] },
+        `A local Spark master runs Python workers on this machine, and "${redactUrl(env.archive.url)}" (${env.kind}) is not an interpreter here.`,
+        { optionNames: ["localPython"], hint: "unpack it and pass `localPython` (e.g. ./pyenv/bin/python), or pass a local .pex file." },
       );
     }
     // cluster-pack ships the PEX with spark.files off YARN, local masters included.
@@ -162,7 +163,8 @@ export function sparkConfigFor(env: PythonEnvironment, options: SparkConfigOptio
       // spark.files has no `#alias` (the file keeps its name): a renamed PEX cannot work.
       if (archive.alias !== baseName(archive.url)) {
         throw new InvalidInputError(
-          `Only YARN can ship a file under another name; on ${clusterManager} "${redactUrl(archive.url)}" arrives as "${baseName(archive.url)}", not "${archive.alias}": drop the alias or rename the file.`,
+          `Only YARN can ship a file under another name; on ${clusterManager} "${redactUrl(archive.url)}" arrives as "${baseName(archive.url)}", not "${archive.alias}".`,
+          { hint: "drop the alias or rename the file." },
         );
       }
       add("spark.files", [archive, ...layers].map((r) => r.url).join(","));
@@ -237,7 +239,7 @@ export function s3SettingsFromEnv(
   };
   if (given.includeSecrets) {
     if (!environ.AWS_ACCESS_KEY_ID || !environ.AWS_SECRET_ACCESS_KEY) {
-      throw new InvalidInputError("--include-secrets reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment: set both.");
+      throw new InvalidInputError("--include-secrets reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from the environment.", { hint: "set both." });
     }
     Object.assign(s3, { accessKeyId: environ.AWS_ACCESS_KEY_ID, secretAccessKey: environ.AWS_SECRET_ACCESS_KEY, sessionToken: environ.AWS_SESSION_TOKEN, includeSecrets: true });
   }
@@ -251,7 +253,8 @@ export function clusterManagerOf(master: string): SparkClusterManager {
   if (/^spark:\/\/[^/]+/.test(master)) return "standalone";
   if (/^local(\[(\*|\d+)(,\d+)?\])?$/.test(master) || /^local-cluster\[\d+,\d+,\d+\]$/.test(master)) return "local";
   throw new InvalidInputError(
-    `Unknown Spark master "${master}": use yarn, k8s://https://<api-server>:<port>, spark://<host>:<port>, local, local[N] or local[*].`,
+    `Unknown Spark master "${master}".`,
+    { hint: "use yarn, k8s://https://<api-server>:<port>, spark://<host>:<port>, local, local[N] or local[*]." },
   );
 }
 
@@ -269,7 +272,7 @@ export function s3aConf(s3: S3Settings, warnings: string[] = []): Array<[string,
       parsed = undefined;
     }
     if (parsed && (parsed.username || parsed.password)) {
-      throw new InvalidInputError(`The S3 endpoint ${redactUrl(s3.endpoint)} carries credentials in the URL: pass them as access key settings instead.`);
+      throw new InvalidInputError(`The S3 endpoint ${redactUrl(s3.endpoint)} carries credentials in the URL.`, { hint: "pass them as access key settings instead." });
     }
     out.push(["spark.hadoop.fs.s3a.endpoint", s3.endpoint]);
     if (parsed && (parsed.protocol === "http:" || parsed.protocol === "https:")) {
@@ -280,7 +283,7 @@ export function s3aConf(s3: S3Settings, warnings: string[] = []): Array<[string,
   if (s3.pathStyle !== undefined) out.push(["spark.hadoop.fs.s3a.path.style.access", String(s3.pathStyle)]);
   const hasKeys = Boolean(s3.accessKeyId && s3.secretAccessKey);
   if ((s3.accessKeyId && !s3.secretAccessKey) || (!s3.accessKeyId && s3.secretAccessKey)) {
-    throw new InvalidInputError("S3 settings have only one of the access key id and the secret access key: give both, or neither to use the default credential chain.");
+    throw new InvalidInputError("S3 settings have only one of the access key id and the secret access key.", { hint: "give both, or neither to use the default credential chain." });
   }
   let provider = s3.credentialsProvider;
   if (hasKeys && s3.includeSecrets) {
@@ -314,7 +317,7 @@ export function kerberosConf(kerberos: SparkKerberosOptions, clusterManager: Spa
     throw new InvalidInputError("Spark Kerberos login needs both a principal and a keytab (or neither, to use the ticket cache from kinit).");
   }
   if (kerberos.principal && clusterManager !== "yarn" && clusterManager !== "kubernetes") {
-    throw new InvalidInputError(`Spark's Kerberos login (spark.kerberos.principal) works on YARN and Kubernetes, not on ${clusterManager}: drop the principal and keytab.`);
+    throw new InvalidInputError(`Spark's Kerberos login (spark.kerberos.principal) works on YARN and Kubernetes, not on ${clusterManager}.`, { hint: "drop the principal and keytab." });
   }
   if (kerberos.principal) {
     out.push(["spark.kerberos.principal", kerberos.principal]);
@@ -327,16 +330,16 @@ export function kerberosConf(kerberos: SparkKerberosOptions, clusterManager: Spa
   }
   if (fileSystems.length) out.push(["spark.kerberos.access.hadoopFileSystems", fileSystems.join(",")]);
   if (kerberos.renewal !== undefined) {
-    if (kerberos.renewal !== "keytab" && kerberos.renewal !== "ccache") throw new InvalidInputError(`Unknown Kerberos renewal "${String(kerberos.renewal)}": use "keytab" or "ccache".`);
-    if (kerberos.renewal === "keytab" && !kerberos.keytab) throw new InvalidInputError('Kerberos renewal "keytab" needs the principal and keytab; use renewal "ccache" to renew from the ticket cache.');
+    if (kerberos.renewal !== "keytab" && kerberos.renewal !== "ccache") throw new InvalidInputError(`Unknown Kerberos renewal "${String(kerberos.renewal)}".`, { hint: `use "keytab" or "ccache".` });
+    if (kerberos.renewal === "keytab" && !kerberos.keytab) throw new InvalidInputError('Kerberos renewal "keytab" needs the principal and keytab.', { hint: 'use renewal "ccache" to renew from the ticket cache.' });
     out.push(["spark.kerberos.renewal.credentials", kerberos.renewal]);
   }
   const yarnOnly = (what: string) => {
-    if (clusterManager !== "yarn") throw new InvalidInputError(`${what} is a YARN setting; the master is ${clusterManager}: drop it.`);
+    if (clusterManager !== "yarn") throw new InvalidInputError(`${what} is a YARN setting; the master is ${clusterManager}.`, { hint: "drop it." });
   };
   if (kerberos.reloginPeriod !== undefined) {
     yarnOnly("kerberos.reloginPeriod (spark.yarn.kerberos.relogin.period)");
-    if (!/^\d+(ms|s|m|min|h|d)$/.test(kerberos.reloginPeriod)) throw new InvalidInputError(`Kerberos relogin period "${kerberos.reloginPeriod}" is not a Spark duration: use e.g. 30s, 1m or 1h.`);
+    if (!/^\d+(ms|s|m|min|h|d)$/.test(kerberos.reloginPeriod)) throw new InvalidInputError(`Kerberos relogin period "${kerberos.reloginPeriod}" is not a Spark duration.`, { hint: "use e.g. 30s, 1m or 1h." });
     out.push(["spark.yarn.kerberos.relogin.period", kerberos.reloginPeriod]);
   }
   if (kerberos.excludeRenewalFileSystems?.length) {
@@ -344,12 +347,12 @@ export function kerberosConf(kerberos: SparkKerberosOptions, clusterManager: Spa
     out.push(["spark.yarn.kerberos.renewal.excludeHadoopFileSystems", kerberos.excludeRenewalFileSystems.map(toS3a).join(",")]);
   }
   const k8sOnly = (what: string) => {
-    if (clusterManager !== "kubernetes") throw new InvalidInputError(`${what} is a Kubernetes setting; the master is ${clusterManager}: drop it.`);
+    if (clusterManager !== "kubernetes") throw new InvalidInputError(`${what} is a Kubernetes setting; the master is ${clusterManager}.`, { hint: "drop it." });
   };
   if (kerberos.tokenSecret) {
     k8sOnly("kerberos.tokenSecret (spark.kubernetes.kerberos.tokenSecret.*)");
     if (!kerberos.tokenSecret.name || !kerberos.tokenSecret.itemKey) throw new InvalidInputError("kerberos.tokenSecret needs both the Secret's name and the item key holding the token file.");
-    if (kerberos.principal) throw new InvalidInputError("Give either a Kerberos principal and keytab or a token Secret, not both: Spark uses the Secret's tokens instead of logging in.");
+    if (kerberos.principal) throw new InvalidInputError("Both a Kerberos principal and a token Secret were given: Spark uses the Secret's tokens instead of logging in.", { hint: "give either a principal and keytab or a token Secret, not both." });
     out.push(["spark.kubernetes.kerberos.tokenSecret.name", kerberos.tokenSecret.name]);
     out.push(["spark.kubernetes.kerberos.tokenSecret.itemKey", kerberos.tokenSecret.itemKey]);
   }
@@ -369,7 +372,7 @@ function fromConf(existing: SparkConfEntries | undefined, key: string, given: st
   let inConf: string | undefined;
   for (const [k, v] of existing ?? []) if (k === key) inConf = v.trim();
   if (given !== undefined && inConf !== undefined && inConf !== given) {
-    throw new InvalidInputError(`The Spark ${what} is "${given}" but your conf sets ${key}=${inConf}: drop one of them, or make them agree.`);
+    throw new InvalidInputError(`The Spark ${what} is "${given}" but your conf sets ${key}=${inConf}.`, { hint: "drop one of them, or make them agree." });
   }
   return given ?? inConf;
 }
@@ -394,17 +397,17 @@ function checkKubernetesSources(
     const scheme = urlScheme(r.url);
     if ((scheme === undefined || scheme === "file") && deployMode === "cluster" && !uploadPath) {
       throw new InvalidInputError(
-        `"${r.url}" is a local file, and in Kubernetes cluster mode spark-submit must upload it first: ` +
-          `pass \`kubernetes.fileUploadPath\` (spark.kubernetes.file.upload.path, e.g. s3a://bucket/spark-uploads), or upload the file and pass its URL.`,
-        { optionNames: ["kubernetes.fileUploadPath"] },
+        `"${r.url}" is a local file, and in Kubernetes cluster mode spark-submit must upload it first.`,
+        { optionNames: ["kubernetes.fileUploadPath"], hint: "pass `kubernetes.fileUploadPath` (spark.kubernetes.file.upload.path, e.g. s3a://bucket/spark-uploads), or upload the file and pass its URL." },
       );
     }
     if (scheme === "hdfs" && !hadoopConfigMap && !(uploadPath && urlScheme(uploadPath) === "hdfs")) {
       throw new InvalidInputError(
-        `"${redactUrl(r.url)}" is on HDFS, which Kubernetes pods cannot read without a Hadoop configuration: ` +
-          `pass \`kubernetes.fileUploadPath\` on that HDFS, \`kubernetes.hadoopConfigMap\` (spark.kubernetes.hadoop.configMapName), ` +
-          `or upload the environment to S3/HTTP and pass that URL.`,
-        { optionNames: ["kubernetes.fileUploadPath", "kubernetes.hadoopConfigMap"] },
+        `"${redactUrl(r.url)}" is on HDFS, which Kubernetes pods cannot read without a Hadoop configuration.`,
+        {
+          optionNames: ["kubernetes.fileUploadPath", "kubernetes.hadoopConfigMap"],
+          hint: "pass `kubernetes.fileUploadPath` on that HDFS, `kubernetes.hadoopConfigMap` (spark.kubernetes.hadoop.configMapName), or upload the environment to S3/HTTP and pass that URL.",
+        },
       );
     }
   }

@@ -124,7 +124,7 @@ export function parseSparkDefaults(text: string, source = "spark-defaults.conf")
     }
     const m = /^((?:\\.|[^\s=:\\])+)\s*[=:\s]\s*(.*)$/.exec(line) ?? /^((?:\\.|[^\s=:\\])+)$/.exec(line);
     if (!m || m[1] === undefined) {
-      throw new InvalidInputError(`${source}, line ${i + 1}: cannot read a "key value" pair; fix or remove the line.`);
+      throw new InvalidInputError(`${source}, line ${i + 1}: cannot read a "key value" pair.`, { hint: "fix or remove the line." });
     }
     entries.set(unescapeProperty(m[1]), unescapeProperty(m[2] ?? ""));
   }
@@ -136,7 +136,7 @@ export function parseConfArgs(items: readonly string[]): Array<[string, string]>
   return items.map((item) => {
     const eq = item.indexOf("=");
     if (eq <= 0) {
-      throw new InvalidInputError(`--conf "${item}" is not key=value: write it as --conf spark.some.key=value.`);
+      throw new InvalidInputError(`--conf "${item}" is not key=value.`, { hint: "write it as --conf spark.some.key=value." });
     }
     return [item.slice(0, eq).trim(), item.slice(eq + 1)] as [string, string];
   });
@@ -148,9 +148,8 @@ function resolve(key: string, current: string, generated: string, policy: Confli
   if (policy === "prefer-generated") return generated;
   if (policy === "prefer-existing") return current;
   throw new InvalidInputError(
-    `Spark conf ${key} is already set to ${shown(key, current)} but the environment needs ${shown(key, generated)}: ` +
-      `remove it from your conf, or choose which value wins (conflict policy "prefer-generated" or "prefer-existing").`,
-    { code: "ERR_SPARK_CONF_CONFLICT" },
+    `Spark conf ${key} is already set to ${shown(key, current)} but the environment needs ${shown(key, generated)}.`,
+    { code: "ERR_SPARK_CONF_CONFLICT", hint: 'remove it from your conf, or choose which value wins (conflict policy "prefer-generated" or "prefer-existing").' },
   );
 }
 
@@ -192,8 +191,9 @@ function checkLocalisedNames(conf: Map<string, string>, policy: ConflictPolicy, 
         const message =
           `"${prev.item}" (${prev.key}) and "${item}" (${key}) both land as "${name}" in the working directory`;
         if (policy === "error") {
-          throw new InvalidInputError(`${message}: ship one of them under another alias (url#other) or remove one.`, {
+          throw new InvalidInputError(`${message}.`, {
             code: "ERR_SPARK_CONF_CONFLICT",
+            hint: "ship one of them under another alias (url#other) or remove one.",
           });
         }
         warnings.push(`${message}; which one the container sees depends on Spark's localisation order, so rename one.`);

@@ -48,7 +48,8 @@ describe("mergeSparkConf (configuration.md: properties merged from defaults, fla
     }
     expect(err).toBeInstanceOf(InvalidInputError);
     expect(hasErrorCode(err, "ERR_SPARK_CONF_CONFLICT")).toBe(true);
-    expect((err as Error).message).toMatch(/spark\.pyspark\.python .*"\/usr\/bin\/python3".*"\.\/app\.pex".*prefer-generated/);
+    expect((err as Error).message).toMatch(/spark\.pyspark\.python .*"\/usr\/bin\/python3".*"\.\/app\.pex"\.$/);
+    expect((err as InvalidInputError).hint).toMatch(/prefer-generated/);
   });
 
   it.each([

@@ -47,7 +47,8 @@ export function sparkDefaultsLines(config: SparkConfig, options: RenderOptions =
 export function sparkSessionBuilderSnippet(config: SparkConfig, options: RenderOptions & { appName?: string } = {}): string {
   if (config.deployMode !== "client") {
     throw new InvalidInputError(
-      "A SparkSession.builder runs the driver in the calling Python process (client mode): generate it with deploy mode client, or use the spark-submit argv or spark-defaults.conf for cluster mode.",
+      "A SparkSession.builder runs the driver in the calling Python process (client mode), and this conf is for cluster mode.",
+      { hint: "generate it with deploy mode client, or use the spark-submit argv or spark-defaults.conf for cluster mode." },
     );
   }
   const lines = ["import os", "", "from pyspark.sql import SparkSession", ""];

@@ -56,7 +56,7 @@ export class HttpFileSystem extends FileSystem {
   }
 
   async list(p: string): Promise<FileStat[]> {
-    throw this.error("ENOTSUP", "list", p, "HTTP has no directory listing; use an index or a store URL (s3://, hdfs://)");
+    throw this.error("ENOTSUP", "list", p, "HTTP has no directory listing", undefined, "use an index or a store URL (s3://, hdfs://).");
   }
 
   async readStream(p: string, options: ReadStreamOptions = {}): Promise<Readable> {
@@ -77,7 +77,7 @@ export class HttpFileSystem extends FileSystem {
         const tag = header(res, "etag");
         if (etag !== undefined && tag !== etag) {
           res.body.destroy();
-          throw this.error("EIO", "read", p, "the file changed while it was being read (ETag differs); retry the whole download");
+          throw this.error("EIO", "read", p, "the file changed while it was being read (ETag differs)", undefined, "retry the whole download.");
         }
         etag = tag;
         const len = Number(header(res, "content-length"));
@@ -142,19 +142,19 @@ export class HttpFileSystem extends FileSystem {
   private mapFailure(err: unknown, op: string, p: string, signal: AbortSignal | undefined): Error {
     if (signal?.aborted) return toAbortError(signal, err);
     if ((err as { driver?: string }).driver || (err as { code?: string }).code === "ERR_HTTP_RANGE_UNSUPPORTED") return err as Error;
-    return this.error("EIO", op, p, (err as Error).message, err);
+    return this.error("EIO", op, p, (err as Error).message, err, (err as { hint?: string }).hint);
   }
 
   private statusError(status: number, op: string, p: string, detail = ""): Error {
     const code: FsErrorCode = status === 404 || status === 410 ? "ENOENT" : status === 401 || status === 403 ? "EACCES" : "EIO";
-    return this.error(code, op, p, `HTTP ${status}${code === "EACCES" ? " (check the credentials or headers given for this URL)" : ""}${detail}`);
+    return this.error(code, op, p, `HTTP ${status}${detail}`, undefined, code === "EACCES" ? "check the credentials or headers given for this URL." : undefined);
   }
 
   private async check(res: HttpResponse, op: string, p: string): Promise<void> {
     if (res.status >= 200 && res.status < 300) return;
     if (res.status >= 300 && res.status < 400 && res.headers.location) {
       res.body.resume();
-      throw this.error("EIO", op, p, `redirected to ${redactUrl(String(res.headers.location))}; use that URL`);
+      throw this.error("EIO", op, p, `redirected to ${redactUrl(String(res.headers.location))}`, undefined, "use that URL.");
     }
     const text = res.status === 304 ? "" : (await readBody(res.body, 64 * 1024).catch(() => Buffer.alloc(0))).toString("utf8");
     throw this.statusError(res.status, op, p, text ? `: ${text.slice(0, 200)}` : "");

@@ -209,7 +209,7 @@ export class LocalFileSystem extends FileSystem {
   private mapError(err: unknown, op: string, p: string): Error {
     if (typeof err === "object" && err !== null && (err as { driver?: unknown }).driver !== undefined) return err as Error;
     if ((err as { code?: unknown })?.code === "ABORT_ERR") return err as Error;
-    if (isNoSpaceError(err)) return this.error("ENOSPC", op, p, "no space left on the device; free some space or write elsewhere", err);
+    if (isNoSpaceError(err)) return this.error("ENOSPC", op, p, "no space left on the device", err, "free some space or write elsewhere.");
     const code = (err as NodeJS.ErrnoException)?.code;
     const known: FsErrorCode[] = ["ENOENT", "EEXIST", "EACCES", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EROFS", "EINVAL"];
     const mapped: FsErrorCode = code === "ERR_OUTPUT_EXISTS" ? "EEXIST" : code === "EPERM" ? "EACCES" : known.includes(code as FsErrorCode) ? (code as FsErrorCode) : "EIO";

@@ -118,7 +118,7 @@ export class MemoryFileSystem extends FileSystem {
     if (key === "/") throw this.error("EINVAL", "rm", key, "refusing to remove the root");
     const prefix = `${key}/`;
     const children = [...this.files.keys(), ...this.dirs].filter((k) => k.startsWith(prefix));
-    if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", key, "directory not empty; pass recursive");
+    if (children.length && !options.recursive) throw this.error("ENOTEMPTY", "rm", key, "directory not empty", undefined, "pass recursive.");
     for (const k of children) {
       this.files.delete(k);
       this.dirs.delete(k);

@@ -62,8 +62,10 @@ describe("WebHdfsFileSystem protocol details", () => {
     const hdfs = new WebHdfsFileSystem({ namenodes: [nn.namenode], delegationToken: "wrong-secret-token" });
     const err = await hdfs.stat("/").catch((e) => e);
     expect(err).toMatchObject({ code: "EACCES", driver: "webhdfs" });
-    expect(err.message).toMatch(/SecurityException.*check the delegation token \(delegationToken option\)/);
+    expect(err.message).toMatch(/SecurityException: Failed to obtain user group information: token is invalid \(GETFILESTATUS /);
+    expect(err.hint).toMatch(/^check the delegation token \(delegationToken option\)/);
     expect(err.message).not.toContain("wrong-secret-token");
+    expect(err.hint).not.toContain("wrong-secret-token");
   });
 
   it("maps AccessControlException to EACCES on a directory the user cannot write", async () => {
@@ -181,7 +183,9 @@ describe("HADOOP_TOKEN_FILE_LOCATION (the token file YARN gives each container)"
 
   it("a token file that is missing, corrupt or huge: a clear error naming HADOOP_TOKEN_FILE_LOCATION, never its bytes", async () => {
     const missing = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: path.join(dir, "nope") } });
-    await expect(missing.stat("/")).rejects.toThrow(/cannot read the Hadoop token file .*nope \(HADOOP_TOKEN_FILE_LOCATION\): ENOENT; fix or unset HADOOP_TOKEN_FILE_LOCATION/);
+    await expect(missing.stat("/")).rejects.toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/cannot read the Hadoop token file .*nope \(HADOOP_TOKEN_FILE_LOCATION\): ENOENT\.$/), hint: "fix or unset HADOOP_TOKEN_FILE_LOCATION." }),
+    );
     const corrupt = path.join(dir, "corrupt");
     fs.writeFileSync(corrupt, hadoopTokenFile([mine]).subarray(0, 12));
     const bad = new WebHdfsFileSystem({ namenodes: [nn.namenode], env: { HADOOP_TOKEN_FILE_LOCATION: corrupt } });

@@ -121,7 +121,7 @@ export class WebHdfsFileSystem extends FileSystem {
 
   constructor(options: WebHdfsOptions) {
     super();
-    if (!options.namenodes.length) throw new InvalidInputError("[webhdfs] no namenode address: pass namenodes or set dfs.namenode.http-address in hdfs-site.xml");
+    if (!options.namenodes.length) throw new InvalidInputError("[webhdfs] no namenode address", { hint: "pass namenodes or set dfs.namenode.http-address in hdfs-site.xml." });
     this.namenodes = options.namenodes.map((n) => n.replace(/\/+$/, ""));
     this.env = options.env ?? process.env;
     this.token = options.delegationToken ?? this.env.HADOOP_TOKEN;
@@ -129,7 +129,7 @@ export class WebHdfsFileSystem extends FileSystem {
     this.user = options.user ?? this.env.HADOOP_USER_NAME ?? os.userInfo().username;
     this.authMode = options.auth ?? "auto";
     this.kerberosLogin = options.kerberos ?? {};
-    if (this.authMode === "simple" && this.kerberosLogin.keytab) throw new InvalidInputError("[webhdfs] a Kerberos keytab was given with auth \"simple\": drop the keytab or use auth \"kerberos\".");
+    if (this.authMode === "simple" && this.kerberosLogin.keytab) throw new InvalidInputError("[webhdfs] a Kerberos keytab was given with auth \"simple\".", { hint: "drop the keytab or use auth \"kerberos\"." });
     this.kerberosActive = this.authMode === "kerberos" || Boolean(this.kerberosLogin.keytab);
     this.authority = options.authority ?? new URL(this.namenodes[0]!).host;
     this.retry = options.retry ?? {};
@@ -280,7 +280,7 @@ export class WebHdfsFileSystem extends FileSystem {
    */
   async getDelegationToken(options: OpOptions & { renewer?: string } = {}): Promise<WebHdfsDelegationToken> {
     await this.loadTokenFile();
-    if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one: authenticate with Kerberos (kinit, or principal and keytab) instead");
+    if (this.token) throw this.error("EINVAL", "getDelegationToken", "/", "a delegation token cannot be used to get another one", undefined, "authenticate with Kerberos (kinit, or principal and keytab) instead.");
     const r = await this.json<{ Token?: { urlString?: string } | null }>("GET", "GETDELEGATIONTOKEN", "/", options.renewer ? { renewer: options.renewer } : {}, options.signal);
     const urlString = r.Token?.urlString;
     if (!urlString) {
@@ -399,7 +399,7 @@ export class WebHdfsFileSystem extends FileSystem {
         if (size > MAX_TOKEN_FILE) throw Object.assign(new Error(`${size} bytes, more than a token file's ${MAX_TOKEN_FILE}`), { code: "EFBIG" });
         data = await fs.promises.readFile(file);
       } catch (err) {
-        throw new InvalidInputError(`[webhdfs] cannot read the Hadoop token file ${file} (HADOOP_TOKEN_FILE_LOCATION): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}; fix or unset HADOOP_TOKEN_FILE_LOCATION.`, { cause: err });
+        throw new InvalidInputError(`[webhdfs] cannot read the Hadoop token file ${file} (HADOOP_TOKEN_FILE_LOCATION): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, { cause: err, hint: "fix or unset HADOOP_TOKEN_FILE_LOCATION." });
       }
       const tokens = parseHadoopTokenFile(data, `the Hadoop token file ${file} (HADOOP_TOKEN_FILE_LOCATION)`);
       const services = await hdfsTokenServices(this.authority, this.namenodes, async (host) => (await dns.lookup(host, { all: true })).map((a) => a.address));
@@ -444,8 +444,8 @@ export class WebHdfsFileSystem extends FileSystem {
       const www = res.headers["www-authenticate"];
       if (res.status === 401 && !byToken && asksForNegotiate(www)) {
         const text = (await readBody(res.body).catch(() => Buffer.alloc(0))).toString("utf8");
-        if (exchange) throw this.error("EACCES", op, p, `${u.host} refused the Kerberos ticket from ${this.spnegoClient().describe()}: ${authMessage(text)}; check that the ticket is valid (klist) and its principal may use the cluster`);
-        if (this.authMode === "simple") throw this.error("EACCES", op, p, `${u.host} requires Kerberos (SPNEGO) and auth is "simple": use auth "kerberos" (or "auto") after kinit, or a delegation token`);
+        if (exchange) throw this.error("EACCES", op, p, `${u.host} refused the Kerberos ticket from ${this.spnegoClient().describe()}: ${authMessage(text)}`, undefined, "check that the ticket is valid (klist) and its principal may use the cluster.");
+        if (this.authMode === "simple") throw this.error("EACCES", op, p, `${u.host} requires Kerberos (SPNEGO) and auth is "simple"`, undefined, `use auth "kerberos" (or "auto") after kinit, or a delegation token.`);
         this.cookies.delete(u.origin);
         this.kerberosActive = true;
         if (req.body !== undefined || attempt > 0) {
@@ -496,7 +496,7 @@ export class WebHdfsFileSystem extends FileSystem {
     if (err instanceof FsError) return err;
     if (!(err instanceof KerberosError)) return this.error("EACCES", op, p, `Kerberos: ${(err as Error)?.message ?? err}`, err);
     const code: FsErrorCode = err.failure === "not-installed" ? "ENOTSUP" : err.failure === "kdc-unreachable" ? "EIO" : "EACCES";
-    const mapped = this.error(code, op, p, `Kerberos: ${err.message}`, err);
+    const mapped = this.error(code, op, p, `Kerberos: ${err.message}`, err, err.hint);
     return err.failure === "kdc-unreachable" ? Object.assign(mapped, { transient: true }) : mapped;
   }
 
@@ -511,8 +511,8 @@ export class WebHdfsFileSystem extends FileSystem {
     const exception = remote.exception ?? "";
     const code: FsErrorCode =
       EXCEPTION_CODES[exception] ?? (status === 404 ? "ENOENT" : status === 401 || status === 403 ? (exception ? "EIO" : "EACCES") : "EIO");
-    const hint = code !== "EACCES" ? "" : this.token ? `; check ${this.tokenSource} and the path's permissions` : this.kerberosActive ? `; check the Kerberos principal (${this.spnegoClient().describe()}) and the path's permissions` : "; check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions";
-    const err = this.error(code, op, p, `${exception || `HTTP ${status}`}: ${remote.message ?? text.slice(0, 200)}${hint}`, Object.assign(new Error(remote.message ?? text.slice(0, 200)), { status, remote }));
+    const hint = code !== "EACCES" ? undefined : this.token ? `check ${this.tokenSource} and the path's permissions.` : this.kerberosActive ? `check the Kerberos principal (${this.spnegoClient().describe()}) and the path's permissions.` : "check user.name / the delegation token (HADOOP_USER_NAME, HADOOP_TOKEN) and the path's permissions.";
+    const err = this.error(code, op, p, `${exception || `HTTP ${status}`}: ${remote.message ?? text.slice(0, 200)}`, Object.assign(new Error(remote.message ?? text.slice(0, 200)), { status, remote }), hint);
     const transient = status >= 500 || exception === "RetriableException" || exception === "StandbyException";
     return transient ? Object.assign(err, { transient: true }) : err;
   }

@@ -197,7 +197,9 @@ export function runConformanceSuite(name: string, setup: () => Promise<Conforman
     });
 
     it("rejects metadata keys the stores cannot keep", async () => {
-      await expect(fsys.write(p("bad-meta"), "x", { metadata: { "Upper Case": "v" } })).rejects.toThrow(/lowercase/);
+      await expect(fsys.write(p("bad-meta"), "x", { metadata: { "Upper Case": "v" } })).rejects.toThrow(
+        expect.objectContaining({ message: 'Metadata key "Upper Case" is not allowed.', hint: expect.stringMatching(/lowercase/) }),
+      );
       expect(await fsys.exists(p("bad-meta"))).toBe(false);
     });
 
