@@ -2,16 +2,20 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError } from "@cluster-pack/errors";
-import { writeFileAtomic } from "./temp";
+import { moveIntoPlace, writeFileAtomic } from "./temp";
 
 /**
  * The one rule for trusting a cached file without reading it (the reasoning of git's
  * index): a file's identity is its real path, device, inode, size, mtime and ctime in ns.
  * Users can set mtime but not ctime, and every write, chmod, rename or replacement
  * changes ctime (or the inode), so a file whose identity is the one recorded right after
- * its bytes were verified still holds those bytes. One hole remains: a write in the same
- * kernel tick as the recording would not show, so identities whose timestamps are under
- * 2 s old are "racy" and never recorded; such a file is hashed again next time.
+ * its bytes were verified still holds those bytes. One hole remains: a write sets mtime
+ * and ctime both to the current tick, so a write in the tick of the recorded timestamps
+ * would not show. An identity is therefore "racy" (never recorded; the file is hashed again
+ * next time) while its timestamps are under 2 s old AND mtime and ctime are under 2 s
+ * apart. When they are further apart no write can leave both as recorded, which is why a
+ * verified file we publish is given a fixed past mtime first (`DigestMemo.publishVerified`):
+ * its identity can be recorded at once instead of costing the next reader a full hash.
  */
 
 /** A file's identity at one moment. */
@@ -28,6 +32,9 @@ export interface FileIdentity {
 /** Timestamps this recent may share a coarse kernel tick with a later write. */
 export const RACY_NS = 2_000_000_000n;
 
+/** The mtime `publishVerified` gives a file (1980-01-01, the zip epoch): far from any ctime. */
+const SEALED_MTIME = new Date(Date.UTC(1980, 0, 1));
+
 /** Stats `file` (following symlinks) and returns its identity. */
 export async function fileIdentity(file: string): Promise<FileIdentity> {
   const real = await fs.promises.realpath(file);
@@ -38,7 +45,8 @@ export async function fileIdentity(file: string): Promise<FileIdentity> {
 export function identityOf(real: string, st: fs.BigIntStats, nowNs: bigint = BigInt(Date.now()) * 1_000_000n): FileIdentity {
   const key = crypto.createHash("sha1").update(`${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeNs}\0${st.ctimeNs}`).digest("hex");
   const newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-  return { path: real, key, size: Number(st.size), racy: nowNs - newest < RACY_NS };
+  const apart = st.mtimeNs > st.ctimeNs ? st.mtimeNs - st.ctimeNs : st.ctimeNs - st.mtimeNs;
+  return { path: real, key, size: Number(st.size), racy: nowNs - newest < RACY_NS && apart < RACY_NS };
 }
 
 /** True while the file at `id.path` still has exactly this identity. */
@@ -86,6 +94,19 @@ export class DigestMemo {
     const id = await fileIdentity(file);
     const text = await fs.promises.readFile(this.recordPath(id.key), "utf8").catch(() => "");
     return /^[0-9a-f]{64}\n$/.test(text) ? { ...id, sha256: text.trim() } : id;
+  }
+
+  /**
+   * Publishes `temp`, a private temporary whose bytes were just verified as `sha256`, at
+   * `target` (by rename, replacing it) and records its identity at once. Its mtime is set to
+   * a fixed past instant first, so the fresh file is not racy (see identityOf). Where the
+   * file system refuses the mtime, the record waits for the next reader's hash, as before.
+   */
+  async publishVerified(temp: string, target: string, sha256: string): Promise<void> {
+    await fs.promises.utimes(temp, SEALED_MTIME, SEALED_MTIME).catch(() => undefined);
+    await moveIntoPlace(temp, target);
+    const id = await this.lookup(target).catch(() => undefined);
+    if (id) await this.remember(id, sha256);
   }
 
   /** Records `sha256` for `id` unless it is racy or the file has changed since `id` was taken. */

@@ -57,7 +57,6 @@ export async function writeLayered(output: string, input: LayeredInput, options:
   input.deps.forEach((d, i) => (field[d.name] = layerField({ file: layerFileName(layers[i]!.sha256), sha256: layers[i]!.sha256, size: layers[i]!.size })));
   input.info.raw = { ...input.info.raw, cluster_pack: { ...(input.info.raw.cluster_pack as object), layout: "layered", layers: field } };
   const built = await writeTop(input.bulk, input.info, input.installed, input.boot, { ...options, onProgress: undefined }, verified);
-  await store.settle(layers);
   return {
     ...built,
     layout: "layered",

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, hashFile, moveIntoPlace, shardedPath, withTempFile, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, hashFile, shardedPath, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import { defaultVerifiedWheelsDir } from "@cluster-pack/wheel";
 import type { ZipWriter } from "@cluster-pack/zip";
 
@@ -66,9 +66,7 @@ export class LocalLayerStore {
         const r = await writer.writeTo(temp, { digest: true, ...(signal ? { signal } : {}) });
         const target = this.layerPath(r.sha256);
         // Content-addressed: an existing file of this name is either these bytes or damaged; replace it.
-        await moveIntoPlace(temp, target);
-        const id = await this.digests.lookup(target).catch(() => undefined);
-        if (id) await this.digests.remember(id, r.sha256);
+        await this.digests.publishVerified(temp, target, r.sha256);
         return { sha256: r.sha256, size: r.size, path: target, reused: false };
       },
       signal ? { signal } : {},
@@ -88,7 +86,7 @@ export class LocalLayerStore {
         const { digests, size } = await hashFile(temp, ["sha256"], signal ? { signal } : {});
         if (digests.sha256 !== sha256) return { actual: digests.sha256!, size };
         const target = this.layerPath(sha256);
-        await moveIntoPlace(temp, target);
+        await this.digests.publishVerified(temp, target, sha256);
         return { layer: { sha256, size, path: target, reused: false } };
       },
       signal ? { signal } : {},
@@ -98,14 +96,6 @@ export class LocalLayerStore {
   /** Records which layer a wheel (now verified) made, for the next builds. */
   async remember(wheelSha256: string, optionsKey: string, layer: { sha256: string; size: number }): Promise<void> {
     await writeFileAtomic(this.indexPath(wheelSha256, optionsKey), `${layer.sha256} ${layer.size}\n`).catch(() => undefined);
-  }
-
-  /** Records, for layers written while their timestamps were racy, their sha256 by identity. */
-  async settle(layers: StoredLayer[]): Promise<void> {
-    for (const l of layers) {
-      const id = await this.digests.lookup(l.path).catch(() => undefined);
-      if (id && id.size === l.size && id.sha256 === undefined) await this.digests.remember(id, l.sha256);
-    }
   }
 
   private indexPath(wheelSha256: string, optionsKey: string): string {

@@ -6,7 +6,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, hashFile, moveIntoPlace, publishFile, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
+import { DigestMemo, hashFile, publishFile, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
 import { isHashAlgorithm, isValidHexDigest, unsafeComponentReason } from "@cluster-pack/packaging";
 import { fileSource, peekEntries } from "@cluster-pack/zip";
 import type { HttpClient } from "./http";
@@ -156,7 +156,7 @@ export class DistributionCache {
           await fs.promises.chmod(tmp, 0o444);
           const dest = this.pathFor(digests.sha256!, file.filename);
           await fs.promises.mkdir(path.dirname(dest), { recursive: true });
-          await moveIntoPlace(tmp, dest);
+          await this.memo.publishVerified(tmp, dest, digests.sha256!);
           if (!file.hashes.sha256) await this.rememberUrl(file.url, digests.sha256!);
           return { path: dest, sha256: digests.sha256!, size, hit: false };
         } catch (err) {

@@ -86,13 +86,19 @@ class Finder(object):
             self._fail("layer %s (%s) at %s has sha256 %s, PEX-INFO says %s: it is damaged or another file; ship the layer again" % (layer["file"], wheel, real, digest.hexdigest(), layer["sha256"]))
         if self.verbose:
             sys.stderr.write("pex: layer %s (%s) checked: %d bytes, sha256 %s\n" % (layer["file"], wheel, st.st_size, layer["sha256"]))
-        now = _now_ns()
-        if now - max(st.st_mtime_ns, st.st_ctime_ns) >= _RACY_NS and _identity(real, os.stat(real)) == key:
+        if not racy(st, _now_ns()) and _identity(real, os.stat(real)) == key:
             atomic.write_file(record, (layer["sha256"] + "\n").encode("ascii"))
 
     def _fail(self, message):
         sys.stderr.write("%s: %s.\n" % (self.pex, message))
         sys.exit(2)
+
+
+def racy(st, now):
+    """io's identityOf rule: a write sets mtime and ctime to its tick, so an identity proves
+    the bytes unless its timestamps are under 2 s old and under 2 s apart."""
+    m, c = st.st_mtime_ns, st.st_ctime_ns
+    return now - max(m, c) < _RACY_NS and abs(c - m) < _RACY_NS
 
 
 def _identity(real, st):
