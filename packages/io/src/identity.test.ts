@@ -48,7 +48,8 @@ describe("DigestMemo.publishVerified", () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it("publishes a fresh file with its identity recorded at once, and any later write is seen", async () => {
+  /** A fresh file "bytes", published at `<dir>/f` through publishVerified. */
+  async function published() {
     const memo = new DigestMemo(path.join(dir, "stat"));
     const temp = path.join(dir, "t");
     const target = path.join(dir, "f");
@@ -56,6 +57,11 @@ describe("DigestMemo.publishVerified", () => {
     const sha = await sha256File(temp);
     await memo.publishVerified(temp, target, sha);
     expect(fs.existsSync(temp)).toBe(false);
+    return { memo, target, sha };
+  }
+
+  it("publishes a fresh file with its identity recorded at once, and any later write is seen", async () => {
+    const { memo, target, sha } = await published();
     expect((await memo.lookup(target)).sha256).toBe(sha); // without the fixed mtime: racy, no record
     // A write right away (same second) gives mtime = ctime = now: another identity, no record.
     fs.writeFileSync(target, "other");
@@ -64,12 +70,8 @@ describe("DigestMemo.publishVerified", () => {
   });
 
   it("a write of the same size that restores the fixed mtime still changes ctime", async () => {
-    const memo = new DigestMemo(path.join(dir, "stat"));
-    const temp = path.join(dir, "t");
-    const target = path.join(dir, "f");
-    fs.writeFileSync(temp, "bytes");
-    const sha = await sha256File(temp);
-    await memo.publishVerified(temp, target, sha);
+    const { memo, target, sha } = await published();
+    expect((await memo.lookup(target)).sha256).toBe(sha);
     const before = fs.statSync(target);
     await new Promise((r) => setTimeout(r, 20));
     fs.writeFileSync(target, "BYTES");
