@@ -45,6 +45,35 @@ export function measure(cmd, args, { env = process.env, cwd = "", allowFailure =
   return out;
 }
 
+// Evicts files from the page cache (after a sync, so every page is clean): what a node
+// that ran something yesterday has. posix_fadvise(DONTNEED) needs no privilege, unlike
+// /proc/sys/vm/drop_caches; Node has no fadvise, so Python does it.
+const EVICT = `
+import os, sys
+os.sync()
+n = 0
+for top in sys.argv[1:]:
+    for base, dirs, files in os.walk(top):
+        for f in files:
+            try:
+                fd = os.open(os.path.join(base, f), os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                n += 1
+            finally:
+                os.close(fd)
+print(n)
+`;
+
+/** Evicts every file under `dirs` from the page cache; returns how many files. */
+export function evictPageCache(...dirs) {
+  const r = spawnSync(python311(), ["-c", EVICT, ...dirs], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`evicting ${dirs.join(", ")} from the page cache failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
 /**
  * A venv of `python` at `venv` with `wheels` installed by our installer (packages/wheel,
  * built): the "installed normally" baseline. Returns the venv's python and site-packages.
