@@ -24,7 +24,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { measureFloor } from "./lib/floor.mjs";
-import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT } from "./lib/measure.mjs";
+import { buildPackages, freeBytes, installedVenv, measure, median, printTable, python311, ROOT, settleDisk } from "./lib/measure.mjs";
 import { SETS, downloadSet } from "./lib/sets.mjs";
 
 const TORCH = process.env.BENCH_COLD_TORCH === "1";
@@ -127,9 +127,11 @@ async function runSet(set) {
     : { skipped: "pex is not installed here (no `pex` on PATH): no pex row" };
   fs.rmSync(path.join(dir, "pex-made.pex"), { force: true });
 
-  // First starts, each on an empty PEX_ROOT.
-  const start = (root, extra = {}, prefix = []) => {
+  // First starts, each on an empty PEX_ROOT, each after a sync (cold: nothing of the
+  // previous one still being written back).
+  const start = (root, extra = {}, prefix = [], cold = true) => {
     const argv = [...prefix, python, pexFile, "-c", set.code];
+    if (cold) settleDisk();
     return measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: root, ...extra } });
   };
   const fresh = (name) => {
@@ -151,7 +153,9 @@ async function runSet(set) {
   const noPyc = { PEX_BYTECODE: "0", PYTHONDONTWRITEBYTECODE: "1" };
   const pass = (name, prefix = []) => {
     const argv = [...prefix, python, pexFile, "-c", "pass"];
-    return pick(measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: fresh(name), ...noPyc } }));
+    const root = fresh(name);
+    settleDisk();
+    return pick(measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: root, ...noPyc } }));
   };
   out.extractOnly = pass("pass");
   out.importNoPyc = pick(start(path.join(dir, "root-pass"), noPyc));
@@ -160,6 +164,7 @@ async function runSet(set) {
   fs.rmSync(path.join(dir, "root-pass1"), { recursive: true, force: true });
   out.emptyStart = pick(measure(python, ["-c", "pass"], { env: baseEnv }));
   const dest = path.join(dir, "extractall");
+  settleDisk();
   out.extractAll = pick(measure(python, ["-c", EXTRACT_FLOOR, pexFile, dest]));
   out.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
   fs.rmSync(dest, { recursive: true, force: true });
@@ -168,7 +173,7 @@ async function runSet(set) {
   // the importer, so the only .pyc files are the ones compiled for the PEX (or pip's).
   const noWrite = { PYTHONDONTWRITEBYTECODE: "1" };
   const warm = (extra) => {
-    const runs = Array.from({ length: RUNS }, () => start(warmRoot, extra));
+    const runs = Array.from({ length: RUNS }, () => start(warmRoot, extra, [], false));
     return { wallMs: median(runs.map((r) => r.wallMs)), cpuMs: median(runs.map((r) => r.cpuMs)), maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)) };
   };
   out.warmNotCompiled = warm({ ...noWrite, PEX_BYTECODE: "0" });

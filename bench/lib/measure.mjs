@@ -45,6 +45,14 @@ export function measure(cmd, args, { env = process.env, cwd = "", allowFailure =
   return out;
 }
 
+/**
+ * Writes every dirty page back (sync) before a cold measurement, so that the writeback of
+ * what the previous one extracted or removed does not run inside the next one's window.
+ */
+export function settleDisk() {
+  spawnSync("sync");
+}
+
 // Evicts files from the page cache (after a sync, so every page is clean): what a node
 // that ran something yesterday has. posix_fadvise(DONTNEED) needs no privilege, unlike
 // /proc/sys/vm/drop_caches; Node has no fadvise, so Python does it.
