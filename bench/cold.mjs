@@ -29,6 +29,8 @@ import { SETS, downloadSet } from "./lib/sets.mjs";
 
 const TORCH = process.env.BENCH_COLD_TORCH === "1";
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+// Rounds of the cold rows (each a first start or an extraction on an empty PEX_ROOT).
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 3);
 const python = python311();
 buildPackages("@cluster-pack/pex...");
 
@@ -127,53 +129,77 @@ async function runSet(set) {
     : { skipped: "pex is not installed here (no `pex` on PATH): no pex row" };
   fs.rmSync(path.join(dir, "pex-made.pex"), { force: true });
 
-  // First starts, each on an empty PEX_ROOT, each after a sync (cold: nothing of the
-  // previous one still being written back).
-  const start = (root, extra = {}, prefix = [], cold = true) => {
-    const argv = [...prefix, python, pexFile, "-c", set.code];
-    if (cold) settleDisk();
-    return measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: root, ...extra } });
-  };
+  // The cold rows, in COLD_RUNS rounds, each round in another order (rotated), medians
+  // kept: on this VM the kernel's cost of new page-cache pages (sys time) swings 5x from
+  // one minute to the next and depends on what ran just before, so a single cold run of
+  // each, always in the same order, compares states of the machine, not programs. Each
+  // run starts on an empty PEX_ROOT after a sync (nothing of the previous one still being
+  // written back).
   const fresh = (name) => {
     const r = path.join(dir, `root-${name}`);
     fs.rmSync(r, { recursive: true, force: true });
     return r;
   };
-  out.firstStart = pick(start(fresh("first")));
-  fs.rmSync(path.join(dir, "root-first"), { recursive: true, force: true });
-  const warmRoot = fresh("warm");
-  out.firstStartNoBytecode = pick(start(warmRoot, { PEX_BYTECODE: "0" }));
-  out.firstStartOneCore = pick(start(fresh("one"), { PEX_BYTECODE: "0" }, ["taskset", "-c", "0"]));
-  fs.rmSync(path.join(dir, "root-one"), { recursive: true, force: true });
-  // The first start decomposed: extraction alone (`-c pass` on an empty PEX_ROOT: boot,
-  // extract, nothing imported), on all cores and on one, against extractall; what the
-  // import adds on top of the extracted files is the warm start without bytecode (below).
-  // Then the import on those files with nothing compiled and nothing written (as a first
-  // start imports: no .pyc exists yet), against the warm start below.
-  const noPyc = { PEX_BYTECODE: "0", PYTHONDONTWRITEBYTECODE: "1" };
-  const pass = (name, prefix = []) => {
-    const argv = [...prefix, python, pexFile, "-c", "pass"];
-    const root = fresh(name);
+  const run = (argv, env) => {
     settleDisk();
-    return pick(measure(argv[0], argv.slice(1), { env: { ...baseEnv, PEX_ROOT: root, ...noPyc } }));
+    return pick(measure(argv[0], argv.slice(1), { env: { ...baseEnv, ...env } }));
   };
-  out.extractOnly = pass("pass");
-  out.importNoPyc = pick(start(path.join(dir, "root-pass"), noPyc));
-  fs.rmSync(path.join(dir, "root-pass"), { recursive: true, force: true });
-  out.extractOnlyOneCore = pass("pass1", ["taskset", "-c", "0"]);
-  fs.rmSync(path.join(dir, "root-pass1"), { recursive: true, force: true });
-  out.emptyStart = pick(measure(python, ["-c", "pass"], { env: baseEnv }));
+  const noPyc = { PEX_BYTECODE: "0", PYTHONDONTWRITEBYTECODE: "1" };
   const dest = path.join(dir, "extractall");
-  settleDisk();
-  out.extractAll = pick(measure(python, ["-c", EXTRACT_FLOOR, pexFile, dest]));
-  out.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
-  fs.rmSync(dest, { recursive: true, force: true });
+  const once = (name, f) => () => {
+    const root = fresh(name);
+    try {
+      return f(root);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  };
+  const cold = {
+    // As users run it (the background bytecode compiler on), without it, and on one core.
+    firstStart: once("first", (root) => run([python, pexFile, "-c", set.code], { PEX_ROOT: root })),
+    firstStartNoBytecode: once("nobc", (root) => run([python, pexFile, "-c", set.code], { PEX_ROOT: root, PEX_BYTECODE: "0" })),
+    firstStartOneCore: once("one", (root) => run(["taskset", "-c", "0", python, pexFile, "-c", set.code], { PEX_ROOT: root, PEX_BYTECODE: "0" })),
+    // The first start decomposed: extraction alone (`-c pass`: boot, extract, nothing
+    // imported), then the import on those files with nothing compiled and nothing written
+    // (as a first start imports: no .pyc exists yet), against the warm start below.
+    extractOnly: once("pass", (root) => {
+      const r = run([python, pexFile, "-c", "pass"], { PEX_ROOT: root, ...noPyc });
+      r.importNoPyc = run([python, pexFile, "-c", set.code], { PEX_ROOT: root, ...noPyc });
+      return r;
+    }),
+    extractOnlyOneCore: once("pass1", (root) => run(["taskset", "-c", "0", python, pexFile, "-c", "pass"], { PEX_ROOT: root, ...noPyc })),
+    // The floor: zipfile.extractall of the same bytes, one thread.
+    extractAll: () => {
+      fs.rmSync(dest, { recursive: true, force: true });
+      const r = run([python, "-c", EXTRACT_FLOOR, pexFile, dest], {});
+      r.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
+      fs.rmSync(dest, { recursive: true, force: true });
+      return r;
+    },
+  };
+  const names = Object.keys(cold);
+  const got = Object.fromEntries(names.map((n) => [n, []]));
+  for (let round = 0; round < COLD_RUNS; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const n = names[(i + round) % names.length];
+      got[n].push(cold[n]());
+    }
+  }
+  for (const n of names) out[n] = medianOf(got[n]);
+  out.importNoPyc = medianOf(got.extractOnly.map((r) => r.importNoPyc));
+  out.extractedBytes = got.extractAll[0].extractedBytes;
+  out.coldRuns = COLD_RUNS;
+  out.emptyStart = pick(measure(python, ["-c", "pass"], { env: baseEnv }));
+  // The root the warm starts use: one first start, kept.
+  const warmRoot = fresh("warm");
+  run([python, pexFile, "-c", set.code], { PEX_ROOT: warmRoot, PEX_BYTECODE: "0" });
+  const start = (root, extra = {}) => measure(python, [pexFile, "-c", set.code], { env: { ...baseEnv, PEX_ROOT: root, ...extra } });
 
   // Bytecode, and warm starts: under PYTHONDONTWRITEBYTECODE=1 nothing is ever written by
   // the importer, so the only .pyc files are the ones compiled for the PEX (or pip's).
   const noWrite = { PYTHONDONTWRITEBYTECODE: "1" };
   const warm = (extra) => {
-    const runs = Array.from({ length: RUNS }, () => start(warmRoot, extra, [], false));
+    const runs = Array.from({ length: RUNS }, () => start(warmRoot, extra));
     return { wallMs: median(runs.map((r) => r.wallMs)), cpuMs: median(runs.map((r) => r.cpuMs)), maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)) };
   };
   out.warmNotCompiled = warm({ ...noWrite, PEX_BYTECODE: "0" });
@@ -205,14 +231,24 @@ async function runSet(set) {
   // (compiling every imported module: no .pyc exists on a first start, and none is added
   // to the cold path), which extractall never does.
   out.extractVsGoal = (out.extractOnly.wallMs - out.emptyStart.wallMs) / (1.1 * (out.extractAll.wallMs - out.emptyStart.wallMs) / cores);
-  out.extractOneCoreVsExtractAll = { wall: out.extractOnlyOneCore.wallMs / out.extractAll.wallMs, cpu: out.extractOnlyOneCore.cpuMs / out.extractAll.cpuMs };
+  out.extractOneCoreVsExtractAll = {
+    wall: out.extractOnlyOneCore.wallMs / out.extractAll.wallMs,
+    cpu: out.extractOnlyOneCore.cpuMs / out.extractAll.cpuMs,
+    user: out.extractOnlyOneCore.userMs / out.extractAll.userMs,
+  };
   out.importCompileMs = { wall: out.importNoPyc.wallMs - out.warm.wallMs, cpu: out.importNoPyc.cpuMs - out.warm.cpuMs };
   out.firstBuildVsFloor = out.firstBuildWork.wallMs / out.buildFloor.wallMs;
   return out;
 }
 
 function pick(m) {
-  return { wallMs: m.wallMs, cpuMs: m.cpuMs, maxRssMb: m.maxRssMb };
+  return { wallMs: m.wallMs, cpuMs: m.cpuMs, userMs: m.userMs, sysMs: m.sysMs, maxRssMb: m.maxRssMb };
+}
+
+/** The median of each figure of `runs` (peak RSS: the largest). */
+function medianOf(runs) {
+  const m = (k) => median(runs.map((r) => r[k]));
+  return { wallMs: m("wallMs"), cpuMs: m("cpuMs"), userMs: m("userMs"), sysMs: m("sysMs"), maxRssMb: Math.max(...runs.map((r) => r.maxRssMb)) };
 }
 
 const results = {};
@@ -224,7 +260,8 @@ for (const set of SETS) {
   results[set.name] = await runSet(set);
 }
 
-const s = (m) => `${(m.wallMs / 1000).toFixed(2)} s wall, ${(m.cpuMs / 1000).toFixed(2)} s CPU, ${m.maxRssMb.toFixed(0)} MB peak RSS`;
+const s = (m) =>
+  `${(m.wallMs / 1000).toFixed(2)} s wall, ${(m.cpuMs / 1000).toFixed(2)} s CPU${m.sysMs === undefined ? "" : ` (user ${(m.userMs / 1000).toFixed(2)}, sys ${(m.sysMs / 1000).toFixed(2)})`}, ${m.maxRssMb.toFixed(0)} MB peak RSS`;
 const rows = [
   ["python", python],
   ["usable cores (affinity, cgroup quota) / extraction threads", `${cores} / ${threads}`],
@@ -236,6 +273,7 @@ for (const [name, r] of Object.entries(results)) {
     continue;
   }
   rows.push(
+    [`${name}: cold rows`, `median of ${r.coldRuns} interleaved rounds (BENCH_COLD_RUNS)`],
     [`${name}: wheels`, `${r.wheels} files, ${(r.wheelBytes / 2 ** 20).toFixed(0)} MiB; PEX ${(r.size / 2 ** 20).toFixed(0)} MiB, ${r.entries} entries, ${(r.extractedBytes / 2 ** 20).toFixed(0)} MiB extracted`],
     [`${name}: first build (nothing memoised), the process`, s(r.firstBuild)],
     [`${name}: first build, the build alone (timed as the floor is)`, s(r.firstBuildWork)],
@@ -248,7 +286,7 @@ for (const [name, r] of Object.entries(results)) {
     [`${name}: warm start (median of ${RUNS})`, s(r.warm)],
     [`${name}: goal: warm + 1.1 x extractall / ${cores} cores`, `${(r.firstStartGoalMs / 1000).toFixed(2)} s; first start / goal ${r.firstStartVsGoal.toFixed(2)}x`],
     [`${name}: extraction only (-c pass, empty PEX_ROOT, PEX_BYTECODE=0)`, `${s(r.extractOnly)}  (minus an empty python start, / (1.1 x extractall / ${cores} cores): ${r.extractVsGoal.toFixed(2)}x)`],
-    [`${name}: extraction only, one core (taskset -c 0)`, `${s(r.extractOnlyOneCore)}  (vs extractall ${r.extractOneCoreVsExtractAll.wall.toFixed(2)}x wall, ${r.extractOneCoreVsExtractAll.cpu.toFixed(2)}x CPU)`],
+    [`${name}: extraction only, one core (taskset -c 0)`, `${s(r.extractOnlyOneCore)}  (vs extractall ${r.extractOneCoreVsExtractAll.wall.toFixed(2)}x wall, ${r.extractOneCoreVsExtractAll.cpu.toFixed(2)}x CPU, ${r.extractOneCoreVsExtractAll.user.toFixed(2)}x user)`],
     [`${name}: import once extracted, no .pyc anywhere (as on a first start)`, `${s(r.importNoPyc)}  (minus warm: ${(r.importCompileMs.wall / 1000).toFixed(2)} s wall, ${(r.importCompileMs.cpu / 1000).toFixed(2)} s CPU compiling; extractall compiles nothing)`],
     [`${name}: bytecode compile (PEX_BYTECODE=wait)`, s(r.compile)],
     [`${name}: warm, PYTHONDONTWRITEBYTECODE=1, compiled`, s(r.warmCompiled)],

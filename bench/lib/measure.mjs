@@ -32,10 +32,11 @@ wall = time.perf_counter() - t
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 sys.stderr.buffer.write(r.stderr)
 sys.stdout.write(json.dumps({"status": r.returncode, "wallMs": wall * 1000, "cpuMs": (ru.ru_utime + ru.ru_stime) * 1000,
+                             "userMs": ru.ru_utime * 1000, "sysMs": ru.ru_stime * 1000,
                              "maxRssMb": ru.ru_maxrss / 1024, "stdout": r.stdout.decode("utf-8", "replace")}))
 `;
 
-/** `{ wallMs, cpuMs, maxRssMb, stdout }` of `cmd args` (throws with its stderr when it fails). */
+/** `{ wallMs, cpuMs, userMs, sysMs, maxRssMb, stdout }` of `cmd args` (throws with its stderr when it fails). */
 export function measure(cmd, args, { env = process.env, cwd = "", allowFailure = false } = {}) {
   const r = spawnSync(python311(), ["-c", HARNESS, cwd, cmd, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`measuring ${cmd} failed: ${r.stderr}`);
