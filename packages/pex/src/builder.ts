@@ -252,29 +252,32 @@ export class PexBuilder {
       // Planned concurrently (METADATA/RECORD reads overlap); the writer sorts entries, so
       // the order of additions does not show in the output.
       const packedWriters = opened.map(() => (layout === "packed" || layout === "layered" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
+      // A replayed plan was made from these very bytes once verified; the others are
+      // verified on worker threads as soon as each is planned (the workers had waited for
+      // the planning of every wheel, a third of a small first build), while the others are
+      // planned and the archive is written (or found verified before).
       const planned = await Promise.allSettled(
-        opened.map(async ({ name, reader, planned: p }, i) => {
+        opened.map(async ({ name, reader, wheel, planned: p }, i) => {
           const prefix = packedWriters[i] ? "" : `.deps/${name}/`;
-          if (p) return addPlannedWheelToZip(packedWriters[i] ?? bulk, p.source, p.plan, prefix);
-          return addWheelToZip(packedWriters[i] ?? bulk, reader!, name, { ...PLAN_OPTIONS, prefix, signal, deferVerification: true });
+          if (p) {
+            verifications[i] = Promise.resolve({ sha256: p.sha256, memoised: true });
+            return addPlannedWheelToZip(packedWriters[i] ?? bulk, p.source, p.plan, prefix);
+          }
+          const added = await addWheelToZip(packedWriters[i] ?? bulk, reader!, name, { ...PLAN_OPTIONS, prefix, signal, deferVerification: true });
+          const v = verifier.verify(wheel.path, name, added.checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});
+          v.catch((err: unknown) => {
+            verifyFailure ??= err;
+            internal.abort(err);
+          });
+          verifications[i] = v;
+          return added;
         }),
       );
       const failed = planned.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
-      for (const [i, { name, wheel, planned: p }] of opened.entries()) {
-        const added = (planned[i] as PromiseFulfilledResult<WheelZipFacts | ZipInstalledWheel>).value;
+      for (const [i, { name }] of opened.entries()) {
         if (packedWriters[i]) depsWriters.push({ name, writer: packedWriters[i]! });
-        installed.push(added);
-        // A replayed plan was made from these very bytes once verified; the others are
-        // verified on worker threads while the archive is written (or found verified before).
-        const v: Promise<WheelVerification> = p
-          ? Promise.resolve({ sha256: p.sha256, memoised: true })
-          : verifier.verify(wheel.path, name, (added as ZipInstalledWheel).checks, wheel.sha256 ? { sha256: wheel.sha256 } : {});
-        v.catch((err: unknown) => {
-          verifyFailure ??= err;
-          internal.abort(err);
-        });
-        verifications.push(v);
+        installed.push((planned[i] as PromiseFulfilledResult<WheelZipFacts | ZipInstalledWheel>).value);
       }
       // Nothing is renamed into place before every wheel is verified.
       const verified = async (): Promise<WheelVerification[]> => Promise.all(verifications);

@@ -192,8 +192,8 @@ function toJobEntry(wheel: string): (c: RecordCheck) => VerifyJobEntry {
 }
 
 /**
- * The verification workers. Hashing a wheel is cheap next to starting a thread: one worker
- * hashes them all, and more start only for verification (inflating) work. A failed
+ * The verification workers. Hashing one wheel is cheap next to starting a thread: one
+ * worker hashes it, and more start for verification (inflating) work or more hashes. A failed
  * verification job is an integrity failure; a failed hash is an unreadable wheel.
  */
 function verifyPool(size: number): WorkerPool<VerifyJob, unknown> {
@@ -201,7 +201,10 @@ function verifyPool(size: number): WorkerPool<VerifyJob, unknown> {
     module: require.resolve("./verify-worker"),
     size,
     unref: true,
-    mayGrow: (job, started) => started === 0 || job.kind === "verify",
+    // A hash alone waits for the started worker; hashes of several wheels (a first build)
+    // start another, which the verification needs next anyway (it started only once every
+    // wheel was hashed, after a third of a small first build).
+    mayGrow: (job, started, queued) => started === 0 || job.kind === "verify" || queued > 1,
     jobError: (d, job) => (job.kind === "verify" ? errorFromData({ ...d, name: "IntegrityError" }, "ERR_INTEGRITY") : new InvalidInputError(`Cannot read a wheel: ${d.message}`)),
   });
 }

@@ -25,6 +25,16 @@ class HeldSink extends Sink {
     while (this.held.length && this.held[0]!.at <= this.written) this.held.shift()!.done();
   }
 
+  override get recycles(): boolean {
+    return true;
+  }
+
+  pushes = 0;
+  override push(): void {
+    this.pushes++;
+    super.push();
+  }
+
   protected async send(): Promise<void> {}
 }
 
@@ -54,6 +64,51 @@ describe("WindowBuffers", () => {
     queued.length = 0;
     const later = [take(3 * MiB), take(3 * MiB), take(3 * MiB)];
     expect(later.some((b) => old.has(b.buffer))).toBe(true);
+  });
+
+  it("holds at most maxSlabs slabs: a reader waits (ready) until the sink has written one back", async () => {
+    const sink = new HeldSink();
+    const buffers = new WindowBuffers(sink, 2);
+    const take = (n: number) => {
+      const b = buffers.take(n)!;
+      void sink.write(b);
+      return b;
+    };
+    expect(buffers.ready(6 * MiB)).toBeUndefined();
+    const a = take(6 * MiB);
+    expect(buffers.ready(6 * MiB)).toBeUndefined(); // a second slab may still be made
+    const b = take(6 * MiB);
+    expect(b.buffer).not.toBe(a.buffer);
+    // Both slabs hold unwritten bytes: the next reader must wait, and asks the sink to send.
+    let ready = false;
+    const wait = buffers.ready(6 * MiB)!;
+    expect(wait).toBeInstanceOf(Promise);
+    void wait.then(() => (ready = true));
+    await new Promise((r) => setImmediate(r));
+    expect(ready).toBe(false);
+    expect(sink.pushes).toBe(1);
+    sink.release();
+    await wait;
+    expect(ready).toBe(true);
+    // The slab it gets is one of the two, written back: no third slab was made.
+    const c = take(6 * MiB);
+    expect(c.buffer === a.buffer || c.buffer === b.buffer).toBe(true);
+  });
+
+  it("waits for nothing with a sink that never says what it wrote (a stream): slabs are left to the GC", () => {
+    class StreamLike extends Sink {
+      constructor() {
+        super(false);
+      }
+      protected async send(): Promise<void> {}
+    }
+    const buffers = new WindowBuffers(new StreamLike(), 1);
+    const seen = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 5; i++) {
+      expect(buffers.ready(6 * MiB)).toBeUndefined();
+      seen.add(buffers.take(6 * MiB)!.buffer);
+    }
+    expect(seen.size).toBe(5);
   });
 
   it("gives no slab memory for a request bigger than a slab (the caller allocates)", () => {

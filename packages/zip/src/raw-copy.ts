@@ -56,6 +56,7 @@ export interface Item {
  * about as large as the copy), so the memory of a copy does not grow with the entry. The
  * local header is checked in the first piece, as for windows; undefined when the header
  * is not there (an unusually long local extra field: the caller prepares it as usual).
+ * The caller waits for `buffers.ready(RAW_WINDOW)` first.
  */
 export function directCopy(entry: PendingEntry, buffers: WindowBuffers, signal: AbortSignal | undefined): Prepared | undefined {
   const src = entry.source as RawSource | SpanSource;
@@ -90,6 +91,8 @@ export function directCopy(entry: PendingEntry, buffers: WindowBuffers, signal: 
     for (let at = head.length; at < size; ) {
       throwIfAborted(signal);
       const n = Math.min(RAW_WINDOW, size - at);
+      const wait = buffers.ready(n);
+      if (wait) await wait;
       yield read(dataStart + at, n);
       at += n;
     }
@@ -98,7 +101,7 @@ export function directCopy(entry: PendingEntry, buffers: WindowBuffers, signal: 
 }
 
 /** Windows are at most this big (with `concurrency` items ahead, memory stays bounded). */
-const RAW_WINDOW = 4 * 1024 * 1024;
+export const RAW_WINDOW = 4 * 1024 * 1024;
 /** Raw entries up to this size join windows; bigger ones stream on their own. */
 const RAW_GROUP_ENTRY = 1024 * 1024;
 /** Bytes a window may read that no entry of it needs (holes, out-of-order entries). */
@@ -149,29 +152,68 @@ export function groupItems(sorted: PendingEntry[]): Item[] {
  * buffer per window: reading into fresh memory costs a page fault per 4 KiB and GC work,
  * about as much as the copy itself. A slab is reused once the sink has written every
  * byte queued before the slab was left (windows are consumed in order, one at a time).
+ *
+ * With a sink that says when bytes are written (a file), there are at most `maxSlabs`
+ * slabs: a reader that would need another waits (`ready`) until the sink has written one
+ * back, so reading never runs ahead of a slower disk by more than that (it ran 50 MB
+ * ahead, a third of a torch build's peak RSS, with slabs made and dropped as writes lagged).
  */
 export class WindowBuffers {
   private readonly free: Buffer[] = [];
   private slab: Buffer | undefined;
   private used = 0;
+  private slabs = 0;
+  private readonly waiters: (() => void)[] = [];
 
-  constructor(private readonly sink: Sink) {}
+  constructor(
+    private readonly sink: Sink,
+    private readonly maxSlabs = MAX_SLABS,
+  ) {}
+
+  /**
+   * Undefined when `take(length)` can be served now within the bound, else a promise that
+   * resolves once it can (the sink is asked to send what it gathers, so it will).
+   */
+  ready(length: number): Promise<void> | undefined {
+    if (this.fits(length)) return undefined;
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      this.sink.push();
+    }).then(() => this.ready(length));
+  }
 
   take(length: number): Buffer | undefined {
     if (length > SLAB) return undefined;
     if (!this.slab || this.used + length > SLAB) {
       const old = this.slab;
-      if (old) this.sink.whenWritten(() => this.free.length < 4 && this.free.push(old));
-      this.slab = this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB);
+      if (old && this.sink.recycles) {
+        this.sink.whenWritten(() => {
+          this.free.push(old);
+          this.waiters.shift()?.();
+        });
+      }
+      this.slab = this.free.pop() ?? this.allocate();
       this.used = 0;
     }
     const b = this.slab.subarray(this.used, this.used + length);
     this.used += length;
     return b;
   }
+
+  private fits(length: number): boolean {
+    return length > SLAB || !this.sink.recycles || (!!this.slab && this.used + length <= SLAB) || this.free.length > 0 || this.slabs < this.maxSlabs;
+  }
+
+  private allocate(): Buffer {
+    // Counted only where slabs come back (a stream's slabs are left to the GC).
+    if (this.sink.recycles) this.slabs++;
+    return Buffer.allocUnsafeSlow(SLAB);
+  }
 }
 
 const SLAB = 2 * RAW_WINDOW;
+/** Slabs of one writer (24 MiB): the blocks in flight (4 MiB each) and the one being read. */
+const MAX_SLABS = 3;
 
 /** A range of one archive (or span source) read once for a run of entries. */
 export interface Window {

@@ -152,7 +152,9 @@ export class ZipReader {
   async rawSpan(entry: ZipEntry | string, options: { signal?: AbortSignal } = {}): Promise<RawSpan> {
     const access = accessOf(this);
     const e = access.resolve(entry);
-    const { dataStart } = await access.locate(e, options.signal);
+    // Known once the header was checked (a copy of the entry read it); else the header
+    // alone is read: reading the data too cost the plans of a torch build 20 MB.
+    const dataStart = access.checkedDataStart(e) ?? (await access.locate(e, options.signal, true)).dataStart;
     return { headerOffset: e.localHeaderOffset, dataOffset: dataStart + access.shift, method: e.method, crc32: e.crc32 >>> 0, compressedSize: e.compressedSize, uncompressedSize: e.uncompressedSize };
   }
 
@@ -200,8 +202,8 @@ export interface RawAccess {
   readonly name: string;
   /** The entry, when it belongs to this open archive (else ERR_NO_SUCH_ENTRY; ERR_CLOSED once closed). */
   resolve(entry: ZipEntry | string): ZipEntry;
-  /** Reads and checks the local header (one read that, for a small entry, brings its data: returned then). */
-  locate(e: ZipEntry, signal?: AbortSignal): Promise<{ dataStart: number; data?: Buffer }>;
+  /** Reads and checks the local header (one read that, for a small entry, brings its data, returned then, unless `headerOnly`). */
+  locate(e: ZipEntry, signal?: AbortSignal, headerOnly?: boolean): Promise<{ dataStart: number; data?: Buffer }>;
   /** The entry's stored bytes as plain buffers (no streams: cheaper than a stream for small entries). */
   chunks(e: ZipEntry, signal?: AbortSignal): AsyncGenerator<Buffer>;
   /** The range (in `read` coordinates) holding the local header and data, assuming a local extra field of the usual size. */
@@ -247,6 +249,8 @@ interface EntryRecord {
   offset: number;
   /** The byte after which this entry's data must end (next local header or central directory). */
   limit: number;
+  /** Where its data starts, once its local header was read and checked (by a copy, a read, or rawSpan). */
+  dataStart?: number;
 }
 
 /**
@@ -283,11 +287,11 @@ class ArchiveAccess implements RawAccess {
     return e;
   }
 
-  async locate(e: ZipEntry, signal?: AbortSignal): Promise<{ dataStart: number; data?: Buffer }> {
+  async locate(e: ZipEntry, signal?: AbortSignal, headerOnly = false): Promise<{ dataStart: number; data?: Buffer }> {
     throwIfAborted(signal);
     const r = this.records.get(e)!;
     const offset = r.offset;
-    const want = this.headerGuess(r) + (e.compressedSize <= SMALL_ENTRY ? e.compressedSize : 0);
+    const want = this.headerGuess(r) + (!headerOnly && e.compressedSize <= SMALL_ENTRY ? e.compressedSize : 0);
     let buf = await this.reader.prefetch(offset, Math.min(want, r.limit - offset), this.view.size, signal);
     let h = parseLocalHeader(buf) ?? this.noLocalHeader(e, offset);
     if (offset + h.size > r.limit) this.overlapping(e, "its local header runs into the next entry");
@@ -298,6 +302,7 @@ class ArchiveAccess implements RawAccess {
     checkLocalHeader(this.name, e, r.nameRaw, h, buf);
     const dataStart = offset + h.size;
     if (dataStart + e.compressedSize > r.limit) this.overlapping(e, "its data runs past the next entry or the central directory");
+    r.dataStart = dataStart;
     if (h.size + e.compressedSize <= buf.length) return { dataStart, data: buf.subarray(h.size, h.size + e.compressedSize) };
     return { dataStart };
   }
@@ -368,7 +373,12 @@ class ArchiveAccess implements RawAccess {
     if (r.offset + h.size + e.compressedSize > r.limit) this.overlapping(e, "its data runs past the next entry or the central directory");
     if (at + h.size > buf.length) return undefined;
     checkLocalHeader(this.name, e, r.nameRaw, h, buf.subarray(at, at + h.size));
-    return r.offset + h.size;
+    return (r.dataStart = r.offset + h.size);
+  }
+
+  /** Where the entry's data starts, when its local header was already checked. */
+  checkedDataStart(e: ZipEntry): number | undefined {
+    return this.records.get(e)!.dataStart;
   }
 
   async openData(e: ZipEntry, inflate: boolean, signal?: AbortSignal): Promise<Readable> {

@@ -56,16 +56,31 @@ export abstract class Sink {
     void done;
   }
 
+  /** True when whenWritten calls back (buffers handed over can be reused). */
+  get recycles(): boolean {
+    return false;
+  }
+
+  /** Starts sending what is gathered (a reader waiting for memory held there), without waiting. */
+  push(): void {
+    this.emit().catch(() => undefined); // a failure is kept by the sink and thrown by the next write
+  }
+
   /** Writes one block (its pieces in order); may return before it is written (FileSink) or wait for room (StreamSink). */
   protected abstract send(parts: Buffer[], bytes: number): Promise<void>;
 
-  private async emit(): Promise<void> {
-    if (this.bytes === 0) return;
+  /** Blocks go out one after another, in the order they were gathered (push may start one while nobody waits). */
+  private sending: Promise<void> = Promise.resolve();
+
+  private emit(): Promise<void> {
+    if (this.bytes === 0) return this.sending;
     const parts = this.parts;
     const bytes = this.bytes;
     this.parts = [];
     this.bytes = 0;
-    await this.send(parts, bytes);
+    const sent = this.sending.then(() => this.send(parts, bytes));
+    this.sending = sent.catch(() => undefined);
+    return sent;
   }
 }
 
@@ -84,8 +99,13 @@ export class FileSink extends Sink {
   private syncing = false;
 
   override whenWritten(done: () => void): void {
-    if (this.position <= this.writtenTo) done();
+    // After a failure nothing more is written: the output is abandoned, its buffers free.
+    if (this.position <= this.writtenTo || this.failure) done();
     else this.waiting.push({ at: this.position, done });
+  }
+
+  override get recycles(): boolean {
+    return true;
   }
 
   constructor(
@@ -118,10 +138,16 @@ export class FileSink extends Sink {
       },
       (err) => {
         this.inFlight.delete(p);
-        this.failure ??= err;
+        this.fail(err);
       },
     );
     this.inFlight.add(p);
+  }
+
+  /** Keeps the first failure (thrown by the next write or flush) and wakes whoever waits for bytes that will never be written. */
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    for (const w of this.waiting.splice(0)) w.done();
   }
 
   /**
@@ -141,7 +167,7 @@ export class FileSink extends Sink {
       (err) => {
         this.inFlight.delete(p);
         this.syncing = false;
-        this.failure ??= err;
+        this.fail(err);
       },
     );
     this.syncing = true;

@@ -44,6 +44,11 @@ describe("ZipWriter.addRawSpan", () => {
     const reader = await ZipReader.open(src);
     for (const e of reader.entries) if (!e.isDirectory) viaReader.addRawEntry(`copy/${e.name}`, reader, e);
     const a = await viaReader.writeTo(path.join(tmp.dir, "a.zip"));
+    // After the copy checked every local header, rawSpan answers from what the copy found
+    // (no read): the same spans as a reader that reads each header.
+    const afterCopy = [];
+    for (const e of reader.entries) if (!e.isDirectory) afterCopy.push({ name: e.name, mode: e.mode, span: await reader.rawSpan(e) });
+    expect(afterCopy).toEqual(spans);
     await reader.close();
 
     const source = await fileSource(src);

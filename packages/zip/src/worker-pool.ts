@@ -18,8 +18,8 @@ export interface WorkerPoolOptions<J> {
   source?: string;
   /** Most workers at once. Workers start lazily, when a job finds every started one busy. */
   size: number;
-  /** Whether a job may start another worker while the started ones are busy (default: yes). */
-  mayGrow?: (job: J, started: number) => boolean;
+  /** Whether a job may start another worker while the started ones are busy (default: yes); `queued` counts it and the jobs behind it. */
+  mayGrow?: (job: J, started: number, queued: number) => boolean;
   /** The error a job rejects with when `handle` threw (default: the thrown error rebuilt by `errorFromData`: same class, code and hint; ERR_WORKER when it had no code). */
   jobError?: (detail: WorkerErrorDetail, job: J) => Error;
   /**
@@ -97,7 +97,7 @@ export class WorkerPool<J, R> {
   private dispatch(): void {
     while (!this.closed && this.queue.length > 0) {
       const next = this.queue[0]!;
-      if (this.idle.length === 0 && this.workers.size < this.options.size && (this.options.mayGrow?.(next.job, this.workers.size) ?? true)) this.spawn();
+      if (this.idle.length === 0 && this.workers.size < this.options.size && (this.options.mayGrow?.(next.job, this.workers.size, this.queue.length) ?? true)) this.spawn();
       const w = this.idle.pop();
       if (!w) return;
       this.queue.shift();

@@ -11,7 +11,7 @@ import { type RandomAccessSource, withSignal } from "./source";
 import { centralHeaderRoom, encodeEndRecords, encodeLocalHeader, FLAG_UTF8, LOCAL_HEADER_SIZE, MAX32, writeCentralHeader } from "./records";
 import { FileSink, StreamSink, type Sink } from "./sinks";
 import { prepareEntry, type EntryKind, type EntrySource, type PendingEntry, type PrecompressedEntry, type PrepareContext, type Prepared } from "./prepare";
-import { directCopy, groupItems, prepareRawCopy, rawCopyIn, WindowBuffers } from "./raw-copy";
+import { directCopy, groupItems, prepareRawCopy, RAW_WINDOW, rawCopyIn, WindowBuffers } from "./raw-copy";
 
 export { entryDeflateOptions, type PrecompressedEntry } from "./prepare";
 export type { RawSpan } from "./reader";
@@ -325,6 +325,9 @@ export class ZipWriter {
         throwIfAborted(signal);
         const item = items[k]!;
         const w = item.window;
+        // Slab memory for the next read, within its bound (waits while the disk catches up).
+        const wait = w?.readSync ? buffers.ready(w.end - w.start) : item.direct ? buffers.ready(RAW_WINDOW) : undefined;
+        if (wait) await wait;
         const recycled = w?.readSync ? buffers.take(w.end - w.start) : undefined;
         const got = item.direct ? undefined : ((w?.readSync ? w.readSync(w.start, w.end - w.start, recycled) : undefined) ?? (await prepared[k]!));
         prepared[k] = undefined;

@@ -35,7 +35,10 @@ export function downloadWheels(requirements: string[], options: { deps?: boolean
       const r = spawnSync(python, [...args, ...requirements], { encoding: "utf8", env: { ...process.env, PIP_RETRIES: "0", PIP_TIMEOUT: "5" } });
       if (r.status !== 0) throw new Error(`pip download ${requirements.join(" ")} failed: ${r.stderr.trim().split("\n").pop()}`);
       fs.writeFileSync(path.join(tmp, ".done"), "");
-      fs.rmSync(dir, { recursive: true, force: true });
+      // A complete download published meanwhile by another test process stays: removing it
+      // would pull its wheels from under a build of that process (new inodes, files gone).
+      // Only a directory left without `.done` (never published by this code) is replaced.
+      if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, ".done"))) fs.rmSync(dir, { recursive: true, force: true });
       try {
         fs.renameSync(tmp, dir);
       } catch (err) {
