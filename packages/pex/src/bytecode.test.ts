@@ -71,10 +71,27 @@ d("bytecode of the extracted distributions", () => {
     expect(Object.values(bareOrigins).every((o) => o === "source")).toBe(true);
   });
 
+  it("starts no compiler where the interpreter writes bytecode itself, unless PEX_BYTECODE=background", async () => {
+    const python = pythons.find((p) => p.version.startsWith("3.11."))?.python ?? pythons[0]!.python;
+    const root = path.join(tmp, "root-auto");
+    const env = cleanEnv({ PEX_ROOT: root, PEX_VERBOSE: "1" });
+    const first = await run(python, [pex, "-c", IMPORT], { env });
+    expect(first.status).toBe(0);
+    expect(first.stderr).not.toMatch(/compiling the bytecode/);
+    // The importer cached what it imported: a second start loads those modules from .pyc.
+    const second = await run(python, [pex, "-v", "-c", IMPORT], { env: cleanEnv({ PEX_ROOT: root }) });
+    const origins = codeOrigins(second.stderr, root);
+    expect(Object.keys(origins).length).toBeGreaterThanOrEqual(5);
+    expect(Object.entries(origins).filter(([, o]) => o !== "pyc")).toEqual([]);
+    // Asked for, it starts all the same.
+    const asked = await run(python, [pex, "-c", "pass"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root-asked"), PEX_VERBOSE: "1", PEX_BYTECODE: "background" }) });
+    expect(asked.stderr).toMatch(/compiling the bytecode of 2 directories in the background/);
+  });
+
   it("the compiler never outlives its PEX; the next start resumes, and once done nothing is left to check", async () => {
     const python = pythons.find((p) => p.version.startsWith("3.11."))?.python ?? pythons[0]!.python;
     const root = path.join(tmp, "root-resume");
-    const env = cleanEnv({ PEX_ROOT: root, PEX_VERBOSE: "1" });
+    const env = cleanEnv({ PEX_ROOT: root, PEX_VERBOSE: "1", PYTHONDONTWRITEBYTECODE: "1" });
     const first = await run(python, [pex, "-c", "pass"], { env });
     const pid = Number(/compiling the bytecode of 2 directories in the background \(pid (\d+)\)/.exec(first.stderr)?.[1]);
     expect(pid).toBeGreaterThan(0);

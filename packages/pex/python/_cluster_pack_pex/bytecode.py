@@ -4,7 +4,9 @@ Without it, a PEX under PYTHONDONTWRITEBYTECODE=1 (many container images) recomp
 module at every start (`import numpy, pandas`: 1.4 s against 0.4 s in a venv). The cold
 path must not pay for it, so a compiler process runs beside the program: started when a
 boot plan lists directories without their marker (the first start, and any later start
-until every directory is done), at the lowest CPU priority, and stopped when the PEX
+until every directory is done) and the interpreter writes no bytecode itself (PEX_BYTECODE
+unset or auto; elsewhere the importer caches what it imports, and PEX_BYTECODE=background
+starts it anyway), at the lowest CPU priority, and stopped when the PEX
 process exits (SIGTERM: it stops after the file it writes; SIGKILL after 0.1 s). It never
 outlives its PEX, so no orphan is left on a cluster node or writing into a directory
 being removed, and the next start resumes where it stopped (compiled files are skipped).

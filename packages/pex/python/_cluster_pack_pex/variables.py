@@ -99,13 +99,17 @@ def _absolute(get, name):
     return os.path.normpath(value)
 def _bytecode(value):
     text = (value or "").strip().lower()
-    if text in ("", "1", "true", "background"):
+    if text in ("", "auto"):
+        return "auto"
+    if text in ("1", "true", "background"):
         return "background"
     if text in ("0", "false", "off"):
         return "off"
     if text == "wait":
         return "wait"
-    raise ValueError("PEX_BYTECODE=%r is not valid: use background (the default), wait, or 0 (never compile)." % (value,))
+    raise ValueError(
+        "PEX_BYTECODE=%r is not valid: use auto (the default: in the background when the interpreter writes no bytecode itself), background, wait, or 0 (never compile)." % (value,)
+    )
 
 
 def _count(get, name):

@@ -21,7 +21,7 @@ class Variables(unittest.TestCase):
         self.assertEqual(variables.Variables({"PEX_INHERIT_PATH": "false"}).inherit("prefer"), "false")
 
     def test_invalid_values_name_the_variable(self):
-        for name, value in (("PEX_INHERIT_PATH", "sometimes"), ("PEX_VENV", "yes"), ("PEX_VERBOSE", "loud"), ("PEX_INTERPRETER", "2"), ("PEX_EXTRACT_THREADS", "-1"), ("PEX_EXTRACT_THREADS", "many")):
+        for name, value in (("PEX_INHERIT_PATH", "sometimes"), ("PEX_VENV", "yes"), ("PEX_VERBOSE", "loud"), ("PEX_INTERPRETER", "2"), ("PEX_EXTRACT_THREADS", "-1"), ("PEX_EXTRACT_THREADS", "many"), ("PEX_BYTECODE", "sometimes")):
             with self.assertRaises(ValueError) as caught:
                 variables.Variables({name: value})
             self.assertIn("%s=%r" % (name, value), str(caught.exception))
@@ -38,6 +38,12 @@ class Variables(unittest.TestCase):
         self.assertEqual(variables.Variables({}).extract_threads, 0)
         self.assertEqual(variables.Variables({"PEX_EXTRACT_THREADS": "0"}).extract_threads, 0)
         self.assertEqual(variables.Variables({"PEX_EXTRACT_THREADS": "12"}).extract_threads, 12)
+
+    def test_bytecode(self):
+        # auto (the default): a compiler only where the interpreter writes no bytecode itself (boot decides).
+        self.assertEqual(variables.Variables({}).bytecode, "auto")
+        for value, mode in (("", "auto"), ("auto", "auto"), ("1", "background"), ("Background", "background"), ("0", "off"), ("false", "off"), ("wait", "wait")):
+            self.assertEqual(variables.Variables({"PEX_BYTECODE": value}).bytecode, mode)
 
     def test_empty_means_unset(self):
         v = variables.Variables({"PEX_VENV": "", "PEX_PYTHON": "", "PEX_INHERIT_PATH": ""})
