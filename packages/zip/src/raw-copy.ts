@@ -165,10 +165,16 @@ export class WindowBuffers {
   private slabs = 0;
   private readonly waiters: (() => void)[] = [];
 
+  private readonly maxSlabs: number;
+
   constructor(
     private readonly sink: Sink,
-    private readonly maxSlabs = MAX_SLABS,
-  ) {}
+    maxSlabs = MAX_SLABS,
+  ) {
+    // At least two: the slab being filled is handed back only once it is left, so with one
+    // a reader waiting for room would wait for itself.
+    this.maxSlabs = Math.max(2, maxSlabs);
+  }
 
   /**
    * Undefined when `take(length)` can be served now within the bound, else a promise that
