@@ -6,7 +6,7 @@ import { WorkerPool } from "./index";
 
 jest.setTimeout(30_000);
 
-type Job = { op: "square" | "thread" | "sleep" | "fail" | "refuse" | "exit" | "throw-later" | "bytes"; n?: number; data?: ArrayBuffer };
+type Job = { op: "square" | "thread" | "sleep" | "fail" | "refuse" | "exit" | "throw-later" | "bytes" | "spin"; n?: number; data?: ArrayBuffer; path?: string };
 
 // Jobs that succeed, fail, or kill their worker in the ways a real one can.
 const SOURCE = `
@@ -20,6 +20,7 @@ async function handle(job, transfer) {
     case "refuse": { const e = new Error("bad level " + job.n); e.name = "InvalidInputError"; e.code = "ERR_BAD_LEVEL"; e.hint = "pass --level 0-9"; throw e; }
     case "exit": process.exit(3);
     case "throw-later": setTimeout(() => { throw new Error("boom outside a job"); }, 1); return new Promise(() => {});
+    case "spin": { require("node:fs").writeFileSync(job.path + ".start", ""); const end = Date.now() + job.n; while (Date.now() < end); require("node:fs").writeFileSync(job.path + ".done", ""); return 0; }
     case "bytes": { const out = Buffer.from(new Uint8Array(job.data)).reverse(); const ab = out.buffer.slice(out.byteOffset, out.byteOffset + out.length); transfer.push(ab); return ab; }
   }
 }
@@ -120,6 +121,26 @@ test("runs a module file's exported handle (what built packages use), which may 
       await p.close();
     }
     expect(() => new WorkerPool({ size: 1 })).toThrow(/either a module or a source/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("close stops a worker between its jobs' code, not inside it (a terminate inside a zlib call's set-up aborts the process)", async () => {
+  const p = pool({ size: 1 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pool-stop-"));
+  try {
+    const marker = path.join(dir, "job");
+    const running = p.run({ op: "spin", n: 400, path: marker });
+    running.catch(() => undefined); // rejected by close, as every pending job is
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(`${marker}.start`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(fs.existsSync(`${marker}.start`)).toBe(true);
+    await p.close();
+    // The job's synchronous code ran to its end before the worker exited.
+    expect(fs.existsSync(`${marker}.done`)).toBe(true);
+    await expect(running).rejects.toMatchObject({ code: "ERR_WORKER" });
+    expect(p.started).toBe(0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

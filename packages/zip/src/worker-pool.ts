@@ -84,12 +84,12 @@ export class WorkerPool<J, R> {
     for (const p of jobs) p.reject(err);
   }
 
-  /** Rejects what is still pending and terminates the workers. */
+  /** Rejects what is still pending and stops the workers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.failAll(this.broken ?? new ClusterPackError("ERR_WORKER", "internal: the worker pool was closed while jobs were pending"));
-    await Promise.all([...this.workers].map((w) => w.terminate()));
+    await Promise.all([...this.workers].map((w) => stopWorker(w)));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -172,9 +172,30 @@ function loadModule(file: string): string {
 const WORKER_PRELUDE = `"use strict";
 const { parentPort } = require("node:worker_threads");`;
 
-// Answers each { id, job } with { id, value } or { id, error }, in the order jobs arrive.
+/**
+ * Stops a worker at a point between its jobs' code: it is asked to exit (a message, handled
+ * after the job it runs, or at one of that job's awaits), and terminated only if it has not
+ * exited after STOP_GRACE_MS. A terminate() landing inside a zlib call's set-up (the handle
+ * made, not yet initialised) aborts the whole process in Node's worker teardown ("close
+ * before init", SIGABRT): 1 in 40-60 venv packs failing on a full disk did.
+ */
+function stopWorker(w: Worker): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => void w.terminate().then(() => resolve(), () => resolve()), STOP_GRACE_MS);
+    w.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    w.postMessage({ stop: true });
+  });
+}
+
+const STOP_GRACE_MS = 5000;
+
+// Answers each { id, job } with { id, value } or { id, error }, in the order jobs arrive, until asked to stop.
 const WORKER_LOOP = `
-parentPort.on("message", async ({ id, job }) => {
+parentPort.on("message", async ({ id, job, stop }) => {
+  if (stop) process.exit(0); // between jobs' code (see stopWorker)
   const transfer = [];
   let value;
   try {
