@@ -154,11 +154,13 @@ time(pex, code, { PEX_ROOT: warmRoot });
 // waits up to 0.1 s for it. Those starts are measured apart ("while compiling"); the
 // compile is then finished in the foreground (PEX_BYTECODE=wait) so the warm rows below
 // are the steady state every later start sees. PEX_BYTECODE=0 (never compile; the
-// importer writes .pyc itself here) on its own PEX_ROOT is the third row.
+// importer writes .pyc itself here) on its own PEX_ROOT is the third row. The compiler
+// starts by itself only under PYTHONDONTWRITEBYTECODE (PEX_BYTECODE=auto): these rows ask
+// for it (background), as a host that writes no bytecode gets it.
 const cpuCompiling = [];
-for (let i = 0; i < WARM_RUNS; i++) cpuCompiling.push(cpuTime(pex, code, { PEX_ROOT: warmRoot }));
+for (let i = 0; i < WARM_RUNS; i++) cpuCompiling.push(cpuTime(pex, code, { PEX_ROOT: warmRoot, PEX_BYTECODE: "background" }));
 const pendingDirs = (root) => {
-  const r = spawnSync(pex, ["-c", "pass"], { env: { ...baseEnv, PEX_ROOT: root, PEX_VERBOSE: "1" }, encoding: "utf8" });
+  const r = spawnSync(pex, ["-c", "pass"], { env: { ...baseEnv, PEX_ROOT: root, PEX_VERBOSE: "1", PEX_BYTECODE: "background" }, encoding: "utf8" });
   return Number(/compiling the bytecode of (\d+) directories/.exec(r.stderr)?.[1] ?? 0);
 };
 const pendingAfterCompilingRuns = pendingDirs(warmRoot);
@@ -197,7 +199,9 @@ const result = {
   entries: builds[1].res.entries,
   byteIdenticalRebuild: identical,
   // Warm builds copy each wheel by the install plan cached when it was verified (no zip opened).
-  warmPlansReplayed: warmBuilds.every((b) => b.res.distributions.every((d) => d.planReplayed)),
+  // (a build just after a cold one may not: the wheels' identities are recorded only once
+  // the files are 2 s old, so fresh copies are hashed, not looked up, the first time)
+  warmPlansReplayed: `${warmBuilds.filter((b) => b.res.distributions.every((d) => d.planReplayed)).length} of ${warmBuilds.length}`,
   buildMs: best(warmBuilds, "ms"),
   buildCpuMs: best(warmBuilds, "cpuMs"),
   buildWithSha256Ms: best(hintBuilds, "ms"),
