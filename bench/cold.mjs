@@ -8,8 +8,9 @@
 //     the same wheels on the same cores (lib/floor.mjs: Node and CPython, the faster), vs
 //     pex when installed;
 //   first start (empty PEX_ROOT; as users run it, under PYTHONDONTWRITEBYTECODE=1 with the
-//     background bytecode compiler beside it, and on one core) vs single-threaded zipfile.extractall of the PEX's bulk
-//     archive vs the warm start; the goal: first <= warm + 1.1 x (extractall / cores);
+//     background bytecode compiler beside it, and on one core) vs single-threaded
+//     zipfile.extractall of the PEX's bulk archive vs the warm start; the goal:
+//     first <= warm + 1.1 x (extractall / cores);
 //     decomposed: extraction alone (`-c pass`) against 1.1 x extractall / cores, and the
 //     import on those files with no .pyc anywhere minus the warm start (compiling), as
 //     rows of their own;
@@ -139,9 +140,8 @@ async function runSet(set) {
   Object.assign(out, { size: builds[0].built.size, entries: builds[0].built.entries });
   out.firstBuild = medianOf(builds.map((b) => b.process));
   out.firstBuildWork = { wallMs: median(builds.map((b) => b.built.workMs)), cpuMs: median(builds.map((b) => b.built.workCpuMs)), maxRssMb: out.firstBuild.maxRssMb };
-  const floor = [...floors].sort((a, b) => a.ms - b.ms)[Math.floor(floors.length / 2)]; // the round median() picks
-  out.buildFloor = { wallMs: median(floors.map((f) => f.ms)), cpuMs: median(floors.map((f) => f.cpuMs)), maxRssMb: Math.max(...floors.map((f) => f.maxRssMB)), kind: floor.kind, node: floor.node, python: floor.python };
-  out.buildRounds = COLD_RUNS;
+  const floor = median(floors, (f) => f.ms);
+  out.buildFloor = { wallMs: floor.ms, cpuMs: median(floors.map((f) => f.cpuMs)), maxRssMb: Math.max(...floors.map((f) => f.maxRssMB)), kind: floor.kind, node: floor.node, python: floor.python };
   const pexVersion = pexAvailable();
   out.pex = pexVersion
     ? { version: pexVersion, firstBuild: pick(measure("pex", ["--disable-cache", "--no-pypi", "-f", wheels, "--intransitive", "-o", path.join(dir, "pex-made.pex"), ...set.requirements])) }

@@ -107,7 +107,8 @@ export function emptyVenv(python, venv) {
   return path.join(venv, "bin", "python");
 }
 
-export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The median of `xs` (the upper one of an even count), by `key` when given (the item itself is returned). */
+export const median = (xs, key = (x) => x) => [...xs].sort((a, b) => key(a) - key(b))[Math.floor(xs.length / 2)];
 
 /** Free bytes on the filesystem holding `dir`. */
 export function freeBytes(dir) {
