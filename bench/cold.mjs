@@ -14,6 +14,8 @@
 //     decomposed: extraction alone (`-c pass`) against 1.1 x extractall / cores, and the
 //     import on those files with no .pyc anywhere minus the warm start (compiling), as
 //     rows of their own;
+//   --compile (build-time bytecode): its first and warm builds, its first start against
+//     the same goal computed for its own file (its warm start, its extractall);
 //   bytecode: the compile itself (PEX_BYTECODE=wait), and warm starts under
 //     PYTHONDONTWRITEBYTECODE=1 with and without it, against a venv of the same wheels
 //     compiled as pip compiles at install;
@@ -54,12 +56,12 @@ const loadStart = os.loadavg();
 const BUILD = `
 const fs = require("fs"), path = require("path");
 const { buildPex } = require(${JSON.stringify(path.join(ROOT, "packages/pex/dist/index.js"))});
-const [out, dir, memo, shebang] = process.argv.slice(2);
+const [out, dir, memo, shebang, compilePython] = process.argv.slice(2);
 const wheels = fs.readdirSync(dir).filter((f) => f.endsWith(".whl")).sort().map((f) => path.join(dir, f));
 const t = performance.now(), c = process.cpuUsage();
-buildPex(out, { wheels, verifiedWheelsCache: memo, pythonShebang: shebang }).then((r) => {
+buildPex(out, { wheels, verifiedWheelsCache: memo, pythonShebang: shebang, ...(compilePython ? { compilePython } : {}) }).then((r) => {
   const cpu = process.cpuUsage(c);
-  console.log(JSON.stringify({ size: r.size, entries: r.entries, workMs: performance.now() - t, workCpuMs: (cpu.user + cpu.system) / 1000 }));
+  console.log(JSON.stringify({ size: r.size, entries: r.entries, workMs: performance.now() - t, workCpuMs: (cpu.user + cpu.system) / 1000, compiled: r.bytecode?.compiled }));
 }, (e) => { console.error(e); process.exit(1); });
 `;
 
@@ -147,6 +149,16 @@ async function runSet(set) {
     ? { version: pexVersion, firstBuild: pick(measure("pex", ["--disable-cache", "--no-pypi", "-f", wheels, "--intransitive", "-o", path.join(dir, "pex-made.pex"), ...set.requirements])) }
     : { skipped: "pex is not installed here (no `pex` on PATH): no pex row" };
   fs.rmSync(path.join(dir, "pex-made.pex"), { force: true });
+  // The same wheels with build-time bytecode (--compile): its first build (nothing
+  // memoised, every module compiled), then its warm build (the bytecode from the cache).
+  const compiledPex = path.join(dir, "env-compiled.pex");
+  const compiledMemo = path.join(dir, "memo-compiled");
+  settleDisk();
+  const compiledBuild = measure(process.execPath, [buildScript, compiledPex, wheels, compiledMemo, python, python]);
+  out.compiledFirstBuild = { ...pick(compiledBuild), ...JSON.parse(compiledBuild.stdout) };
+  const compiledWarm = measure(process.execPath, [buildScript, compiledPex, wheels, compiledMemo, python, python]);
+  out.compiledWarmBuild = { ...pick(compiledWarm), ...JSON.parse(compiledWarm.stdout) };
+  fs.rmSync(compiledMemo, { recursive: true, force: true });
 
   // The cold rows, in COLD_RUNS rounds, each round in another order (rotated), medians
   // kept: on this VM the kernel's cost of new page-cache pages (sys time) swings 5x from
@@ -179,6 +191,8 @@ async function runSet(set) {
     // beside the program), and on one core.
     firstStart: once("first", (root) => run([python, pexFile, "-c", set.code], { PEX_ROOT: root })),
     firstStartDontWrite: once("nowrite", (root) => run([python, pexFile, "-c", set.code], { PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1" })),
+    // Built with --compile: the first start imports the shipped .pyc files (compiles nothing).
+    firstStartCompiled: once("firstc", (root) => run([python, compiledPex, "-c", set.code], { PEX_ROOT: root })),
     firstStartOneCore: once("one", (root) => run(["taskset", "-c", "0", python, pexFile, "-c", set.code], { PEX_ROOT: root, PEX_BYTECODE: "0" })),
     // The first start decomposed: extraction alone (`-c pass`: boot, extract, nothing
     // imported), then the import on those files with nothing compiled and nothing written
@@ -189,15 +203,17 @@ async function runSet(set) {
       return r;
     }),
     extractOnlyOneCore: once("pass1", (root) => run(["taskset", "-c", "0", python, pexFile, "-c", "pass"], { PEX_ROOT: root, ...noPyc })),
-    // The floor: zipfile.extractall of the same bytes, one thread.
-    extractAll: () => {
-      fs.rmSync(dest, { recursive: true, force: true });
-      const r = run([python, "-c", EXTRACT_FLOOR, pexFile, dest], {});
-      r.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
-      fs.rmSync(dest, { recursive: true, force: true });
-      return r;
-    },
+    // The floor: zipfile.extractall of the same bytes, one thread (and of the compiled PEX's).
+    extractAll: () => extractAll(pexFile),
+    extractAllCompiled: () => extractAll(compiledPex),
   };
+  function extractAll(file) {
+    fs.rmSync(dest, { recursive: true, force: true });
+    const r = run([python, "-c", EXTRACT_FLOOR, file, dest], {});
+    r.extractedBytes = Number(spawnSync("du", ["-sb", dest], { encoding: "utf8" }).stdout.split("\t")[0]);
+    fs.rmSync(dest, { recursive: true, force: true });
+    return r;
+  }
   const names = Object.keys(cold);
   const got = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < COLD_RUNS; round++) {
@@ -227,6 +243,10 @@ async function runSet(set) {
   out.compile = pick(measure(python, [pexFile, "-c", "pass"], { env: { ...baseEnv, PEX_ROOT: warmRoot, PEX_BYTECODE: "wait" } }));
   out.warmCompiled = warm(noWrite);
   out.warm = warm({});
+  const warmRootCompiled = fresh("warmc");
+  run([python, compiledPex, "-c", set.code], { PEX_ROOT: warmRootCompiled });
+  const compiledRuns = Array.from({ length: RUNS }, () => measure(python, [compiledPex, "-c", set.code], { env: { ...baseEnv, PEX_ROOT: warmRootCompiled } }));
+  out.warmCompiledPex = { wallMs: median(compiledRuns.map((r) => r.wallMs)), cpuMs: median(compiledRuns.map((r) => r.cpuMs)), maxRssMb: Math.max(...compiledRuns.map((r) => r.maxRssMb)) };
   const venv = path.join(dir, "venv");
   const { python: vpy, site } = await installedVenv(python, venv, files);
   spawnSync(vpy, ["-m", "compileall", "-q", "-j", "0", site], { stdio: "ignore" }); // as pip compiles at install
@@ -247,6 +267,8 @@ async function runSet(set) {
   out.extractAllPerCoreMs = out.extractAll.wallMs / cores;
   out.firstStartGoalMs = out.warm.wallMs + 1.1 * out.extractAllPerCoreMs;
   out.firstStartVsGoal = out.firstStart.wallMs / out.firstStartGoalMs;
+  out.firstStartCompiledGoalMs = out.warmCompiledPex.wallMs + 1.1 * (out.extractAllCompiled.wallMs / cores);
+  out.firstStartCompiledVsGoal = out.firstStartCompiled.wallMs / out.firstStartCompiledGoalMs;
   // Extraction against its own share of the goal (1.1 x extractall / cores), the
   // interpreter's own start taken out of both; and what importing adds once extracted
   // (compiling every imported module: no .pyc exists on a first start, and none is added
@@ -306,6 +328,10 @@ for (const [name, r] of Object.entries(results)) {
     [`${name}: baseline: zipfile.extractall, one thread`, s(r.extractAll)],
     [`${name}: warm start (median of ${RUNS})`, s(r.warm)],
     [`${name}: goal: warm + 1.1 x extractall / ${cores} cores`, `${(r.firstStartGoalMs / 1000).toFixed(2)} s; first start / goal ${r.firstStartVsGoal.toFixed(2)}x`],
+    [`${name}: --compile: first build (${r.compiledFirstBuild.compiled} modules compiled), warm build`, `${s(r.compiledFirstBuild)}; warm ${s(r.compiledWarmBuild)}`],
+    [`${name}: --compile: first start (empty PEX_ROOT)`, `${s(r.firstStartCompiled)}  (vs the first start without: ${(r.firstStartCompiled.wallMs / r.firstStart.wallMs).toFixed(2)}x wall, ${(r.firstStartCompiled.cpuMs / r.firstStart.cpuMs).toFixed(2)}x CPU)`],
+    [`${name}: --compile: extractall, warm start (median of ${RUNS})`, `${s(r.extractAllCompiled)}; warm ${s(r.warmCompiledPex)}`],
+    [`${name}: --compile: goal: warm + 1.1 x extractall / ${cores} cores`, `${(r.firstStartCompiledGoalMs / 1000).toFixed(2)} s; first start / goal ${r.firstStartCompiledVsGoal.toFixed(2)}x`],
     [`${name}: extraction only (-c pass, empty PEX_ROOT, PEX_BYTECODE=0)`, `${s(r.extractOnly)}  (minus an empty python start, / (1.1 x extractall / ${cores} cores): ${r.extractVsGoal.toFixed(2)}x)`],
     [`${name}: extraction only, one core (taskset -c 0)`, `${s(r.extractOnlyOneCore)}  (vs extractall ${r.extractOneCoreVsExtractAll.wall.toFixed(2)}x wall, ${r.extractOneCoreVsExtractAll.cpu.toFixed(2)}x CPU, ${r.extractOneCoreVsExtractAll.user.toFixed(2)}x user)`],
     [`${name}: import once extracted, no .pyc anywhere (as on a first start)`, `${s(r.importNoPyc)}  (minus warm: ${(r.importCompileMs.wall / 1000).toFixed(2)} s wall, ${(r.importCompileMs.cpu / 1000).toFixed(2)} s CPU compiling; extractall compiles nothing)`],

@@ -167,6 +167,26 @@ describe("uploadEnv: deterministic archives", () => {
   });
 });
 
+describe("uploadEnv: pex.compile", () => {
+  it("ships bytecode compiled by the packed environment's python: its first start imports the shipped .pyc files", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const packagePath = path.join(tmp, "compiled", "env.pex");
+    const r = await uploadEnv(base({ env: fx!.venv, packagePath, pex: { compile: true } }));
+    expect(r.uploaded).toBe(true);
+    const root = path.join(tmp, "compiled-root");
+    const code = "import sys, six; print(sys.implementation.cache_tag); print(six.__cached__)";
+    const { stdout } = await run(fx!.python, [packagePath, "-c", code], { env: { PATH: process.env.PATH, PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1" } });
+    const [tag, cached] = stdout.trim().split("\n");
+    expect(cached!.startsWith(root)).toBe(true);
+    expect(cached!.endsWith(`six.${tag}.pyc`)).toBe(true);
+    expect((await fsp.stat(cached!)).isFile()).toBe(true); // shipped: nothing writes bytecode under PYTHONDONTWRITEBYTECODE=1
+    // Without compile it is another archive (uploaded again), and six has no .pyc.
+    expect((await uploadEnv(base({ env: fx!.venv, packagePath }))).uploaded).toBe(true);
+    const plain = await run(fx!.python, [packagePath, "-c", "import six, os; print(os.path.exists(six.__cached__))"], { env: { PATH: process.env.PATH, PEX_ROOT: path.join(tmp, "plain-root"), PYTHONDONTWRITEBYTECODE: "1", PEX_BYTECODE: "0" } });
+    expect(plain.stdout.trim()).toBe("False");
+  });
+});
+
 describe("uploadEnv: 20 processes at once", () => {
   it("build and upload once, every caller gets the same path, no reader sees a partial archive", async () => {
     if (skip) return console.warn(`skipped: ${skip}`);

@@ -21,6 +21,7 @@ import {
 import { fileSource, ZipReader, ZipWriter, type RandomAccessSource } from "@cluster-pack/zip";
 import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
+import { openBytecodeSession, probeBytecodeInterpreter, shebangInterpreter, type BytecodeInterpreter, type BytecodeSession } from "./bytecode";
 import { writeLayered } from "./layered-build";
 import type { PexLayer } from "./pex-info";
 import type { StoredLayer } from "./layers";
@@ -83,6 +84,19 @@ export interface PexBuilderOptions {
   /** Interpreter of the shebang line (default `/usr/bin/env python3`). */
   pythonShebang?: string;
   /**
+   * Ship bytecode (as pex --compile): every module of every wheel compiled at build time
+   * to a checked-hash .pyc (PEP 552) in its chroot's `__pycache__/` and RECORD, so that an
+   * executor's first start imports without compiling (about 1 s of CPU for `import numpy,
+   * pandas, pyarrow` on every container with an empty PEX_ROOT). For the interpreter
+   * `compilePython`, else the one `pythonShebang` names (found on PATH); the PEX grows by
+   * the .pyc files (+23% for numpy, pandas, pyarrow). Kept beside the verified-wheel memo
+   * per wheel and interpreter, so a warm build compiles nothing. Modules that do not
+   * compile are left to the importer, as pip leaves them.
+   */
+  compile?: boolean;
+  /** The interpreter to compile bytecode with (implies `compile`): the python the PEX will run under. */
+  compilePython?: string;
+  /**
    * Single file (default), pex's `packed` directory, or `layered`: a small PEX file
    * (bootstrap, PEX-INFO, user code) whose distributions are layers, each the packed
    * layout's per-distribution zip named by its sha256, in `layerStore` (see layers.ts).
@@ -139,6 +153,21 @@ export interface PexBuildResult {
   }[];
   /** Layered layout: each distribution's layer in the local store (in `distributions` order). */
   layers?: (PexLayer & StoredLayer)[];
+  /** With `compile`: the bytecode shipped. */
+  bytecode?: {
+    python: string;
+    /** e.g. `cpython 3.11.7`. */
+    version: string;
+    cacheTag: string;
+    /** `importlib.util.MAGIC_NUMBER` in hex. */
+    magic: string;
+    /** .pyc files added. */
+    compiled: number;
+    /** Wheels whose bytecode came from an earlier build's cache. */
+    cachedWheels: number;
+    /** Modules that did not compile (left to the importer). */
+    skipped: { wheel: string; member: string; reason: string }[];
+  };
 }
 
 const RESERVED_TOP = new Set(["PEX-INFO", "__main__.py", ".bootstrap", ".deps", "__pex__"]);
@@ -207,6 +236,10 @@ export class PexBuilder {
     const plans = o.verifiedWheelsCache === false ? undefined : new WheelPlanCache(o.verifiedWheelsCache ?? defaultVerifiedWheelsDir());
     const verifications: Promise<WheelVerification>[] = [];
     let verifyFailure: unknown;
+    // Probed while the wheels are opened and planned (an interpreter that cannot compile fails the build before any work).
+    const probing = o.compile || o.compilePython ? probeBytecodeInterpreter(o.compilePython ?? shebangInterpreter(shebang(o.pythonShebang)), internal.signal) : undefined;
+    probing?.catch(() => undefined); // awaited below
+    let bytecodeSession: BytecodeSession | undefined;
     const inner: PexBuildOptions = { ...options, signal: internal.signal };
     try {
       const wheels = [...this.wheels].sort((a, b) => cmp(path.basename(a.path), path.basename(b.path)));
@@ -228,10 +261,11 @@ export class PexBuilder {
         }
         try {
           // Verified once planned: its sha256 (unless given) is computed meanwhile.
-          if (w.sha256 === undefined) verifier.hashAhead(w.path).catch(() => undefined); // a failure shows in verify
+          const hashing = w.sha256 === undefined ? verifier.hashAhead(w.path) : undefined;
+          hashing?.catch(() => undefined); // a failure shows in verify
           const reader = await ZipReader.open(w.path, { signal });
           readers.push(reader);
-          return { name, wheel: w, id, reader };
+          return { name, wheel: w, id, reader, ...(hashing ? { hashing } : {}) };
         } catch (err) {
           throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err, hint: (err as { hint?: string }).hint });
         }
@@ -279,20 +313,52 @@ export class PexBuilder {
         if (packedWriters[i]) depsWriters.push({ name, writer: packedWriters[i]! });
         installed.push((planned[i] as PromiseFulfilledResult<WheelZipFacts | ZipInstalledWheel>).value);
       }
+      // What the PEX holds of each wheel: as installed, plus its bytecode (the plans cached
+      // below stay those of the wheel alone).
+      const shipped = [...installed];
+      let bytecode: PexBuildResult["bytecode"];
+      if (probing) {
+        const interpreter: BytecodeInterpreter = await probing;
+        bytecodeSession = await openBytecodeSession(interpreter, o.verifiedWheelsCache === false ? undefined : (o.verifiedWheelsCache ?? defaultVerifiedWheelsDir()), internal.signal);
+        const known = await Promise.all(opened.map(async (w) => sha256Before(w) ?? (await w.hashing?.catch(() => undefined))));
+        const got = await bytecodeSession.add(
+          opened.map((w, i) => ({
+            name: w.name,
+            path: w.wheel.path,
+            ...(known[i] ? { sha256: known[i] } : {}),
+            facts: installed[i]!,
+            members: () => wheelMembers(w, installed[i]!, readers, signal),
+            writer: packedWriters[i] ?? bulk,
+            prefix: packedWriters[i] ? "" : `.deps/${w.name}/`,
+          })),
+        );
+        got.forEach((g, i) => (shipped[i] = g.facts));
+        bytecode = {
+          python: interpreter.python,
+          version: interpreter.version,
+          cacheTag: interpreter.cacheTag,
+          magic: interpreter.magic,
+          compiled: got.reduce((n, g) => n + g.compiled, 0),
+          cachedWheels: got.filter((g) => g.cached).length,
+          skipped: got.flatMap((g, i) => g.skipped.map((s) => ({ wheel: opened[i]!.name, ...s }))),
+        };
+      }
       // Nothing is renamed into place before every wheel is verified.
       const verified = async (): Promise<WheelVerification[]> => Promise.all(verifications);
-      const info = this.pexInfo(installed, userFiles, boot);
+      const info = this.pexInfo(shipped, userFiles, boot, bytecode);
       if (layout !== "packed") for (const f of userFiles) bulk.addFile(f.name, f.path, { mode: f.mode });
       const built =
         layout === "packed"
-          ? await writePacked(output, info, installed, depsWriters, userFiles, boot, o, inner, verified)
+          ? await writePacked(output, info, shipped, depsWriters, userFiles, boot, o, inner, verified)
           : layout === "layered"
-            ? await writeLayered(output, { bulk, info, installed, deps: depsWriters, knownSha256: opened.map((w) => w.planned?.sha256), boot, compress: o.compress ?? true, layerStore: o.layerStore }, inner, verified, (b, i, d, bt, opts, v) => writeSplit(output, b, i, d, bt, opts, v))
+            ? await writeLayered(output, { bulk, info, installed: shipped, deps: depsWriters, knownSha256: opened.map((w) => w.planned?.sha256), boot, compress: o.compress ?? true, layerStore: o.layerStore }, inner, verified, (b, i, d, bt, opts, v) => writeSplit(output, b, i, d, bt, opts, v))
             : structure === "flat"
-            ? await writeFlat(output, bulk, info, installed, boot, inner, verified)
-            : await writeSplit(output, bulk, info, installed, boot, inner, verified);
+            ? await writeFlat(output, bulk, info, shipped, boot, inner, verified)
+            : await writeSplit(output, bulk, info, shipped, boot, inner, verified);
       opened.forEach((w, i) => (built.distributions[i]!.planReplayed = !!w.planned));
+      if (bytecode) built.bytecode = bytecode;
       if (plans) await rememberPlans(plans, opened, installed, built, signal);
+      await bytecodeSession?.commit(built.distributions.map((d) => d.sha256));
       return built;
     } catch (err) {
       // A failed verification aborts the write: report the verification, not the abort.
@@ -302,13 +368,15 @@ export class PexBuilder {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       await Promise.allSettled(verifications);
+      await probing?.catch(() => undefined);
+      await bytecodeSession?.close();
       await verifier.close();
       for (const r of readers) await r.close().catch(() => undefined);
       for (const s of sources) await s.close?.().catch(() => undefined);
     }
   }
 
-  private pexInfo(installed: WheelZipFacts[], userFiles: SourceFile[], boot: BootFile[]): PexInfo {
+  private pexInfo(installed: WheelZipFacts[], userFiles: SourceFile[], boot: BootFile[], bytecode: PexBuildResult["bytecode"]): PexInfo {
     const o = this.options;
     const info = parsePexInfo(JSON.stringify(Object.fromEntries(STANDARD_FIELDS.map((k) => [k, null]))));
     info.buildProperties = { builder: "cluster-pack", cluster_pack_version: CLUSTER_PACK_PEX_VERSION, ...(o.buildProperties ?? {}) };
@@ -327,7 +395,10 @@ export class PexBuilder {
     if (o.pexRoot) info.pexRoot = o.pexRoot;
     info.codeHash = contentHash(userFiles.map((f) => [f.name, f.sha256]));
     info.bootstrapHash = contentHash(boot.map((f) => [f.name, sha256(f.data)]));
-    info.raw = { ...info.raw, cluster_pack: { layout: o.layout ?? "zipapp", runtime: BOOTSTRAP_PACKAGE } };
+    // `bytecode`: the runtime's bytecode compiler leaves the distributions alone under an
+    // interpreter with this tag and magic number (their .pyc files are in the PEX).
+    const shipped = bytecode ? { bytecode: { cache_tag: bytecode.cacheTag, magic: bytecode.magic } } : {};
+    info.raw = { ...info.raw, cluster_pack: { layout: o.layout ?? "zipapp", runtime: BOOTSTRAP_PACKAGE, ...shipped } };
     return info;
   }
 }
@@ -352,12 +423,39 @@ export function contentHash(files: [string, string][]): string {
 /** addWheelToZip options (besides the prefix) of every build: what cached plans are keyed by (the scheme too, so a new chroot layout never replays plans of the old one). */
 const PLAN_OPTIONS = { chrootScheme: PEX_CHROOT_SCHEME };
 
+/** A wheel's sha256 known without hashing it: given, or of its replayed plan, or recorded for its file identity. */
+function sha256Before(w: OpenedWheel): string | undefined {
+  return w.wheel.sha256?.toLowerCase() ?? w.planned?.sha256 ?? w.id?.sha256;
+}
+
+/**
+ * Chroot-relative name -> member name of a wheel's copied entries: from its plan made now,
+ * or, for a replayed plan (whose entries are spans of the file), by local header offset
+ * in the wheel opened now.
+ */
+async function wheelMembers(w: OpenedWheel, installed: WheelZipFacts, readers: ZipReader[], signal?: AbortSignal): Promise<Map<string, string>> {
+  const added = (installed as Partial<ZipInstalledWheel>).added;
+  if (added) return new Map(added.filter((a) => a.entry).map((a) => [a.rel, a.entry!.name]));
+  const reader = await ZipReader.open(w.wheel.path, signal ? { signal } : {});
+  readers.push(reader);
+  const byOffset = new Map(reader.entries.map((e) => [e.localHeaderOffset, e.name]));
+  const out = new Map<string, string>();
+  for (const e of w.planned!.plan.entries) {
+    if (e.length !== 8) continue;
+    const member = byOffset.get(e[6]);
+    if (member !== undefined) out.set(e[0], member);
+  }
+  return out;
+}
+
 interface OpenedWheel {
   name: string;
   wheel: PexWheel;
   id: WheelFileIdentity | undefined;
   /** Opened as a zip and planned now ... */
   reader?: ZipReader;
+  /** ... with its sha256 being computed (unless given) ... */
+  hashing?: Promise<string>;
   /** ... or replayed from the plan cached for its sha256. */
   planned?: { plan: WheelZipPlan; source: RandomAccessSource; sha256: string };
 }
@@ -405,6 +503,9 @@ function validateOptions(o: PexBuilderOptions): void {
   }
   for (const [k, v] of Object.entries(o.injectEnv ?? {})) {
     if (!k || k.includes("=") || typeof v !== "string") throw new InvalidInputError(`Injected environment variable "${k}" is not valid.`, { hint: "use NAME=value." });
+  }
+  if (o.compilePython !== undefined && (/[\r\n\0]/.test(o.compilePython) || !o.compilePython.trim())) {
+    throw new InvalidInputError(`The interpreter to compile with ("${o.compilePython}") must be a non-empty path or command.`, { hint: "give the path or the name of a python, e.g. python3.11." });
   }
   if (o.pythonShebang !== undefined && (/[\r\n]/.test(o.pythonShebang) || !o.pythonShebang.trim())) {
     throw new InvalidInputError(`The shebang "${o.pythonShebang}" must be one non-empty line, e.g. "/usr/bin/env python3.11".`);

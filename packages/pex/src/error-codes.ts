@@ -10,6 +10,8 @@ import type { ZipErrorCode } from "@cluster-pack/zip";
  * neither this list nor a dependency's declares. Switch on `err.code` with the union.
  */
 export const PEX_ERROR_CODES = [
+  "ERR_BYTECODE_COMPILE",
+  "ERR_BYTECODE_INTERPRETER",
   "ERR_NOT_A_PEX",
   "ERR_PEX_INFO",
   "ERR_SYMLINK_OUTSIDE",

@@ -15,6 +15,7 @@ export { scriptLauncher } from "./scripts";
 export {
   installWheel,
   addWheelToZip,
+  addRecordRows,
   openWheelReader,
   type WheelInput,
   PEX_CHROOT_SCHEME,
@@ -29,6 +30,6 @@ export {
   type WheelZipFacts,
 } from "./install";
 export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
-export { WheelVerifier, defaultVerifiedWheelsDir, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";
+export { WheelVerifier, defaultVerifiedWheelsDir, verifiedMarkerPath, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";
 export { rebuildInstalledWheel, ERR_NOT_REBUILDABLE, type InstalledLayout, type RebuildInstalledOptions, type RebuiltWheel } from "./rebuild-installed";
 export { WHEEL_ERROR_CODES, type WheelErrorCode } from "./error-codes";

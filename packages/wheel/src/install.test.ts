@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
-import { addWheelToZip, formatRecord, installWheel, recordHash, type InstallScheme } from "./index";
+import { addRecordRows, addWheelToZip, formatRecord, installWheel, parseRecord, recordHash, type InstallScheme } from "./index";
 import { downloadWheels, pipIndexUnavailable } from "@cluster-pack/io/test-kit";
 
 // Real interpreters and wheels: allow for a busy 2-core machine.
@@ -148,5 +148,31 @@ describe("addWheelToZip", () => {
     expect(fs.existsSync(out)).toBe(false);
     expect(fs.readdirSync(tmp).filter((f) => f.includes("liar.zip"))).toEqual([]);
     await reader.close();
+  });
+
+  it("adds files to a chroot's RECORD once the wheel is in (addRecordRows), as addWheelToZip would have listed them", async () => {
+    const whl = await craftWheel("later-1.0-py3-none-any.whl", { "later/__init__.py": "x = 1\n" });
+    const reader = await ZipReader.open(whl);
+    const w = new ZipWriter();
+    const prefix = ".deps/later-1.0-py3-none-any.whl/";
+    const added = await addWheelToZip(w, reader, "later-1.0-py3-none-any.whl", { prefix });
+    const pyc = Buffer.from("compiled");
+    w.addBuffer(`${prefix}later/__pycache__/__init__.cpython-311.pyc`, pyc);
+    const row = { path: "later/__pycache__/__init__.cpython-311.pyc", hash: recordHash(pyc), size: pyc.length };
+    const { facts, recordRel } = addRecordRows(added, [row]);
+    expect(recordRel).toBe("later-1.0.dist-info/RECORD");
+    w.replaceBuffer(prefix + recordRel, facts.recordText);
+    const rows = parseRecord(facts.recordText);
+    expect(rows.map((r) => r.path)).toEqual([...parseRecord(added.recordText).map((r) => r.path), row.path].sort());
+    expect(facts.files).toBe(added.files + 1);
+    expect(facts.bytes).toBe(added.bytes + pyc.length + Buffer.byteLength(facts.recordText) - Buffer.byteLength(added.recordText));
+    expect(facts.fingerprint).not.toBe(added.fingerprint);
+    const out = path.join(tmp, "later.zip");
+    await w.writeTo(out);
+    await reader.close();
+    const r = await ZipReader.open(out);
+    expect((await r.readEntry(prefix + recordRel)).toString()).toBe(facts.recordText);
+    await r.close();
+    expect(() => addRecordRows(facts, [row])).toThrow(/already in its RECORD/);
   });
 });

@@ -204,7 +204,7 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
       bytes += entry.uncompressedSize;
     }
   }
-  const recordRel = joinRel(chroot[plan.metadata.wheel.rootIsPurelib ? "purelib" : "platlib"], `${plan.metadata.distInfoDir}/RECORD`);
+  const recordRel = recordRelOf(plan.metadata, chroot);
   rows.push({ path: recordRel });
   rows.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const recordText = formatRecord(rows);
@@ -218,6 +218,41 @@ export async function addWheelToZip(writer: ZipWriter, reader: ZipReader, wheelN
     bytes: bytes + Buffer.byteLength(recordText),
     checks,
     added,
+  };
+}
+
+/** The name of an installed wheel's RECORD below the chroot's prefix. */
+function recordRelOf(metadata: WheelMetadata, chroot: InstallScheme): string {
+  return joinRel(chroot[metadata.wheel.rootIsPurelib ? "purelib" : "platlib"], `${metadata.distInfoDir}/RECORD`);
+}
+
+/**
+ * A wheel added to a zip (addWheelToZip, addPlannedWheelToZip) once more files were added
+ * to its chroot (bytecode compiled for it): its RECORD with their rows, sorted as
+ * addWheelToZip writes it, the fingerprint and counts of that RECORD, and the RECORD's
+ * name below the prefix (for ZipWriter.replaceBuffer). A row for a file the RECORD already
+ * lists is refused.
+ */
+export function addRecordRows(facts: WheelZipFacts, rows: readonly RecordEntry[], chrootScheme: InstallScheme = PEX_CHROOT_SCHEME): { facts: WheelZipFacts; recordRel: string } {
+  const name = facts.metadata.filename.filename;
+  const existing = parseRecord(facts.recordText, `${name} RECORD`);
+  const listed = new Set(existing.map((r) => r.path));
+  for (const r of rows) {
+    if (listed.has(r.path)) throw new IntegrityError(`${name}: ${r.path} is already in its RECORD.`);
+    listed.add(r.path);
+  }
+  const all = [...existing, ...rows].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const recordText = formatRecord(all);
+  const added = rows.reduce((n, r) => n + (r.size ?? 0), 0);
+  return {
+    recordRel: recordRelOf(facts.metadata, chrootScheme),
+    facts: {
+      metadata: facts.metadata,
+      recordText,
+      fingerprint: createHash("sha1").update(recordText).digest("hex"),
+      files: all.length,
+      bytes: facts.bytes - Buffer.byteLength(facts.recordText) + Buffer.byteLength(recordText) + added,
+    },
   };
 }
 

@@ -590,3 +590,20 @@ async function streamBytes(s: NodeJS.ReadableStream): Promise<Buffer> {
   for await (const c of s as AsyncIterable<Buffer>) chunks.push(c);
   return Buffer.concat(chunks);
 }
+
+describe("replaceBuffer", () => {
+  it("replaces a buffer entry's data in place, and refuses any other entry", async () => {
+    const w = new ZipWriter();
+    w.addBuffer("a/RECORD", "old\n");
+    w.addBuffer("b.txt", "b");
+    w.replaceBuffer("a/RECORD", "new and longer\n");
+    expect(() => w.replaceBuffer("a/missing", "x")).toThrow(/was not added with addBuffer/);
+    expect(() => w.replaceBuffer("a", "x")).toThrow(/was not added with addBuffer/); // the implicit directory
+    const out = path.join(tmp.dir, "r.zip");
+    await w.writeTo(out);
+    const r = await ZipReader.open(out);
+    expect(r.entries.map((e) => e.name)).toEqual(["a/", "a/RECORD", "b.txt"]);
+    expect((await r.readEntry("a/RECORD")).toString()).toBe("new and longer\n");
+    await r.close();
+  });
+});

@@ -169,6 +169,18 @@ export class ZipWriter {
     this.add(name, "file", { kind: "span", source, span: { ...span, crc32: span.crc32 >>> 0 } }, options.mode === undefined ? {} : { mode: options.mode });
   }
 
+  /**
+   * Replaces the data of an entry added with addBuffer (a generated file that gains
+   * content once more is known: an installed wheel's RECORD listing bytecode compiled
+   * after the wheel was added). Nothing else about the entry changes.
+   */
+  replaceBuffer(name: string, data: Buffer | string): void {
+    const existing = this.names.get(entryKey(name));
+    const entry = existing === undefined ? undefined : this.entries.get(existing);
+    if (entry?.source.kind !== "buffer") throw new InvalidInputError(`Entry ${JSON.stringify(name)} was not added with addBuffer; only such entries can be replaced.`, { code: "ERR_INVALID_ENTRY" });
+    entry.source = { kind: "buffer", data: typeof data === "string" ? Buffer.from(data, "utf8") : data };
+  }
+
   /** True when an entry (or implicit parent directory) of this name exists. */
   has(name: string): boolean {
     return this.names.has(entryKey(name));

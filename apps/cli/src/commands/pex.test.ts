@@ -53,6 +53,22 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(v.stdout).toMatch(/: OK$/m);
   });
 
+  it("--compile ships bytecode for the shebang's interpreter; a --compile-python that cannot compile is bad input naming the flag", async () => {
+    const out = path.join(tmp, "compiled.pex");
+    const b = await cli("pex", "build", wheelDir, "-o", out, "--compile");
+    expect({ code: b.code, stderr: b.stderr }).toEqual({ code: 0, stderr: "" });
+    const tag = spawnSync("python3", ["-c", "import sys; print(sys.implementation.cache_tag)"], { encoding: "utf8" }).stdout.trim();
+    // (from the cache when an earlier run of this test compiled the same six for the same python)
+    expect(b.stdout).toMatch(new RegExp(`^bytecode for ${tag} \\(cpython 3\\.\\d+\\.\\d+\\): 1 module(, 1 wheel from the cache)?$`, "m"));
+    const json = JSON.parse((await cli("pex", "build", wheelDir, "-o", out, "--force", "--compile", "--json")).stdout);
+    expect(json.bytecode).toMatchObject({ cacheTag: tag, compiled: 1, cachedWheels: 1, skipped: [] });
+    const bad = await cli("pex", "build", wheelDir, "-o", path.join(tmp, "never.pex"), "--compile-python", path.join(tmp, "no-python"));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`Cannot compile bytecode with ${path.join(tmp, "no-python")}`);
+    expect(bad.stderr).toContain("--compile-python");
+    expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
+  });
+
   it("--venv builds a venv-mode PEX whose sys.executable subprocesses import its wheels", async () => {
     const out = path.join(tmp, "venv.pex");
     const b = await cli("pex", "build", wheelDir, "-o", out, "--venv");

@@ -44,6 +44,8 @@ export function register(program: Command, ctx: CommandContext): void {
     )
     .option("--include-tools", "allow PEX_TOOLS=1 (as pex --include-tools): `PEX_TOOLS=1 ./x.pex venv DIR` makes a virtual environment of the PEX")
     .option("--no-compress", "store entries instead of deflating the ones this builder writes (bigger, faster)")
+    .option("--compile", "ship bytecode (as pex --compile): checked-hash .pyc files of every module, so first starts compile nothing; for the --python-shebang interpreter")
+    .option("--compile-python <python>", "compile the bytecode with this interpreter, the one the PEX will run under (implies --compile)")
     .addOption(new Option("--layout <layout>", "a single file, pex's packed directory, or layered (a small PEX plus one <sha256>.zip layer per distribution)").choices(["zipapp", "packed", "layered"]).default("zipapp"))
     .option("--layer-store <dir>", "with --layout layered: the directory the layers are written to (default <cluster-pack cache>/layers.1)")
     .addOption(new Option("--structure <structure>", "single-file structure: split (boots >4 GiB on any Python 3.8+) or flat (one zip, like pex)").choices(["split", "flat"]).default("split"))
@@ -67,6 +69,9 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
           "    --python-shebang '/usr/bin/env python3.11'",
           "cluster-pack pex build wheels/ -c tqdm -o tqdm.pex --inject-env TQDM_DISABLE=0",
           "cluster-pack pex build wheels/ -o env_dir --layout packed --no-compress",
+          "# executors start without compiling what they import (bytecode for python3.11)",
+          "cluster-pack pex build numpy pandas -o env.pex --compile-python python3.11 \\",
+          "    --python-shebang '/usr/bin/env python3.11'",
           "# Ray starts its workers with sys.executable: venv mode lets them import the PEX's packages",
           "cluster-pack pex build ray boto3 smart_open -o ray.pex --venv",
           "# a PEX that can turn itself into a venv (PEX_TOOLS=1 ./tools.pex venv ./venv)",
@@ -116,6 +121,8 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
         venv: opts.venv ?? false,
         includeTools: opts.includeTools ?? false,
         compress: opts.compress,
+        compile: Boolean(opts.compile),
+        ...(opts.compilePython ? { compilePython: opts.compilePython } : {}),
         pythonShebang: opts.pythonShebang,
         layout: opts.layout as "zipapp" | "packed" | "layered",
         ...(opts.layerStore ? { layerStore: opts.layerStore } : {}),
@@ -146,9 +153,11 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
           pexHash: result.info.pexHash,
           distributions: result.distributions,
           ...(result.layers ? { layers: result.layers } : {}),
+          ...(result.bytecode ? { bytecode: result.bytecode } : {}),
         },
         () =>
           `Built ${result.path} (${formatBytes(result.size)}, ${plural(result.entries, "entry", "entries")}, ${plural(result.distributions.length, "distribution")})\npex_hash ${result.info.pexHash}` +
+          (result.bytecode ? `\n${describeBytecode(result.bytecode)}` : "") +
           (result.layers ? `\nlayers in ${path.dirname(result.layers[0]?.path ?? ".")}: ${result.layers.filter((l) => !l.reused).length} written, ${result.layers.filter((l) => l.reused).length} reused` : ""),
       );
     });
@@ -203,10 +212,17 @@ interface BuildCliOptions extends IndexCliOptions {
   venv?: boolean;
   includeTools?: boolean;
   compress: boolean;
+  compile?: boolean;
+  compilePython?: string;
   layout: string;
   layerStore?: string;
   structure: string;
   requirement?: string[];
+}
+
+function describeBytecode(b: NonNullable<PexBuildResult["bytecode"]>): string {
+  const skipped = b.skipped.length ? `; ${plural(b.skipped.length, "module")} did not compile (left to the importer), e.g. ${b.skipped[0]!.member} in ${b.skipped[0]!.wheel}` : "";
+  return `bytecode for ${b.cacheTag} (${b.version}): ${plural(b.compiled, "module")}${b.cachedWheels ? `, ${plural(b.cachedWheels, "wheel")} from the cache` : ""}${skipped}`;
 }
 
 async function classifyInputs(inputs: string[]): Promise<{ wheels: string[]; requirements: string[] }> {

@@ -68,6 +68,7 @@ export function register(program: Command, ctx: CommandContext): void {
     .option("--from-index", "pex: resolve the installed versions against the index instead of packing them as installed")
     .option("--allow-large-pex", "pex: a zipped packed PEX (.pex.zip), unpacked by the engine and run as pyenv/__main__.py")
     .option("--venv-mode", "pex: run in pex's venv mode (a venv built on first run; sys.executable sees the packages)")
+    .option("--compile", "pex: ship bytecode (checked-hash .pyc files compiled by the packed interpreter), so executors compile nothing on first start")
     .option("--layered", "pex: a small PEX plus one layer per distribution, each uploaded only when the layer store lacks it")
     .option("--layer-store <url>", "with --layered: where layers go (default: layers/ beside the package path)", storeLocation)
     .option("-o, --package-path <url>", "where to upload (s3://, hdfs://, file://, a local path)", storeLocation)
@@ -133,6 +134,7 @@ interface CliOptions extends IndexCliOptions, TargetCliOptions, StoreCliOptions 
   fromIndex?: boolean;
   allowLargePex?: boolean;
   venvMode?: boolean;
+  compile?: boolean;
   layered?: boolean;
   layerStore?: string;
   packagePath?: string;
@@ -158,7 +160,7 @@ function toOptions(requirements: string[], o: CliOptions, ctx: CommandContext): 
   const options: UploadEnvOptions = {
     ...(o.packer ? { packer: o.packer } : {}),
     ...(o.fromIndex ? { fromIndex: true } : {}),
-    ...(o.allowLargePex || o.venvMode ? { pex: { ...(o.allowLargePex ? { allowLargePex: true } : {}), ...(o.venvMode ? { venv: true } : {}) } } : {}),
+    ...(o.allowLargePex || o.venvMode || o.compile ? { pex: { ...(o.allowLargePex ? { allowLargePex: true } : {}), ...(o.venvMode ? { venv: true } : {}), ...(o.compile ? { compile: true } : {}) } } : {}),
     forceUpload: Boolean(o.force),
     includeEditable: Boolean(o.includeEditable),
     keepSeedPackages: Boolean(o.keepSeedPackages),

@@ -96,6 +96,14 @@ export interface PexOptions {
    * that needs it); default `zipapp`, one file.
    */
   layout?: "zipapp" | "layered";
+  /**
+   * Ship bytecode (pex --compile; @cluster-pack/pex's `compile`): checked-hash .pyc files of
+   * every module, so executors compile nothing on their first start. Compiled by
+   * `compilePython`, else the target's interpreter when the target is one (the packed
+   * environment's python), else the `pythonShebang` interpreter.
+   */
+  compile?: boolean;
+  compilePython?: string;
 }
 
 export interface PrepareInput {

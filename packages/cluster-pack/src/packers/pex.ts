@@ -215,6 +215,11 @@ export function localLayerStore(cacheDir: string): string {
   return path.join(cacheDir, "layers.1");
 }
 
+/** PexBuilder's bytecode options: compiled by `python` when known, else by the shebang's interpreter. */
+function compileOptions(python: string | undefined): { compile: true; compilePython?: string } {
+  return python ? { compile: true, compilePython: python } : { compile: true };
+}
+
 /** Builds the PEX (or, with allowLargePex, the zipped packed layout) from wheel files. */
 async function buildPexArchive(files: { filename: string; path: string; sha256?: string }[], output: string, ctx: PexBuildContext): Promise<BuiltArchive> {
   const { pex, signal } = ctx;
@@ -237,6 +242,7 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
     ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: localLayerStore(ctx.cacheDir) } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
+    ...(pex.compile || pex.compilePython ? compileOptions(pex.compilePython ?? ctx.target.interpreter) : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
     ...(pex.interpreterConstraints ? { interpreterConstraints: pex.interpreterConstraints } : {}),
   });

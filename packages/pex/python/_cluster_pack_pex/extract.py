@@ -62,13 +62,15 @@ def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
             code = target
         if code:
             paths.append(code)
+        shipped = _bytecode_shipped(info)
         for wheel in chosen:
             got = source.wheel(wheel)
             if isinstance(got, layout.Members):
                 prefix = dirs.installed_wheel(root, info["distributions"][wheel], wheel)
                 jobs[prefix] = (got, _wheel_place)
                 entry = dirs.site_packages(prefix)
-                compiled.append((dirs.bytecode_marker(prefix), entry))
+                if not shipped:
+                    compiled.append((dirs.bytecode_marker(prefix), entry))
             else:  # a loose PEX's chroot, used in place
                 entry, prefix = got, os.path.join(got, layout.STASH)
             paths.append(entry)
@@ -83,6 +85,19 @@ def prepare(pex, info, pex_hash, root, fallback, verbose, threads=0):
     if verbose:
         sys.stderr.write("pex: cold start: extracted %d distributions under %s (%d extracted here, %d threads)\n" % (len(chosen), root, len(jobs), count))
     return path, made
+
+
+def _bytecode_shipped(info):
+    """True when the PEX holds its distributions' bytecode for this interpreter (built with
+    --compile for the same cache tag and magic number, at optimisation level 0): the
+    bytecode compiler then leaves them alone (it would replace checked-hash .pyc files
+    with timestamp ones)."""
+    shipped = (info.get("cluster_pack") or {}).get("bytecode")
+    if not isinstance(shipped, dict) or sys.flags.optimize or shipped.get("cache_tag") != sys.implementation.cache_tag:
+        return False
+    from importlib.util import MAGIC_NUMBER
+
+    return shipped.get("magic") == MAGIC_NUMBER.hex()
 
 
 def _wheel_place(rel):

@@ -1,0 +1,179 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluster-pack/io/test-kit";
+import { craftWheel } from "@cluster-pack/wheel/test-kit";
+import { ZipReader } from "@cluster-pack/zip";
+import { pycName, shebangInterpreter } from "./bytecode";
+import { buildPex, verifyPex, type PexBuildResult } from "./index";
+import { cleanEnv, run } from "./test-kit/run";
+
+// Build-time bytecode (PexBuilderOptions.compile, bytecode.ts and python/compile_wheels.py),
+// through real interpreters: a first start imports the wheels' modules from the shipped
+// checked-hash .pyc files (nothing compiled, nothing written), the runtime's own compiler
+// leaves them alone, the PEX verifies, the bytes are the same from a fresh compile, a
+// replayed install plan and the bytecode cache, and a damaged cache is not used.
+
+jest.setTimeout(300_000);
+
+describe("names", () => {
+  it("puts each module's .pyc where Python looks for it, and nothing for files no import reads", () => {
+    expect(pycName("six.py", "cpython-311")).toBe("__pycache__/six.cpython-311.pyc");
+    expect(pycName("dateutil/tz/tz.py", "cpython-38")).toBe("dateutil/tz/__pycache__/tz.cpython-38.pyc");
+    expect(pycName("a/b.c.py", "cpython-313")).toBe("a/__pycache__/b.c.cpython-313.pyc");
+    for (const rel of [".prefix/bin/tool.py", "pkg/__pycache__/x.py", "pkg-1.0.dist-info/x.py", "pkg/data.txt", "pkg/.py", "pkg/x.pyc"]) expect(pycName(rel, "cpython-311")).toBeUndefined();
+  });
+
+  it("takes the interpreter a shebang names", () => {
+    expect(shebangInterpreter("#!/usr/bin/env python3.11\n")).toBe("python3.11");
+    expect(shebangInterpreter("/usr/bin/env -S PYTHONUTF8=1 python3 -E")).toBe("python3");
+    expect(shebangInterpreter("#!/opt/py/bin/python3 -E")).toBe("/opt/py/bin/python3");
+  });
+});
+
+const noPip = pipIndexUnavailable();
+const pythons = pythonInterpreters();
+const skip = noPip ?? (pythons.length ? undefined : "no pyenv Pythons under ~/.pyenv/versions");
+if (skip) console.warn(`skipping build-time bytecode tests: ${skip}`);
+const d = skip ? describe.skip : describe;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cp-pex-compile-"));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const IMPORT = "import six, dateutil.parser, dateutil.tz";
+const sha256 = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex");
+
+/** The files under `root` each module was loaded from, as `python -v` reports it. */
+function loadedFrom(stderr: string, root: string): string[] {
+  return [...stderr.matchAll(/^# code object from '?([^'\n]+?)'?$/gm)].map((m) => m[1]!).filter((f) => f.startsWith(root + path.sep));
+}
+
+d("a PEX built with compile", () => {
+  let wheels: string[];
+  beforeAll(() => {
+    wheels = downloadWheels(["six==1.17.0", "python-dateutil==2.9.0.post0"]);
+  });
+
+  it.each(pythons)("starts the first time without compiling anything, and verifies (python $version)", async ({ version, python }) => {
+    const out = path.join(tmp, `app-${version}.pex`);
+    const built = await buildPex(out, { wheels, verifiedWheelsCache: path.join(tmp, `memo-${version}`), compilePython: python, pythonShebang: python });
+    const tag = built.bytecode!.cacheTag;
+    expect(built.bytecode).toMatchObject({ python, skipped: [], cachedWheels: 0 });
+    expect(built.bytecode!.compiled).toBeGreaterThan(10);
+    expect(built.info.raw.cluster_pack).toMatchObject({ bytecode: { cache_tag: tag, magic: built.bytecode!.magic } });
+    // Under PYTHONDONTWRITEBYTECODE=1 the runtime would start its compiler beside the
+    // program for distributions without bytecode (PEX_BYTECODE=wait: in the foreground).
+    const root = path.join(tmp, `root-${version}`);
+    const env = cleanEnv({ PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1", PEX_BYTECODE: "wait" });
+    const first = await run(python, [out, "-v", "-c", IMPORT], { env });
+    expect(first.status).toBe(0);
+    const loaded = loadedFrom(first.stderr, root);
+    expect(loaded.length).toBeGreaterThan(10);
+    expect(loaded.filter((f) => !f.endsWith(`.${tag}.pyc`))).toEqual([]); // every module from the shipped bytecode
+    expect(loaded.some((f) => f.endsWith(`${path.sep}six.${tag}.pyc`))).toBe(true);
+    // The runtime compiled none of them (no distribution marked as compiled by it), and the
+    // only .pyc files are the shipped ones, checked-hash (PEP 552 flags 0b11).
+    const files = fs.readdirSync(root, { recursive: true, encoding: "utf8" });
+    expect(files.filter((f) => f.includes(".whl.pyc-"))).toEqual([]);
+    const pycs = files.filter((f) => f.endsWith(".pyc"));
+    expect(pycs.length).toBe(built.bytecode!.compiled);
+    expect(pycs.filter((f) => !f.endsWith(`.${tag}.pyc`) || fs.readFileSync(path.join(root, f)).readUInt32LE(4) !== 3)).toEqual([]);
+    const verified = await verifyPex(out);
+    expect(verified.problems).toEqual([]);
+    expect(verified.ok).toBe(true);
+  });
+
+  it.each(["packed", "layered"] as const)("ships the bytecode in the %s layout too", async (layout) => {
+    const python = pythons[pythons.length - 1]!.python;
+    const dir = path.join(tmp, `layout-${layout}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const out = path.join(dir, layout === "packed" ? "env" : "env.pex");
+    const built = await buildPex(out, { wheels, verifiedWheelsCache: false, compilePython: python, layout, ...(layout === "layered" ? { layerStore: dir } : {}) });
+    const tag = built.bytecode!.cacheTag;
+    const root = path.join(tmp, `root-${layout}`);
+    const r = await run(python, [out, "-v", "-c", IMPORT], { cwd: dir, env: cleanEnv({ PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1" }) });
+    expect(r.status).toBe(0);
+    const loaded = loadedFrom(r.stderr, root);
+    expect(loaded.length).toBeGreaterThan(10);
+    expect(loaded.filter((f) => !f.endsWith(`.${tag}.pyc`))).toEqual([]);
+    expect((await verifyPex(out)).problems).toEqual([]);
+  });
+
+  it("gives the same bytes from a fresh compile, a replayed install plan and the bytecode cache; a damaged cache is compiled again", async () => {
+    const python = pythons.find((p) => p.version.startsWith("3.11"))?.python ?? pythons[0]!.python;
+    const memo = path.join(tmp, "memo-det");
+    const build = (name: string, options: { compile?: boolean; memo?: string | false } = {}) =>
+      buildPex(path.join(tmp, name), { wheels, verifiedWheelsCache: options.memo ?? memo, ...(options.compile === false ? {} : { compilePython: python }), pythonShebang: "/usr/bin/env python3" });
+    const plain = await build("plain.pex", { compile: false }); // plans cached, no bytecode
+    const fromPlans = await build("from-plans.pex"); // plans replayed, compiled from the wheels by offset
+    expect(fromPlans.distributions.every((x) => x.planReplayed)).toBe(true);
+    expect(fromPlans.bytecode!.cachedWheels).toBe(0);
+    const cached = await build("cached.pex");
+    expect(cached.bytecode!.cachedWheels).toBe(2);
+    const fresh = await build("fresh.pex", { memo: false });
+    expect(fresh.bytecode!.cachedWheels).toBe(0);
+    const digest = sha256(path.join(tmp, "fresh.pex"));
+    for (const f of ["from-plans.pex", "cached.pex"]) expect(sha256(path.join(tmp, f))).toBe(digest);
+    expect(sha256(path.join(tmp, "plain.pex"))).not.toBe(digest);
+    // The chroots differ (the RECORD lists the .pyc files), so they extract to other places.
+    expect(fresh.distributions.map((x) => x.fingerprint)).not.toEqual(plain.distributions.map((x) => x.fingerprint));
+
+    // A cached zip whose bytes changed (same size) is not used: compiled again, same output.
+    const zips = fs.readdirSync(path.join(memo, "bytecode"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".zip") && !f.includes("cp-tmp"));
+    expect(zips.length).toBe(2);
+    for (const z of zips) {
+      const file = path.join(memo, "bytecode", z);
+      const data = fs.readFileSync(file);
+      data.writeUInt8(data.readUInt8(40) ^ 0xff, 40);
+      fs.rmSync(file);
+      fs.writeFileSync(file, data);
+    }
+    const damaged = await build("damaged.pex");
+    expect(damaged.bytecode!.cachedWheels).toBe(0);
+    expect(sha256(path.join(tmp, "damaged.pex"))).toBe(digest);
+    expect((await build("again.pex")).bytecode!.cachedWheels).toBe(2);
+    // Nothing is left behind in the cache but the zips and their sidecars.
+    const left = fs.readdirSync(path.join(memo, "bytecode"), { recursive: true, encoding: "utf8" });
+    expect(left.filter((f) => f.includes("cp-tmp"))).toEqual([]);
+  });
+
+  it("leaves a module that does not compile to the importer, and names it", async () => {
+    const python = pythons[pythons.length - 1]!.python;
+    const dir = path.join(tmp, "crafted");
+    fs.mkdirSync(dir, { recursive: true });
+    const wheel = await craftWheel(dir, "oldcode-1.0-py3-none-any.whl", {
+      files: { "oldcode/__init__.py": "VALUE = 1\n", "oldcode/py2.py": 'print "python 2"\n', "oldcode/data.txt": "x\n" },
+    });
+    const out = path.join(tmp, "oldcode.pex");
+    const built = await buildPex(out, { wheels: [wheel], verifiedWheelsCache: false, compilePython: python, structure: "flat" });
+    expect(built.bytecode!.compiled).toBe(1);
+    expect(built.bytecode!.skipped).toEqual([{ wheel: "oldcode-1.0-py3-none-any.whl", member: "oldcode/py2.py", reason: expect.stringContaining("SyntaxError") }]);
+    const reader = await ZipReader.open(out);
+    const names = reader.entries.map((e) => e.name).filter((n) => n.endsWith(".pyc"));
+    await reader.close();
+    expect(names).toEqual([`.deps/oldcode-1.0-py3-none-any.whl/oldcode/__pycache__/__init__.${built.bytecode!.cacheTag}.pyc`]);
+    const started = await run(python, [out, "-c", "import oldcode; print(oldcode.VALUE)"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root-oldcode") }) });
+    expect({ status: started.status, stdout: started.stdout }).toEqual({ status: 0, stdout: "1\n" });
+    expect((await verifyPex(out)).ok).toBe(true);
+  });
+
+  it("refuses an interpreter that cannot compile, before any work, naming it", async () => {
+    const err = await buildPex(path.join(tmp, "never.pex"), { wheels, verifiedWheelsCache: false, compilePython: path.join(tmp, "no-such-python") }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "ERR_BYTECODE_INTERPRETER", optionNames: ["compilePython", "pythonShebang"] });
+    expect((err as Error).message).toContain(path.join(tmp, "no-such-python"));
+    expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
+  });
+
+  it("lets another interpreter compile as usual (the shipped bytecode is for one cache tag)", async () => {
+    if (pythons.length < 2) return;
+    const [a, b] = [pythons[0]!, pythons[pythons.length - 1]!];
+    const out = path.join(tmp, "other.pex");
+    const built: PexBuildResult = await buildPex(out, { wheels, verifiedWheelsCache: false, compilePython: a.python });
+    const root = path.join(tmp, "root-other");
+    const r = await run(b.python, [out, "-c", IMPORT], { env: cleanEnv({ PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1", PEX_BYTECODE: "wait" }) });
+    expect(r.status).toBe(0);
+    const pycs = fs.readdirSync(root, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".pyc"));
+    const tagB = path.basename(pycs.find((f) => !f.endsWith(`.${built.bytecode!.cacheTag}.pyc`)) ?? "").split(".").slice(-2)[0];
+    expect(tagB).toMatch(/^cpython-3\d+$/); // the runtime's compiler made b's own (PEX_BYTECODE=wait)
+  });
+});
