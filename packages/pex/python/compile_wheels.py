@@ -5,14 +5,15 @@ constants are marshalled in hash order) and nothing else of the environment's PY
 With `--describe` it prints what the bytecode depends on (one JSON line); otherwise it
 serves one job, a JSON document on stdin:
 
-    {"wheel": path, "out": path, "members": [[member, pyc_name, dfile], ...]}
+    {"wheel": path, "out": path, "maxBytes": n, "members": [[member, pyc_name, dfile], ...]}
 
 compiles every member (a .py file of the wheel, read with zipfile, which checks its CRC)
 to a checked-hash .pyc (PEP 552: Python checks the source's hash before using it, so a
 .pyc never stands for other source), and writes them, in the order given, deflated, with
 fixed timestamps and modes, to the zip `out` (the builder renames it into place). A member
-that does not compile (Python 2 code in a wheel, say) is left out and named in the reply,
-as pip and compileall leave it to the importer:
+that does not compile (Python 2 code in a wheel, say), or is larger than maxBytes (its
+zip header's claim, checked before it is read: a stranger's wheel), is left out and named
+in the reply, as pip and compileall leave such a file to the importer:
 
     {"compiled": [[pyc_name, record_hash, size], ...], "skipped": [[member, reason], ...]}
     or {"error": text}
@@ -60,6 +61,9 @@ def job(request):
     compiled, skipped = [], []
     with zipfile.ZipFile(request["wheel"]) as wheel, zipfile.ZipFile(request["out"], "w") as out:
         for member, name, dfile in request["members"]:
+            if wheel.getinfo(member).file_size > request["maxBytes"]:
+                skipped.append([member, "larger than %d bytes" % request["maxBytes"]])
+                continue
             source = wheel.read(member)
             try:
                 with warnings.catch_warnings():

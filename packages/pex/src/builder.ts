@@ -21,7 +21,7 @@ import {
 import { fileSource, ZipReader, ZipWriter, type RandomAccessSource } from "@cluster-pack/zip";
 import { computePexHash, formatPexInfo, parsePexInfo, STANDARD_FIELDS, type InheritPath, type PexInfo } from "./pex-info";
 import { bootstrapFiles, BOOTSTRAP_PACKAGE, mainStub } from "./runtime";
-import { openBytecodeSession, probeBytecodeInterpreter, shebangInterpreter, type BytecodeInterpreter, type BytecodeSession } from "./bytecode";
+import { bytecodeInfo, openBytecodeSession, probeBytecodeInterpreter, shebangInterpreter, type BytecodeInterpreter, type BytecodeSession } from "./bytecode";
 import { writeLayered } from "./layered-build";
 import type { PexLayer } from "./pex-info";
 import type { StoredLayer } from "./layers";
@@ -397,7 +397,7 @@ export class PexBuilder {
     info.bootstrapHash = contentHash(boot.map((f) => [f.name, sha256(f.data)]));
     // `bytecode`: the runtime's bytecode compiler leaves the distributions alone under an
     // interpreter with this tag and magic number (their .pyc files are in the PEX).
-    const shipped = bytecode ? { bytecode: { cache_tag: bytecode.cacheTag, magic: bytecode.magic } } : {};
+    const shipped = bytecode ? { bytecode: bytecodeInfo(bytecode) } : {};
     info.raw = { ...info.raw, cluster_pack: { layout: o.layout ?? "zipapp", runtime: BOOTSTRAP_PACKAGE, ...shipped } };
     return info;
   }

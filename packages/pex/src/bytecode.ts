@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -29,6 +29,8 @@ import { RUNTIME_DIR } from "./runtime";
 /** compile_wheels.py's FORMAT, and the layout of the cached zips and sidecars. */
 const FORMAT = 1;
 const SCRIPT = path.join(RUNTIME_DIR, "compile_wheels.py");
+/** Larger sources are left to the importer (the largest modules of real wheels are a few MB; the compiler holds one source and its code at a time). */
+const MAX_SOURCE_BYTES = 16 << 20;
 
 /** The interpreter bytecode is compiled with, as it describes itself. */
 export interface BytecodeInterpreter {
@@ -64,10 +66,29 @@ export async function probeBytecodeInterpreter(python: string, signal?: AbortSig
     throw bad(`it printed ${JSON.stringify(out.slice(0, 200))}, not a description`);
   }
   const tag = d.cacheTag;
-  if (typeof tag !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(tag)) throw bad("it has no bytecode cache tag (sys.implementation.cache_tag)");
-  if (d.format !== FORMAT || typeof d.magic !== "string" || !/^[0-9a-f]{8}$/.test(d.magic) || typeof d.version !== "string") throw bad("its description is not the one this builder expects");
+  if (!isCacheTag(tag)) throw bad("it has no bytecode cache tag (sys.implementation.cache_tag)");
+  if (d.format !== FORMAT || !isMagic(d.magic) || typeof d.version !== "string") throw bad("its description is not the one this builder expects");
   const key = crypto.createHash("sha1").update(JSON.stringify([FORMAT, tag, d.magic, d.hexversion, d.zlib, d.version])).digest("hex").slice(0, 16);
   return { python, cacheTag: tag, magic: d.magic, version: d.version.slice(0, 80), key };
+}
+
+/** PEX-INFO's `cluster_pack.bytecode` of a PEX whose bytecode is for `interpreter` (read by the runtime's extract.py). */
+export function bytecodeInfo(interpreter: Pick<BytecodeInterpreter, "cacheTag" | "magic">): { cache_tag: string; magic: string } {
+  return { cache_tag: interpreter.cacheTag, magic: interpreter.magic };
+}
+
+/** PEX-INFO's claim of shipped bytecode (`raw`: PEX-INFO as read), when well-formed: a stranger's PEX-INFO is shown, never trusted. */
+export function shippedBytecode(raw: Record<string, unknown>): { cacheTag: string; magic: string } | undefined {
+  const b = (raw.cluster_pack as { bytecode?: { cache_tag?: unknown; magic?: unknown } } | undefined)?.bytecode;
+  return isCacheTag(b?.cache_tag) && isMagic(b?.magic) ? { cacheTag: b.cache_tag, magic: b.magic } : undefined;
+}
+
+function isCacheTag(tag: unknown): tag is string {
+  return typeof tag === "string" && /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(tag);
+}
+
+function isMagic(magic: unknown): magic is string {
+  return typeof magic === "string" && /^[0-9a-f]{8}$/.test(magic);
 }
 
 /**
@@ -144,6 +165,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
   const readers: ZipReader[] = [];
   const fresh: { index: number; bundle: string; sha256: string; sidecar: Sidecar }[] = [];
   const limiter = new Limiter(Math.max(1, os.availableParallelism()));
+  const children = new Children(signal);
   const where = (sha256: string, ext: string) => shardedPath(store!, sha256, `${sha256}.${interpreter.key}.${ext}`);
 
   const cached = async (sha256: string | undefined, inputs: [string, string][]): Promise<{ bundle: string; sidecar: Sidecar } | undefined> => {
@@ -164,7 +186,13 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
     const bundle = path.join(temp, `${index}.zip`);
     let text: string;
     try {
-      text = await limiter.run(() => runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out: bundle, members: job }), signal), signal);
+      // No signal for the waiters nor the children: one listener kills every running child
+      // (one per wheel would pass Node's limit of 10 listeners on a signal), and a waiter
+      // gives up once it has a slot.
+      text = await limiter.run(async () => {
+        throwIfAborted(signal);
+        return runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out: bundle, maxBytes: MAX_SOURCE_BYTES, members: job }), signal, children);
+      });
     } catch (err) {
       if (err instanceof AbortError) throw err;
       throw new ClusterPackError("ERR_BYTECODE_COMPILE", `Compiling the bytecode of ${w.name} with ${interpreter.python} failed: ${(err as Error).message}.`, { cause: err });
@@ -224,6 +252,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
       }
     },
     async close() {
+      children.close();
       for (const r of readers) await r.close().catch(() => undefined);
       await removeTemp(temp);
     },
@@ -283,18 +312,40 @@ function parseReply(text: string, job: string[][], wheel: string): Pick<Sidecar,
   return { compiled, skipped: skipped.map(([m, r]) => [m, r.slice(0, 300)]) };
 }
 
+/** A session's compiler processes, all killed by one listener on its signal. */
+class Children {
+  private readonly live = new Set<ChildProcess>();
+  private readonly onAbort = () => {
+    for (const c of this.live) c.kill("SIGTERM");
+  };
+  constructor(private readonly signal?: AbortSignal) {
+    signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  track(child: ChildProcess): void {
+    this.live.add(child);
+    child.once("close", () => this.live.delete(child));
+    if (this.signal?.aborted) child.kill("SIGTERM");
+  }
+
+  close(): void {
+    this.signal?.removeEventListener("abort", this.onAbort);
+  }
+}
+
 /**
  * Runs compile_wheels.py under `python` with `input` on stdin; resolves to its stdout.
  * Its environment is the caller's without PYTHON* (nothing of the user's Python setup
  * shapes the bytes) and with PYTHONHASHSEED=0 (set constants are marshalled in hash order).
+ * `children`: the session's, which kills it on an abort (else `signal` does).
  */
-function runCompiler(python: string, args: string[], input: string, signal?: AbortSignal): Promise<string> {
+function runCompiler(python: string, args: string[], input: string, signal?: AbortSignal, children?: Children): Promise<string> {
   throwIfAborted(signal);
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PYTHON")));
   env.PYTHONHASHSEED = "0";
   env.PYTHONDONTWRITEBYTECODE = "1";
   return new Promise((resolve, reject) => {
-    const child = execFile(python, ["-s", "-S", SCRIPT, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20, ...(signal ? { signal } : {}) }, (err, stdout, stderr) => {
+    const child = execFile(python, ["-s", "-S", SCRIPT, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20, ...(signal && !children ? { signal } : {}) }, (err, stdout, stderr) => {
       if (signal?.aborted) return reject(new AbortError(undefined, { cause: signal.reason }));
       if (!err) return resolve(stdout.trim());
       const { code, signal: killed } = err as { code?: unknown; signal?: unknown };
@@ -303,6 +354,7 @@ function runCompiler(python: string, args: string[], input: string, signal?: Abo
       const tail = stderr.trim().split("\n").slice(-3).join(" | ").slice(-1000);
       reject(new Error(tail && !why.includes(tail) ? `${why}: ${tail}` : why));
     });
+    children?.track(child);
     child.stdin?.on("error", () => undefined); // a child that exits early: its status says why
     child.stdin?.end(input);
   });

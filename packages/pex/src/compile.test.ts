@@ -6,7 +6,7 @@ import { downloadWheels, pipIndexUnavailable, pythonInterpreters } from "@cluste
 import { craftWheel } from "@cluster-pack/wheel/test-kit";
 import { ZipReader } from "@cluster-pack/zip";
 import { pycName, shebangInterpreter } from "./bytecode";
-import { buildPex, verifyPex, type PexBuildResult } from "./index";
+import { buildPex, inspectPex, verifyPex, type PexBuildResult } from "./index";
 import { cleanEnv, run } from "./test-kit/run";
 
 // Build-time bytecode (PexBuilderOptions.compile, bytecode.ts and python/compile_wheels.py),
@@ -61,6 +61,7 @@ d("a PEX built with compile", () => {
     expect(built.bytecode).toMatchObject({ python, skipped: [], cachedWheels: 0 });
     expect(built.bytecode!.compiled).toBeGreaterThan(10);
     expect(built.info.raw.cluster_pack).toMatchObject({ bytecode: { cache_tag: tag, magic: built.bytecode!.magic } });
+    expect((await inspectPex(out)).bytecode).toEqual({ cacheTag: tag, magic: built.bytecode!.magic });
     // Under PYTHONDONTWRITEBYTECODE=1 the runtime would start its compiler beside the
     // program for distributions without bytecode (PEX_BYTECODE=wait: in the foreground).
     const root = path.join(tmp, `root-${version}`);
@@ -115,6 +116,7 @@ d("a PEX built with compile", () => {
     const digest = sha256(path.join(tmp, "fresh.pex"));
     for (const f of ["from-plans.pex", "cached.pex"]) expect(sha256(path.join(tmp, f))).toBe(digest);
     expect(sha256(path.join(tmp, "plain.pex"))).not.toBe(digest);
+    expect((await inspectPex(path.join(tmp, "plain.pex"))).bytecode).toBeUndefined();
     // The chroots differ (the RECORD lists the .pyc files), so they extract to other places.
     expect(fresh.distributions.map((x) => x.fingerprint)).not.toEqual(plain.distributions.map((x) => x.fingerprint));
 
@@ -137,17 +139,20 @@ d("a PEX built with compile", () => {
     expect(left.filter((f) => f.includes("cp-tmp"))).toEqual([]);
   });
 
-  it("leaves a module that does not compile to the importer, and names it", async () => {
+  it("leaves a module that does not compile, or is too large, to the importer, and names it", async () => {
     const python = pythons[pythons.length - 1]!.python;
     const dir = path.join(tmp, "crafted");
     fs.mkdirSync(dir, { recursive: true });
     const wheel = await craftWheel(dir, "oldcode-1.0-py3-none-any.whl", {
-      files: { "oldcode/__init__.py": "VALUE = 1\n", "oldcode/py2.py": 'print "python 2"\n', "oldcode/data.txt": "x\n" },
+      files: { "oldcode/__init__.py": "VALUE = 1\n", "oldcode/py2.py": 'print "python 2"\n', "oldcode/data.txt": "x\n", "oldcode/huge.py": `${"#".repeat((16 << 20) - 1)}\nX = 1\n` },
     });
     const out = path.join(tmp, "oldcode.pex");
     const built = await buildPex(out, { wheels: [wheel], verifiedWheelsCache: false, compilePython: python, structure: "flat" });
     expect(built.bytecode!.compiled).toBe(1);
-    expect(built.bytecode!.skipped).toEqual([{ wheel: "oldcode-1.0-py3-none-any.whl", member: "oldcode/py2.py", reason: expect.stringContaining("SyntaxError") }]);
+    expect(built.bytecode!.skipped).toEqual([
+      { wheel: "oldcode-1.0-py3-none-any.whl", member: "oldcode/huge.py", reason: "larger than 16777216 bytes" },
+      { wheel: "oldcode-1.0-py3-none-any.whl", member: "oldcode/py2.py", reason: expect.stringContaining("SyntaxError") },
+    ]);
     const reader = await ZipReader.open(out);
     const names = reader.entries.map((e) => e.name).filter((n) => n.endsWith(".pyc"));
     await reader.close();
@@ -155,6 +160,26 @@ d("a PEX built with compile", () => {
     const started = await run(python, [out, "-c", "import oldcode; print(oldcode.VALUE)"], { env: cleanEnv({ PEX_ROOT: path.join(tmp, "root-oldcode") }) });
     expect({ status: started.status, stdout: started.stdout }).toEqual({ status: 0, stdout: "1\n" });
     expect((await verifyPex(out)).ok).toBe(true);
+  });
+
+  it("stops its compilers on an abort, and leaves nothing behind", async () => {
+    // A python that describes itself, then compiles forever (until killed).
+    const real = pythons[pythons.length - 1]!.python;
+    const pids = path.join(tmp, "slow-pids");
+    const slow = path.join(tmp, "slow-python");
+    fs.writeFileSync(slow, `#!/bin/sh\ncase "$*" in *--describe*) exec "${real}" "$@";; esac\necho $$ >> "${pids}"\nexec sleep 120\n`, { mode: 0o755 });
+    const memo = path.join(tmp, "memo-abort");
+    const out = path.join(tmp, "aborted.pex");
+    const ac = new AbortController();
+    const building = buildPex(out, { wheels, verifiedWheelsCache: memo, compilePython: slow, signal: ac.signal });
+    const started = Date.now();
+    while (!(fs.existsSync(pids) && fs.readFileSync(pids, "utf8").trim().split("\n").length === 2) && Date.now() - started < 60_000) await new Promise((r) => setTimeout(r, 20));
+    ac.abort();
+    await expect(building).rejects.toMatchObject({ code: "ABORT_ERR" });
+    expect(fs.existsSync(out)).toBe(false);
+    for (const pid of fs.readFileSync(pids, "utf8").trim().split("\n").map(Number)) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    expect(fs.readdirSync(path.join(memo, "bytecode"), { recursive: true, encoding: "utf8" }).filter((f) => f.includes("cp-tmp"))).toEqual([]);
+    expect(fs.readdirSync(tmp).filter((f) => f.includes("aborted.pex"))).toEqual([]);
   });
 
   it("refuses an interpreter that cannot compile, before any work, naming it", async () => {

@@ -6,6 +6,7 @@ import { sha256File } from "@cluster-pack/io";
 import { parseWheelFilename, tagToString } from "@cluster-pack/packaging";
 import { parseRecord, RecordVerifier } from "@cluster-pack/wheel";
 import { ZipReader, type RandomAccessSource, type ZipEntry } from "@cluster-pack/zip";
+import { shippedBytecode } from "./bytecode";
 import { checkPexLayout, openPex, openPexSource, type OpenedPex, type PexLayoutKind } from "./archive";
 import { CLUSTER_PACK_PEX_VERSION, contentHash } from "./builder";
 import { bootstrapFiles, mainStub } from "./runtime";
@@ -27,6 +28,8 @@ export interface PexInspection {
   stripPexEnv: boolean;
   /** Venv execution mode (PEX-INFO venv). */
   venv: boolean;
+  /** Built with `compile`: the interpreter the shipped bytecode is for (PEX-INFO cluster_pack.bytecode). */
+  bytecode?: { cacheTag: string; magic: string };
   injectArgs: string[];
   injectEnv: Record<string, string>;
   requirements: string[];
@@ -271,6 +274,8 @@ function describe(pex: OpenedPex): PexInspection {
     entries: (pex.boot?.entries.length ?? 0) + (pex.bulk && pex.bulk !== pex.boot ? pex.bulk.entries.length : 0),
     info: info.raw,
   };
+  const bytecode = shippedBytecode(info.raw);
+  if (bytecode) out.bytecode = bytecode;
   for (const [k, v] of [
     ["pexHash", info.pexHash],
     ["codeHash", info.codeHash],

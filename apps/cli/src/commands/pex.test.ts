@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { downloadWheels, pipIndexUnavailable } from "@cluster-pack/io/test-kit";
-import { runCli } from "../test-kit";
+import { ensureCliBuilt, runCli, spawnCli } from "../test-kit";
 
 // Real interpreters and wheels: allow for a busy 2-core machine.
 jest.setTimeout(300_000);
@@ -62,11 +62,22 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(b.stdout).toMatch(new RegExp(`^bytecode for ${tag} \\(cpython 3\\.\\d+\\.\\d+\\): 1 module(, 1 wheel from the cache)?$`, "m"));
     const json = JSON.parse((await cli("pex", "build", wheelDir, "-o", out, "--force", "--compile", "--json")).stdout);
     expect(json.bytecode).toMatchObject({ cacheTag: tag, compiled: 1, cachedWheels: 1, skipped: [] });
+    expect((await cli("pex", "inspect", out)).stdout).toMatch(new RegExp(`^bytecode\\s+shipped for ${tag}$`, "m"));
     const bad = await cli("pex", "build", wheelDir, "-o", path.join(tmp, "never.pex"), "--compile-python", path.join(tmp, "no-python"));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`Cannot compile bytecode with ${path.join(tmp, "no-python")}`);
     expect(bad.stderr).toContain("--compile-python");
     expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
+  });
+
+  it("--compile of many wheels in a real process prints nothing on stderr (no stray warning)", async () => {
+    ensureCliBuilt();
+    // 14 wheels: more compilers waiting and running at once than Node's 10 listeners per signal.
+    const many = downloadWheels(["six", "python-dateutil", "idna", "certifi", "packaging", "attrs", "tqdm", "markupsafe", "jinja2", "filelock", "typing-extensions", "mpmath", "fsspec", "charset-normalizer"]);
+    const cli = spawnCli(["pex", "build", ...many, "-o", path.join(tmp, "many.pex"), "--compile", "--json"], { env: { ...process.env, CLUSTER_PACK_CACHE: path.join(tmp, "many-cache") } });
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    expect(cli.stderr()).toBe("");
+    expect(JSON.parse(cli.stdout()).distributions).toHaveLength(14);
   });
 
   it("--venv builds a venv-mode PEX whose sys.executable subprocesses import its wheels", async () => {

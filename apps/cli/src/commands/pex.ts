@@ -266,6 +266,7 @@ function renderInspection(i: PexInspection): string {
     `entry point   ${i.entryPoint ?? (i.script ? `script ${i.script}` : "none (runs like python)")}`,
     `interpreters  ${i.interpreterConstraints.length ? i.interpreterConstraints.join(" or ") : "any"}`,
     `inherit_path  ${i.inheritPath}   strip_pex_env ${i.stripPexEnv}   venv ${i.venv}`,
+    `bytecode      ${i.bytecode ? `shipped for ${i.bytecode.cacheTag}` : "none (compiled where it runs)"}`,
   ];
   if (i.injectArgs.length) lines.push(`inject_args   ${i.injectArgs.join(" ")}`);
   for (const [k, v] of Object.entries(i.injectEnv)) lines.push(`inject_env    ${k}=${v}`);
