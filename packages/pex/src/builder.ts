@@ -286,13 +286,15 @@ export class PexBuilder {
       // Planned concurrently (METADATA/RECORD reads overlap); the writer sorts entries, so
       // the order of additions does not show in the output.
       const packedWriters = opened.map(() => (layout === "packed" || layout === "layered" ? new ZipWriter({ compress: o.compress ?? true }) : undefined));
+      // Each wheel's chroot in its writer: the bulk's `.deps/<wheel>/`, or a packed zip's root.
+      const prefixes = opened.map(({ name }, i) => (packedWriters[i] ? "" : `.deps/${name}/`));
       // A replayed plan was made from these very bytes once verified; the others are
       // verified on worker threads as soon as each is planned (the workers had waited for
       // the planning of every wheel, a third of a small first build), while the others are
       // planned and the archive is written (or found verified before).
       const planned = await Promise.allSettled(
         opened.map(async ({ name, reader, wheel, planned: p }, i) => {
-          const prefix = packedWriters[i] ? "" : `.deps/${name}/`;
+          const prefix = prefixes[i]!;
           if (p) {
             verifications[i] = Promise.resolve({ sha256: p.sha256, memoised: true });
             return addPlannedWheelToZip(packedWriters[i] ?? bulk, p.source, p.plan, prefix);
@@ -319,7 +321,7 @@ export class PexBuilder {
       let bytecode: PexBuildResult["bytecode"];
       if (probing) {
         const interpreter: BytecodeInterpreter = await probing;
-        bytecodeSession = await openBytecodeSession(interpreter, o.verifiedWheelsCache === false ? undefined : (o.verifiedWheelsCache ?? defaultVerifiedWheelsDir()), internal.signal);
+        bytecodeSession = await openBytecodeSession(interpreter, plans?.dir, internal.signal); // beside the plans, and not without them
         const known = await Promise.all(opened.map(async (w) => sha256Before(w) ?? (await w.hashing?.catch(() => undefined))));
         const got = await bytecodeSession.add(
           opened.map((w, i) => ({
@@ -329,7 +331,7 @@ export class PexBuilder {
             facts: installed[i]!,
             members: () => wheelMembers(w, installed[i]!, readers, signal),
             writer: packedWriters[i] ?? bulk,
-            prefix: packedWriters[i] ? "" : `.deps/${w.name}/`,
+            prefix: prefixes[i]!,
           })),
         );
         got.forEach((g, i) => (shipped[i] = g.facts));

@@ -6,7 +6,7 @@ import path from "node:path";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
 import { DigestMemo, Limiter, makeTempDir, removeTemp, sha256File, shardedPath, sweepStaleTemps, writeFileAtomic } from "@cluster-pack/io";
 import { isValidHexDigest } from "@cluster-pack/packaging";
-import { addRecordRows, parseRecord, PEX_CHROOT_SCHEME, verifiedMarkerPath, type RecordEntry, type WheelZipFacts } from "@cluster-pack/wheel";
+import { addRecordRows, isVerifiedWheel, parseRecord, PEX_CHROOT_SCHEME, type RecordEntry, type WheelZipFacts } from "@cluster-pack/wheel";
 import { ZipReader, type ZipWriter } from "@cluster-pack/zip";
 import { RUNTIME_DIR } from "./runtime";
 
@@ -47,17 +47,21 @@ export interface BytecodeInterpreter {
 
 /** Runs `python` to learn what its bytecode depends on. Bad input (exit 2) when it cannot compile. */
 export async function probeBytecodeInterpreter(python: string, signal?: AbortSignal): Promise<BytecodeInterpreter> {
-  const bad = (why: string) => new InvalidInputError(`Cannot compile bytecode with ${python}: ${why}.`, {
+  const bad = (why: string) =>
+    new InvalidInputError(`Cannot compile bytecode with ${python}: ${why}.`, {
       code: "ERR_BYTECODE_INTERPRETER",
       hint: "name a CPython 3.8+ with `compilePython` (default: the interpreter of `pythonShebang`).",
       optionNames: ["compilePython", "pythonShebang"],
     });
   let out: string;
+  const children = new Children(signal);
   try {
-    out = await runCompiler(python, ["--describe"], "", signal);
+    out = await runCompiler(python, ["--describe"], "", children);
   } catch (err) {
     if (err instanceof AbortError) throw err;
     throw bad((err as Error).message);
+  } finally {
+    children.close();
   }
   let d: Record<string, unknown>;
   try {
@@ -169,7 +173,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
   const where = (sha256: string, ext: string) => shardedPath(store!, sha256, `${sha256}.${interpreter.key}.${ext}`);
 
   const cached = async (sha256: string | undefined, inputs: [string, string][]): Promise<{ bundle: string; sidecar: Sidecar } | undefined> => {
-    if (!store || !digests || !sha256 || !(await exists(verifiedMarkerPath(cacheDir!, sha256)))) return undefined;
+    if (!store || !digests || !sha256 || !(await isVerifiedWheel(cacheDir!, sha256))) return undefined;
     const sidecar = parseSidecar(await fs.promises.readFile(where(sha256, "json"), "utf8").catch(() => ""));
     if (!sidecar || sidecar.key !== interpreter.key || JSON.stringify(sidecar.inputs) !== JSON.stringify(inputs)) return undefined;
     const bundle = where(sha256, "zip");
@@ -189,10 +193,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
       // No signal for the waiters nor the children: one listener kills every running child
       // (one per wheel would pass Node's limit of 10 listeners on a signal), and a waiter
       // gives up once it has a slot.
-      text = await limiter.run(async () => {
-        throwIfAborted(signal);
-        return runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out: bundle, maxBytes: MAX_SOURCE_BYTES, members: job }), signal, children);
-      });
+      text = await limiter.run(() => runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out: bundle, maxBytes: MAX_SOURCE_BYTES, members: job }), children));
     } catch (err) {
       if (err instanceof AbortError) throw err;
       throw new ClusterPackError("ERR_BYTECODE_COMPILE", `Compiling the bytecode of ${w.name} with ${interpreter.python} failed: ${(err as Error).message}.`, { cause: err });
@@ -312,13 +313,13 @@ function parseReply(text: string, job: string[][], wheel: string): Pick<Sidecar,
   return { compiled, skipped: skipped.map(([m, r]) => [m, r.slice(0, 300)]) };
 }
 
-/** A session's compiler processes, all killed by one listener on its signal. */
+/** Compiler processes (a probe's, or a session's), all killed by one listener on the signal. */
 class Children {
   private readonly live = new Set<ChildProcess>();
   private readonly onAbort = () => {
     for (const c of this.live) c.kill("SIGTERM");
   };
-  constructor(private readonly signal?: AbortSignal) {
+  constructor(readonly signal?: AbortSignal) {
     signal?.addEventListener("abort", this.onAbort, { once: true });
   }
 
@@ -337,15 +338,16 @@ class Children {
  * Runs compile_wheels.py under `python` with `input` on stdin; resolves to its stdout.
  * Its environment is the caller's without PYTHON* (nothing of the user's Python setup
  * shapes the bytes) and with PYTHONHASHSEED=0 (set constants are marshalled in hash order).
- * `children`: the session's, which kills it on an abort (else `signal` does).
+ * `children` kills it on an abort.
  */
-function runCompiler(python: string, args: string[], input: string, signal?: AbortSignal, children?: Children): Promise<string> {
+function runCompiler(python: string, args: string[], input: string, children: Children): Promise<string> {
+  const signal = children.signal;
   throwIfAborted(signal);
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PYTHON")));
   env.PYTHONHASHSEED = "0";
   env.PYTHONDONTWRITEBYTECODE = "1";
   return new Promise((resolve, reject) => {
-    const child = execFile(python, ["-s", "-S", SCRIPT, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20, ...(signal && !children ? { signal } : {}) }, (err, stdout, stderr) => {
+    const child = execFile(python, ["-s", "-S", SCRIPT, ...args], { env, encoding: "utf8", maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (signal?.aborted) return reject(new AbortError(undefined, { cause: signal.reason }));
       if (!err) return resolve(stdout.trim());
       const { code, signal: killed } = err as { code?: unknown; signal?: unknown };
@@ -354,15 +356,8 @@ function runCompiler(python: string, args: string[], input: string, signal?: Abo
       const tail = stderr.trim().split("\n").slice(-3).join(" | ").slice(-1000);
       reject(new Error(tail && !why.includes(tail) ? `${why}: ${tail}` : why));
     });
-    children?.track(child);
+    children.track(child);
     child.stdin?.on("error", () => undefined); // a child that exits early: its status says why
     child.stdin?.end(input);
   });
-}
-
-async function exists(p: string): Promise<boolean> {
-  return fs.promises.stat(p).then(
-    () => true,
-    () => false,
-  );
 }

@@ -131,11 +131,7 @@ export class WheelVerifier {
   }
 
   private async isMemoised(sha256: string): Promise<boolean> {
-    if (!this.cacheDir) return false;
-    return fs.promises.stat(this.markerPath(sha256)).then(
-      (s) => s.isFile(),
-      () => false,
-    );
+    return this.cacheDir ? isVerifiedWheel(this.cacheDir, sha256) : false;
   }
 
   // Best effort: a cache that cannot be written only means verifying again next time.
@@ -156,6 +152,17 @@ export class WheelVerifier {
  */
 export function verifiedMarkerPath(cacheDir: string, sha256: string): string {
   return shardedPath(path.join(cacheDir, MARKER_VERSION), sha256);
+}
+
+/**
+ * True while the marker of the wheel file with this sha256 exists in `cacheDir`: what every
+ * cache derived from a verified wheel (install plans, bytecode) is read under.
+ */
+export async function isVerifiedWheel(cacheDir: string, sha256: string): Promise<boolean> {
+  return fs.promises.stat(verifiedMarkerPath(cacheDir, sha256)).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 const MARKER_VERSION = "v2";

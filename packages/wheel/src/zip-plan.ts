@@ -5,7 +5,7 @@ import { IntegrityError, throwIfAborted } from "@cluster-pack/errors";
 import { DigestMemo, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import type { RandomAccessSource, ZipReader, ZipWriter } from "@cluster-pack/zip";
 import type { AddWheelToZipOptions, WheelZipFacts, ZipInstalledWheel } from "./install";
-import { verifiedMarkerPath } from "./verify";
+import { isVerifiedWheel } from "./verify";
 
 /**
  * Bump when addWheelToZip would lay out a wheel differently (planInstall, launchers,
@@ -66,7 +66,7 @@ export class WheelPlanCache {
 
   /** The plan of a verified wheel for these options, or undefined. */
   async load(sha256: string, options: PlanOptions): Promise<WheelZipPlan | undefined> {
-    if (!(await isFile(verifiedMarkerPath(this.dir, sha256)))) return undefined; // not (or no longer) verified
+    if (!(await isVerifiedWheel(this.dir, sha256))) return undefined; // not (or no longer) verified
     const text = await fs.promises.readFile(this.planPath(sha256, options), "utf8").catch(() => undefined);
     if (text === undefined) return undefined;
     try {
@@ -140,13 +140,6 @@ function isPlan(p: WheelZipPlan): boolean {
     if (e.length === 3 ? typeof e[2] !== "string" : e.length !== 8 || !int(e[2]) || !int(e[3]) || !int(e[4]) || !int(e[5]) || !int(e[6]) || !int(e[7])) return false;
   }
   return true;
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return fs.promises.stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  );
 }
 
 /** Best effort: a cache file that could not be written only costs a recomputation. */
