@@ -68,6 +68,10 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
     expect(bad.stderr).toContain(`Cannot compile bytecode with ${path.join(tmp, "no-python")}`);
     expect(bad.stderr).toContain("--compile-python");
     expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
+    const empty = await cli("pex", "build", wheelDir, "-o", path.join(tmp, "never.pex"), "--compile-python", "");
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain("The interpreter to compile with");
+    expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
   });
 
   it("--compile of many wheels in a real process prints nothing on stderr (no stray warning)", async () => {

@@ -122,7 +122,7 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
         includeTools: opts.includeTools ?? false,
         compress: opts.compress,
         compile: Boolean(opts.compile),
-        ...(opts.compilePython ? { compilePython: opts.compilePython } : {}),
+        ...(opts.compilePython !== undefined ? { compilePython: opts.compilePython } : {}), // "" is refused by the builder, not dropped
         pythonShebang: opts.pythonShebang,
         layout: opts.layout as "zipapp" | "packed" | "layered",
         ...(opts.layerStore ? { layerStore: opts.layerStore } : {}),
