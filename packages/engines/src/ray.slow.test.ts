@@ -121,8 +121,24 @@ describeUnless(why, "Ray (slow tier): head + second node from an S3-shipped venv
     expect(result.override.node_id).toBe(result.per_node.node0!.node_id);
     expectInPex(result.override, nodes[1]!);
     expect(result.override.env_var).toBe("task");
+    // Both nodes run on this machine. With Ray's default, each hands out ports of one
+    // range (10002-19999) in order, checking only that a port is free at that moment: two
+    // nodes gave 10004 to two workers and the second died ("Address already in use", a CI
+    // run of stop 24). rayStartCommand lets the OS pick every worker's and driver's port.
+    const ports = workerPorts(path.join(tempDir, "session_latest", "logs"));
+    expect(ports.length).toBeGreaterThanOrEqual(3); // the driver and a worker per node at least
+    expect(ports.filter((p) => p >= 10002 && p <= 19999)).toEqual([]);
   }, 600_000);
 });
+
+/** The ports Ray's drivers and workers listened on, from their core worker logs. */
+function workerPorts(logs: string): number[] {
+  const ports: number[] = [];
+  for (const name of fs.readdirSync(logs).filter((n) => /^python-core-(driver|worker)-.*\.log$/.test(n))) {
+    for (const m of fs.readFileSync(path.join(logs, name), "utf8").matchAll(/\b(?:driver|worker) server started, listening on port (\d+)\./g)) ports.push(Number(m[1]));
+  }
+  return ports;
+}
 
 /** The task ran in `node`'s localised PEX: its venv python, its extraction, its marker. */
 function expectInPex(r: TaskReport, node: string): void {

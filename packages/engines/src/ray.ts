@@ -87,6 +87,14 @@ export interface RayStartOptions {
   tempDir?: string;
   /** Serve the dashboard (default false). */
   dashboard?: boolean;
+  /**
+   * Ports the node's workers and drivers bind on, for networks that open only some: a
+   * range or a list. By default each binds a port the OS picks. Ray's own default, one
+   * range (10002-19999) handed out in order by every node, makes two nodes on one
+   * machine (two YARN containers of a host) give the same port to two workers, and
+   * the second dies with "Address already in use".
+   */
+  workerPorts?: { min: number; max: number } | readonly number[];
   env?: Record<string, string>;
 }
 
@@ -112,6 +120,7 @@ export function rayStartCommand(env: PythonEnvironment, options: RayStartOptions
   }
   // Every node on a machine would otherwise try the same dashboard agent port (52365).
   if (!options.dashboard) argv.push("--dashboard-agent-listen-port", "0");
+  argv.push(...workerPortArgs(options.workerPorts));
   if (options.nodeIpAddress) argv.push("--node-ip-address", options.nodeIpAddress);
   if (options.numCpus !== undefined) {
     if (!Number.isInteger(options.numCpus) || options.numCpus < 0) throw new InvalidInputError(`Ray numCpus must be a non-negative integer, got ${options.numCpus}.`);
@@ -144,6 +153,23 @@ function requireVenvMode(vars: Record<string, string>, where: string): string {
     );
   }
   return value ?? "1";
+}
+
+function workerPortArgs(ports: RayStartOptions["workerPorts"]): string[] {
+  // min = max = 0: the raylet keeps no port pool and workers bind port 0 (worker_pool.cc).
+  if (ports === undefined) return ["--min-worker-port", "0", "--max-worker-port", "0"];
+  if (isPortList(ports)) {
+    if (!ports.length) throw new InvalidInputError("Ray workerPorts is an empty list.", { hint: "give at least one port, a {min, max} range, or leave workerPorts out for ports the OS picks." });
+    return ["--worker-port-list", [...new Set(ports.map(checkPort))].join(",")];
+  }
+  const min = checkPort(ports.min);
+  const max = checkPort(ports.max);
+  if (min > max) throw new InvalidInputError(`Ray workerPorts range ${min}-${max} is empty.`, { hint: "give min <= max." });
+  return ["--min-worker-port", String(min), "--max-worker-port", String(max)];
+}
+
+function isPortList(ports: NonNullable<RayStartOptions["workerPorts"]>): ports is readonly number[] {
+  return Array.isArray(ports);
 }
 
 function checkPort(port: number): number {

@@ -191,16 +191,26 @@ describe("rayStartCommand", () => {
   const env = pythonEnvironment("s3://b/envs/app.pex", { codeArchives: ["s3://b/c.zip"] });
   it("starts a head or a worker node through the environment's interpreter", () => {
     expect(rayStartCommand(env, { head: true, port: 6379, numCpus: 2, resources: { gpu_node: 1 }, tempDir: "/tmp/r" })).toEqual({
-      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--head", "--port", "6379", "--include-dashboard=false", "--temp-dir", "/tmp/r", "--dashboard-agent-listen-port", "0", "--num-cpus", "2", "--resources", '{"gpu_node":1}'],
+      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--head", "--port", "6379", "--include-dashboard=false", "--temp-dir", "/tmp/r", "--dashboard-agent-listen-port", "0", "--min-worker-port", "0", "--max-worker-port", "0", "--num-cpus", "2", "--resources", '{"gpu_node":1}'],
       // Ray starts workers as sys.executable: the PEX runs in venv mode.
       env: { PEX_ROOT: "./.pex", PEX_VENV: "1", RAY_USAGE_STATS_ENABLED: "0" },
     });
     expect(rayStartCommand(env, { address: "10.0.0.1:6379", nodeIpAddress: "10.0.0.2", env: { X: "1" } })).toEqual({
-      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--address", "10.0.0.1:6379", "--dashboard-agent-listen-port", "0", "--node-ip-address", "10.0.0.2"],
+      argv: ["./app.pex", "-m", "ray.scripts.scripts", "start", "--block", "--disable-usage-stats", "--address", "10.0.0.1:6379", "--dashboard-agent-listen-port", "0", "--min-worker-port", "0", "--max-worker-port", "0", "--node-ip-address", "10.0.0.2"],
       env: { PEX_ROOT: "./.pex", X: "1", PEX_VENV: "1", RAY_USAGE_STATS_ENABLED: "0" },
     });
     const conda = pythonEnvironment("s3://b/e.tar.gz");
     expect(rayStartCommand(conda, { head: true }).env).toEqual({ RAY_USAGE_STATS_ENABLED: "0" });
+  });
+  it("lets the OS pick worker ports unless given a range or a list (several nodes on one host)", () => {
+    const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+    const range = rayStartCommand(env, { address: "h:1", workerPorts: { min: 20000, max: 20099 } }).argv;
+    expect([after(range, "--min-worker-port"), after(range, "--max-worker-port"), range.includes("--worker-port-list")]).toEqual(["20000", "20099", false]);
+    const list = rayStartCommand(env, { address: "h:1", workerPorts: [20001, 20003, 20001] }).argv;
+    expect([after(list, "--worker-port-list"), list.includes("--min-worker-port")]).toEqual(["20001,20003", false]);
+    expect(() => rayStartCommand(env, { address: "h:1", workerPorts: [] })).toThrow(expect.objectContaining({ message: "Ray workerPorts is an empty list." }));
+    expect(() => rayStartCommand(env, { address: "h:1", workerPorts: { min: 20010, max: 20000 } })).toThrow(expect.objectContaining({ message: "Ray workerPorts range 20010-20000 is empty.", hint: "give min <= max." }));
+    expect(() => rayStartCommand(env, { address: "h:1", workerPorts: [0] })).toThrow(/Ray port 0 is not a TCP port/);
   });
   it("refuses a worker without head address, a head with one, bad ports and cpus", () => {
     expect(() => rayStartCommand(env, {})).toThrow(expect.objectContaining({ message: 'A Ray worker node joins a head, and its address "" is not host:port.', hint: "give the head's address as host:port." }));
