@@ -18,11 +18,12 @@ in the reply, as pip and compileall leave such a file to the importer:
     {"compiled": [[pyc_name, record_hash, size], ...], "skipped": [[member, reason], ...]}
     or {"error": text}
 
-One process per wheel: before Python 3.12 a marshalled string's reference flag depends on
-the references other live objects hold to it, so the same file compiled after another
-wheel's files gave other bytes (3.8, 3.11; 3.13 not); a fresh process given the same
-members in the same order always gives the same bytes, so they depend only on the wheel
-and on this interpreter (its version, marshal and zlib). Reads only the members the
+A fresh process per job (the builder cuts a wheel's sorted modules into runs of a fixed
+size, never one that depends on the cores): before Python 3.12 a marshalled string's
+reference flag depends on the references other live objects hold to it, so the same file
+compiled after other files gave other bytes (3.8, 3.11; 3.13 not); a fresh process given
+the same members in the same order always gives the same bytes, so they depend only on
+the wheel and on this interpreter (its version, marshal and zlib). Reads only the members the
 builder names; never imports or runs the code it compiles.
 """
 import base64
@@ -36,7 +37,7 @@ import zlib
 
 from importlib import _bootstrap_external
 
-FORMAT = 1
+FORMAT = 2
 
 
 def describe():

@@ -4,10 +4,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, Limiter, makeTempDir, removeTemp, sha256File, shardedPath, sweepStaleTemps, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, Limiter, makeTempDir, removeTemp, shardedPath, sweepStaleTemps, writeFileAtomic } from "@cluster-pack/io";
 import { isValidHexDigest } from "@cluster-pack/packaging";
 import { addRecordRows, isVerifiedWheel, parseRecord, PEX_CHROOT_SCHEME, type RecordEntry, type WheelZipFacts } from "@cluster-pack/wheel";
-import { ZipReader, type ZipWriter } from "@cluster-pack/zip";
+import { ZipReader, ZipWriter } from "@cluster-pack/zip";
 import { RUNTIME_DIR } from "./runtime";
 
 // Build-time bytecode (PexBuilderOptions.compile, `pex build --compile`): every module of
@@ -18,16 +18,24 @@ import { RUNTIME_DIR } from "./runtime";
 // extraction invalidates (the extracted source is newer); a checked hash stays valid and
 // can never stand for other source: Python hashes the source before using the .pyc.
 //
-// The compiler is the interpreter the PEX is for (compile_wheels.py, one process per
-// wheel: the bytes then depend only on the wheel and the interpreter), writing a zip of
-// the wheel's .pyc files that is copied raw into the PEX and added to the chroot's RECORD.
+// The compiler is the interpreter the PEX is for (compile_wheels.py, a fresh process per
+// run of MODULES_PER_PROCESS of a wheel's modules: the bytes then depend only on the wheel
+// and the interpreter), writing zips of .pyc files merged into one per wheel, which is
+// copied raw into the PEX and added to the chroot's RECORD.
 // Those zips are kept beside the verified-wheel memo, by wheel sha256 and interpreter, for
 // the next builds; one is used only while its wheel's verification marker exists, when its
 // sidecar lists exactly the sources (paths and RECORD hashes) the wheel has now, and when
 // its bytes have the sha256 the sidecar records (by file identity, else hashed).
 
-/** compile_wheels.py's FORMAT, and the layout of the cached zips and sidecars. */
-const FORMAT = 1;
+/** compile_wheels.py's FORMAT, MODULES_PER_PROCESS, and the layout of the cached zips and sidecars. */
+const FORMAT = 2;
+/**
+ * Modules compiled by one process: a wheel's sorted modules are cut into runs of this many,
+ * each compiled by a fresh process, so one large wheel (pandas: 1,421 modules; torch's)
+ * keeps every core busy instead of being the build's critical path. A constant, never the
+ * number of cores: a module's bytes depend on what its process compiled before it.
+ */
+const MODULES_PER_PROCESS = 256;
 const SCRIPT = path.join(RUNTIME_DIR, "compile_wheels.py");
 /** Larger sources are left to the importer (the largest modules of real wheels are a few MB; the compiler holds one source and its code at a time). */
 const MAX_SOURCE_BYTES = 16 << 20;
@@ -187,19 +195,41 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
       if (member === undefined) throw new IntegrityError(`${w.name}: ${r.path} is in its RECORD but not in the wheel.`);
       return [member, names[i]!, r.path];
     });
+    const runs: string[][][] = [];
+    for (let at = 0; at < job.length; at += MODULES_PER_PROCESS) runs.push(job.slice(at, at + MODULES_PER_PROCESS));
+    const replies = await Promise.all(
+      runs.map(async (run, k) => {
+        const out = path.join(temp, `${index}.${k}.zip`);
+        let text: string;
+        try {
+          // No signal for the waiters nor the children: one listener kills every running child
+          // (one per process would pass Node's limit of 10 listeners on a signal), and a
+          // waiter gives up once it has a slot.
+          text = await limiter.run(() => runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out, maxBytes: MAX_SOURCE_BYTES, members: run }), children));
+        } catch (err) {
+          if (err instanceof AbortError) throw err;
+          throw new ClusterPackError("ERR_BYTECODE_COMPILE", `Compiling the bytecode of ${w.name} with ${interpreter.python} failed: ${(err as Error).message}.`, { cause: err });
+        }
+        return { out, ...parseReply(text, run, w.name) };
+      }),
+    );
+    // One zip per wheel (what the cache keeps), its entries in the job's order.
     const bundle = path.join(temp, `${index}.zip`);
-    let text: string;
+    const parts: ZipReader[] = [];
     try {
-      // No signal for the waiters nor the children: one listener kills every running child
-      // (one per wheel would pass Node's limit of 10 listeners on a signal), and a waiter
-      // gives up once it has a slot.
-      text = await limiter.run(() => runCompiler(interpreter.python, [], JSON.stringify({ wheel: w.path, out: bundle, maxBytes: MAX_SOURCE_BYTES, members: job }), children));
-    } catch (err) {
-      if (err instanceof AbortError) throw err;
-      throw new ClusterPackError("ERR_BYTECODE_COMPILE", `Compiling the bytecode of ${w.name} with ${interpreter.python} failed: ${(err as Error).message}.`, { cause: err });
+      const merged = new ZipWriter();
+      for (const r of replies) {
+        const part = await ZipReader.open(r.out, signal ? { signal } : {});
+        parts.push(part);
+        for (const e of part.entries) merged.addRawEntry(e.name, part, e, { mode: 0o644 });
+      }
+      const { sha256 } = await merged.writeTo(bundle, signal ? { signal } : {});
+      const sidecar: Sidecar = { format: FORMAT, key: interpreter.key, sha256, inputs, compiled: replies.flatMap((r) => r.compiled), skipped: replies.flatMap((r) => r.skipped) };
+      return { bundle, sidecar };
+    } finally {
+      for (const part of parts) await part.close().catch(() => undefined);
+      for (const r of replies) await fs.promises.rm(r.out, { force: true });
     }
-    const reply = parseReply(text, job, w.name);
-    return { bundle, sidecar: { format: FORMAT, key: interpreter.key, sha256: await sha256File(bundle, signal ? { signal } : {}), inputs, ...reply } };
   };
 
   const one = async (w: BytecodeWheel, index: number): Promise<WheelBytecode> => {
@@ -220,10 +250,11 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
     const reader = await ZipReader.open(got.bundle, signal ? { signal } : {});
     readers.push(reader);
     const expected = new Map(got.sidecar.compiled.map(([name, , size]) => [name, size]));
-    if (reader.entries.length !== expected.size || reader.entries.some((e) => expected.get(e.name) !== e.uncompressedSize || e.isDirectory || e.isSymlink)) {
+    const files = reader.entries.filter((e) => !e.isDirectory); // the merge wrote their parents too
+    if (files.length !== expected.size || files.some((e) => expected.get(e.name) !== e.uncompressedSize || e.isSymlink)) {
       throw new IntegrityError(`The bytecode of ${w.name} (${got.bundle}) does not hold the files its compiler reported.`, { hint: "build again; if it persists, remove the bytecode directory of the cluster-pack cache." });
     }
-    for (const e of reader.entries) w.writer.addRawEntry(w.prefix + e.name, reader, e, { mode: 0o644 });
+    for (const e of files) w.writer.addRawEntry(w.prefix + e.name, reader, e, { mode: 0o644 });
     const rows = got.sidecar.compiled.map(([p, hash, size]) => ({ path: p, hash, size }));
     const { facts, recordRel } = addRecordRows(w.facts, rows);
     w.writer.replaceBuffer(w.prefix + recordRel, facts.recordText);

@@ -139,6 +139,43 @@ d("a PEX built with compile", () => {
     expect(left.filter((f) => f.includes("cp-tmp"))).toEqual([]);
   });
 
+  it("compiles a wheel of more modules than one process takes in runs, giving the same bytes whatever the cores", async () => {
+    const python = pythons.find((p) => p.version.startsWith("3.11"))?.python ?? pythons[0]!.python;
+    const dir = path.join(tmp, "many");
+    fs.mkdirSync(dir, { recursive: true });
+    // 600 modules: three runs (256, 256, 88). Shared names and strings, the constants whose
+    // marshalled form depends on what the process compiled before.
+    const files: Record<string, string> = { "many/__init__.py": "" };
+    for (let i = 0; i < 600; i++) files[`many/m${String(i).padStart(3, "0")}.py`] = `NAME = "shared-name"\nVALUES = ("shared-name", ${i}, frozenset({"a", "b", "m${i}"}))\ndef f(x):\n    return (NAME, x, VALUES)\n`;
+    const wheel = await craftWheel(dir, "many-1.0-py3-none-any.whl", { files });
+    const build = async (name: string, cores: number) => {
+      const spy = jest.spyOn(os, "availableParallelism").mockReturnValue(cores);
+      try {
+        return await buildPex(path.join(dir, name), { wheels: [wheel], verifiedWheelsCache: false, compilePython: python, pythonShebang: python, structure: "flat" });
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const one = await build("one.pex", 1);
+    const four = await build("four.pex", 4);
+    expect(one.bytecode).toMatchObject({ compiled: 601, skipped: [] });
+    expect(sha256(path.join(dir, "four.pex"))).toBe(sha256(path.join(dir, "one.pex")));
+    expect(four.bytecode!.compiled).toBe(601);
+    // Every module of every run is in the PEX, in order, and the importer uses them.
+    const reader = await ZipReader.open(path.join(dir, "one.pex"));
+    const pycs = reader.entries.map((e) => e.name).filter((n) => n.endsWith(".pyc"));
+    await reader.close();
+    expect(pycs).toEqual([...pycs].sort());
+    expect(pycs.length).toBe(601);
+    const root = path.join(tmp, "root-many");
+    const r = await run(python, [path.join(dir, "one.pex"), "-v", "-c", "import many.m000, many.m300, many.m599; print(many.m599.f(1)[0])"], { env: cleanEnv({ PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1", PEX_BYTECODE: "wait" }) });
+    expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 0, stdout: "shared-name\n" });
+    const loaded = loadedFrom(r.stderr, root).map((f) => path.basename(f));
+    const tag = one.bytecode!.cacheTag;
+    expect(loaded).toEqual(expect.arrayContaining([`m000.${tag}.pyc`, `m300.${tag}.pyc`, `m599.${tag}.pyc`]));
+    expect(loaded.filter((f) => !f.endsWith(`.${tag}.pyc`))).toEqual([]);
+  });
+
   it("leaves a module that does not compile, or is too large, to the importer, and names it", async () => {
     const python = pythons[pythons.length - 1]!.python;
     const dir = path.join(tmp, "crafted");
