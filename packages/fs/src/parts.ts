@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { settleAll } from "@cluster-pack/io";
 
 /**
  * Block/part uploads shared by the object-store adapters (S3 multipart, Azure staged
@@ -76,17 +77,9 @@ export async function uploadParts(
         throw err;
       }),
     );
-    const results = await Promise.allSettled(workers);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed) throw firstRealError(results, failed.reason);
+    await settleAll(workers);
     return nextNumber - 1;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
   }
-}
-
-/** Prefer the error that caused the failure over the AbortErrors it triggered in sibling workers. */
-function firstRealError(results: PromiseSettledResult<unknown>[], fallback: unknown): unknown {
-  for (const r of results) if (r.status === "rejected" && (r.reason as { code?: string })?.code !== "ABORT_ERR") return r.reason;
-  return fallback;
 }

@@ -22,7 +22,7 @@ export {
 export { type RetryOptions, DEFAULT_RETRY, withRetry, retryDelay, parseRetryAfter, sleep, isTransientError, isTransientStatus } from "./retry";
 export { type FileIdentity, RACY_NS, fileIdentity, identityOf, stillIdentical, hashFile, sha256File, shardedPath, DigestMemo, IdentitySetMemo } from "./identity";
 export { decodeFileName, encodeFileName, hasRawBytes, fsPath, showFileName, isPathInside, toPosix } from "./fs-names";
-export { type ForEachLimitOptions, Limiter, forEachLimit } from "./limiter";
+export { type ForEachLimitOptions, Limiter, forEachLimit, settleAll } from "./limiter";
 export {
   type PublishOptions,
   type TempContext,

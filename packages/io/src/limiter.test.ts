@@ -1,4 +1,5 @@
-import { forEachLimit, Limiter } from "./limiter";
+import { AbortError } from "@cluster-pack/errors";
+import { forEachLimit, Limiter, settleAll } from "./limiter";
 
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -85,5 +86,21 @@ describe("forEachLimit", () => {
     }, { signal: ac.signal });
     await expect(p).rejects.toMatchObject({ code: "ABORT_ERR" });
     expect(done).toEqual([1, 2]);
+  });
+});
+
+describe("settleAll", () => {
+  it("resolves to the values in order once all settled", async () => {
+    const slow = new Promise<number>((r) => setTimeout(() => r(1), 20));
+    await expect(settleAll([slow, Promise.resolve(2)])).resolves.toEqual([1, 2]);
+  });
+  it("waits for every promise before throwing, and throws the cause rather than the aborts it triggered", async () => {
+    let finished = false;
+    const running = new Promise<void>((r) => setTimeout(() => ((finished = true), r()), 30));
+    const abort = Promise.reject(new AbortError());
+    const cause = new Promise<never>((_, j) => setTimeout(() => j(new Error("disk full")), 5));
+    await expect(settleAll([abort, cause, running])).rejects.toThrow("disk full");
+    expect(finished).toBe(true);
+    await expect(settleAll([Promise.reject(new AbortError()), Promise.resolve(1)])).rejects.toBeInstanceOf(AbortError);
   });
 });

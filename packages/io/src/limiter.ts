@@ -91,3 +91,16 @@ export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (i
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   if (failed) throw failure;
 }
+
+/**
+ * Awaits every promise (so no work is left running behind a rejection), then resolves to
+ * their values in order, or throws the first rejection that is not an AbortError (the
+ * error that caused the failure, not the aborts it triggered in its siblings), else the
+ * first rejection.
+ */
+export async function settleAll<T>(promises: Iterable<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (rejected.length) throw (rejected.find((r) => (r.reason as { code?: unknown } | null)?.code !== "ABORT_ERR") ?? rejected[0]!).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

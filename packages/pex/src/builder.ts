@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { AbortError, ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { isPathInside, publishDirectory, publishFile, sha256File } from "@cluster-pack/io";
+import { isPathInside, publishDirectory, publishFile, settleAll, sha256File } from "@cluster-pack/io";
 import { isValidHexDigest, parseWheelFilename } from "@cluster-pack/packaging";
 import {
   addPlannedWheelToZip,
@@ -270,10 +270,7 @@ export class PexBuilder {
           throw new InvalidInputError(`Cannot read the wheel ${w.path}: ${(err as Error).message}`, { cause: err, hint: (err as { hint?: string }).hint });
         }
       });
-      const settled = await Promise.allSettled(opening);
-      const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (bad) throw bad.reason;
-      const opened = settled.map((r) => (r as PromiseFulfilledResult<OpenedWheel>).value);
+      const opened: OpenedWheel[] = await settleAll(opening);
       const userFiles = await collectSources(this.sources, !!o.followExternalSymlinks, signal);
       const boot = await bootstrapFiles();
       const bulk = new ZipWriter({
@@ -292,7 +289,7 @@ export class PexBuilder {
       // verified on worker threads as soon as each is planned (the workers had waited for
       // the planning of every wheel, a third of a small first build), while the others are
       // planned and the archive is written (or found verified before).
-      const planned = await Promise.allSettled(
+      const planned = await settleAll(
         opened.map(async ({ name, reader, wheel, planned: p }, i) => {
           const prefix = prefixes[i]!;
           if (p) {
@@ -309,11 +306,9 @@ export class PexBuilder {
           return added;
         }),
       );
-      const failed = planned.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failed) throw failed.reason;
       for (const [i, { name }] of opened.entries()) {
         if (packedWriters[i]) depsWriters.push({ name, writer: packedWriters[i]! });
-        installed.push((planned[i] as PromiseFulfilledResult<WheelZipFacts | ZipInstalledWheel>).value);
+        installed.push(planned[i]!);
       }
       // What the PEX holds of each wheel: as installed, plus its bytecode (the plans cached
       // below stay those of the wheel alone).

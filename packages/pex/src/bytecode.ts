@@ -4,7 +4,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, ClusterPackError, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, Limiter, makeTempDir, removeTemp, shardedPath, sweepStaleTemps, writeFileAtomic } from "@cluster-pack/io";
+import { DigestMemo, Limiter, makeTempDir, removeTemp, settleAll, shardedPath, sweepStaleTemps, writeFileAtomic } from "@cluster-pack/io";
 import { isValidHexDigest } from "@cluster-pack/packaging";
 import { addRecordRows, isVerifiedWheel, parseRecord, PEX_CHROOT_SCHEME, type RecordEntry, type WheelZipFacts } from "@cluster-pack/wheel";
 import { ZipReader, ZipWriter } from "@cluster-pack/zip";
@@ -197,7 +197,8 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
     });
     const runs: string[][][] = [];
     for (let at = 0; at < job.length; at += MODULES_PER_PROCESS) runs.push(job.slice(at, at + MODULES_PER_PROCESS));
-    const replies = await Promise.all(
+    // Settled, not raced: a failed run's siblings finish before the session removes the temporaries.
+    const replies = await settleAll(
       runs.map(async (run, k) => {
         const out = path.join(temp, `${index}.${k}.zip`);
         let text: string;
@@ -213,6 +214,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
         return { out, ...parseReply(text, run, w.name) };
       }),
     );
+
     // One zip per wheel (what the cache keeps), its entries in the job's order.
     const bundle = path.join(temp, `${index}.zip`);
     const parts: ZipReader[] = [];
@@ -263,10 +265,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
 
   return {
     async add(wheels) {
-      const settled = await Promise.allSettled(wheels.map((w, i) => one(w, i)));
-      const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-      if (failed) throw failed.reason;
-      return settled.map((r) => (r as PromiseFulfilledResult<WheelBytecode>).value);
+      return settleAll(wheels.map((w, i) => one(w, i)));
     },
     async commit(sha256s) {
       if (!store || !digests) return;

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, errorFromData, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { fileIdentity, stillIdentical, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
+import { fileIdentity, settleAll, stillIdentical, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
 import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
@@ -113,9 +113,7 @@ export class WheelVerifier {
     const jobs = batches(checks).map((batch) =>
       this.pool.run({ kind: "verify", path: wheelPath, wheel: wheelName, entries: batch.map(toJobEntry(wheelName)) }),
     );
-    const settled = await Promise.allSettled(jobs);
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) throw failed.reason;
+    await settleAll(jobs);
     // The hash and the checks read the file separately: a marker names only bytes that
     // stayed the same from before the hash to after the last check.
     if (id && !(await stillIdentical(id))) {
