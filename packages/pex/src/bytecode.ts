@@ -215,7 +215,8 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
       }),
     );
 
-    // One zip per wheel (what the cache keeps), its entries in the job's order.
+    // One zip per wheel (what the cache keeps), its entries sorted by name (ZipWriter's
+    // order): the same bytes whichever run finished first.
     const bundle = path.join(temp, `${index}.zip`);
     const parts: ZipReader[] = [];
     try {
