@@ -278,6 +278,7 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
           // The zip first: a sidecar never names bytes that are not there yet.
           await digests.publishVerified(f.bundle, where(sha256, "zip"), f.sha256);
           await writeFileAtomic(where(sha256, "json"), JSON.stringify(f.sidecar));
+          await removeOlderFormats(path.dirname(where(sha256, "json")), sha256, interpreter.key);
         } catch {
           // A cache that cannot be written only means compiling again next time.
         }
@@ -289,6 +290,29 @@ export async function openBytecodeSession(interpreter: BytecodeInterpreter, cach
       await removeTemp(temp);
     },
   };
+}
+
+/**
+ * Removes this wheel's entries of older cache formats, which the one just published
+ * replaces (FORMAT is part of the key, so an upgrade compiles again under a new name and the
+ * old pair would stay forever). Entries of other interpreters (the same format, another key)
+ * and of newer formats (a newer cluster-pack sharing the cache) are kept. The sidecar goes
+ * first: a zip without one is never read.
+ */
+async function removeOlderFormats(shard: string, sha256: string, key: string): Promise<void> {
+  for (const name of await fs.promises.readdir(shard).catch(() => [] as string[])) {
+    const m = /^([0-9a-f]{64})\.([0-9a-f]{16})\.json$/.exec(name);
+    if (!m || m[1] !== sha256 || m[2] === key) continue;
+    let format: unknown;
+    try {
+      format = (JSON.parse(await fs.promises.readFile(path.join(shard, name), "utf8")) as { format?: unknown }).format;
+    } catch {
+      continue; // not a sidecar of ours: left alone
+    }
+    if (typeof format !== "number" || format >= FORMAT) continue;
+    await fs.promises.rm(path.join(shard, name), { force: true });
+    await fs.promises.rm(path.join(shard, `${m[1]}.${m[2]}.zip`), { force: true });
+  }
 }
 
 /** What a cached bytecode zip holds, and for which sources. */

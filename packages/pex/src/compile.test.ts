@@ -134,6 +134,27 @@ d("a PEX built with compile", () => {
     expect(damaged.bytecode!.cachedWheels).toBe(0);
     expect(sha256(path.join(tmp, "damaged.pex"))).toBe(digest);
     expect((await build("again.pex")).bytecode!.cachedWheels).toBe(2);
+
+    // Compiled again under a new cache format (simulated: the current pairs removed, pairs of
+    // format 1 and of a newer format planted beside them), the older pairs go, the newer stay.
+    const bytecodeDir = path.join(memo, "bytecode");
+    const pairs = zips.map((z) => ({ dir: path.join(bytecodeDir, path.dirname(z)), sha: path.basename(z).split(".")[0]!, key: path.basename(z).split(".")[1]! }));
+    for (const p of pairs) {
+      const sidecar = JSON.parse(fs.readFileSync(path.join(p.dir, `${p.sha}.${p.key}.json`), "utf8")) as Record<string, unknown>;
+      for (const ext of ["json", "zip"]) fs.rmSync(path.join(p.dir, `${p.sha}.${p.key}.${ext}`));
+      for (const [key, format] of [["0".repeat(16), 1], ["f".repeat(16), 99]] as const) {
+        fs.writeFileSync(path.join(p.dir, `${p.sha}.${key}.json`), JSON.stringify({ ...sidecar, key, format }));
+        fs.writeFileSync(path.join(p.dir, `${p.sha}.${key}.zip`), "old");
+      }
+    }
+    const upgraded = await build("upgraded.pex");
+    expect(upgraded.bytecode!.cachedWheels).toBe(0);
+    expect(sha256(path.join(tmp, "upgraded.pex"))).toBe(digest);
+    for (const p of pairs) {
+      expect(fs.readdirSync(p.dir).filter((f) => f.startsWith(p.sha)).sort()).toEqual(
+        [`${p.sha}.${p.key}.json`, `${p.sha}.${p.key}.zip`, `${p.sha}.${"f".repeat(16)}.json`, `${p.sha}.${"f".repeat(16)}.zip`].sort(),
+      );
+    }
     // Nothing is left behind in the cache but the zips and their sidecars.
     const left = fs.readdirSync(path.join(memo, "bytecode"), { recursive: true, encoding: "utf8" });
     expect(left.filter((f) => f.includes("cp-tmp"))).toEqual([]);
