@@ -34,6 +34,12 @@ export function downloadWheels(requirements: string[], options: { deps?: boolean
       if (options.pythonVersion) args.push("--python-version", options.pythonVersion);
       const r = spawnSync(python, [...args, ...requirements], { encoding: "utf8", env: { ...process.env, PIP_RETRIES: "0", PIP_TIMEOUT: "5" } });
       if (r.status !== 0) throw new Error(`pip download ${requirements.join(" ")} failed: ${r.stderr.trim().split("\n").pop()}`);
+      // A fixed past mtime, as wheels a user has are rarely seconds old: a file whose mtime
+      // and ctime are both under 2 s old is "racy" (io's identity.ts), never remembered by
+      // file identity, so a test building right after a fresh download (a new machine, CI)
+      // would see no cached sha256 or install plan in its second build, depending on timing.
+      const past = new Date(Date.UTC(2020, 0, 1));
+      for (const f of fs.readdirSync(tmp)) fs.utimesSync(path.join(tmp, f), past, past);
       fs.writeFileSync(path.join(tmp, ".done"), "");
       // A complete download published meanwhile by another test process stays: removing it
       // would pull its wheels from under a build of that process (new inodes, files gone).
