@@ -4,6 +4,7 @@
 //   cold      nothing cached (fresh wheel cache, fresh store): resolve + download + build + upload
 //   warm      wheels cached, forceUpload: resolve + build + upload
 //   no-op     nothing changed: the skip rule's one round trip
+// then with --compile (bytecode shipped), cold from fresh caches and warm;
 // Baselines in the same run: the I/O limit (read every wheel byte once and write as many,
 // then copy the archive to the store), and `pip download` of the same set (the first
 // step of the pip + pex + upload pipeline; pex itself is not installed here).
@@ -33,8 +34,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-upload-env-"));
 const env = { ...process.env, C_PACK_USER: "bench" };
 const rows = [];
 try {
-  const cacheDir = path.join(work, "cache");
-  const packagePath = `file://${work}/store/user/bench/envs/ds.pex`;
+  let cacheDir = path.join(work, "cache");
+  let packagePath = `file://${work}/store/user/bench/envs/ds.pex`;
   // Phase times from the progress events: first event of a phase to the first of the next.
   let phases = {};
   const call = (extra = {}) => {
@@ -61,6 +62,18 @@ try {
   const noop = await timed(() => call());
   if (noop.value.uploaded) throw new Error("the no-op call rebuilt: the skip rule failed");
   rows.push({ case: "no-op (up to date)", seconds: noop.s, packages: noop.value.requirements.length, bytes: 0 });
+
+  // --compile (bytecode compiled by the target interpreter and shipped), from a fresh cache
+  // and store: the first build pays each wheel's compile once, the warm one none.
+  const plainCache = cacheDir;
+  cacheDir = path.join(work, "cache-bytecode");
+  packagePath = `file://${work}/store-bytecode/user/bench/envs/ds.pex`;
+  const coldBc = await timed(() => call({ pex: { compile: true } }));
+  const pexBytesBc = fs.statSync(new URL(packagePath).pathname).size;
+  rows.push({ case: "cold, --compile (bytecode shipped)", seconds: coldBc.s, packages: coldBc.value.requirements.length, bytes: pexBytesBc });
+  const warmBc = await timed(() => call({ pex: { compile: true }, forceUpload: true }));
+  rows.push({ case: "warm-cache rebuild, --compile", seconds: warmBc.s, packages: warmBc.value.requirements.length, bytes: pexBytesBc });
+  cacheDir = plainCache;
 
   // Baseline 1: the I/O limit of a warm rebuild: read every cached wheel once, write as
   // many bytes, then copy the archive to the store.
@@ -90,8 +103,8 @@ try {
   }
   console.log(`warm rebuild phases (from progress events): ${warmPhases}`);
   const ratio = warm.s / io.s;
-  console.log(`warm rebuild / I/O limit: ${ratio.toFixed(2)}x; cold / pip download alone: ${(cold.s / pip.s).toFixed(2)}x`);
-  console.log(JSON.stringify({ bench: "upload-env", requirements: REQUIREMENTS, packages: cold.value.requirements.length, pexBytes, rows, warmOverIoLimit: ratio }));
+  console.log(`warm rebuild / I/O limit: ${ratio.toFixed(2)}x; cold / pip download alone: ${(cold.s / pip.s).toFixed(2)}x; --compile: cold +${(coldBc.s - cold.s).toFixed(2)} s, warm ${(warmBc.s / warm.s).toFixed(2)}x, PEX ${(pexBytesBc / pexBytes).toFixed(2)}x`);
+  console.log(JSON.stringify({ bench: "upload-env", requirements: REQUIREMENTS, packages: cold.value.requirements.length, pexBytes, pexBytesWithBytecode: pexBytesBc, rows, warmOverIoLimit: ratio }));
 } finally {
   fs.rmSync(work, { recursive: true, force: true });
 }

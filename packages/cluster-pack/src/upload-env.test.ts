@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { resolveFileSystem, type FileSystem } from "@cluster-pack/fs";
+import { inspectPex } from "@cluster-pack/pex";
 import { addEditableRequirements, addPackagedEnvironment } from "./spark";
 import { uploadEnv, type UploadEnvOptions } from "./upload-env";
 import { startS3Server, startWebHdfsServer, type TestS3Server } from "@cluster-pack/fs/test-kit";
@@ -171,8 +172,11 @@ describe("uploadEnv: pex.compile", () => {
   it("ships bytecode compiled by the packed environment's python: its first start imports the shipped .pyc files", async () => {
     if (skip) return console.warn(`skipped: ${skip}`);
     const packagePath = path.join(tmp, "compiled", "env.pex");
-    const r = await uploadEnv(base({ env: fx!.venv, packagePath, pex: { compile: true } }));
+    const cacheDir = path.join(tmp, "compiled-cache");
+    const r = await uploadEnv(base({ env: fx!.venv, packagePath, cacheDir, pex: { compile: true } }));
     expect(r.uploaded).toBe(true);
+    // Every local cache of the build is under cacheDir: the verified-wheel records, install plans and bytecode.
+    expect((await fsp.readdir(path.join(cacheDir, "verified-wheels", "bytecode"), { recursive: true })).some((f) => String(f).endsWith(".zip"))).toBe(true);
     const root = path.join(tmp, "compiled-root");
     const code = "import sys, six; print(sys.implementation.cache_tag); print(six.__cached__)";
     const { stdout } = await run(fx!.python, [packagePath, "-c", code], { env: { PATH: process.env.PATH, PEX_ROOT: root, PYTHONDONTWRITEBYTECODE: "1" } });
@@ -184,6 +188,16 @@ describe("uploadEnv: pex.compile", () => {
     expect((await uploadEnv(base({ env: fx!.venv, packagePath }))).uploaded).toBe(true);
     const plain = await run(fx!.python, [packagePath, "-c", "import six, os; print(os.path.exists(six.__cached__))"], { env: { PATH: process.env.PATH, PEX_ROOT: path.join(tmp, "plain-root"), PYTHONDONTWRITEBYTECODE: "1", PEX_BYTECODE: "0" } });
     expect(plain.stdout.trim()).toBe("False");
+  });
+
+  it("a described target ships bytecode compiled by compilePython; compile: false with compilePython is refused before anything is resolved", async () => {
+    if (skip) return console.warn(`skipped: ${skip}`);
+    const packagePath = path.join(tmp, "described", "env.pex");
+    expect((await uploadEnv(base({ requirements: ["six"], target: { python: "3.11" }, packagePath, pex: { compilePython: PYTHON311 } }))).uploaded).toBe(true);
+    expect((await inspectPex(packagePath)).bytecode?.cacheTag).toBe("cpython-311");
+    const refused = uploadEnv(base({ requirements: ["six"], target: { python: "3.11" }, packagePath: path.join(tmp, "described", "never.pex"), pex: { compile: false, compilePython: PYTHON311 } }));
+    await expect(refused).rejects.toMatchObject({ code: "ERR_INVALID_INPUT", optionNames: ["compile", "compilePython"] });
+    await expect(fsp.access(path.join(tmp, "described", "never.pex"))).rejects.toThrow();
   });
 });
 

@@ -1,5 +1,6 @@
 export { type RandomAccessSource, OutOfRangeError, checkRange, fileSource, bufferSource, sliceSource, withSignal, unreadableFile } from "./source";
 export { locationScheme } from "./location";
+export { defaultCacheRoot } from "./cache-root";
 export { type HttpRangeSourceOptions, httpRangeSource } from "./http-range";
 export {
   type HttpRequestOptions,

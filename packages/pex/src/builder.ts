@@ -501,11 +501,26 @@ function validateOptions(o: PexBuilderOptions): void {
   for (const [k, v] of Object.entries(o.injectEnv ?? {})) {
     if (!k || k.includes("=") || typeof v !== "string") throw new InvalidInputError(`Injected environment variable "${k}" is not valid.`, { hint: "use NAME=value." });
   }
+  validateBytecodeOptions(o);
+  if (o.pythonShebang !== undefined && (/[\r\n]/.test(o.pythonShebang) || !o.pythonShebang.trim())) {
+    throw new InvalidInputError(`The shebang "${o.pythonShebang}" must be one non-empty line, e.g. "/usr/bin/env python3.11".`);
+  }
+}
+
+/**
+ * The bytecode options' one check (the builder's, and cluster-pack's before it writes a
+ * lock): `compilePython` is a non-empty path or command, and implies `compile`, so naming
+ * it with `compile: false` is a contradiction, refused rather than guessed.
+ */
+export function validateBytecodeOptions(o: { compile?: boolean; compilePython?: string }): void {
   if (o.compilePython !== undefined && (/[\r\n\0]/.test(o.compilePython) || !o.compilePython.trim())) {
     throw new InvalidInputError(`The interpreter to compile with ("${o.compilePython}") must be a non-empty path or command.`, { hint: "give the path or the name of a python, e.g. python3.11." });
   }
-  if (o.pythonShebang !== undefined && (/[\r\n]/.test(o.pythonShebang) || !o.pythonShebang.trim())) {
-    throw new InvalidInputError(`The shebang "${o.pythonShebang}" must be one non-empty line, e.g. "/usr/bin/env python3.11".`);
+  if (o.compile === false && o.compilePython !== undefined) {
+    throw new InvalidInputError("Bytecode is refused (`compile` is false) while `compilePython` names an interpreter to compile it with.", {
+      optionNames: ["compile", "compilePython"],
+      hint: "drop one of the two: without either, no bytecode is shipped.",
+    });
   }
 }
 

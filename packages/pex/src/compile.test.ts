@@ -245,6 +245,10 @@ d("a PEX built with compile", () => {
     expect(err).toMatchObject({ code: "ERR_BYTECODE_INTERPRETER", optionNames: ["compilePython", "pythonShebang"] });
     expect((err as Error).message).toContain(path.join(tmp, "no-such-python"));
     expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
+    // compilePython implies compile: asking for none while naming one is refused, not guessed.
+    const contradiction = await buildPex(path.join(tmp, "never.pex"), { wheels, verifiedWheelsCache: false, compile: false, compilePython: pythons[0]!.python }).catch((e: unknown) => e);
+    expect(contradiction).toMatchObject({ code: "ERR_INVALID_INPUT", optionNames: ["compile", "compilePython"] });
+    expect(fs.existsSync(path.join(tmp, "never.pex"))).toBe(false);
   });
 
   it("lets another interpreter compile as usual (the shipped bytecode is for one cache tag)", async () => {

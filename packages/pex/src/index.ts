@@ -1,5 +1,5 @@
 export { parsePexInfo, formatPexInfo, pexInfoToJson, computePexHash, pythonJsonDumps, pexLayers, LAYER_FILE_NAME, type PexInfo, type PexLayer, type InheritPath } from "./pex-info";
-export { LocalLayerStore, defaultLayerStore, layerFileName, layerNameSha256, type StoredLayer } from "./layers";
+export { LocalLayerStore, defaultLayerStore, layerStoreIn, layerFileName, layerNameSha256, type StoredLayer } from "./layers";
 export { openPex, openPexSource, readPexInfo, locateLastZip, depsArchive, type OpenedPex, type PexLayoutKind } from "./archive";
 /** Re-exported from @cluster-pack/zip (where it lives), for callers that imported it from here. */
 export { sliceSource } from "@cluster-pack/zip";
@@ -8,6 +8,7 @@ export {
   buildPex,
   contentHash,
   CLUSTER_PACK_PEX_VERSION,
+  validateBytecodeOptions,
   type PexBuilderOptions,
   type PexBuildOptions,
   type PexBuildResult,

@@ -2,8 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, hashFile, shardedPath, withTempFile, writeFileAtomic } from "@cluster-pack/io";
-import { defaultVerifiedWheelsDir } from "@cluster-pack/wheel";
+import { DigestMemo, defaultCacheRoot, hashFile, shardedPath, withTempFile, writeFileAtomic } from "@cluster-pack/io";
 import type { ZipWriter } from "@cluster-pack/zip";
 
 /**
@@ -115,7 +114,12 @@ export interface StoredLayer {
 
 /** `<cluster-pack cache>/layers.1` (beside `verified-wheels`). */
 export function defaultLayerStore(env: Record<string, string | undefined> = process.env): string {
-  return path.join(path.dirname(defaultVerifiedWheelsDir(env)), "layers.1");
+  return layerStoreIn(defaultCacheRoot(env));
+}
+
+/** The local layer store in a cache root (`layers.<layout version>`). */
+export function layerStoreIn(cacheRoot: string): string {
+  return path.join(cacheRoot, "layers.1");
 }
 
 /** The writer settings a layer's bytes depend on, as a short key. */

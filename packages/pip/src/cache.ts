@@ -1,21 +1,19 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import zlib from "node:zlib";
 import { AbortError, IntegrityError, redactUrl, throwIfAborted } from "@cluster-pack/errors";
-import { DigestMemo, hashFile, publishFile, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
+import { DigestMemo, defaultCacheRoot, hashFile, publishFile, withTempFile, writeFileAtomic, shardedPath } from "@cluster-pack/io";
 import { isHashAlgorithm, isValidHexDigest, unsafeComponentReason } from "@cluster-pack/packaging";
 import { fileSource, peekEntries } from "@cluster-pack/zip";
 import type { HttpClient } from "./http";
 import type { DistributionFile } from "./simple-index";
 
-/** The default cache root: $CLUSTER_PACK_CACHE, else $XDG_CACHE_HOME/cluster-pack, else ~/.cache/cluster-pack. */
+/** The default cache root (@cluster-pack/io's `defaultCacheRoot`): $CLUSTER_PACK_CACHE, else $XDG_CACHE_HOME/cluster-pack, else ~/.cache/cluster-pack. */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
-  if (env.CLUSTER_PACK_CACHE) return env.CLUSTER_PACK_CACHE;
-  return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cluster-pack");
+  return defaultCacheRoot(env);
 }
 
 /** A file in the cache. */

@@ -30,6 +30,6 @@ export {
   type WheelZipFacts,
 } from "./install";
 export { WheelPlanCache, addPlannedWheelToZip, type WheelZipPlan, type WheelFileIdentity, type PlanOptions } from "./zip-plan";
-export { WheelVerifier, defaultVerifiedWheelsDir, isVerifiedWheel, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";
+export { WheelVerifier, defaultVerifiedWheelsDir, verifiedWheelsDirIn, isVerifiedWheel, type RecordCheck, type WheelVerifierOptions, type WheelVerification } from "./verify";
 export { rebuildInstalledWheel, ERR_NOT_REBUILDABLE, type InstalledLayout, type RebuildInstalledOptions, type RebuiltWheel } from "./rebuild-installed";
 export { WHEEL_ERROR_CODES, type WheelErrorCode } from "./error-codes";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { AbortError, errorFromData, IntegrityError, InvalidInputError, throwIfAborted } from "@cluster-pack/errors";
-import { fileIdentity, settleAll, stillIdentical, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
+import { defaultCacheRoot, fileIdentity, settleAll, stillIdentical, writeFileAtomic, type FileIdentity, shardedPath } from "@cluster-pack/io";
 import { WorkerPool, type ZipEntry } from "@cluster-pack/zip";
 import { RecordVerifier, type RecordEntry } from "./record";
 import type { VerifyJob, VerifyJobEntry } from "./verify-worker";
@@ -33,10 +33,14 @@ export interface WheelVerification {
   memoised: boolean;
 }
 
-/** `$CLUSTER_PACK_CACHE`, else `$XDG_CACHE_HOME/cluster-pack`, else `~/.cache/cluster-pack`, then `verified-wheels`. */
+/** `verified-wheels` in the default cache root (@cluster-pack/io's `defaultCacheRoot`). */
 export function defaultVerifiedWheelsDir(env: Record<string, string | undefined> = process.env): string {
-  const root = env.CLUSTER_PACK_CACHE || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cluster-pack");
-  return path.join(root, "verified-wheels");
+  return verifiedWheelsDirIn(defaultCacheRoot(env));
+}
+
+/** Where the verified-wheel records (and the install plans and bytecode beside them) live in a cache root. */
+export function verifiedWheelsDirIn(cacheRoot: string): string {
+  return path.join(cacheRoot, "verified-wheels");
 }
 
 /**

@@ -121,7 +121,7 @@ Run the result like python itself (./env.pex -c 'import pandas', ./env.pex -m mo
         venv: opts.venv ?? false,
         includeTools: opts.includeTools ?? false,
         compress: opts.compress,
-        compile: Boolean(opts.compile),
+        ...(opts.compile ? { compile: true } : {}), // --compile-python alone implies it
         ...(opts.compilePython !== undefined ? { compilePython: opts.compilePython } : {}), // "" is refused by the builder, not dropped
         pythonShebang: opts.pythonShebang,
         layout: opts.layout as "zipapp" | "packed" | "layered",

@@ -5,7 +5,8 @@ import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pa
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
 import { forEachLimit, sha256File } from "@cluster-pack/io";
 import os from "node:os";
-import { PexBuilder, type InheritPath } from "@cluster-pack/pex";
+import { verifiedWheelsDirIn } from "@cluster-pack/wheel";
+import { PexBuilder, layerStoreIn, validateBytecodeOptions, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, fetchLocked, readPyLock, resolveTarget, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
 import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
 import { pinOf } from "../edits";
@@ -42,6 +43,8 @@ async function targetFor(input: PrepareInput): Promise<TargetEnvironment> {
 async function resolvePexLock(input: PrepareInput & { target: TargetEnvironment }): Promise<ArchiveBuild> {
   const { target, signal } = input;
   const pex = { compress: true, inheritPath: "fallback" as InheritPath, ...input.pex };
+  // Before the lock is written (a lock of a build the builder would refuse is never kept).
+  validateBytecodeOptions(pex);
   const extension = pex.allowLargePex ? "pex.zip" : "pex";
   const kind = pex.allowLargePex ? "pex-large" : "pex";
   if (input.asInstalled && input.installed) return asInstalledBuild(input, input.installed, input.asInstalled, pex, extension, kind);
@@ -210,11 +213,6 @@ interface PexBuildContext {
   cacheDir: string;
 }
 
-/** The local layer store of layered builds (under the cache: layers are rebuilt only when their wheel changes). */
-export function localLayerStore(cacheDir: string): string {
-  return path.join(cacheDir, "layers.1");
-}
-
 /** PexBuilder's bytecode options: compiled by `python` when known, else by the shebang's interpreter. */
 function compileOptions(python: string | undefined): { compile: true; compilePython?: string } {
   return python ? { compile: true, compilePython: python } : { compile: true };
@@ -240,7 +238,10 @@ async function buildPexArchive(files: { filename: string; path: string; sha256?:
     ...(pex.venv ? { venv: true } : {}),
     ...(pex.includeTools ? { includeTools: true } : {}),
     ...(pex.allowLargePex ? { layout: "packed" as const } : {}),
-    ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: localLayerStore(ctx.cacheDir) } : {}),
+    // Every local cache of the build under the one cache directory (the caller's `cacheDir`):
+    // the verified-wheel records, install plans and bytecode, and the layer store.
+    verifiedWheelsCache: verifiedWheelsDirIn(ctx.cacheDir),
+    ...(pex.layout === "layered" ? { layout: "layered" as const, layerStore: layerStoreIn(ctx.cacheDir) } : {}),
     ...(pex.pythonShebang ? { pythonShebang: pex.pythonShebang } : {}),
     ...(pex.compile || pex.compilePython ? compileOptions(pex.compilePython ?? ctx.target.interpreter) : {}),
     ...(pex.entryPoint ? { entryPoint: pex.entryPoint } : {}),
