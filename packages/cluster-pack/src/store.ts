@@ -15,7 +15,7 @@ export interface Store {
   publish(
     local: string,
     url: string,
-    options: { signal?: AbortSignal; metadata?: Record<string, string>; sidecar?: { content: Buffer | string; path: string }; onProgress?: (p: TransferProgress) => void; overwrite?: boolean },
+    options: { signal?: AbortSignal; metadata?: Record<string, string>; sidecar?: { content: Buffer | string; path: string }; onProgress?: (p: TransferProgress) => void; overwrite?: boolean; consume?: boolean },
   ): Promise<void>;
   /** The files directly under a directory / prefix (name, size, mtime); empty when it does not exist. */
   list(url: string, options: { signal?: AbortSignal }): Promise<StoreEntry[]>;
@@ -115,7 +115,7 @@ function rawStore(options: StoreOptions): Store {
     async publish(local, url, o) {
       const { fs, path } = await at(url);
       const sidecar = o.sidecar ? { content: o.sidecar.content, path: (await at(o.sidecar.path)).path } : undefined;
-      await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress, ...(o.overwrite === false ? { overwrite: false } : {}) });
+      await fs.publish(local, path, { signal: o.signal, metadata: o.metadata, sidecar, onProgress: o.onProgress, ...(o.overwrite === false ? { overwrite: false } : {}), ...(o.consume ? { consume: true } : {}) });
     },
     async list(url, o) {
       const { fs, path: p } = await at(url);
@@ -133,7 +133,7 @@ function rawStore(options: StoreOptions): Store {
       try {
         const local = path.join(work, "content");
         await fsp.writeFile(local, content);
-        await fs.publish(local, p, { signal: o.signal });
+        await fs.publish(local, p, { signal: o.signal, consume: true });
       } finally {
         await fsp.rm(work, { recursive: true, force: true });
       }

@@ -245,6 +245,7 @@ export async function uploadEnv(options: UploadEnvOptions = {}): Promise<UploadE
         log(`uploading ${packagePath} (${archive.size} bytes)`);
         await store.publish(local, packagePath!, {
           signal,
+          consume: true, // built in this temporary directory for this upload only
           metadata: { ...expected, [SHA_METADATA_KEY]: archive.sha256 },
           sidecar: { content: sidecar, path: metadataPath },
           onProgress: (p) => options.onProgress?.({ phase: "upload", done: p.bytesDone, total: p.bytesTotal ?? archive.size, unit: "bytes" }),

@@ -102,6 +102,14 @@ export interface PublishOptions extends OpOptions {
   /** Written after the archive, atomically too: cluster-pack's `.json` description of the env. */
   sidecar?: { content: string | Buffer; path?: string };
   onProgress?: (progress: TransferProgress) => void;
+  /**
+   * The local file is the caller's to give away (a build output about to be deleted): a
+   * store on the same filesystem moves it into place instead of copying its bytes (the
+   * local adapter; a warm upload-env to a file:// store wrote its PEX twice). The file
+   * may then be gone from `localFile` (moved), or still there (copied: another filesystem,
+   * another store); the caller must not rely on either. Without this it is left as it was.
+   */
+  consume?: boolean;
 }
 
 export interface PublishResult {
@@ -252,16 +260,31 @@ export abstract class FileSystem {
    */
   async publish(localFile: string, path: string, options: PublishOptions = {}): Promise<PublishResult> {
     if (!this.capabilities.writable) throw this.error("EROFS", "publish", path, "this store is read-only");
-    const source = await fileSource(localFile);
     // The permission bits go with the file (a PEX stays executable on local disk).
-    const mode = (await fs.promises.stat(localFile)).mode & 0o777;
-    await this.writeAtomic(path, source, { ...options, mode });
+    const st = await fs.promises.stat(localFile);
+    const { sidecar: _sidecar, consume, ...write } = options;
+    const size = consume && (await this.moveLocalFile(localFile, path, { ...write, mode: st.mode & 0o777 })) ? st.size : await this.copyLocalFile(localFile, path, { ...write, mode: st.mode & 0o777 });
     let sidecarPath: string | undefined;
     if (options.sidecar) {
       sidecarPath = options.sidecar.path ?? defaultSidecarPath(path);
       await this.writeAtomic(sidecarPath, Buffer.from(options.sidecar.content), { signal: options.signal });
     }
-    return { path, url: this.url(path), size: source.size, ...(sidecarPath === undefined ? {} : { sidecarPath }) };
+    return { path, url: this.url(path), size, ...(sidecarPath === undefined ? {} : { sidecarPath }) };
+  }
+
+  /** Writes a local file's bytes atomically to `path`; returns their size. */
+  private async copyLocalFile(localFile: string, path: string, options: WriteOptions): Promise<number> {
+    const source = await fileSource(localFile);
+    await this.writeAtomic(path, source, options);
+    return source.size;
+  }
+
+  /**
+   * Moves a local file the caller gave away to `path`, atomically, where this store can
+   * (the local disk, same filesystem); false means "not handled, copy it".
+   */
+  protected async moveLocalFile(_localFile: string, _path: string, _options: WriteOptions): Promise<boolean> {
+    return false;
   }
 
   /**

@@ -54,6 +54,53 @@ describe("LocalFileSystem specifics", () => {
   });
 });
 
+describe("publish with consume", () => {
+  it("moves a local file given away into place (same inode, no copy), with its mode, metadata and sidecar; another filesystem is copied", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fs-consume-"));
+    try {
+      const lfs = new LocalFileSystem();
+      const built = path.join(root, "build", "env.pex");
+      fs.mkdirSync(path.dirname(built));
+      fs.writeFileSync(built, "#!/usr/bin/env python3\nprint(1)\n");
+      fs.chmodSync(built, 0o750);
+      const ino = fs.statSync(built).ino;
+      const dest = path.join(root, "store", "envs", "env.pex");
+      const progress: number[] = [];
+      const r = await lfs.publish(built, dest, { consume: true, metadata: { lock: "abc" }, sidecar: { content: "{}" }, onProgress: (p) => progress.push(p.bytesDone) });
+      expect(fs.existsSync(built)).toBe(false);
+      expect(fs.statSync(dest).ino).toBe(ino);
+      expect(fs.statSync(dest).mode & 0o777).toBe(0o750);
+      expect(r.size).toBe(fs.statSync(dest).size);
+      expect(progress).toEqual([r.size]);
+      expect((await lfs.head(dest))!.metadata).toEqual({ lock: "abc" });
+      expect((await lfs.isUpToDate(dest, { metadata: { lock: "abc" }, size: r.size })).upToDate).toBe(true);
+      expect(fs.readFileSync(path.join(root, "store", "envs", "env.json"), "utf8")).toBe("{}");
+      // No overwrite: an existing object stays, the local file too.
+      fs.writeFileSync(built, "other");
+      await expect(lfs.publish(built, dest, { consume: true, overwrite: false })).rejects.toMatchObject({ code: "EEXIST" });
+      expect(fs.readFileSync(dest, "utf8")).toContain("print(1)");
+      expect(fs.existsSync(built)).toBe(true);
+      // Without consume the local file is left as it was.
+      await lfs.publish(built, path.join(root, "store", "copy.pex"));
+      expect(fs.readFileSync(built, "utf8")).toBe("other");
+      // From another filesystem (tmpfs) a rename cannot work: the bytes are copied.
+      if (fs.existsSync("/dev/shm") && fs.statSync("/dev/shm").dev !== fs.statSync(root).dev) {
+        const elsewhere = fs.mkdtempSync(path.join("/dev/shm", "cp-fs-consume-"));
+        try {
+          fs.writeFileSync(path.join(elsewhere, "env.pex"), "from tmpfs");
+          await lfs.publish(path.join(elsewhere, "env.pex"), dest, { consume: true, metadata: { lock: "def" } });
+          expect(fs.readFileSync(dest, "utf8")).toBe("from tmpfs");
+          expect((await lfs.head(dest))!.metadata).toEqual({ lock: "def" });
+        } finally {
+          fs.rmSync(elsewhere, { recursive: true, force: true });
+        }
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("permission bits through publish and get", () => {
   it("publish keeps the file's mode; get keeps a local source's mode and makes a #! file from a mode-less store executable", async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "cp-fs-mode-"));

@@ -18,7 +18,7 @@ import {
   type WriteBody,
   type WriteOptions,
 } from "../filesystem";
-import { type FsErrorCode, checkAborted, toAbortError } from "../errors";
+import { type FsErrorCode, checkAborted, isFsError, toAbortError } from "../errors";
 
 /** Hidden file beside a file holding its user metadata (Node has no portable xattr API). */
 const META_SUFFIX = ".cp-meta.json";
@@ -108,6 +108,28 @@ export class LocalFileSystem extends FileSystem {
       throw this.mapError(err, "write", abs);
     }
     await this.writeMeta(abs, metadata);
+  }
+
+  /**
+   * A local file given away to this disk moves into place by rename (no bytes copied) when
+   * it is on the same filesystem; another filesystem (EXDEV) is copied as usual.
+   */
+  protected override async moveLocalFile(localFile: string, p: string, options: WriteOptions): Promise<boolean> {
+    const abs = path.resolve(p);
+    const metadata = validateMetadata(options.metadata);
+    checkAborted(options.signal);
+    await this.mkdirParent("write", abs);
+    try {
+      if (options.mode !== undefined) await fs.promises.chmod(localFile, options.mode);
+      await this.commit(localFile, abs, options.overwrite !== false, "write");
+    } catch (err) {
+      if (errnoOf(err) === "EXDEV" || (isFsError(err) && errnoOf((err as Error).cause) === "EXDEV")) return false;
+      throw err;
+    }
+    const size = (await this.wrap("write", abs, () => fs.promises.stat(abs))).size;
+    options.onProgress?.({ bytesDone: size, bytesTotal: size });
+    await this.writeMeta(abs, metadata);
+    return true;
   }
 
   async rm(p: string, options: RmOptions = {}): Promise<void> {
@@ -233,6 +255,10 @@ const ERRNO_WORDS: Record<Exclude<FsErrorCode, "EIO">, string> = {
 
 function toStat(abs: string, st: fs.Stats): FileStat {
   return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs, mode: st.mode & 0o777 };
+}
+
+function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
 function metaPath(abs: string): string {
