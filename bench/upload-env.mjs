@@ -34,8 +34,8 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), "cp-bench-upload-env-"));
 const env = { ...process.env, C_PACK_USER: "bench" };
 const rows = [];
 try {
-  let cacheDir = path.join(work, "cache");
-  let packagePath = `file://${work}/store/user/bench/envs/ds.pex`;
+  const cacheDir = path.join(work, "cache");
+  const packagePath = `file://${work}/store/user/bench/envs/ds.pex`;
   // Phase times from the progress events: first event of a phase to the first of the next.
   let phases = {};
   const call = (extra = {}) => {
@@ -65,15 +65,12 @@ try {
 
   // --compile (bytecode compiled by the target interpreter and shipped), from a fresh cache
   // and store: the first build pays each wheel's compile once, the warm one none.
-  const plainCache = cacheDir;
-  cacheDir = path.join(work, "cache-bytecode");
-  packagePath = `file://${work}/store-bytecode/user/bench/envs/ds.pex`;
-  const coldBc = await timed(() => call({ pex: { compile: true } }));
-  const pexBytesBc = fs.statSync(new URL(packagePath).pathname).size;
+  const compiled = { cacheDir: path.join(work, "cache-bytecode"), packagePath: `file://${work}/store-bytecode/user/bench/envs/ds.pex`, pex: { compile: true } };
+  const coldBc = await timed(() => call(compiled));
+  const pexBytesBc = fs.statSync(new URL(compiled.packagePath).pathname).size;
   rows.push({ case: "cold, --compile (bytecode shipped)", seconds: coldBc.s, packages: coldBc.value.requirements.length, bytes: pexBytesBc });
-  const warmBc = await timed(() => call({ pex: { compile: true }, forceUpload: true }));
+  const warmBc = await timed(() => call({ ...compiled, forceUpload: true }));
   rows.push({ case: "warm-cache rebuild, --compile", seconds: warmBc.s, packages: warmBc.value.requirements.length, bytes: pexBytesBc });
-  cacheDir = plainCache;
 
   // Baseline 1: the I/O limit of a warm rebuild: read every cached wheel once, write as
   // many bytes, then copy the archive to the store.

@@ -262,8 +262,15 @@ export abstract class FileSystem {
     if (!this.capabilities.writable) throw this.error("EROFS", "publish", path, "this store is read-only");
     // The permission bits go with the file (a PEX stays executable on local disk).
     const st = await fs.promises.stat(localFile);
-    const { sidecar: _sidecar, consume, ...write } = options;
-    const size = consume && (await this.moveLocalFile(localFile, path, { ...write, mode: st.mode & 0o777 })) ? st.size : await this.copyLocalFile(localFile, path, { ...write, mode: st.mode & 0o777 });
+    const { sidecar: _sidecar, consume, ...rest } = options;
+    const write = { ...rest, mode: st.mode & 0o777 };
+    let size: number;
+    if (consume && (await this.moveLocalFile(localFile, path, write))) {
+      size = st.size;
+      options.onProgress?.({ bytesDone: size, bytesTotal: size });
+    } else {
+      size = await this.copyLocalFile(localFile, path, write);
+    }
     let sidecarPath: string | undefined;
     if (options.sidecar) {
       sidecarPath = options.sidecar.path ?? defaultSidecarPath(path);
@@ -280,8 +287,8 @@ export abstract class FileSystem {
   }
 
   /**
-   * Moves a local file the caller gave away to `path`, atomically, where this store can
-   * (the local disk, same filesystem); false means "not handled, copy it".
+   * Moves a local file the caller gave away to `path`, atomically, with its own mode,
+   * where this store can (the local disk, same filesystem); false means "not handled, copy it".
    */
   protected async moveLocalFile(_localFile: string, _path: string, _options: WriteOptions): Promise<boolean> {
     return false;

@@ -5,10 +5,9 @@ import { ClusterPackError, InvalidInputError, throwIfAborted } from "@cluster-pa
 import { canonicalizeName, tagToString } from "@cluster-pack/packaging";
 import { forEachLimit, sha256File } from "@cluster-pack/io";
 import os from "node:os";
-import { verifiedWheelsDirIn } from "@cluster-pack/wheel";
 import { PexBuilder, layerStoreIn, validateBytecodeOptions, type InheritPath } from "@cluster-pack/pex";
 import { PipSession, fetchLocked, readPyLock, resolveTarget, selectFromLock, type LockedSelection, type Resolution, type RequirementsInput, type TargetEnvironment } from "@cluster-pack/pip";
-import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, type InstalledLayout } from "@cluster-pack/wheel";
+import { ERR_NOT_REBUILDABLE, rebuildInstalledWheel, verifiedWheelsDirIn, type InstalledLayout } from "@cluster-pack/wheel";
 import { pinOf } from "../edits";
 import type { InstalledDistribution, InstalledEnvironment } from "../environment";
 import type { LockDescription } from "../sidecar";

@@ -18,7 +18,7 @@ import {
   type WriteBody,
   type WriteOptions,
 } from "../filesystem";
-import { type FsErrorCode, checkAborted, isFsError, toAbortError } from "../errors";
+import { type FsErrorCode, checkAborted, toAbortError } from "../errors";
 
 /** Hidden file beside a file holding its user metadata (Node has no portable xattr API). */
 const META_SUFFIX = ".cp-meta.json";
@@ -120,14 +120,12 @@ export class LocalFileSystem extends FileSystem {
     checkAborted(options.signal);
     await this.mkdirParent("write", abs);
     try {
-      if (options.mode !== undefined) await fs.promises.chmod(localFile, options.mode);
       await this.commit(localFile, abs, options.overwrite !== false, "write");
     } catch (err) {
-      if (errnoOf(err) === "EXDEV" || (isFsError(err) && errnoOf((err as Error).cause) === "EXDEV")) return false;
+      // commit's errors are FsErrors whose cause is Node's (EXDEV maps to EIO).
+      if ((err as { cause?: NodeJS.ErrnoException }).cause?.code === "EXDEV") return false;
       throw err;
     }
-    const size = (await this.wrap("write", abs, () => fs.promises.stat(abs))).size;
-    options.onProgress?.({ bytesDone: size, bytesTotal: size });
     await this.writeMeta(abs, metadata);
     return true;
   }
@@ -255,10 +253,6 @@ const ERRNO_WORDS: Record<Exclude<FsErrorCode, "EIO">, string> = {
 
 function toStat(abs: string, st: fs.Stats): FileStat {
   return { path: abs, name: path.basename(abs), size: st.isFile() ? st.size : 0, isFile: st.isFile(), isDirectory: st.isDirectory(), mtimeMs: st.mtimeMs, mode: st.mode & 0o777 };
-}
-
-function errnoOf(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
 function metaPath(abs: string): string {
